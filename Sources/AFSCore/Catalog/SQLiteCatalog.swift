@@ -1,0 +1,249 @@
+import Foundation
+import GRDB
+
+/// The embedded catalog: one SQLite database in WAL mode with `synchronous=FULL`, so a returned
+/// call survives a crash.
+final class SQLiteCatalog: Catalog {
+    private let db: DatabaseQueue
+
+    init(path: String) throws(AFSError) {
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA foreign_keys = ON")
+            }
+            db = try DatabaseQueue(path: path, configuration: config)
+            try db.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            }
+            try SQLiteCatalog.migrator.migrate(db)
+        } catch let e as AFSError {
+            throw e
+        } catch {
+            throw AFSError(.io, "cannot open catalog \(path): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE session (
+                    id TEXT PRIMARY KEY, name TEXT, status TEXT NOT NULL, parent_id TEXT, source TEXT NOT NULL,
+                    root TEXT NOT NULL, base_commit TEXT, head_commit TEXT,
+                    created_at REAL NOT NULL, updated_at REAL NOT NULL, journal_generation INTEGER NOT NULL);
+                CREATE INDEX session_status ON session(status);
+                CREATE TABLE checkpoint (
+                    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, root TEXT NOT NULL, label TEXT,
+                    created_at REAL NOT NULL);
+                CREATE INDEX checkpoint_session ON checkpoint(session_id);
+                CREATE TABLE commit_object (
+                    id TEXT PRIMARY KEY, root TEXT NOT NULL, parents TEXT NOT NULL, message TEXT NOT NULL,
+                    author TEXT NOT NULL, created_at REAL NOT NULL, session_id TEXT);
+                CREATE TABLE ref (name TEXT PRIMARY KEY, commit_id TEXT NOT NULL, updated_at REAL NOT NULL);
+                CREATE TABLE snapshot (
+                    name TEXT PRIMARY KEY, root TEXT NOT NULL, session_id TEXT, created_at REAL NOT NULL);
+                """)
+        }
+        return m
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        do { return try db.write(body) } catch let e as AFSError { throw e } catch {
+            throw AFSError(.io, "catalog write failed: \(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        do { return try db.read(body) } catch let e as AFSError { throw e } catch {
+            throw AFSError(.io, "catalog read failed: \(error)")
+        }
+    }
+
+    private static func id(_ row: Row, _ column: String) throws -> ChunkID {
+        guard let s: String = row[column], let id = ChunkID(hex: s) else {
+            throw AFSError.corrupted("catalog row has an invalid \(column)")
+        }
+        return id
+    }
+
+    private static func date(_ row: Row, _ column: String) -> Date {
+        Date(timeIntervalSince1970: row[column] as Double)
+    }
+
+    // MARK: Sessions
+
+    private static func session(_ row: Row) throws -> SessionInfo {
+        SessionInfo(
+            id: row["id"], name: row["name"],
+            status: SessionStatus(rawValue: row["status"]) ?? .active,
+            parentID: row["parent_id"], source: row["source"], root: try id(row, "root"),
+            baseCommit: row["base_commit"], headCommit: row["head_commit"],
+            createdAt: date(row, "created_at"), updatedAt: date(row, "updated_at"),
+            journalGeneration: row["journal_generation"])
+    }
+
+    private static func arguments(_ s: SessionInfo) -> StatementArguments {
+        [s.id, s.name, s.status.rawValue, s.parentID, s.source, s.root.hex, s.baseCommit, s.headCommit,
+         s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration]
+    }
+
+    func insertSession(_ session: SessionInfo) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,
+                    created_at, updated_at, journal_generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                    """, arguments: SQLiteCatalog.arguments(session))
+        }
+    }
+
+    func session(_ id: String) throws(AFSError) -> SessionInfo? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(SQLiteCatalog.session)
+        }
+    }
+
+    func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
+        try read { db in
+            let rows: [Row]
+            if let status {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM session WHERE status = ? ORDER BY created_at, id", arguments: [status.rawValue])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM session ORDER BY created_at, id")
+            }
+            return try rows.map(SQLiteCatalog.session)
+        }
+    }
+
+    func updateSession(_ session: SessionInfo) throws(AFSError) {
+        try write { db in
+            var args = SQLiteCatalog.arguments(session)
+            _ = args.append(contentsOf: [session.id])
+            try db.execute(
+                sql: """
+                    UPDATE session SET id=?, name=?, status=?, parent_id=?, source=?, root=?, base_commit=?, head_commit=?,
+                    created_at=?, updated_at=?, journal_generation=? WHERE id=?
+                    """, arguments: args)
+            if db.changesCount == 0 { throw AFSError.notFound("session \(session.id) does not exist") }
+        }
+    }
+
+    func deleteSession(_ id: String) throws(AFSError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM checkpoint WHERE session_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM session WHERE id = ?", arguments: [id])
+        }
+    }
+
+    // MARK: Checkpoints
+
+    private static func checkpoint(_ row: Row) throws -> CheckpointInfo {
+        CheckpointInfo(id: row["id"], sessionID: row["session_id"], root: try id(row, "root"), label: row["label"], createdAt: date(row, "created_at"))
+    }
+
+    func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO checkpoint (id, session_id, root, label, created_at) VALUES (?,?,?,?,?)",
+                arguments: [c.id, c.sessionID, c.root.hex, c.label, c.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    func checkpoint(_ id: String) throws(AFSError) -> CheckpointInfo? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM checkpoint WHERE id = ?", arguments: [id]).map(SQLiteCatalog.checkpoint) }
+    }
+
+    func checkpoints(session: String) throws(AFSError) -> [CheckpointInfo] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM checkpoint WHERE session_id = ? ORDER BY created_at, rowid", arguments: [session])
+                .map(SQLiteCatalog.checkpoint)
+        }
+    }
+
+    // MARK: Commits and refs
+
+    private static func commit(_ row: Row) throws -> CommitInfo {
+        let parents: String = row["parents"]
+        return CommitInfo(
+            id: row["id"], root: try id(row, "root"),
+            parents: parents.split(separator: ",").map(String.init),
+            message: row["message"], author: row["author"], createdAt: date(row, "created_at"), sessionID: row["session_id"])
+    }
+
+    func insertCommit(_ c: CommitInfo) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO commit_object (id, root, parents, message, author, created_at, session_id) VALUES (?,?,?,?,?,?,?)",
+                arguments: [c.id, c.root.hex, c.parents.joined(separator: ","), c.message, c.author, c.createdAt.timeIntervalSince1970, c.sessionID])
+        }
+    }
+
+    func commit(_ id: String) throws(AFSError) -> CommitInfo? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM commit_object WHERE id = ?", arguments: [id]).map(SQLiteCatalog.commit) }
+    }
+
+    private static func ref(_ row: Row) -> RefInfo {
+        RefInfo(name: row["name"], commitID: row["commit_id"], updatedAt: date(row, "updated_at"))
+    }
+
+    func ref(_ name: String) throws(AFSError) -> RefInfo? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM ref WHERE name = ?", arguments: [name]).map(SQLiteCatalog.ref) }
+    }
+
+    func refs() throws(AFSError) -> [RefInfo] {
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM ref ORDER BY name").map(SQLiteCatalog.ref) }
+    }
+
+    func setRef(_ name: String, to commit: String, expected: String?) throws(AFSError) -> Bool {
+        try write { db in
+            let now = Date().timeIntervalSince1970
+            if let expected {
+                try db.execute(sql: "UPDATE ref SET commit_id = ?, updated_at = ? WHERE name = ? AND commit_id = ?", arguments: [commit, now, name, expected])
+            } else {
+                try db.execute(sql: "INSERT OR IGNORE INTO ref (name, commit_id, updated_at) VALUES (?,?,?)", arguments: [name, commit, now])
+            }
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: Snapshots
+
+    private static func snapshot(_ row: Row) throws -> SnapshotInfo {
+        SnapshotInfo(name: row["name"], root: try id(row, "root"), sessionID: row["session_id"], createdAt: date(row, "created_at"))
+    }
+
+    func insertSnapshot(_ s: SnapshotInfo) throws(AFSError) {
+        try write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE name = ?", arguments: [s.name]) != nil {
+                throw AFSError(.alreadyExists, "snapshot \(s.name) already exists; pick another name")
+            }
+            try db.execute(
+                sql: "INSERT INTO snapshot (name, root, session_id, created_at) VALUES (?,?,?,?)",
+                arguments: [s.name, s.root.hex, s.sessionID, s.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    func snapshot(_ name: String) throws(AFSError) -> SnapshotInfo? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE name = ?", arguments: [name]).map(SQLiteCatalog.snapshot) }
+    }
+
+    func snapshots() throws(AFSError) -> [SnapshotInfo] {
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY name").map(SQLiteCatalog.snapshot) }
+    }
+
+    func liveRoots() throws(AFSError) -> [ChunkID] {
+        try read { db in
+            var out: [ChunkID] = []
+            for table in ["session", "checkpoint", "commit_object", "snapshot"] {
+                for s in try String.fetchAll(db, sql: "SELECT root FROM \(table)") {
+                    guard let id = ChunkID(hex: s) else { throw AFSError.corrupted("catalog \(table) has an invalid root") }
+                    out.append(id)
+                }
+            }
+            return out
+        }
+    }
+}

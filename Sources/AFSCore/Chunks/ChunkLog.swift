@@ -1,0 +1,431 @@
+import Foundation
+
+/// The append-only, content-addressed chunk log: numbered, preallocated segment files holding
+/// checksummed records, with an in-memory index from chunk ID to location.
+///
+/// Writers hash and compress on their own thread and append under a short lock; durability comes
+/// from `sync()`, a group commit shared by all concurrent writers. On open the index is loaded from
+/// the last index checkpoint and the log after it is scanned; a torn tail is truncated, and a bad
+/// record followed by good ones is reported as corruption naming the segment and offset.
+final class ChunkLog: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`; segment files are immutable handles whose
+    // positional I/O is safe to share.
+
+    struct Options: Sendable {
+        var segmentSize: Int64 = 64 << 20
+        /// Write an index checkpoint after this many appended bytes, so reopening scans little.
+        var checkpointEvery: Int64 = 256 << 20
+    }
+
+    let directory: String
+    let options: Options
+    private let lock = NSLock()
+    private var index: [ChunkID: ChunkLocation] = [:]
+    private var segments: [UInt32: POSIXFile] = [:]
+    /// Segments replaced by GC: unlinked, kept open until close so in-flight readers finish.
+    private var retired: [POSIXFile] = []
+    private var headSegment: UInt32 = 0
+    private var headOffset: Int64 = 0
+    private var dirtySegments: Set<UInt32> = []
+    private var appendedSinceCheckpoint: Int64 = 0
+    private let committer = GroupCommit()
+    /// While GC runs, every ID written or deduplicated is recorded here and kept (allocate-black).
+    private var gcEpoch: Set<ChunkID>?
+
+    static let segmentHeaderSize: Int64 = 64
+    static let segmentMagic: [UInt8] = Array("AFSSEG01".utf8)
+
+    private init(directory: String, options: Options) {
+        self.directory = directory
+        self.options = options
+    }
+
+    // MARK: Opening
+
+    /// Opens (or creates) the log in `directory`, recovering the index.
+    static func open(directory: String, options: Options = Options()) throws(AFSError) -> ChunkLog {
+        let log = ChunkLog(directory: directory, options: options)
+        try log.recover()
+        return log
+    }
+
+    func segmentPath(_ n: UInt32) -> String {
+        directory + "/" + String(format: "seg-%08u.afs", n)
+    }
+
+    private var checkpointPath: String { directory + "/index.ckpt" }
+
+    private func listSegmentNumbers() throws(AFSError) -> [UInt32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw AFSError(.io, "cannot list segments in \(directory)")
+        }
+        return names.compactMap { name -> UInt32? in
+            guard name.hasPrefix("seg-"), name.hasSuffix(".afs") else { return nil }
+            return UInt32(name.dropFirst(4).dropLast(4))
+        }.sorted()
+    }
+
+    private func recover() throws(AFSError) {
+        var numbers = try listSegmentNumbers()
+        var scanFrom: (segment: UInt32, offset: Int64)?
+        if let ckpt = try IndexCheckpoint.load(path: checkpointPath), numbers.contains(ckpt.segment) {
+            index = ckpt.entries
+            scanFrom = (ckpt.segment, ckpt.offset)
+        }
+        // Segments wholly before the checkpoint that no entry points into are leftovers of a GC
+        // that crashed between writing its checkpoint and unlinking: remove them.
+        if let from = scanFrom {
+            var referenced = Set<UInt32>()
+            for loc in index.values { referenced.insert(loc.segment) }
+            for n in numbers where n < from.segment && !referenced.contains(n) {
+                unlink(segmentPath(n))
+            }
+            numbers = numbers.filter { $0 >= from.segment || referenced.contains($0) }
+        }
+        for n in numbers {
+            segments[n] = try POSIXFile.open(segmentPath(n), flags: O_RDWR)
+        }
+        if numbers.isEmpty {
+            try startSegment(1)
+            return
+        }
+        let toScan = numbers.filter { n in scanFrom.map { n >= $0.segment } ?? true }
+        for (i, n) in toScan.enumerated() {
+            let start = (scanFrom?.segment == n) ? scanFrom!.offset : ChunkLog.segmentHeaderSize
+            let end = try scanSegment(n, from: start, isLast: i == toScan.count - 1)
+            headSegment = n
+            headOffset = end
+        }
+        if toScan.isEmpty, let last = numbers.last {
+            headSegment = last
+            headOffset = try scanSegment(last, from: ChunkLog.segmentHeaderSize, isLast: true)
+        }
+    }
+
+    /// Reads records from `start` until the end marker, adding them to the index. Returns the end offset.
+    private func scanSegment(_ n: UInt32, from start: Int64, isLast: Bool) throws(AFSError) -> Int64 {
+        guard let file = segments[n] else { throw AFSError.corrupted("segment \(n) is missing") }
+        let size = try file.size()
+        let header = try file.read(count: Int(ChunkLog.segmentHeaderSize), at: 0)
+        guard header.count == Int(ChunkLog.segmentHeaderSize), Array(header[0..<8]) == ChunkLog.segmentMagic else {
+            throw AFSError.corrupted("segment \(segmentPath(n)) has no valid header; the store is damaged (run `aether store verify`)")
+        }
+        var reader = SegmentReader(file: file, size: size)
+        var offset = start
+        while offset + Int64(RecordCodec.headerSize) <= size {
+            switch try reader.record(at: offset) {
+            case .end:
+                return offset
+            case .record(let h, let total):
+                index[h.id] = ChunkLocation(
+                    segment: n, offset: UInt32(offset), storedLength: UInt32(h.storedLength),
+                    rawLength: UInt32(h.rawLength), type: h.type)
+                offset += Int64(total)
+            case .bad(let why):
+                // A torn tail: nothing valid follows in the last segment. Anything else is damage.
+                if isLast, try !reader.anyValidRecord(after: offset) {
+                    try zeroTail(file: file, from: offset, size: size)
+                    return offset
+                }
+                throw AFSError.corrupted(
+                    "chunk log record at segment \(n) offset \(offset) is damaged (\(why)) and valid records follow it; "
+                        + "acknowledged data may be lost. Run `aether store verify` for a full report.")
+            }
+        }
+        return offset
+    }
+
+    private func zeroTail(file: POSIXFile, from offset: Int64, size: Int64) throws(AFSError) {
+        try file.truncate(to: offset)
+        try file.preallocate(length: max(size, options.segmentSize))
+        try file.syncData()
+    }
+
+    private func startSegment(_ n: UInt32) throws(AFSError) {
+        let path = segmentPath(n)
+        let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644)
+        try file.preallocate(length: options.segmentSize)
+        var w = BinaryWriter(capacity: 64)
+        w.raw(ChunkLog.segmentMagic)
+        w.u32(1)  // format version
+        w.u32(n)
+        w.u64(UInt64(Date().timeIntervalSince1970))
+        while w.bytes.count < 56 { w.u8(0) }
+        w.u64(ContentHash.xxh3(w.bytes))
+        try file.write(w.bytes, at: 0)
+        try file.sync()
+        try POSIXFile.syncDirectory(directory)
+        segments[n] = file
+        headSegment = n
+        headOffset = ChunkLog.segmentHeaderSize
+    }
+
+    // MARK: Writing
+
+    /// Whether a chunk is stored (durably or pending the next sync).
+    func contains(_ id: ChunkID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if index[id] != nil {
+            gcEpoch?.insert(id)
+            return true
+        }
+        return false
+    }
+
+    /// Stores `bytes` under their SHA-256 and returns the ID. Not durable until `sync()`.
+    @discardableResult
+    func put(_ type: RecordType, _ bytes: [UInt8]) throws(AFSError) -> ChunkID {
+        try bytes.withBytes { (raw) throws(AFSError) in try put(type, raw) }
+    }
+
+    @discardableResult
+    func put(_ type: RecordType, _ raw: UnsafeRawBufferPointer) throws(AFSError) -> ChunkID {
+        let id = ContentHash.sha256(raw)
+        try put(type, raw, id: id)
+        return id
+    }
+
+    /// Stores bytes whose ID the caller already computed.
+    func put(_ type: RecordType, _ raw: UnsafeRawBufferPointer, id: ChunkID) throws(AFSError) {
+        guard raw.count <= RecordCodec.maxPayload else {
+            throw AFSError.invalidArgument("a record of \(raw.count) bytes exceeds the \(RecordCodec.maxPayload)-byte limit")
+        }
+        if contains(id) { return }
+        let record = RecordCodec.encode(type: type, id: id, raw: raw)
+        try append(record: record, id: id, type: type, rawLength: raw.count)
+    }
+
+    private func append(record: [UInt8], id: ChunkID, type: RecordType, rawLength: Int) throws(AFSError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if index[id] != nil { return }
+        if headOffset + Int64(record.count) > options.segmentSize {
+            try startSegment(headSegment + 1)
+        }
+        let offset = headOffset
+        try segments[headSegment]!.write(record, at: offset)
+        headOffset += Int64(record.count)
+        appendedSinceCheckpoint += Int64(record.count)
+        dirtySegments.insert(headSegment)
+        let stored = record.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))) }
+        index[id] = ChunkLocation(
+            segment: headSegment, offset: UInt32(offset), storedLength: UInt32(stored),
+            rawLength: UInt32(rawLength), type: type)
+        gcEpoch?.insert(id)
+        _ = committer.noteAppended()
+    }
+
+    /// Makes every record appended so far durable. Concurrent callers share one `fdatasync`.
+    func sync() throws(AFSError) {
+        let ticket = committer.latest
+        try committer.waitDurable(ticket) { () throws(AFSError) in
+            lock.lock()
+            let dirty = dirtySegments
+            dirtySegments.removeAll()
+            let files = dirty.compactMap { segments[$0] }
+            lock.unlock()
+            for file in files { try file.syncData() }
+        }
+        if shouldCheckpoint { try writeIndexCheckpoint() }
+    }
+
+    var syncCount: UInt64 { committer.syncCount }
+
+    private var shouldCheckpoint: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return appendedSinceCheckpoint >= options.checkpointEvery
+    }
+
+    /// Persists the index so the next open scans only what follows.
+    func writeIndexCheckpoint() throws(AFSError) {
+        lock.lock()
+        let snapshot = index
+        let position = (headSegment, headOffset)
+        appendedSinceCheckpoint = 0
+        lock.unlock()
+        // Everything in the snapshot must be durable before a checkpoint may claim it.
+        let ticket = committer.latest
+        try committer.waitDurable(ticket) { () throws(AFSError) in
+            lock.lock()
+            let files = dirtySegments.compactMap { segments[$0] }
+            dirtySegments.removeAll()
+            lock.unlock()
+            for file in files { try file.syncData() }
+        }
+        try IndexCheckpoint(segment: position.0, offset: position.1, entries: snapshot).save(path: checkpointPath)
+    }
+
+    // MARK: Reading
+
+    func location(of id: ChunkID) -> ChunkLocation? {
+        lock.lock()
+        defer { lock.unlock() }
+        return index[id]
+    }
+
+    private func file(for segment: UInt32) -> POSIXFile? {
+        lock.lock()
+        defer { lock.unlock() }
+        return segments[segment]
+    }
+
+    /// The raw bytes of a chunk, checked against the record checksum. Damage is an error naming
+    /// the segment and offset; it is never returned as data.
+    func get(_ id: ChunkID) throws(AFSError) -> [UInt8] {
+        guard let loc = location(of: id) else {
+            throw AFSError.notFound("chunk \(id.hex) is not in the store")
+        }
+        return try read(id: id, at: loc, verifyIdentity: false)
+    }
+
+    func read(id: ChunkID, at loc: ChunkLocation, verifyIdentity: Bool) throws(AFSError) -> [UInt8] {
+        guard let file = file(for: loc.segment) else {
+            throw AFSError.corrupted("chunk \(id.hex) points to missing segment \(loc.segment)")
+        }
+        let record = try file.read(count: loc.recordSize, at: Int64(loc.offset))
+        let where_ = "segment \(loc.segment) (\(segmentPath(loc.segment))) offset \(loc.offset)"
+        return try record.withBytes { (buf) throws(AFSError) -> [UInt8] in
+            guard buf.count == loc.recordSize, case .header(let h) = RecordCodec.decodeHeader(buf),
+                h.id == id, h.storedLength == Int(loc.storedLength)
+            else {
+                throw AFSError.corrupted("chunk \(id.hex): record header damaged at \(where_)")
+            }
+            guard RecordCodec.checksumMatches(buf, storedLength: h.storedLength) else {
+                throw AFSError.corrupted("chunk \(id.hex): checksum mismatch at \(where_)")
+            }
+            guard let payload = RecordCodec.payload(buf, header: h) else {
+                throw AFSError.corrupted("chunk \(id.hex): payload does not decode at \(where_)")
+            }
+            if verifyIdentity, ContentHash.sha256(payload) != id {
+                throw AFSError.corrupted("chunk \(id.hex): content does not match its id at \(where_)")
+            }
+            return payload
+        }
+    }
+
+    // MARK: Statistics and maintenance
+
+    struct Totals: Sendable {
+        var chunks: Int
+        var rawBytes: Int64
+        var storedBytes: Int64
+        var segmentCount: Int
+        var segmentBytes: Int64
+    }
+
+    func totals() -> Totals {
+        lock.lock()
+        defer { lock.unlock() }
+        var raw: Int64 = 0
+        var stored: Int64 = 0
+        for loc in index.values {
+            raw += Int64(loc.rawLength)
+            stored += Int64(loc.recordSize)
+        }
+        let used = Int64(segments.count - 1) * options.segmentSize + headOffset
+        return Totals(chunks: index.count, rawBytes: raw, storedBytes: stored, segmentCount: segments.count, segmentBytes: used)
+    }
+
+    /// A copy of the index, for GC and verification.
+    func indexSnapshot() -> [ChunkID: ChunkLocation] {
+        lock.lock()
+        defer { lock.unlock() }
+        return index
+    }
+
+    var head: (segment: UInt32, offset: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (headSegment, headOffset)
+    }
+
+    func segmentNumbers() -> [UInt32] {
+        lock.lock()
+        defer { lock.unlock() }
+        return segments.keys.sorted()
+    }
+
+    func beginGCEpoch() {
+        lock.lock()
+        gcEpoch = []
+        lock.unlock()
+    }
+
+    /// Ends the epoch and returns every ID written or deduplicated during it.
+    func endGCEpoch() -> Set<ChunkID> {
+        lock.lock()
+        defer { lock.unlock() }
+        let ids = gcEpoch ?? []
+        gcEpoch = nil
+        return ids
+    }
+
+    /// IDs written or deduplicated since the epoch began (live by definition).
+    func epochIDs() -> Set<ChunkID> {
+        lock.lock()
+        defer { lock.unlock() }
+        return gcEpoch ?? []
+    }
+
+    /// Copies a live record of a segment being cleaned to the head of the log. The index points at
+    /// the copy at once; the old segment is only removed after the copies and a checkpoint are durable.
+    func relocate(_ id: ChunkID, from victim: UInt32) throws(AFSError) {
+        guard let loc = location(of: id), loc.segment == victim else { return }
+        let raw = try read(id: id, at: loc, verifyIdentity: false)
+        let record = raw.withUnsafeBytes { RecordCodec.encode(type: loc.type, id: id, raw: $0) }
+        lock.lock()
+        defer { lock.unlock() }
+        guard index[id]?.segment == victim else { return }
+        if headOffset + Int64(record.count) > options.segmentSize {
+            try startSegment(headSegment + 1)
+        }
+        let offset = headOffset
+        try segments[headSegment]!.write(record, at: offset)
+        headOffset += Int64(record.count)
+        dirtySegments.insert(headSegment)
+        index[id] = ChunkLocation(
+            segment: headSegment, offset: UInt32(offset), storedLength: loc.storedLength,
+            rawLength: loc.rawLength, type: loc.type)
+        _ = committer.noteAppended()
+    }
+
+    /// Forgets dead IDs of a victim segment and unlinks it. Call only after relocation and `sync()`;
+    /// returns false (and drops nothing) when a "dead" ID was reused by a writer during the epoch.
+    @discardableResult
+    func dropSegment(_ n: UInt32, deadIDs: [ChunkID]) throws(AFSError) -> Bool {
+        lock.lock()
+        guard n != headSegment, let file = segments[n] else {
+            lock.unlock()
+            return false
+        }
+        if let epoch = gcEpoch, deadIDs.contains(where: { epoch.contains($0) }) {
+            lock.unlock()
+            return false
+        }
+        for id in deadIDs where index[id]?.segment == n { index.removeValue(forKey: id) }
+        let stillReferenced = index.values.contains { $0.segment == n }
+        if stillReferenced {
+            lock.unlock()
+            throw AFSError.corrupted("refusing to drop segment \(n): live records still point into it")
+        }
+        segments.removeValue(forKey: n)
+        retired.append(file)
+        lock.unlock()
+        // The index without this segment must be durable before the file goes away.
+        try writeIndexCheckpoint()
+        unlink(segmentPath(n))
+        try POSIXFile.syncDirectory(directory)
+        return true
+    }
+
+    /// Flushes and checkpoints; the log stays usable (closing is the owner's business).
+    func close() throws(AFSError) {
+        try sync()
+        try writeIndexCheckpoint()
+        lock.lock()
+        retired.removeAll()
+        lock.unlock()
+    }
+}

@@ -1,0 +1,103 @@
+/// What a record in the chunk log holds. The type is part of the record, not of the ID, so the same
+/// bytes stored as a file chunk and as a node would share an ID; in practice they never collide.
+enum RecordType: UInt8, Sendable {
+    /// A piece of file content.
+    case chunk = 1
+    /// A tree node (directory map node).
+    case node = 2
+    /// The ordered chunk list of a multi-chunk file.
+    case chunkList = 3
+    /// A commit object.
+    case commit = 4
+}
+
+/// Encodes and decodes chunk-log records (Docs/FORMAT.md, "Records").
+///
+/// ```
+/// offset size
+///  0      4   magic "AFSR" (0x52534641 little endian); 0 means "end of log" (segments are pre-zeroed)
+///  4      1   type (RecordType)
+///  5      1   flags (bit 0: payload is lz4)
+///  6      2   reserved, 0
+///  8      4   stored payload length
+/// 12      4   raw (uncompressed) length
+/// 16     32   id: SHA-256 of the raw bytes
+/// 48      n   payload
+/// 48+n    8   XXH3-64 of bytes [0, 48+n)
+///             zero padding to a multiple of 8
+/// ```
+enum RecordCodec {
+    static let magic: UInt32 = 0x5253_4641
+    static let headerSize = 48
+    static let trailerSize = 8
+    static let flagLZ4: UInt8 = 1
+    /// No record may exceed this; bounds a corrupt length field.
+    static let maxPayload = 16 << 20
+
+    struct Header: Sendable {
+        var type: RecordType
+        var flags: UInt8
+        var storedLength: Int
+        var rawLength: Int
+        var id: ChunkID
+    }
+
+    static func totalSize(storedLength: Int) -> Int {
+        (headerSize + storedLength + trailerSize + 7) & ~7
+    }
+
+    /// Builds a full record; compresses when that saves at least 10 %.
+    static func encode(type: RecordType, id: ChunkID, raw: UnsafeRawBufferPointer) -> [UInt8] {
+        let compressed = Compression.compressIfWorthwhile(raw)
+        var w = BinaryWriter(capacity: totalSize(storedLength: compressed?.count ?? raw.count))
+        w.u32(magic)
+        w.u8(type.rawValue)
+        w.u8(compressed == nil ? 0 : flagLZ4)
+        w.u16(0)
+        w.u32(UInt32(compressed?.count ?? raw.count))
+        w.u32(UInt32(raw.count))
+        w.id(id)
+        if let compressed { w.raw(compressed) } else { w.raw(raw) }
+        let checksum = w.bytes.withUnsafeBytes { ContentHash.xxh3($0) }
+        w.u64(checksum)
+        while w.bytes.count % 8 != 0 { w.u8(0) }
+        return w.bytes
+    }
+
+    enum HeaderResult {
+        case end
+        case header(Header)
+        case invalid(String)
+    }
+
+    /// Parses the 48-byte header at the start of `bytes`.
+    static func decodeHeader(_ bytes: UnsafeRawBufferPointer) -> HeaderResult {
+        guard bytes.count >= headerSize else { return .invalid("short header") }
+        let m = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        if m == 0 { return .end }
+        guard m == magic else { return .invalid("bad magic") }
+        guard let type = RecordType(rawValue: bytes[4]) else { return .invalid("unknown record type \(bytes[4])") }
+        let stored = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        let raw = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        guard stored <= maxPayload, raw <= maxPayload else { return .invalid("length out of range") }
+        let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: bytes[16..<48]))
+        return .header(Header(type: type, flags: bytes[5], storedLength: stored, rawLength: raw, id: id))
+    }
+
+    /// Checks the trailer checksum of a whole record (header included).
+    static func checksumMatches(_ record: UnsafeRawBufferPointer, storedLength: Int) -> Bool {
+        let end = headerSize + storedLength
+        guard record.count >= end + trailerSize else { return false }
+        let expected = UInt64(littleEndian: record.loadUnaligned(fromByteOffset: end, as: UInt64.self))
+        return ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: record[0..<end])) == expected
+    }
+
+    /// The raw bytes of a verified record, or nil if the payload does not decompress to its length.
+    static func payload(_ record: UnsafeRawBufferPointer, header: Header) -> [UInt8]? {
+        let body = UnsafeRawBufferPointer(rebasing: record[headerSize..<headerSize + header.storedLength])
+        if header.flags & flagLZ4 != 0 {
+            return Compression.decompress(body, rawLength: header.rawLength)
+        }
+        return header.storedLength == header.rawLength ? Array(body) : nil
+    }
+}

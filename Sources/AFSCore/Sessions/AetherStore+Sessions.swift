@@ -1,0 +1,386 @@
+import Foundation
+
+extension AetherStore {
+    // MARK: Creating
+
+    /// Creates a session from a source. Imports run before the session exists, so a failed or
+    /// refused import (hostile paths, a bad archive) leaves no session behind.
+    public func createSession(
+        name: String? = nil, from source: SessionSource, progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) throws(AFSError) -> SessionInfo {
+        try validateName(name)
+        return try gate.withReadLock { () throws(AFSError) -> SessionInfo in
+            var parent: String?
+            var baseCommit: String?
+            let root: ChunkID
+            let description: String
+            switch source {
+            case .blank:
+                root = nodes.emptyRoot
+                description = "blank"
+            case .directory(let path):
+                root = try DirectoryImporter(store: self, progress: progress).importTree(at: path)
+                description = "directory:\(path)"
+            case .tar(let path):
+                root = try TarImporter(store: self, progress: progress).importArchive(at: path)
+                description = "tar:\(path)"
+            case .git(let repository, let ref):
+                let imported = try GitImporter(store: self, progress: progress).importCommit(repository: repository, ref: ref)
+                root = imported.root
+                description = "git:\(repository)@\(ref) (\(imported.commit))"
+            case .session(let id):
+                return try forkUnlocked(id, name: name)
+            case .checkpoint(let id):
+                guard let c = try catalog.checkpoint(id) else { throw AFSError.notFound("checkpoint \(id) does not exist") }
+                root = c.root
+                parent = c.sessionID
+                description = "checkpoint:\(id)"
+            case .commit(let id):
+                guard let c = try catalog.commit(id) else { throw AFSError.notFound("commit \(id) does not exist") }
+                root = c.root
+                baseCommit = c.id
+                description = "commit:\(id)"
+            case .snapshot(let snapshotName):
+                guard let s = try catalog.snapshot(snapshotName) else { throw AFSError.notFound("snapshot \(snapshotName) does not exist") }
+                root = s.root
+                description = "snapshot:\(snapshotName)"
+            }
+            try log.sync()
+            let now = Date()
+            let info = SessionInfo(
+                id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: parent, source: description,
+                root: root, baseCommit: baseCommit, headCommit: nil, createdAt: now, updatedAt: now, journalGeneration: 0)
+            try catalog.insertSession(info)
+            return info
+        }
+    }
+
+    private func validateName(_ name: String?) throws(AFSError) {
+        guard let name else { return }
+        guard !name.isEmpty, name.utf8.count <= 200, !name.utf8.contains(where: { $0 < 0x20 }) else {
+            throw AFSError.invalidArgument("a name must be 1…200 printable characters")
+        }
+    }
+
+    /// A new session with the same tree: one catalog record, no per-file work. The source's unfolded
+    /// writes are folded first so the fork sees them.
+    public func fork(_ id: String, name: String? = nil) throws(AFSError) -> SessionInfo {
+        try validateName(name)
+        return try gate.withReadLock { () throws(AFSError) in try forkUnlocked(id, name: name) }
+    }
+
+    private func forkUnlocked(_ id: String, name: String?) throws(AFSError) -> SessionInfo {
+        let source = try liveSession(id)
+        return try source.withLock { () throws(AFSError) -> SessionInfo in
+            try fold(source)
+            let now = Date()
+            let info = SessionInfo(
+                id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: id, source: "session:\(id)",
+                root: source.info.root, baseCommit: source.info.headCommit ?? source.info.baseCommit, headCommit: nil,
+                createdAt: now, updatedAt: now, journalGeneration: 0)
+            try catalog.insertSession(info)
+            return info
+        }
+    }
+
+    // MARK: Reading the catalog
+
+    public func session(_ id: String) throws(AFSError) -> SessionInfo {
+        if let s = live.withLock({ $0[id] }) { return s.lock.withLock { s.info } }
+        guard let info = try catalog.session(id) else { throw AFSError.notFound("session \(id) does not exist") }
+        return info
+    }
+
+    public func sessions(status: SessionStatus? = nil) throws(AFSError) -> [SessionInfo] {
+        try catalog.sessions(status: status)
+    }
+
+    public func checkpoints(of session: String) throws(AFSError) -> [CheckpointInfo] {
+        _ = try self.session(session)
+        return try catalog.checkpoints(session: session)
+    }
+
+    public func commit(id: String) throws(AFSError) -> CommitInfo {
+        guard let c = try catalog.commit(id) else { throw AFSError.notFound("commit \(id) does not exist") }
+        return c
+    }
+
+    public func refs() throws(AFSError) -> [RefInfo] { try catalog.refs() }
+
+    public func ref(_ name: String) throws(AFSError) -> RefInfo {
+        guard let r = try catalog.ref(name) else { throw AFSError.notFound("ref \(name) does not exist") }
+        return r
+    }
+
+    public func snapshots() throws(AFSError) -> [SnapshotInfo] { try catalog.snapshots() }
+
+    // MARK: Checkpoints
+
+    /// A restorable point of the session as it is now (unfolded writes included).
+    public func checkpoint(_ id: String, label: String? = nil) throws(AFSError) -> CheckpointInfo {
+        try mutate(id) { (s) throws(AFSError) in
+            try fold(s)
+            let c = CheckpointInfo(id: AetherStore.newID(prefix: "ckp_"), sessionID: id, root: s.info.root, label: label, createdAt: Date())
+            try catalog.insertCheckpoint(c)
+            return c
+        }
+    }
+
+    /// Puts the session's tree back to a checkpoint; writes since then are discarded.
+    public func restore(_ id: String, checkpoint checkpointID: String) throws(AFSError) {
+        guard let c = try catalog.checkpoint(checkpointID) else { throw AFSError.notFound("checkpoint \(checkpointID) does not exist") }
+        guard c.sessionID == id else {
+            throw AFSError.invalidArgument("checkpoint \(checkpointID) belongs to session \(c.sessionID); create a session from it instead")
+        }
+        try mutate(id) { (s) throws(AFSError) in
+            try replaceRoot(s, with: c.root)
+            try markActive(s)
+        }
+    }
+
+    /// Points a session at a new root, starting a fresh journal. Caller holds the session lock and
+    /// has folded or discarded the overlay.
+    func replaceRoot(_ s: LiveSession, with root: ChunkID) throws(AFSError) {
+        let oldJournal = s.journal.path
+        let generation = s.info.journalGeneration + 1
+        let path = SessionJournal.path(directory: journalDirectory, session: s.info.id, generation: generation)
+        unlink(path)
+        let (journal, _) = try SessionJournal.open(path: path)
+        var info = s.info
+        info.root = root
+        info.journalGeneration = generation
+        info.updatedAt = Date()
+        try catalog.updateSession(info)
+        s.info = info
+        s.journal = journal
+        s.clearOverlay()
+        unlink(oldJournal)
+    }
+
+    // MARK: Commits and refs
+
+    /// Records the session's tree as an immutable commit whose parent is the session's previous
+    /// commit (or the commit it started from).
+    public func commit(_ id: String, message: String, author: String) throws(AFSError) -> CommitInfo {
+        guard !message.isEmpty else { throw AFSError.invalidArgument("a commit needs a message") }
+        guard !author.isEmpty else { throw AFSError.invalidArgument("a commit needs an author") }
+        return try mutate(id) { (s) throws(AFSError) in
+            try fold(s)
+            let parents = [s.info.headCommit ?? s.info.baseCommit].compactMap { $0 }
+            let commit = try makeCommit(root: s.info.root, parents: parents, message: message, author: author, session: id)
+            var info = s.info
+            info.headCommit = commit.id
+            info.status = .committed
+            info.updatedAt = Date()
+            try catalog.updateSession(info)
+            s.info = info
+            return commit
+        }
+    }
+
+    func makeCommit(root: ChunkID, parents: [String], message: String, author: String, session: String?) throws(AFSError) -> CommitInfo {
+        let now = Date()
+        var w = BinaryWriter()
+        w.u8(1)
+        w.id(root)
+        w.varint(parents.count)
+        for p in parents { w.string(p) }
+        w.string(message)
+        w.string(author)
+        w.svarint(Int64(now.timeIntervalSince1970 * 1000))
+        let id = try log.put(.commit, w.bytes)
+        try log.sync()
+        let commit = CommitInfo(id: id.hex, root: root, parents: parents, message: message, author: author, createdAt: now, sessionID: session)
+        try catalog.insertCommit(commit)
+        return commit
+    }
+
+    /// Moves `ref` to the session's latest commit: creates it, fast-forwards it, or three-way merges
+    /// when the ref moved since the session's base. On conflicts nothing changes and the paths are returned.
+    public func promote(_ id: String, ref: String) throws(AFSError) -> PromoteResult {
+        guard !ref.isEmpty, ref.utf8.count <= 200, !ref.contains(" ") else { throw AFSError.invalidArgument("invalid ref name '\(ref)'") }
+        let info = try session(id)
+        guard let head = info.headCommit else {
+            throw AFSError.conflict("session \(id) has no commit yet; run `aether session commit \(id) -m MSG` first")
+        }
+        for _ in 0..<8 {
+            guard let current = try catalog.ref(ref) else {
+                if try catalog.setRef(ref, to: head, expected: nil) {
+                    return PromoteResult(ref: ref, outcome: .created, commitID: head, conflicts: [])
+                }
+                continue
+            }
+            let contained = try isAncestor(head, of: current.commitID)
+            if current.commitID == head || contained {
+                return PromoteResult(ref: ref, outcome: .upToDate, commitID: current.commitID, conflicts: [])
+            }
+            if try isAncestor(current.commitID, of: head) {
+                if try catalog.setRef(ref, to: head, expected: current.commitID) {
+                    return PromoteResult(ref: ref, outcome: .fastForward, commitID: head, conflicts: [])
+                }
+                continue
+            }
+            let ours = try commit(id: current.commitID)
+            let theirs = try commit(id: head)
+            let baseRoot: ChunkID
+            if let base = try mergeBase(current.commitID, head) { baseRoot = try commit(id: base).root } else { baseRoot = nodes.emptyRoot }
+            let merged = try gate.withReadLock { () throws(AFSError) in
+                let r = try tree.merge(base: baseRoot, ours: ours.root, theirs: theirs.root)
+                try log.sync()
+                return r
+            }
+            if !merged.conflicts.isEmpty {
+                return PromoteResult(
+                    ref: ref, outcome: .conflicted, commitID: current.commitID,
+                    conflicts: merged.conflicts.map { SessionPath(validated: $0).description })
+            }
+            let mergeCommit = try makeCommit(
+                root: merged.root, parents: [current.commitID, head], message: "Merge session \(id) into \(ref)",
+                author: theirs.author, session: id)
+            if try catalog.setRef(ref, to: mergeCommit.id, expected: current.commitID) {
+                return PromoteResult(ref: ref, outcome: .merged, commitID: mergeCommit.id, conflicts: [])
+            }
+        }
+        throw AFSError.conflict("ref \(ref) kept moving while promoting; try again")
+    }
+
+    private func ancestors(of commitID: String) throws(AFSError) -> Set<String> {
+        var seen: Set<String> = []
+        var queue = [commitID]
+        while let c = queue.popLast() {
+            guard seen.insert(c).inserted, let info = try catalog.commit(c) else { continue }
+            queue.append(contentsOf: info.parents)
+        }
+        return seen
+    }
+
+    func isAncestor(_ a: String, of b: String) throws(AFSError) -> Bool {
+        try ancestors(of: b).contains(a)
+    }
+
+    /// The nearest common ancestor (breadth-first from `b` over `a`'s ancestors).
+    func mergeBase(_ a: String, _ b: String) throws(AFSError) -> String? {
+        let left = try ancestors(of: a)
+        var queue = [b]
+        var seen: Set<String> = []
+        var i = 0
+        while i < queue.count {
+            let c = queue[i]
+            i += 1
+            if left.contains(c) { return c }
+            guard seen.insert(c).inserted, let info = try catalog.commit(c) else { continue }
+            queue.append(contentsOf: info.parents)
+        }
+        return nil
+    }
+
+    // MARK: Snapshots, archive, delete
+
+    /// Names the session's current tree as a template that new sessions can start from.
+    public func createSnapshot(of id: String, name: String) throws(AFSError) -> SnapshotInfo {
+        try validateName(name)
+        return try mutateAllowingArchived(id) { (s) throws(AFSError) in
+            try fold(s)
+            let snap = SnapshotInfo(name: name, root: s.info.root, sessionID: id, createdAt: Date())
+            try catalog.insertSnapshot(snap)
+            return snap
+        }
+    }
+
+    /// Makes a session read-only (its data stays; it can still be read, forked and exported).
+    public func archive(_ id: String) throws(AFSError) {
+        try mutateAllowingArchived(id) { (s) throws(AFSError) in
+            try fold(s)
+            var info = s.info
+            info.status = .archived
+            info.updatedAt = Date()
+            try catalog.updateSession(info)
+            s.info = info
+        }
+    }
+
+    /// Deletes a session and its checkpoints. Its space comes back at the next GC.
+    public func delete(_ id: String) throws(AFSError) {
+        try gate.withReadLock { () throws(AFSError) in
+            let s = try liveSession(id)
+            try s.withLock { () throws(AFSError) in
+                try catalog.deleteSession(id)
+                unlink(s.journal.path)
+                s.clearOverlay()
+            }
+            _ = live.withLock { $0.removeValue(forKey: id) }
+        }
+    }
+
+    func mutateAllowingArchived<R>(_ id: String, _ body: (LiveSession) throws(AFSError) -> R) throws(AFSError) -> R {
+        try gate.withReadLock { () throws(AFSError) -> R in
+            let s = try liveSession(id)
+            return try s.withLock { () throws(AFSError) -> R in try body(s) }
+        }
+    }
+
+    // MARK: Diff and manifest
+
+    /// The folded root a reference names (folding a session first so its latest writes count).
+    func resolveRoot(_ reference: TreeReference) throws(AFSError) -> ChunkID {
+        switch reference {
+        case .session(let id):
+            return try mutateAllowingArchived(id) { (s) throws(AFSError) in
+                try fold(s)
+                return s.info.root
+            }
+        case .checkpoint(let id):
+            guard let c = try catalog.checkpoint(id) else { throw AFSError.notFound("checkpoint \(id) does not exist") }
+            return c.root
+        case .commit(let id):
+            return try commit(id: id).root
+        case .snapshot(let name):
+            guard let s = try catalog.snapshot(name) else { throw AFSError.notFound("snapshot \(name) does not exist") }
+            return s.root
+        case .ref(let name):
+            return try commit(id: try ref(name).commitID).root
+        }
+    }
+
+    /// Parses an ID as the CLI and API accept it: `ses_…`, `ckp_…`, a 64-digit commit ID, or a ref or snapshot name.
+    public func reference(named raw: String) throws(AFSError) -> TreeReference {
+        if raw.hasPrefix("ses_") { return .session(raw) }
+        if raw.hasPrefix("ckp_") { return .checkpoint(raw) }
+        if ChunkID(hex: raw) != nil, try catalog.commit(raw) != nil { return .commit(raw) }
+        if try catalog.ref(raw) != nil { return .ref(raw) }
+        if try catalog.snapshot(raw) != nil { return .snapshot(raw) }
+        throw AFSError.notFound("'\(raw)' is not a session, checkpoint, commit, ref or snapshot")
+    }
+
+    /// Paths that differ from `a` to `b`: added, modified (content, kind or mode), deleted.
+    public func diff(_ a: TreeReference, _ b: TreeReference) throws(AFSError) -> [DiffEntry] {
+        let ra = try resolveRoot(a)
+        let rb = try resolveRoot(b)
+        return try tree.diff(ra, rb).map { c in
+            let path = SessionPath(validated: c.path).description
+            switch (c.old, c.new) {
+            case (nil, let n?): return DiffEntry(path: path, change: .added, kind: n.kind)
+            case (let o?, nil): return DiffEntry(path: path, change: .deleted, kind: o.kind)
+            case (_, let n?): return DiffEntry(path: path, change: .modified, kind: n.kind)
+            case (nil, nil): return DiffEntry(path: path, change: .modified, kind: .file)
+            }
+        }
+    }
+
+    /// Every file and symlink of a session with size, mode and content ID, in path order.
+    public func manifest(_ id: String) throws(AFSError) -> [ManifestEntry] {
+        let root = try resolveRoot(.session(id))
+        var out: [ManifestEntry] = []
+        try tree.walk(root) { path, v in
+            let p = SessionPath(validated: path).description
+            switch v.content {
+            case .directory: break
+            case .symlink(let target):
+                out.append(ManifestEntry(path: p, kind: .symlink, size: v.size, mode: v.mode, contentID: nil, target: target))
+            default:
+                out.append(ManifestEntry(path: p, kind: .file, size: v.size, mode: v.mode, contentID: v.contentID?.hex, target: nil))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Synchronization
+
+/// An AetherFS store on local disk: the chunk log, the catalog and the journals of a directory,
+/// owned by one process at a time.
+///
+/// All methods are synchronous and thread-safe. Calls on one session are serialized (one writer per
+/// session); calls on different sessions run in parallel. A method that returns has made its effect
+/// durable: a crash (kill -9, power loss) after the return cannot lose it.
+///
+/// ```swift
+/// let store = try AetherStore.open(at: "/var/lib/aether")
+/// let base = try store.createSession(name: "base", from: .git(repository: "/src/app", ref: "main"))
+/// let proposal = try store.fork(base.id, name: "try-1")       // O(1)
+/// try store.writeFile(proposal.id, path: "/README.md", data: Array("hello".utf8))
+/// let changes = try store.diff(.session(base.id), .session(proposal.id))
+/// ```
+public final class AetherStore: Sendable {
+    /// Tunables; the defaults suit a server.
+    public struct Options: Sendable {
+        /// Size of each preallocated segment file.
+        public var segmentSize: Int64 = 64 << 20
+        /// Decoded tree nodes kept in memory.
+        public var nodeCacheCapacity = 32_768
+        /// Fold a session's overlay into its tree past this many bytes held in memory.
+        public var foldThresholdBytes = 32 << 20
+        /// … or past this many overlay entries.
+        public var foldThresholdEntries = 50_000
+        /// Writes larger than this go to the chunk log before the journal, instead of into the journal.
+        public var journalInlineLimit = 256 << 10
+        /// Segments whose live fraction is below this are cleaned by GC.
+        public var gcLiveRatioThreshold = 0.5
+
+        public init() {}
+    }
+
+    public let directory: String
+    let options: Options
+    let log: ChunkLog
+    let nodes: NodeStore
+    let catalog: any Catalog
+    let content: ContentStore
+    let tree: FileTree
+    private let ownership: StoreLock
+    let live = Mutex<[String: LiveSession]>([:])
+    let gate = ReadWriteLock()
+    private let closed = Atomic<Bool>(false)
+
+    static let formatLine = "aetherfs-store 1\n"
+
+    var journalDirectory: String { directory + "/journals" }
+
+    private init(directory: String, options: Options, log: ChunkLog, nodes: NodeStore, catalog: any Catalog, ownership: StoreLock) {
+        self.directory = directory
+        self.options = options
+        self.log = log
+        self.nodes = nodes
+        self.catalog = catalog
+        self.content = ContentStore(log: log)
+        self.tree = FileTree(store: nodes)
+        self.ownership = ownership
+    }
+
+    /// Opens the store in `directory`, creating it if it does not exist.
+    ///
+    /// Takes an exclusive lock: a second process gets `AFSError.Code.storeLocked` naming the owner's pid.
+    /// Opening reads the index checkpoint and scans only the log written after it.
+    public static func open(at directory: String, options: Options = Options()) throws(AFSError) -> AetherStore {
+        let dir = (directory as NSString).standardizingPath
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: dir + "/chunks", withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: dir + "/journals", withIntermediateDirectories: true)
+        } catch {
+            throw AFSError(.io, "cannot create store directory \(dir): \(error.localizedDescription)")
+        }
+        let ownership = try StoreLock.acquire(directory: dir)
+        let formatPath = dir + "/FORMAT"
+        if let existing = try POSIXFile.readWhole(formatPath) {
+            let line = String(decoding: existing, as: UTF8.self)
+            guard line == formatLine else {
+                ownership.release()
+                throw AFSError(.unsupportedFormat, "store \(dir) has format '\(line.trimmingCharacters(in: .newlines))'; this build reads '\(formatLine.trimmingCharacters(in: .newlines))'")
+            }
+        } else {
+            try POSIXFile.writeAtomically(Array(formatLine.utf8), to: formatPath)
+        }
+        do {
+            var logOptions = ChunkLog.Options()
+            logOptions.segmentSize = options.segmentSize
+            let log = try ChunkLog.open(directory: dir + "/chunks", options: logOptions)
+            let nodes = try NodeStore(log: log, cacheCapacity: options.nodeCacheCapacity)
+            try log.sync()
+            let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
+            return AetherStore(directory: dir, options: options, log: log, nodes: nodes, catalog: catalog, ownership: ownership)
+        } catch {
+            ownership.release()
+            throw error
+        }
+    }
+
+    /// Writes an index checkpoint and releases the store. Unfolded writes stay in their journals.
+    public func close() throws(AFSError) {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        try log.close()
+        ownership.release()
+    }
+
+    deinit {
+        if !closed.load(ordering: .acquiring) { ownership.release() }
+    }
+
+    // MARK: Live sessions
+
+    /// The live state of a session, opening its journal on first use.
+    func liveSession(_ id: String) throws(AFSError) -> LiveSession {
+        if let s = live.withLock({ $0[id] }) { return s }
+        guard let info = try catalog.session(id) else {
+            throw AFSError.notFound("session \(id) does not exist (list them with `aether session list`)")
+        }
+        let path = SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration)
+        let (journal, items) = try SessionJournal.open(path: path)
+        let session = LiveSession(info: info, journal: journal, items: items)
+        return live.withLock { table in
+            if let existing = table[id] { return existing }
+            table[id] = session
+            return session
+        }
+    }
+
+    static func newID(prefix: String) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        var g = SystemRandomNumberGenerator()
+        return prefix + String((0..<16).map { _ in alphabet[Int(g.next() % 32)] })
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// Folds the overlay (and then `extra` edits) into the tree, durably: chunks and nodes are synced,
+    /// the catalog gets the new root and journal generation, then the old journal is removed.
+    /// Caller holds `session.lock`.
+    func fold(_ session: LiveSession, extra: [(path: [String], edit: FileTree.Edit)] = []) throws(AFSError) {
+        if !session.isDirty && extra.isEmpty { return }
+        let now = AetherStore.now()
+        var root = session.info.root
+        if session.isDirty {
+            let edits = try session.overlayEdits(content: content, emptyRoot: nodes.emptyRoot)
+            root = try tree.apply(root, edits, defaultMTime: now)
+        }
+        if !extra.isEmpty { root = try tree.apply(root, extra, defaultMTime: now) }
+        try log.sync()
+        let oldJournal = session.journal.path
+        let nextGeneration = session.info.journalGeneration + 1
+        let nextPath = SessionJournal.path(directory: journalDirectory, session: session.info.id, generation: nextGeneration)
+        unlink(nextPath)  // a leftover of a fold that crashed before its catalog update
+        let (journal, _) = try SessionJournal.open(path: nextPath)
+        var info = session.info
+        info.root = root
+        info.journalGeneration = nextGeneration
+        info.updatedAt = Date()
+        try catalog.updateSession(info)
+        session.info = info
+        session.journal = journal
+        session.clearOverlay()
+        unlink(oldJournal)
+    }
+
+    func foldIfNeeded(_ session: LiveSession) throws(AFSError) {
+        if session.overlayCost > options.foldThresholdBytes || session.overlay.count > options.foldThresholdEntries
+            || session.journal.byteSize > Int64(options.foldThresholdBytes) * 2
+        {
+            try fold(session)
+        }
+    }
+
+    /// Runs a mutation of one session under the GC gate and the session lock.
+    func mutate<R>(_ id: String, _ body: (LiveSession) throws(AFSError) -> R) throws(AFSError) -> R {
+        try gate.withReadLock { () throws(AFSError) -> R in
+            let session = try liveSession(id)
+            return try session.withLock { () throws(AFSError) -> R in
+                guard session.info.status != .archived else {
+                    throw AFSError.conflict("session \(id) is archived and read-only; fork it to keep working")
+                }
+                return try body(session)
+            }
+        }
+    }
+
+    /// Runs a read of one session under its lock.
+    func inspect<R>(_ id: String, _ body: (LiveSession) throws(AFSError) -> R) throws(AFSError) -> R {
+        let session = try liveSession(id)
+        return try session.withLock { () throws(AFSError) -> R in try body(session) }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// Where a new session's tree comes from.
+public enum SessionSource: Sendable, Equatable {
+    case blank
+    /// A local directory, walked recursively (regular files, directories, symlinks).
+    case directory(String)
+    /// A tar archive (ustar, pax, GNU) on the local file system.
+    case tar(String)
+    /// A git repository at a ref, read with the real `git` program: exactly the tree of that commit.
+    case git(repository: String, ref: String)
+    /// Another session (the same as a fork).
+    case session(String)
+    case checkpoint(String)
+    case commit(String)
+    /// A named snapshot (template).
+    case snapshot(String)
+}
+
+/// Anything that names a tree: used by diff.
+public enum TreeReference: Sendable, Equatable {
+    case session(String)
+    case checkpoint(String)
+    case commit(String)
+    case snapshot(String)
+    case ref(String)
+}
+
+/// What `stat` returns.
+public struct FileStat: Sendable, Codable, Equatable {
+    public var path: String
+    public var kind: EntryKind
+    public var mode: UInt32
+    public var size: UInt64
+    /// Nanoseconds since 1970.
+    public var mtime: Int64
+    /// SHA-256 based content identity of files (see `ManifestEntry.contentID`).
+    public var contentID: String?
+    public var target: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path, kind, mode, size, mtime, target
+        case contentID = "content_id"
+    }
+}
+
+/// One entry of a directory listing.
+public struct DirectoryEntry: Sendable, Codable, Equatable {
+    public var name: String
+    public var kind: EntryKind
+    public var mode: UInt32
+    public var size: UInt64
+    public var mtime: Int64
+}
+
+/// One file of a session's manifest.
+public struct ManifestEntry: Sendable, Codable, Equatable {
+    public var path: String
+    public var kind: EntryKind
+    public var size: UInt64
+    public var mode: UInt32
+    /// For files: the SHA-256 of the bytes when stored in one piece, else the ID of the chunk list.
+    /// Equal content always has an equal ID within a store.
+    public var contentID: String?
+    public var target: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path, kind, size, mode, target
+        case contentID = "content_id"
+    }
+}
+
+/// One line of a diff.
+public struct DiffEntry: Sendable, Codable, Equatable {
+    public enum Change: String, Sendable, Codable { case added, modified, deleted }
+    public var path: String
+    public var change: Change
+    public var kind: EntryKind
+}
+
+/// What promote did.
+public struct PromoteResult: Sendable, Codable, Equatable {
+    public enum Outcome: String, Sendable, Codable {
+        case created
+        case fastForward = "fast-forward"
+        case merged
+        case upToDate = "up-to-date"
+        case conflicted
+    }
+
+    public var ref: String
+    public var outcome: Outcome
+    /// The commit the ref points to after the call (unchanged when conflicted).
+    public var commitID: String?
+    /// Paths changed on both sides in incompatible ways; the ref was not moved.
+    public var conflicts: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case ref, outcome, conflicts
+        case commitID = "commit_id"
+    }
+}
+
+/// Progress of a long import, reported every few hundred files.
+public struct ImportProgress: Sendable {
+    public var files: Int
+    public var bytes: Int64
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// The durable, per-session log of writes not yet folded into the session's tree.
+///
+/// A write appends one record and waits for a group-committed `fdatasync`, so it costs one small
+/// sequential write instead of rewriting tree nodes up to the root. Records are
+/// `u32 length | payload | u64 XXH3-64(length + payload)`; replay stops at the first torn record and
+/// truncates it (it was never acknowledged: its sync never returned).
+final class SessionJournal: @unchecked Sendable {
+    // @unchecked: `end` is guarded by `lock`; the file handle is shareable.
+    static let magic = Array("AFSJNL01".utf8)
+    static let headerSize: Int64 = 8
+
+    let path: String
+    private let file: POSIXFile
+    private let lock = NSLock()
+    private var end: Int64
+    private let committer = GroupCommit()
+
+    private init(path: String, file: POSIXFile, end: Int64) {
+        self.path = path
+        self.file = file
+        self.end = end
+    }
+
+    static func path(directory: String, session: String, generation: Int) -> String {
+        "\(directory)/\(session).\(generation).jnl"
+    }
+
+    /// Opens (creating if needed) and replays the journal; returns it with its items in order.
+    static func open(path: String) throws(AFSError) -> (SessionJournal, [(SessionPath, OverlayItem)]) {
+        let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
+        var size = try file.size()
+        if size < headerSize {
+            try file.truncate(to: 0)
+            try file.write(magic, at: 0)
+            try file.sync()
+            try POSIXFile.syncDirectory((path as NSString).deletingLastPathComponent)
+            size = headerSize
+        }
+        let bytes = try file.read(count: Int(size), at: 0)
+        guard Array(bytes[0..<8]) == magic else {
+            throw AFSError.corrupted("journal \(path) has no valid header")
+        }
+        var items: [(SessionPath, OverlayItem)] = []
+        var offset = Int(headerSize)
+        while offset + 4 <= bytes.count {
+            let length = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+            let recordEnd = offset + 4 + length + 8
+            guard length > 0, recordEnd <= bytes.count else { break }
+            let expected = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 4 + length, as: UInt64.self)) }
+            let actual = bytes.withUnsafeBytes { ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + 4 + length])) }
+            guard actual == expected else { break }
+            var r = BinaryReader(Array(bytes[offset + 4..<offset + 4 + length]))
+            guard let item = try? OverlayItem.decode(&r) else { break }
+            items.append(item)
+            offset = recordEnd
+        }
+        if offset < bytes.count {
+            // Torn tail: drop it so later appends start on a clean boundary.
+            try file.truncate(to: Int64(offset))
+            try file.syncData()
+        }
+        return (SessionJournal(path: path, file: file, end: Int64(offset)), items)
+    }
+
+    /// Appends one item; returns a ticket for `waitDurable`.
+    func append(_ path: SessionPath, _ item: OverlayItem) throws(AFSError) -> UInt64 {
+        var payload = BinaryWriter(capacity: 128)
+        item.encode(path: path, into: &payload)
+        var w = BinaryWriter(capacity: payload.bytes.count + 12)
+        w.u32(UInt32(payload.bytes.count))
+        w.raw(payload.bytes)
+        w.u64(ContentHash.xxh3(w.bytes))
+        lock.lock()
+        defer { lock.unlock() }
+        try file.write(w.bytes, at: end)
+        end += Int64(w.bytes.count)
+        return committer.noteAppended()
+    }
+
+    /// Returns once the ticket's record is on stable storage (shared fdatasync among writers).
+    func waitDurable(_ ticket: UInt64) throws(AFSError) {
+        try committer.waitDurable(ticket) { () throws(AFSError) in try file.syncData() }
+    }
+
+    var byteSize: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return end
+    }
+}

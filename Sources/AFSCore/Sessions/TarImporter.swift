@@ -1,0 +1,62 @@
+import Foundation
+
+/// Imports a tar archive, streaming: content goes to the chunk log as it is read. Any hostile entry
+/// (absolute path, `..`, NUL, overlong name) aborts the whole import before a session exists.
+struct TarImporter {
+    let store: AetherStore
+    let progress: (@Sendable (ImportProgress) -> Void)?
+
+    func importArchive(at path: String) throws(AFSError) -> ChunkID {
+        let file = try POSIXFile.open(path, flags: O_RDONLY)
+        return try importStream(fd: file.fd)
+    }
+
+    /// Imports from any readable descriptor (a file, a pipe, a socket).
+    func importStream(fd: Int32) throws(AFSError) -> ChunkID {
+        var reader = TarReader(source: FileDescriptorByteSource(fd: fd))
+        var builder = TreeBuilder(store: store, progress: progress)
+        do {
+            while let entry = try reader.next() {
+                if entry.path.isEmpty || entry.path == "." || entry.path == "./" { continue }
+                let path = try SessionPath.fromArchive(entry.path)
+                if path.isRoot { continue }
+                let mtime = entry.mtime * 1_000_000_000
+                switch entry.kind {
+                case .directory:
+                    builder.addDirectory(path, mode: entry.mode & 0o7777, mtime: mtime)
+                case .file:
+                    let (content, size) = try builder.storeFile { (w) throws(AFSError) in
+                        while true {
+                            let piece: [UInt8]
+                            do { piece = try reader.readContent(maxLength: 1 << 20) } catch {
+                                throw AFSError.invalidArgument("tar archive is damaged: \(error)")
+                            }
+                            if piece.isEmpty { break }
+                            try w.append(piece)
+                        }
+                    }
+                    builder.add(path, TreeValue(kind: .file, mode: entry.mode & 0o7777, mtime: mtime, size: size, content: content))
+                case .symlink:
+                    guard let target = entry.linkTarget, !target.isEmpty else {
+                        throw AFSError.invalidArgument("tar symlink \(entry.path) has no target")
+                    }
+                    builder.add(path, TreeValue(kind: .symlink, mode: 0o777, mtime: mtime, size: UInt64(target.utf8.count), content: .symlink(target)))
+                case .hardlink:
+                    let target = try SessionPath.fromArchive(entry.linkTarget ?? "")
+                    guard var value = builder.files[target] else {
+                        throw AFSError.invalidArgument("tar hard link \(entry.path) points to \(target), which is not an earlier file")
+                    }
+                    value.mtime = mtime
+                    builder.add(path, value)
+                case .other:
+                    continue
+                }
+            }
+        } catch let e as AFSError {
+            throw e
+        } catch {
+            throw AFSError.invalidArgument("tar archive is damaged: \(error)")
+        }
+        return try builder.build()
+    }
+}

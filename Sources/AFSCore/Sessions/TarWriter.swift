@@ -1,0 +1,372 @@
+// Streaming tar writer: ustar headers, with pax extended headers for the
+// values ustar cannot represent.
+
+import Foundation
+
+/// Writes a tar archive sequentially to a `TarByteSink`.
+///
+/// Call `beginEntry`, `writeContent` (files only, exactly `entry.size` bytes
+/// in total), `endEntry` for each member, then `finish`. Small writes are
+/// batched in a 64 KiB buffer that is flushed to the sink at every
+/// `endEntry` and at `finish`; large content writes go straight through.
+struct TarWriter<Sink: TarByteSink> {
+    /// Output batching threshold.
+    static var bufferSize: Int { 64 * 1024 }
+    /// Largest value an 11-digit octal field can hold (8 GiB - 1).
+    static var maxOctal11: Int64 { 0o77777777777 }
+
+    private(set) var sink: Sink
+    /// Bytes accepted but not yet handed to the sink.
+    private var pending: [UInt8] = []
+    /// Stream offset of the next byte to be produced (including `pending`).
+    private var offset: Int64 = 0
+    private var current: OpenEntry?
+    private var finished = false
+
+    private struct OpenEntry {
+        var headerOffset: Int64
+        var expected: Int64
+        var written: Int64
+    }
+
+    init(sink: Sink) {
+        self.sink = sink
+        pending.reserveCapacity(Self.bufferSize)
+    }
+
+    // MARK: Public API
+
+    /// Writes the header (preceded by a pax 'x' header when needed). An entry
+    /// still open is ended first (which throws if its content is incomplete).
+    mutating func beginEntry(_ entry: TarEntry) throws {
+        if finished {
+            throw TarError(message: "archive already finished", offset: offset)
+        }
+        if current != nil {
+            try endEntry()
+        }
+        let headerOffset = offset
+
+        func fail(_ message: String) -> TarError {
+            TarError(message: "\(message) for entry \"\(entry.path)\"", offset: headerOffset)
+        }
+
+        guard !entry.path.isEmpty else { throw fail("empty path") }
+        var name = Array(entry.path.utf8)
+        guard !name.contains(0) else { throw fail("NUL byte in path") }
+        if entry.kind == .directory && name.last != UInt8(ascii: "/") {
+            name.append(UInt8(ascii: "/"))
+        }
+
+        let typeflag: UInt8
+        switch entry.kind {
+        case .file: typeflag = UInt8(ascii: "0")
+        case .directory: typeflag = UInt8(ascii: "5")
+        case .symlink: typeflag = UInt8(ascii: "2")
+        case .hardlink: typeflag = UInt8(ascii: "1")
+        case .other: throw fail("cannot write entries of kind .other")
+        }
+
+        var link: [UInt8] = []
+        if entry.kind == .symlink || entry.kind == .hardlink {
+            guard let target = entry.linkTarget, !target.isEmpty else {
+                throw fail("missing link target")
+            }
+            link = Array(target.utf8)
+            guard !link.contains(0) else { throw fail("NUL byte in link target") }
+        }
+
+        let size: Int64 = entry.kind == .file ? entry.size : 0
+        guard size >= 0 else { throw fail("negative size") }
+
+        var pax: [(key: String, value: String)] = []
+
+        // Name: plain, ustar prefix/name split, or pax `path`.
+        var nameField: ArraySlice<UInt8>
+        var prefixField: ArraySlice<UInt8> = []
+        if name.count <= TarHeaderLayout.name.length {
+            nameField = name[...]
+        } else if let split = ustarSplit(name) {
+            prefixField = name[..<split]
+            nameField = name[(split + 1)...]
+        } else {
+            pax.append(("path", String(decoding: name, as: UTF8.self)))
+            nameField = fallbackName(name, isDirectory: entry.kind == .directory)
+        }
+
+        var linkField: ArraySlice<UInt8> = link[...]
+        if link.count > TarHeaderLayout.linkname.length {
+            pax.append(("linkpath", String(decoding: link, as: UTF8.self)))
+            linkField = utf8Prefix(link, maxBytes: TarHeaderLayout.linkname.length)
+        }
+
+        if size > Self.maxOctal11 {
+            pax.append(("size", String(size)))
+        }
+        if entry.mtime < 0 || entry.mtime > Self.maxOctal11 {
+            pax.append(("mtime", String(entry.mtime)))
+        }
+
+        if !pax.isEmpty {
+            let payload = paxPayload(pax)
+            let paxName = paxHeaderName(for: name)
+            let paxHeader = makeHeader(
+                name: paxName,
+                prefix: [],
+                mode: 0o644,
+                size: Int64(payload.count),
+                mtime: min(max(entry.mtime, 0), Self.maxOctal11),
+                typeflag: UInt8(ascii: "x"),
+                linkname: []
+            )
+            try emit(paxHeader)
+            try emit(payload)
+            try emitZeros(Int(TarHeaderLayout.padding(for: Int64(payload.count))))
+        }
+
+        let header = makeHeader(
+            name: nameField,
+            prefix: prefixField,
+            mode: entry.mode & 0o7777,
+            size: size,
+            mtime: entry.mtime,
+            typeflag: typeflag,
+            linkname: linkField
+        )
+        try emit(header)
+        current = OpenEntry(headerOffset: headerOffset, expected: size, written: 0)
+    }
+
+    /// Content bytes of the current file entry. Writing more than
+    /// `entry.size` bytes in total throws immediately (nothing is written).
+    mutating func writeContent(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var open = current else {
+            throw TarError(message: "writeContent without an open entry", offset: offset)
+        }
+        if bytes.isEmpty { return }
+        if Int64(bytes.count) > open.expected - open.written {
+            throw TarError(
+                message: "content exceeds the declared size of \(open.expected) bytes",
+                offset: open.headerOffset
+            )
+        }
+        if bytes.count >= Self.bufferSize / 2 {
+            try flush()
+            try sink.write(bytes)
+        } else {
+            pending.append(contentsOf: bytes)
+            if pending.count >= Self.bufferSize {
+                try flush()
+            }
+        }
+        offset += Int64(bytes.count)
+        open.written += Int64(bytes.count)
+        current = open
+    }
+
+    mutating func writeContent(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try writeContent($0) }
+    }
+
+    /// Pads the entry to a 512-byte boundary and flushes. Throws (leaving the
+    /// entry open) if fewer than `entry.size` bytes were written.
+    mutating func endEntry() throws {
+        guard let open = current else {
+            throw TarError(message: "endEntry without an open entry", offset: offset)
+        }
+        if open.written != open.expected {
+            throw TarError(
+                message: "entry content is \(open.written) bytes but \(open.expected) were declared",
+                offset: open.headerOffset
+            )
+        }
+        try emitZeros(Int(TarHeaderLayout.padding(for: open.expected)))
+        current = nil
+        try flush()
+    }
+
+    /// Ends any open entry and writes the two zero end blocks. Idempotent.
+    mutating func finish() throws {
+        if finished { return }
+        if current != nil {
+            try endEntry()
+        }
+        try emitZeros(2 * TarHeaderLayout.blockSize)
+        try flush()
+        finished = true
+    }
+
+    // MARK: Output
+
+    private mutating func emit<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
+        pending.append(contentsOf: bytes)
+        offset += Int64(bytes.count)
+        if pending.count >= Self.bufferSize {
+            try flush()
+        }
+    }
+
+    private mutating func emitZeros(_ count: Int) throws {
+        if count > 0 {
+            try emit(repeatElement(UInt8(0), count: count))
+        }
+    }
+
+    private mutating func flush() throws {
+        if pending.isEmpty { return }
+        try pending.withUnsafeBytes { try sink.write($0) }
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+
+extension TarWriter: Sendable where Sink: Sendable {}
+
+// MARK: - Header construction
+
+/// Builds a ustar header block with uid/gid 0 and empty uname/gname.
+private func makeHeader(
+    name: ArraySlice<UInt8>,
+    prefix: ArraySlice<UInt8>,
+    mode: UInt32,
+    size: Int64,
+    mtime: Int64,
+    typeflag: UInt8,
+    linkname: ArraySlice<UInt8>
+) -> [UInt8] {
+    var header = [UInt8](repeating: 0, count: TarHeaderLayout.blockSize)
+
+    func put<C: Collection>(_ bytes: C, _ field: (offset: Int, length: Int)) where C.Element == UInt8 {
+        precondition(bytes.count <= field.length, "tar header field overflow")
+        var index = field.offset
+        for byte in bytes {
+            header[index] = byte
+            index += 1
+        }
+    }
+
+    put(name, TarHeaderLayout.name)
+    put(octal(Int64(mode), width: TarHeaderLayout.mode.length), TarHeaderLayout.mode)
+    put(octal(0, width: TarHeaderLayout.uid.length), TarHeaderLayout.uid)
+    put(octal(0, width: TarHeaderLayout.gid.length), TarHeaderLayout.gid)
+    put(numeric(size, width: TarHeaderLayout.size.length), TarHeaderLayout.size)
+    put(numeric(mtime, width: TarHeaderLayout.mtime.length), TarHeaderLayout.mtime)
+    header[TarHeaderLayout.typeflag] = typeflag
+    put(linkname, TarHeaderLayout.linkname)
+    put(TarHeaderLayout.posixMagic, TarHeaderLayout.magic)
+    put(TarHeaderLayout.posixVersion, TarHeaderLayout.version)
+    put(octal(0, width: TarHeaderLayout.devmajor.length), TarHeaderLayout.devmajor)
+    put(octal(0, width: TarHeaderLayout.devminor.length), TarHeaderLayout.devminor)
+    put(prefix, TarHeaderLayout.prefix)
+
+    let sum = header.withUnsafeBytes { TarHeaderLayout.checksums(of: $0) }.unsigned
+    // Six octal digits, NUL, space (the traditional layout).
+    var checksum = Array(octal(sum, width: 7))
+    checksum.append(0x20)
+    put(checksum, TarHeaderLayout.checksum)
+    return header
+}
+
+/// Zero-padded octal digits filling `width - 1` bytes, then NUL.
+/// The caller guarantees the value fits.
+private func octal(_ value: Int64, width: Int) -> [UInt8] {
+    let digits = Array(String(value, radix: 8).utf8)
+    precondition(value >= 0 && digits.count <= width - 1, "value does not fit an octal field")
+    var field = [UInt8](repeating: UInt8(ascii: "0"), count: width - 1 - digits.count)
+    field.append(contentsOf: digits)
+    field.append(0)
+    return field
+}
+
+/// Octal when the value fits, otherwise GNU base-256 (big-endian two's
+/// complement, marker bit set in the first byte).
+private func numeric(_ value: Int64, width: Int) -> [UInt8] {
+    let octalDigits = width - 1
+    if value >= 0 && value < (Int64(1) << (3 * Int64(octalDigits))) {
+        return octal(value, width: width)
+    }
+    var field = [UInt8](repeating: value < 0 ? 0xff : 0x00, count: width)
+    var remaining = UInt64(bitPattern: value)
+    for index in stride(from: width - 1, through: max(width - 8, 0), by: -1) {
+        field[index] = UInt8(truncatingIfNeeded: remaining)
+        remaining >>= 8
+    }
+    field[0] |= 0x80
+    return field
+}
+
+/// Index of the "/" at which `name` can be split into a ustar prefix
+/// (<= 155 bytes) and name (1...100 bytes), or nil.
+private func ustarSplit(_ name: [UInt8]) -> Int? {
+    let maxPrefix = TarHeaderLayout.prefix.length
+    let maxName = TarHeaderLayout.name.length
+    guard name.count <= maxPrefix + 1 + maxName else { return nil }
+    // The earliest valid split keeps the name part as long as possible;
+    // any valid split is correct.
+    for index in name.indices where name[index] == UInt8(ascii: "/") {
+        let nameLength = name.count - index - 1
+        if index > maxPrefix { break }
+        // The name part must not be empty (a directory's trailing "/" is no
+        // split point) and neither may the prefix.
+        if nameLength <= maxName && nameLength > 0 && index > 0 {
+            return index
+        }
+    }
+    return nil
+}
+
+/// Longest prefix of `bytes` with at most `maxBytes` bytes that does not cut a
+/// UTF-8 sequence.
+private func utf8Prefix(_ bytes: [UInt8], maxBytes: Int) -> ArraySlice<UInt8> {
+    if bytes.count <= maxBytes { return bytes[...] }
+    var end = maxBytes
+    // Back off continuation bytes (10xxxxxx) so the cut lands on a scalar start.
+    while end > 0 && bytes[end] & 0xC0 == 0x80 {
+        end -= 1
+    }
+    return bytes[..<end]
+}
+
+/// Name stored in the ustar header of an entry whose real path lives in a pax
+/// record (for readers that ignore pax).
+private func fallbackName(_ name: [UInt8], isDirectory: Bool) -> ArraySlice<UInt8> {
+    let limit = TarHeaderLayout.name.length
+    if !isDirectory {
+        return utf8Prefix(name, maxBytes: limit)
+    }
+    var truncated = Array(utf8Prefix(name, maxBytes: limit - 1))
+    if truncated.last != UInt8(ascii: "/") {
+        truncated.append(UInt8(ascii: "/"))
+    }
+    return truncated[...]
+}
+
+/// "PaxHeaders/<last path component>", truncated to the name field.
+private func paxHeaderName(for name: [UInt8]) -> ArraySlice<UInt8> {
+    var trimmed = name[...]
+    while trimmed.count > 1 && trimmed.last == UInt8(ascii: "/") {
+        trimmed = trimmed.dropLast()
+    }
+    let base: ArraySlice<UInt8>
+    if let slash = trimmed.lastIndex(of: UInt8(ascii: "/")) {
+        base = trimmed[(slash + 1)...]
+    } else {
+        base = trimmed
+    }
+    let full = Array("PaxHeaders/".utf8) + base
+    return utf8Prefix(full, maxBytes: TarHeaderLayout.name.length)
+}
+
+/// Encodes pax records "LEN key=value\n", where LEN counts the whole record
+/// including its own digits.
+private func paxPayload(_ records: [(key: String, value: String)]) -> [UInt8] {
+    var payload: [UInt8] = []
+    for record in records {
+        let body = record.key.utf8.count + record.value.utf8.count + 3  // " ", "=", "\n"
+        var length = body + String(body).utf8.count
+        while body + String(length).utf8.count != length {
+            length = body + String(length).utf8.count
+        }
+        payload.append(contentsOf: "\(length) \(record.key)=\(record.value)\n".utf8)
+    }
+    return payload
+}

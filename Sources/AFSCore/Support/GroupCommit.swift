@@ -1,0 +1,67 @@
+import Foundation
+
+/// Leader/follower group commit: many writers, one `fdatasync` per batch.
+///
+/// A writer appends under its own lock, takes a ticket with `noteAppended()`, and calls
+/// `waitDurable(ticket)`. The first waiter whose ticket is not yet durable becomes the leader and
+/// syncs everything appended so far; writers that arrive while it syncs wait and are usually
+/// covered by the next sync, so N concurrent writers cost about two syncs instead of N.
+final class GroupCommit: @unchecked Sendable {
+    // @unchecked: every stored property is guarded by `condition`.
+    private let condition = NSCondition()
+    private var appended: UInt64 = 0
+    private var durable: UInt64 = 0
+    private var syncing = false
+    private var failure: AFSError?
+    private(set) var syncCount: UInt64 = 0
+
+    /// Records that bytes were appended; the returned ticket is durable once a sync starting after this call ends.
+    func noteAppended() -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        appended += 1
+        return appended
+    }
+
+    /// The latest ticket handed out, to wait on "everything so far".
+    var latest: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return appended
+    }
+
+    /// Returns once `ticket` is durable, running `sync` as the leader when needed.
+    func waitDurable(_ ticket: UInt64, sync: () throws(AFSError) -> Void) throws(AFSError) {
+        condition.lock()
+        while true {
+            if let failure {
+                condition.unlock()
+                throw failure
+            }
+            if durable >= ticket {
+                condition.unlock()
+                return
+            }
+            if !syncing {
+                syncing = true
+                let target = appended
+                condition.unlock()
+                var error: AFSError?
+                do { try sync() } catch let e { error = e }
+                condition.lock()
+                syncing = false
+                syncCount += 1
+                if let error {
+                    // A failed fdatasync leaves the page cache state unknown: refuse all later writes
+                    // rather than acknowledging data that may be gone (the fsyncgate lesson).
+                    failure = error
+                } else {
+                    durable = max(durable, target)
+                }
+                condition.broadcast()
+                continue
+            }
+            condition.wait()
+        }
+    }
+}

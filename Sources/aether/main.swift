@@ -1,0 +1,3 @@
+import AetherCLI
+
+AetherMain.main()

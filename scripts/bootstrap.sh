@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages AetherFS builds and tests against, only when missing.
+# Safe to run repeatedly; used by scripts/run.sh, scripts/test.sh and CI.
+set -euo pipefail
+need=()
+for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev pkg-config lz4 git tar; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "bootstrap: swift not on PATH (expected Swift 6.3 at /opt/swift/usr/bin)" >&2; exit 1; }
