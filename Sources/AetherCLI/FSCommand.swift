@@ -207,11 +207,7 @@ struct StoreCommand: ParsableCommand {
             try global.run { (store) throws(AFSError) in
                 for i in 0..<count {
                     let data = WriteStorm.content(i, seed: seed)
-                    if i % 97 == 13 {
-                        try store.patchFile(id, path: "/storm/f\(i % 50)", offset: 0, data: data)
-                    } else {
-                        try store.writeFile(id, path: "/storm/f\(i % 50)", data: data)
-                    }
+                    try store.writeFile(id, path: "/storm/f\(i % 50)", data: data)
                     if i % 211 == 0 { _ = try store.checkpoint(id) }
                     FileHandle.standardOutput.write(Data("ack \(i)\n".utf8))
                 }

@@ -391,6 +391,14 @@ final class ChunkLog: @unchecked Sendable {
         _ = committer.noteAppended()
     }
 
+    /// Starts a new head segment so the current one can be cleaned (GC of a store that never filled a segment).
+    func sealHead() throws(AFSError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard headOffset > ChunkLog.segmentHeaderSize else { return }
+        try startSegment(headSegment + 1)
+    }
+
     /// Forgets dead IDs of a victim segment and unlinks it. Call only after relocation and `sync()`;
     /// returns false (and drops nothing) when a "dead" ID was reused by a writer during the epoch.
     @discardableResult

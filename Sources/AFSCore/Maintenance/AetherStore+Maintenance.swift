@@ -71,6 +71,15 @@ extension AetherStore {
         var liveSet = Set(objects)
         try mark(roots: roots, contents: contents, into: &liveSet)
         try log.sync()
+        // When the head segment holds mostly dead data, seal it so it can be cleaned like the rest.
+        var headDead: Int64 = 0
+        var headTotal: Int64 = 0
+        let current = log.head.segment
+        for (id, loc) in log.indexSnapshot() where loc.segment == current {
+            headTotal += Int64(loc.recordSize)
+            if !liveSet.contains(id) { headDead += Int64(loc.recordSize) }
+        }
+        if headTotal > 0, Double(headTotal - headDead) / Double(headTotal) < options.gcLiveRatioThreshold { try log.sealHead() }
         let index = log.indexSnapshot()
         let head = log.head.segment
         var bySegment: [UInt32: (live: [ChunkID], dead: [ChunkID], liveBytes: Int64, deadBytes: Int64)] = [:]

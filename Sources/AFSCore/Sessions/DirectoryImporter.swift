@@ -32,8 +32,12 @@ struct DirectoryImporter {
         for name in names.sorted() {
             let full = dir + "/" + name
             let path: SessionPath
-            do { path = try SessionPath(at.description + "/" + name) } catch {
-                throw AFSError.invalidPath("cannot import \(full): \(error.message)")
+            do {
+                let checked = try SessionPath(name)
+                guard checked.components.count == 1 else { throw AFSError.invalidPath("bad name") }
+                path = at.appending(name)
+            } catch {
+                throw AFSError.invalidPath("cannot import \(full): \((error as? AFSError)?.message ?? "invalid name")")
             }
             var st = stat()
             guard lstat(full, &st) == 0 else { throw AFSError.io("lstat", path: full) }

@@ -146,6 +146,9 @@ struct FileTree {
                 out += try diff(oldDir, newDir, prefix: path)
                 continue
             }
+            if let o = old, let n = new, o.kind == n.kind, o.mode == n.mode, o.content == n.content {
+                continue  // only the mtime moved: not a change of the tree's contents
+            }
             out.append(Change(path: path, old: old, new: new))
             if let oldDir { try walk(oldDir, prefix: path) { p, v in out.append(Change(path: p, old: v, new: nil)) } }
             if let newDir { try walk(newDir, prefix: path) { p, v in out.append(Change(path: p, old: nil, new: v)) } }
