@@ -41,6 +41,12 @@ let package = Package(
             path: "Examples/ForkProposals"
         ),
 
+        .executableTarget(
+            name: "afs-bench",
+            dependencies: ["AFSCore"],
+            path: "Benchmarks/ForkBench"
+        ),
+
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore"]),
     ]

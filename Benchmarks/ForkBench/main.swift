@@ -66,7 +66,7 @@ func fmtBytes(_ b: Double) -> String {
         v /= 1024
         i += 1
     }
-    return i == 0 ? String(format: "%.0f B", v) : String(format: "%.1f %@", v, units[i])
+    return i == 0 ? String(format: "%.0f B", v) : String(format: "%.1f", v) + " " + units[i]
 }
 
 func fmtRatio(_ r: Double?) -> String {
@@ -201,8 +201,8 @@ func runTool(_ args: [String], cwd: String? = nil) -> ProcResult {
     let base = NSTemporaryDirectory() + "/afs-bench-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     let outPath = base + ".out"
     let errPath = base + ".err"
-    fm.createFile(atPath: outPath, contents: nil)
-    fm.createFile(atPath: errPath, contents: nil)
+    _ = fm.createFile(atPath: outPath, contents: nil)
+    _ = fm.createFile(atPath: errPath, contents: nil)
     defer {
         try? fm.removeItem(atPath: outPath)
         try? fm.removeItem(atPath: errPath)
@@ -419,7 +419,10 @@ struct ForkRow {
     }
 }
 
-let forkRuns = 50
+enum Bench {
+    /// Timed forks per tree size.
+    static let forkRuns = 50
+}
 
 func forkBenchmark(files n: Int, work: String, tools: Tools) -> ForkRow {
     var row = ForkRow(files: n)
@@ -444,9 +447,9 @@ func forkBenchmark(files n: Int, work: String, tools: Tools) -> ForkRow {
                 if p.files > 0 && p.files % 25_000 == 0 { log("  … imported \(p.files) files") }
             }
             row.importMicros = micros(clock.now - t0)
-            log("fork N=\(n): imported in \(fmtTime(row.importMicros!)); timing \(forkRuns) forks")
+            log("fork N=\(n): imported in \(fmtTime(row.importMicros!)); timing \(Bench.forkRuns) forks")
             var samples: [Double] = []
-            for _ in 0..<forkRuns {
+            for _ in 0..<Bench.forkRuns {
                 syncDisk(tools)
                 let t = clock.now
                 _ = try store.fork(base.id)
@@ -492,16 +495,16 @@ func forkBenchmark(files n: Int, work: String, tools: Tools) -> ForkRow {
         // git worktree baseline: a repository made from the tree (one commit), time only `worktree add`.
         if tools.git {
             log("fork N=\(n): making a git repository of the tree (not timed)")
-            let setup: [[String]] = [
-                ["git", "-c", "init.defaultBranch=main", "init", "-q", tree],
-                ["git", "-C", tree, "add", "-A"],
-                ["git", "-C", tree, "-c", "user.name=afs-bench", "-c", "user.email=afs-bench@localhost",
-                 "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "afs-bench tree"],
+            let setup: [(String, [String])] = [
+                ("git init", ["git", "-c", "init.defaultBranch=main", "init", "-q", tree]),
+                ("git add", ["git", "-C", tree, "add", "-A"]),
+                ("git commit", ["git", "-C", tree, "-c", "user.name=afs-bench", "-c", "user.email=afs-bench@localhost",
+                                "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "afs-bench tree"]),
             ]
-            for cmd in setup {
+            for (step, cmd) in setup {
                 let r = runTool(cmd)
                 if !r.ok {
-                    row.gitNote = "\(cmd.dropFirst(cmd[1] == "-C" ? 3 : 1).first ?? "git") failed: \(r.errorLine)"
+                    row.gitNote = "\(step) failed: \(r.errorLine)"
                     break
                 }
             }
@@ -552,7 +555,7 @@ func forkTable(_ rows: [ForkRow]) -> String {
         out += "| \(n) | \(fork) | \(cp) | \(git) | \(fmtRatio(r.ratio)) |\n"
     }
     out += "\n"
-    out += "- AetherFS fork: \(forkRuns) forks of a session imported with `.directory`; each is durable when `fork` returns (catalog in SQLite, synchronous=FULL). `sync` before each run, not counted.\n"
+    out += "- AetherFS fork: \(Bench.forkRuns) forks of a session imported with `.directory`; each is durable when `fork` returns (catalog in SQLite, synchronous=FULL). `sync` before each run, not counted.\n"
     out += "- cp -a: 5 runs (3 for N ≥ 10000), `sync` before each run (not counted), copy deleted between runs. The time does not include flushing the copy to disk; cp -a followed by sync is in the JSON (`cp_a_sync_after`).\n"
     out += "- git worktree: repository made from the tree (init, add, one commit; not timed), 3 runs of `git worktree add --detach` only.\n"
     let notes = rows.flatMap { r -> [String] in
