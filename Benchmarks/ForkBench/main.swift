@@ -131,7 +131,7 @@ indirect enum JSON {
         case .double(let d):
             guard d.isFinite else { return "null" }
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
-            return String(format: "%.6g", d)
+            return abs(d) >= 1 ? String(format: "%.3f", d) : String(format: "%.6g", d)
         case .string(let s): return JSON.quote(s)
         case .array(let xs):
             if xs.isEmpty { return "[]" }

@@ -24,7 +24,7 @@ import Testing
         // Reopen without an index checkpoint: everything comes back from the scan.
         let log = try ChunkLog.open(directory: dir.path, options: .init(segmentSize: 1 << 20))
         for (id, bytes) in stored { #expect(try log.get(id) == bytes) }
-        try log.close()
+        try log.writeIndexCheckpoint()
         // Reopen from the checkpoint.
         let again = try ChunkLog.open(directory: dir.path, options: .init(segmentSize: 1 << 20))
         #expect(again.totals().chunks == stored.count)
@@ -63,7 +63,7 @@ import Testing
         do {
             let log = try ChunkLog.open(directory: dir.path)
             for i in 0..<10 { ids.append(try log.put(.chunk, [UInt8](repeating: UInt8(i + 1), count: 2000) + Array("\(i)".utf8))) }
-            try log.close()  // index checkpoint covers everything: reads are the only check
+            try log.writeIndexCheckpoint()  // index checkpoint covers everything: reads are the only check
         }
         let victim = ids[4]
         let loc: ChunkLocation

@@ -17,6 +17,16 @@ import Testing
         }
     }
 
+    /// Names the write whose content `got` is, for failure messages.
+    static func whichWrite(_ got: [UInt8], file: Int, rounds: Int) -> String {
+        for r in 0..<rounds {
+            for i in stride(from: file, to: 5000, by: 50) where content(i, seed: UInt64(r + 1)) == got {
+                return "it holds write \(i) of round \(r)"
+            }
+        }
+        return "it holds no known write"
+    }
+
     @Test func acknowledgedWritesSurviveSIGKILL() throws {
         let aether = productsDirectory() + "/aether"
         try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first (swift build)")
@@ -60,7 +70,7 @@ import Testing
                 let inFlight = next % 50 == file ? CrashTests.content(next, seed: seed) : nil
                 #expect(
                     got == expected || got == inFlight,
-                    "round \(round): \(path) lost acknowledged write \(ack.index) (got \(got.count) bytes)")
+                    "round \(round): \(path) lost acknowledged write \(ack.index) (got \(got.count) bytes; \(CrashTests.whichWrite(got, file: file, rounds: round + 1)); acks this round \(acks.count), max \(acks.max() ?? -1); journals \((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/journals")) ?? []))")
             }
             #expect(try store.verify().problems.isEmpty, "round \(round): store damaged")
             try store.close()

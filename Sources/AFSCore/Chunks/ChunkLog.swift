@@ -15,6 +15,9 @@ final class ChunkLog: @unchecked Sendable {
         var segmentSize: Int64 = 64 << 20
         /// Write an index checkpoint after this many appended bytes, so reopening scans little.
         var checkpointEvery: Int64 = 256 << 20
+        /// On close, checkpoint only when at least this much was appended since the last one: a
+        /// short CLI call should not rewrite the whole index, and a small tail scans in milliseconds.
+        var checkpointOnCloseAfter: Int64 = 8 << 20
     }
 
     let directory: String
@@ -93,6 +96,7 @@ final class ChunkLog: @unchecked Sendable {
         for (i, n) in toScan.enumerated() {
             let start = (scanFrom?.segment == n) ? scanFrom!.offset : ChunkLog.segmentHeaderSize
             let end = try scanSegment(n, from: start, isLast: i == toScan.count - 1)
+            appendedSinceCheckpoint += end - start
             headSegment = n
             headOffset = end
         }
@@ -107,8 +111,14 @@ final class ChunkLog: @unchecked Sendable {
         guard let file = segments[n] else { throw AFSError.corrupted("segment \(n) is missing") }
         let size = try file.size()
         let header = try file.read(count: Int(ChunkLog.segmentHeaderSize), at: 0)
-        guard header.count == Int(ChunkLog.segmentHeaderSize), Array(header[0..<8]) == ChunkLog.segmentMagic else {
+        guard header.count == Int(ChunkLog.segmentHeaderSize), Array(header[0..<8]) == ChunkLog.segmentMagic,
+            header.withUnsafeBytes({ ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<56])) == UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self)) })
+        else {
             throw AFSError.corrupted("segment \(segmentPath(n)) has no valid header; the store is damaged (run `aether store verify`)")
+        }
+        let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard version == 1 else {
+            throw AFSError(.unsupportedFormat, "segment \(segmentPath(n)) has format version \(version); this build reads version 1")
         }
         var reader = SegmentReader(file: file, size: size)
         var offset = start
@@ -431,7 +441,10 @@ final class ChunkLog: @unchecked Sendable {
     /// Flushes and checkpoints; the log stays usable (closing is the owner's business).
     func close() throws(AFSError) {
         try sync()
-        try writeIndexCheckpoint()
+        lock.lock()
+        let due = appendedSinceCheckpoint >= options.checkpointOnCloseAfter
+        lock.unlock()
+        if due { try writeIndexCheckpoint() }
         lock.lock()
         retired.removeAll()
         lock.unlock()

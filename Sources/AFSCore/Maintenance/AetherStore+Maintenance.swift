@@ -13,6 +13,14 @@ extension AetherStore {
         }
         for r in try catalog.refs() { objects.append(contentsOf: try commitClosure(r.commitID)) }
         var contents: [(TreeValue.Content, UInt64)] = []
+        // Unfolded writes of sessions not yet opened in this process live only in their journals:
+        // load every session whose journal holds records, so their large-write chunks stay roots.
+        for info in try catalog.sessions(status: nil) where live.withLock({ $0[info.id] == nil }) {
+            let path = SessionJournal.path(directory: journalDirectory, session: info.id, generation: info.journalGeneration)
+            if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64, size > SessionJournal.headerSize {
+                _ = try liveSession(info.id)
+            }
+        }
         for s in live.withLock({ Array($0.values) }) {
             s.lock.withLock { contents.append(contentsOf: s.overlayChunkRefs) }
         }

@@ -120,6 +120,10 @@ public final class AetherStore: Sendable {
             throw AFSError.notFound("session \(id) does not exist (list them with `aether session list`)")
         }
         let path = SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration)
+        if info.journalGeneration > 0 {
+            // A fold that crashed after its catalog update leaves the previous journal behind.
+            unlink(SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration - 1))
+        }
         let (journal, items) = try SessionJournal.open(path: path)
         let session = LiveSession(info: info, journal: journal, items: items)
         return live.withLock { table in
