@@ -224,22 +224,23 @@ extension AetherStore {
             let theirs = try commit(id: head)
             let baseRoot: ChunkID
             if let base = try mergeBase(current.commitID, head) { baseRoot = try commit(id: base).root } else { baseRoot = nodes.emptyRoot }
-            let merged = try gate.withReadLock { () throws(AFSError) in
-                let r = try tree.merge(base: baseRoot, ours: ours.root, theirs: theirs.root)
+            // Merge, commit and move the ref under the GC gate: the merged tree is new data that no
+            // catalog root protects until the commit row exists.
+            let outcome = try gate.withReadLock { () throws(AFSError) -> PromoteResult? in
+                let merged = try tree.merge(base: baseRoot, ours: ours.root, theirs: theirs.root)
+                if !merged.conflicts.isEmpty {
+                    return PromoteResult(
+                        ref: ref, outcome: .conflicted, commitID: current.commitID,
+                        conflicts: merged.conflicts.map { SessionPath(validated: $0).description })
+                }
                 try log.sync()
-                return r
-            }
-            if !merged.conflicts.isEmpty {
-                return PromoteResult(
-                    ref: ref, outcome: .conflicted, commitID: current.commitID,
-                    conflicts: merged.conflicts.map { SessionPath(validated: $0).description })
-            }
-            let mergeCommit = try makeCommit(
-                root: merged.root, parents: [current.commitID, head], message: "Merge session \(id) into \(ref)",
-                author: theirs.author, session: id)
-            if try catalog.setRef(ref, to: mergeCommit.id, expected: current.commitID) {
+                let mergeCommit = try makeCommit(
+                    root: merged.root, parents: [current.commitID, head], message: "Merge session \(id) into \(ref)",
+                    author: theirs.author, session: id)
+                guard try catalog.setRef(ref, to: mergeCommit.id, expected: current.commitID) else { return nil }
                 return PromoteResult(ref: ref, outcome: .merged, commitID: mergeCommit.id, conflicts: [])
             }
+            if let outcome { return outcome }
         }
         throw AFSError.conflict("ref \(ref) kept moving while promoting; try again")
     }

@@ -180,6 +180,12 @@ struct FileTree {
                 continue
             }
             if o.new == t.new { continue }
+            if let on = o.new, let tn = t.new {
+                let a = try decode(on)
+                let b = try decode(tn)
+                // The same bytes written on both sides at different times agree.
+                if a.kind == b.kind && a.mode == b.mode && a.content == b.content && a.kind != .directory { continue }
+            }
             // Both sides changed this name: merge directories that exist on all three sides.
             if let b = try t.old.map({ (raw) throws(AFSError) in try decode(raw) }), let bd = b.directoryRoot,
                 let on = try o.new.map({ (raw) throws(AFSError) in try decode(raw) }), let od = on.directoryRoot,
