@@ -14,9 +14,14 @@ public struct AetherCommand: ParsableCommand {
 
             Every command takes --store DIR (or the AFS_STORE environment variable) and --json.
             Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict or already exists,
-            5 invalid path or argument, 6 store in use, 7 corrupted data, 8 I/O error.
+            5 invalid path or argument, 6 store in use, 7 corrupted data, 8 I/O error,
+            9 changefeed cursor expired, 10 refused by a lease or fencing token, 11 refused by policy.
             """,
-        subcommands: [SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, DemoCommand.self]
+        subcommands: [
+            SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
+            BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
+            DemoCommand.self,
+        ]
     )
 
     public init() {}
@@ -30,11 +35,23 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON document instead of text.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Who is acting, recorded in the changefeed (default: $AETHER_ACTOR, then $USER).", valueName: "NAME"))
+    var actor: String?
+
+    var actorName: String {
+        actor ?? ProcessInfo.processInfo.environment["AETHER_ACTOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
+    }
+
+    func context(lockToken: UInt64? = nil) -> MutationContext { MutationContext(actor: actorName, lockToken: lockToken) }
+
     func openStore() throws -> AetherStore {
         guard let dir = store ?? ProcessInfo.processInfo.environment["AFS_STORE"], !dir.isEmpty else {
             throw CLIError(AFSError(.invalidArgument, "no store given: pass --store DIR or set AFS_STORE"), json: json)
         }
-        do { return try AetherStore.open(at: dir) } catch { throw CLIError(error, json: json) }
+        // Wait briefly for another aether process (a follower polling, a concurrent write) to let go.
+        var options = AetherStore.Options()
+        options.lockWait = 10
+        do { return try AetherStore.open(at: dir, options: options) } catch { throw CLIError(error, json: json) }
     }
 
     /// Opens the store, runs `body`, closes the store, and turns errors into one-line messages.
@@ -79,6 +96,9 @@ struct CLIError: Error, CustomStringConvertible {
         case .storeLocked: return 6
         case .corrupted, .unsupportedFormat: return 7
         case .io, .externalTool: return 8
+        case .expired: return 9
+        case .locked: return 10
+        case .forbidden: return 11
         }
     }
 }

@@ -45,6 +45,7 @@ struct FSCommand: ParsableCommand {
             abstract: "Write stdin to a file (created with its parents, or replaced).",
             discussion: "Example: echo hello | aether fs write ses_… /notes/hello.txt")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("lock-token"), help: "Fencing token of your lease on the path.") var lockToken: UInt64?
         @Argument(help: "Session ID.") var id: String
         @Argument(help: "File path.") var path: String
         @Option(help: "Permission bits in octal, e.g. 755.") var mode: String?
@@ -57,7 +58,7 @@ struct FSCommand: ParsableCommand {
             }
             let data = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
             try global.run { (store) throws(AFSError) in
-                try store.writeFile(id, path: path, data: data, mode: m)
+                try store.writeFile(id, path: path, data: data, mode: m, context: global.context(lockToken: lockToken))
                 let st = try store.stat(id, path: path)
                 global.emit(st) { "" }
             }
@@ -67,13 +68,14 @@ struct FSCommand: ParsableCommand {
     struct Rm: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a file, symlink or (with -r) a directory.")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("lock-token"), help: "Fencing token of your lease on the path.") var lockToken: UInt64?
         @Argument(help: "Session ID.") var id: String
         @Argument(help: "Path.") var path: String
         @Flag(name: [.customShort("r"), .long], help: "Remove directories and their contents.") var recursive = false
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.remove(id, path: path, recursive: recursive)
+                try store.remove(id, path: path, recursive: recursive, context: global.context(lockToken: lockToken))
                 global.emit(["path": path, "removed": "true"]) { "" }
             }
         }
@@ -82,13 +84,14 @@ struct FSCommand: ParsableCommand {
     struct Mv: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Rename a file or directory.")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("lock-token"), help: "Fencing token of your lease on the path.") var lockToken: UInt64?
         @Argument(help: "Session ID.") var id: String
         @Argument(help: "From.") var from: String
         @Argument(help: "To.") var to: String
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.rename(id, from: from, to: to)
+                try store.rename(id, from: from, to: to, context: global.context(lockToken: lockToken))
                 global.emit(["from": from, "to": to]) { "" }
             }
         }
@@ -97,13 +100,14 @@ struct FSCommand: ParsableCommand {
     struct Mkdir: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a directory.")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("lock-token"), help: "Fencing token of your lease on the path.") var lockToken: UInt64?
         @Argument(help: "Session ID.") var id: String
         @Argument(help: "Path.") var path: String
         @Flag(name: [.short, .long], help: "Create parents; an existing directory is not an error.") var parents = false
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.makeDirectory(id, path: path, parents: parents)
+                try store.makeDirectory(id, path: path, parents: parents, context: global.context(lockToken: lockToken))
                 global.emit(try store.stat(id, path: path)) { "" }
             }
         }

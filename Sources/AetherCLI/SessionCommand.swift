@@ -8,7 +8,7 @@ struct SessionCommand: ParsableCommand {
         abstract: "Create, fork, checkpoint, commit and promote sessions.",
         subcommands: [
             Create.self, List.self, Get.self, Fork.self, Checkpoint.self, Checkpoints.self, Restore.self, Commit.self,
-            Promote.self, Diff.self, Manifest.self, Archive.self, Delete.self, Export.self,
+            Promote.self, Diff.self, Manifest.self, Archive.self, Delete.self, Export.self, Log.self, Undo.self,
         ])
 
     static func describe(_ s: SessionInfo) -> String {
@@ -59,7 +59,7 @@ struct SessionCommand: ParsableCommand {
             else { source = .blank }
             try global.run { (store) throws(AFSError) in
                 let progress = Output.progressReporter()
-                let info = try store.createSession(name: name, from: source, progress: progress)
+                let info = try store.createSession(name: name, from: source, context: global.context(), progress: progress)
                 if progress != nil { Output.endProgress() }
                 global.emit(info) { info.id }
             }
@@ -109,7 +109,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                let info = try store.fork(id, name: name)
+                let info = try store.fork(id, name: name, context: global.context())
                 global.emit(info) { info.id }
             }
         }
@@ -123,7 +123,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                let c = try store.checkpoint(id, label: label)
+                let c = try store.checkpoint(id, label: label, context: global.context())
                 global.emit(c) { c.id }
             }
         }
@@ -150,7 +150,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.restore(id, checkpoint: checkpoint)
+                try store.restore(id, checkpoint: checkpoint, context: global.context())
                 global.emit(["id": id, "checkpoint": checkpoint]) { "restored \(id) to \(checkpoint)" }
             }
         }
@@ -161,10 +161,10 @@ struct SessionCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
         @Option(name: .shortAndLong, help: "Commit message.") var message: String
-        @Option(help: "Author (default: $USER).") var author: String?
+        @Option(help: "Author (default: the actor).") var author: String?
 
         func run() throws {
-            let who = author ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+            let who = author ?? global.actorName
             try global.run { (store) throws(AFSError) in
                 let c = try store.commit(id, message: message, author: who)
                 global.emit(c) { c.id }
@@ -179,11 +179,12 @@ struct SessionCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
         @Option(help: "Ref to move, e.g. main.") var ref: String
+        @Option(name: .customLong("lock-token"), help: "Fencing token of your lease, if the changed paths are leased.") var lockToken: UInt64?
 
         func run() throws {
             var conflicted: PromoteResult?
             try global.run { (store) throws(AFSError) in
-                let r = try store.promote(id, ref: ref)
+                let r = try store.promote(id, ref: ref, context: global.context(lockToken: lockToken))
                 global.emit(r) {
                     r.outcome == .conflicted
                         ? "conflicts promoting into \(r.ref):\n" + r.conflicts.map { "  \($0)" }.joined(separator: "\n")
@@ -234,7 +235,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.archive(id)
+                try store.archive(id, context: global.context())
                 let info = try store.session(id)
                 global.emit(info) { "archived \(id)" }
             }
@@ -305,7 +306,7 @@ struct SnapshotCommand: ParsableCommand {
 }
 
 struct RefCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ref", abstract: "Named refs.", subcommands: [List.self])
+    static let configuration = CommandConfiguration(commandName: "ref", abstract: "Named refs and their promote policies.", subcommands: [List.self, Policy.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List refs and the commits they point to.")

@@ -48,11 +48,14 @@ public struct CheckpointInfo: Sendable, Codable, Equatable {
     public var root: ChunkID
     public var label: String?
     public var createdAt: Date
+    /// The session's changefeed position when the checkpoint was taken.
+    public var changeSeq: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
         case id, root, label
         case sessionID = "session_id"
         case createdAt = "created_at"
+        case changeSeq = "change_seq"
     }
 }
 

@@ -47,16 +47,66 @@ final class SQLiteCatalog: Catalog {
                     name TEXT PRIMARY KEY, root TEXT NOT NULL, session_id TEXT, created_at REAL NOT NULL);
                 """)
         }
+        m.registerMigration("v2-coordination") { db in
+            try db.execute(sql: """
+                ALTER TABLE checkpoint ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE change_event (
+                    session_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+                    size INTEGER, content_id TEXT, actor TEXT NOT NULL, time INTEGER NOT NULL, detail TEXT,
+                    PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+                CREATE TABLE change_floor (session_id TEXT PRIMARY KEY, floor INTEGER NOT NULL);
+                CREATE TABLE bus_message (
+                    session_id TEXT NOT NULL, topic TEXT NOT NULL, offset INTEGER NOT NULL, sender TEXT NOT NULL,
+                    payload TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (session_id, topic, offset)) WITHOUT ROWID;
+                CREATE TABLE lease (
+                    token INTEGER PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT NULL, prefix INTEGER NOT NULL,
+                    exclusive INTEGER NOT NULL, holder TEXT NOT NULL, expires_at REAL NOT NULL);
+                CREATE INDEX lease_session ON lease(session_id);
+                CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE annotation (
+                    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT, line_start INTEGER, line_end INTEGER,
+                    commit_id TEXT, author TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, time INTEGER NOT NULL);
+                CREATE INDEX annotation_session ON annotation(session_id);
+                CREATE TABLE review (
+                    session_id TEXT PRIMARY KEY, reviewers TEXT NOT NULL, required INTEGER NOT NULL,
+                    requested_by TEXT NOT NULL, time INTEGER NOT NULL);
+                CREATE TABLE review_decision (
+                    session_id TEXT NOT NULL, reviewer TEXT NOT NULL, approved INTEGER NOT NULL, comment TEXT NOT NULL,
+                    time INTEGER NOT NULL, PRIMARY KEY (session_id, reviewer)) WITHOUT ROWID;
+                CREATE TABLE ref_policy (ref TEXT PRIMARY KEY, required_approvals INTEGER NOT NULL);
+                CREATE TABLE knowledge (
+                    scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, tags TEXT NOT NULL,
+                    author TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+    /// A write whose durability the caller provides elsewhere (the session journal): skips the fsync.
+    func writeRelaxed<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        do {
+            return try db.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: T?
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch let e as AFSError { throw e } catch {
+            throw AFSError(.io, "catalog write failed: \(error)")
+        }
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
         do { return try db.write(body) } catch let e as AFSError { throw e } catch {
             throw AFSError(.io, "catalog write failed: \(error)")
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
         do { return try db.read(body) } catch let e as AFSError { throw e } catch {
             throw AFSError(.io, "catalog read failed: \(error)")
         }
@@ -141,14 +191,16 @@ final class SQLiteCatalog: Catalog {
     // MARK: Checkpoints
 
     private static func checkpoint(_ row: Row) throws -> CheckpointInfo {
-        CheckpointInfo(id: row["id"], sessionID: row["session_id"], root: try id(row, "root"), label: row["label"], createdAt: date(row, "created_at"))
+        CheckpointInfo(
+            id: row["id"], sessionID: row["session_id"], root: try id(row, "root"), label: row["label"], createdAt: date(row, "created_at"),
+            changeSeq: UInt64(row["seq"] as Int64))
     }
 
     func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
         try write { db in
             try db.execute(
-                sql: "INSERT INTO checkpoint (id, session_id, root, label, created_at) VALUES (?,?,?,?,?)",
-                arguments: [c.id, c.sessionID, c.root.hex, c.label, c.createdAt.timeIntervalSince1970])
+                sql: "INSERT INTO checkpoint (id, session_id, root, label, created_at, seq) VALUES (?,?,?,?,?,?)",
+                arguments: [c.id, c.sessionID, c.root.hex, c.label, c.createdAt.timeIntervalSince1970, Int64(c.changeSeq)])
         }
     }
 

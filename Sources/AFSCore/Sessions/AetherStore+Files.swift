@@ -72,53 +72,53 @@ extension AetherStore {
 
     /// Creates or replaces a file with `data`. Missing parent directories are created.
     /// Durable on return.
-    public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32? = nil) throws(AFSError) {
+    public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32? = nil, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             let existing = try s.resolve(p, tree: tree)
             if case .directory? = existing { throw AFSError(.wrongKind, "\(p) is a directory") }
             var fileMode: UInt32 = 0o644
             if let mode { fileMode = mode & 0o7777 } else if case .file(let m, _, _, _)? = existing { fileMode = m }
             try ensureParents(s, of: p)
             let item = try fileItem(mode: fileMode, data: data)
-            return try journalAndRecord(s, p, item)
+            return try journalAndRecord(s, p, item, event: .write, context)
         }
         try journal.waitDurable(ticket)
     }
 
     /// Replaces `data.count` bytes at `offset` (extending the file, zero-filled, if it is shorter).
-    public func patchFile(_ session: String, path: String, offset: UInt64, data: [UInt8]) throws(AFSError) {
+    public func patchFile(_ session: String, path: String, offset: UInt64, data: [UInt8], context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             guard case .file(let mode, _, let size, let fileData)? = try s.resolve(p, tree: tree) else {
                 throw AFSError.notFound("\(p) is not an existing file in session \(session)")
             }
             let newSize = max(size, offset + UInt64(data.count))
             guard newSize <= UInt64(Int32.max) * 64 else { throw AFSError.invalidArgument("patch would make the file too large") }
             let item = try spliced(fileData, size: size, mode: mode, offset: offset, replacement: data, newSize: newSize)
-            return try journalAndRecord(s, p, item)
+            return try journalAndRecord(s, p, item, event: .patch, context)
         }
         try journal.waitDurable(ticket)
     }
 
     /// Cuts or zero-extends a file to `size` bytes.
-    public func truncateFile(_ session: String, path: String, size newSize: UInt64) throws(AFSError) {
+    public func truncateFile(_ session: String, path: String, size newSize: UInt64, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             guard case .file(let mode, _, let size, let fileData)? = try s.resolve(p, tree: tree) else {
                 throw AFSError.notFound("\(p) is not an existing file in session \(session)")
             }
             let item = try spliced(fileData, size: size, mode: mode, offset: newSize, replacement: [], newSize: newSize)
-            return try journalAndRecord(s, p, item)
+            return try journalAndRecord(s, p, item, event: .truncate, context)
         }
         try journal.waitDurable(ticket)
     }
 
     /// Creates a directory. With `parents`, missing parents are created and an existing directory is fine.
-    public func makeDirectory(_ session: String, path: String, parents: Bool = false, mode: UInt32 = 0o755) throws(AFSError) {
+    public func makeDirectory(_ session: String, path: String, parents: Bool = false, mode: UInt32 = 0o755, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) -> (SessionJournal, UInt64) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64) in
             if let existing = try s.resolve(p, tree: tree) {
                 if parents, case .directory = existing { return (s.journal, 0) }
                 throw AFSError(.alreadyExists, "\(p) already exists")
@@ -130,29 +130,29 @@ extension AetherStore {
                     throw AFSError.notFound("parent \(p.parent) does not exist; pass parents (mkdir -p) to create it")
                 }
             }
-            return try journalAndRecord(s, p, .directory(mode: mode & 0o7777, mtime: AetherStore.now(), fresh: true))
+            return try journalAndRecord(s, p, .directory(mode: mode & 0o7777, mtime: AetherStore.now(), fresh: true), event: .mkdir, context)
         }
         if ticket > 0 { try journal.waitDurable(ticket) }
     }
 
     /// Creates a symbolic link at `path` pointing to `target` (stored as given, never followed by the store).
-    public func symlink(_ session: String, path: String, target: String) throws(AFSError) {
+    public func symlink(_ session: String, path: String, target: String, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         guard !target.isEmpty, !target.utf8.contains(0), target.utf8.count <= SessionPath.maxPathBytes else {
             throw AFSError.invalidArgument("symlink target must be 1…4096 bytes without NUL")
         }
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             if try s.resolve(p, tree: tree) != nil { throw AFSError(.alreadyExists, "\(p) already exists") }
             try ensureParents(s, of: p)
-            return try journalAndRecord(s, p, .symlink(mode: 0o777, mtime: AetherStore.now(), target: target))
+            return try journalAndRecord(s, p, .symlink(mode: 0o777, mtime: AetherStore.now(), target: target), event: .symlink, context, detail: target)
         }
         try journal.waitDurable(ticket)
     }
 
     /// Changes permission bits.
-    public func setMode(_ session: String, path: String, mode: UInt32) throws(AFSError) {
+    public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session) { (s) throws(AFSError) in
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist") }
             let m = mode & 0o7777
             let item: OverlayItem
@@ -166,16 +166,16 @@ extension AetherStore {
                     item = .directory(mode: m, mtime: mtime, fresh: false)
                 }
             }
-            return try journalAndRecord(s, p, item)
+            return try journalAndRecord(s, p, item, event: .chmod, context)
         }
         try journal.waitDurable(ticket)
     }
 
     /// Removes a file, a symlink or an empty directory; with `recursive`, a whole directory.
-    public func remove(_ session: String, path: String, recursive: Bool = false) throws(AFSError) {
+    public func remove(_ session: String, path: String, recursive: Bool = false, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError.invalidPath("cannot remove the session root") }
-        let result = try mutate(session) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
+        let result = try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             if case .directory(_, _, let treeRoot) = view {
                 let children = try s.children(of: p, treeRoot: treeRoot, tree: tree)
@@ -184,23 +184,24 @@ extension AetherStore {
                     // Structural: fold, then drop the whole subtree in one O(depth) edit.
                     try fold(s, extra: [(p.components, .delete)])
                     try markActive(s)
+                    try recordEvent(s, .delete, p.description, context)
                     return nil
                 }
             }
-            return try journalAndRecord(s, p, .deleted)
+            return try journalAndRecord(s, p, .deleted, event: .delete, context)
         }
         if let (journal, ticket) = result { try journal.waitDurable(ticket) }
     }
 
     /// Moves a file, symlink or directory. An existing file at `to` is replaced; an existing directory
     /// is refused. Directories move in O(depth): their contents are not copied.
-    public func rename(_ session: String, from: String, to: String) throws(AFSError) {
+    public func rename(_ session: String, from: String, to: String, context: MutationContext = .anonymous) throws(AFSError) {
         let src = try SessionPath(from)
         let dst = try SessionPath(to)
         guard !src.isRoot, !dst.isRoot else { throw AFSError.invalidPath("cannot rename the session root") }
         if src == dst { return }
         guard !dst.hasPrefix(src) else { throw AFSError.invalidArgument("cannot move \(src) into itself (\(dst))") }
-        let result = try mutate(session) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
+        let result = try mutate(session, context, [src, dst]) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
             guard let view = try s.resolve(src, tree: tree) else { throw AFSError.notFound("\(src) does not exist in session \(session)") }
             guard case .directory? = try s.resolve(dst.parent, tree: tree) else {
                 throw AFSError.notFound("destination directory \(dst.parent) does not exist; create it first")
@@ -211,11 +212,11 @@ extension AetherStore {
             }
             switch view {
             case .file(let mode, let mtime, let size, let data):
-                _ = try journalAndRecord(s, dst, .file(mode: mode, mtime: mtime, size: size, data: data))
-                return try journalAndRecord(s, src, .deleted)
+                _ = try journalAndRecord(s, dst, .file(mode: mode, mtime: mtime, size: size, data: data), event: nil, context)
+                return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
             case .symlink(let mode, let mtime, let target):
-                _ = try journalAndRecord(s, dst, .symlink(mode: mode, mtime: mtime, target: target))
-                return try journalAndRecord(s, src, .deleted)
+                _ = try journalAndRecord(s, dst, .symlink(mode: mode, mtime: mtime, target: target), event: nil, context)
+                return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
             case .directory:
                 try fold(s)
                 guard let value = try tree.lookup(s.info.root, src.components) else {
@@ -223,6 +224,7 @@ extension AetherStore {
                 }
                 try fold(s, extra: [(src.components, .delete), (dst.components, .put(value))])
                 try markActive(s)
+                try recordEvent(s, .rename, src.description, context, detail: dst.description)
                 return nil
             }
         }
@@ -232,18 +234,42 @@ extension AetherStore {
     // MARK: Helpers (caller holds the session lock)
 
     /// Journals an item and applies it to the overlay; returns what to wait on for durability.
-    func journalAndRecord(_ s: LiveSession, _ p: SessionPath, _ item: OverlayItem) throws(AFSError) -> (SessionJournal, UInt64) {
-        let ticket = try s.journal.append(p, item)
+    func journalAndRecord(
+        _ s: LiveSession, _ p: SessionPath, _ item: OverlayItem, event kind: ChangeEvent.Kind?, _ context: MutationContext,
+        detail: String? = nil
+    ) throws(AFSError) -> (SessionJournal, UInt64) {
+        var event: ChangeEvent?
+        if let kind {
+            var size: UInt64?
+            var contentID: String?
+            if case .file(let mode, let mtime, let sz, let data) = item {
+                size = sz
+                switch data {
+                case .bytes(let b): contentID = content.contentID(of: b).hex
+                case .stored(let c): contentID = TreeValue(kind: .file, mode: mode, mtime: mtime, size: sz, content: c).contentID?.hex
+                }
+            }
+            event = makeEvent(s, kind, p.description, context, size: size, contentID: contentID, detail: detail)
+        }
+        let ticket = try s.journal.append(p, item, event: event)
         s.record(p, item)
         let journal = s.journal
+        if let event {
+            // The journal record is the durable copy of the event; the catalog row may skip its fsync.
+            try coordination.appendEvents([event], durable: false)
+            try afterEvent(s, event)
+        }
         try markActive(s)
         try foldIfNeeded(s)
         return (journal, ticket)
     }
 
-    /// A write moves a committed or reviewed session back to `active`.
+    /// A write moves a committed or reviewed session back to `active`; earlier approvals no longer count.
     func markActive(_ s: LiveSession) throws(AFSError) {
         guard s.info.status != .active else { return }
+        if [.pendingApproval, .approved, .rejected].contains(s.info.status) {
+            try coordination.clearDecisions(session: s.info.id)
+        }
         var info = s.info
         info.status = .active
         info.updatedAt = Date()

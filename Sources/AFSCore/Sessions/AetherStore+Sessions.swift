@@ -6,7 +6,8 @@ extension AetherStore {
     /// Creates a session from a source. Imports run before the session exists, so a failed or
     /// refused import (hostile paths, a bad archive) leaves no session behind.
     public func createSession(
-        name: String? = nil, from source: SessionSource, progress: (@Sendable (ImportProgress) -> Void)? = nil
+        name: String? = nil, from source: SessionSource, context: MutationContext = .anonymous,
+        progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) throws(AFSError) -> SessionInfo {
         try validateName(name)
         return try gate.withReadLock { () throws(AFSError) -> SessionInfo in
@@ -29,7 +30,7 @@ extension AetherStore {
                 root = imported.root
                 description = "git:\(repository)@\(ref) (\(imported.commit))"
             case .session(let id):
-                return try forkUnlocked(id, name: name)
+                return try forkUnlocked(id, name: name, context: context)
             case .checkpoint(let id):
                 guard let c = try catalog.checkpoint(id) else { throw AFSError.notFound("checkpoint \(id) does not exist") }
                 root = c.root
@@ -51,8 +52,18 @@ extension AetherStore {
                 id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: parent, source: description,
                 root: root, baseCommit: baseCommit, headCommit: nil, createdAt: now, updatedAt: now, journalGeneration: 0)
             try catalog.insertSession(info)
+            try recordCreation(info, context)
             return info
         }
+    }
+
+    /// The first event of a new session.
+    private func recordCreation(_ info: SessionInfo, _ context: MutationContext) throws(AFSError) {
+        let event = ChangeEvent(
+            seq: 1, session: info.id, kind: .create, path: "", size: nil, contentID: nil, actor: context.actor,
+            time: AetherStore.now(), detail: info.source)
+        try coordination.appendEvents([event], durable: true)
+        notifier.notify()
     }
 
     private func validateName(_ name: String?) throws(AFSError) {
@@ -64,12 +75,12 @@ extension AetherStore {
 
     /// A new session with the same tree: one catalog record, no per-file work. The source's unfolded
     /// writes are folded first so the fork sees them.
-    public func fork(_ id: String, name: String? = nil) throws(AFSError) -> SessionInfo {
+    public func fork(_ id: String, name: String? = nil, context: MutationContext = .anonymous) throws(AFSError) -> SessionInfo {
         try validateName(name)
-        return try gate.withReadLock { () throws(AFSError) in try forkUnlocked(id, name: name) }
+        return try gate.withReadLock { () throws(AFSError) in try forkUnlocked(id, name: name, context: context) }
     }
 
-    private func forkUnlocked(_ id: String, name: String?) throws(AFSError) -> SessionInfo {
+    private func forkUnlocked(_ id: String, name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
         let source = try liveSession(id)
         return try source.withLock { () throws(AFSError) -> SessionInfo in
             try fold(source)
@@ -79,6 +90,8 @@ extension AetherStore {
                 root: source.info.root, baseCommit: source.info.headCommit ?? source.info.baseCommit, headCommit: nil,
                 createdAt: now, updatedAt: now, journalGeneration: 0)
             try catalog.insertSession(info)
+            try recordEvent(source, .fork, "", context, detail: info.id)
+            try recordCreation(info, context)
             return info
         }
     }
@@ -117,24 +130,28 @@ extension AetherStore {
     // MARK: Checkpoints
 
     /// A restorable point of the session as it is now (unfolded writes included).
-    public func checkpoint(_ id: String, label: String? = nil) throws(AFSError) -> CheckpointInfo {
-        try mutate(id) { (s) throws(AFSError) in
+    public func checkpoint(_ id: String, label: String? = nil, context: MutationContext = .anonymous) throws(AFSError) -> CheckpointInfo {
+        try mutate(id, context) { (s) throws(AFSError) in
             try fold(s)
-            let c = CheckpointInfo(id: AetherStore.newID(prefix: "ckp_"), sessionID: id, root: s.info.root, label: label, createdAt: Date())
+            let checkpointID = AetherStore.newID(prefix: "ckp_")
+            try recordEvent(s, .checkpoint, "", context, detail: checkpointID)
+            let c = CheckpointInfo(
+                id: checkpointID, sessionID: id, root: s.info.root, label: label, createdAt: Date(), changeSeq: s.lastSeq)
             try catalog.insertCheckpoint(c)
             return c
         }
     }
 
     /// Puts the session's tree back to a checkpoint; writes since then are discarded.
-    public func restore(_ id: String, checkpoint checkpointID: String) throws(AFSError) {
+    public func restore(_ id: String, checkpoint checkpointID: String, context: MutationContext = .anonymous) throws(AFSError) {
         guard let c = try catalog.checkpoint(checkpointID) else { throw AFSError.notFound("checkpoint \(checkpointID) does not exist") }
         guard c.sessionID == id else {
             throw AFSError.invalidArgument("checkpoint \(checkpointID) belongs to session \(c.sessionID); create a session from it instead")
         }
-        try mutate(id) { (s) throws(AFSError) in
+        try mutate(id, context, [SessionPath.root]) { (s) throws(AFSError) in
             try replaceRoot(s, with: c.root)
             try markActive(s)
+            try recordEvent(s, .restore, "", context, detail: checkpointID)
         }
     }
 
@@ -145,7 +162,7 @@ extension AetherStore {
         let generation = s.info.journalGeneration + 1
         let path = SessionJournal.path(directory: journalDirectory, session: s.info.id, generation: generation)
         unlink(path)
-        let (journal, _) = try SessionJournal.open(path: path)
+        let (journal, _) = try SessionJournal.open(path: path, session: s.info.id)
         var info = s.info
         info.root = root
         info.journalGeneration = generation
@@ -161,19 +178,21 @@ extension AetherStore {
 
     /// Records the session's tree as an immutable commit whose parent is the session's previous
     /// commit (or the commit it started from).
-    public func commit(_ id: String, message: String, author: String) throws(AFSError) -> CommitInfo {
+    public func commit(_ id: String, message: String, author: String, context: MutationContext? = nil) throws(AFSError) -> CommitInfo {
+        let context = context ?? MutationContext(actor: author)
         guard !message.isEmpty else { throw AFSError.invalidArgument("a commit needs a message") }
         guard !author.isEmpty else { throw AFSError.invalidArgument("a commit needs an author") }
-        return try mutate(id) { (s) throws(AFSError) in
+        return try mutate(id, context) { (s) throws(AFSError) in
             try fold(s)
             let parents = [s.info.headCommit ?? s.info.baseCommit].compactMap { $0 }
             let commit = try makeCommit(root: s.info.root, parents: parents, message: message, author: author, session: id)
             var info = s.info
             info.headCommit = commit.id
-            info.status = .committed
+            if info.status == .active { info.status = .committed }
             info.updatedAt = Date()
             try catalog.updateSession(info)
             s.info = info
+            try recordEvent(s, .commit, "", context, detail: commit.id)
             return commit
         }
     }
@@ -197,12 +216,36 @@ extension AetherStore {
 
     /// Moves `ref` to the session's latest commit: creates it, fast-forwards it, or three-way merges
     /// when the ref moved since the session's base. On conflicts nothing changes and the paths are returned.
-    public func promote(_ id: String, ref: String) throws(AFSError) -> PromoteResult {
+    public func promote(_ id: String, ref: String, context: MutationContext = .anonymous) throws(AFSError) -> PromoteResult {
+        let result = try promoteUnrecorded(id, ref: ref, context: context)
+        if result.outcome != .conflicted && result.outcome != .upToDate {
+            try mutateAllowingArchived(id) { (s) throws(AFSError) in
+                try recordEvent(s, .promote, "", context, detail: "\(ref) \(result.outcome.rawValue) \(result.commitID ?? "")")
+            }
+        }
+        return result
+    }
+
+    private func promoteUnrecorded(_ id: String, ref: String, context: MutationContext) throws(AFSError) -> PromoteResult {
         guard !ref.isEmpty, ref.utf8.count <= 200, !ref.contains(" ") else { throw AFSError.invalidArgument("invalid ref name '\(ref)'") }
         let info = try session(id)
         guard let head = info.headCommit else {
             throw AFSError.conflict("session \(id) has no commit yet; run `aether session commit \(id) -m MSG` first")
         }
+        // Policy: a ref may require approvals.
+        let required = try coordination.refPolicy(ref: ref)
+        if required > 0 {
+            let approvals = try coordination.decisions(session: id).filter(\.approved).count
+            guard info.status == .approved, approvals >= required else {
+                throw AFSError(
+                    .forbidden,
+                    "ref \(ref) requires \(required) approval(s); session \(id) is \(info.status.rawValue) with \(approvals). Run `aether review request \(id)` and get it approved")
+            }
+        }
+        // Leases: the paths this promote changes must not be under someone else's exclusive lease.
+        let refRoot = try catalog.ref(ref).map { (r) throws(AFSError) in try commit(id: r.commitID).root } ?? nodes.emptyRoot
+        let touched = try tree.diff(refRoot, try commit(id: head).root).map { SessionPath(validated: $0.path).description }
+        try checkLeases(id, touched, context)
         for _ in 0..<8 {
             guard let current = try catalog.ref(ref) else {
                 if try catalog.setRef(ref, to: head, expected: nil) {
@@ -289,7 +332,7 @@ extension AetherStore {
     }
 
     /// Makes a session read-only (its data stays; it can still be read, forked and exported).
-    public func archive(_ id: String) throws(AFSError) {
+    public func archive(_ id: String, context: MutationContext = .anonymous) throws(AFSError) {
         try mutateAllowingArchived(id) { (s) throws(AFSError) in
             try fold(s)
             var info = s.info
@@ -297,6 +340,7 @@ extension AetherStore {
             info.updatedAt = Date()
             try catalog.updateSession(info)
             s.info = info
+            try recordEvent(s, .archive, "", context)
         }
     }
 
@@ -306,6 +350,7 @@ extension AetherStore {
             let s = try liveSession(id)
             try s.withLock { () throws(AFSError) in
                 try catalog.deleteSession(id)
+                try coordination.deleteCoordination(session: id)
                 unlink(s.journal.path)
                 s.clearOverlay()
             }

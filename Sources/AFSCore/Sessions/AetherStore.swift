@@ -30,6 +30,12 @@ public final class AetherStore: Sendable {
         public var journalInlineLimit = 256 << 10
         /// Segments whose live fraction is below this are cleaned by GC.
         public var gcLiveRatioThreshold = 0.5
+        /// Changefeed events kept per session; a cursor older than that gets `AFSError.Code.expired`.
+        public var changefeedRetention: UInt64 = 100_000
+        /// Messages kept per bus topic.
+        public var busRetention = 100_000
+        /// How long `open` waits for another process to release the store before failing (0: fail at once).
+        public var lockWait: Double = 0
 
         public init() {}
     }
@@ -39,6 +45,9 @@ public final class AetherStore: Sendable {
     let log: ChunkLog
     let nodes: NodeStore
     let catalog: any Catalog
+    let coordination: any CoordinationCatalog
+    /// Wakes changefeed and bus readers waiting for new entries.
+    let notifier = ChangeNotifier()
     let content: ContentStore
     let tree: FileTree
     private let ownership: StoreLock
@@ -50,12 +59,13 @@ public final class AetherStore: Sendable {
 
     var journalDirectory: String { directory + "/journals" }
 
-    private init(directory: String, options: Options, log: ChunkLog, nodes: NodeStore, catalog: any Catalog, ownership: StoreLock) {
+    private init(directory: String, options: Options, log: ChunkLog, nodes: NodeStore, catalog: SQLiteCatalog, ownership: StoreLock) {
         self.directory = directory
         self.options = options
         self.log = log
         self.nodes = nodes
         self.catalog = catalog
+        self.coordination = catalog
         self.content = ContentStore(log: log)
         self.tree = FileTree(store: nodes)
         self.ownership = ownership
@@ -75,7 +85,7 @@ public final class AetherStore: Sendable {
         } catch {
             throw AFSError(.io, "cannot create store directory \(dir): \(error.localizedDescription)")
         }
-        let ownership = try StoreLock.acquire(directory: dir)
+        let ownership = try StoreLock.acquire(directory: dir, wait: options.lockWait)
         let formatPath = dir + "/FORMAT"
         if let existing = try POSIXFile.readWhole(formatPath) {
             let line = String(decoding: existing, as: UTF8.self)
@@ -124,8 +134,11 @@ public final class AetherStore: Sendable {
             // A fold that crashed after its catalog update leaves the previous journal behind.
             unlink(SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration - 1))
         }
-        let (journal, items) = try SessionJournal.open(path: path)
-        let session = LiveSession(info: info, journal: journal, items: items)
+        let (journal, replay) = try SessionJournal.open(path: path, session: id)
+        // Events whose catalog rows a power loss took back are restored from the journal.
+        try coordination.appendEvents(replay.events, durable: true)
+        let session = LiveSession(info: info, journal: journal, items: replay.items)
+        session.lastSeq = max(try coordination.lastSeq(session: id), replay.events.map(\.seq).max() ?? 0)
         return live.withLock { table in
             if let existing = table[id] { return existing }
             table[id] = session
@@ -162,7 +175,7 @@ public final class AetherStore: Sendable {
         let nextGeneration = session.info.journalGeneration + 1
         let nextPath = SessionJournal.path(directory: journalDirectory, session: session.info.id, generation: nextGeneration)
         unlink(nextPath)  // a leftover of a fold that crashed before its catalog update
-        let (journal, _) = try SessionJournal.open(path: nextPath)
+        let (journal, _) = try SessionJournal.open(path: nextPath, session: session.info.id)
         var info = session.info
         info.root = root
         info.journalGeneration = nextGeneration
@@ -182,17 +195,52 @@ public final class AetherStore: Sendable {
         }
     }
 
-    /// Runs a mutation of one session under the GC gate and the session lock.
-    func mutate<R>(_ id: String, _ body: (LiveSession) throws(AFSError) -> R) throws(AFSError) -> R {
+    /// Runs a mutation of one session under the GC gate and the session lock, after checking that
+    /// no lease on `paths` refuses the caller.
+    func mutate<R>(
+        _ id: String, _ context: MutationContext = .anonymous, _ paths: [SessionPath] = [], _ body: (LiveSession) throws(AFSError) -> R
+    ) throws(AFSError) -> R {
         try gate.withReadLock { () throws(AFSError) -> R in
             let session = try liveSession(id)
             return try session.withLock { () throws(AFSError) -> R in
                 guard session.info.status != .archived else {
                     throw AFSError.conflict("session \(id) is archived and read-only; fork it to keep working")
                 }
+                try checkLeases(id, paths.map(\.description), context)
                 return try body(session)
             }
         }
+    }
+
+    // MARK: Changefeed plumbing
+
+    /// The next event of a session (caller holds its lock).
+    func makeEvent(
+        _ s: LiveSession, _ kind: ChangeEvent.Kind, _ path: String, _ context: MutationContext,
+        size: UInt64? = nil, contentID: String? = nil, detail: String? = nil
+    ) -> ChangeEvent {
+        s.lastSeq += 1
+        return ChangeEvent(
+            seq: s.lastSeq, session: s.info.id, kind: kind, path: path, size: size, contentID: contentID,
+            actor: context.actor, time: AetherStore.now(), detail: detail)
+    }
+
+    /// Records an event of an operation that is not journaled (fork, checkpoint, commit…), durably.
+    func recordEvent(
+        _ s: LiveSession, _ kind: ChangeEvent.Kind, _ path: String, _ context: MutationContext, detail: String? = nil
+    ) throws(AFSError) {
+        let event = makeEvent(s, kind, path, context, detail: detail)
+        try coordination.appendEvents([event], durable: true)
+        try afterEvent(s, event)
+    }
+
+    /// Wakes readers and applies retention.
+    func afterEvent(_ s: LiveSession, _ event: ChangeEvent) throws(AFSError) {
+        let retention = max(1, options.changefeedRetention)
+        if event.seq > retention && event.seq % 256 == 0 {
+            try coordination.pruneEvents(session: s.info.id, through: event.seq - retention)
+        }
+        notifier.notify()
     }
 
     /// Runs a read of one session under its lock.

@@ -14,6 +14,8 @@ final class LiveSession: @unchecked Sendable {
     var overlayChildren: [SessionPath: Set<String>] = [:]
     var overlayCost = 0
     var journal: SessionJournal
+    /// The last changefeed sequence number handed out.
+    var lastSeq: UInt64 = 0
 
     init(info: SessionInfo, journal: SessionJournal, items: [(SessionPath, OverlayItem)]) {
         self.info = info

@@ -27,8 +27,14 @@ final class SessionJournal: @unchecked Sendable {
         "\(directory)/\(session).\(generation).jnl"
     }
 
-    /// Opens (creating if needed) and replays the journal; returns it with its items in order.
-    static func open(path: String) throws(AFSError) -> (SessionJournal, [(SessionPath, OverlayItem)]) {
+    /// What replay found: overlay items in order, and the changefeed events that rode along.
+    struct Replay {
+        var items: [(SessionPath, OverlayItem)] = []
+        var events: [ChangeEvent] = []
+    }
+
+    /// Opens (creating if needed) and replays the journal.
+    static func open(path: String, session: String) throws(AFSError) -> (SessionJournal, Replay) {
         let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
         var size = try file.size()
         if size < headerSize {
@@ -42,7 +48,7 @@ final class SessionJournal: @unchecked Sendable {
         guard Array(bytes[0..<8]) == magic else {
             throw AFSError.corrupted("journal \(path) has no valid header")
         }
-        var items: [(SessionPath, OverlayItem)] = []
+        var replay = Replay()
         var offset = Int(headerSize)
         while offset + 4 <= bytes.count {
             let length = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
@@ -52,8 +58,9 @@ final class SessionJournal: @unchecked Sendable {
             let actual = bytes.withUnsafeBytes { ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + 4 + length])) }
             guard actual == expected else { break }
             var r = BinaryReader(Array(bytes[offset + 4..<offset + 4 + length]))
-            guard let item = try? OverlayItem.decode(&r) else { break }
-            items.append(item)
+            guard let (event, item) = try? SessionJournal.decodeRecord(&r, session: session) else { break }
+            replay.items.append(item)
+            if let event { replay.events.append(event) }
             offset = recordEnd
         }
         if offset < bytes.count {
@@ -61,12 +68,45 @@ final class SessionJournal: @unchecked Sendable {
             try file.truncate(to: Int64(offset))
             try file.syncData()
         }
-        return (SessionJournal(path: path, file: file, end: Int64(offset)), items)
+        return (SessionJournal(path: path, file: file, end: Int64(offset)), replay)
     }
 
-    /// Appends one item; returns a ticket for `waitDurable`.
-    func append(_ path: SessionPath, _ item: OverlayItem) throws(AFSError) -> UInt64 {
+    /// Record payload: u8 flags (bit 0: an event follows), the event, then the overlay item.
+    static func decodeRecord(_ r: inout BinaryReader, session: String) throws(BinaryReader.Malformed) -> (ChangeEvent?, (SessionPath, OverlayItem)) {
+        let flags = try r.u8()
+        var event: ChangeEvent?
+        if flags & 1 != 0 {
+            let seq = try r.varint()
+            guard let kind = ChangeEvent.Kind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
+            let path = try r.string()
+            let size = try r.varint()
+            let content = try r.string()
+            let actor = try r.string()
+            let time = try r.svarint()
+            let detail = try r.string()
+            event = ChangeEvent(
+                seq: seq, session: session, kind: kind, path: path, size: size == 0 ? nil : size - 1,
+                contentID: content.isEmpty ? nil : content, actor: actor, time: time, detail: detail.isEmpty ? nil : detail)
+        }
+        return (event, try OverlayItem.decode(&r))
+    }
+
+    /// Appends one item (with the changefeed event it produces, if any); returns a ticket for `waitDurable`.
+    func append(_ path: SessionPath, _ item: OverlayItem, event: ChangeEvent? = nil) throws(AFSError) -> UInt64 {
         var payload = BinaryWriter(capacity: 128)
+        if let e = event {
+            payload.u8(1)
+            payload.varint(e.seq)
+            payload.string(e.kind.rawValue)
+            payload.string(e.path)
+            payload.varint(e.size.map { $0 + 1 } ?? 0)
+            payload.string(e.contentID ?? "")
+            payload.string(e.actor)
+            payload.svarint(e.time)
+            payload.string(e.detail ?? "")
+        } else {
+            payload.u8(0)
+        }
         item.encode(path: path, into: &payload)
         var w = BinaryWriter(capacity: payload.bytes.count + 12)
         w.u32(UInt32(payload.bytes.count))

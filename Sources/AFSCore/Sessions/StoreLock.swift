@@ -9,9 +9,14 @@ final class StoreLock: Sendable {
 
     private init(file: POSIXFile) { self.file = file }
 
-    static func acquire(directory: String) throws(AFSError) -> StoreLock {
+    /// Takes the lock, retrying for up to `wait` seconds while another process holds it.
+    static func acquire(directory: String, wait: Double = 0) throws(AFSError) -> StoreLock {
         let path = directory + "/LOCK"
         let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
+        let deadline = Date().addingTimeInterval(wait)
+        while flock(file.fd, LOCK_EX | LOCK_NB) != 0 && Date() < deadline {
+            usleep(20_000)
+        }
         if flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
             let holder = (try? file.read(count: 64, at: 0)).map { String(decoding: $0, as: UTF8.self) }?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"

@@ -31,6 +31,12 @@ public struct AFSError: Error, Sendable, Equatable, CustomStringConvertible {
         case unsupportedFormat = "unsupported_format"
         /// An external program (git, tar) failed.
         case externalTool = "external_tool"
+        /// A changefeed cursor older than the retained events: some events are gone.
+        case expired
+        /// A lease or fencing token refuses the operation (missing, stale or held by someone else).
+        case locked
+        /// Policy refuses the operation (a ref that requires approvals).
+        case forbidden
     }
 
     public let code: Code

@@ -1,0 +1,280 @@
+import Foundation
+import GRDB
+
+extension SQLiteCatalog: CoordinationCatalog {
+    // MARK: Changefeed
+
+    private static func event(_ row: Row) -> ChangeEvent {
+        ChangeEvent(
+            seq: UInt64(row["seq"] as Int64), session: row["session_id"],
+            kind: ChangeEvent.Kind(rawValue: row["kind"]) ?? .write, path: row["path"],
+            size: (row["size"] as Int64?).map { UInt64($0) }, contentID: row["content_id"], actor: row["actor"],
+            time: row["time"], detail: row["detail"])
+    }
+
+    func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError) {
+        if events.isEmpty { return }
+        let body = { (db: Database) throws -> Void in
+            for e in events {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO change_event (session_id, seq, kind, path, size, content_id, actor, time, detail)
+                        VALUES (?,?,?,?,?,?,?,?,?)
+                        """,
+                    arguments: [e.session, Int64(e.seq), e.kind.rawValue, e.path, e.size.map { Int64($0) }, e.contentID, e.actor, e.time, e.detail])
+            }
+        }
+        if durable { try write(body) } else { try writeRelaxed(body) }
+    }
+
+    func events(session: String, after seq: UInt64, limit: Int) throws(AFSError) -> [ChangeEvent] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM change_event WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [session, Int64(seq), limit]
+            ).map(SQLiteCatalog.event)
+        }
+    }
+
+    func lastSeq(session: String) throws(AFSError) -> UInt64 {
+        try read { db in
+            let events = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM change_event WHERE session_id = ?", arguments: [session]) ?? 0
+            let floor = try Int64.fetchOne(db, sql: "SELECT floor FROM change_floor WHERE session_id = ?", arguments: [session]) ?? 0
+            return UInt64(max(events, floor))
+        }
+    }
+
+    func eventFloor(session: String) throws(AFSError) -> UInt64 {
+        try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT floor FROM change_floor WHERE session_id = ?", arguments: [session]) ?? 0) }
+    }
+
+    func pruneEvents(session: String, through seq: UInt64) throws(AFSError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM change_event WHERE session_id = ? AND seq <= ?", arguments: [session, Int64(seq)])
+            try db.execute(
+                sql: "INSERT INTO change_floor (session_id, floor) VALUES (?, ?) ON CONFLICT(session_id) DO UPDATE SET floor = MAX(floor, excluded.floor)",
+                arguments: [session, Int64(seq)])
+        }
+    }
+
+    // MARK: Bus
+
+    func publish(session: String, topic: String, sender: String, payload: String, time: Int64, retain: Int) throws(AFSError) -> BusMessage {
+        try write { db in
+            let last = try Int64.fetchOne(db, sql: "SELECT MAX(offset) FROM bus_message WHERE session_id = ? AND topic = ?", arguments: [session, topic]) ?? 0
+            let offset = last + 1
+            try db.execute(
+                sql: "INSERT INTO bus_message (session_id, topic, offset, sender, payload, time) VALUES (?,?,?,?,?,?)",
+                arguments: [session, topic, offset, sender, payload, time])
+            if retain > 0 && offset > Int64(retain) && offset % 64 == 0 {
+                try db.execute(
+                    sql: "DELETE FROM bus_message WHERE session_id = ? AND topic = ? AND offset <= ?",
+                    arguments: [session, topic, offset - Int64(retain)])
+            }
+            return BusMessage(session: session, topic: topic, offset: UInt64(offset), sender: sender, payload: payload, time: time)
+        }
+    }
+
+    func messages(session: String, topic: String, from offset: UInt64, limit: Int) throws(AFSError) -> [BusMessage] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM bus_message WHERE session_id = ? AND topic = ? AND offset >= ? ORDER BY offset LIMIT ?",
+                arguments: [session, topic, Int64(offset), limit]
+            ).map { row in
+                BusMessage(
+                    session: row["session_id"], topic: row["topic"], offset: UInt64(row["offset"] as Int64), sender: row["sender"],
+                    payload: row["payload"], time: row["time"])
+            }
+        }
+    }
+
+    func topics(session: String) throws(AFSError) -> [String] {
+        try read { db in try String.fetchAll(db, sql: "SELECT DISTINCT topic FROM bus_message WHERE session_id = ? ORDER BY topic", arguments: [session]) }
+    }
+
+    // MARK: Leases
+
+    private static func lease(_ row: Row) -> Lease {
+        Lease(
+            session: row["session_id"], path: row["path"], prefix: row["prefix"], exclusive: row["exclusive"], holder: row["holder"],
+            token: UInt64(row["token"] as Int64), expiresAt: row["expires_at"])
+    }
+
+    func grantLease(session: String, path: String, prefix: Bool, exclusive: Bool, holder: String, ttl: Double, now: Double) throws(AFSError) -> Lease? {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lease WHERE expires_at <= ?", arguments: [now])
+            let live = try Row.fetchAll(db, sql: "SELECT * FROM lease WHERE session_id = ?", arguments: [session]).map(SQLiteCatalog.lease)
+            let wanted = Lease(session: session, path: path, prefix: prefix, exclusive: exclusive, holder: holder, token: 0, expiresAt: now + ttl)
+            if live.contains(where: { $0.overlaps(wanted) && ($0.exclusive || exclusive) }) { return nil }
+            // The fencing counter never goes back, even when leases are deleted.
+            try db.execute(sql: "INSERT INTO counter (name, value) VALUES ('fencing', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
+            let token = try Int64.fetchOne(db, sql: "SELECT value FROM counter WHERE name = 'fencing'")!
+            try db.execute(
+                sql: "INSERT INTO lease (token, session_id, path, prefix, exclusive, holder, expires_at) VALUES (?,?,?,?,?,?,?)",
+                arguments: [token, session, path, prefix, exclusive, holder, now + ttl])
+            var granted = wanted
+            granted.token = UInt64(token)
+            return granted
+        }
+    }
+
+    func renewLease(token: UInt64, ttl: Double, now: Double) throws(AFSError) -> Lease? {
+        try write { db in
+            try db.execute(sql: "UPDATE lease SET expires_at = ? WHERE token = ? AND expires_at > ?", arguments: [now + ttl, Int64(token), now])
+            guard db.changesCount == 1 else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT * FROM lease WHERE token = ?", arguments: [Int64(token)]).map(SQLiteCatalog.lease)
+        }
+    }
+
+    func releaseLease(token: UInt64) throws(AFSError) -> Bool {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lease WHERE token = ?", arguments: [Int64(token)])
+            return db.changesCount == 1
+        }
+    }
+
+    func leases(session: String, now: Double) throws(AFSError) -> [Lease] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM lease WHERE session_id = ? AND expires_at > ? ORDER BY token", arguments: [session, now])
+                .map(SQLiteCatalog.lease)
+        }
+    }
+
+    // MARK: Annotations
+
+    func insertAnnotation(_ a: Annotation) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO annotation (id, session_id, path, line_start, line_end, commit_id, author, kind, text, time) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                arguments: [a.id, a.session, a.path, a.lineStart, a.lineEnd, a.commitID, a.author, a.kind, a.text, a.time])
+        }
+    }
+
+    func annotations(session: String) throws(AFSError) -> [Annotation] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM annotation WHERE session_id = ? ORDER BY time, id", arguments: [session]).map { row in
+                Annotation(
+                    id: row["id"], session: row["session_id"], path: row["path"], lineStart: row["line_start"], lineEnd: row["line_end"],
+                    commitID: row["commit_id"], author: row["author"], kind: row["kind"], text: row["text"], time: row["time"])
+            }
+        }
+    }
+
+    // MARK: Reviews
+
+    func setReview(session: String, reviewers: [String], required: Int, requestedBy: String, time: Int64) throws(AFSError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO review (session_id, reviewers, required, requested_by, time) VALUES (?,?,?,?,?)",
+                arguments: [session, reviewers.joined(separator: "\n"), required, requestedBy, time])
+        }
+    }
+
+    func review(session: String) throws(AFSError) -> (reviewers: [String], required: Int, requestedBy: String)? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM review WHERE session_id = ?", arguments: [session]).map { row in
+                let r: String = row["reviewers"]
+                return (r.split(separator: "\n").map(String.init), row["required"], row["requested_by"])
+            }
+        }
+    }
+
+    func addDecision(session: String, _ d: ReviewState.Decision) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO review_decision (session_id, reviewer, approved, comment, time) VALUES (?,?,?,?,?)",
+                arguments: [session, d.reviewer, d.approved, d.comment, d.time])
+        }
+    }
+
+    func decisions(session: String) throws(AFSError) -> [ReviewState.Decision] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM review_decision WHERE session_id = ? ORDER BY time", arguments: [session]).map { row in
+                ReviewState.Decision(reviewer: row["reviewer"], approved: row["approved"], comment: row["comment"], time: row["time"])
+            }
+        }
+    }
+
+    func clearDecisions(session: String) throws(AFSError) {
+        try write { db in try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session]) }
+    }
+
+    func setRefPolicy(ref: String, requiredApprovals: Int) throws(AFSError) {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO ref_policy (ref, required_approvals) VALUES (?, ?)", arguments: [ref, requiredApprovals])
+        }
+    }
+
+    func refPolicy(ref: String) throws(AFSError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT required_approvals FROM ref_policy WHERE ref = ?", arguments: [ref]) ?? 0 }
+    }
+
+    // MARK: Knowledge
+
+    private static func knowledgeEntry(_ row: Row) -> KnowledgeEntry {
+        let scope: String = row["scope"]
+        let tags: String = row["tags"]
+        return KnowledgeEntry(
+            scope: scope.isEmpty ? nil : scope, key: row["key"], value: row["value"],
+            tags: tags.split(separator: "\n").map(String.init), author: row["author"], time: row["time"])
+    }
+
+    func putKnowledge(_ e: KnowledgeEntry) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO knowledge (scope, key, value, tags, author, time) VALUES (?,?,?,?,?,?)",
+                arguments: [e.scope ?? "", e.key, e.value, e.tags.joined(separator: "\n"), e.author, e.time])
+        }
+    }
+
+    func knowledge(scope: String?, key: String) throws(AFSError) -> KnowledgeEntry? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key]).map(SQLiteCatalog.knowledgeEntry)
+        }
+    }
+
+    func deleteKnowledge(scope: String?, key: String) throws(AFSError) -> Bool {
+        try write { db in
+            try db.execute(sql: "DELETE FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key])
+            return db.changesCount == 1
+        }
+    }
+
+    func knowledge(scope: String?, prefix: String?, tag: String?) throws(AFSError) -> [KnowledgeEntry] {
+        try read { db in
+            var sql = "SELECT * FROM knowledge WHERE scope = ?"
+            var args: StatementArguments = [scope ?? ""]
+            if let prefix, !prefix.isEmpty {
+                sql += " AND substr(key, 1, ?) = ?"
+                _ = args.append(contentsOf: [prefix.count, prefix])
+            }
+            sql += " ORDER BY key"
+            let all = try Row.fetchAll(db, sql: sql, arguments: args).map(SQLiteCatalog.knowledgeEntry)
+            guard let tag else { return all }
+            return all.filter { $0.tags.contains(tag) }
+        }
+    }
+
+    func deleteCoordination(session: String) throws(AFSError) {
+        try write { db in
+            for table in ["change_event", "change_floor", "bus_message", "lease", "annotation", "review", "review_decision"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE session_id = ?", arguments: [session])
+            }
+            try db.execute(sql: "DELETE FROM knowledge WHERE scope = ?", arguments: [session])
+        }
+    }
+}
+
+extension Lease {
+    /// Whether the lease covers `path` (itself, or below it for a prefix lease).
+    func covers(_ path: String) -> Bool {
+        if path == self.path { return true }
+        guard prefix else { return false }
+        return self.path == "/" || path.hasPrefix(self.path + "/")
+    }
+
+    func overlaps(_ other: Lease) -> Bool {
+        covers(other.path) || other.covers(path)
+    }
+}
