@@ -60,13 +60,15 @@ struct ChangesCommand: ParsableCommand {
 
 extension SessionCommand {
     struct Log: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Who changed what in a session (its changefeed).")
+        static let configuration = CommandConfiguration(
+            abstract: "Who changed what in a session (its changefeed).", discussion: "With --actor NAME, only that actor's events.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
         @Option(help: "Only events after this sequence number.") var since: UInt64 = 0
-        @Option(help: "Only this actor's events.") var actor: String?
 
         func run() throws {
+            // Here --actor filters: only that actor's events.
+            let actor = global.actor
             try global.run { (store) throws(AFSError) in
                 var all: [ChangeEvent] = []
                 var cursor = since
@@ -85,15 +87,18 @@ extension SessionCommand {
     struct Undo: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revert one actor's changes since a checkpoint (default: the latest).",
-            discussion: "Paths someone else changed afterwards are left alone and listed as skipped.")
+            discussion: "aether session undo ID --actor NAME [--since CHECKPOINT]. Paths someone else changed afterwards are left alone and listed as skipped.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
-        @Option(name: .customLong("actor"), help: "Whose changes to revert.") var target: String
         @Option(help: "Checkpoint to revert to.") var since: String?
 
         func run() throws {
+            // Here --actor names whose changes to revert; the change itself is recorded as
+            // $AETHER_ACTOR (or $USER).
+            guard let target = global.actor else { throw ValidationError("--actor NAME is required: whose changes to undo") }
+            let performer = ProcessInfo.processInfo.environment["AETHER_ACTOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
             try global.run { (store) throws(AFSError) in
-                let r = try store.undo(id, actor: target, since: since, context: global.context())
+                let r = try store.undo(id, actor: target, since: since, context: MutationContext(actor: performer))
                 global.emit(r) {
                     (r.restored.map { "restored \($0)" } + r.removed.map { "removed  \($0)" } + r.skipped.map { "skipped  \($0) (changed later by someone else)" })
                         .joined(separator: "\n")

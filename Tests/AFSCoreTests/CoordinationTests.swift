@@ -208,6 +208,52 @@ import Testing
         #expect(try store.promote(work, ref: "main").outcome == .fastForward)
     }
 
+    @Test func removingOrMovingAParentOfALeasedPathIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let store = try AetherStore.open(at: dir.path)
+        let s = try store.createSession(from: .blank).id
+        try store.writeFile(s, path: "/src/parser/p.c", data: [1])
+        try store.writeFile(s, path: "/src/other.c", data: [2])
+        let lease = try store.acquireLease(s, path: "/src/parser", exclusive: true, ttl: 60, holder: "owner")
+        for attempt in [{ try store.remove(s, path: "/src", recursive: true, context: self.bob) },
+                        { try store.rename(s, from: "/src", to: "/old", context: self.bob) }] as [() throws -> Void] {
+            do {
+                try attempt()
+                Issue.record("a parent of a leased path was changed without its token")
+            } catch let error as AFSError {
+                #expect(error.code == .locked)
+            }
+        }
+        #expect(try store.readFile(s, path: "/src/parser/p.c") == [1])
+        try store.writeFile(s, path: "/src/other.c", data: [3], context: bob)  // siblings are free
+        try store.rename(s, from: "/src", to: "/old", context: MutationContext(actor: "owner", lockToken: lease.token))
+        #expect(try store.readFile(s, path: "/old/parser/p.c") == [1])
+    }
+
+    @Test func journalsOfAnOlderFormatAreRefusedNotTruncated() throws {
+        let dir = TemporaryDirectory()
+        let id: String
+        do {
+            let store = try AetherStore.open(at: dir.path)
+            id = try store.createSession(from: .blank).id
+            try store.writeFile(id, path: "/kept", data: [7])
+            try store.close()
+        }
+        let journal = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/journals").first)
+        let path = dir.path + "/journals/" + journal
+        let f = try POSIXFile.open(path, flags: O_RDWR)
+        try f.write(Array("AFSJNL01".utf8), at: 0)
+        let size = try f.size()
+        let store = try AetherStore.open(at: dir.path)
+        do {
+            _ = try store.readFile(id, path: "/kept")
+            Issue.record("an old-format journal was replayed")
+        } catch {
+            #expect(error.code == .unsupportedFormat)
+        }
+        #expect(try f.size() == size, "nothing was truncated")
+    }
+
     @Test func promoteRefusedUnderAnotherHoldersExclusiveLease() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)

@@ -129,3 +129,97 @@ import Testing
         #expect(help.text.contains("session"))
     }
 }
+
+/// The coordination commands, end to end through the executable.
+@Suite struct CoordinationCLITests {
+    let base: CLITests
+
+    init() throws { base = try CLITests() }
+
+    @Test func leasesFencingBusReviewKnowledgeUndo() throws {
+        defer { try? FileManager.default.removeItem(atPath: base.store) }
+        let id = try #require(try base.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
+        #expect(try base.run(["fs", "write", id, "/src/a.c", "--actor", "alice"], stdin: Data("int a;\n".utf8)).status == 0)
+        let ckp = try #require(try base.run(["session", "checkpoint", id, "--json"]).object()["id"] as? String)
+
+        // Lease + fencing token.
+        let lease = try base.run(["lock", "acquire", id, "/src", "--exclusive", "--ttl", "30", "--actor", "alice", "--json"]).object()
+        let token = try #require(lease["token"] as? Int)
+        let refused = try base.run(["fs", "write", id, "/src/a.c", "--actor", "bob"], stdin: Data("x".utf8))
+        #expect(refused.status == 10)
+        #expect(refused.stderr.contains("exclusive lease"))
+        #expect(try base.run(["fs", "write", id, "/src/a.c", "--actor", "alice", "--lock-token", "\(token)"], stdin: Data("int b;\n".utf8)).status == 0)
+        let stale = try base.run(["fs", "write", id, "/src/a.c", "--lock-token", "\(token + 1000)"], stdin: Data("x".utf8))
+        #expect(stale.status == 10)
+        #expect(try base.run(["lock", "list", id, "--json"]).json() as? [Any] != nil)
+        #expect(try base.run(["lock", "renew", id, "\(token)", "--ttl", "10"]).status == 0)
+        #expect(try base.run(["lock", "release", id, "\(token)"]).status == 0)
+        #expect(try base.run(["fs", "write", id, "/src/new.c", "--actor", "alice"], stdin: Data("new".utf8)).status == 0)
+
+        // Changefeed with a cursor.
+        let all = try #require(try base.run(["changes", id, "--json"]).json() as? [[String: Any]])
+        #expect(all.map { $0["seq"] as? Int } == Array(1...all.count).map { Optional($0) })
+        let tail = try #require(try base.run(["changes", id, "--since", "\(all.count - 1)", "--json"]).json() as? [[String: Any]])
+        #expect(tail.count == 1 && tail[0]["path"] as? String == "/src/new.c" && tail[0]["actor"] as? String == "alice")
+        let log = try base.run(["session", "log", id, "--actor", "alice"])
+        #expect(log.text.contains("/src/new.c"))
+
+        // Bus.
+        #expect(try base.run(["bus", "publish", id, "tasks", "--data", "{\"task\":1}"]).status == 0)
+        #expect(try base.run(["bus", "publish", id, "tasks"], stdin: Data("{\"task\":2}".utf8)).status == 0)
+        #expect(try base.run(["bus", "publish", id, "tasks", "--data", "{oops"]).status == 5)
+        let msgs = try #require(try base.run(["bus", "read", id, "tasks", "--from", "2", "--json"]).json() as? [[String: Any]])
+        #expect(msgs.count == 1 && msgs[0]["payload"] as? String == "{\"task\":2}")
+
+        // Annotations.
+        #expect(try base.run(["annotate", id, "--path", "/src/a.c", "--lines", "1-1", "--kind", "evidence", "-m", "declares b"]).status == 0)
+        let notes = try #require(try base.run(["annotations", id, "--kind", "evidence", "--json"]).json() as? [[String: Any]])
+        #expect(notes.count == 1 && notes[0]["line_start"] as? Int == 1)
+
+        // Review gating promote.
+        #expect(try base.run(["session", "commit", id, "-m", "work"]).status == 0)
+        #expect(try base.run(["ref", "policy", "main", "--require-approvals", "1"]).status == 0)
+        #expect(try base.run(["session", "promote", id, "--ref", "main"]).status == 11)
+        #expect(try base.run(["review", "request", id, "--reviewer", "lead"]).status == 0)
+        #expect(try base.run(["review", "approve", id, "-m", "ok", "--actor", "intruder"]).status == 11)
+        #expect(try base.run(["review", "approve", id, "-m", "ok", "--actor", "lead", "--json"]).object()["status"] as? String == "approved")
+        #expect(try base.run(["session", "promote", id, "--ref", "main", "--json"]).object()["outcome"] as? String == "created")
+
+        // Knowledge.
+        #expect(try base.run(["knowledge", "put", "build/cmd", "\"make\"", "--tag", "build"]).status == 0)
+        #expect(try base.run(["knowledge", "get", "build/cmd"]).text == "\"make\"\n")
+        #expect(try base.run(["knowledge", "ls", "--tag", "build", "--json"]).json() as? [Any] != nil)
+        #expect(try base.run(["knowledge", "rm", "build/cmd"]).status == 0)
+        #expect(try base.run(["knowledge", "get", "build/cmd"]).status == 3)
+
+        // Undo alice's work since the checkpoint.
+        let undo = try base.run(["session", "undo", id, "--actor", "alice", "--since", ckp, "--json"]).object()
+        #expect((undo["restored"] as? [String]) == ["/src/a.c"])
+        #expect((undo["removed"] as? [String]) == ["/src/new.c"])
+        #expect(try base.run(["fs", "cat", id, "/src/a.c"]).text == "int a;\n")
+    }
+
+    @Test func followPrintsEventsAsTheyArrive() throws {
+        defer { try? FileManager.default.removeItem(atPath: base.store) }
+        let id = try #require(try base.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: base.aether)
+        p.arguments = ["changes", id, "--since", "1", "--follow", "--json", "--store", base.store]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try base.run(["fs", "write", id, "/one"], stdin: Data("1".utf8)).status == 0)
+        #expect(try base.run(["fs", "write", id, "/two"], stdin: Data("2".utf8)).status == 0)
+        Thread.sleep(forTimeInterval: 1.0)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        let paths = lines.compactMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["path"] as? String
+        }
+        #expect(paths == ["/one", "/two"])
+    }
+}

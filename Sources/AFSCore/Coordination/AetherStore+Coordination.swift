@@ -144,16 +144,22 @@ extension AetherStore {
     func checkLeases(_ session: String, _ paths: [String], _ context: MutationContext) throws(AFSError) {
         if paths.isEmpty { return }
         let live = try coordination.leases(session: session, now: AetherStore.wallClock())
-        for path in paths {
-            let covering = live.filter { $0.covers(path) }
-            if let token = context.lockToken {
-                guard covering.contains(where: { $0.token == token }) else {
-                    throw AFSError(.locked, "fencing token \(token) is stale or does not cover \(path); acquire the lease again")
-                }
-                continue
-            }
-            if let lease = covering.first(where: { $0.exclusive }) {
-                throw AFSError(.locked, "\(path) is under an exclusive lease held by \(lease.holder) (token \(lease.token)); pass its token")
+        if live.isEmpty && context.lockToken == nil { return }
+        // A lease matters when it covers a path or lies below it (removing or moving a directory
+        // changes everything under it).
+        let overlapping = paths.map { path in
+            let target = Lease(session: session, path: path, prefix: true, exclusive: false, holder: "", token: 0, expiresAt: 0)
+            return (path, live.filter { $0.covers(path) || target.covers($0.path) })
+        }
+        // A token must be a live lease on (one of) the paths: an expired, released or superseded one is stale.
+        if let token = context.lockToken, !overlapping.contains(where: { $0.1.contains { $0.token == token } }) {
+            throw AFSError(.locked, "fencing token \(token) is stale or does not cover \(paths.joined(separator: ", ")); acquire the lease again")
+        }
+        for (path, leases) in overlapping {
+            if let lease = leases.first(where: { $0.exclusive && $0.token != context.lockToken }) {
+                throw AFSError(
+                    .locked,
+                    "\(path) is under an exclusive lease on \(lease.path) held by \(lease.holder) (token \(lease.token)); pass its token with --lock-token")
             }
         }
     }

@@ -8,7 +8,7 @@ import Foundation
 /// truncates it (it was never acknowledged: its sync never returned).
 final class SessionJournal: @unchecked Sendable {
     // @unchecked: `end` is guarded by `lock`; the file handle is shareable.
-    static let magic = Array("AFSJNL01".utf8)
+    static let magic = Array("AFSJNL02".utf8)
     static let headerSize: Int64 = 8
 
     let path: String
@@ -46,6 +46,11 @@ final class SessionJournal: @unchecked Sendable {
         }
         let bytes = try file.read(count: Int(size), at: 0)
         guard Array(bytes[0..<8]) == magic else {
+            if Array(bytes[0..<6]) == Array(magic[0..<6]) {
+                throw AFSError(
+                    .unsupportedFormat,
+                    "journal \(path) is format \(String(decoding: bytes[6..<8], as: UTF8.self)); this build reads \(String(decoding: magic[6..<8], as: UTF8.self)). Open the store with the build that wrote it and checkpoint the session first")
+            }
             throw AFSError.corrupted("journal \(path) has no valid header")
         }
         var replay = Replay()
