@@ -2,7 +2,9 @@
 /// snapshots. The engine talks only to this protocol, so a PostgreSQL catalog for a clustered
 /// deployment is an addition, not a rewrite. Every method is durable when it returns.
 protocol Catalog: Sendable {
-    func insertSession(_ session: SessionInfo) throws(AFSError)
+    /// Inserts a session together with changefeed events (its own first event, its parent's fork
+    /// event) in one transaction: one sync for a fork.
+    func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError)
     func session(_ id: String) throws(AFSError) -> SessionInfo?
     func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo]
     /// Replaces a session's row (all fields).

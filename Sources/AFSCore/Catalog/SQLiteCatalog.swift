@@ -140,8 +140,9 @@ final class SQLiteCatalog: Catalog {
          s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration]
     }
 
-    func insertSession(_ session: SessionInfo) throws(AFSError) {
+    func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
         try write { db in
+            try SQLiteCatalog.insertEvents(events, db)
             try db.execute(
                 sql: """
                     INSERT INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,

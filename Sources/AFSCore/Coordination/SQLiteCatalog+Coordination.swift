@@ -14,17 +14,19 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError) {
         if events.isEmpty { return }
-        let body = { (db: Database) throws -> Void in
-            for e in events {
-                try db.execute(
-                    sql: """
-                        INSERT OR IGNORE INTO change_event (session_id, seq, kind, path, size, content_id, actor, time, detail)
-                        VALUES (?,?,?,?,?,?,?,?,?)
-                        """,
-                    arguments: [e.session, Int64(e.seq), e.kind.rawValue, e.path, e.size.map { Int64($0) }, e.contentID, e.actor, e.time, e.detail])
-            }
-        }
+        let body = { (db: Database) throws -> Void in try SQLiteCatalog.insertEvents(events, db) }
         if durable { try write(body) } else { try writeRelaxed(body) }
+    }
+
+    static func insertEvents(_ events: [ChangeEvent], _ db: Database) throws {
+        for e in events {
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO change_event (session_id, seq, kind, path, size, content_id, actor, time, detail)
+                    VALUES (?,?,?,?,?,?,?,?,?)
+                    """,
+                arguments: [e.session, Int64(e.seq), e.kind.rawValue, e.path, e.size.map { Int64($0) }, e.contentID, e.actor, e.time, e.detail])
+        }
     }
 
     func events(session: String, after seq: UInt64, limit: Int) throws(AFSError) -> [ChangeEvent] {

@@ -51,19 +51,17 @@ extension AetherStore {
             let info = SessionInfo(
                 id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: parent, source: description,
                 root: root, baseCommit: baseCommit, headCommit: nil, createdAt: now, updatedAt: now, journalGeneration: 0)
-            try catalog.insertSession(info)
-            try recordCreation(info, context)
+            try catalog.insertSession(info, events: [creationEvent(info, context)])
+            notifier.notify()
             return info
         }
     }
 
     /// The first event of a new session.
-    private func recordCreation(_ info: SessionInfo, _ context: MutationContext) throws(AFSError) {
-        let event = ChangeEvent(
+    private func creationEvent(_ info: SessionInfo, _ context: MutationContext) -> ChangeEvent {
+        ChangeEvent(
             seq: 1, session: info.id, kind: .create, path: "", size: nil, contentID: nil, actor: context.actor,
             time: AetherStore.now(), detail: info.source)
-        try coordination.appendEvents([event], durable: true)
-        notifier.notify()
     }
 
     private func validateName(_ name: String?) throws(AFSError) {
@@ -89,9 +87,15 @@ extension AetherStore {
                 id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: id, source: "session:\(id)",
                 root: source.info.root, baseCommit: source.info.headCommit ?? source.info.baseCommit, headCommit: nil,
                 createdAt: now, updatedAt: now, journalGeneration: 0)
-            try catalog.insertSession(info)
-            try recordEvent(source, .fork, "", context, detail: info.id)
-            try recordCreation(info, context)
+            // One transaction: the new session, its first event and the parent's fork event.
+            let forkEvent = makeEvent(source, .fork, "", context, detail: info.id)
+            do throws(AFSError) {
+                try catalog.insertSession(info, events: [forkEvent, creationEvent(info, context)])
+            } catch {
+                source.lastSeq -= 1  // the event was never recorded: keep the feed dense
+                throw error
+            }
+            try afterEvent(source, forkEvent)
             return info
         }
     }

@@ -230,7 +230,12 @@ public final class AetherStore: Sendable {
         _ s: LiveSession, _ kind: ChangeEvent.Kind, _ path: String, _ context: MutationContext, detail: String? = nil
     ) throws(AFSError) {
         let event = makeEvent(s, kind, path, context, detail: detail)
-        try coordination.appendEvents([event], durable: true)
+        do {
+            try coordination.appendEvents([event], durable: true)
+        } catch {
+            s.lastSeq -= 1  // never recorded: keep the feed dense
+            throw error
+        }
         try afterEvent(s, event)
     }
 

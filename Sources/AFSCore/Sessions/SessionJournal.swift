@@ -44,7 +44,13 @@ final class SessionJournal: @unchecked Sendable {
             try POSIXFile.syncDirectory((path as NSString).deletingLastPathComponent)
             size = headerSize
         }
-        let bytes = try file.read(count: Int(size), at: 0)
+        var bytes = try file.read(count: Int(size), at: 0)
+        if size == headerSize, Array(bytes[0..<6]) == Array(magic[0..<6]), Array(bytes[0..<8]) != magic {
+            // An empty journal of another version holds nothing to misread: upgrade its header.
+            try file.write(magic, at: 0)
+            try file.sync()
+            bytes = magic
+        }
         guard Array(bytes[0..<8]) == magic else {
             if Array(bytes[0..<6]) == Array(magic[0..<6]) {
                 throw AFSError(
