@@ -6,11 +6,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AFSCore", targets: ["AFSCore"]),
+        .library(name: "AFSServer", targets: ["AFSServer"]),
         .executable(name: "aether", targets: ["aether"]),
+        .executable(name: "afs-server", targets: ["afs-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -35,6 +43,24 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aether", dependencies: ["AetherCLI"]),
+        // The hosted service: HTTP routes, auth, OpenAPI, metrics. A library so tests link it.
+        .target(
+            name: "AFSServer",
+            dependencies: [
+                "AFSCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "afs-server",
+            dependencies: ["AFSServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "AetherFSExample",
             dependencies: ["AFSCore"],
@@ -49,5 +75,6 @@ let package = Package(
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore"]),
+        .testTarget(name: "AFSServerTests", dependencies: ["AFSServer", "AFSCore"]),
     ]
 )

@@ -76,3 +76,8 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
         (lhs.w0, lhs.w1, lhs.w2, lhs.w3) < (rhs.w0, rhs.w1, rhs.w2, rhs.w3)
     }
 }
+
+extension ChunkID {
+    /// The SHA-256 of `bytes`: the ID the store gives content equal to them.
+    public static func digest(of bytes: [UInt8]) -> ChunkID { ContentHash.sha256(bytes) }
+}

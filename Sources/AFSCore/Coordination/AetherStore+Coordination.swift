@@ -29,6 +29,30 @@ extension AetherStore {
         }
     }
 
+    /// Long poll for async callers: suspends without holding a thread while there is nothing new.
+    public func nextChanges(_ session: String, after seq: UInt64, limit: Int = 1000, timeout: Double) async throws -> [ChangeEvent] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let seen = notifier.current
+            let found = try changes(session, after: seq, limit: limit)
+            let left = deadline.timeIntervalSinceNow
+            if !found.isEmpty || left <= 0 { return found }
+            await notifier.waitAsync(after: seen, timeout: left)
+        }
+    }
+
+    /// Long poll on a bus topic for async callers.
+    public func nextMessages(_ session: String, topic: String, from offset: UInt64, limit: Int = 1000, timeout: Double) async throws -> [BusMessage] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let seen = notifier.current
+            let found = try messages(session, topic: topic, from: offset, limit: limit)
+            let left = deadline.timeIntervalSinceNow
+            if !found.isEmpty || left <= 0 { return found }
+            await notifier.waitAsync(after: seen, timeout: left)
+        }
+    }
+
     /// The changefeed as an async sequence, from `seq` on; it ends only when the task is cancelled
     /// (or with an error, e.g. `expired`). Resuming after a disconnect: pass the last seq seen.
     public func changeStream(_ session: String, after seq: UInt64 = 0) -> AsyncThrowingStream<ChangeEvent, Error> {

@@ -24,6 +24,9 @@ extension AetherStore {
         for s in live.withLock({ Array($0.values) }) {
             s.lock.withLock { contents.append(contentsOf: s.overlayChunkRefs) }
         }
+        for upload in uploads.withLock({ $0.values.compactMap { $0.upload } }) {
+            objects.append(contentsOf: upload.writtenChunks)
+        }
         return (roots, objects, contents)
     }
 
@@ -216,5 +219,21 @@ extension AetherStore {
             }
         }
         return report
+    }
+}
+
+extension AetherStore {
+    /// Files and logical bytes of one session (its tree as of its last fold plus unfolded writes).
+    public func sessionUsage(_ id: String) throws(AFSError) -> (files: Int, logicalBytes: Int64) {
+        let root = try resolveRoot(.session(id))
+        var files = 0
+        var bytes: Int64 = 0
+        try tree.walk(root) { _, v in
+            if v.kind == .file {
+                files += 1
+                bytes += Int64(v.size)
+            }
+        }
+        return (files, bytes)
     }
 }

@@ -25,6 +25,9 @@ extension AetherStore {
             case .tar(let path):
                 root = try TarImporter(store: self, progress: progress).importArchive(at: path)
                 description = "tar:\(path)"
+            case .tarDescriptor(let fd):
+                root = try TarImporter(store: self, progress: progress).importStream(fd: fd)
+                description = "tar:upload"
             case .git(let repository, let ref):
                 let imported = try GitImporter(store: self, progress: progress).importCommit(repository: repository, ref: ref)
                 root = imported.root
@@ -432,5 +435,13 @@ extension AetherStore {
             }
         }
         return out
+    }
+}
+
+extension AetherStore {
+    /// The session a checkpoint belongs to.
+    public func checkpointOwner(_ checkpointID: String) throws(AFSError) -> String {
+        guard let c = try catalog.checkpoint(checkpointID) else { throw AFSError.notFound("checkpoint \(checkpointID) does not exist") }
+        return c.sessionID
     }
 }

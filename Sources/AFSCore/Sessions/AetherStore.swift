@@ -52,6 +52,8 @@ public final class AetherStore: Sendable {
     let tree: FileTree
     private let ownership: StoreLock
     let live = Mutex<[String: LiveSession]>([:])
+    /// Open streamed uploads, whose chunks are GC roots until they finish.
+    let uploads = Mutex<[ObjectIdentifier: WeakUpload]>([:])
     let gate = ReadWriteLock()
     private let closed = Atomic<Bool>(false)
 

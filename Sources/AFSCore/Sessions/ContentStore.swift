@@ -81,6 +81,9 @@ struct ContentStore: Sendable {
 
         init(store: ContentStore) { self.store = store }
 
+        /// IDs of the chunks cut so far.
+        var chunkIDs: [ChunkID] { items.map(\.id) }
+
         mutating func append(_ bytes: UnsafeRawBufferPointer) throws(AFSError) {
             buffer.append(contentsOf: bytes)
             total += UInt64(bytes.count)

@@ -15,6 +15,8 @@ public enum SessionSource: Sendable, Equatable {
     case commit(String)
     /// A named snapshot (template).
     case snapshot(String)
+    /// A tar stream read from an open descriptor (a pipe, a socket); the caller keeps ownership.
+    case tarDescriptor(Int32)
 }
 
 /// Anything that names a tree: used by diff.

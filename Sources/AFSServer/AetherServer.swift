@@ -1,0 +1,131 @@
+import AFSCore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// The hosted service: one embedded store, served over HTTP.
+public final class AetherServer: Sendable {
+    public struct Configuration: Sendable {
+        public var dataDirectory: String
+        public var httpHost = "127.0.0.1"
+        public var httpPort = 8787
+        /// Largest file accepted by PUT (413 above it).
+        public var maxFileBytes: UInt64 = 64 << 30
+        /// Largest tar accepted by POST /v1/sessions/import.
+        public var maxArchiveBytes: UInt64 = 256 << 30
+        public var storeOptions = AetherStore.Options()
+
+        public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    }
+
+    public let configuration: Configuration
+    public let store: AetherStore
+    public let access: AccessControl
+    let usage = UsageCounters()
+    let registry: PrometheusCollectorRegistry
+    let started = Date()
+    static let version = "0.1.0"
+
+    public var adminTokenPath: String { configuration.dataDirectory + "/admin.token" }
+
+    /// Opens the store and the access database; writes the admin token on first start.
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        let storeDir = configuration.dataDirectory + "/store"
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        store = try AetherStore.open(at: storeDir, options: configuration.storeOptions)
+        access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
+        _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
+        registry = AetherServer.bootstrapMetrics()
+    }
+
+    private static let metricsRegistry = Mutex<PrometheusCollectorRegistry?>(nil)
+
+    /// swift-metrics can be bootstrapped once per process: every server in it shares one registry.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        metricsRegistry.withLock { existing in
+            if let existing { return existing }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            existing = registry
+            return registry
+        }
+    }
+
+    /// The router with every route (used by the app and by tests).
+    func buildRouter() -> (Router<AFSRequestContext>, APIRouteTable) {
+        let router = Router(context: AFSRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"]))
+        let table = APIRouteTable(router: router)
+        addServiceRoutes(table)
+        addSessionRoutes(table)
+        addFileRoutes(table)
+        addCoordinationRoutes(table)
+        addTokenRoutes(table)
+        return (router, table)
+    }
+
+    /// Builds the Hummingbird application. `onRunning` receives the bound port (0 in the configuration picks a free one).
+    public func application(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
+        signal(SIGPIPE, SIG_IGN)
+        let (router, _) = buildRouter()
+        var logger = Logger(label: "afs-server")
+        logger.logLevel = .info
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "afs-server"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Flushes and closes the store (after the HTTP server stopped).
+    public func shutdown() throws {
+        try store.close()
+    }
+
+    // MARK: Authorization helpers
+
+    /// The session, if the caller's tenant owns it (admins see every session). Others get 404, not 403.
+    func authorize(_ id: String, _ context: AFSRequestContext, _ role: Role) async throws -> SessionInfo {
+        let principal = try context.require(role)
+        let store = self.store
+        let access = self.access
+        return try await Blocking.run {
+            let info = try store.session(id)
+            if principal.role == .admin && principal.tenant == "admin" { return info }
+            guard try access.owner(session: id) == principal.tenant else {
+                throw AFSError(.notFound, "session \(id) does not exist")
+            }
+            return info
+        }
+    }
+
+    func count(_ context: AFSRequestContext, _ op: String, session: String? = nil) {
+        usage.record(tenant: context.principal?.tenant ?? "-", session: session, op: op)
+    }
+}
+
+/// Operation counts per tenant and per session, in memory since start.
+final class UsageCounters: Sendable {
+    private let counts = Mutex<(tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int])>(([:], [:], [:]))
+
+    func record(tenant: String, session: String?, op: String) {
+        counts.withLock { c in
+            c.tenants[tenant, default: [:]][op, default: 0] += 1
+            if let session { c.sessions[session, default: [:]][op, default: 0] += 1 }
+            let minute = Int(Date().timeIntervalSince1970 / 60)
+            c.perMinute[minute, default: 0] += 1
+            if c.perMinute.count > 1440 { c.perMinute = c.perMinute.filter { $0.key > minute - 1440 } }
+        }
+    }
+
+    func snapshot() -> (tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int]) {
+        counts.withLock { $0 }
+    }
+}

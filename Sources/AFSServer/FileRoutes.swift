@@ -1,0 +1,198 @@
+import AFSCore
+import Foundation
+import Hummingbird
+import NIOCore
+
+extension AetherServer {
+    struct RenameRequest: Decodable {
+        var from: String
+        var to: String
+    }
+    struct MkdirRequest: Decodable {
+        var path: String
+        var parents: Bool?
+    }
+
+    func addFileRoutes(_ api: APIRouteTable) {
+        api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true, streaming: true) { request, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            let path = HTTPHelpers.filePath(context)
+            let store = self.store
+            let file = try await Blocking.run { try store.openFile(id, path: path) }
+            self.count(context, "read", session: id)
+            let etag = "\"\(file.contentID)\""
+            if let inm = request.headers[.ifNoneMatch], inm == etag || inm == "*" {
+                return Response(status: .notModified, headers: [.eTag: etag])
+            }
+            var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .contentType: "application/octet-stream"]
+            var status = HTTPResponse.Status.ok
+            var start: UInt64 = 0
+            var length = file.size
+            do {
+                if let range = try HTTPHelpers.byteRange(request.headers[.range], size: file.size) {
+                    status = .partialContent
+                    start = range.lowerBound
+                    length = range.upperBound - range.lowerBound + 1
+                    headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(file.size)"
+                }
+            } catch let e as APIError {
+                var r = e.response
+                r.headers[.contentRange] = "bytes */\(file.size)"
+                return r
+            }
+            let window: UInt64 = 1 << 20
+            let (first, count) = (start, length)
+            let body = ResponseBody(contentLength: Int(count)) { writer in
+                var offset = first
+                let end = first + count
+                while offset < end {
+                    let n = min(window, end - offset)
+                    let o = offset
+                    let bytes = try await Blocking.run { try file.read(offset: o, length: n) }
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                    offset += n
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: status, headers: headers, body: body)
+        }
+
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let path = HTTPHelpers.filePath(context)
+            let m = try HTTPHelpers.mutation(request, p)
+            var mode: UInt32?
+            if let raw = request.headers[.fileMode] {
+                guard let v = UInt32(raw, radix: 8), v <= 0o7777 else { throw APIError.badRequest("X-AFS-Mode must be octal, e.g. 644") }
+                mode = v
+            }
+            let store = self.store
+            // Refuse early (before reading the body) what would be refused at the end.
+            if let ifMatch = request.headers[.ifMatch] {
+                let current = try? await Blocking.run { try store.openFile(id, path: path) }
+                let etag = current.map { "\"\($0.contentID)\"" }
+                guard ifMatch == "*" ? current != nil : etag == ifMatch else {
+                    throw APIError(.preconditionFailed, "precondition_failed", "If-Match \(ifMatch) does not match the current version \(etag ?? "(none)") of \(path)")
+                }
+            }
+            if let length = request.headers[.contentLength].flatMap({ UInt64($0) }), length > self.configuration.maxFileBytes {
+                throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
+            }
+            let fileMode = mode
+            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode) }
+            var total: UInt64 = 0
+            do {
+                for try await buffer in request.body {
+                    total += UInt64(buffer.readableBytes)
+                    if total > self.configuration.maxFileBytes {
+                        throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
+                    }
+                    let bytes = Array(buffer.readableBytesView)
+                    try await Blocking.run { try upload.append(bytes) }
+                }
+                try await Blocking.run { try upload.finish(context: m) }
+            } catch {
+                upload.cancel()
+                throw error
+            }
+            self.count(context, "write", session: id)
+            let file = try await Blocking.run { try store.stat(id, path: path) }
+            return try HTTPHelpers.json(file, status: .created, headers: [.eTag: "\"\(file.contentID ?? "")\""])
+        }
+
+        api.add(.patch, "/v1/sessions/{id}/files/{path}", "Replace bytes at ?offset=N (or Content-Range: bytes A-B/*) with the body.", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let path = HTTPHelpers.filePath(context)
+            let m = try HTTPHelpers.mutation(request, p)
+            var offset = try HTTPHelpers.queryUInt(request, "offset")
+            if offset == nil, let cr = request.headers[.contentRange], cr.hasPrefix("bytes ") {
+                offset = cr.dropFirst(6).split(separator: "-").first.flatMap { UInt64($0) }
+            }
+            guard let offset else { throw APIError.badRequest("give ?offset=N or Content-Range: bytes A-B/*") }
+            let body = try await request.body.collect(upTo: 64 << 20)
+            let bytes = Array(body.readableBytesView)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.patchFile(id, path: path, offset: offset, data: bytes, context: m)
+                return try store.stat(id, path: path)
+            }
+            self.count(context, "patch", session: id)
+            return try HTTPHelpers.json(st, headers: [.eTag: "\"\(st.contentID ?? "")\""])
+        }
+
+        api.add(.delete, "/v1/sessions/{id}/files/{path}", "Delete a file, symlink or (?recursive=true) directory.", role: .writer, catchAll: true) { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let path = HTTPHelpers.filePath(context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let recursive = HTTPHelpers.query(request, "recursive") == "true"
+            let store = self.store
+            try await Blocking.run { try store.remove(id, path: path, recursive: recursive, context: m) }
+            self.count(context, "delete", session: id)
+            return Response(status: .noContent)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/rename", "Rename a file or directory.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(RenameRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.rename(id, from: body.from, to: body.to, context: m)
+                return try store.stat(id, path: body.to)
+            }
+            return try HTTPHelpers.json(st)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/mkdir", "Create a directory.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(MkdirRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.makeDirectory(id, path: body.path, parents: body.parents ?? false, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).") { request, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            let path = HTTPHelpers.query(request, "path") ?? "/"
+            let recursive = HTTPHelpers.query(request, "recursive") == "true"
+            let store = self.store
+            let result = try await Blocking.run { () -> Data in
+                var out: [[String: Any]] = []
+                func visit(_ dir: String) throws {
+                    for e in try store.list(id, path: dir) {
+                        let full = (dir == "/" ? "" : dir) + "/" + e.name
+                        out.append(["path": full, "name": e.name, "kind": e.kind.rawValue, "mode": e.mode, "size": e.size, "mtime": e.mtime])
+                        if recursive && e.kind == .directory { try visit(full) }
+                    }
+                }
+                try visit(try SessionPath(path).description)
+                return try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .withoutEscapingSlashes])
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: result)))
+        }
+
+        api.add(.get, "/v1/sessions/{id}/stat/{path}", "Kind, mode, size, mtime and content ID of a path.", catchAll: true) { _, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            let path = HTTPHelpers.filePath(context)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.stat(id, path: path) })
+        }
+    }
+}

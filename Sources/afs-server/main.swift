@@ -1,0 +1,61 @@
+import AFSServer
+import ArgumentParser
+import Foundation
+import Hummingbird
+
+/// `afs-server`: the AetherFS service over HTTP on one embedded store.
+@main
+struct AFSServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "afs-server",
+        abstract: "Serve an AetherFS store over HTTP.",
+        discussion: """
+            Settings come from flags, then environment (AFS_DATA, AFS_HTTP), then the TOML file given by --config
+            ([server] data = "DIR", http = "HOST:PORT"; [limits] max_file_bytes = N), then defaults
+            (./aether-data, 127.0.0.1:8787). On first start an admin token is written to DATA/admin.token (mode 0600).
+            SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
+            """)
+
+    @Option(help: ArgumentHelp("Data directory (store, tokens, admin.token).", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("HTTP listen address; port 0 picks a free port.", valueName: "HOST:PORT")) var http: String?
+    @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var file: ConfigFile?
+        if let path = config ?? env["AFS_CONFIG"] {
+            do { file = try ConfigFile(path: path) } catch { throw ValidationError("\(error)") }
+        }
+        let dataDir = data ?? env["AFS_DATA"] ?? file?["server.data"] ?? "./aether-data"
+        let listen = http ?? env["AFS_HTTP"] ?? file?["server.http"] ?? "127.0.0.1:8787"
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8787")
+        }
+        var configuration = AetherServer.Configuration(dataDirectory: (dataDir as NSString).standardizingPath)
+        configuration.httpHost = String(listen[..<colon])
+        configuration.httpPort = port
+        if let raw = file?["limits.max_file_bytes"] {
+            guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }
+            configuration.maxFileBytes = v
+        }
+        let server: AetherServer
+        do { server = try AetherServer(configuration: configuration) } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let host = configuration.httpHost
+        let dataDirectory = configuration.dataDirectory
+        let app = server.application { boundPort in
+            let banner = """
+                afs-server listening on http://\(host):\(boundPort)
+                store: \(dataDirectory)/store · admin token: \(server.adminTokenPath) (mode 0600)
+                try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" http://\(host):\(boundPort)/v1/sessions
+
+                """
+            FileHandle.standardOutput.write(Data(banner.utf8))
+        }
+        try await app.runService()
+        try server.shutdown()
+        print("afs-server stopped; store closed")
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+@testable import AFSServer
+
+@Suite(.serialized) struct ServerTests {
+    @Test func sessionLifecycleOverHTTP() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        #expect(try server.request("GET", "/v1/health", token: "").status == 200)
+
+        let created = try server.request("POST", "/v1/sessions", json: ["name": "base", "source": ["kind": "blank"]])
+        #expect(created.status == 201)
+        let id = try #require(try created.object()["id"] as? String)
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/src/main.c", body: Data("int main(){}\n".utf8)).status == 201)
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/README.md", body: Data("# hi\n".utf8)).status == 201)
+        let read = try server.request("GET", "/v1/sessions/\(id)/files/src/main.c")
+        #expect(read.status == 200 && read.text == "int main(){}\n")
+        let etag = try #require(read.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") }).dropFirst(6).trimmingCharacters(in: .whitespaces)
+        // Optimistic concurrency: a stale If-Match is refused, the current one accepted.
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/src/main.c", body: Data("x".utf8), headers: ["If-Match": "\"stale\""]).status == 412)
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/src/main.c", body: Data("int main(){return 0;}\n".utf8), headers: ["If-Match": etag]).status == 201)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/src/main.c", headers: ["If-None-Match": etag]).status == 200)
+        // Range.
+        let part = try server.request("GET", "/v1/sessions/\(id)/files/src/main.c", headers: ["Range": "bytes=4-7"])
+        #expect(part.status == 206 && part.text == "main")
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/src/main.c", headers: ["Range": "bytes=900-"]).status == 416)
+        // Patch, rename, mkdir, tree, stat, manifest.
+        #expect(try server.request("PATCH", "/v1/sessions/\(id)/files/README.md?offset=2", body: Data("HI".utf8)).status == 200)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/README.md").text == "# HI\n")
+        #expect(try server.request("POST", "/v1/sessions/\(id)/mkdir", json: ["path": "/docs"]).status == 201)
+        #expect(try server.request("POST", "/v1/sessions/\(id)/rename", json: ["from": "/README.md", "to": "/docs/README.md"]).status == 200)
+        let tree = try server.request("GET", "/v1/sessions/\(id)/tree?recursive=true").array().compactMap { $0["path"] as? String }
+        #expect(tree == ["/docs", "/docs/README.md", "/src", "/src/main.c"])
+        #expect(try server.request("GET", "/v1/sessions/\(id)/stat/docs/README.md").object()["size"] as? Int == 5)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/manifest").array().count == 2)
+        // Checkpoint, fork, diff, restore, commit, promote.
+        let ckp = try #require(try server.request("POST", "/v1/sessions/\(id)/checkpoints").object()["id"] as? String)
+        let fork = try #require(try server.request("POST", "/v1/sessions/\(id)/fork").object()["id"] as? String)
+        #expect(try server.request("DELETE", "/v1/sessions/\(fork)/files/src/main.c").status == 204)
+        let diff = try server.request("GET", "/v1/sessions/\(fork)/diff?against=\(id)").array()
+        #expect(diff.map { $0["path"] as? String } == ["/src/main.c"] && diff.first?["change"] as? String == "deleted")
+        #expect(try server.request("DELETE", "/v1/sessions/\(id)/files/docs?recursive=true").status == 204)
+        #expect(try server.request("POST", "/v1/sessions/\(id)/restore", json: ["checkpoint": ckp]).status == 200)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/docs/README.md").text == "# HI\n")
+        #expect(try server.request("GET", "/v1/sessions/\(id)/checkpoints").array().count == 1)
+        #expect(try server.request("POST", "/v1/sessions/\(fork)/commits", json: ["message": "drop main", "author": "t"]).status == 201)
+        #expect(try server.request("POST", "/v1/sessions/\(fork)/promote", json: ["ref": "main"]).object()["outcome"] as? String == "created")
+        // Export, import the export: the same manifest.
+        let tarPath = server.data + "-export.tar"
+        defer { unlink(tarPath) }
+        #expect(try server.request("GET", "/v1/sessions/\(id)/export", outputFile: tarPath).status == 200)
+        let imported = try server.request("POST", "/v1/sessions/import", bodyFile: tarPath)
+        #expect(imported.status == 201)
+        let importedID = try #require(try imported.object()["id"] as? String)
+        #expect(try server.request("GET", "/v1/sessions/\(importedID)/diff?against=\(id)").array().isEmpty)
+        // Archive, list, delete.
+        #expect(try server.request("POST", "/v1/sessions/\(fork)/archive").object()["status"] as? String == "archived")
+        #expect(try server.request("PUT", "/v1/sessions/\(fork)/files/x", body: Data("x".utf8)).status == 409)
+        #expect(try server.request("GET", "/v1/sessions?status=archived").array().count == 1)
+        #expect(try server.request("DELETE", "/v1/sessions/\(fork)").status == 204)
+        #expect(try server.request("GET", "/v1/sessions/\(fork)").status == 404)
+    }
+
+    @Test func errorClassesHaveTheOneShape() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        let cases: [(ServerHarness.Reply, Int, String)] = [
+            (try server.request("GET", "/v1/sessions", token: "wrong"), 401, "unauthorized"),
+            (try server.request("GET", "/v1/sessions/ses_nothere"), 404, "not_found"),
+            (try server.request("POST", "/v1/sessions", body: Data("{not json".utf8), headers: ["Content-Type": "application/json"]), 400, "bad_request"),
+            (try server.request("POST", "/v1/sessions", json: ["source": ["nokind": 1]]), 422, "invalid_body"),
+            (try server.request("PUT", "/v1/sessions/\(id)/files/a/..%2F..%2Fb", body: Data("x".utf8)), 400, "invalid_path"),
+            (try server.request("GET", "/v1/sessions/\(id)/files/missing"), 404, "not_found"),
+            (try server.request("POST", "/v1/sessions/\(id)/mkdir", json: ["path": "/"]), 409, "already_exists"),
+            (try server.request("GET", "/v1/sessions/\(id)/changes?since=abc"), 400, "bad_request"),
+        ]
+        for (reply, status, code) in cases {
+            #expect(reply.status == status, "\(reply.text)")
+            #expect(reply.errorCode == code, "\(reply.text)")
+            #expect((try? reply.object())?["error"] != nil)
+        }
+        // 413: a body over the JSON limit.
+        let huge = Data(repeating: UInt8(ascii: "a"), count: 5 << 20)
+        let tooLarge = try server.request("POST", "/v1/sessions/\(id)/bus/t", body: huge, headers: ["Content-Type": "application/json"])
+        #expect(tooLarge.status == 413, "\(tooLarge.text)")
+        #expect(tooLarge.errorCode != nil)
+        // 403: a reader cannot write; 409 for a lease held by someone else.
+        let reader = try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as! String
+        let forbidden = try server.request("PUT", "/v1/sessions/\(id)/files/x", token: reader, body: Data("x".utf8))
+        #expect(forbidden.status == 403 && forbidden.errorCode == "forbidden")
+        #expect(try server.request("POST", "/v1/sessions/\(id)/locks", json: ["path": "/x", "exclusive": true]).status == 201)
+        let locked = try server.request("PUT", "/v1/sessions/\(id)/files/x", body: Data("x".utf8))
+        #expect(locked.status == 409 && locked.errorCode == "locked")
+    }
+
+    @Test func tenantsCannotSeeEachOther() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let a = try server.request("POST", "/v1/tokens", json: ["tenant": "acme", "role": "writer"]).object()["token"] as! String
+        let b = try server.request("POST", "/v1/tokens", json: ["tenant": "globex", "role": "writer"]).object()["token"] as! String
+        let sa = try #require(try server.request("POST", "/v1/sessions", token: a, json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try server.request("PUT", "/v1/sessions/\(sa)/files/secret", token: a, body: Data("s".utf8)).status == 201)
+        #expect(try server.request("GET", "/v1/sessions", token: b).array().isEmpty)
+        #expect(try server.request("GET", "/v1/sessions/\(sa)", token: b).status == 404)
+        #expect(try server.request("GET", "/v1/sessions/\(sa)/files/secret", token: b).status == 404)
+        #expect(try server.request("POST", "/v1/sessions", token: b, json: ["source": ["kind": "session", "id": sa]]).status == 404)
+        #expect(try server.request("POST", "/v1/sessions", token: b, json: ["source": ["kind": "directory", "path": "/etc"]]).status == 403)
+        #expect(try server.request("GET", "/v1/sessions", token: a).array().count == 1)
+        // Knowledge is tenant-scoped too.
+        #expect(try server.request("PUT", "/v1/knowledge/k", token: a, body: Data("1".utf8)).status == 200)
+        #expect(try server.request("GET", "/v1/knowledge/k", token: b).status == 404)
+        #expect(try server.request("GET", "/v1/knowledge/k", token: a).object()["value"] as? String == "1")
+        // Revoked tokens stop working.
+        let list = try server.request("GET", "/v1/tokens").array()
+        let bID = try #require(list.first { $0["tenant"] as? String == "globex" }?["id"] as? String)
+        #expect(try server.request("DELETE", "/v1/tokens/\(bID)").status == 204)
+        #expect(try server.request("GET", "/v1/sessions", token: b).status == 401)
+    }
+
+    @Test func largeStreamedUploadAndDownloadKeepMemoryFlat() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let size = (Int(ProcessInfo.processInfo.environment["AFS_BIG_FILE_MB"] ?? "") ?? 256) << 20
+        let src = server.data + "-big.bin"
+        let dst = server.data + "-big.out"
+        defer { unlink(src); unlink(dst) }
+        // Pseudo-random, incompressible content written in pieces.
+        FileManager.default.createFile(atPath: src, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: src))
+        var x: UInt64 = 0x1234_5678
+        for _ in 0..<(size >> 20) {
+            var block = [UInt8](repeating: 0, count: 1 << 20)
+            for i in stride(from: 0, to: block.count, by: 8) {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                withUnsafeBytes(of: x) { block.replaceSubrange(i..<i + 8, with: $0) }
+            }
+            h.write(Data(block))
+        }
+        try h.close()
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        let baseline = server.peakRSS()
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/big.bin", bodyFile: src, timeout: 900).status == 201)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/big.bin", outputFile: dst, timeout: 900).status == 200)
+        let peak = server.peakRSS()
+        let same = try shellOK(["cmp", "-s", src, dst])
+        #expect(same, "downloaded bytes differ from uploaded ones")
+        #expect(peak - baseline < 256 << 20, "server memory grew by \((peak - baseline) >> 20) MiB for a \(size >> 20) MiB file")
+    }
+
+    @Test func changefeedOverSSEResumesFromLastEventID() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        for i in 0..<3 { #expect(try server.request("PUT", "/v1/sessions/\(id)/files/f\(i)", body: Data("\(i)".utf8)).status == 201) }
+        // First connection reads a while and drops; the second resumes from the last id it saw.
+        let first = try sse(server, "/v1/sessions/\(id)/changes", lastEventID: nil, seconds: 1.5)
+        #expect(first.map(\.id) == [1, 2, 3, 4])
+        for i in 3..<5 { #expect(try server.request("PUT", "/v1/sessions/\(id)/files/f\(i)", body: Data("\(i)".utf8)).status == 201) }
+        let second = try sse(server, "/v1/sessions/\(id)/changes", lastEventID: first.last!.id, seconds: 1.5)
+        #expect(second.map(\.id) == [5, 6])
+        #expect(second.last?.path == "/f4")
+    }
+
+    @Test func concurrentWritersToOneSession() async throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    for i in 0..<10 {
+                        let r = try server.request("PUT", "/v1/sessions/\(id)/files/w\(w)/f\(i)", body: Data("writer \(w) file \(i)".utf8))
+                        #expect(r.status == 201)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let manifest = try server.request("GET", "/v1/sessions/\(id)/manifest").array()
+        #expect(manifest.count == 80)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/w3/f7").text == "writer 3 file 7")
+        let events = try server.request("GET", "/v1/sessions/\(id)/changes?since=0&limit=1000").array()
+        #expect(events.compactMap { $0["seq"] as? Int } == Array(1...81))
+    }
+
+    @Test func gracefulShutdownLosesNothing() throws {
+        let server = try ServerHarness()
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        for i in 0..<20 { #expect(try server.request("PUT", "/v1/sessions/\(id)/files/f\(i)", body: Data("v\(i)".utf8)).status == 201) }
+        server.stop()
+        #expect(server.process.terminationStatus == 0)
+        let again = try ServerHarness(data: server.data)
+        defer { again.cleanup() }
+        for i in 0..<20 { #expect(try again.request("GET", "/v1/sessions/\(id)/files/f\(i)").text == "v\(i)") }
+    }
+
+    @Test func openAPIListsExactlyTheRegisteredRoutes() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let doc = try server.request("GET", "/v1/openapi.json", token: "").object()
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        var documented: Set<String> = []
+        for (path, methods) in paths { for m in methods.keys { documented.insert("\(m.uppercased()) \(path)") } }
+        // Every documented route is served: a request to it never hits the router's "no route" 404
+        // (which has no JSON error body).
+        for entry in documented.sorted() {
+            let parts = entry.split(separator: " ", maxSplits: 1)
+            let concrete = String(parts[1]).replacingOccurrences(of: #"\{[a-z_]+\}"#, with: "x", options: .regularExpression)
+            let reply = try server.request(String(parts[0]), concrete, body: Data())
+            #expect(reply.errorCode != "no_route", "\(entry) is documented but not routed (\(reply.status))")
+        }
+        // And every registered route is documented: the table the router is built from is the document.
+        let aether = try AetherServer(configuration: .init(dataDirectory: server.data + "-2"))
+        defer { try? aether.shutdown(); try? FileManager.default.removeItem(atPath: server.data + "-2") }
+        let (_, table) = aether.buildRouter()
+        let registered = Set(table.routes.map { "\($0.method.rawValue) \($0.path)" })
+        #expect(registered == documented)
+        #expect(registered.count >= 40)
+        // An undocumented path is the router's 404, in the same JSON shape.
+        let miss = try server.request("GET", "/v1/not-a-route")
+        #expect(miss.status == 404 && miss.errorCode == "no_route")
+    }
+
+    // MARK: Helpers
+
+    struct SSEEvent {
+        var id: UInt64
+        var path: String
+    }
+
+    func sse(_ server: ServerHarness, _ path: String, lastEventID: UInt64?, seconds: Double) throws -> [SSEEvent] {
+        var args = ["-s", "-N", "--max-time", String(seconds), "-H", "Authorization: Bearer \(server.adminToken)", "-H", "Accept: text/event-stream"]
+        if let lastEventID { args += ["-H", "Last-Event-ID: \(lastEventID)"] }
+        args.append(server.base + path)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        var events: [SSEEvent] = []
+        for block in text.components(separatedBy: "\n\n") {
+            var id: UInt64?
+            var data: String?
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = UInt64(line.dropFirst(4)) }
+                if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+            }
+            if let id, let data, let obj = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] {
+                events.append(SSEEvent(id: id, path: obj["path"] as? String ?? ""))
+            }
+        }
+        return events
+    }
+
+    func shellOK(_ args: [String]) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+}
