@@ -77,6 +77,7 @@ struct DeltaTreeResult {
     var store: [DeltaStoreRow] = []
     var storeError: String?
     var baselines: [DeltaBaseline] = []
+    var notes = Set<String>()
 
     var json: JSON {
         .object([
@@ -85,11 +86,29 @@ struct DeltaTreeResult {
             ("files_rewritten_per_fork", .int(Int64(perFork))), ("import_us", .opt(importMicros)),
             ("aetherfs", .array(store.map(\.json))), ("aetherfs_error", .opt(storeError)),
             ("baselines", .object(baselines.map { ($0.key, $0.json) })),
+            ("notes", .array(notes.sorted().map { .string($0) })),
         ])
     }
 }
 
 // MARK: - Measuring one tree
+
+/// Bytes of the store directory outside the chunk log (catalog, journals), with the catalog's WAL
+/// folded into the database first. The store must be closed: releasing it closes SQLite, which
+/// checkpoints and removes the WAL; if a WAL is still there, `sqlite3` checkpoints it.
+func storeMetadataBytes(_ storeDir: String, tools: Tools, notes: inout Set<String>) -> Int64 {
+    let wal = storeDir + "/catalog.sqlite-wal"
+    if let size = fileSize(wal), size > 0 {
+        if tools.sqlite3 {
+            let r = runTool(["sqlite3", storeDir + "/catalog.sqlite", "PRAGMA wal_checkpoint(TRUNCATE);"])
+            notes.insert(r.ok ? "a catalog WAL was left after close; the harness checkpointed it (`PRAGMA wal_checkpoint(TRUNCATE)`) before measuring"
+                              : "a catalog WAL was left after close and sqlite3 could not checkpoint it (\(r.errorLine)): WAL bytes are counted")
+        } else {
+            notes.insert("a catalog WAL was left after close and sqlite3 is not installed: WAL bytes are counted")
+        }
+    }
+    return apparentBytes(storeDir, excluding: ["chunks"])
+}
 
 func measureDelta(tree: RealTree, forkCounts: [Int], copies: Int, ctx: BenchContext) -> DeltaTreeResult {
     var result = DeltaTreeResult(tree: tree)
@@ -123,7 +142,7 @@ func measureDelta(tree: RealTree, forkCounts: [Int], copies: Int, ctx: BenchCont
             return (s.id, t, try store.stats())
         }
         result.importMicros = importT
-        let meta0 = apparentBytes(storeDir, excluding: ["chunks"])
+        let meta0 = storeMetadataBytes(storeDir, tools: tools, notes: &result.notes)
         var row = DeltaStoreRow(forks: 0)
         var forkOnly: [Double] = []
         var whole: [Double] = []
@@ -154,7 +173,7 @@ func measureDelta(tree: RealTree, forkCounts: [Int], copies: Int, ctx: BenchCont
             }
             row.forks = target
             row.chunkGrowth = stats.physicalBytes - baseStats.physicalBytes
-            row.metaGrowth = apparentBytes(storeDir, excluding: ["chunks"]) - meta0
+            row.metaGrowth = storeMetadataBytes(storeDir, tools: tools, notes: &result.notes) - meta0
             row.logical = stats.logicalBytes
             row.physical = stats.physicalBytes
             row.dedup = stats.dedupRatio
@@ -313,6 +332,7 @@ func deltaCostSection(_ ctx: BenchContext, trees: [RealTree], treeNotes: [String
             if !parts.isEmpty { body += "\nBytes per fork relative to AetherFS (\(last.forks) forks): " + parts.joined(separator: ", ") + ".\n" }
         }
         if let e = r.storeError { body += "\n- AetherFS error: \(e)\n" }
+        for n in r.notes.sorted() { body += "- AetherFS: \(n)\n" }
         for b in r.baselines { if let n = b.note { body += "- \(b.label): n/a — \(n)\n" } }
         body += "\n"
     }
@@ -347,7 +367,7 @@ func deltaCostSection(_ ctx: BenchContext, trees: [RealTree], treeNotes: [String
     barSeries.append(("cp -a", results.map { r in r.baselines.first { $0.key == "cp_a" }?.perCopy }))
     barSeries.append(("ideal: bytes rewritten", results.map { r in r.store.last.map { Double($0.bytesRewritten) / Double($0.forks) } }))
     let chart = BarChart(
-        title: "Bytes stored per fork (1 % of files rewritten)", yLabel: "bytes per fork (log)",
+        title: "Bytes stored per fork (1 % of files rewritten)", yLabel: "bytes stored per fork (log, decimal units)",
         groups: results.map(\.tree.name), series: barSeries,
         subtitle: "AetherFS: chunk log + catalog growth; cp -a / worktree: du -sb per copy")
     let plot = PlotFile(file: "delta-bytes-per-fork.svg", alt: "Bytes stored per fork: AetherFS vs git worktree vs cp -a", svg: chart.svg())

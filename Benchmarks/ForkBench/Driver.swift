@@ -126,7 +126,7 @@ func describeTree(_ t: RealTree, tools: Tools) -> String {
         s += " — \(inv.files.count) files, \(fmtBytes(Double(inv.bytes))) outside `.git`, \(inv.directories) directories"
     }
     if tools.git, FileManager.default.fileExists(atPath: t.path + "/.git") {
-        let r = runTool(["git", "-C", t.path, "log", "-1", "--format=%h %cs"])
+        let r = runTool(["git", "-C", t.path, "log", "-1", "--format=%h"])
         if r.ok { s += "; HEAD \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))" }
     }
     return s

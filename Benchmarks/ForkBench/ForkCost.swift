@@ -323,6 +323,8 @@ func measureForkRow(files n: Int, ctx: BenchContext, reflink: Result<LoopFS, Ben
             ("git add", ["git", "-C", tree, "add", "-A"]),
             ("git commit", ["git", "-C", tree, "-c", "user.name=afs-bench", "-c", "user.email=afs-bench@localhost",
                             "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "afs-bench tree"]),
+            // Pack the objects, as in any cloned repository (loose objects would slow checkouts down).
+            ("git repack", ["git", "-C", tree, "repack", "-a", "-d", "-q"]),
         ]
         var setupError: String?
         for (step, cmd) in setup where setupError == nil {
@@ -391,7 +393,7 @@ func forkCostSection(_ ctx: BenchContext) -> Section {
     body += "- cp -a and reflink: \(ForkRuns.cp(100)) runs (\(ForkRuns.cp(10_000)) for N ≥ 10k), `sync` before each (not counted), the copy deleted between runs. "
     body += "\"cp -a + sync\" adds the `sync` that makes the copy as durable as a fork.\n"
     body += "- overlayfs: time of `mount -t overlay overlay -o lowerdir=TREE,upperdir=U,workdir=W M` (\(ForkRuns.overlay) runs, fresh U/W each, unmounted after).\n"
-    body += "- git: a repository made from the tree (init, add, one commit; not timed); \(ForkRuns.git) runs each of "
+    body += "- git: a repository made from the tree (init, add, one commit, repack; not timed); \(ForkRuns.git) runs each of "
     body += "`git worktree add --detach WT HEAD` and `git clone --quiet --shared TREE CL`.\n"
     if let s = syncSummary {
         body += "- One 1-KiB write + fdatasync on this disk: \(s.timeCell) (\(s.samples.count) runs), the price of one sync.\n"

@@ -326,6 +326,7 @@ struct Tools: Sendable {
     let mkfsBtrfs = which("mkfs.btrfs") != nil
     let mkfsXfs = which("mkfs.xfs") != nil
     let lsblk = which("lsblk") != nil
+    let sqlite3 = which("sqlite3") != nil
     let isRoot = geteuid() == 0
 }
 
@@ -366,6 +367,21 @@ func removeTree(_ path: String) {
         let r = runTool(["rm", "-rf", path])
         if !r.ok { log("warning: could not remove \(path): \(r.errorLine)") }
     }
+}
+
+/// Creates or truncates `path` and writes `bytes` (plain POSIX: no temporary file, no rename).
+func writeWhole(_ path: String, _ bytes: [UInt8]) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        done += n
+    }
+    return true
 }
 
 /// Size of a file (following symlinks), or nil.

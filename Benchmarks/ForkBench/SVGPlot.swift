@@ -12,9 +12,14 @@ struct PlotSeries {
 }
 
 enum LegendPlacement {
+    /// Outside the plot area, to its right (never covers data).
+    case right
     case topLeft
     case bottomRight
 }
+
+/// Width of a legend box for these names (12 px sans-serif, about 6.6 px per character).
+private func legendWidth(_ names: [String]) -> Double { 40 + Double(names.map(\.count).max() ?? 0) * 6.6 }
 
 /// Okabe–Ito colours (distinguishable with colour-blindness), AetherFS first.
 let plotPalette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
@@ -119,13 +124,13 @@ func axisMicros(_ us: Double) -> String {
     return trimNumber(us) + " µs"
 }
 
-/// Tick label for bytes: 10 KiB, 1 MiB.
+/// Tick label for bytes in decimal units (so log ticks at powers of ten read 10 kB, 1 MB).
 func axisBytes(_ b: Double) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    let units = ["B", "kB", "MB", "GB", "TB"]
     var v = b
     var i = 0
-    while v >= 1024 && i < units.count - 1 {
-        v /= 1024
+    while v >= 1000 && i < units.count - 1 {
+        v /= 1000
         i += 1
     }
     return trimNumber(v) + " " + units[i]
@@ -156,14 +161,16 @@ struct LinePlot {
     var yTick: (Double) -> String = axisMicros
     var yLo: Double?
     var yHi: Double?
-    var legend = LegendPlacement.topLeft
+    var legend = LegendPlacement.right
     var markers = true
     var subtitle: String?
-    var width = 760.0
-    var height = 470.0
+    var width = 900.0
+    var height = 480.0
 
     func svg() -> String {
-        let left = 84.0, right = 24.0, top = subtitle == nil ? 46.0 : 62.0, bottom = 62.0
+        let names = series.filter { !$0.points.isEmpty }.map(\.name)
+        let left = 84.0, top = subtitle == nil ? 46.0 : 62.0, bottom = 62.0
+        let right = legend == .right ? legendWidth(names) + 36 : 24.0
         let pw = width - left - right
         let ph = height - top - bottom
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) && (!logY || $0.y > 0) }
@@ -219,12 +226,12 @@ struct BarChart {
     var yTick: (Double) -> String = axisBytes
     var valueLabel: (Double) -> String = axisBytes
     var subtitle: String?
-    var width = 760.0
-    var height = 470.0
+    var width = 900.0
+    var height = 480.0
 
     func svg() -> String {
-        let left = 84.0, right = 24.0, top = subtitle == nil ? 46.0 : 62.0, bottom = 62.0
-        let legendRows = Double(series.count)
+        let left = 84.0, top = subtitle == nil ? 46.0 : 62.0, bottom = 62.0
+        let right = legendWidth(series.map(\.name)) + 36
         let pw = width - left - right
         let ph = height - top - bottom
         var s = svgHeader(width: width, height: height, title: title, subtitle: subtitle)
@@ -233,11 +240,12 @@ struct BarChart {
             s += "<text x=\"\(f1(width / 2))\" y=\"\(f1(height / 2))\" text-anchor=\"middle\" fill=\"#666\">no data in this run</text>\n</svg>\n"
             return s
         }
-        // Headroom above the tallest bar for the legend.
+        // Log bars start a decade below the smallest value (so it stays visible), with headroom above
+        // the tallest bar for its value label.
         let ya: PlotAxis = {
-            let base = PlotAxis(values: values, log: logY)
-            if logY { return PlotAxis(values: values, log: true, hi: base.hi * pow(10, ceil(legendRows * 0.25))) }
-            return PlotAxis(values: values + [base.hi * (1 + 0.08 * legendRows)], log: false)
+            guard logY, let mn = values.min(), let mx = values.max() else { return PlotAxis(values: values, log: logY) }
+            let base = PlotAxis(values: values + [mn / 10], log: true)
+            return mx > base.hi / 2 ? PlotAxis(values: values + [mn / 10], log: true, hi: base.hi * 10) : base
         }()
         let py = { (v: Double) in top + ph - ya.fraction(v) * ph }
         s += gridAndAxes(xa: nil, ya: ya, left: left, top: top, pw: pw, ph: ph, xTick: { _ in "" }, yTick: yTick)
@@ -263,7 +271,7 @@ struct BarChart {
             }
         }
         s += legendBox(series.enumerated().map { (k, ser) in (ser.name, plotPalette[k % plotPalette.count], false, false) },
-                       placement: .topLeft, left: left, top: top, pw: pw, ph: ph, swatch: true)
+                       placement: .right, left: left, top: top, pw: pw, ph: ph, swatch: true)
         s += "</svg>\n"
         return s
     }
@@ -333,11 +341,15 @@ private func legendBox(
 ) -> String {
     guard !entries.isEmpty else { return "" }
     let rowH = 17.0
-    let longest = entries.map(\.name.count).max() ?? 0
-    let w = 40 + Double(longest) * 6.6
+    let w = legendWidth(entries.map(\.name))
     let h = Double(entries.count) * rowH + 10
-    let x0 = placement == .topLeft ? left + 10 : left + pw - w - 10
-    let y0 = placement == .topLeft ? top + 10 : top + ph - h - 10
+    let x0: Double
+    let y0: Double
+    switch placement {
+    case .right: (x0, y0) = (left + pw + 16, top)
+    case .topLeft: (x0, y0) = (left + 10, top + 10)
+    case .bottomRight: (x0, y0) = (left + pw - w - 10, top + ph - h - 10)
+    }
     var s = "<g>\n<rect x=\"\(f1(x0))\" y=\"\(f1(y0))\" width=\"\(f1(w))\" height=\"\(f1(h))\" fill=\"#ffffff\" fill-opacity=\"0.9\" stroke=\"#bbbbbb\"/>\n"
     for (i, e) in entries.enumerated() {
         let y = y0 + 5 + Double(i) * rowH + rowH / 2

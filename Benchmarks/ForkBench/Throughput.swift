@@ -335,11 +335,11 @@ func throughputSection(_ ctx: BenchContext, tree: RealTree?, treeNote: String?) 
     // Headline.
     var parts: [String] = []
     if let ir = ingestRate, let fr = ingestFiles {
-        parts.append("ingest \(fmtMBps(ir.median)) and \(fmtPerSecond(fr.median)) files, \(fmtRatio(ratio(ingestS?.p50, untarS?.p50))) the time of tar -x "
-            + "(\(fmtRatio(ratio(ingestS?.p50, untarSyncS?.p50))) of tar -x + sync)")
+        parts.append("ingest \(fmtMBps(ir.median)) (\(fmtPerSecond(fr.median).replacingOccurrences(of: "/s", with: " files/s"))), "
+            + "\(fmtRatio(ratio(ingestS?.p50, untarS?.p50))) the time of tar -x (\(fmtRatio(ratio(ingestS?.p50, untarSyncS?.p50))) of tar -x + sync)")
     }
-    if let w = afsWarm { parts.append("warm read of every file \(fmtMBps(w.median)) (\(fmtRatio(ratio(w.median, catWarm?.median))) cat)") }
-    if let l = lWarm { parts.append("of one large file \(fmtMBps(l.median))") }
+    if let w = afsWarm { parts.append("warm read of every file \(fmtMBps(w.median)) (\(fmtRatio(ratio(w.median, catWarm?.median))) the speed of cat)") }
+    if let l = lWarm { parts.append("of one large file \(fmtMBps(l.median)) (\(fmtRatio(ratio(l.median, clWarm?.median))) cat)") }
     if let a = afsLatS { parts.append("durable 1 KiB write p50 \(fmtTime(a.p50)) (\(fmtRatio(ratio(a.p50, rawSyncS?.p50))) a raw write+fdatasync)") }
     let headline = parts.isEmpty ? "not measured" : parts.joined(separator: "; ")
 

@@ -61,7 +61,7 @@ func makeSyntheticTree(at root: String, files count: Int, seed: UInt64) throws -
         if buf.count > size { buf.removeLast(buf.count - size) }
         buf[buf.count - 1] = 10
         let path = dir + "/f" + pad(i, 6) + ".txt"
-        guard fm.createFile(atPath: path, contents: Data(buf)) else { throw BenchError("cannot write \(path)") }
+        guard writeWhole(path, buf) else { throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))") }
         total += Int64(buf.count)
     }
     return total
