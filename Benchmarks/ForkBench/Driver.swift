@@ -6,7 +6,7 @@ import Foundation
 import Glibc
 #endif
 
-let allFigures = ["fork", "delta", "throughput", "scale"]
+let allFigures = ["fork", "delta", "throughput", "scale", "http"]
 
 struct Config {
     var quick = false
@@ -16,17 +16,21 @@ struct Config {
     var docsDir: String?
     var only: [String] = allFigures
     var mirror = "/opt/swift-packages"
+    /// afs-server for the http figure (default: next to this executable).
+    var serverPath: String?
 }
 
 func usage() -> String {
     """
-    usage: afs-bench [--quick] [--only LIST] [--repo DIR]... [--mirror DIR] [--work DIR] [--json FILE] [--docs DIR]
+    usage: afs-bench [--quick] [--only LIST] [--repo DIR]... [--mirror DIR] [--server PATH] [--work DIR] [--json FILE] [--docs DIR]
       --quick        fewer sizes, forks and writes: fork 100 and 10k files; delta on the small repo, 10 forks;
-                     scale 100k files / 1k sessions
-      --only LIST    comma-separated figures to run: fork,delta,throughput,scale (default: all)
+                     scale 100k files / 1k sessions; http 50 sequential requests, load 4 clients × 3 s
+      --only LIST    comma-separated figures to run: fork,delta,throughput,scale,http (default: all)
       --repo DIR     a tree to use instead of the mirror checkouts for delta and throughput (repeatable;
                      any directory; git worktrees need it to be a checkout)
       --mirror DIR   the bare-repository mirror (default /opt/swift-packages; uses OWNER/NAME.git)
+      --server PATH  afs-server for the http figure (default: afs-server next to this executable;
+                     build it with swift build -c release --product afs-server)
       --work DIR     where to create the scratch directory (default /var/tmp; avoid tmpfs)
       --json FILE    write every figure as JSON
       --docs DIR     write DIR/PERFORMANCE.md (fully regenerated), DIR/perf/*.svg and DIR/perf/results.json
@@ -63,6 +67,9 @@ func parseArguments(_ args: [String]) -> Result<Config, BenchError> {
         case "--work":
             guard let v = value(a) else { return .failure(BenchError("--work needs a directory")) }
             cfg.workParent = absolutePath(v)
+        case "--server":
+            guard let v = value(a) else { return .failure(BenchError("--server needs the path of afs-server")) }
+            cfg.serverPath = absolutePath(v)
         case "--json":
             guard let v = value(a) else { return .failure(BenchError("--json needs a file")) }
             cfg.jsonPath = absolutePath(v)
@@ -188,6 +195,9 @@ func benchMain(_ args: [String]) -> Int32 {
     if cfg.only.contains("fork") || cfg.only.contains("scale") {
         workloadNotes.append("Synthetic trees (scaling curves only): N files of 200–4000 bytes of pseudo-random source-like text, 50 per directory, seeded.")
     }
+    if cfg.only.contains("http") {
+        workloadNotes.append("HTTP: the synthetic tree of \(HTTPRuns.treeFiles) files, uploaded as a tar to `afs-server` on 127.0.0.1; 1 KiB files for reads and writes.")
+    }
 
     var sections: [Section] = []
     func emit(_ s: Section) {
@@ -229,6 +239,8 @@ func benchMain(_ args: [String]) -> Int32 {
             if let source { removeTree(source.path) }
         case "scale":
             emit(scaleSection(ctx))
+        case "http":
+            emit(httpSection(ctx, server: cfg.serverPath ?? defaultServerPath()))
         default:
             break
         }

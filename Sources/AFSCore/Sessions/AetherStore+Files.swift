@@ -76,11 +76,7 @@ extension AetherStore {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let existing = try s.resolve(p, tree: tree)
-            if case .directory? = existing { throw AFSError(.wrongKind, "\(p) is a directory") }
-            var fileMode: UInt32 = 0o644
-            if let mode { fileMode = mode & 0o7777 } else if case .file(let m, _, _, _)? = existing { fileMode = m }
-            try ensureParents(s, of: p)
+            let fileMode = try prepareWrite(s, p, mode: mode)
             let item = try fileItem(mode: fileMode, data: data)
             return try journalAndRecord(s, p, item, event: .write, context)
         }
@@ -275,6 +271,17 @@ extension AetherStore {
         info.updatedAt = Date()
         try catalog.updateSession(info)
         s.info = info
+    }
+
+    /// Checks that `p` can take a file, creates its missing parents, and returns the mode to use:
+    /// the given one, else the replaced file's, else 0644.
+    func prepareWrite(_ s: LiveSession, _ p: SessionPath, mode: UInt32?) throws(AFSError) -> UInt32 {
+        let existing = try s.resolve(p, tree: tree)
+        if case .directory? = existing { throw AFSError(.wrongKind, "\(p) is a directory") }
+        var fileMode: UInt32 = 0o644
+        if let mode { fileMode = mode & 0o7777 } else if case .file(let m, _, _, _)? = existing { fileMode = m }
+        try ensureParents(s, of: p)
+        return fileMode
     }
 
     /// Creates missing parent directories (as fresh overlay directories).

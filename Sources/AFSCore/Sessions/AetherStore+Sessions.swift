@@ -162,25 +162,6 @@ extension AetherStore {
         }
     }
 
-    /// Points a session at a new root, starting a fresh journal. Caller holds the session lock and
-    /// has folded or discarded the overlay.
-    func replaceRoot(_ s: LiveSession, with root: ChunkID) throws(AFSError) {
-        let oldJournal = s.journal.path
-        let generation = s.info.journalGeneration + 1
-        let path = SessionJournal.path(directory: journalDirectory, session: s.info.id, generation: generation)
-        unlink(path)
-        let (journal, _) = try SessionJournal.open(path: path, session: s.info.id)
-        var info = s.info
-        info.root = root
-        info.journalGeneration = generation
-        info.updatedAt = Date()
-        try catalog.updateSession(info)
-        s.info = info
-        s.journal = journal
-        s.clearOverlay()
-        unlink(oldJournal)
-    }
-
     // MARK: Commits and refs
 
     /// Records the session's tree as an immutable commit whose parent is the session's previous

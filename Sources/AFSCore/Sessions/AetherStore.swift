@@ -173,19 +173,26 @@ public final class AetherStore: Sendable {
         }
         if !extra.isEmpty { root = try tree.apply(root, extra, defaultMTime: now) }
         try log.sync()
-        let oldJournal = session.journal.path
-        let nextGeneration = session.info.journalGeneration + 1
-        let nextPath = SessionJournal.path(directory: journalDirectory, session: session.info.id, generation: nextGeneration)
-        unlink(nextPath)  // a leftover of a fold that crashed before its catalog update
-        let (journal, _) = try SessionJournal.open(path: nextPath, session: session.info.id)
-        var info = session.info
+        try replaceRoot(session, with: root)
+    }
+
+    /// Points a session at a new, durable root and starts a fresh journal generation: the catalog row
+    /// (root + generation) is the commit point; the old journal is removed after it. Caller holds the
+    /// session lock and has folded or discarded the overlay.
+    func replaceRoot(_ s: LiveSession, with root: ChunkID) throws(AFSError) {
+        let oldJournal = s.journal.path
+        let generation = s.info.journalGeneration + 1
+        let path = SessionJournal.path(directory: journalDirectory, session: s.info.id, generation: generation)
+        unlink(path)  // a leftover of a fold that crashed before its catalog update
+        let (journal, _) = try SessionJournal.open(path: path, session: s.info.id)
+        var info = s.info
         info.root = root
-        info.journalGeneration = nextGeneration
+        info.journalGeneration = generation
         info.updatedAt = Date()
         try catalog.updateSession(info)
-        session.info = info
-        session.journal = journal
-        session.clearOverlay()
+        s.info = info
+        s.journal = journal
+        s.clearOverlay()
         unlink(oldJournal)
     }
 

@@ -97,11 +97,7 @@ extension AetherStore {
         let p = try SessionPath(path)
         try log.sync()
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let existing = try s.resolve(p, tree: tree)
-            if case .directory? = existing { throw AFSError(.wrongKind, "\(p) is a directory") }
-            var fileMode: UInt32 = 0o644
-            if let mode { fileMode = mode & 0o7777 } else if case .file(let m, _, _, _)? = existing { fileMode = m }
-            try ensureParents(s, of: p)
+            let fileMode = try prepareWrite(s, p, mode: mode)
             let data: OverlayItem.FileData
             if case .inline(let bytes) = c { data = .bytes(bytes) } else { data = .stored(c) }
             return try journalAndRecord(s, p, .file(mode: fileMode, mtime: AetherStore.now(), size: size, data: data), event: .write, context)
