@@ -210,24 +210,36 @@ private func copyBaseline(tree: RealTree, candidates: [TreeFile], copies: Int, c
         let r = runTool(["cp", "-a", tree.path, dst])
         guard r.ok else { b.note = "cp -a failed: \(r.errorLine)"; return b }
         times.append(r.micros)
-        do {
-            let e = try rewriteOnDisk(root: dst, fork: c, candidates: candidates)
-            b.bytesRewritten += e.rewritten
-            b.bytesChanged += e.changed
-            b.filesRewritten += e.files
-        } catch {
-            b.note = describe(error)
+        if let failure = editAndMeasure(copy: dst, fork: c, candidates: candidates, ctx: ctx, into: &b, sizes: &sizes, allocated: &alloc) {
+            b.note = failure
             return b
         }
-        guard let s = duBytes(dst, allocated: false, tools: ctx.tools) else { b.note = "du -sb failed"; return b }
-        sizes.append(Double(s))
-        if let a = duBytes(dst, allocated: true, tools: ctx.tools) { alloc.append(Double(a)) }
-        b.copies += 1
     }
     b.perCopy = sizes.isEmpty ? nil : sizes.reduce(0, +) / Double(sizes.count)
     b.allocatedPerCopy = alloc.isEmpty ? nil : alloc.reduce(0, +) / Double(alloc.count)
     b.time = Summary(times)
     return b
+}
+
+/// Applies fork `fork`'s edits to one copy and records its size (apparent and allocated), the same
+/// way for every per-copy baseline. Returns why it failed, or nil.
+private func editAndMeasure(
+    copy: String, fork: Int, candidates: [TreeFile], ctx: BenchContext, into b: inout DeltaBaseline,
+    sizes: inout [Double], allocated: inout [Double]
+) -> String? {
+    do {
+        let e = try rewriteOnDisk(root: copy, fork: fork, candidates: candidates)
+        b.bytesRewritten += e.rewritten
+        b.bytesChanged += e.changed
+        b.filesRewritten += e.files
+    } catch {
+        return describe(error)
+    }
+    guard let s = duBytes(copy, allocated: false, tools: ctx.tools) else { return "du -sb failed" }
+    sizes.append(Double(s))
+    if let a = duBytes(copy, allocated: true, tools: ctx.tools) { allocated.append(Double(a)) }
+    b.copies += 1
+    return nil
 }
 
 private func worktreeBaseline(tree: RealTree, candidates: [TreeFile], copies: Int, ctx: BenchContext) -> DeltaBaseline {
@@ -259,19 +271,10 @@ private func worktreeBaseline(tree: RealTree, candidates: [TreeFile], copies: In
         guard r.ok else { b.note = "git worktree add failed: \(r.errorLine)"; return b }
         added.append(wt)
         times.append(r.micros)
-        do {
-            let e = try rewriteOnDisk(root: wt, fork: c, candidates: candidates)
-            b.bytesRewritten += e.rewritten
-            b.bytesChanged += e.changed
-            b.filesRewritten += e.files
-        } catch {
-            b.note = describe(error)
+        if let failure = editAndMeasure(copy: wt, fork: c, candidates: candidates, ctx: ctx, into: &b, sizes: &sizes, allocated: &alloc) {
+            b.note = failure
             return b
         }
-        guard let s = duBytes(wt, allocated: false, tools: ctx.tools) else { b.note = "du -sb failed"; return b }
-        sizes.append(Double(s))
-        if let a = duBytes(wt, allocated: true, tools: ctx.tools) { alloc.append(Double(a)) }
-        b.copies += 1
     }
     // Per-worktree metadata in the main repository's .git (index, HEAD, logs).
     let gitAfter = duBytes(tree.path + "/.git", allocated: false, tools: ctx.tools) ?? gitBefore

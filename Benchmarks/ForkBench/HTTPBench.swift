@@ -60,12 +60,6 @@ struct ServerStop {
 }
 
 /// Exit status from a waitpid status (128 + signal when killed by a signal).
-private func exitCode(_ w: Int32) -> Int32 {
-    let signal = w & 0x7f
-    return signal == 0 ? (w >> 8) & 0xff : 128 + signal
-}
-
-/// The last lines of a log file, on one line.
 private func tailOf(_ path: String, lines: Int = 3) -> String {
     guard let t = try? String(contentsOfFile: path, encoding: .utf8) else { return "(no output)" }
     let ls = t.split(separator: "\n").suffix(lines).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -90,26 +84,15 @@ func launchServer(_ executable: String, directory: String) -> Result<ServerProce
     let outPath = directory + "/server.stdout"
     let errPath = directory + "/server.stderr"
     do { try makeDirectory(directory) } catch { return .failure(BenchError("mkdir \(directory): \(error)")) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let args = [executable, "--data", data, "--http", "127.0.0.1:0"]
     // The server's own AFS_* settings (AFS_CONFIG could change its limits) are left out: flags only.
     let env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AFS_") }
-    let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0.key + "=" + $0.value) } + [nil]
-    defer {
-        for p in argv { free(p) }
-        for p in envp { free(p) }
-    }
-    var pid: pid_t = 0
     let clock = ContinuousClock()
     let t0 = clock.now
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard rc == 0 else { return .failure(BenchError("cannot run \(executable): \(errnoText(rc))")) }
+    let pid: pid_t
+    switch spawnProcess(executable, ["--data", data, "--http", "127.0.0.1:0"], stdout: outPath, stderr: errPath, environment: env) {
+    case .success(let p): pid = p
+    case .failure(let e): return .failure(e)
+    }
     let deadline = t0 + .seconds(60)
     var address: (host: String, port: UInt16)?
     while true {

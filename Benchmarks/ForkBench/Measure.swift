@@ -243,6 +243,37 @@ func runTool(_ args: [String], discardOutput: Bool = false) -> ProcResult {
     return runProgram(exe, Array(args.dropFirst()), discardOutput: discardOutput)
 }
 
+/// Starts `executable` with stdin from /dev/null and stdout/stderr to files; returns its pid.
+/// `environment` defaults to this process's.
+func spawnProcess(
+    _ executable: String, _ arguments: [String], stdout: String, stderr: String, environment: [String: String]? = nil
+) -> Result<pid_t, BenchError> {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let env = environment ?? ProcessInfo.processInfo.environment
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0.key + "=" + $0.value) } + [nil]
+    defer {
+        for p in argv { free(p) }
+        for p in envp { free(p) }
+    }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    guard rc == 0 else { return .failure(BenchError("cannot run \(executable): \(String(cString: strerror(rc)))")) }
+    return .success(pid)
+}
+
+/// The exit status of a waitpid status word (WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does
+/// not import): the exit code, or 128 + the signal.
+func exitCode(_ w: Int32) -> Int32 {
+    let signal = w & 0x7f
+    return signal == 0 ? (w >> 8) & 0xff : 128 + signal
+}
+
 /// posix_spawn + waitpid, timed from just before the spawn to the return of waitpid.
 /// (Foundation's `Process.waitUntilExit` on Linux polls its run loop every 50 ms, which would put a
 /// 50 ms floor under every baseline.)
@@ -254,25 +285,12 @@ func runProgram(_ executable: String, _ arguments: [String], discardOutput: Bool
         unlink(outPath)
         unlink(errPath)
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, discardOutput ? "/dev/null" : outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup($0.key + "=" + $0.value) } + [nil]
-    defer {
-        for p in argv { free(p) }
-        for p in envp { free(p) }
-    }
-    var pid: pid_t = 0
     let clock = ContinuousClock()
     let t0 = clock.now
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard rc == 0 else {
-        return ProcResult(status: -1, stdout: "", stderr: "cannot run \(executable): \(String(cString: strerror(rc)))", micros: 0)
+    let pid: pid_t
+    switch spawnProcess(executable, arguments, stdout: discardOutput ? "/dev/null" : outPath, stderr: errPath) {
+    case .success(let p): pid = p
+    case .failure(let e): return ProcResult(status: -1, stdout: "", stderr: e.description, micros: 0)
     }
     var wstatus: Int32 = 0
     while waitpid(pid, &wstatus, 0) < 0 {
@@ -281,9 +299,7 @@ func runProgram(_ executable: String, _ arguments: [String], discardOutput: Bool
         }
     }
     let elapsed = micros(clock.now - t0)
-    // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
-    let signal = wstatus & 0x7f
-    let status: Int32 = signal == 0 ? (wstatus >> 8) & 0xff : 128 + signal
+    let status = exitCode(wstatus)
     let out = discardOutput ? "" : ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
     let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     return ProcResult(status: status, stdout: out, stderr: err, micros: elapsed)

@@ -301,6 +301,14 @@ struct ReviewCommand: ParsableCommand {
         discussion: "A session moves active → pending-approval → approved | rejected, and back to active on a new write.",
         subcommands: [Request.self, Approve.self, Reject.self, Status.self])
 
+    /// Approve and Reject differ only in the decision.
+    static func decide(_ global: GlobalOptions, _ id: String, approve: Bool, comment: String) throws {
+        try global.run { (store) throws(AFSError) in
+            let r = try store.decide(id, approve: approve, comment: comment, reviewer: global.actorName)
+            global.emit(r) { "\(id): \(r.status.rawValue)" }
+        }
+    }
+
     struct Request: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Ask for review.")
         @OptionGroup var global: GlobalOptions
@@ -322,12 +330,7 @@ struct ReviewCommand: ParsableCommand {
         @Argument(help: "Session ID.") var id: String
         @Option(name: .shortAndLong, help: "Comment.") var message: String = ""
 
-        func run() throws {
-            try global.run { (store) throws(AFSError) in
-                let r = try store.decide(id, approve: true, comment: message, reviewer: global.actorName)
-                global.emit(r) { "\(id): \(r.status.rawValue)" }
-            }
-        }
+        func run() throws { try ReviewCommand.decide(global, id, approve: true, comment: message) }
     }
 
     struct Reject: ParsableCommand {
@@ -336,12 +339,7 @@ struct ReviewCommand: ParsableCommand {
         @Argument(help: "Session ID.") var id: String
         @Option(name: .shortAndLong, help: "Comment.") var message: String = ""
 
-        func run() throws {
-            try global.run { (store) throws(AFSError) in
-                let r = try store.decide(id, approve: false, comment: message, reviewer: global.actorName)
-                global.emit(r) { "\(id): \(r.status.rawValue)" }
-            }
-        }
+        func run() throws { try ReviewCommand.decide(global, id, approve: false, comment: message) }
     }
 
     struct Status: ParsableCommand {
