@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "AFSCore", targets: ["AFSCore"]),
         .library(name: "AFSServer", targets: ["AFSServer"]),
+        .library(name: "AFSClient", targets: ["AFSClient"]),
         .executable(name: "aether", targets: ["aether"]),
         .executable(name: "afs-server", targets: ["afs-server"]),
     ],
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -34,11 +36,20 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // One API, two transports: the embedded store and an afs-server over HTTP.
+        .target(
+            name: "AFSClient",
+            dependencies: [
+                "AFSCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         // The command set of `aether`, as a library so tests can drive it in process.
         .target(
             name: "AetherCLI",
             dependencies: [
                 "AFSCore",
+                "AFSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,8 +84,11 @@ let package = Package(
             path: "Benchmarks/ForkBench"
         ),
 
+        // Shared by the end-to-end suites: a real afs-server child process.
+        .target(name: "AFSTestSupport", path: "Tests/AFSTestSupport"),
+
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
-        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore"]),
-        .testTarget(name: "AFSServerTests", dependencies: ["AFSServer", "AFSCore"]),
+        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSServerTests", dependencies: ["AFSServer", "AFSCore", "AFSTestSupport"]),
     ]
 )

@@ -31,7 +31,7 @@ struct APIError: Error, Sendable {
         case .locked: self.init(.conflict, error.code.rawValue, error.message)
         case .forbidden: self.init(.forbidden, error.code.rawValue, error.message)
         case .expired: self.init(.gone, error.code.rawValue, error.message)
-        case .storeLocked: self.init(.serviceUnavailable, error.code.rawValue, error.message)
+        case .storeLocked, .unavailable: self.init(.serviceUnavailable, error.code.rawValue, error.message)
         case .corrupted, .io, .unsupportedFormat, .externalTool: self.init(.internalServerError, error.code.rawValue, error.message)
         }
     }

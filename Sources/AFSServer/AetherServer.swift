@@ -18,6 +18,9 @@ public final class AetherServer: Sendable {
         /// Largest tar accepted by POST /v1/sessions/import.
         public var maxArchiveBytes: UInt64 = 256 << 30
         public var storeOptions = AetherStore.Options()
+        /// Requests per second allowed per bearer token (0: unlimited), and the burst above it.
+        public var rateLimit: Double = 2000
+        public var rateBurst: Double = 4000
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -62,12 +65,16 @@ public final class AetherServer: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"]))
+        if configuration.rateLimit > 0 {
+            router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
+        }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)
         addSessionRoutes(table)
         addFileRoutes(table)
         addCoordinationRoutes(table)
         addTokenRoutes(table)
+        addStoreRoutes(table)
         return (router, table)
     }
 

@@ -116,7 +116,7 @@ extension AetherServer {
 
         api.add(.post, "/v1/sessions/{id}/bus/{topic}", "Publish a JSON message on a topic.", role: .writer, body: "application/json") { request, context in
             let id = try context.parameters.require("id")
-            let topic = try context.parameters.require("topic")
+            let topic = try HTTPHelpers.decodedParameter(context, "topic")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -127,9 +127,9 @@ extension AetherServer {
             return try HTTPHelpers.json(m, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/bus/{topic}", "Messages from ?from=N (JSON, or SSE with Accept: text/event-stream).", streaming: true) { request, context in
+        api.add(.get, "/v1/sessions/{id}/bus/{topic}", "Messages from ?from=N&limit=L (JSON, long-polled with ?wait=SECONDS; or SSE with Accept: text/event-stream).", streaming: true) { request, context in
             let id = try context.parameters.require("id")
-            let topic = try context.parameters.require("topic")
+            let topic = try HTTPHelpers.decodedParameter(context, "topic")
             _ = try await self.authorize(id, context, .reader)
             var first = try HTTPHelpers.queryUInt(request, "from") ?? 1
             let store = self.store
@@ -143,7 +143,12 @@ extension AetherServer {
                 }, from: from - 1)
             }
             let from = first
-            return try HTTPHelpers.json(try await Blocking.run { try store.messages(id, topic: topic, from: from) })
+            let limit = Int(min(try HTTPHelpers.queryUInt(request, "limit") ?? 1000, 10_000))
+            let wait = try HTTPHelpers.queryUInt(request, "wait") ?? 0
+            let messages = wait > 0
+                ? try await store.nextMessages(id, topic: topic, from: from, limit: limit, timeout: Double(min(wait, 60)))
+                : try await Blocking.run { try store.messages(id, topic: topic, from: from, limit: limit) }
+            return try HTTPHelpers.json(messages)
         }
 
         api.add(.post, "/v1/sessions/{id}/locks", "Acquire a lease; the response has its fencing token.", role: .writer, body: "application/json") { request, context in
@@ -174,7 +179,7 @@ extension AetherServer {
             guard let token = UInt64(try context.parameters.require("token")) else { throw APIError.badRequest("token must be a number") }
             let body = try await self.optionalBody(RenewRequest.self, request, context)
             let store = self.store
-            return try HTTPHelpers.json(try await Blocking.run { try store.renewLease(token: token, ttl: body?.ttl ?? 60) })
+            return try HTTPHelpers.json(try await Blocking.run { try store.renewLease(id, token: token, ttl: body?.ttl ?? 60) })
         }
 
         api.add(.delete, "/v1/sessions/{id}/locks/{token}", "Release a lease.", role: .writer) { _, context in
@@ -182,7 +187,7 @@ extension AetherServer {
             _ = try await self.authorize(id, context, .writer)
             guard let token = UInt64(try context.parameters.require("token")) else { throw APIError.badRequest("token must be a number") }
             let store = self.store
-            try await Blocking.run { try store.releaseLease(token: token) }
+            try await Blocking.run { try store.releaseLease(id, token: token) }
             return Response(status: .noContent)
         }
 
@@ -268,7 +273,7 @@ extension AetherServer {
             }
             api.add(.get, base + "/{key}", "Get a knowledge entry.") { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
-                let key = try context.parameters.require("key")
+                let key = try HTTPHelpers.decodedParameter(context, "key")
                 let store = self.store
                 var e = try await Blocking.run { try store.knowledge(session: session, key: ns + key) }
                 e.key = key
@@ -277,7 +282,7 @@ extension AetherServer {
             api.add(.put, base + "/{key}", "Put a JSON value (?tag= repeatable).", role: .writer, body: "application/json") { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 let p = try context.require(.writer)
-                let key = try context.parameters.require("key")
+                let key = try HTTPHelpers.decodedParameter(context, "key")
                 let body = try await request.body.collect(upTo: 1 << 20)
                 let value = String(decoding: body.readableBytesView, as: UTF8.self)
                 let tags = request.uri.queryParameters.getAll("tag").map { String($0) }
@@ -290,7 +295,7 @@ extension AetherServer {
             api.add(.delete, base + "/{key}", "Delete a knowledge entry.", role: .writer) { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 _ = try context.require(.writer)
-                let key = try context.parameters.require("key")
+                let key = try HTTPHelpers.decodedParameter(context, "key")
                 let store = self.store
                 try await Blocking.run { try store.deleteKnowledge(session: session, key: ns + key) }
                 return Response(status: .noContent)

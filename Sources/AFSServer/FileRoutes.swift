@@ -11,6 +11,7 @@ extension AetherServer {
     struct MkdirRequest: Decodable {
         var path: String
         var parents: Bool?
+        var mode: UInt32?
     }
 
     func addFileRoutes(_ api: APIRouteTable) {
@@ -160,7 +161,7 @@ extension AetherServer {
             let m = try HTTPHelpers.mutation(request, p)
             let store = self.store
             let st = try await Blocking.run { () -> FileStat in
-                try store.makeDirectory(id, path: body.path, parents: body.parents ?? false, context: m)
+                try store.makeDirectory(id, path: body.path, parents: body.parents ?? false, mode: body.mode ?? 0o755, context: m)
                 return try store.stat(id, path: body.path)
             }
             return try HTTPHelpers.json(st, status: .created)

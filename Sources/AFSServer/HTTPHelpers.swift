@@ -66,6 +66,12 @@ enum HTTPHelpers {
     }
 
     /// The path after `/files/` or `/stat/`, decoded.
+    /// A path parameter, percent-decoded (clients escape `/` and spaces in knowledge keys and topics).
+    static func decodedParameter(_ context: AFSRequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
     static func filePath(_ context: AFSRequestContext) -> String {
         "/" + context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
     }

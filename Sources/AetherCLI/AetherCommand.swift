@@ -1,9 +1,10 @@
+import AFSClient
 import AFSCore
 import ArgumentParser
 import Foundation
 
-/// `aether`: the AetherFS command line. Every command works on an embedded store (`--store DIR` or
-/// `AFS_STORE`); the remote transport arrives with the server.
+/// `aether`: the AetherFS command line. Every command works the same on an embedded store
+/// (`--store DIR`) and on an afs-server (`--endpoint URL`).
 public struct AetherCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "aether",
@@ -12,15 +13,18 @@ public struct AetherCommand: ParsableCommand {
             Sessions are copy-on-write file trees over a shared, deduplicated store: a fork is a metadata
             operation and storage grows only with real changes.
 
-            Every command takes --store DIR (or the AFS_STORE environment variable) and --json.
+            Every command runs on an embedded store (--store DIR, or AFS_STORE) or on an afs-server
+            (--endpoint URL and --token TOKEN, or AFS_AETHER_SERVER_ENDPOINT and AFS_TOKEN, or
+            [bridge] server_endpoint and token in ~/.config/aether/config.toml), and takes --json.
             Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict or already exists,
             5 invalid path or argument, 6 store in use, 7 corrupted data, 8 I/O error,
-            9 changefeed cursor expired, 10 refused by a lease or fencing token, 11 refused by policy.
+            9 changefeed cursor expired, 10 refused by a lease or fencing token, 11 refused by policy
+            or by the server (token, role), 12 server unreachable or busy.
             """,
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
-            DemoCommand.self,
+            TokenCommand.self, DemoCommand.self,
         ]
     )
 
@@ -29,8 +33,18 @@ public struct AetherCommand: ParsableCommand {
 
 /// Options every store command shares.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Store directory (default: $AFS_STORE).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Embedded store directory (default: $AFS_STORE).", valueName: "DIR"))
     var store: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "afs-server to talk to instead of an embedded store (default: $AFS_AETHER_SERVER_ENDPOINT, then [bridge] server_endpoint in ~/.config/aether/config.toml).",
+            valueName: "URL"))
+    var endpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("Bearer token for --endpoint (default: $AFS_TOKEN, then [bridge] token).", valueName: "TOKEN"))
+    var token: String?
 
     @Flag(name: .long, help: "Print one JSON document instead of text.")
     var json = false
@@ -44,18 +58,82 @@ struct GlobalOptions: ParsableArguments {
 
     func context(lockToken: UInt64? = nil) -> MutationContext { MutationContext(actor: actorName, lockToken: lockToken) }
 
-    func openStore() throws -> AetherStore {
-        guard let dir = store ?? ProcessInfo.processInfo.environment["AFS_STORE"], !dir.isEmpty else {
-            throw CLIError(AFSError(.invalidArgument, "no store given: pass --store DIR or set AFS_STORE"), json: json)
-        }
-        // Wait briefly for another aether process (a follower polling, a concurrent write) to let go.
-        var options = AetherStore.Options()
-        options.lockWait = 10
-        do { return try AetherStore.open(at: dir, options: options) } catch { throw CLIError(error, json: json) }
+    /// Which transport a command uses.
+    enum Target {
+        case embedded(String)
+        case remote(endpoint: String, token: String?)
     }
 
-    /// Opens the store, runs `body`, closes the store, and turns errors into one-line messages.
-    func run(_ body: (AetherStore) throws(AFSError) -> Void) throws {
+    /// Flags first, then the environment, then the config file. Naming both a store and an
+    /// endpoint at the same level is ambiguous and refused rather than guessed.
+    func target() throws(AFSError) -> Target {
+        let env = ProcessInfo.processInfo.environment
+        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+        var config: ClientConfiguration?
+        func file() throws(AFSError) -> ClientConfiguration {
+            if let config { return config }
+            let loaded = try ClientConfiguration.load()
+            config = loaded
+            return loaded
+        }
+        func tokenValue() throws(AFSError) -> String? {
+            if let t = nonEmpty(token) ?? nonEmpty(env["AFS_TOKEN"]) { return t }
+            return nonEmpty(try file()["bridge.token"])
+        }
+        switch (nonEmpty(store), nonEmpty(endpoint)) {
+        case (.some, .some): throw AFSError(.invalidArgument, "give --store or --endpoint, not both")
+        case (.some(let dir), nil): return .embedded(dir)
+        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue())
+        case (nil, nil): break
+        }
+        switch (nonEmpty(env["AFS_STORE"]), nonEmpty(env["AFS_AETHER_SERVER_ENDPOINT"])) {
+        case (.some, .some):
+            throw AFSError(.invalidArgument, "both AFS_STORE and AFS_AETHER_SERVER_ENDPOINT are set; unset one, or pass --store or --endpoint")
+        case (.some(let dir), nil): return .embedded(dir)
+        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue())
+        case (nil, nil): break
+        }
+        if let url = nonEmpty(try file()["bridge.server_endpoint"]) { return .remote(endpoint: url, token: try tokenValue()) }
+        throw AFSError(
+            .invalidArgument,
+            "no store given: pass --store DIR (or set AFS_STORE) for an embedded store, or --endpoint URL (or AFS_AETHER_SERVER_ENDPOINT, or [bridge] server_endpoint in \(ClientConfiguration.defaultPath())) for afs-server")
+    }
+
+    var isRemote: Bool {
+        if case .remote = try? target() { return true }
+        return false
+    }
+
+    func openStore() throws -> any AetherService {
+        do {
+            switch try target() {
+            case .embedded(let dir):
+                // Wait briefly for another aether process (a follower polling, a concurrent write) to let go.
+                var options = AetherStore.Options()
+                options.lockWait = 10
+                return try AetherStore.open(at: dir, options: options)
+            case .remote(let endpoint, let token):
+                return try RemoteStore(endpoint: endpoint, token: token)
+            }
+        } catch {
+            throw CLIError(error, json: json)
+        }
+    }
+
+    /// The server, for commands that exist only there (tokens).
+    func remote(for what: String) throws -> RemoteStore {
+        do throws(AFSError) {
+            guard case .remote(let endpoint, let token) = try target() else {
+                throw AFSError(.invalidArgument, "\(what) talks to afs-server: pass --endpoint URL or set AFS_AETHER_SERVER_ENDPOINT")
+            }
+            return try RemoteStore(endpoint: endpoint, token: token)
+        } catch {
+            throw CLIError(error, json: json)
+        }
+    }
+
+    /// Opens the store (or connects), runs `body`, closes, and turns errors into one-line messages.
+    func run(_ body: (any AetherService) throws(AFSError) -> Void) throws {
         let store = try openStore()
         do {
             try body(store)
@@ -99,6 +177,7 @@ struct CLIError: Error, CustomStringConvertible {
         case .expired: return 9
         case .locked: return 10
         case .forbidden: return 11
+        case .unavailable: return 12
         }
     }
 }

@@ -1,12 +1,20 @@
+import AFSClient
 import AFSCore
 import ArgumentParser
 import Foundation
 
-/// Follows with an embedded store by polling: open, read, close, sleep. The store is never held
-/// between polls, so other aether processes can write (they wait up to 10 s for the lock).
-func followLoop(_ global: GlobalOptions, interval: Double = 0.25, _ poll: (AetherStore) throws(AFSError) -> Void) throws -> Never {
+/// Follows a feed. Against a server, each poll is a long poll (the server answers as soon as
+/// something arrives). With an embedded store it polls: open, read, close, sleep, so the store is
+/// never held between polls and other aether processes can write (they wait up to 10 s for the lock).
+func followLoop(_ global: GlobalOptions, interval: Double = 0.25, _ poll: (any AetherService, Double) throws(AFSError) -> Void) throws -> Never {
+    if global.isRemote {
+        let store = try global.openStore()
+        while true {
+            do { try poll(store, 20) } catch { throw CLIError(error, json: global.json) }
+        }
+    }
     while true {
-        try global.run(poll)
+        try global.run { (store) throws(AFSError) in try poll(store, 0) }
         Thread.sleep(forTimeInterval: interval)
     }
 }
@@ -39,8 +47,8 @@ struct ChangesCommand: ParsableCommand {
     func run() throws {
         var cursor = since
         if follow {
-            try followLoop(global) { (store) throws(AFSError) in
-                for e in try store.changes(id, after: cursor, limit: limit) {
+            try followLoop(global) { (store, wait) throws(AFSError) in
+                for e in try store.changes(id, after: cursor, limit: limit, wait: wait) {
                     printEvent(e, json: global.json)
                     cursor = e.seq
                 }
@@ -48,7 +56,7 @@ struct ChangesCommand: ParsableCommand {
             }
         }
         try global.run { (store) throws(AFSError) in
-            let events = try store.changes(id, after: cursor, limit: limit)
+            let events = try store.changes(id, after: cursor, limit: limit, wait: 0)
             global.emit(events) { events.map { e -> String in
                 var l = "\(e.seq)\t\(e.actor)\t\(e.kind.rawValue)\t\(e.path.isEmpty ? "-" : e.path)"
                 if let d = e.detail { l += "\t\(d)" }
@@ -73,7 +81,7 @@ extension SessionCommand {
                 var all: [ChangeEvent] = []
                 var cursor = since
                 while true {
-                    let page = try store.changes(id, after: cursor, limit: 10_000)
+                    let page = try store.changes(id, after: cursor, limit: 10_000, wait: 0)
                     if page.isEmpty { break }
                     all += page
                     cursor = page.last!.seq
@@ -141,8 +149,8 @@ struct BusCommand: ParsableCommand {
         func run() throws {
             var next = from
             if follow {
-                try followLoop(global) { (store) throws(AFSError) in
-                    for m in try store.messages(id, topic: topic, from: next, limit: limit) {
+                try followLoop(global) { (store, wait) throws(AFSError) in
+                    for m in try store.messages(id, topic: topic, from: next, limit: limit, wait: wait) {
                         if global.json {
                             print(Output.json(m).replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "  ", with: ""))
                         } else {
@@ -154,7 +162,7 @@ struct BusCommand: ParsableCommand {
                 }
             }
             try global.run { (store) throws(AFSError) in
-                let all = try store.messages(id, topic: topic, from: next, limit: limit)
+                let all = try store.messages(id, topic: topic, from: next, limit: limit, wait: 0)
                 global.emit(all) { all.map { "\($0.offset)\t\($0.sender)\t\($0.payload)" }.joined(separator: "\n") }
             }
         }
@@ -211,7 +219,7 @@ struct LockCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                let l = try store.renewLease(token: token, ttl: ttl)
+                let l = try store.renewLease(id, token: token, ttl: ttl)
                 global.emit(l) { "\(l.token) until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: l.expiresAt)))" }
             }
         }
@@ -225,7 +233,7 @@ struct LockCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.releaseLease(token: token)
+                try store.releaseLease(id, token: token)
                 global.emit(["released": token]) { "released \(token)" }
             }
         }

@@ -1,3 +1,4 @@
+import AFSClient
 import AFSCore
 import ArgumentParser
 import Foundation
@@ -34,8 +35,7 @@ struct FSCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                let bytes = try store.readFile(id, path: path)
-                FileHandle.standardOutput.write(Data(bytes))
+                try store.copyFile(id, path: path, to: 1)
             }
         }
     }
@@ -56,9 +56,8 @@ struct FSCommand: ParsableCommand {
                 guard let v = UInt32(mode, radix: 8), v <= 0o7777 else { throw ValidationError("--mode must be octal, e.g. 644") }
                 m = v
             }
-            let data = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
             try global.run { (store) throws(AFSError) in
-                try store.writeFile(id, path: path, data: data, mode: m, context: global.context(lockToken: lockToken))
+                try store.writeFile(id, path: path, from: 0, mode: m, context: global.context(lockToken: lockToken))
                 let st = try store.stat(id, path: path)
                 global.emit(st) { "" }
             }
@@ -107,7 +106,7 @@ struct FSCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.makeDirectory(id, path: path, parents: parents, context: global.context(lockToken: lockToken))
+                try store.makeDirectory(id, path: path, parents: parents, mode: 0o755, context: global.context(lockToken: lockToken))
                 global.emit(try store.stat(id, path: path)) { "" }
             }
         }
@@ -211,8 +210,8 @@ struct StoreCommand: ParsableCommand {
             try global.run { (store) throws(AFSError) in
                 for i in 0..<count {
                     let data = WriteStorm.content(i, seed: seed)
-                    try store.writeFile(id, path: "/storm/f\(i % 50)", data: data)
-                    if i % 211 == 0 { _ = try store.checkpoint(id) }
+                    try store.writeFile(id, path: "/storm/f\(i % 50)", data: data, mode: nil, context: .anonymous)
+                    if i % 211 == 0 { _ = try store.checkpoint(id, label: nil, context: .anonymous) }
                     FileHandle.standardOutput.write(Data("ack \(i)\n".utf8))
                 }
             }

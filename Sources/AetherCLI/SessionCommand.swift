@@ -1,3 +1,4 @@
+import AFSClient
 import AFSCore
 import ArgumentParser
 import Foundation
@@ -166,7 +167,7 @@ struct SessionCommand: ParsableCommand {
         func run() throws {
             let who = author ?? global.actorName
             try global.run { (store) throws(AFSError) in
-                let c = try store.commit(id, message: message, author: who)
+                let c = try store.commit(id, message: message, author: who, context: global.context())
                 global.emit(c) { c.id }
             }
         }
@@ -204,7 +205,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                let changes = try store.diff(try store.reference(named: against), try store.reference(named: id))
+                let changes = try store.diff(id, against: against)
                 global.emit(changes) {
                     changes.map { c -> String in
                         let mark = c.change == .added ? "A" : c.change == .deleted ? "D" : "M"
@@ -266,10 +267,33 @@ struct SessionCommand: ParsableCommand {
                 if output == "-" {
                     try store.exportTar(id, to: 1)
                 } else {
-                    try store.exportTar(id, toFile: output)
+                    try Export.write(output) { (fd) throws(AFSError) in try store.exportTar(id, to: fd) }
                     global.emit(["id": id, "output": output]) { "wrote \(output)" }
                 }
             }
+        }
+    }
+}
+
+extension SessionCommand.Export {
+    /// Writes through a temporary name and renames at the end: a failed export leaves no half file.
+    static func write(_ path: String, _ body: (Int32) throws(AFSError) -> Void) throws(AFSError) {
+        let partial = path + ".partial"
+        let fd = open(partial, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let err = errno
+            throw AFSError(.io, "cannot create \(partial): \(String(cString: strerror(err)))")
+        }
+        do throws(AFSError) {
+            try body(fd)
+            guard fsync(fd) == 0, close(fd) == 0, rename(partial, path) == 0 else {
+                let err = errno
+                throw AFSError(.io, "cannot finish \(path): \(String(cString: strerror(err)))")
+            }
+        } catch {
+            close(fd)
+            unlink(partial)
+            throw error
         }
     }
 }

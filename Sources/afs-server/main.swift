@@ -1,3 +1,4 @@
+import AFSCore
 import AFSServer
 import ArgumentParser
 import Foundation
@@ -11,8 +12,9 @@ struct AFSServerCommand: AsyncParsableCommand {
         abstract: "Serve an AetherFS store over HTTP.",
         discussion: """
             Settings come from flags, then environment (AFS_DATA, AFS_HTTP), then the TOML file given by --config
-            ([server] data = "DIR", http = "HOST:PORT"; [limits] max_file_bytes = N), then defaults
-            (./aether-data, 127.0.0.1:8787). On first start an admin token is written to DATA/admin.token (mode 0600).
+            ([server] data = "DIR", http = "HOST:PORT"; [limits] max_file_bytes = N, requests_per_second = R,
+            burst = B), then defaults (./aether-data, 127.0.0.1:8787, 2000 requests/s per token, burst 4000;
+            AFS_RATE_LIMIT=0 disables the limit). On first start an admin token is written to DATA/admin.token (mode 0600).
             SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
             """)
 
@@ -34,6 +36,15 @@ struct AFSServerCommand: AsyncParsableCommand {
         var configuration = AetherServer.Configuration(dataDirectory: (dataDir as NSString).standardizingPath)
         configuration.httpHost = String(listen[..<colon])
         configuration.httpPort = port
+        if let raw = env["AFS_RATE_LIMIT"] ?? file?["limits.requests_per_second"] {
+            guard let v = Double(raw), v >= 0 else { throw ValidationError("limits.requests_per_second (AFS_RATE_LIMIT) must be a number >= 0; 0 disables") }
+            configuration.rateLimit = v
+            configuration.rateBurst = max(1, 2 * v)
+        }
+        if let raw = env["AFS_RATE_BURST"] ?? file?["limits.burst"] {
+            guard let v = Double(raw), v >= 1 else { throw ValidationError("limits.burst (AFS_RATE_BURST) must be a number >= 1") }
+            configuration.rateBurst = v
+        }
         if let raw = file?["limits.max_file_bytes"] {
             guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }
             configuration.maxFileBytes = v

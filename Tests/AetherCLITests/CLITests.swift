@@ -1,29 +1,63 @@
+import AFSTestSupport
 import Foundation
 import Testing
 
-/// Drives the real `aether` executable: arguments, stdin, stdout JSON, stderr and exit codes.
-@Suite struct CLITests {
+/// Which side of the network the store is on. The same tests run over both: one command set, two transports.
+enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case embedded, remote
+    var testDescription: String { rawValue }
+}
+
+/// Drives the real `aether` executable: arguments, stdin, stdout JSON, stderr and exit codes, on an
+/// embedded store (`AFS_STORE`) or against a real afs-server (`AFS_AETHER_SERVER_ENDPOINT`, `AFS_TOKEN`).
+final class CLI: @unchecked Sendable {
+    // @unchecked: immutable after init; used by one test at a time.
     struct Run {
         var status: Int32
         var stdout: Data
         var stderr: String
         var text: String { String(decoding: stdout, as: UTF8.self) }
         func json() throws -> Any { try JSONSerialization.jsonObject(with: stdout) }
-        func object() throws -> [String: Any] { try #require(try json() as? [String: Any]) }
+        func object() throws -> [String: Any] { try #require(try json() as? [String: Any], "not an object: \(text) \(stderr)") }
     }
 
+    let transport: Transport
+    /// The embedded store, or the server's data directory.
     let store: String
     let aether: String
+    let server: ServerProcess?
+    /// What selects the transport; each side blanks the other's variable.
+    let environment: [String: String]
 
-    init() throws {
-        store = "/var/tmp/afs-cli-\(UUID().uuidString.prefix(8))"
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        var dir = (exe as NSString).deletingLastPathComponent
-        while !FileManager.default.isExecutableFile(atPath: dir + "/aether") && dir != "/" {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        aether = dir + "/aether"
+    init(_ transport: Transport) throws {
+        self.transport = transport
+        aether = ServerProcess.productsDirectory(containing: "aether") + "/aether"
         try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first")
+        switch transport {
+        case .embedded:
+            store = "/var/tmp/afs-cli-\(UUID().uuidString.prefix(8))"
+            server = nil
+            environment = ["AFS_STORE": store, "AFS_AETHER_SERVER_ENDPOINT": "", "AFS_TOKEN": ""]
+        case .remote:
+            let s = try ServerProcess()
+            server = s
+            store = s.data
+            environment = ["AFS_STORE": "", "AFS_AETHER_SERVER_ENDPOINT": s.base, "AFS_TOKEN": s.adminToken]
+        }
+    }
+
+    deinit {
+        server?.stop()
+        try? FileManager.default.removeItem(atPath: store)
+    }
+
+    /// The selecting variables, plus a config path that does not exist so a developer's own
+    /// ~/.config/aether/config.toml cannot leak into the tests.
+    var baseEnvironment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["AETHER_CONFIG"] = store + "-no-config.toml"
+        for (k, v) in environment { env[k] = v }
+        return env
     }
 
     @discardableResult
@@ -31,8 +65,7 @@ import Testing
         let p = Process()
         p.executableURL = URL(fileURLWithPath: aether)
         p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment["AFS_STORE"] = store
+        var environment = baseEnvironment
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         let out = Pipe()
@@ -51,93 +84,165 @@ import Testing
         p.waitUntilExit()
         return Run(status: p.terminationStatus, stdout: o, stderr: String(decoding: e, as: UTF8.self))
     }
+}
 
-    @Test func sessionLifecycleThroughTheCLI() throws {
-        defer { try? FileManager.default.removeItem(atPath: store) }
-        let created = try run(["session", "create", "--name", "base", "--blank", "--json"])
+@Suite struct CLITests {
+    @Test(arguments: Transport.allCases) func sessionLifecycleThroughTheCLI(_ transport: Transport) throws {
+        let cli = try CLI(transport)
+        let store = cli.store
+        let created = try cli.run(["session", "create", "--name", "base", "--blank", "--json"])
         #expect(created.status == 0, "\(created.stderr)")
         let id = try #require(try created.object()["id"] as? String)
 
         let payload = Data((0..<5000).map { UInt8($0 % 251) })
-        #expect(try run(["fs", "write", id, "/src/data.bin"], stdin: payload).status == 0)
-        #expect(try run(["fs", "write", id, "/README.md"], stdin: Data("hello\n".utf8)).status == 0)
-        #expect(try run(["fs", "cat", id, "/src/data.bin"]).stdout == payload)
-        #expect(try run(["fs", "mkdir", id, "/docs"]).status == 0)
-        #expect(try run(["fs", "mv", id, "/README.md", "/docs/README.md"]).status == 0)
-        let ls = try run(["fs", "ls", id, "/", "--json"])
+        #expect(try cli.run(["fs", "write", id, "/src/data.bin"], stdin: payload).status == 0)
+        #expect(try cli.run(["fs", "write", id, "/README.md"], stdin: Data("hello\n".utf8)).status == 0)
+        #expect(try cli.run(["fs", "cat", id, "/src/data.bin"]).stdout == payload)
+        #expect(try cli.run(["fs", "mkdir", id, "/docs"]).status == 0)
+        #expect(try cli.run(["fs", "mv", id, "/README.md", "/docs/README.md"]).status == 0)
+        let ls = try cli.run(["fs", "ls", id, "/", "--json"])
         let names = try #require(try ls.json() as? [[String: Any]]).compactMap { $0["name"] as? String }
         #expect(names == ["docs", "src"])
-        let stat = try run(["fs", "stat", id, "/docs/README.md", "--json"]).object()
+        let stat = try cli.run(["fs", "stat", id, "/docs/README.md", "--json"]).object()
         #expect(stat["size"] as? Int == 6)
         #expect(stat["kind"] as? String == "file")
 
-        let ckp = try run(["session", "checkpoint", id, "--json"]).object()["id"] as? String
-        let fork = try #require(try run(["session", "fork", id, "--json"]).object()["id"] as? String)
-        #expect(try run(["fs", "rm", fork, "/src/data.bin"]).status == 0)
-        #expect(try run(["fs", "write", fork, "/new.txt"], stdin: Data("n".utf8)).status == 0)
-        let diff = try #require(try run(["session", "diff", fork, "--against", id, "--json"]).json() as? [[String: Any]])
+        let ckp = try cli.run(["session", "checkpoint", id, "--json"]).object()["id"] as? String
+        let fork = try #require(try cli.run(["session", "fork", id, "--json"]).object()["id"] as? String)
+        #expect(try cli.run(["fs", "rm", fork, "/src/data.bin"]).status == 0)
+        #expect(try cli.run(["fs", "write", fork, "/new.txt"], stdin: Data("n".utf8)).status == 0)
+        let diff = try #require(try cli.run(["session", "diff", fork, "--against", id, "--json"]).json() as? [[String: Any]])
         let changes = Dictionary(uniqueKeysWithValues: diff.map { ($0["path"] as! String, $0["change"] as! String) })
         #expect(changes == ["/new.txt": "added", "/src/data.bin": "deleted"])
 
-        let commit = try #require(try run(["session", "commit", fork, "-m", "first", "--json"]).object()["id"] as? String)
+        let commit = try #require(try cli.run(["session", "commit", fork, "-m", "first", "--json"]).object()["id"] as? String)
         #expect(commit.count == 64)
-        #expect(try run(["session", "promote", fork, "--ref", "main", "--json"]).object()["outcome"] as? String == "created")
-        #expect(try run(["session", "restore", id, try #require(ckp)]).status == 0)
+        #expect(try cli.run(["session", "promote", fork, "--ref", "main", "--json"]).object()["outcome"] as? String == "created")
+        #expect(try cli.run(["session", "restore", id, try #require(ckp)]).status == 0)
 
         let tarPath = store + "-export.tar"
         defer { unlink(tarPath) }
-        #expect(try run(["session", "export", fork, "-o", tarPath]).status == 0)
-        let imported = try #require(try run(["session", "create", "--from-tar", tarPath, "--json"]).object()["id"] as? String)
-        #expect((try run(["session", "diff", imported, "--against", fork, "--json"]).json() as? [Any])?.isEmpty == true)
+        #expect(try cli.run(["session", "export", fork, "-o", tarPath]).status == 0)
+        let imported = try #require(try cli.run(["session", "create", "--from-tar", tarPath, "--json"]).object()["id"] as? String)
+        #expect((try cli.run(["session", "diff", imported, "--against", fork, "--json"]).json() as? [Any])?.isEmpty == true)
 
-        #expect(try run(["snapshot", "create", id, "--name", "template"]).status == 0)
-        #expect(try run(["session", "create", "--from-snapshot", "template", "--json"]).status == 0)
+        #expect(try cli.run(["snapshot", "create", id, "--name", "template"]).status == 0)
+        #expect(try cli.run(["session", "create", "--from-snapshot", "template", "--json"]).status == 0)
 
-        let stats = try run(["store", "stats", "--json"]).object()
+        let stats = try cli.run(["store", "stats", "--json"]).object()
         for key in ["logical_bytes", "physical_bytes", "chunks", "sessions"] { #expect(stats[key] != nil, "stats lacks \(key)") }
         #expect(stats["sessions"] as? Int == 4)
-        #expect(try run(["store", "gc", "--json"]).status == 0)
-        let verify = try run(["store", "verify", "--json"])
+        #expect(try cli.run(["store", "gc", "--json"]).status == 0)
+        let verify = try cli.run(["store", "verify", "--json"])
         #expect(verify.status == 0)
         #expect((try verify.object()["problems"] as? [Any])?.isEmpty == true)
-        #expect(try run(["session", "archive", fork]).status == 0)
-        let refused = try run(["fs", "write", fork, "/x"], stdin: Data("x".utf8))
+
+        // A local directory becomes a session on either side (streamed as a tar when remote).
+        let dir = store + "-src"
+        try FileManager.default.createDirectory(atPath: dir + "/sub/empty", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("#!/bin/sh\necho hi\n".utf8).write(to: URL(fileURLWithPath: dir + "/run.sh"))
+        chmod(dir + "/run.sh", 0o755)
+        try Data("nested".utf8).write(to: URL(fileURLWithPath: dir + "/sub/n.txt"))
+        symlink("sub/n.txt", dir + "/link")
+        let fromDir = try #require(try cli.run(["session", "create", "--from-dir", dir, "--json"]).object()["id"] as? String)
+        let manifest = try #require(try cli.run(["session", "manifest", fromDir, "--json"]).json() as? [[String: Any]])
+        let byPath = Dictionary(uniqueKeysWithValues: manifest.map { ($0["path"] as? String ?? "", $0) })
+        #expect(byPath["/run.sh"]?["mode"] as? Int == 0o755)
+        #expect(byPath["/link"]?["target"] as? String == "sub/n.txt")
+        #expect(try cli.run(["fs", "stat", fromDir, "/sub/empty", "--json"]).object()["kind"] as? String == "directory")
+        #expect(try cli.run(["fs", "cat", fromDir, "/sub/n.txt"]).text == "nested")
+        let missingDir = try cli.run(["session", "create", "--from-dir", dir + "/nope"])
+        #expect(missingDir.status == 3)
+        #expect(try cli.run(["session", "archive", fork]).status == 0)
+        let refused = try cli.run(["fs", "write", fork, "/x"], stdin: Data("x".utf8))
         #expect(refused.status == 4)
         #expect(refused.stderr.contains("archived"))
     }
 
-    @Test func errorsHaveExitCodesAndOneLine() throws {
-        defer { try? FileManager.default.removeItem(atPath: store) }
-        let missing = try run(["session", "get", "ses_doesnotexist"])
+    @Test(arguments: Transport.allCases) func errorsHaveExitCodesAndOneLine(_ transport: Transport) throws {
+        let cli = try CLI(transport)
+        let missing = try cli.run(["session", "get", "ses_doesnotexist"])
         #expect(missing.status == 3)
         #expect(missing.stderr.hasPrefix("error: "))
         #expect(missing.stderr.split(separator: "\n").count == 1)
-        let json = try run(["session", "get", "ses_doesnotexist", "--json"])
+        let json = try cli.run(["session", "get", "ses_doesnotexist", "--json"])
         let body = try #require(try JSONSerialization.jsonObject(with: Data(json.stderr.utf8)) as? [String: Any])
         #expect((body["error"] as? [String: Any])?["code"] as? String == "not_found")
-        let id = try #require(try run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
-        let hostile = try run(["fs", "write", id, "../escape"], stdin: Data("x".utf8))
+        let id = try #require(try cli.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
+        let hostile = try cli.run(["fs", "write", id, "../escape"], stdin: Data("x".utf8))
         #expect(hostile.status == 5)
         #expect(hostile.stderr.contains(".."))
-        let noStore = try run(["session", "list"], env: ["AFS_STORE": ""])
+        let noStore = try cli.run(["session", "list"], env: ["AFS_STORE": "", "AFS_AETHER_SERVER_ENDPOINT": ""])
         #expect(noStore.status != 0)
         #expect(noStore.stderr.contains("--store"))
-        let twoSources = try run(["session", "create", "--blank", "--from-dir", "/tmp"])
+        let twoSources = try cli.run(["session", "create", "--blank", "--from-dir", "/tmp"])
         #expect(twoSources.status == 64 || twoSources.status == 2 || twoSources.status == 1)
         #expect(twoSources.stderr.contains("exactly one source"))
-        let help = try run(["--help"])
+        let help = try cli.run(["--help"])
         #expect(help.text.contains("session"))
+    }
+}
+
+/// What exists only against a server: tokens, tenants and roles.
+@Suite struct RemoteCLITests {
+    @Test func tokensTenantsAndRolesThroughTheCLI() throws {
+        let cli = try CLI(.remote)
+        let acme = try cli.run(["token", "create", "--tenant", "acme", "--role", "writer", "--label", "ci", "--json"]).object()
+        let acmeToken = try #require(acme["token"] as? String)
+        let acmeID = try #require(acme["id"] as? String)
+        let reader = try #require(try cli.run(["token", "create", "--tenant", "acme", "--role", "reader"]).text.split(separator: "\n").first.map(String.init))
+        let other = try #require(try cli.run(["token", "create", "--tenant", "globex", "--json"]).object()["token"] as? String)
+
+        let id = try #require(try cli.run(["session", "create", "--blank", "--json"], env: ["AFS_TOKEN": acmeToken]).object()["id"] as? String)
+        #expect(try cli.run(["fs", "write", id, "/a.txt"], stdin: Data("a".utf8), env: ["AFS_TOKEN": acmeToken]).status == 0)
+        #expect(try cli.run(["fs", "cat", id, "/a.txt", "--token", reader]).text == "a")
+        // A reader cannot write; another tenant cannot even see the session.
+        #expect(try cli.run(["fs", "write", id, "/b.txt", "--token", reader], stdin: Data("b".utf8)).status == 11)
+        let hidden = try cli.run(["session", "get", id, "--token", other])
+        #expect(hidden.status == 3)
+        #expect(try cli.run(["session", "list", "--json", "--token", other]).json() as? [Any] != nil)
+        #expect((try cli.run(["session", "list", "--json", "--token", other]).json() as? [Any])?.isEmpty == true)
+        // Store maintenance is the server admin's.
+        #expect(try cli.run(["store", "gc", "--token", acmeToken]).status == 11)
+
+        let listed = try #require(try cli.run(["token", "list", "--json"]).json() as? [[String: Any]])
+        #expect(listed.contains { $0["id"] as? String == acmeID && $0["tenant"] as? String == "acme" && $0["token"] == nil })
+        #expect(try cli.run(["token", "revoke", acmeID]).status == 0)
+        let revoked = try cli.run(["session", "list", "--token", acmeToken])
+        #expect(revoked.status == 11)
+        #expect(revoked.stderr.contains("--token"))
+
+        // Tokens need a server; an embedded store says so.
+        let embedded = try cli.run(["token", "list"], env: ["AFS_STORE": cli.store + "-embedded", "AFS_AETHER_SERVER_ENDPOINT": ""])
+        #expect(embedded.status == 5)
+        #expect(embedded.stderr.contains("--endpoint"))
+        // An endpoint with nothing behind it: exit 12 and what to do.
+        let down = try cli.run(["session", "list"], env: ["AFS_AETHER_SERVER_ENDPOINT": "http://127.0.0.1:9"])
+        #expect(down.status == 12)
+        #expect(down.stderr.contains("cannot reach"))
+    }
+
+    @Test func configFileSelectsTheServer() throws {
+        let cli = try CLI(.remote)
+        let config = cli.store + "-config.toml"
+        defer { unlink(config) }
+        let server = try #require(cli.server)
+        try Data("[bridge]\nserver_endpoint = \"\(server.base)\"\ntoken = \"\(server.adminToken)\"\n".utf8).write(to: URL(fileURLWithPath: config))
+        let env = ["AETHER_CONFIG": config, "AFS_AETHER_SERVER_ENDPOINT": "", "AFS_TOKEN": "", "AFS_STORE": ""]
+        let created = try cli.run(["session", "create", "--blank", "--json"], env: env)
+        #expect(created.status == 0, "\(created.stderr)")
+        try Data("[bridge\n".utf8).write(to: URL(fileURLWithPath: config))
+        let broken = try cli.run(["session", "list"], env: env)
+        #expect(broken.status == 5)
+        #expect(broken.stderr.contains("line 1"))
     }
 }
 
 /// The coordination commands, end to end through the executable.
 @Suite struct CoordinationCLITests {
-    let base: CLITests
-
-    init() throws { base = try CLITests() }
-
-    @Test func leasesFencingBusReviewKnowledgeUndo() throws {
-        defer { try? FileManager.default.removeItem(atPath: base.store) }
+    @Test(arguments: Transport.allCases) func leasesFencingBusReviewKnowledgeUndo(_ transport: Transport) throws {
+        let base = try CLI(transport)
         let id = try #require(try base.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
         #expect(try base.run(["fs", "write", id, "/src/a.c", "--actor", "alice"], stdin: Data("int a;\n".utf8)).status == 0)
         let ckp = try #require(try base.run(["session", "checkpoint", id, "--json"]).object()["id"] as? String)
@@ -199,12 +304,13 @@ import Testing
         #expect(try base.run(["fs", "cat", id, "/src/a.c"]).text == "int a;\n")
     }
 
-    @Test func followPrintsEventsAsTheyArrive() throws {
-        defer { try? FileManager.default.removeItem(atPath: base.store) }
+    @Test(arguments: Transport.allCases) func followPrintsEventsAsTheyArrive(_ transport: Transport) throws {
+        let base = try CLI(transport)
         let id = try #require(try base.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: base.aether)
-        p.arguments = ["changes", id, "--since", "1", "--follow", "--json", "--store", base.store]
+        p.arguments = ["changes", id, "--since", "1", "--follow", "--json"]
+        p.environment = base.baseEnvironment
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

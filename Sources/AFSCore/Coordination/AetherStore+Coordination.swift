@@ -159,6 +159,23 @@ extension AetherStore {
         guard try coordination.releaseLease(token: token) else { throw AFSError.notFound("no live lease with token \(token)") }
     }
 
+    /// Renews a lease of `session`: a token of another session is "not found", so a caller that may
+    /// see only some sessions cannot touch leases elsewhere by guessing tokens.
+    public func renewLease(_ session: String, token: UInt64, ttl: Double = 60) throws(AFSError) -> Lease {
+        guard try leases(session).contains(where: { $0.token == token }) else {
+            throw AFSError(.locked, "session \(session) has no live lease \(token): it expired or was released; acquire a new one")
+        }
+        return try renewLease(token: token, ttl: ttl)
+    }
+
+    /// Releases a lease of `session` (see ``renewLease(_:token:ttl:)``).
+    public func releaseLease(_ session: String, token: UInt64) throws(AFSError) {
+        guard try leases(session).contains(where: { $0.token == token }) else {
+            throw AFSError.notFound("session \(session) has no live lease with token \(token)")
+        }
+        try releaseLease(token: token)
+    }
+
     public func leases(_ session: String) throws(AFSError) -> [Lease] {
         try coordination.leases(session: session, now: AetherStore.wallClock())
     }

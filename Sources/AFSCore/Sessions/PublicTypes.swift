@@ -107,4 +107,9 @@ public struct PromoteResult: Sendable, Codable, Equatable {
 public struct ImportProgress: Sendable {
     public var files: Int
     public var bytes: Int64
+
+    public init(files: Int, bytes: Int64) {
+        self.files = files
+        self.bytes = bytes
+    }
 }

@@ -35,8 +35,11 @@ public struct AFSError: Error, Sendable, Equatable, CustomStringConvertible {
         case expired
         /// A lease or fencing token refuses the operation (missing, stale or held by someone else).
         case locked
-        /// Policy refuses the operation (a ref that requires approvals).
+        /// Policy refuses the operation (a ref that requires approvals), or a server refuses the
+        /// caller's token or role.
         case forbidden
+        /// A server could not be reached or asked the caller to slow down; retrying later may work.
+        case unavailable
     }
 
     public let code: Code

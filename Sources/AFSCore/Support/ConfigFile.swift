@@ -1,6 +1,6 @@
 import Foundation
 
-/// The subset of TOML that `afs-server`'s config file uses: `[section]` headers, `key = value` with
+/// The subset of TOML that `afs-server` and `aether` config files use: `[section]` headers, `key = value` with
 /// strings ("…" with \\ \" \n \t escapes), integers, booleans, and `#` comments. Anything else is
 /// an error naming the line, never silently ignored.
 public struct ConfigFile: Sendable {

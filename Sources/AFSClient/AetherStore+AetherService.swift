@@ -1,0 +1,45 @@
+import AFSCore
+
+/// The embedded transport: the store itself, with a few adapters where the service's shape
+/// (which mirrors the HTTP API) differs from the engine's.
+extension AetherStore: AetherService {
+    public var location: String { directory }
+
+    public func diff(_ id: String, against other: String) throws(AFSError) -> [DiffEntry] {
+        try diff(try reference(named: other), .session(id))
+    }
+
+    /// The embedded store never waits: a follower polls it between short-lived opens, so the
+    /// store's lock is not held while nothing happens.
+    public func changes(_ session: String, after seq: UInt64, limit: Int, wait: Double) throws(AFSError) -> [ChangeEvent] {
+        try changes(session, after: seq, limit: limit)
+    }
+
+    public func messages(_ session: String, topic: String, from offset: UInt64, limit: Int, wait: Double) throws(AFSError) -> [BusMessage] {
+        try messages(session, topic: topic, from: offset, limit: limit)
+    }
+
+    public func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError) {
+        let file = try openFile(session, path: path)
+        let window: UInt64 = 1 << 20
+        var offset: UInt64 = 0
+        while offset < file.size {
+            let bytes = try file.read(offset: offset, length: min(window, file.size - offset))
+            try FileDescriptorIO.writeAll(fd, bytes)
+            offset += UInt64(bytes.count)
+        }
+    }
+
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
+        let upload = try beginUpload(session, path: path, mode: mode)
+        do {
+            while let chunk = try FileDescriptorIO.read(fd, upTo: 1 << 20) {
+                try upload.append(chunk)
+            }
+            try upload.finish(context: context)
+        } catch {
+            upload.cancel()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import AFSCore
+import Foundation
+import NIOCore
+
+/// Blocking reads and writes on raw descriptors (stdin, stdout, pipes), retrying short transfers
+/// and EINTR, with errors that name the descriptor.
+enum FileDescriptorIO {
+    /// Writes `count` bytes, `attempt(offset)` performing one write(2) from `offset` on.
+    private static func writeLoop(_ fd: Int32, count: Int, _ attempt: (Int) -> Int) throws(AFSError) {
+        var done = 0
+        while done < count {
+            let n = attempt(done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("write to", fd)
+            }
+            done += n
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(AFSError) {
+        try writeLoop(fd, count: bytes.count) { offset in
+            bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: ByteBuffer) throws(AFSError) {
+        try writeLoop(fd, count: buffer.readableBytes) { offset in
+            buffer.withUnsafeReadableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        }
+    }
+
+    /// Up to `limit` bytes (fewer only at the end); nil at end of input.
+    static func read(_ fd: Int32, upTo limit: Int) throws(AFSError) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, limit - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("read from", fd)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        if filled == 0 { return nil }
+        buffer.removeLast(limit - filled)
+        return buffer
+    }
+
+    private static func failure(_ what: String, _ fd: Int32) -> AFSError {
+        let err = errno
+        let name = fd == 0 ? "standard input" : fd == 1 ? "standard output" : "descriptor \(fd)"
+        return AFSError(.io, "\(what) \(name) failed: \(String(cString: strerror(err))) (errno \(err))")
+    }
+}

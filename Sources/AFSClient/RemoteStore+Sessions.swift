@@ -1,0 +1,174 @@
+import AFSCore
+import Foundation
+import Synchronization
+
+extension RemoteStore {
+    static func sessionPath(_ id: String, _ rest: String = "") -> String { "/v1/sessions/\(escape(id))\(rest)" }
+
+    public func createSession(
+        name: String?, from source: SessionSource, context: MutationContext, progress: (@Sendable (ImportProgress) -> Void)?
+    ) throws(AFSError) -> SessionInfo {
+        func create(_ kind: String, _ fields: [String: Any] = [:]) throws(AFSError) -> SessionInfo {
+            var body: [String: Any] = ["source": fields.merging(["kind": kind]) { a, _ in a }]
+            if let name { body["name"] = name }
+            return try json(SessionInfo.self, Call(.POST, "/v1/sessions", context: context), body: RemoteStore.jsonBody(body))
+        }
+        switch source {
+        case .blank: return try create("blank")
+        case .session(let id): return try create("session", ["id": id])
+        case .checkpoint(let id): return try create("checkpoint", ["id": id])
+        case .commit(let id): return try create("commit", ["id": id])
+        case .snapshot(let n): return try create("snapshot", ["name": n])
+        case .tarDescriptor(let fd): return try upload(name: name, fd: fd, context: context)
+        case .tar(let file):
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let err = errno
+                throw AFSError(err == ENOENT ? .notFound : .io, "cannot open \(file): \(String(cString: strerror(err)))")
+            }
+            defer { Glibc.close(fd) }
+            return try upload(name: name, fd: fd, context: context)
+        case .directory(let dir):
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw AFSError(.notFound, "\(dir) is not a directory")
+            }
+            // tar writes the tree as the server's importer reads it (modes, symlinks, empty
+            // directories); the archive streams through a pipe and is never stored whole.
+            return try uploadOutput(
+                of: "/usr/bin/env", ["tar", "--format=posix", "--numeric-owner", "-C", dir, "-cf", "-", "."], name: name, context: context)
+        case .git(let repo, let ref):
+            return try uploadOutput(of: "/usr/bin/env", ["git", "-C", repo, "archive", "--format=tar", ref], name: name, context: context)
+        }
+    }
+
+    /// Streams a tar archive from `fd` to `POST /v1/sessions/import`.
+    func upload(name: String?, fd: Int32, context: MutationContext) throws(AFSError) -> SessionInfo {
+        var query: [(String, String)] = []
+        if let name { query.append(("name", name)) }
+        return try json(
+            SessionInfo.self, Call(.POST, "/v1/sessions/import", query: query, context: context),
+            body: .descriptor(fd, contentType: "application/x-tar"))
+    }
+
+    /// Runs a program that writes a tar archive to stdout and uploads what it writes. If the program
+    /// fails, the session made from its (then incomplete) output is deleted and its error reported.
+    func uploadOutput(of tool: String, _ arguments: [String], name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw AFSError(.externalTool, "cannot run \(arguments.first ?? tool): \(error)")
+        }
+        let errors = Mutex<Data>(Data())
+        let drain = Thread {
+            let d = err.fileHandleForReading.readDataToEndOfFile()
+            errors.withLock { $0 = d }
+        }
+        drain.start()
+        let result: Result<SessionInfo, AFSError>
+        do { result = .success(try upload(name: name, fd: out.fileHandleForReading.fileDescriptor, context: context)) } catch {
+            result = .failure(error)
+        }
+        if case .failure = result, process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        while drain.isExecuting { Thread.sleep(forTimeInterval: 0.005) }
+        let stderr = String(decoding: errors.withLock { $0 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0 else {
+            if case .success(let info) = result { try? delete(info.id) }
+            throw AFSError(.externalTool, "\(arguments.prefix(2).joined(separator: " ")) failed (exit \(process.terminationStatus)): \(stderr)")
+        }
+        return try result.get()
+    }
+
+    public func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
+        try json([SessionInfo].self, Call(.GET, "/v1/sessions", query: status.map { [("status", $0.rawValue)] } ?? []))
+    }
+
+    public func session(_ id: String) throws(AFSError) -> SessionInfo {
+        try json(SessionInfo.self, Call(.GET, RemoteStore.sessionPath(id)))
+    }
+
+    public func fork(_ id: String, name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
+        try json(
+            SessionInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/fork"), context: context),
+            body: RemoteStore.jsonBody(name.map { ["name": $0] } ?? [:]))
+    }
+
+    public func checkpoint(_ id: String, label: String?, context: MutationContext) throws(AFSError) -> CheckpointInfo {
+        try json(
+            CheckpointInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/checkpoints"), context: context),
+            body: RemoteStore.jsonBody(label.map { ["label": $0] } ?? [:]))
+    }
+
+    public func checkpoints(of session: String) throws(AFSError) -> [CheckpointInfo] {
+        try json([CheckpointInfo].self, Call(.GET, RemoteStore.sessionPath(session, "/checkpoints")))
+    }
+
+    public func restore(_ id: String, checkpoint checkpointID: String, context: MutationContext) throws(AFSError) {
+        _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/restore"), context: context), body: RemoteStore.jsonBody(["checkpoint": checkpointID]))
+    }
+
+    public func commit(_ id: String, message: String, author: String, context: MutationContext?) throws(AFSError) -> CommitInfo {
+        try json(
+            CommitInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/commits"), context: context),
+            body: RemoteStore.jsonBody(["message": message, "author": author]))
+    }
+
+    /// A conflicted promote is an answer, not a failure: the server says 409 with the result.
+    public func promote(_ id: String, ref: String, context: MutationContext) throws(AFSError) -> PromoteResult {
+        let call = Call(.POST, RemoteStore.sessionPath(id, "/promote"), context: context)
+        let reply = try send(call, body: RemoteStore.jsonBody(["ref": ref]), accept: [409])
+        if reply.status == 409, (try? RemoteStore.decoder.decode(PromoteResult.self, from: reply.body)) == nil {
+            throw RemoteStore.error(from: reply, call: call)
+        }
+        return try RemoteStore.decode(PromoteResult.self, reply.body, call: call)
+    }
+
+    public func diff(_ id: String, against other: String) throws(AFSError) -> [DiffEntry] {
+        try json([DiffEntry].self, Call(.GET, RemoteStore.sessionPath(id, "/diff"), query: [("against", other)]))
+    }
+
+    public func manifest(_ id: String) throws(AFSError) -> [ManifestEntry] {
+        try json([ManifestEntry].self, Call(.GET, RemoteStore.sessionPath(id, "/manifest")))
+    }
+
+    public func archive(_ id: String, context: MutationContext) throws(AFSError) {
+        _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/archive"), context: context))
+    }
+
+    public func delete(_ id: String) throws(AFSError) {
+        _ = try send(Call(.DELETE, RemoteStore.sessionPath(id)))
+    }
+
+    public func exportTar(_ id: String, to fd: Int32) throws(AFSError) {
+        try download(Call(.GET, RemoteStore.sessionPath(id, "/export")), to: fd)
+    }
+
+    public func createSnapshot(of id: String, name: String) throws(AFSError) -> SnapshotInfo {
+        try json(SnapshotInfo.self, Call(.POST, "/v1/snapshots"), body: RemoteStore.jsonBody(["session": id, "name": name]))
+    }
+
+    public func snapshots() throws(AFSError) -> [SnapshotInfo] {
+        try json([SnapshotInfo].self, Call(.GET, "/v1/snapshots"))
+    }
+
+    public func refs() throws(AFSError) -> [RefInfo] {
+        try json([RefInfo].self, Call(.GET, "/v1/refs"))
+    }
+
+    public func setRefPolicy(_ ref: String, requiredApprovals n: Int) throws(AFSError) {
+        _ = try send(Call(.PUT, "/v1/refs/\(RemoteStore.escape(ref))/policy"), body: RemoteStore.jsonBody(["required_approvals": n]))
+    }
+
+    // MARK: Store (admin)
+
+    public func stats() throws(AFSError) -> StoreStats { try json(StoreStats.self, Call(.GET, "/v1/store/stats")) }
+    public func collectGarbage() throws(AFSError) -> GCReport { try json(GCReport.self, Call(.POST, "/v1/store/gc")) }
+    public func verify() throws(AFSError) -> VerifyReport { try json(VerifyReport.self, Call(.POST, "/v1/store/verify")) }
+}

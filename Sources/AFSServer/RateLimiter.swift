@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// Token buckets per bearer token: each token may make `rate` requests per second on average and
+/// `burst` at once. A client over its budget gets 429 with `Retry-After`, and other tenants are
+/// unaffected: one runaway agent cannot starve the fleet.
+final class RateLimiter: Sendable {
+    let rate: Double
+    let burst: Double
+    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = max(burst, 1)
+    }
+
+    /// Takes one request from `key`'s bucket: nil when allowed, else the seconds to wait.
+    func take(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) -> Double? {
+        buckets.withLock { buckets in
+            var b = buckets[key] ?? (burst, now)
+            b.tokens = min(burst, b.tokens + (now - b.updated) * rate)
+            b.updated = now
+            defer {
+                buckets[key] = b
+                if buckets.count > 100_000 { buckets = buckets.filter { now - $0.value.updated < 60 } }
+            }
+            if b.tokens >= 1 {
+                b.tokens -= 1
+                return nil
+            }
+            return (1 - b.tokens) / rate
+        }
+    }
+}
+
+/// Applies the ``RateLimiter`` after authentication (the bucket is the caller's token); open
+/// routes (health, metrics) are not limited.
+struct RateLimitMiddleware: RouterMiddleware {
+    typealias Context = AFSRequestContext
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let principal = context.principal, let wait = limiter.take(principal.tokenID) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            var response = APIError(
+                .tooManyRequests, "rate_limited",
+                "more than \(Int(limiter.rate)) requests per second (burst \(Int(limiter.burst))) with this token; retry after \(seconds) s"
+            ).response
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,67 @@
+import AFSCore
+import Foundation
+import Hummingbird
+
+extension AetherServer {
+    struct SnapshotRequest: Decodable {
+        var session: String
+        var name: String
+    }
+
+    /// Store-wide maintenance crosses tenants: only the server's own admin token may run it.
+    func requireServerAdmin(_ context: AFSRequestContext) throws -> Principal {
+        let p = try context.require(.admin)
+        guard p.tenant == "admin" else { throw APIError.forbidden("store maintenance needs the server's admin token (DATA/admin.token)") }
+        return p
+    }
+
+    func addStoreRoutes(_ api: APIRouteTable) {
+        api.add(.get, "/v1/sessions/{id}/bus", "The session's bus topics.") { _, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.topics(id) })
+        }
+
+        api.add(.post, "/v1/snapshots", "Name a session's current tree as a snapshot (a template to start sessions from).", role: .writer, body: "application/json") {
+            request, context in
+            _ = try context.require(.writer)
+            let body = try await HTTPHelpers.decode(SnapshotRequest.self, from: request, context: context)
+            _ = try await self.authorize(body.session, context, .writer)
+            let store = self.store
+            let s = try await Blocking.run { try store.createSnapshot(of: body.session, name: body.name) }
+            return try HTTPHelpers.json(s, status: .created)
+        }
+
+        api.add(.get, "/v1/snapshots", "Snapshots of the tenant's sessions (admin: all).") { _, context in
+            let p = try context.require(.reader)
+            let store = self.store
+            let access = self.access
+            let list = try await Blocking.run { () -> [SnapshotInfo] in
+                let all = try store.snapshots()
+                if p.role == .admin && p.tenant == "admin" { return all }
+                let mine = try access.sessions(tenant: p.tenant)
+                return all.filter { $0.sessionID.map(mine.contains) ?? false }
+            }
+            return try HTTPHelpers.json(list)
+        }
+
+        api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin) { _, context in
+            _ = try self.requireServerAdmin(context)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.stats() })
+        }
+
+        api.add(.post, "/v1/store/gc", "Collect garbage: free deleted sessions' space (server admin).", role: .admin) { _, context in
+            _ = try self.requireServerAdmin(context)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.collectGarbage() })
+        }
+
+        api.add(.post, "/v1/store/verify", "Read and check every record and session tree (server admin).", role: .admin) { _, context in
+            _ = try self.requireServerAdmin(context)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.verify() })
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import AFSTestSupport
+import Foundation
+import Testing
+
+/// The per-token rate limit: 429 with Retry-After and the JSON error shape, other tokens and the
+/// open routes unaffected, and the budget refills.
+@Suite struct RateLimitTests {
+    func status(_ server: ServerProcess, _ path: String, token: String?) throws -> (code: Int, headers: String, body: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        var args = ["-s", "-D", "-", "-o", "/dev/stderr", "-w", "\n%{http_code}"]
+        if let token { args += ["-H", "Authorization: Bearer \(token)"] }
+        p.arguments = args + [server.base + path]
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let code = Int(o.split(separator: "\n").last.map(String.init) ?? "") ?? 0
+        return (code, o, e)
+    }
+
+    @Test func tokensOverBudgetGet429WithRetryAfter() throws {
+        let server = try ServerProcess(environment: ["AFS_RATE_LIMIT": "2", "AFS_RATE_BURST": "3"])
+        defer { server.cleanup() }
+        var codes: [Int] = []
+        var limited: (code: Int, headers: String, body: String)?
+        for _ in 0..<6 {
+            let r = try status(server, "/v1/sessions", token: server.adminToken)
+            codes.append(r.code)
+            if r.code == 429 { limited = r }
+        }
+        #expect(codes.prefix(3).allSatisfy { $0 == 200 }, "\(codes)")
+        let r = try #require(limited, "no 429 in \(codes)")
+        #expect(r.headers.lowercased().contains("retry-after: 1"))
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        #expect((body["error"] as? [String: Any])?["code"] as? String == "rate_limited")
+        // Open routes are not limited.
+        #expect(try status(server, "/v1/health", token: nil).code == 200)
+        // The budget refills at the configured rate.
+        Thread.sleep(forTimeInterval: 1.1)
+        #expect(try status(server, "/v1/sessions", token: server.adminToken).code == 200)
+    }
+}

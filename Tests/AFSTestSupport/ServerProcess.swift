@@ -1,0 +1,79 @@
+import Foundation
+
+/// A real `afs-server` child process on a free loopback port, for end-to-end tests: started with
+/// `--http 127.0.0.1:0`, its bound port read from the startup banner, stopped with SIGTERM.
+public final class ServerProcess: @unchecked Sendable {
+    // @unchecked: immutable after init; the process handle is used by the owning test only.
+    public let data: String
+    public let process: Process
+    /// `http://127.0.0.1:PORT`.
+    public let base: String
+    public let adminToken: String
+    /// Every banner line printed before the server was ready (other listeners print theirs here).
+    public let banner: String
+    private let output: Pipe
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The directory holding the built products (`afs-server`, `aether`), found from the running test binary.
+    public static func productsDirectory(containing name: String = "afs-server") -> String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var dir = (exe as NSString).deletingLastPathComponent
+        while !FileManager.default.isExecutableFile(atPath: dir + "/" + name) && dir != "/" {
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return dir
+    }
+
+    /// Starts the server on `data` (a fresh directory when nil) with extra `arguments` and `environment`.
+    public init(data existing: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        data = existing ?? "/var/tmp/afs-srv-\(UUID().uuidString.prefix(8))"
+        let exe = ServerProcess.productsDirectory() + "/afs-server"
+        guard FileManager.default.isExecutableFile(atPath: exe) else {
+            throw StartError(description: "no afs-server next to the tests: build it first (swift build --build-tests)")
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["--data", data, "--http", "127.0.0.1:0"] + arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The banner names the bound port; its last line is the `try: curl …` hint.
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !(text.contains("try: ") && text.hasSuffix("\n")), Date() < deadline {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        banner = text
+        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+            process.terminate()
+            throw StartError(description: "afs-server did not start: \(text)")
+        }
+        base = String(text[range])
+        adminToken = try String(contentsOfFile: data + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// SIGTERM and wait: the graceful path.
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Stops the server and deletes its data directory.
+    public func cleanup() {
+        stop()
+        try? FileManager.default.removeItem(atPath: data)
+    }
+}
