@@ -312,8 +312,35 @@ func writeDocs(_ dir: String, sections: [Section], run: RunInfo, json: JSON) thr
         }
     }
     try Data((json.render() + "\n").utf8).write(to: URL(fileURLWithPath: perf + "/results.json"), options: .atomic)
-    let doc = renderPerformanceDoc(sections, run: run)
+    let doc = renderPerformanceDoc(sections, run: run) + embeddedPerfNotes(perf)
     try Data(doc.utf8).write(to: URL(fileURLWithPath: dir + "/PERFORMANCE.md"), options: .atomic)
+}
+
+/// The notes kept beside the plots, when present, appended to PERFORMANCE.md under headings of their own:
+/// `perf/inprocess.md` (written by `Benchmarks/InProcess/run.sh`) and `perf/profiles.md` (the profiles of the
+/// misses). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
+func embeddedPerfNotes(_ perf: String) -> String {
+    let notes = [
+        ("inprocess.md", "In-process figures (ordo-one/benchmark)"),
+        ("profiles.md", "Profiles: where the misses come from"),
+    ]
+    var s = ""
+    for (file, heading) in notes {
+        guard let text = try? String(contentsOfFile: perf + "/" + file, encoding: .utf8) else { continue }
+        var lines = text.components(separatedBy: "\n")
+        if lines.first?.hasPrefix("# ") == true { lines.removeFirst() }
+        var inCode = false
+        for i in lines.indices {
+            if lines[i].hasPrefix("```") {
+                inCode.toggle()
+            } else if !inCode && lines[i].hasPrefix("#") {
+                lines[i] = "#" + lines[i]
+            }
+        }
+        let body = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        s += "## \(heading)\n\nFrom [`perf/\(file)`](perf/\(file)).\n\n\(body)\n\n"
+    }
+    return s
 }
 
 func resultsJSON(_ sections: [Section], run: RunInfo) -> JSON {
