@@ -85,8 +85,7 @@ lines += [
     "## Full tables",
     "",
 ]
-body = re.sub(r"^## AetherBenchmarks\s*", "", body).strip()
-lines.append(body.replace("\n### ", "\n#### ").replace("### ", "#### ", 1) if body.startswith("### ") else body)
+lines.append(re.sub(r"^## AetherBenchmarks\s*", "", body).strip())  # its "### name" sections sit under "## Full tables"
 open(out, "w", encoding="utf-8").write("\n".join(lines) + "\n")
 print(f"wrote {out}")
 PY
