@@ -1,9 +1,10 @@
 // afs-profile: one AFSCore operation in a loop, with no harness around it, for profilers.
 //   afs-profile fork FILES ITERATIONS          fork a session of FILES synthetic files
 //   afs-profile write ITERATIONS               durable 4 KiB writeFile, new path each
+//   afs-profile read ITERATIONS                warm readFile of one 1 MiB file (half random, half text)
 //   afs-profile ingest-dir DIR [RUNS]          createSession(from: .directory(DIR)) into a fresh store
 //   afs-profile ingest-bytes MIB [RUNS]        writeFile of MIB MiB of mixed bytes into a fresh store, RUNS times
-//   afs-profile open STOREDIR                  AetherStore.open + sessions() + VmHWM
+//   afs-profile open STOREDIR                  open + sessions() + list + readFile, then VmHWM (as afs-bench's probe)
 //   afs-profile build-scale STOREDIR FILES_PER_IMPORT IMPORTS SESSIONS   build a store for `open`
 // Setup is done before the line "measure: begin" on stderr, so a profiler can cut there
 // (callgrind: --toggle-collect on the operation's function).
@@ -33,7 +34,7 @@ func timed(_ label: String, _ n: Int, _ body: () throws -> Void) rethrows {
 
 let args = CommandLine.arguments
 guard args.count >= 2 else {
-    log("usage: afs-profile fork FILES ITER | write ITER | ingest-dir DIR [RUNS] | ingest-bytes MIB [RUNS] | open STOREDIR | build-scale STOREDIR FILES IMPORTS SESSIONS")
+    log("usage: afs-profile fork FILES ITER | write ITER | read ITER | ingest-dir DIR [RUNS] | ingest-bytes MIB [RUNS] | open STOREDIR | build-scale STOREDIR FILES IMPORTS SESSIONS")
     exit(2)
 }
 
@@ -58,6 +59,21 @@ do {
                 try store.writeFile(s, path: "/f\(i).bin", data: bytes)
             }
         }
+        try store.close()
+        Fixtures.remove(dir)
+    case "read":
+        let n = Int(args[2])!
+        let dir = Fixtures.scratch("pread")
+        let store = try AetherStore.open(at: dir + "/store")
+        let s = try store.createSession(from: .blank).id
+        var rng = SeededBytes(seed: 13)
+        let data = rng.incompressible(512 << 10) + rng.text(512 << 10)
+        try store.writeFile(s, path: "/big.bin", data: data)
+        _ = try store.checkpoint(s)
+        _ = try store.readFile(s, path: "/big.bin")
+        var total = 0
+        try timed("readFile", n) { for _ in 0..<n { total += try store.readFile(s, path: "/big.bin").count } }
+        log("read \(total) bytes")
         try store.close()
         Fixtures.remove(dir)
     case "ingest-dir":
@@ -91,14 +107,21 @@ do {
             Fixtures.remove(dir)
         }
     case "open":
+        // What afs-bench's scale probe does: open, list every session, list one root, read one file.
         var store: AetherStore?
         var count = 0
-        try timed("open+sessions", 1) {
-            store = try AetherStore.open(at: args[2])
-            count = try store!.sessions().count
+        try timed("open+sessions+list+read", 1) {
+            let opened = try AetherStore.open(at: args[2])
+            let all = try opened.sessions()
+            count = all.count
+            if let first = all.first {
+                if let file = try opened.list(first.id).first(where: { $0.kind == .file }) {
+                    _ = try opened.readFile(first.id, path: "/" + file.name)
+                }
+            }
+            store = opened
         }
-        let stats = try store!.stats()
-        log("sessions \(count), chunks \(stats.chunks), \(vmHWM())")
+        log("sessions \(count), \(vmHWM())")
         try store!.close()
     case "build-scale":
         let dir = args[2], files = Int(args[3])!, imports = Int(args[4])!, sessions = Int(args[5])!
