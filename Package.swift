@@ -85,7 +85,11 @@ let package = Package(
         ),
 
         // Shared by the end-to-end suites: a real afs-server child process.
-        .target(name: "AFSTestSupport", path: "Tests/AFSTestSupport"),
+        .target(
+            name: "AFSTestSupport",
+            dependencies: ["AFSClient", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/AFSTestSupport"
+        ),
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),

@@ -191,23 +191,9 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         return min(0.1 * pow(2, Double(attempt)), 5)
     }
 
-    /// Runs `body` on the concurrency pool and waits for it: the bridge between the synchronous
-    /// service API and AsyncHTTPClient. Never call it from inside a task.
+    /// The bridge between the synchronous service API and AsyncHTTPClient (see ``Blocking``).
     func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws(AFSError) -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let r: Result<T, any Error>
-            do { r = .success(try await body()) } catch { r = .failure(error) }
-            result.withLock { $0 = r }
-            done.signal()
-        }
-        done.wait()
-        switch result.withLock({ $0 })! {
-        case .success(let v): return v
-        case .failure(let e as AFSError): throw e
-        case .failure(let e): throw transportError(e)
-        }
+        do { return try Blocking.run(body) } catch let e as AFSError { throw e } catch { throw transportError(error) }
     }
 
     /// Connection-level failures, phrased so the reader knows what to check.

@@ -6,21 +6,8 @@ import Testing
 /// open routes unaffected, and the budget refills.
 @Suite struct RateLimitTests {
     func status(_ server: ServerProcess, _ path: String, token: String?) throws -> (code: Int, headers: String, body: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var args = ["-s", "-D", "-", "-o", "/dev/stderr", "-w", "\n%{http_code}"]
-        if let token { args += ["-H", "Authorization: Bearer \(token)"] }
-        p.arguments = args + [server.base + path]
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let code = Int(o.split(separator: "\n").last.map(String.init) ?? "") ?? 0
-        return (code, o, e)
+        let r = try HTTPTestClient.request("GET", server.base + path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        return (r.status, r.headerText, String(decoding: r.body, as: UTF8.self))
     }
 
     @Test func tokensOverBudgetGet429WithRetryAfter() throws {

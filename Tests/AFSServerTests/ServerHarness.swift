@@ -1,8 +1,9 @@
+import AFSTestSupport
 import Foundation
 import Testing
 
-/// Starts the real `afs-server` executable on a free loopback port and talks to it with curl (a
-/// real HTTP client, streaming bodies from and to files).
+/// Starts the real `afs-server` executable on a free loopback port and talks to it with
+/// AsyncHTTPClient (streaming bodies from and to files).
 final class ServerHarness: @unchecked Sendable {
     // @unchecked: immutable after init, except the process handle used only by the owning test.
     let data: String
@@ -38,7 +39,6 @@ final class ServerHarness: @unchecked Sendable {
         data = existing ?? "/var/tmp/afs-srv-\(UUID().uuidString.prefix(8))"
         let exe = ServerHarness.productsDirectory() + "/afs-server"
         try #require(FileManager.default.isExecutableFile(atPath: exe), "build afs-server first (swift build)")
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is needed by the server tests (scripts/bootstrap.sh installs it)")
         process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
         process.arguments = ["--data", data, "--http", "127.0.0.1:0"]
@@ -85,43 +85,26 @@ final class ServerHarness: @unchecked Sendable {
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 
+    /// One request through AsyncHTTPClient; `bodyFile` is streamed from disk and `outputFile`
+    /// receives the answer's body streamed, so large transfers never sit in memory.
     @discardableResult
     func request(
         _ method: String, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil, bodyFile: String? = nil,
         headers: [String: String] = [:], outputFile: String? = nil, timeout: Double = 120
     ) throws -> Reply {
-        let tmp = NSTemporaryDirectory() + "afs-curl-\(UUID().uuidString)"
-        defer {
-            try? FileManager.default.removeItem(atPath: tmp + ".body")
-            try? FileManager.default.removeItem(atPath: tmp + ".in")
-            try? FileManager.default.removeItem(atPath: tmp + ".hdr")
-        }
-        var args = ["-s", "-S", "-X", method, "-D", tmp + ".hdr", "-o", outputFile ?? tmp + ".body", "-w", "%{http_code}", "--max-time", "\(Int(timeout))"]
+        var h: [(String, String)] = headers.map { ($0.key, $0.value) }
         let auth = token ?? adminToken
-        if !auth.isEmpty { args += ["-H", "Authorization: Bearer \(auth)"] }
-        for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
+        if !auth.isEmpty { h.append(("Authorization", "Bearer \(auth)")) }
+        var payload = HTTPTestClient.Body.none
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: json)
-            try data.write(to: URL(fileURLWithPath: tmp + ".in"))
-            args += ["-H", "Content-Type: application/json", "--data-binary", "@" + tmp + ".in"]
+            payload = .data(try JSONSerialization.data(withJSONObject: json))
+            h.append(("Content-Type", "application/json"))
         } else if let body {
-            try body.write(to: URL(fileURLWithPath: tmp + ".in"))
-            args += ["--data-binary", "@" + tmp + ".in"]
+            payload = .data(body)
         } else if let bodyFile {
-            args += ["-T", bodyFile]  // streamed from the file, never loaded whole
+            payload = .file(bodyFile)
         }
-        args.append(base + path)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let bodyData = outputFile == nil ? ((try? Data(contentsOf: URL(fileURLWithPath: tmp + ".body"))) ?? Data()) : Data()
-        let hdr = (try? String(contentsOfFile: tmp + ".hdr", encoding: .utf8)) ?? ""
-        return Reply(status: Int(code) ?? 0, body: bodyData, headers: hdr)
+        let r = try HTTPTestClient.request(method, base + path, headers: h, body: payload, outputFile: outputFile, timeout: timeout)
+        return Reply(status: r.status, body: r.body, headers: r.headerText)
     }
 }

@@ -1,3 +1,4 @@
+import AFSTestSupport
 import Foundation
 import Testing
 @testable import AFSServer
@@ -121,23 +122,17 @@ import Testing
     @Test func largeStreamedUploadAndDownloadKeepMemoryFlat() throws {
         let server = try ServerHarness()
         defer { server.cleanup() }
-        let size = (Int(ProcessInfo.processInfo.environment["AFS_BIG_FILE_MB"] ?? "") ?? 256) << 20
+        let size = (Int(ProcessInfo.processInfo.environment["AFS_BIG_FILE_MB"] ?? "") ?? 1024) << 20
         let src = server.data + "-big.bin"
         let dst = server.data + "-big.out"
         defer { unlink(src); unlink(dst) }
-        // Pseudo-random, incompressible content written in pieces.
+        // Random, incompressible, never-repeating content (so neither lz4 nor dedup shrinks it), written in pieces.
         FileManager.default.createFile(atPath: src, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: src))
-        var x: UInt64 = 0x1234_5678
-        for _ in 0..<(size >> 20) {
-            var block = [UInt8](repeating: 0, count: 1 << 20)
-            for i in stride(from: 0, to: block.count, by: 8) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                withUnsafeBytes(of: x) { block.replaceSubrange(i..<i + 8, with: $0) }
-            }
-            h.write(Data(block))
-        }
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        for _ in 0..<(size >> 20) { h.write(try #require(try random.read(upToCount: 1 << 20))) }
         try h.close()
+        try random.close()
         let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
         let baseline = server.peakRSS()
         #expect(try server.request("PUT", "/v1/sessions/\(id)/files/big.bin", bodyFile: src, timeout: 900).status == 201)
@@ -231,17 +226,9 @@ import Testing
     }
 
     func sse(_ server: ServerHarness, _ path: String, lastEventID: UInt64?, seconds: Double) throws -> [SSEEvent] {
-        var args = ["-s", "-N", "--max-time", String(seconds), "-H", "Authorization: Bearer \(server.adminToken)", "-H", "Accept: text/event-stream"]
-        if let lastEventID { args += ["-H", "Last-Event-ID: \(lastEventID)"] }
-        args.append(server.base + path)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        var headers = [("Authorization", "Bearer \(server.adminToken)"), ("Accept", "text/event-stream")]
+        if let lastEventID { headers.append(("Last-Event-ID", String(lastEventID))) }
+        let text = String(decoding: try HTTPTestClient.collect(server.base + path, headers: headers, for: seconds), as: UTF8.self)
         var events: [SSEEvent] = []
         for block in text.components(separatedBy: "\n\n") {
             var id: UInt64?
