@@ -91,23 +91,18 @@ public final class AetherServer: Sendable {
 
     // MARK: Authorization helpers
 
-    /// The session, if the caller's tenant owns it (admins see every session). Others get 404, not 403.
+    /// The session, if the caller's tenant owns it (the HTTP form of `authorize(_:principal:_:)`).
     func authorize(_ id: String, _ context: AFSRequestContext, _ role: Role) async throws -> SessionInfo {
-        let principal = try context.require(role)
-        let store = self.store
-        let access = self.access
-        return try await Blocking.run {
-            let info = try store.session(id)
-            if principal.role == .admin && principal.tenant == "admin" { return info }
-            guard try access.owner(session: id) == principal.tenant else {
-                throw AFSError(.notFound, "session \(id) does not exist")
-            }
-            return info
-        }
+        try await authorize(id, principal: try context.require(role), role)
     }
 
     func count(_ context: AFSRequestContext, _ op: String, session: String? = nil) {
-        usage.record(tenant: context.principal?.tenant ?? "-", session: session, op: op)
+        count(context.principal, op, session: session)
+    }
+
+    /// Counts one operation for `/v1/usage` and the gRPC Usage call.
+    func count(_ principal: Principal?, _ op: String, session: String? = nil) {
+        usage.record(tenant: principal?.tenant ?? "-", session: session, op: op)
     }
 }
 
