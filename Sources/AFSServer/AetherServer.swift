@@ -5,14 +5,18 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
-/// The hosted service: one embedded store, served over HTTP.
+/// The hosted service: one embedded store, served over HTTP and gRPC.
 public final class AetherServer: Sendable {
     public struct Configuration: Sendable {
         public var dataDirectory: String
         public var httpHost = "127.0.0.1"
         public var httpPort = 8787
+        /// The gRPC listener (an IPv4 or IPv6 address, or localhost); port 0 picks a free port.
+        public var grpcHost = "127.0.0.1"
+        public var grpcPort = 8788
         /// Largest file accepted by PUT (413 above it).
         public var maxFileBytes: UInt64 = 64 << 30
         /// Largest tar accepted by POST /v1/sessions/import.
@@ -84,7 +88,25 @@ public final class AetherServer: Sendable {
             logger: logger)
     }
 
-    /// Flushes and closes the store (after the HTTP server stopped).
+    /// Serves HTTP and gRPC until SIGTERM or SIGINT, then stops both gracefully: new connections
+    /// are refused, live streams end, in-flight requests finish. Close the store afterwards with
+    /// `shutdown()`.
+    /// - Parameters:
+    ///   - onHTTPListening: receives the bound HTTP port.
+    ///   - onGRPCListening: receives the bound gRPC host and port.
+    public func run(
+        onHTTPListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onGRPCListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) async throws {
+        let http = application(onRunning: onHTTPListening)
+        let grpc = try grpcEndpoint(onListening: onGRPCListening)
+        var logger = Logger(label: "afs-server")
+        logger.logLevel = .info
+        let group = ServiceGroup(configuration: .init(services: [http, grpc], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Flushes and closes the store (after the HTTP and gRPC servers stopped).
     public func shutdown() throws {
         try store.close()
     }

@@ -1,13 +1,15 @@
 import Foundation
 import Testing
 
-/// Starts the real `afs-server` executable on a free loopback port and talks to it with curl (a
-/// real HTTP client, streaming bodies from and to files).
+/// Starts the real `afs-server` executable on free loopback ports (HTTP and gRPC) and talks to it
+/// with curl (a real HTTP client, streaming bodies from and to files); `GRPCTests` use the gRPC port.
 final class ServerHarness: @unchecked Sendable {
     // @unchecked: immutable after init, except the process handle used only by the owning test.
     let data: String
     let process: Process
     let base: String
+    /// The bound gRPC port (from the banner line `afs-server gRPC listening on 127.0.0.1:PORT`).
+    let grpcPort: Int
     let adminToken: String
     private let output: Pipe
 
@@ -41,24 +43,32 @@ final class ServerHarness: @unchecked Sendable {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is needed by the server tests (scripts/bootstrap.sh installs it)")
         process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["--data", data, "--http", "127.0.0.1:0"]
+        process.arguments = ["--data", data, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"]
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // The banner names the bound port.
+        // The banners name the bound ports; HTTP and gRPC bind independently, in either order.
+        let httpPattern = #"http://127\.0\.0\.1:[0-9]+"#
+        let grpcPattern = #"gRPC listening on 127\.0\.0\.1:[0-9]+\n"#
         var text = ""
         let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
+        while text.range(of: httpPattern, options: .regularExpression) == nil || text.range(of: grpcPattern, options: .regularExpression) == nil,
+            Date() < deadline
+        {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+        guard let range = text.range(of: httpPattern, options: .regularExpression),
+            let grpcRange = text.range(of: grpcPattern, options: .regularExpression),
+            let port = Int(text[grpcRange].dropLast().split(separator: ":").last ?? "")
+        else {
             process.terminate()
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "afs-server did not start: \(text)"])
         }
         base = String(text[range])
+        grpcPort = port
         adminToken = try String(contentsOfFile: data + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
