@@ -405,6 +405,9 @@ import Testing
     @Test func gracefulShutdownEndsLiveSubscriptions() async throws {
         let server = try ServerHarness()
         defer { server.cleanup() }
+        // kill(0, …) would signal this whole process group: only ever signal the server itself.
+        let pid = server.pid
+        try #require(pid > 0 && pid != getpid())
         let ended = try await withClients(server) { c in
             let admin = GRPCTests.auth(server.adminToken)
             let session = try await GRPCTests.blank(c, admin)
@@ -415,7 +418,7 @@ import Testing
                 for try await _ in response.messages {
                     seen += 1
                     // The subscription is live: stop the server under it (SIGTERM).
-                    if seen == 1 { kill(server.pid, SIGTERM) }
+                    if seen == 1 { kill(pid, SIGTERM) }
                 }
                 return seen
             }
