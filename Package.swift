@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -54,11 +58,26 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aether", dependencies: ["AetherCLI"]),
-        // The hosted service: HTTP routes, auth, OpenAPI, metrics. A library so tests link it.
+        // Code generated from Protos/ by scripts/gen-protos.sh (messages, service stubs, clients)
+        // plus the embedded descriptor set that the reflection service answers from. Public, so
+        // Swift clients and the tests can use the generated clients.
+        .target(
+            name: "AFSGRPC",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The hosted service: HTTP routes and gRPC services, auth, OpenAPI, metrics. A library so tests link it.
         .target(
             name: "AFSServer",
             dependencies: [
                 "AFSCore",
+                "AFSGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,6 +112,14 @@ let package = Package(
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
-        .testTarget(name: "AFSServerTests", dependencies: ["AFSServer", "AFSCore", "AFSTestSupport"]),
+        .testTarget(
+            name: "AFSServerTests",
+            dependencies: [
+                "AFSServer", "AFSCore", "AFSGRPC", "AFSTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
     ]
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: builds and starts afs-server on loopback with its data (store, tokens, admin.token)
+# The main job: builds and starts afs-server on loopback (HTTP 127.0.0.1:8787, gRPC 127.0.0.1:8788) with its data (store, tokens, admin.token)
 # in ./aether-data. Extra arguments go to afs-server (e.g. --http 127.0.0.1:9000).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -16,7 +16,7 @@ public struct AFSRequestContext: RequestContext {
 
     func require(_ role: Role) throws -> Principal {
         guard let p = principal else { throw APIError.unauthorized }
-        guard p.role >= role else { throw APIError.forbidden("this needs the \(role.rawValue) role; the token has \(p.role.rawValue)") }
+        try p.require(role)
         return p
     }
 }

@@ -10,13 +10,6 @@ public enum Role: String, Sendable, Codable, Comparable {
     public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
 }
 
-/// Who is calling: resolved from the bearer token by `AuthMiddleware`.
-public struct Principal: Sendable, Equatable {
-    public var tokenID: String
-    public var tenant: String
-    public var role: Role
-}
-
 /// A token as listed (never the secret).
 public struct TokenInfo: Sendable, Codable, Equatable {
     public var id: String

@@ -5,14 +5,18 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
-/// The hosted service: one embedded store, served over HTTP.
+/// The hosted service: one embedded store, served over HTTP and gRPC.
 public final class AetherServer: Sendable {
     public struct Configuration: Sendable {
         public var dataDirectory: String
         public var httpHost = "127.0.0.1"
         public var httpPort = 8787
+        /// The gRPC listener (an IPv4 or IPv6 address, or localhost); port 0 picks a free port.
+        public var grpcHost = "127.0.0.1"
+        public var grpcPort = 8788
         /// Largest file accepted by PUT (413 above it).
         public var maxFileBytes: UInt64 = 64 << 30
         /// Largest tar accepted by POST /v1/sessions/import.
@@ -30,6 +34,8 @@ public final class AetherServer: Sendable {
     public let access: AccessControl
     let usage = UsageCounters()
     let registry: PrometheusCollectorRegistry
+    /// Per-token request budget shared by HTTP and gRPC (nil: unlimited).
+    let limiter: RateLimiter?
     let started = Date()
     static let version = "0.1.0"
 
@@ -44,6 +50,7 @@ public final class AetherServer: Sendable {
         access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         registry = AetherServer.bootstrapMetrics()
+        limiter = configuration.rateLimit > 0 ? RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst) : nil
     }
 
     private static let metricsRegistry = Mutex<PrometheusCollectorRegistry?>(nil)
@@ -65,9 +72,7 @@ public final class AetherServer: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"]))
-        if configuration.rateLimit > 0 {
-            router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
-        }
+        if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)
         addSessionRoutes(table)
@@ -91,30 +96,43 @@ public final class AetherServer: Sendable {
             logger: logger)
     }
 
-    /// Flushes and closes the store (after the HTTP server stopped).
+    /// Serves HTTP and gRPC until SIGTERM or SIGINT, then stops both gracefully: new connections
+    /// are refused, live streams end, in-flight requests finish. Close the store afterwards with
+    /// `shutdown()`.
+    /// - Parameters:
+    ///   - onHTTPListening: receives the bound HTTP port.
+    ///   - onGRPCListening: receives the bound gRPC host and port.
+    public func run(
+        onHTTPListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onGRPCListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) async throws {
+        let http = application(onRunning: onHTTPListening)
+        let grpc = try grpcEndpoint(onListening: onGRPCListening)
+        var logger = Logger(label: "afs-server")
+        logger.logLevel = .info
+        let group = ServiceGroup(configuration: .init(services: [http, grpc], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Flushes and closes the store (after the HTTP and gRPC servers stopped).
     public func shutdown() throws {
         try store.close()
     }
 
     // MARK: Authorization helpers
 
-    /// The session, if the caller's tenant owns it (admins see every session). Others get 404, not 403.
+    /// The session, if the caller's tenant owns it (the HTTP form of `authorize(_:principal:_:)`).
     func authorize(_ id: String, _ context: AFSRequestContext, _ role: Role) async throws -> SessionInfo {
-        let principal = try context.require(role)
-        let store = self.store
-        let access = self.access
-        return try await Blocking.run {
-            let info = try store.session(id)
-            if principal.role == .admin && principal.tenant == "admin" { return info }
-            guard try access.owner(session: id) == principal.tenant else {
-                throw AFSError(.notFound, "session \(id) does not exist")
-            }
-            return info
-        }
+        try await authorize(id, principal: try context.require(role), role)
     }
 
     func count(_ context: AFSRequestContext, _ op: String, session: String? = nil) {
-        usage.record(tenant: context.principal?.tenant ?? "-", session: session, op: op)
+        count(context.principal, op, session: session)
+    }
+
+    /// Counts one operation for `/v1/usage` and the gRPC Usage call.
+    func count(_ principal: Principal?, _ op: String, session: String? = nil) {
+        usage.record(tenant: principal?.tenant ?? "-", session: session, op: op)
     }
 }
 

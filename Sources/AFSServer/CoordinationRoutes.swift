@@ -83,7 +83,7 @@ extension AetherServer {
             _ = try await authorize(id, context, .reader)
             return (id, "")
         }
-        return (nil, p.tenant == "admin" ? "" : "tenant:\(p.tenant)/")
+        return (nil, p.knowledgeNamespace)
     }
 
     func addCoordinationRoutes(_ api: APIRouteTable) {

@@ -137,24 +137,11 @@ enum HTTPHelpers {
     static func pipeResponse(
         headers: HTTPFields, producer: @escaping @Sendable (Int32) throws -> Void
     ) throws -> Response {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw APIError(.internalServerError, "io", "pipe failed") }
-        let (readFD, writeFD) = (fds[0], fds[1])
-        Thread.detachNewThread {
-            defer { close(writeFD) }
-            try? producer(writeFD)
-        }
+        let pipe = try ProducerPipe(producer: producer)
         let body = ResponseBody { writer in
-            defer { close(readFD) }
+            defer { pipe.closeReadingEnd() }
             while true {
-                let chunk = try await Blocking.run { () -> [UInt8] in
-                    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-                    while true {
-                        let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress!, $0.count) }
-                        if n < 0 && errno == EINTR { continue }
-                        return n <= 0 ? [] : Array(buffer[0..<n])
-                    }
-                }
+                let chunk = try await pipe.next()
                 if chunk.isEmpty { break }
                 try await writer.write(ByteBuffer(bytes: chunk))
             }

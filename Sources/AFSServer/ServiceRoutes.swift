@@ -37,46 +37,14 @@ extension AetherServer {
 
         api.add(.get, "/v1/usage", "Logical and physical bytes and operation counts, per tenant and per session.") { _, context in
             let principal = try context.require(.reader)
-            let store = self.store
-            let access = self.access
-            let isAdmin = principal.role == .admin && principal.tenant == "admin"
-            let counts = self.usage.snapshot()
-            return try await Blocking.run { () -> Response in
-                let stats = try store.stats()
-                let all = try store.sessions()
-                var perSession: [[String: Any]] = []
-                var perTenant: [String: [String: Any]] = [:]
-                for s in all {
-                    let tenant = try access.owner(session: s.id) ?? "admin"
-                    guard isAdmin || tenant == principal.tenant else { continue }
-                    let u = try store.sessionUsage(s.id)
-                    perSession.append([
-                        "id": s.id, "tenant": tenant, "files": u.files, "logical_bytes": u.logicalBytes, "operations": counts.sessions[s.id] ?? [:],
-                    ])
-                    var t = perTenant[tenant] ?? ["sessions": 0, "logical_bytes": Int64(0)]
-                    t["sessions"] = (t["sessions"] as! Int) + 1
-                    t["logical_bytes"] = (t["logical_bytes"] as! Int64) + u.logicalBytes
-                    perTenant[tenant] = t
-                }
-                for (tenant, ops) in counts.tenants where isAdmin || tenant == principal.tenant {
-                    perTenant[tenant, default: ["sessions": 0, "logical_bytes": Int64(0)]]["operations"] = ops
-                }
-                return try HTTPHelpers.jsonObject([
-                    "store": [
-                        "logical_bytes": stats.logicalBytes, "physical_bytes": stats.physicalBytes, "chunks": stats.chunks,
-                        "dedup_ratio": stats.dedupRatio,
-                    ],
-                    "tenants": perTenant,
-                    "sessions": perSession,
-                ] as [String: Any])
-            }
+            return try HTTPHelpers.jsonObject(try await self.usageReport(principal).jsonObject)
         }
 
         api.add(.get, "/v1/analytics", "Forks, dedup ratio and activity over time.") { _, context in
             let principal = try context.require(.reader)
             let store = self.store
             let access = self.access
-            let isAdmin = principal.role == .admin && principal.tenant == "admin"
+            let isAdmin = principal.isStoreAdmin
             let perMinute = self.usage.snapshot().perMinute
             return try await Blocking.run { () -> Response in
                 let stats = try store.stats()

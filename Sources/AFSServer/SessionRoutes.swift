@@ -39,7 +39,6 @@ extension AetherServer {
         api.add(.post, "/v1/sessions", "Create a session from a source.", role: .writer, body: "application/json") { request, context in
             let principal = try context.require(.writer)
             let body = try await HTTPHelpers.decode(CreateSessionRequest.self, from: request, context: context)
-            let store = self.store
             let m = try HTTPHelpers.mutation(request, principal)
             func need(_ v: String?, _ field: String) throws -> String {
                 guard let v, !v.isEmpty else { throw APIError(.unprocessableContent, "invalid_body", "source kind \(body.source.kind) needs \"\(field)\"") }
@@ -50,32 +49,17 @@ extension AetherServer {
             case "blank": source = .blank
             case "directory", "tar", "git":
                 // These read paths on the server's disk: admin only. Clients upload tars to /v1/sessions/import.
-                guard principal.role == .admin && principal.tenant == "admin" else {
-                    throw APIError.forbidden("source kind \(body.source.kind) reads the server's disk and needs the admin token; upload a tar to POST /v1/sessions/import instead")
-                }
+                try AetherServer.requireServerDiskAccess(principal, kind: body.source.kind)
                 let path = try need(body.source.path, "path")
                 source = body.source.kind == "directory" ? .directory(path) : body.source.kind == "tar" ? .tar(path) : .git(repository: path, ref: body.source.ref ?? "HEAD")
-            case "session":
-                let id = try need(body.source.id, "id")
-                _ = try await self.authorize(id, context, .reader)
-                source = .session(id)
-            case "checkpoint":
-                let id = try need(body.source.id, "id")
-                let owner = try await Blocking.run { try store.checkpointOwner(id) }
-                _ = try await self.authorize(owner, context, .reader)
-                source = .checkpoint(id)
+            case "session": source = .session(try need(body.source.id, "id"))
+            case "checkpoint": source = .checkpoint(try need(body.source.id, "id"))
             case "commit": source = .commit(try need(body.source.id, "id"))
             case "snapshot": source = .snapshot(try need(body.source.name ?? body.source.id, "name"))
             default:
                 throw APIError(.unprocessableContent, "invalid_body", "unknown source kind \(body.source.kind); use blank, directory, tar, git, session, checkpoint, commit or snapshot")
             }
-            let access = self.access
-            let info = try await Blocking.run { () -> SessionInfo in
-                let info = try store.createSession(name: body.name, from: source, context: m)
-                try access.setOwner(session: info.id, tenant: principal.tenant)
-                return info
-            }
-            self.count(context, "create", session: info.id)
+            let info = try await self.createSession(name: body.name, from: source, principal: principal, context: m)
             return try HTTPHelpers.json(info, status: .created)
         }
 
@@ -101,16 +85,7 @@ extension AetherServer {
                 guard let s = SessionStatus(rawValue: raw) else { throw APIError.badRequest("unknown status \(raw)") }
                 status = s
             }
-            let store = self.store
-            let access = self.access
-            let filter = status
-            let list = try await Blocking.run { () -> [SessionInfo] in
-                let all = try store.sessions(status: filter)
-                if principal.role == .admin && principal.tenant == "admin" { return all }
-                let mine = try access.sessions(tenant: principal.tenant)
-                return all.filter { mine.contains($0.id) }
-            }
-            return try HTTPHelpers.json(list)
+            return try HTTPHelpers.json(try await self.visibleSessions(principal, status: status))
         }
 
         api.add(.get, "/v1/sessions/{id}", "One session.") { _, context in
@@ -120,14 +95,7 @@ extension AetherServer {
 
         api.add(.delete, "/v1/sessions/{id}", "Delete a session (space returns at the next GC).", role: .writer) { _, context in
             let id = try context.parameters.require("id")
-            _ = try await self.authorize(id, context, .writer)
-            let store = self.store
-            let access = self.access
-            try await Blocking.run {
-                try store.delete(id)
-                try access.forget(session: id)
-            }
-            self.count(context, "delete", session: id)
+            try await self.deleteSession(id, principal: try context.require(.writer))
             return Response(status: .noContent)
         }
 
@@ -150,14 +118,7 @@ extension AetherServer {
             _ = try await self.authorize(id, context, .writer)
             let body = try await self.optionalBody(ForkRequest.self, request, context)
             let m = try HTTPHelpers.mutation(request, p)
-            let store = self.store
-            let access = self.access
-            let info = try await Blocking.run { () -> SessionInfo in
-                let info = try store.fork(id, name: body?.name, context: m)
-                try access.setOwner(session: info.id, tenant: p.tenant)
-                return info
-            }
-            self.count(context, "fork", session: id)
+            let info = try await self.forkSession(id, name: body?.name, principal: p, context: m)
             return try HTTPHelpers.json(info, status: .created)
         }
 
@@ -221,10 +182,7 @@ extension AetherServer {
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             guard let against = HTTPHelpers.query(request, "against") else { throw APIError.badRequest("?against=OTHER is required") }
-            if against.hasPrefix("ses_") { _ = try await self.authorize(against, context, .reader) }
-            let store = self.store
-            let d = try await Blocking.run { try store.diff(try store.reference(named: against), .session(id)) }
-            return try HTTPHelpers.json(d)
+            return try HTTPHelpers.json(try await self.diff(id, against: against, principal: try context.require(.reader)))
         }
 
         api.add(.get, "/v1/sessions/{id}/export", "The session's files as a tar stream.", streaming: true) { _, context in

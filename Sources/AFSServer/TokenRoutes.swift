@@ -22,7 +22,7 @@ extension AetherServer {
         api.add(.get, "/v1/tokens", "List tokens (admin: all; others: their tenant's).") { _, context in
             let p = try context.require(.reader)
             let access = self.access
-            let all = try await Blocking.run { try access.tokens(tenant: p.role == .admin && p.tenant == "admin" ? nil : p.tenant) }
+            let all = try await Blocking.run { try access.tokens(tenant: p.isStoreAdmin ? nil : p.tenant) }
             return try HTTPHelpers.json(all)
         }
         api.add(.delete, "/v1/tokens/{token_id}", "Revoke a token (admin, or an admin of the same tenant).", role: .admin) { _, context in

@@ -2,25 +2,33 @@ import AFSCore
 import AFSServer
 import ArgumentParser
 import Foundation
-import Hummingbird
 
-/// `afs-server`: the AetherFS service over HTTP on one embedded store.
+/// `afs-server`: the AetherFS service over HTTP and gRPC on one embedded store.
 @main
 struct AFSServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "afs-server",
-        abstract: "Serve an AetherFS store over HTTP.",
+        abstract: "Serve an AetherFS store over HTTP and gRPC.",
         discussion: """
-            Settings come from flags, then environment (AFS_DATA, AFS_HTTP), then the TOML file given by --config
-            ([server] data = "DIR", http = "HOST:PORT"; [limits] max_file_bytes = N, requests_per_second = R,
-            burst = B), then defaults (./aether-data, 127.0.0.1:8787, 2000 requests/s per token, burst 4000;
-            AFS_RATE_LIMIT=0 disables the limit). On first start an admin token is written to DATA/admin.token (mode 0600).
+            Settings come from flags, then environment (AFS_DATA, AFS_HTTP, AFS_GRPC), then the TOML file given by
+            --config ([server] data = "DIR", http = "HOST:PORT", grpc = "HOST:PORT"; [limits] max_file_bytes = N,
+            requests_per_second = R, burst = B), then defaults (./aether-data, 127.0.0.1:8787, 127.0.0.1:8788,
+            2000 requests/s per token with a burst of 4000; AFS_RATE_LIMIT=0 disables the limit). On first start an
+            admin token is written to DATA/admin.token (mode 0600). gRPC takes the same tokens as metadata
+            (authorization: Bearer TOKEN).
             SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
             """)
 
     @Option(help: ArgumentHelp("Data directory (store, tokens, admin.token).", valueName: "DIR")) var data: String?
     @Option(help: ArgumentHelp("HTTP listen address; port 0 picks a free port.", valueName: "HOST:PORT")) var http: String?
+    @Option(help: ArgumentHelp("gRPC listen address (IPv4, [IPv6] or localhost); port 0 picks a free port.", valueName: "HOST:PORT")) var grpc: String?
     @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
+
+    /// Splits HOST:PORT (the host may be a bracketed IPv6 address).
+    static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        return (String(listen[..<colon]), port)
+    }
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -30,12 +38,18 @@ struct AFSServerCommand: AsyncParsableCommand {
         }
         let dataDir = data ?? env["AFS_DATA"] ?? file?["server.data"] ?? "./aether-data"
         let listen = http ?? env["AFS_HTTP"] ?? file?["server.http"] ?? "127.0.0.1:8787"
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let (httpHost, httpPort) = AFSServerCommand.hostAndPort(listen) else {
             throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8787")
         }
+        let grpcListen = grpc ?? env["AFS_GRPC"] ?? file?["server.grpc"] ?? "127.0.0.1:8788"
+        guard let (grpcHost, grpcPort) = AFSServerCommand.hostAndPort(grpcListen) else {
+            throw ValidationError("--grpc must be HOST:PORT, e.g. 127.0.0.1:8788")
+        }
         var configuration = AetherServer.Configuration(dataDirectory: (dataDir as NSString).standardizingPath)
-        configuration.httpHost = String(listen[..<colon])
-        configuration.httpPort = port
+        configuration.httpHost = httpHost
+        configuration.httpPort = httpPort
+        configuration.grpcHost = grpcHost
+        configuration.grpcPort = grpcPort
         if let raw = env["AFS_RATE_LIMIT"] ?? file?["limits.requests_per_second"] {
             guard let v = Double(raw), v >= 0 else { throw ValidationError("limits.requests_per_second (AFS_RATE_LIMIT) must be a number >= 0; 0 disables") }
             configuration.rateLimit = v
@@ -56,16 +70,20 @@ struct AFSServerCommand: AsyncParsableCommand {
         }
         let host = configuration.httpHost
         let dataDirectory = configuration.dataDirectory
-        let app = server.application { boundPort in
-            let banner = """
-                afs-server listening on http://\(host):\(boundPort)
-                store: \(dataDirectory)/store · admin token: \(server.adminTokenPath) (mode 0600)
-                try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" http://\(host):\(boundPort)/v1/sessions
+        // Each banner is one write, so the two lines never interleave whichever listener binds first.
+        try await server.run(
+            onHTTPListening: { boundPort in
+                let banner = """
+                    afs-server listening on http://\(host):\(boundPort)
+                    store: \(dataDirectory)/store · admin token: \(server.adminTokenPath) (mode 0600)
+                    try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" http://\(host):\(boundPort)/v1/sessions
 
-                """
-            FileHandle.standardOutput.write(Data(banner.utf8))
-        }
-        try await app.runService()
+                    """
+                FileHandle.standardOutput.write(Data(banner.utf8))
+            },
+            onGRPCListening: { grpcHost, boundPort in
+                FileHandle.standardOutput.write(Data("afs-server gRPC listening on \(grpcHost):\(boundPort)\n".utf8))
+            })
         try server.shutdown()
         print("afs-server stopped; store closed")
     }

@@ -2,15 +2,18 @@ import AFSTestSupport
 import Foundation
 import Testing
 
-/// Starts the real `afs-server` executable on a free loopback port and talks to it with
-/// AsyncHTTPClient (streaming bodies from and to files).
+/// The real `afs-server` (a ``ServerProcess`` on free loopback ports, HTTP and gRPC) and an HTTP
+/// client for it: AsyncHTTPClient, streaming bodies from and to files. `GRPCTests` use the gRPC port.
 final class ServerHarness: @unchecked Sendable {
-    // @unchecked: immutable after init, except the process handle used only by the owning test.
-    let data: String
-    let process: Process
-    let base: String
-    let adminToken: String
-    private let output: Pipe
+    // @unchecked: immutable after init; the process is used only by the owning test.
+    let server: ServerProcess
+
+    var data: String { server.data }
+    var base: String { server.base }
+    var grpcPort: Int { server.grpcPort }
+    var adminToken: String { server.adminToken }
+    var process: Process { server.process }
+    var pid: Int32 { server.pid }
 
     struct Reply {
         var status: Int
@@ -26,64 +29,17 @@ final class ServerHarness: @unchecked Sendable {
         }
     }
 
-    static func productsDirectory() -> String {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        var dir = (exe as NSString).deletingLastPathComponent
-        while !FileManager.default.isExecutableFile(atPath: dir + "/afs-server") && dir != "/" {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir
-    }
-
     init(data existing: String? = nil) throws {
-        data = existing ?? "/var/tmp/afs-srv-\(UUID().uuidString.prefix(8))"
-        let exe = ServerHarness.productsDirectory() + "/afs-server"
-        try #require(FileManager.default.isExecutableFile(atPath: exe), "build afs-server first (swift build)")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["--data", data, "--http", "127.0.0.1:0"]
-        output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The banner names the bound port.
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
-            process.terminate()
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "afs-server did not start: \(text)"])
-        }
-        base = String(text[range])
-        adminToken = try String(contentsOfFile: data + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        server = try ServerProcess(data: existing)
     }
 
     /// SIGTERM and wait: the graceful path.
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
+    func stop() { server.stop() }
 
-    func cleanup() {
-        stop()
-        try? FileManager.default.removeItem(atPath: data)
-    }
-
-    var pid: Int32 { process.processIdentifier }
+    func cleanup() { server.cleanup() }
 
     /// Peak resident memory of the server (VmHWM), in bytes.
-    func peakRSS() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return 0 }
-        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-    }
+    func peakRSS() -> Int { server.peakRSS() }
 
     /// One request through AsyncHTTPClient; `bodyFile` is streamed from disk and `outputFile`
     /// receives the answer's body streamed, so large transfers never sit in memory.

@@ -1,13 +1,16 @@
 import Foundation
 
-/// A real `afs-server` child process on a free loopback port, for end-to-end tests: started with
-/// `--http 127.0.0.1:0`, its bound port read from the startup banner, stopped with SIGTERM.
+/// A real `afs-server` child process on free loopback ports, for end-to-end tests: started with
+/// `--http 127.0.0.1:0 --grpc 127.0.0.1:0`, the bound ports read from its startup banners, stopped
+/// with SIGTERM.
 public final class ServerProcess: @unchecked Sendable {
     // @unchecked: immutable after init; the process handle is used by the owning test only.
     public let data: String
     public let process: Process
     /// `http://127.0.0.1:PORT`.
     public let base: String
+    /// The bound gRPC port (from the banner line `afs-server gRPC listening on 127.0.0.1:PORT`).
+    public let grpcPort: Int
     public let adminToken: String
     /// Every banner line printed before the server was ready (other listeners print theirs here).
     public let banner: String
@@ -36,7 +39,7 @@ public final class ServerProcess: @unchecked Sendable {
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["--data", data, "--http", "127.0.0.1:0"] + arguments
+        process.arguments = ["--data", data, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
@@ -44,24 +47,41 @@ public final class ServerProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // The banner names the bound port; its last line is the `try: curl …` hint.
+        // The banners name the bound ports; HTTP and gRPC bind independently, in either order, and
+        // each banner is one write.
+        let httpPattern = #"try: .*http://127\.0\.0\.1:[0-9]+.*\n"#
+        let grpcPattern = #"gRPC listening on 127\.0\.0\.1:[0-9]+\n"#
         var text = ""
         let deadline = Date().addingTimeInterval(60)
-        while !(text.contains("try: ") && text.hasSuffix("\n")), Date() < deadline {
+        while text.range(of: httpPattern, options: .regularExpression) == nil || text.range(of: grpcPattern, options: .regularExpression) == nil,
+            Date() < deadline
+        {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
         banner = text
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+            let grpcRange = text.range(of: grpcPattern, options: .regularExpression),
+            let port = Int(text[grpcRange].dropLast().split(separator: ":").last ?? "")
+        else {
             process.terminate()
             throw StartError(description: "afs-server did not start: \(text)")
         }
         base = String(text[range])
+        grpcPort = port
         adminToken = try String(contentsOfFile: data + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public var pid: Int32 { process.processIdentifier }
+
+    /// Peak resident memory of the server (VmHWM), in bytes.
+    public func peakRSS() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
 
     /// SIGTERM and wait: the graceful path.
     public func stop() {

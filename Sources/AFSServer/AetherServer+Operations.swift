@@ -1,0 +1,145 @@
+import AFSCore
+import Foundation
+
+/// The operations whose rules do not depend on the transport: tenancy (who may see which session),
+/// ownership bookkeeping beside the store, and accounting. The HTTP routes and the gRPC services both
+/// call these, so a rule changed here changes for both.
+extension AetherServer {
+    /// The session, if `principal`'s tenant owns it (the store admin sees every session). A session
+    /// of another tenant is reported missing (404 / NOT_FOUND), never forbidden: its existence is
+    /// not revealed.
+    func authorize(_ id: String, principal: Principal, _ role: Role) async throws -> SessionInfo {
+        try principal.require(role)
+        let store = self.store
+        let access = self.access
+        return try await Blocking.run {
+            let info = try store.session(id)
+            if principal.isStoreAdmin { return info }
+            guard try access.owner(session: id) == principal.tenant else {
+                throw AFSError(.notFound, "session \(id) does not exist")
+            }
+            return info
+        }
+    }
+
+    /// The sessions `principal` may see, optionally only those in one state.
+    func visibleSessions(_ principal: Principal, status: SessionStatus?) async throws -> [SessionInfo] {
+        try principal.require(.reader)
+        let store = self.store
+        let access = self.access
+        return try await Blocking.run { () -> [SessionInfo] in
+            let all = try store.sessions(status: status)
+            if principal.isStoreAdmin { return all }
+            let mine = try access.sessions(tenant: principal.tenant)
+            return all.filter { mine.contains($0.id) }
+        }
+    }
+
+    /// Creates a session owned by `principal`'s tenant. Sources that read the server's own disk
+    /// (directory, tar, git) need the store admin; sources naming a session or a checkpoint need
+    /// read access to it.
+    func createSession(name: String?, from source: SessionSource, principal: Principal, context m: MutationContext) async throws -> SessionInfo {
+        try principal.require(.writer)
+        switch source {
+        case .directory, .tar, .git:
+            try AetherServer.requireServerDiskAccess(principal, kind: AetherServer.kindName(source))
+        case .tarDescriptor:
+            break  // the caller streams the archive; nothing is read from the server's disk
+        case .session(let id):
+            _ = try await authorize(id, principal: principal, .reader)
+        case .checkpoint(let id):
+            let store = self.store
+            let owner = try await Blocking.run { try store.checkpointOwner(id) }
+            _ = try await authorize(owner, principal: principal, .reader)
+        case .blank, .commit, .snapshot:
+            break
+        }
+        let store = self.store
+        let access = self.access
+        let info = try await Blocking.run { () -> SessionInfo in
+            let info = try store.createSession(name: name, from: source, context: m)
+            try access.setOwner(session: info.id, tenant: principal.tenant)
+            return info
+        }
+        count(principal, "create", session: info.id)
+        return info
+    }
+
+    /// Sources that read paths on the server's own disk are for the store admin only: a tenant
+    /// could otherwise import any file the server can read.
+    static func requireServerDiskAccess(_ principal: Principal, kind: String) throws(APIError) {
+        guard principal.isStoreAdmin else {
+            throw APIError.forbidden(
+                "source kind \(kind) reads the server's disk and needs the admin token; upload a tar to POST /v1/sessions/import instead")
+        }
+    }
+
+    private static func kindName(_ source: SessionSource) -> String {
+        switch source {
+        case .directory: "directory"
+        case .git: "git"
+        default: "tar"
+        }
+    }
+
+    /// Forks a session the caller may write; the fork belongs to the caller's tenant.
+    func forkSession(_ id: String, name: String?, principal: Principal, context m: MutationContext) async throws -> SessionInfo {
+        _ = try await authorize(id, principal: principal, .writer)
+        let store = self.store
+        let access = self.access
+        let info = try await Blocking.run { () -> SessionInfo in
+            let info = try store.fork(id, name: name, context: m)
+            try access.setOwner(session: info.id, tenant: principal.tenant)
+            return info
+        }
+        count(principal, "fork", session: id)
+        return info
+    }
+
+    /// Deletes a session and forgets who owned it.
+    func deleteSession(_ id: String, principal: Principal) async throws {
+        _ = try await authorize(id, principal: principal, .writer)
+        let store = self.store
+        let access = self.access
+        try await Blocking.run {
+            try store.delete(id)
+            try access.forget(session: id)
+        }
+        count(principal, "delete", session: id)
+    }
+
+    /// Changes from `against` to session `id`. A session named as `against` must be visible to
+    /// the caller too; checkpoints, commits, refs and snapshots are named by ID.
+    func diff(_ id: String, against: String, principal: Principal) async throws -> [DiffEntry] {
+        _ = try await authorize(id, principal: principal, .reader)
+        if against.hasPrefix("ses_") { _ = try await authorize(against, principal: principal, .reader) }
+        let store = self.store
+        return try await Blocking.run { try store.diff(try store.reference(named: against), .session(id)) }
+    }
+
+    /// Store totals, and bytes and operation counts per tenant and per session, limited to the
+    /// caller's tenant unless it is the store admin.
+    func usageReport(_ principal: Principal) async throws -> UsageReport {
+        try principal.require(.reader)
+        let store = self.store
+        let access = self.access
+        let counts = usage.snapshot()
+        return try await Blocking.run { () -> UsageReport in
+            let stats = try store.stats()
+            var report = UsageReport(stats: stats)
+            for s in try store.sessions() {
+                let tenant = try access.owner(session: s.id) ?? "admin"
+                guard principal.isStoreAdmin || tenant == principal.tenant else { continue }
+                let u = try store.sessionUsage(s.id)
+                report.sessions.append(
+                    UsageReport.SessionUsage(id: s.id, tenant: tenant, files: u.files, logicalBytes: u.logicalBytes, operations: counts.sessions[s.id] ?? [:]))
+                report.tenants[tenant, default: UsageReport.TenantUsage()].sessions += 1
+                report.tenants[tenant, default: UsageReport.TenantUsage()].logicalBytes += u.logicalBytes
+            }
+            for (tenant, ops) in counts.tenants where principal.isStoreAdmin || tenant == principal.tenant {
+                report.tenants[tenant, default: UsageReport.TenantUsage()].operations = ops
+            }
+            return report
+        }
+    }
+}

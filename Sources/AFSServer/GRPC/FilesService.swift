@@ -1,0 +1,179 @@
+import AFSCore
+import AFSGRPC
+import Foundation
+import GRPCCore
+
+/// `aether.v1.Files`: streamed reads and writes of whole files, and the namespace operations.
+/// Reads and writes move at most one 1 MiB window at a time through memory, whatever the file's
+/// size: gRPC's flow control slows the producer down to the consumer's pace.
+struct FilesService: Aether_V1_Files.ServiceProtocol {
+    let server: AetherServer
+
+    /// The largest piece of a file in one message (gRPC's default message limit is 4 MiB).
+    static let window: UInt64 = 1 << 20
+
+    private func caller(_ metadata: Metadata, _ role: Role) async throws -> RPCCaller {
+        try await RPCCaller(metadata, access: server.access, limiter: server.limiter, role: role)
+    }
+
+    func read(request: ServerRequest<Aether_V1_ReadRequest>, context: ServerContext) async throws -> StreamingServerResponse<Aether_V1_ReadChunk> {
+        let caller = try await caller(request.metadata, .reader)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .reader)
+        let store = server.store
+        let file = try await Blocking.run { try store.openFile(body.session, path: body.path) }
+        guard body.offset <= file.size else {
+            throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "offset \(body.offset) is past the end of \(file.path) (\(file.size) bytes)")
+        }
+        let end = body.hasLength ? body.offset + min(body.length, file.size - body.offset) : file.size
+        var stat = Aether_V1_FileStat()
+        stat.path = file.path
+        stat.kind = .file
+        stat.mode = file.mode
+        stat.size = file.size
+        stat.mtime = .init(nanosecondsSince1970: file.mtime)
+        stat.contentID = file.contentID
+        let firstStat = stat
+        server.count(caller.principal, "read", session: body.session)
+        return StreamingServerResponse { writer in
+            var offset = body.offset
+            var first = true
+            // One (possibly empty) chunk even for an empty range, so the stat always arrives.
+            while first || offset < end {
+                if context.cancellation.isCancelled { break }
+                let n = min(FilesService.window, end - offset)
+                let at = offset
+                let bytes = n == 0 ? [] : try await Blocking.run { try file.read(offset: at, length: n) }
+                var chunk = Aether_V1_ReadChunk()
+                chunk.offset = at
+                chunk.data = Data(bytes)
+                if first { chunk.stat = firstStat }
+                try await writer.write(chunk)
+                offset += n
+                first = false
+            }
+            return [:]
+        }
+    }
+
+    func write(request: StreamingServerRequest<Aether_V1_WriteRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(request.metadata, .writer)
+        var messages = request.messages.makeAsyncIterator()
+        guard case .header(let header)? = try await messages.next()?.message else {
+            throw APIError.badRequest("the first message of Write must be the header {session, path, ...}")
+        }
+        _ = try await server.authorize(header.session, principal: caller.principal, .writer)
+        let m = try caller.mutation(lockToken: header.hasLockToken ? header.lockToken : nil)
+        var mode: UInt32?
+        if header.hasMode {
+            guard header.mode <= 0o7777 else { throw APIError.badRequest("mode must be permission bits, at most 0o7777") }
+            mode = header.mode
+        }
+        let store = server.store
+        // Refuse before reading any data what would be refused at the end.
+        if header.hasIfMatch {
+            let current = try? await Blocking.run { try store.openFile(header.session, path: header.path) }
+            guard header.ifMatch == "*" ? current != nil : current?.contentID == header.ifMatch else {
+                throw APIError(
+                    .preconditionFailed, "precondition_failed",
+                    "if_match \(header.ifMatch) does not match the current version \(current?.contentID ?? "(none)") of \(header.path)")
+            }
+        }
+        let fileMode = mode
+        let upload = try await Blocking.run { try store.beginUpload(header.session, path: header.path, mode: fileMode) }
+        let limit = server.configuration.maxFileBytes
+        var total: UInt64 = 0
+        do {
+            while let message = try await messages.next() {
+                guard case .data(let data)? = message.message else {
+                    throw APIError.badRequest("only the first message of Write is a header; the rest carry data")
+                }
+                total += UInt64(data.count)
+                if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
+                let bytes = [UInt8](data)
+                try await Blocking.run { try upload.append(bytes) }
+            }
+            try await Blocking.run { try upload.finish(context: m) }
+        } catch {
+            upload.cancel()
+            throw error
+        }
+        server.count(caller.principal, "write", session: header.session)
+        let stat = try await Blocking.run { try store.stat(header.session, path: header.path) }
+        return ServerResponse(message: Aether_V1_FileStat(stat))
+    }
+
+    func stat(request: ServerRequest<Aether_V1_StatRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(request.metadata, .reader)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .reader)
+        let store = server.store
+        return ServerResponse(message: Aether_V1_FileStat(try await Blocking.run { try store.stat(body.session, path: body.path) }))
+    }
+
+    func list(request: ServerRequest<Aether_V1_ListRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .reader)
+        let store = server.store
+        let entries = try await Blocking.run { () -> [Aether_V1_TreeEntry] in
+            var out: [Aether_V1_TreeEntry] = []
+            func visit(_ dir: String) throws {
+                for e in try store.list(body.session, path: dir) {
+                    let full = (dir == "/" ? "" : dir) + "/" + e.name
+                    var entry = Aether_V1_TreeEntry()
+                    entry.path = full
+                    entry.name = e.name
+                    entry.kind = Aether_V1_EntryKind(e.kind)
+                    entry.mode = e.mode
+                    entry.size = e.size
+                    entry.mtime = .init(nanosecondsSince1970: e.mtime)
+                    out.append(entry)
+                    if body.recursive && e.kind == .directory { try visit(full) }
+                }
+            }
+            try visit(try SessionPath(body.path.isEmpty ? "/" : body.path).description)
+            return out
+        }
+        var response = Aether_V1_ListResponse()
+        response.entries = entries
+        return ServerResponse(message: response)
+    }
+
+    func delete(request: ServerRequest<Aether_V1_DeletePathRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_DeletePathResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation(lockToken: body.hasLockToken ? body.lockToken : nil)
+        let store = server.store
+        try await Blocking.run { try store.remove(body.session, path: body.path, recursive: body.recursive, context: m) }
+        server.count(caller.principal, "delete", session: body.session)
+        return ServerResponse(message: Aether_V1_DeletePathResponse())
+    }
+
+    func rename(request: ServerRequest<Aether_V1_RenameRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation(lockToken: body.hasLockToken ? body.lockToken : nil)
+        let store = server.store
+        let stat = try await Blocking.run { () -> FileStat in
+            try store.rename(body.session, from: body.from, to: body.to, context: m)
+            return try store.stat(body.session, path: body.to)
+        }
+        return ServerResponse(message: Aether_V1_FileStat(stat))
+    }
+
+    func mkdir(request: ServerRequest<Aether_V1_MkdirRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation(lockToken: body.hasLockToken ? body.lockToken : nil)
+        let store = server.store
+        let stat = try await Blocking.run { () -> FileStat in
+            try store.makeDirectory(body.session, path: body.path, parents: body.parents, context: m)
+            return try store.stat(body.session, path: body.path)
+        }
+        return ServerResponse(message: Aether_V1_FileStat(stat))
+    }
+}

@@ -1,0 +1,175 @@
+import AFSCore
+import AFSGRPC
+import Foundation
+import GRPCCore
+
+/// `aether.v1.Sessions`: the session routes of the HTTP API over gRPC, with the same rules (they
+/// share `AetherServer`'s operations) and the same errors (mapped by `ErrorMappingInterceptor`).
+struct SessionsService: Aether_V1_Sessions.ServiceProtocol {
+    let server: AetherServer
+
+    private func caller(_ metadata: Metadata, _ role: Role) async throws -> RPCCaller {
+        try await RPCCaller(metadata, access: server.access, limiter: server.limiter, role: role)
+    }
+
+    func create(request: ServerRequest<Aether_V1_CreateSessionRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        let source: SessionSource
+        switch body.source.kind {
+        case .blank: source = .blank
+        case .session(let id): source = .session(id)
+        case .checkpoint(let id): source = .checkpoint(id)
+        case .commit(let id): source = .commit(id)
+        case .snapshot(let name): source = .snapshot(name)
+        case .directory(let path): source = .directory(path)
+        case .tar(let path): source = .tar(path)
+        case .git(let git): source = .git(repository: git.repository, ref: git.hasRef ? git.ref : "HEAD")
+        case nil: throw APIError.badRequest("source is required: blank, session, checkpoint, commit, snapshot, directory, tar or git")
+        }
+        let info = try await server.createSession(
+            name: body.hasName ? body.name : nil, from: source, principal: caller.principal, context: try caller.mutation())
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func list(request: ServerRequest<Aether_V1_ListSessionsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListSessionsResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let status = request.message.status
+        if case .UNRECOGNIZED(let raw) = status { throw APIError.badRequest("unknown status \(raw)") }
+        var response = Aether_V1_ListSessionsResponse()
+        response.sessions = try await server.visibleSessions(caller.principal, status: status.engineStatus).map(Aether_V1_Session.init)
+        return ServerResponse(message: response)
+    }
+
+    func get(request: ServerRequest<Aether_V1_GetSessionRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .reader)
+        let info = try await server.authorize(request.message.session, principal: caller.principal, .reader)
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func delete(request: ServerRequest<Aether_V1_DeleteSessionRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_DeleteSessionResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        try await server.deleteSession(request.message.session, principal: caller.principal)
+        return ServerResponse(message: Aether_V1_DeleteSessionResponse())
+    }
+
+    func archive(request: ServerRequest<Aether_V1_ArchiveSessionRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .writer)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let info = try await Blocking.run { () -> SessionInfo in
+            try store.archive(id, context: m)
+            return try store.session(id)
+        }
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func fork(request: ServerRequest<Aether_V1_ForkSessionRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        let info = try await server.forkSession(
+            body.session, name: body.hasName ? body.name : nil, principal: caller.principal, context: try caller.mutation())
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func checkpoint(request: ServerRequest<Aether_V1_CheckpointRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Checkpoint> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let checkpoint = try await Blocking.run { try store.checkpoint(body.session, label: body.hasLabel ? body.label : nil, context: m) }
+        server.count(caller.principal, "checkpoint", session: body.session)
+        return ServerResponse(message: Aether_V1_Checkpoint(checkpoint))
+    }
+
+    func listCheckpoints(request: ServerRequest<Aether_V1_ListCheckpointsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListCheckpointsResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .reader)
+        let store = server.store
+        var response = Aether_V1_ListCheckpointsResponse()
+        response.checkpoints = try await Blocking.run { try store.checkpoints(of: id) }.map(Aether_V1_Checkpoint.init)
+        return ServerResponse(message: response)
+    }
+
+    func restore(request: ServerRequest<Aether_V1_RestoreRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let info = try await Blocking.run { () -> SessionInfo in
+            try store.restore(body.session, checkpoint: body.checkpoint, context: m)
+            return try store.session(body.session)
+        }
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func commit(request: ServerRequest<Aether_V1_CommitRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Commit> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let commit = try await Blocking.run {
+            try store.commit(body.session, message: body.message, author: body.hasAuthor ? body.author : m.actor, context: m)
+        }
+        server.count(caller.principal, "commit", session: body.session)
+        return ServerResponse(message: Aether_V1_Commit(commit))
+    }
+
+    func promote(request: ServerRequest<Aether_V1_PromoteRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_PromoteResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let result = try await Blocking.run { try store.promote(body.session, ref: body.ref, context: m) }
+        return ServerResponse(message: Aether_V1_PromoteResponse(result))
+    }
+
+    func diff(request: ServerRequest<Aether_V1_DiffRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_DiffResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        guard !request.message.against.isEmpty else { throw APIError.badRequest("against is required: a session, checkpoint, commit, ref or snapshot") }
+        var response = Aether_V1_DiffResponse()
+        response.entries = try await server.diff(request.message.session, against: request.message.against, principal: caller.principal)
+            .map(Aether_V1_DiffEntry.init)
+        return ServerResponse(message: response)
+    }
+
+    func manifest(request: ServerRequest<Aether_V1_ManifestRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ManifestResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .reader)
+        let store = server.store
+        var response = Aether_V1_ManifestResponse()
+        response.entries = try await Blocking.run { try store.manifest(id) }.map(Aether_V1_ManifestEntry.init)
+        return ServerResponse(message: response)
+    }
+
+    func export(request: ServerRequest<Aether_V1_ExportRequest>, context: ServerContext) async throws -> StreamingServerResponse<Aether_V1_ExportChunk> {
+        let caller = try await caller(request.metadata, .reader)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .reader)
+        let store = server.store
+        server.count(caller.principal, "export", session: id)
+        let pipe = try ProducerPipe { fd in try store.exportTar(id, to: fd) }
+        return StreamingServerResponse { writer in
+            defer { pipe.closeReadingEnd() }
+            while !context.cancellation.isCancelled {
+                let bytes = try await pipe.next()
+                if bytes.isEmpty {
+                    if let failure = pipe.producerError { throw failure }
+                    break
+                }
+                var chunk = Aether_V1_ExportChunk()
+                chunk.data = Data(bytes)
+                try await writer.write(chunk)
+            }
+            return [:]
+        }
+    }
+}
