@@ -23,6 +23,8 @@ public final class SessionFilesystem: Sendable {
     let context: MutationContext
     /// Where scratch copies are created (as unnamed `O_TMPFILE` files: a crash leaves nothing).
     let scratchDirectory: String
+    /// The session root: always a directory, and not something every transport can `stat`.
+    let rootAttributes: FileAttributes
     private let log: @Sendable (String) -> Void
     private let files = Mutex(FileTable())
 
@@ -43,7 +45,8 @@ public final class SessionFilesystem: Sendable {
         service: any AetherService & Sendable, session: String, cache: ContentCache, context: MutationContext,
         attributeTTL: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(AFSError) {
-        _ = try service.session(session)
+        let info = try service.session(session)
+        rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
         self.service = service
         self.session = session
         self.cache = cache
@@ -166,6 +169,7 @@ public final class SessionFilesystem: Sendable {
     public func attributes(path: String?, handle: UInt64? = nil) throws(Errno) -> FileAttributes {
         if let handle, let file = openFile(handle: handle) { return file.attributes() }
         guard let path else { throw Errno.badDescriptor }
+        if path == "/" { return rootAttributes }
         if let file = openFile(at: path) { return file.attributes() }
         switch metadata.lookup(path) {
         case .found(let attributes): return attributes
