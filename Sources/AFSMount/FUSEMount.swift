@@ -45,7 +45,7 @@ public struct FUSEMount: Sendable {
 
     /// Mounts, calls `ready` once the directory serves the session, and blocks until unmounted or
     /// signalled; returns after the unmount.
-    public func run(ready: () -> Void = {}) throws(AFSError) {
+    public func run(followChanges: Bool = true, ready: () -> Void = {}) throws(AFSError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AFSError(.notFound, "mount point \(mountpoint) is not an existing directory")
@@ -68,6 +68,14 @@ public struct FUSEMount: Sendable {
         }
         let session = fuse_get_session(fuse)
         let handlers = fuse_set_signal_handlers(session)
+        if followChanges {
+            do {
+                try filesystem.startFollowingChanges()
+            } catch {
+                filesystem.note("not following the changefeed (\(error.message)); API writes appear after the 1 s metadata TTL")
+            }
+        }
+        defer { filesystem.stopFollowingChanges() }
         ready()
         let status = afs_fuse_loop_mt(fuse, maxThreads)
         if handlers == 0 { fuse_remove_signal_handlers(session) }

@@ -23,6 +23,8 @@ public final class SessionFilesystem: Sendable {
     let context: MutationContext
     /// Where scratch copies are created (as unnamed `O_TMPFILE` files: a crash leaves nothing).
     let scratchDirectory: String
+    /// Invalidates cached metadata from the session's changefeed while the mount runs.
+    let follower: ChangeFollower
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
     private let log: @Sendable (String) -> Void
@@ -53,12 +55,28 @@ public final class SessionFilesystem: Sendable {
         self.context = context
         self.log = log
         metadata = MetadataCache(ttl: attributeTTL)
+        follower = ChangeFollower(service: service, session: session, metadata: metadata, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
         do {
             try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
         } catch {
             throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
         }
+    }
+
+    /// Starts following the changefeed (writes made through the API appear without waiting for
+    /// the metadata TTL). Without it the mount still converges, one TTL later.
+    public func startFollowingChanges() throws(AFSError) {
+        try follower.start()
+    }
+
+    public func stopFollowingChanges() {
+        follower.stop()
+    }
+
+    /// Writes a line to the mount's log.
+    func note(_ line: String) {
+        log(line)
     }
 
     /// Runs a service call, turning its error into the errno a tool expects (and logging why).

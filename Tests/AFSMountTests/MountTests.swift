@@ -137,4 +137,25 @@ struct MountTests {
             "python3 -c \"import sqlite3; c = sqlite3.connect('\(copy)'); print(c.execute('select count(*) from t').fetchone()[0])\"", in: f.root)
         #expect(check == "80\n")
     }
+
+    @Test func apiWritesAppearInTheMount() throws {
+        // Remote only: an embedded store belongs to the mount's process while it runs.
+        let f = try MountFixture(.remote)
+        let id = try f.createSession()
+        #expect(try f.cli(["fs", "write", id, "/notes.txt"], stdin: Data("first\n".utf8)).status == 0)
+        let m = try f.mount(id)
+        #expect(try String(contentsOfFile: m.directory + "/notes.txt", encoding: .utf8) == "first\n")
+        #expect(try f.cli(["fs", "write", id, "/notes.txt"], stdin: Data("second version\n".utf8)).status == 0)
+        #expect(try f.cli(["fs", "write", id, "/other.txt"], stdin: Data("x".utf8)).status == 0)
+        let deadline = Date().addingTimeInterval(10)
+        var seen = ""
+        while Date() < deadline {
+            seen = (try? String(contentsOfFile: m.directory + "/notes.txt", encoding: .utf8)) ?? ""
+            if seen == "second version\n" { break }
+            usleep(50_000)
+        }
+        #expect(seen == "second version\n")
+        #expect(FileManager.default.fileExists(atPath: m.directory + "/other.txt"))
+        #expect(try m.unmount() == 0)
+    }
 }

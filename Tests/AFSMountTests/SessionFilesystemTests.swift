@@ -14,14 +14,14 @@ import Testing
         let session: String
         let fs: SessionFilesystem
 
-        init() throws {
+        init(ttl: Duration = .seconds(1)) throws {
             store = try AetherStore.open(at: directory + "/store")
             session = try store.createSession(name: "m", from: .blank).id
             try store.writeFile(session, path: "/a.txt", data: Array("alpha".utf8))
             try store.makeDirectory(session, path: "/dir")
             try store.writeFile(session, path: "/dir/b.txt", data: Array("bravo".utf8))
             let cache = try ContentCache(.init(directory: directory + "/cache", maxBytes: 1 << 30))
-            fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"))
+            fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"), attributeTTL: ttl)
         }
 
         deinit {
@@ -128,5 +128,25 @@ import Testing
         #expect(try f.fs.attributes(path: "/link").kind == .symlink)
         #expect(try f.fs.readLink("/link") == "a.txt")
         #expect(throws: Errno.invalid) { try f.fs.readLink("/a.txt") }
+    }
+
+    @Test func apiWritesReachTheMountThroughTheChangefeed() throws {
+        // A TTL far longer than the test: only the changefeed can make the new size visible.
+        let f = try Fixture(ttl: .seconds(600))
+        #expect(try f.fs.attributes(path: "/a.txt").size == 5)
+        #expect(try f.fs.list("/dir").map(\.name) == ["b.txt"])
+        try f.fs.startFollowingChanges()
+        defer { f.fs.stopFollowingChanges() }
+        let history = f.fs.follower.position
+        #expect(history > 0, "the follower should start after the existing events")
+        try f.store.writeFile(f.session, path: "/a.txt", data: Array("a much longer alpha".utf8))
+        try f.store.writeFile(f.session, path: "/dir/c.txt", data: [1])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, (try? f.fs.attributes(path: "/a.txt").size) == 5 { usleep(20_000) }
+        #expect(try f.fs.attributes(path: "/a.txt").size == 19)
+        while ContinuousClock.now < deadline, (try? f.fs.list("/dir").count) == 1 { usleep(20_000) }
+        #expect(try f.fs.list("/dir").map(\.name) == ["b.txt", "c.txt"])
+        #expect(f.fs.follower.position > history)
+        #expect(ChangeFollower.resumePoint("events up to 40 of session s are past retention; resume from 40 or later") == 40)
     }
 }
