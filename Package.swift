@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CFUSE3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
 
         // The engine: chunk log, trees, sessions, catalog, maintenance. No HTTP, FUSE or QEMU.
         .target(
@@ -48,12 +49,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        // A session as a FUSE file system: the bridge to libfuse and the local content cache.
+        .target(name: "AFSMount", dependencies: ["AFSCore", "AFSClient", "CFUSE3"]),
         // The command set of `aether`, as a library so tests can drive it in process.
         .target(
             name: "AetherCLI",
             dependencies: [
                 "AFSCore",
                 "AFSClient",
+                "AFSMount",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -112,6 +116,7 @@ let package = Package(
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),
         .testTarget(
             name: "AFSServerTests",
             dependencies: [

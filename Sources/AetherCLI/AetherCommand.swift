@@ -24,7 +24,7 @@ public struct AetherCommand: ParsableCommand {
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
-            TokenCommand.self, DemoCommand.self,
+            TokenCommand.self, MountCommand.self, UnmountCommand.self, DemoCommand.self,
         ]
     )
 

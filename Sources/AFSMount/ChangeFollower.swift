@@ -1,0 +1,97 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Synchronization
+
+/// Follows the session's changefeed and drops the cached metadata of every path it names, so
+/// writes made through the API (other agents, `aether fs write`) show up in the mount as soon as
+/// the event arrives rather than when the cache's TTL runs out.
+///
+/// Runs on a thread of its own: against afs-server each call long-polls (``pollWait``), against the
+/// embedded store it polls every quarter second. Events of the mount's own writes come back too;
+/// dropping those entries again costs one lookup. File contents need no invalidation: an open
+/// always asks for the current content identity.
+final class ChangeFollower: Sendable {
+    let service: any AetherService & Sendable
+    let session: String
+    let metadata: MetadataCache
+    private let log: @Sendable (String) -> Void
+    /// How long one long-poll may wait. Short, because an unmount waits for the poll in flight
+    /// (closing the HTTP client lets running requests finish).
+    static let pollWait = 2.0
+    private let stopped = Atomic<Bool>(false)
+    /// The last event seen, for tests and status.
+    private let cursor = Atomic<UInt64>(0)
+
+    init(service: any AetherService & Sendable, session: String, metadata: MetadataCache, log: @escaping @Sendable (String) -> Void) {
+        self.service = service
+        self.session = session
+        self.metadata = metadata
+        self.log = log
+    }
+
+    var position: UInt64 { cursor.load(ordering: .relaxed) }
+
+    /// Skips the history already in the feed (the mount starts from the current state), then
+    /// follows on a background thread until ``stop()``.
+    func start() throws(AFSError) {
+        var seq: UInt64 = 0
+        while true {
+            let page: [ChangeEvent]
+            do {
+                page = try service.changes(session, after: seq, limit: 10_000, wait: 0)
+            } catch where error.code == .expired {
+                guard let floor = ChangeFollower.resumePoint(error.message), floor > seq else { throw error }
+                seq = floor
+                continue
+            }
+            guard let last = page.last else { break }
+            seq = last.seq
+        }
+        cursor.store(seq, ordering: .relaxed)
+        let thread = Thread { [self] in follow() }
+        thread.name = "aether-changefeed"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+    }
+
+    /// The oldest retained sequence number an `expired` error names ("resume from N").
+    static func resumePoint(_ message: String) -> UInt64? {
+        guard let range = message.range(of: "resume from ") else { return nil }
+        return UInt64(message[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    private func follow() {
+        while !stopped.load(ordering: .relaxed) {
+            let after = cursor.load(ordering: .relaxed)
+            do {
+                let events = try service.changes(session, after: after, limit: 1000, wait: ChangeFollower.pollWait)
+                apply(events)
+                if let last = events.last { cursor.store(last.seq, ordering: .relaxed) }
+                if events.isEmpty { Thread.sleep(forTimeInterval: 0.25) }
+            } catch where error.code == .expired {
+                // Events were dropped before we read them: nothing cached can be trusted.
+                metadata.invalidateAll()
+                if let floor = ChangeFollower.resumePoint(error.message) { cursor.store(floor, ordering: .relaxed) }
+            } catch {
+                log("changefeed of \(session): \(error.message); retrying")
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+    }
+
+    func apply(_ events: [ChangeEvent]) {
+        for event in events {
+            switch event.kind {
+            case .write, .patch, .truncate, .chmod, .symlink, .mkdir:
+                metadata.invalidate(event.path)
+            default:
+                // Deletes and renames may move whole directories; restores and undos replace the tree.
+                metadata.invalidateAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Synchronization
+
+/// File contents on local disk, keyed by content identity and shared by every mount on the machine.
+///
+/// Equal content has an equal content ID in AetherFS, whichever session, fork or store it belongs
+/// to, so a file is fetched once and then served from here to every session that holds it: a fork
+/// of a session read before is hot at once. Entries are immutable files named by their ID
+/// (`DIR/content/ab/abcd…`), written to a temporary name and renamed into place, so concurrent
+/// fetches (from this mount or another process) race harmlessly and a crash leaves no torn entry.
+/// The cache is bounded by `maxBytes`: past it, the least recently used entries are unlinked
+/// (a reader that has one open keeps reading it; POSIX keeps the inode alive).
+public final class ContentCache: Sendable {
+    /// `[cache]` in config.toml.
+    public struct Configuration: Sendable, Equatable {
+        /// Root of the cache (`content/` and the mounts' `scratch/` live inside).
+        public var directory: String
+        public var maxBytes: UInt64
+
+        public init(directory: String, maxBytes: UInt64) {
+            self.directory = directory
+            self.maxBytes = maxBytes
+        }
+
+        public static let defaultMaxBytes: UInt64 = 4 << 30
+
+        /// `[cache] dir` and `max_bytes` from the config file, else `$XDG_CACHE_HOME/aether` (or
+        /// `~/.cache/aether`) and 4 GiB.
+        public static func load(
+            _ config: ClientConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment
+        ) throws(AFSError) -> Configuration {
+            let directory: String
+            if let dir = config["cache.dir"], !dir.isEmpty {
+                directory = dir
+            } else if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+                directory = xdg + "/aether"
+            } else {
+                directory = (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/aether"
+            }
+            var maxBytes = defaultMaxBytes
+            if let raw = config["cache.max_bytes"] {
+                guard let n = UInt64(raw.replacingOccurrences(of: "_", with: "")), n > 0 else {
+                    throw AFSError(.invalidArgument, "[cache] max_bytes must be a positive number of bytes, not \(raw)")
+                }
+                maxBytes = n
+            }
+            return Configuration(directory: directory, maxBytes: maxBytes)
+        }
+    }
+
+    /// Entries and bytes held, for status and tests.
+    public struct Usage: Sendable, Equatable {
+        public var entries: Int
+        public var bytes: UInt64
+    }
+
+    private struct Entry {
+        var size: UInt64
+        var lastUse: UInt64
+    }
+
+    private struct Index {
+        var entries: [String: Entry] = [:]
+        var bytes: UInt64 = 0
+        var clock: UInt64 = 0
+    }
+
+    public let configuration: Configuration
+    let contentDirectory: String
+    let temporaryDirectory: String
+    private let index = Mutex(Index())
+
+    /// Opens (creating) the cache directory and indexes what earlier runs left there, oldest
+    /// modification time first (a hit touches the file, so mtime is the last use).
+    public init(_ configuration: Configuration) throws(AFSError) {
+        self.configuration = configuration
+        contentDirectory = configuration.directory + "/content"
+        temporaryDirectory = configuration.directory + "/content/tmp"
+        do {
+            try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw AFSError(.io, "cannot create the cache directory \(temporaryDirectory): \(error)")
+        }
+        var found: [(id: String, size: UInt64, mtime: Int)] = []
+        let fm = FileManager.default
+        for shard in (try? fm.contentsOfDirectory(atPath: contentDirectory)) ?? [] where shard.count == 2 {
+            for name in (try? fm.contentsOfDirectory(atPath: contentDirectory + "/" + shard)) ?? [] {
+                var st = Glibc.stat()
+                guard ContentCache.isValidID(name), stat(contentDirectory + "/" + shard + "/" + name, &st) == 0 else { continue }
+                found.append((name, UInt64(st.st_size), st.st_mtim.tv_sec))
+            }
+        }
+        // Fetches that died halfway leave temporaries; an hour is far longer than any live fetch.
+        let hourAgo = Int(Date().timeIntervalSince1970) - 3600
+        for name in (try? fm.contentsOfDirectory(atPath: temporaryDirectory)) ?? [] {
+            var st = Glibc.stat()
+            if stat(temporaryDirectory + "/" + name, &st) == 0, st.st_mtim.tv_sec < hourAgo { unlink(temporaryDirectory + "/" + name) }
+        }
+        found.sort { $0.mtime < $1.mtime }
+        index.withLock { ix in
+            for item in found {
+                ix.clock += 1
+                ix.entries[item.id] = Entry(size: item.size, lastUse: ix.clock)
+                ix.bytes += item.size
+            }
+        }
+        evictIfNeeded()
+    }
+
+    /// Content IDs name files here, so only plain lowercase hex is accepted: a hostile server
+    /// cannot steer a path out of the cache.
+    static func isValidID(_ id: String) -> Bool {
+        id.utf8.count >= 8 && id.utf8.count <= 128 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    func path(for id: String) -> String {
+        contentDirectory + "/" + id.prefix(2) + "/" + id
+    }
+
+    /// A read-only descriptor on the content `id` (of `size` bytes), fetched with `fetch` (which
+    /// writes the whole content into the descriptor it is given) when not cached. The caller closes it.
+    func open(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) -> Int32 {
+        guard ContentCache.isValidID(id) else { throw AFSError(.corrupted, "content id '\(id.prefix(80))' is not a hex digest") }
+        let target = path(for: id)
+        let fd = Glibc.open(target, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            var st = Glibc.stat()
+            if fstat(fd, &st) == 0, UInt64(st.st_size) == size {
+                touch(id, size: size, fd: fd)
+                return fd
+            }
+            // A short entry can only come from outside tampering; replace it.
+            close(fd)
+            unlink(target)
+            forget(id)
+        }
+        try fetchEntry(id, size: size, target: target, fetch: fetch)
+        let opened = Glibc.open(target, O_RDONLY | O_CLOEXEC)
+        guard opened >= 0 else { throw AFSError(.io, "cannot open cached content \(target): \(String(cString: strerror(errno)))") }
+        return opened
+    }
+
+    private func fetchEntry(_ id: String, size: UInt64, target: String, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) {
+        let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        do throws(AFSError) {
+            try fetch(fd)
+            var st = Glibc.stat()
+            guard fstat(fd, &st) == 0, UInt64(st.st_size) == size else {
+                throw AFSError(.corrupted, "fetched \(st.st_size) bytes for content \(id), expected \(size)")
+            }
+            mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
+            guard rename(temporary, target) == 0 else {
+                throw AFSError(.io, "cannot move fetched content into \(target): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        index.withLock { ix in
+            ix.clock += 1
+            if let old = ix.entries[id] { ix.bytes -= old.size }
+            ix.entries[id] = Entry(size: size, lastUse: ix.clock)
+            ix.bytes += size
+        }
+        evictIfNeeded(keeping: id)
+    }
+
+    private func touch(_ id: String, size: UInt64, fd: Int32) {
+        let known = index.withLock { ix in
+            ix.clock += 1
+            if ix.entries[id] != nil {
+                ix.entries[id]!.lastUse = ix.clock
+                return true
+            }
+            // Fetched by another process sharing the directory.
+            ix.entries[id] = Entry(size: size, lastUse: ix.clock)
+            ix.bytes += size
+            return false
+        }
+        // The mtime carries recency across restarts.
+        futimens(fd, nil)
+        if !known { evictIfNeeded(keeping: id) }
+    }
+
+    private func forget(_ id: String) {
+        index.withLock { ix in
+            if let old = ix.entries.removeValue(forKey: id) { ix.bytes -= old.size }
+        }
+    }
+
+    /// Unlinks least recently used entries until the cache is within 90 % of its budget (the
+    /// slack keeps eviction from running on every fetch once full).
+    private func evictIfNeeded(keeping keep: String? = nil) {
+        let victims: [String] = index.withLock { ix in
+            guard ix.bytes > configuration.maxBytes else { return [] }
+            let goal = configuration.maxBytes / 10 * 9
+            var out: [String] = []
+            for (id, entry) in ix.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) where id != keep {
+                if ix.bytes <= goal { break }
+                ix.entries[id] = nil
+                ix.bytes -= entry.size
+                out.append(id)
+            }
+            return out
+        }
+        for id in victims { unlink(path(for: id)) }
+    }
+
+    public var usage: Usage {
+        index.withLock { Usage(entries: $0.entries.count, bytes: $0.bytes) }
+    }
+
+    /// Whether `id` is held (by this index; another process may have evicted it since).
+    func contains(_ id: String) -> Bool {
+        index.withLock { $0.entries[id] != nil }
+    }
+
+    /// Removes every entry.
+    public func clear() {
+        let ids = index.withLock { ix in
+            let ids = Array(ix.entries.keys)
+            ix = Index()
+            return ids
+        }
+        for id in ids { unlink(path(for: id)) }
+    }
+}

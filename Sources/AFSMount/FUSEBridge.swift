@@ -1,0 +1,245 @@
+import AFSCore
+import CFUSE3
+import Glibc
+
+/// The C side of the mount: libfuse's operations table, each entry converting its C arguments,
+/// calling ``SessionFilesystem`` and turning a thrown ``Errno`` into `-errno`.
+///
+/// This is the only file that touches libfuse's pointers. The callbacks capture nothing (C
+/// function pointers cannot); they find the file system through the private data given to
+/// `fuse_new`, which ``FUSEMount`` keeps retained for the mount's lifetime. Paths may be NULL for
+/// calls on an open handle (`nullpath_ok`: a file unlinked while open keeps working through its
+/// handle), so handle-based calls prefer `fi->fh`.
+///
+/// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
+/// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
+/// Symbolic and hard links are refused with `EPERM`: the service API cannot create them.
+enum FUSEBridge {
+    /// The operations table handed to `fuse_new`.
+    static func operations() -> fuse_operations {
+        var ops = fuse_operations()
+        ops.`init` = { _, config in
+            if let config {
+                // The kernel keeps attributes and names for a second, as the mount's own cache does;
+                // negative lookups are not kept, so files another writer creates appear at once.
+                config.pointee.entry_timeout = 1
+                config.pointee.attr_timeout = 1
+                config.pointee.negative_timeout = 0
+                config.pointee.use_ino = 0
+                config.pointee.nullpath_ok = 1
+                // Unlink really unlinks: open handles keep their data in the mount, not in a
+                // `.fuse_hidden` file that would show up in the session.
+                config.pointee.hard_remove = 1
+            }
+            return afs_fuse_private_data()
+        }
+        ops.getattr = { path, st, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                let attributes = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+                guard let st else { return 0 }
+                st.pointee = FUSEBridge.stat(attributes)
+                return 0
+            }
+        }
+        ops.opendir = { path, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
+                fi.pointee.fh = try fs.openDirectory(path)
+                return 0
+            }
+        }
+        ops.releasedir = { _, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                if let fi { fs.releaseDirectory(fi.pointee.fh) }
+                return 0
+            }
+        }
+        ops.readdir = { _, buffer, filler, _, fi, flags in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi, let filler else { throw Errno.invalid }
+                let path = try fs.directoryPath(fi.pointee.fh)
+                let plus = flags.rawValue & FUSE_READDIR_PLUS.rawValue != 0
+                let fillFlags = plus ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags(0)
+                var dot = FUSEBridge.stat(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0))
+                _ = filler(buffer, ".", &dot, 0, fuse_fill_dir_flags(0))
+                _ = filler(buffer, "..", &dot, 0, fuse_fill_dir_flags(0))
+                for entry in try fs.list(path) {
+                    var st = FUSEBridge.stat(entry.attributes)
+                    if filler(buffer, entry.name, &st, 0, fillFlags) != 0 { break }
+                }
+                return 0
+            }
+        }
+        ops.readlink = { path, buffer, size in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let buffer, size > 0 else { throw Errno.invalid }
+                let target = Array(try fs.readLink(path).utf8)
+                let n = min(target.count, size - 1)
+                target.withUnsafeBufferPointer { src in
+                    buffer.withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
+                        dst.update(from: src.baseAddress!, count: n)
+                        dst[n] = 0
+                    }
+                }
+                return 0
+            }
+        }
+        ops.mkdir = { path, mode in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.makeDirectory(path, mode: UInt32(mode))
+                return 0
+            }
+        }
+        ops.unlink = { path in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.unlink(path)
+                return 0
+            }
+        }
+        ops.rmdir = { path in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.removeDirectory(path)
+                return 0
+            }
+        }
+        ops.symlink = { _, _ in -EPERM }
+        ops.link = { _, _ in -EPERM }
+        ops.rename = { from, to, flags in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
+                try fs.rename(from, to: to, flags: flags)
+                return 0
+            }
+        }
+        ops.chmod = { path, mode, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                try fs.chmod(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, mode: UInt32(mode))
+                return 0
+            }
+        }
+        ops.chown = { path, uid, gid, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                // Every entry belongs to the mounting user; "changing" to that owner is a no-op.
+                _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+                let keepsUID = uid == uid_t.max || uid == getuid()
+                let keepsGID = gid == gid_t.max || gid == getgid()
+                guard keepsUID, keepsGID else { throw Errno.notPermitted }
+                return 0
+            }
+        }
+        ops.truncate = { path, size, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard size >= 0 else { throw Errno.invalid }
+                try fs.truncate(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, size: UInt64(size))
+                return 0
+            }
+        }
+        ops.utimens = { path, _, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                // Times are the engine's (the time of the write that reached it); accepted so
+                // `touch`, `tar` and `cp -p` succeed.
+                _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+                return 0
+            }
+        }
+        ops.open = { path, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
+                fi.pointee.fh = try fs.open(path, flags: fi.pointee.flags)
+                return 0
+            }
+        }
+        ops.create = { path, mode, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
+                fi.pointee.fh = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags)
+                return 0
+            }
+        }
+        ops.read = { _, buffer, size, offset, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
+                let bytes = try fs.read(fi.pointee.fh, offset: UInt64(offset), count: size)
+                bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                return Int32(bytes.count)
+            }
+        }
+        ops.write = { _, buffer, size, offset, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
+                let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
+                return Int32(try fs.write(fi.pointee.fh, offset: UInt64(offset), bytes: bytes))
+            }
+        }
+        ops.statfs = { _, st in
+            FUSEBridge.run { fs throws(Errno) in
+                st?.pointee = fs.usage()
+                return 0
+            }
+        }
+        ops.flush = { _, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                try fs.flush(fi.pointee.fh)
+                return 0
+            }
+        }
+        ops.release = { _, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                try fs.release(fi.pointee.fh)
+                return 0
+            }
+        }
+        ops.fsync = { _, _, fi in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                try fs.fsync(fi.pointee.fh)
+                return 0
+            }
+        }
+        ops.fsyncdir = { _, _, _ in 0 }
+        return ops
+    }
+
+    /// Runs one callback body against the mounted file system, turning its error into `-errno`.
+    static func run(_ body: (SessionFilesystem) throws(Errno) -> Int32) -> Int32 {
+        guard let raw = afs_fuse_private_data() else { return -EIO }
+        let fs = Unmanaged<SessionFilesystem>.fromOpaque(raw).takeUnretainedValue()
+        do {
+            return try body(fs)
+        } catch {
+            return -error.code
+        }
+    }
+
+    static func string(_ path: UnsafePointer<CChar>?) -> String? {
+        path.map { String(cString: $0) }
+    }
+
+    /// The `struct stat` for `attributes`: owned by the mounting user, times from the engine.
+    static func stat(_ attributes: FileAttributes) -> Glibc.stat {
+        var st = Glibc.stat()
+        let type: mode_t
+        switch attributes.kind {
+        case .directory: type = S_IFDIR
+        case .symlink: type = S_IFLNK
+        case .file: type = S_IFREG
+        }
+        st.st_mode = type | mode_t(attributes.mode & 0o7777)
+        st.st_nlink = nlink_t(attributes.linkCount)
+        st.st_size = off_t(clamping: attributes.size)
+        st.st_blksize = 4096
+        st.st_blocks = blkcnt_t(clamping: (attributes.size + 511) / 512)
+        st.st_uid = getuid()
+        st.st_gid = getgid()
+        let time = timespec(tv_sec: Int(attributes.mtime / 1_000_000_000), tv_nsec: Int(attributes.mtime % 1_000_000_000))
+        st.st_mtim = time
+        st.st_atim = time
+        st.st_ctim = time
+        return st
+    }
+}

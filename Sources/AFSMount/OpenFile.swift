@@ -1,0 +1,118 @@
+import AFSCore
+import Glibc
+import Synchronization
+
+/// A file the kernel holds open through the mount, shared by every handle on the same path.
+///
+/// Reads come from a local descriptor: the content cache's entry while the file is clean, a
+/// private scratch copy once anything writes to it. Sharing one object per path matters: two
+/// processes (SQLite's writers) opening the same database must see each other's writes at once,
+/// not each a copy. The scratch copy goes back to the service as a whole file on flush, fsync and
+/// release (``SessionFilesystem`` drives that); until then `stat` reports its size.
+final class OpenFile: Sendable {
+    struct State {
+        var path: String
+        var mode: UInt32
+        /// Attributes the service last reported; nil while a created file was never uploaded.
+        var remote: FileAttributes?
+        /// Where reads come from: the cache entry, or the scratch copy once there is one.
+        var readDescriptor: Int32
+        /// The private, writable copy; nil while the file is only read.
+        var scratch: Int32?
+        /// Descriptors replaced while another thread might still read through them; closed last.
+        var retired: [Int32] = []
+        /// Written since the last upload began.
+        var dirty: Bool
+        /// Unlinked while open: still readable and writable, never uploaded again.
+        var unlinked = false
+        var handles = 0
+    }
+
+    let state: Mutex<State>
+    /// Serialises uploads and renames of this file, so an upload never lands on a stale path.
+    let transfer = Mutex(())
+
+    init(path: String, mode: UInt32, remote: FileAttributes?, readDescriptor: Int32, scratch: Int32?, dirty: Bool) {
+        state = Mutex(State(path: path, mode: mode & 0o7777, remote: remote, readDescriptor: readDescriptor, scratch: scratch, dirty: dirty))
+    }
+
+    var path: String { state.withLock { $0.path } }
+
+    /// Bytes at `offset`; fewer at the end of the file.
+    func read(offset: UInt64, count: Int) throws(Errno) -> [UInt8] {
+        let fd = state.withLock { $0.readDescriptor }
+        var buffer = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Errno(errno)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        buffer.removeLast(count - filled)
+        return buffer
+    }
+
+    /// Writes into the scratch copy (which the caller made sure exists).
+    func write(offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
+        guard let fd = state.withLock({ $0.scratch }) else { throw Errno.badDescriptor }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Errno(errno)
+            }
+            done += n
+        }
+        // Marked after the bytes landed: an upload that started before still sees dirty and runs again.
+        state.withLock { $0.dirty = true }
+        return done
+    }
+
+    func truncate(to size: UInt64) throws(Errno) {
+        guard let fd = state.withLock({ $0.scratch }) else { throw Errno.badDescriptor }
+        guard ftruncate(fd, off_t(size)) == 0 else { throw Errno(errno) }
+        state.withLock { $0.dirty = true }
+    }
+
+    /// What `stat` shows: the scratch copy's size while one exists, the service's time until the
+    /// written bytes reach it (tools that compare times before and after a close see one change).
+    func attributes() -> FileAttributes {
+        state.withLock { s in
+            var attributes = s.remote ?? FileAttributes(kind: .file, mode: s.mode, size: 0, mtime: OpenFile.now())
+            attributes.mode = s.mode
+            if let scratch = s.scratch {
+                var st = Glibc.stat()
+                if fstat(scratch, &st) == 0 {
+                    attributes.size = UInt64(st.st_size)
+                    if s.dirty || s.remote == nil { attributes.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
+                }
+            }
+            attributes.contentID = s.dirty ? nil : attributes.contentID
+            return attributes
+        }
+    }
+
+    /// Closes every descriptor; called once the last handle is released.
+    func closeDescriptors() {
+        state.withLock { s in
+            var all = Set(s.retired)
+            all.insert(s.readDescriptor)
+            if let scratch = s.scratch { all.insert(scratch) }
+            for fd in all where fd >= 0 { close(fd) }
+            s.retired = []
+            s.readDescriptor = -1
+            s.scratch = nil
+        }
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}

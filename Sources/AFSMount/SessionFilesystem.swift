@@ -1,0 +1,585 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Synchronization
+
+/// One session seen as a POSIX file system: what the FUSE callbacks do, without FUSE.
+///
+/// Every operation takes and returns Swift values and throws ``Errno``, so the logic is tested
+/// directly, in process, and ``FUSEBridge`` only converts C arguments. Metadata comes from the
+/// service through ``MetadataCache``; file contents through ``ContentCache`` (fetched whole at the
+/// first open, then local); writes go to a scratch copy per open file (``OpenFile``) and reach the
+/// service as one atomic whole-file write on flush, fsync and release. Consistency is
+/// close-to-open, as with NFS: an open asks the service for the file's current content identity,
+/// and a close publishes what was written.
+///
+/// Thread-safe: FUSE calls in from many threads. The service is (both transports are `Sendable`),
+/// the caches lock themselves, and the open-file table is behind a `Mutex`.
+public final class SessionFilesystem: Sendable {
+    public let session: String
+    let service: any AetherService & Sendable
+    let cache: ContentCache
+    let metadata: MetadataCache
+    let context: MutationContext
+    /// Where scratch copies are created (as unnamed `O_TMPFILE` files: a crash leaves nothing).
+    let scratchDirectory: String
+    /// Invalidates cached metadata from the session's changefeed while the mount runs.
+    let follower: ChangeFollower
+    /// The session root: always a directory, and not something every transport can `stat`.
+    let rootAttributes: FileAttributes
+    private let log: @Sendable (String) -> Void
+    private let files = Mutex(FileTable())
+
+    private struct FileTable {
+        var byPath: [String: OpenFile] = [:]
+        var byHandle: [UInt64: OpenFile] = [:]
+        /// Open directories: readdir arrives with a handle and no path (`nullpath_ok`).
+        var directories: [UInt64: String] = [:]
+        var nextHandle: UInt64 = 1
+    }
+
+    /// Checks that `session` exists and prepares the scratch directory.
+    /// - Parameters:
+    ///   - attributeTTL: how long metadata is trusted without asking the service again; changes
+    ///     made through this mount are seen at once whatever the TTL.
+    ///   - log: receives one line per service failure (the kernel only sees an errno).
+    public init(
+        service: any AetherService & Sendable, session: String, cache: ContentCache, context: MutationContext,
+        attributeTTL: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(AFSError) {
+        let info = try service.session(session)
+        rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
+        self.service = service
+        self.session = session
+        self.cache = cache
+        self.context = context
+        self.log = log
+        metadata = MetadataCache(ttl: attributeTTL)
+        follower = ChangeFollower(service: service, session: session, metadata: metadata, log: log)
+        scratchDirectory = cache.configuration.directory + "/scratch"
+        do {
+            try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
+        }
+    }
+
+    /// Starts following the changefeed (writes made through the API appear without waiting for
+    /// the metadata TTL). Without it the mount still converges, one TTL later.
+    public func startFollowingChanges() throws(AFSError) {
+        try follower.start()
+    }
+
+    public func stopFollowingChanges() {
+        follower.stop()
+    }
+
+    /// Writes a line to the mount's log.
+    func note(_ line: String) {
+        log(line)
+    }
+
+    /// Runs a service call, turning its error into the errno a tool expects (and logging why).
+    func call<T>(_ what: String, _ path: String, wrongKind: Errno = .notDirectory, _ body: () throws(AFSError) -> T) throws(Errno) -> T {
+        do {
+            return try body()
+        } catch {
+            let mapped = Errno(error, wrongKind: wrongKind)
+            if mapped != .notFound { log("\(what) \(path): \(error.message) → \(mapped)") }
+            throw mapped
+        }
+    }
+
+    // MARK: Open-file table
+
+    func openFile(handle: UInt64) -> OpenFile? {
+        files.withLock { $0.byHandle[handle] }
+    }
+
+    func openFile(at path: String) -> OpenFile? {
+        files.withLock { $0.byPath[path] }
+    }
+
+    /// Registers a new handle on `file`, or on the one another thread registered for the same path
+    /// meanwhile (the loser's descriptors are closed): one shared object per path.
+    private func register(_ file: OpenFile, at path: String) -> (UInt64, OpenFile) {
+        let (handle, winner) = files.withLock { t -> (UInt64, OpenFile) in
+            let winner = t.byPath[path] ?? file
+            t.byPath[path] = winner
+            let handle = t.nextHandle
+            t.nextHandle += 1
+            t.byHandle[handle] = winner
+            winner.state.withLock { $0.handles += 1 }
+            return (handle, winner)
+        }
+        if winner !== file { file.closeDescriptors() }
+        return (handle, winner)
+    }
+
+    /// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), a composite macro Swift does not import.
+    static let temporaryFileFlag: Int32 = 0o20000000 | O_DIRECTORY
+
+    /// An unnamed scratch file next to the cache (same file system: copies stay local).
+    private func makeScratch() throws(Errno) -> Int32 {
+        let fd = Glibc.open(scratchDirectory, SessionFilesystem.temporaryFileFlag | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let err = errno
+            log("cannot create a scratch file in \(scratchDirectory): \(String(cString: strerror(err)))")
+            throw Errno(err)
+        }
+        return fd
+    }
+
+    /// Gives `file` a writable scratch copy (a copy of its content unless `truncating`).
+    func ensureScratch(_ file: OpenFile, truncating: Bool) throws(Errno) {
+        if file.state.withLock({ $0.scratch != nil }) {
+            if truncating { try file.truncate(to: 0) }
+            return
+        }
+        let scratch = try makeScratch()
+        let result: Result<Void, Errno> = file.state.withLock { s in
+            if s.scratch != nil {
+                close(scratch)
+                return .success(())
+            }
+            if !truncating, s.readDescriptor >= 0 {
+                if case .failure(let e) = SessionFilesystem.copy(from: s.readDescriptor, to: scratch) {
+                    close(scratch)
+                    return .failure(e)
+                }
+            }
+            if s.readDescriptor >= 0 { s.retired.append(s.readDescriptor) }
+            s.readDescriptor = scratch
+            s.scratch = scratch
+            if truncating { s.dirty = true }
+            return .success(())
+        }
+        try result.get()
+    }
+
+    private static func copy(from source: Int32, to destination: Int32) -> Result<Void, Errno> {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress!, $0.count, offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(Errno(errno))
+            }
+            if n == 0 { return .success(()) }
+            var done = 0
+            while done < n {
+                let w = buffer.withUnsafeBytes { pwrite(destination, $0.baseAddress! + done, n - done, offset + off_t(done)) }
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(Errno(errno))
+                }
+                done += w
+            }
+            offset += off_t(n)
+        }
+    }
+
+    // MARK: Attributes
+
+    /// Attributes of an open handle (`fi` given) or a path: open files first (their unsaved size
+    /// counts), then the cache, then the service.
+    public func attributes(path: String?, handle: UInt64? = nil) throws(Errno) -> FileAttributes {
+        if let handle, let file = openFile(handle: handle) { return file.attributes() }
+        guard let path else { throw Errno.badDescriptor }
+        if path == "/" { return rootAttributes }
+        if let file = openFile(at: path) { return file.attributes() }
+        switch metadata.lookup(path) {
+        case .found(let attributes): return attributes
+        case .missing: throw Errno.notFound
+        case .unknown: break
+        }
+        let attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+        metadata.store(path, attributes)
+        return attributes
+    }
+
+    /// The entries of a directory (without `.` and `..`), with attributes for readdirplus.
+    public func list(_ path: String) throws(Errno) -> [(name: String, attributes: FileAttributes)] {
+        var entries: [(name: String, attributes: FileAttributes)]
+        if let cached = metadata.listing(path) {
+            entries = cached
+        } else {
+            let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
+            entries = listed.map { ($0.name, FileAttributes($0)) }
+            metadata.store(listing: entries, of: path)
+        }
+        // Files created here and not yet uploaded, and open files whose size moved on.
+        let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
+        guard !open.isEmpty else { return entries }
+        var position: [String: Int] = [:]
+        for (i, e) in entries.enumerated() { position[e.name] = i }
+        for (p, file) in open.sorted(by: { $0.key < $1.key }) {
+            let name = MountPath.name(of: p)
+            if let i = position[name] { entries[i].attributes = file.attributes() } else { entries.append((name, file.attributes())) }
+        }
+        return entries
+    }
+
+    /// Opens a directory for reading; the handle remembers its path.
+    public func openDirectory(_ path: String) throws(Errno) -> UInt64 {
+        guard try attributes(path: path).kind == .directory else { throw Errno.notDirectory }
+        return files.withLock { t in
+            let handle = t.nextHandle
+            t.nextHandle += 1
+            t.directories[handle] = path
+            return handle
+        }
+    }
+
+    /// The path an open directory handle was opened on.
+    public func directoryPath(_ handle: UInt64) throws(Errno) -> String {
+        guard let path = files.withLock({ $0.directories[handle] }) else { throw Errno.badDescriptor }
+        return path
+    }
+
+    public func releaseDirectory(_ handle: UInt64) {
+        files.withLock { _ = $0.directories.removeValue(forKey: handle) }
+    }
+
+    /// A symbolic link's target (links arrive with imported trees; the service API cannot make new ones).
+    public func readLink(_ path: String) throws(Errno) -> String {
+        let stat = try call("readlink", path) { () throws(AFSError) in try service.stat(session, path: path) }
+        guard stat.kind == .symlink, let target = stat.target else { throw Errno.invalid }
+        return target
+    }
+
+    /// Space figures for `statfs`: those of the disk holding the cache, where the mount's bytes live locally.
+    public func usage() -> statvfs {
+        var st = statvfs()
+        if statvfs(cache.configuration.directory, &st) != 0 {
+            st = statvfs()
+            st.f_bsize = 4096
+            st.f_frsize = 4096
+        }
+        st.f_namemax = UInt(SessionPath.maxNameBytes)
+        return st
+    }
+
+    // MARK: Opening and closing
+
+    /// Opens an existing file. The first open fetches its content into the cache (unless it is
+    /// truncated right away); write access makes a scratch copy.
+    public func open(_ path: String, flags: Int32) throws(Errno) -> UInt64 {
+        let writable = flags & O_ACCMODE != O_RDONLY
+        let truncating = writable && flags & O_TRUNC != 0
+        let file: OpenFile
+        if let existing = openFile(at: path) {
+            file = existing
+        } else {
+            file = try load(path, fetch: !truncating)
+        }
+        let (handle, shared) = register(file, at: path)
+        if writable {
+            do throws(Errno) {
+                try ensureScratch(shared, truncating: truncating)
+            } catch {
+                try? release(handle)
+                throw error
+            }
+        }
+        return handle
+    }
+
+    /// A fresh `stat` (close-to-open: the content identity is the service's current one) and the
+    /// content from the cache, fetched on a miss. Retries when the file changed mid-fetch.
+    private func load(_ path: String, fetch: Bool) throws(Errno) -> OpenFile {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let stat = try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) }
+            guard stat.kind == .file else { throw stat.kind == .directory ? Errno.isDirectory : Errno.invalid }
+            let attributes = FileAttributes(stat)
+            metadata.store(path, attributes)
+            guard fetch else {
+                return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: -1, scratch: nil, dirty: false)
+            }
+            guard let id = stat.contentID else { throw Errno.io }
+            do {
+                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in try service.copyFile(session, path: path, to: fd) }
+                return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false)
+            } catch where error.code == .corrupted && attempt < 3 {
+                continue
+            } catch {
+                throw Errno(error)
+            }
+        }
+    }
+
+    /// Creates a file: local until its first flush, visible to this mount at once.
+    public func create(_ path: String, mode: UInt32, flags: Int32) throws(Errno) -> UInt64 {
+        let scratch = try makeScratch()
+        let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
+        metadata.invalidate(path)
+        let (handle, shared) = register(file, at: path)
+        if shared !== file { try ensureScratch(shared, truncating: true) }
+        return handle
+    }
+
+    public func read(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> [UInt8] {
+        guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        return try file.read(offset: offset, count: count)
+    }
+
+    public func write(_ handle: UInt64, offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
+        guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        try ensureScratch(file, truncating: false)
+        return try file.write(offset: offset, bytes: bytes)
+    }
+
+    /// Publishes what was written through any handle of the file; returns once the service has it
+    /// durably (both transports acknowledge a write only when it is durable).
+    public func flush(_ handle: UInt64) throws(Errno) {
+        guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+    }
+
+    /// Uploads the scratch copy if it changed. The caller holds `file.transfer`.
+    private func uploadLocked(_ file: OpenFile) throws(Errno) {
+        let snapshot = file.state.withLock { s -> (String, UInt32, Int32)? in
+            guard s.dirty, !s.unlinked, let scratch = s.scratch else { return nil }
+            s.dirty = false
+            return (s.path, s.mode, scratch)
+        }
+        guard let (path, mode, scratch) = snapshot else { return }
+        // A second open file description: its own offset, so uploads never disturb other readers.
+        let source = Glibc.open("/proc/self/fd/\(scratch)", O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else {
+            file.state.withLock { $0.dirty = true }
+            throw Errno(errno)
+        }
+        defer { close(source) }
+        do throws(Errno) {
+            try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                try service.writeFile(session, path: path, from: source, mode: mode, context: context)
+            }
+        } catch {
+            file.state.withLock { $0.dirty = true }
+            throw error
+        }
+        metadata.invalidate(path)
+        if let stat = try? service.stat(session, path: path) {
+            file.state.withLock { $0.remote = FileAttributes(stat) }
+        }
+    }
+
+    public func fsync(_ handle: UInt64) throws(Errno) {
+        try flush(handle)
+    }
+
+    /// Drops a handle: uploads pending writes, and closes the file's descriptors with its last handle.
+    public func release(_ handle: UInt64) throws(Errno) {
+        guard let file = files.withLock({ $0.byHandle.removeValue(forKey: handle) }) else { throw Errno.badDescriptor }
+        var failure: Errno?
+        do throws(Errno) {
+            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+        } catch {
+            log("release of \(file.path) could not upload: \(error)")
+            failure = error
+        }
+        let last = files.withLock { t -> Bool in
+            let remaining = file.state.withLock { s -> Int in
+                s.handles -= 1
+                return s.handles
+            }
+            guard remaining == 0 else { return false }
+            let path = file.path
+            if t.byPath[path] === file { t.byPath[path] = nil }
+            return true
+        }
+        if last { file.closeDescriptors() }
+        if let failure { throw failure }
+    }
+
+    /// Uploads every open file's pending writes: the mount's last act before it goes away.
+    public func flushAll() {
+        let open = files.withLock { t in
+            Dictionary(t.byHandle.values.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
+        }
+        for file in open {
+            do throws(Errno) {
+                try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+            } catch {
+                log("unmount could not upload \(file.path): \(error)")
+            }
+        }
+    }
+
+    // MARK: Changing attributes
+
+    /// Sets a file's size: through its handle (ftruncate: published at the handle's flush), or by
+    /// path (truncate: published before returning).
+    public func truncate(path: String?, handle: UInt64?, size: UInt64) throws(Errno) {
+        if let handle, let file = openFile(handle: handle) {
+            try ensureScratch(file, truncating: size == 0)
+            try file.truncate(to: size)
+            return
+        }
+        guard let path else { throw Errno.badDescriptor }
+        let h = try open(path, flags: size == 0 ? O_RDWR | O_TRUNC : O_RDWR)
+        do throws(Errno) {
+            if size > 0, let file = openFile(handle: h) { try file.truncate(to: size) }
+            try flush(h)
+        } catch {
+            try? release(h)
+            throw error
+        }
+        try release(h)
+    }
+
+    /// Changes permission bits. The service keeps a file's mode with its content, so a file's
+    /// mode changes by writing it again with the new mode; directories keep theirs (EPERM unless
+    /// nothing changes).
+    public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
+        let bits = mode & 0o7777
+        if let handle, let file = openFile(handle: handle) {
+            try setMode(file, bits)
+            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+            return
+        }
+        guard let path else { throw Errno.badDescriptor }
+        let attributes = try self.attributes(path: path)
+        switch attributes.kind {
+        case .directory, .symlink:
+            guard attributes.mode == bits else { throw Errno.notPermitted }
+        case .file:
+            if attributes.mode == bits, openFile(at: path) == nil { return }
+            let h = try open(path, flags: O_RDWR)
+            do throws(Errno) {
+                guard let file = openFile(handle: h) else { throw Errno.badDescriptor }
+                try setMode(file, bits)
+                try flush(h)
+            } catch {
+                try? release(h)
+                throw error
+            }
+            try release(h)
+        }
+    }
+
+    private func setMode(_ file: OpenFile, _ bits: UInt32) throws(Errno) {
+        try ensureScratch(file, truncating: false)
+        file.state.withLock { s in
+            if s.mode != bits {
+                s.mode = bits
+                s.dirty = true
+            }
+        }
+        metadata.invalidate(file.path)
+    }
+
+    // MARK: Namespace
+
+    public func makeDirectory(_ path: String, mode: UInt32) throws(Errno) {
+        if openFile(at: path) != nil { throw Errno.exists }
+        try call("mkdir", path) { () throws(AFSError) in
+            try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
+        }
+        metadata.invalidate(path)
+    }
+
+    /// Removes a file or symlink. An open file stays readable and writable through its handles
+    /// and is never uploaded again.
+    public func unlink(_ path: String) throws(Errno) {
+        let attributes = try self.attributes(path: path)
+        if attributes.kind == .directory { throw Errno.isDirectory }
+        let file = files.withLock { t -> OpenFile? in
+            guard let file = t.byPath.removeValue(forKey: path) else { return nil }
+            return file
+        }
+        defer { metadata.invalidate(path) }
+        guard let file else {
+            try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                try service.remove(session, path: path, recursive: false, context: context)
+            }
+            return
+        }
+        try file.transfer.withLock { _ throws(Errno) in
+            let neverUploaded = file.state.withLock { s -> Bool in
+                s.unlinked = true
+                return s.remote == nil
+            }
+            do throws(Errno) {
+                try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                    try service.remove(session, path: path, recursive: false, context: context)
+                }
+            } catch where neverUploaded && error == .notFound {
+                // Created and removed before any flush: the service never saw it.
+            }
+        }
+    }
+
+    public func removeDirectory(_ path: String) throws(Errno) {
+        let attributes = try self.attributes(path: path)
+        guard attributes.kind == .directory else { throw Errno.notDirectory }
+        let pending = files.withLock { t in t.byPath.keys.contains { $0 != path && MountPath.isWithin($0, path) } }
+        if pending { throw Errno.notEmpty }
+        defer { metadata.invalidateAll() }
+        try call("rmdir", path) { () throws(AFSError) in try service.remove(session, path: path, recursive: false, context: context) }
+    }
+
+    /// `renameat2` flags (Linux ABI values).
+    public static let renameNoReplace: UInt32 = 1
+    public static let renameExchange: UInt32 = 2
+
+    /// Moves a file or directory. `RENAME_NOREPLACE` refuses an existing destination;
+    /// `RENAME_EXCHANGE` is not offered by the service (`EINVAL`, so tools fall back).
+    public func rename(_ from: String, to: String, flags: UInt32 = 0) throws(Errno) {
+        if flags & SessionFilesystem.renameExchange != 0 { throw Errno.invalid }
+        guard flags & ~SessionFilesystem.renameNoReplace == 0 else { throw Errno.invalid }
+        let source = try attributes(path: from)
+        let destination: FileAttributes?
+        do throws(Errno) {
+            destination = try attributes(path: to)
+        } catch where error == .notFound {
+            destination = nil
+        }
+        if let destination {
+            if flags & SessionFilesystem.renameNoReplace != 0 { throw Errno.exists }
+            switch (source.kind == .directory, destination.kind == .directory) {
+            case (false, true): throw Errno.isDirectory
+            case (true, false): throw Errno.notDirectory
+            case (true, true):
+                // POSIX replaces an empty directory; the service refuses any, so remove it first.
+                try removeDirectory(to)
+            case (false, false): break
+            }
+        }
+        let moving = openFile(at: from)
+        let perform = { () throws(Errno) in
+            if let moving {
+                // A file created here and never flushed must exist before the service can move it.
+                if moving.state.withLock({ $0.remote == nil }) { moving.state.withLock { $0.dirty = true } }
+                try self.uploadLocked(moving)
+            }
+            try self.call("rename", from, wrongKind: .isDirectory) { () throws(AFSError) in
+                try self.service.rename(self.session, from: from, to: to, context: self.context)
+            }
+            self.files.withLock { t in
+                if let replaced = t.byPath.removeValue(forKey: to) { replaced.state.withLock { $0.unlinked = true } }
+                for (p, file) in t.byPath.filter({ MountPath.isWithin($0.key, from) }) {
+                    let moved = MountPath.rebase(p, from: from, to: to)
+                    t.byPath[p] = nil
+                    t.byPath[moved] = file
+                    file.state.withLock { $0.path = moved }
+                }
+            }
+        }
+        if let moving {
+            try moving.transfer.withLock { _ throws(Errno) in try perform() }
+        } else {
+            try perform()
+        }
+        if source.kind == .directory {
+            metadata.invalidateAll()
+        } else {
+            metadata.invalidate(from)
+            metadata.invalidate(to)
+        }
+    }
+}

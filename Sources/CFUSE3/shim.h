@@ -1,0 +1,31 @@
+// libfuse3's high-level API, pinned to the 3.5 interface. The version must be defined before the
+// header: it selects which of libfuse's versioned entry points the macros below resolve to.
+#define FUSE_USE_VERSION 35
+#include <fuse3/fuse.h>
+#include <fuse3/fuse_lowlevel.h>
+
+// `fuse_new` and `fuse_loop_mt` are macros over versioned symbols; Swift cannot call macros,
+// so these wrappers pin the symbol and the operations table's size in one place.
+static inline struct fuse *afs_fuse_new(struct fuse_args *args, const struct fuse_operations *ops, void *private_data) {
+    return fuse_new(args, ops, sizeof(struct fuse_operations), private_data);
+}
+
+static inline int afs_fuse_loop_mt(struct fuse *f, unsigned int max_threads) {
+    struct fuse_loop_config *config = fuse_loop_cfg_create();
+    if (config == NULL) return -1;
+    fuse_loop_cfg_set_max_threads(config, max_threads);
+    fuse_loop_cfg_set_clone_fd(config, 0);
+    int result = fuse_loop_mt(f, config);
+    fuse_loop_cfg_destroy(config);
+    return result;
+}
+
+// `struct fuse_file_info` keeps its flags in bitfields; these keep Swift off their layout.
+static inline void afs_fi_set_keep_cache(struct fuse_file_info *fi, int on) { fi->keep_cache = on ? 1 : 0; }
+static inline void afs_fi_set_direct_io(struct fuse_file_info *fi, int on) { fi->direct_io = on ? 1 : 0; }
+
+// The private data handed to `afs_fuse_new`, from inside a callback.
+static inline void *afs_fuse_private_data(void) {
+    struct fuse_context *context = fuse_get_context();
+    return context ? context->private_data : NULL;
+}

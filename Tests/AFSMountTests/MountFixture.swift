@@ -1,0 +1,181 @@
+import AFSMount
+import AFSTestSupport
+import Foundation
+import Testing
+
+/// Which side of the network the mounted session lives on.
+enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case embedded, remote
+    var testDescription: String { rawValue }
+}
+
+/// Why mount tests cannot run here, or nil when they can.
+let mountUnavailable: String? = FUSEMount.availability()
+
+/// A store (embedded, or behind a real afs-server) plus the real `aether` binary, for mounting
+/// sessions and running real programs on them.
+final class MountFixture: @unchecked Sendable {
+    // @unchecked: immutable after init; used by one test at a time.
+    struct Run {
+        var status: Int32
+        var output: String
+    }
+
+    let transport: Transport
+    let root = "/var/tmp/afs-mount-\(UUID().uuidString.prefix(8))"
+    let aether: String
+    let server: ServerProcess?
+    let environment: [String: String]
+
+    init(_ transport: Transport) throws {
+        self.transport = transport
+        aether = ServerProcess.productsDirectory(containing: "aether") + "/aether"
+        try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var env = ProcessInfo.processInfo.environment
+        env["AETHER_CONFIG"] = root + "/no-config.toml"
+        env["XDG_CACHE_HOME"] = root + "/cache"
+        switch transport {
+        case .embedded:
+            server = nil
+            env["AFS_STORE"] = root + "/store"
+            env["AFS_AETHER_SERVER_ENDPOINT"] = ""
+        case .remote:
+            let s = try ServerProcess()
+            server = s
+            env["AFS_STORE"] = ""
+            env["AFS_AETHER_SERVER_ENDPOINT"] = s.base
+            env["AFS_TOKEN"] = s.adminToken
+        }
+        environment = env
+    }
+
+    deinit {
+        server?.cleanup()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Runs `executable` with `arguments`; stdout and stderr together.
+    @discardableResult
+    func run(_ executable: String, _ arguments: [String], in directory: String? = nil, stdin: Data? = nil) throws -> Run {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.environment = environment
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe()
+        let input = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try p.run()
+        if let stdin {
+            input.fileHandleForWriting.write(stdin)
+            try input.fileHandleForWriting.close()
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    @discardableResult
+    func cli(_ arguments: [String], stdin: Data? = nil) throws -> Run {
+        try run(aether, arguments, stdin: stdin)
+    }
+
+    /// A shell script run in `directory`; fails the test (with its output) on a non-zero exit.
+    @discardableResult
+    func sh(_ script: String, in directory: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try run("/bin/sh", ["-ec", script], in: directory)
+        #expect(r.status == 0, "script failed (\(r.status)):\n\(script)\n--- output:\n\(r.output)", sourceLocation: sourceLocation)
+        return r.output
+    }
+
+    func createSession() throws -> String {
+        let r = try cli(["session", "create", "--blank", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], "\(r.output)")
+        return try #require(object["id"] as? String)
+    }
+
+    func cat(_ session: String, _ path: String) throws -> String {
+        let r = try cli(["fs", "cat", session, path])
+        #expect(r.status == 0, "fs cat \(path): \(r.output)")
+        return r.output
+    }
+
+    /// `aether fs cat ID PATH > file`, byte for byte; returns the exit status.
+    func download(_ session: String, _ path: String, to file: String) throws -> Int32 {
+        FileManager.default.createFile(atPath: file, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: aether)
+        p.arguments = ["fs", "cat", session, path]
+        p.environment = environment
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Starts `aether mount` and waits for it to announce the mount.
+    func mount(_ session: String) throws -> MountedSession {
+        let directory = root + "/mnt-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: aether)
+        p.arguments = ["mount", "--session", session, directory]
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out
+        let log = root + "/mount-\(UUID().uuidString.prefix(6)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try p.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("\n"), Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let mounted = MountedSession(process: p, directory: directory, log: log, fixture: self)
+        try #require(text.contains("mounted session"), "aether mount did not start: \(text) \(mounted.logText)")
+        return mounted
+    }
+}
+
+/// A running `aether mount`; unmounted (lazily, as a last resort) when dropped.
+final class MountedSession: @unchecked Sendable {
+    // @unchecked: used by the test that mounted it.
+    let process: Process
+    let directory: String
+    let log: String
+    let fixture: MountFixture
+
+    init(process: Process, directory: String, log: String, fixture: MountFixture) {
+        self.process = process
+        self.directory = directory
+        self.log = log
+        self.fixture = fixture
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// `aether unmount DIR`, then waits for the mount's process to exit; returns its status.
+    @discardableResult
+    func unmount(sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
+        let r = try fixture.cli(["unmount", directory])
+        #expect(r.status == 0, "unmount: \(r.output)", sourceLocation: sourceLocation)
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning, "the mount did not exit after unmount", sourceLocation: sourceLocation)
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            _ = try? fixture.run("/usr/bin/fusermount3", ["-u", "-z", directory])
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import AFSCore
+import Foundation
+import Testing
+
+@testable import AFSMount
+
+/// Errno mapping, path arithmetic, the metadata cache and the bridge's `stat` conversion.
+@Suite struct MountPiecesTests {
+    @Test func errnoMapping() {
+        #expect(Errno(AFSError(.notFound, "x")) == .notFound)
+        #expect(Errno(AFSError(.alreadyExists, "x")) == .exists)
+        #expect(Errno(AFSError(.notEmpty, "x")) == .notEmpty)
+        #expect(Errno(AFSError(.wrongKind, "x")) == .notDirectory)
+        #expect(Errno(AFSError(.wrongKind, "x"), wrongKind: .isDirectory) == .isDirectory)
+        #expect(Errno(AFSError(.invalidPath, "x")) == .invalid)
+        #expect(Errno(AFSError(.invalidPath, "a name in '/x' is 300 bytes; the limit is 255")) == .nameTooLong)
+        #expect(Errno(AFSError(.locked, "x")) == .denied)
+        #expect(Errno(AFSError(.forbidden, "x")) == .denied)
+        #expect(Errno(AFSError(.unavailable, "x")) == .io)
+        for code in AFSError.Code.allCases { #expect(Errno(AFSError(code, "")).code > 0) }
+    }
+
+    @Test func paths() {
+        #expect(MountPath.parent(of: "/a/b") == "/a")
+        #expect(MountPath.parent(of: "/a") == "/")
+        #expect(MountPath.name(of: "/a/b") == "b")
+        #expect(MountPath.join("/", "a") == "/a")
+        #expect(MountPath.join("/a", "b") == "/a/b")
+        #expect(MountPath.isWithin("/a/b", "/a"))
+        #expect(!MountPath.isWithin("/ab", "/a"))
+        #expect(MountPath.rebase("/a/b/c", from: "/a/b", to: "/x") == "/x/c")
+    }
+
+    @Test func metadataCacheAnswersFromListingsAndForgetsOnInvalidate() {
+        let cache = MetadataCache(ttl: .seconds(60))
+        let file = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
+        cache.store(listing: [("a", file)], of: "/d")
+        #expect(cache.lookup("/d/a") == .found(file))
+        #expect(cache.lookup("/d/missing") == .missing)
+        #expect(cache.lookup("/e/a") == .unknown)
+        cache.invalidate("/d/b")
+        #expect(cache.lookup("/d/a") == .unknown)
+        cache.store("/x", file)
+        cache.invalidateAll()
+        #expect(cache.lookup("/x") == .unknown)
+        let expired = MetadataCache(ttl: .zero)
+        expired.store("/x", file)
+        #expect(expired.lookup("/x") == .unknown)
+    }
+
+    @Test func statOfAttributes() {
+        let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789))
+        #expect(st.st_mode == S_IFREG | 0o755)
+        #expect(st.st_size == 1000)
+        #expect(st.st_blocks == 2)
+        #expect(st.st_nlink == 1)
+        #expect(st.st_mtim.tv_sec == 1_500_000_000 && st.st_mtim.tv_nsec == 123_456_789)
+        #expect(FUSEBridge.stat(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0)).st_mode == S_IFDIR | 0o755)
+        #expect(FUSEBridge.stat(FileAttributes(kind: .symlink, mode: 0o777, size: 4, mtime: 0)).st_mode == S_IFLNK | 0o777)
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+/// Real programs on a real FUSE mount of a session, over both transports; what they wrote is then
+/// read back through the service after the unmount.
+@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"))
+struct MountTests {
+    @Test(arguments: Transport.allCases) func shellToolsReadWriteMoveAndRemove(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        #expect(try f.cli(["fs", "write", id, "/seed/readme.txt"], stdin: Data("from the API\n".utf8)).status == 0)
+        let m = try f.mount(id)
+        let out = try f.sh(
+            """
+            cat seed/readme.txt
+            echo one > a.txt
+            echo two >> a.txt
+            mkdir -p docs/deep
+            mv a.txt docs/deep/a.txt
+            seq 1 200000 > docs/numbers.txt
+            cp docs/numbers.txt copy.txt
+            cmp docs/numbers.txt copy.txt
+            rm copy.txt
+            touch empty
+            mkdir gone && rmdir gone
+            if rmdir docs 2>/dev/null; then echo "rmdir of a non-empty directory succeeded"; exit 1; fi
+            chmod 755 docs/numbers.txt
+            test -x docs/numbers.txt
+            printf 'abcdef' > t.txt && truncate -s 3 t.txt
+            ls -1
+            wc -l < docs/numbers.txt
+            """, in: m.directory)
+        #expect(out == "from the API\ndocs\nempty\nseed\nt.txt\n200000\n")
+        #expect(try m.unmount() == 0)
+        #expect(try f.cat(id, "/docs/deep/a.txt") == "one\ntwo\n")
+        #expect(try f.cat(id, "/t.txt") == "abc")
+        #expect(try f.cat(id, "/docs/numbers.txt").hasSuffix("199999\n200000\n"))
+        let stat = try f.cli(["fs", "stat", id, "/docs/numbers.txt", "--json"]).output
+        #expect(stat.contains("\"mode\" : 493"), "chmod 755 did not reach the store: \(stat)")
+        #expect(try f.cli(["fs", "stat", id, "/copy.txt"]).status == 3)
+        #expect(try f.cli(["fs", "stat", id, "/empty"]).status == 0)
+    }
+
+    @Test(arguments: Transport.allCases) func gitCloneCommitAndStatus(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        // A source repository on local disk to clone from.
+        let origin = f.root + "/origin"
+        try FileManager.default.createDirectory(atPath: origin, withIntermediateDirectories: true)
+        try f.sh(
+            """
+            git init -q -b main .
+            git config user.email o@example.com && git config user.name origin
+            mkdir -p src && for i in $(seq 1 40); do echo "file $i" > src/f$i.txt; done
+            printf '#!/bin/sh\\necho hi\\n' > run.sh && chmod +x run.sh
+            git add -A && git commit -qm base
+            """, in: origin)
+        let m = try f.mount(id)
+        let out = try f.sh(
+            """
+            git clone -q \(origin) clone
+            cd clone
+            git config user.email agent@example.com && git config user.name agent
+            test -z "$(git status --porcelain)"
+            ./run.sh
+            echo changed >> src/f1.txt
+            echo new > src/new.txt
+            git status --porcelain
+            git add -A && git commit -qm change
+            test -z "$(git status --porcelain)"
+            git log --oneline | wc -l
+            git fsck --no-dangling >/dev/null 2>&1
+            cd .. && mkdir fresh && cd fresh && git init -q . && echo x > x && git add x
+            git -c user.email=a@b -c user.name=a commit -qm one && git status --short && git rev-list --count HEAD
+            """, in: m.directory)
+        #expect(out == "hi\n M src/f1.txt\n?? src/new.txt\n2\n1\n")
+        #expect(try m.unmount() == 0)
+        #expect(try f.cat(id, "/clone/src/f1.txt") == "file 1\nchanged\n")
+        #expect(try f.cat(id, "/clone/.git/HEAD") == "ref: refs/heads/main\n")
+    }
+
+    @Test(arguments: Transport.allCases) func makeBuildsACProject(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        let m = try f.mount(id)
+        let out = try f.sh(
+            """
+            mkdir app && cd app
+            printf 'int add(int a, int b) { return a + b; }\\n' > util.c
+            printf '#include <stdio.h>\\nint add(int, int);\\nint main(void) { printf("%%d\\\\n", add(2, 3)); return 0; }\\n' > main.c
+            printf 'app: main.o util.o\\n\\tgcc -o app main.o util.o\\n%%.o: %%.c\\n\\tgcc -O1 -c -o $@ $<\\n' > Makefile
+            make -s && ./app
+            make | grep -c 'up to date'
+            sleep 1.1
+            printf 'int add(int a, int b) { return a * b; }\\n' > util.c
+            make
+            ./app
+            """, in: m.directory)
+        #expect(out == "5\n1\ngcc -O1 -c -o util.o util.c\ngcc -o app main.o util.o\n6\n")
+        #expect(try m.unmount() == 0)
+        let stat = try f.cli(["fs", "stat", id, "/app/app", "--json"]).output
+        #expect(stat.contains("\"mode\" : 493"), "the linked binary lost its mode: \(stat)")
+    }
+
+    @Test(arguments: Transport.allCases) func sqliteWithTwoConcurrentWriters(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        let m = try f.mount(id)
+        let script = """
+            import sqlite3, multiprocessing, sys
+            db = sys.argv[1]
+            def work(n):
+                c = sqlite3.connect(db, timeout=60)
+                for i in range(40):
+                    c.execute('insert into t values (?, ?)', (n, i))
+                    c.commit()
+                c.close()
+            if __name__ == '__main__':
+                c = sqlite3.connect(db)
+                c.execute('create table t (writer int, i int)')
+                c.commit()
+                c.close()
+                ps = [multiprocessing.Process(target=work, args=(n,)) for n in range(2)]
+                for p in ps: p.start()
+                for p in ps: p.join()
+                c = sqlite3.connect(db)
+                print(c.execute('select count(*), count(distinct writer) from t').fetchone(), c.execute('pragma integrity_check').fetchone()[0])
+            """
+        try script.write(toFile: f.root + "/writers.py", atomically: true, encoding: .utf8)
+        let out = try f.sh("python3 \(f.root)/writers.py \(m.directory)/data.db", in: m.directory)
+        #expect(out == "(80, 2) ok\n")
+        #expect(try m.unmount() == 0)
+        // The database as the store holds it, checked outside the mount.
+        let copy = f.root + "/copy.db"
+        #expect(try f.download(id, "/data.db", to: copy) == 0)
+        let check = try f.sh(
+            "python3 -c \"import sqlite3; c = sqlite3.connect('\(copy)'); print(c.execute('select count(*) from t').fetchone()[0])\"", in: f.root)
+        #expect(check == "80\n")
+    }
+
+    @Test func apiWritesAppearInTheMount() throws {
+        // Remote only: an embedded store belongs to the mount's process while it runs.
+        let f = try MountFixture(.remote)
+        let id = try f.createSession()
+        #expect(try f.cli(["fs", "write", id, "/notes.txt"], stdin: Data("first\n".utf8)).status == 0)
+        let m = try f.mount(id)
+        #expect(try String(contentsOfFile: m.directory + "/notes.txt", encoding: .utf8) == "first\n")
+        #expect(try f.cli(["fs", "write", id, "/notes.txt"], stdin: Data("second version\n".utf8)).status == 0)
+        #expect(try f.cli(["fs", "write", id, "/other.txt"], stdin: Data("x".utf8)).status == 0)
+        let deadline = Date().addingTimeInterval(10)
+        var seen = ""
+        while Date() < deadline {
+            seen = (try? String(contentsOfFile: m.directory + "/notes.txt", encoding: .utf8)) ?? ""
+            if seen == "second version\n" { break }
+            usleep(50_000)
+        }
+        #expect(seen == "second version\n")
+        #expect(FileManager.default.fileExists(atPath: m.directory + "/other.txt"))
+        #expect(try m.unmount() == 0)
+    }
+}

@@ -1,0 +1,152 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Testing
+
+@testable import AFSMount
+
+/// The mount's logic in process, over a real embedded store: what each FUSE callback does,
+/// without the kernel in between.
+@Suite struct SessionFilesystemTests {
+    final class Fixture {
+        let directory = "/var/tmp/afs-fs-\(UUID().uuidString.prefix(8))"
+        let store: AetherStore
+        let session: String
+        let fs: SessionFilesystem
+
+        init(ttl: Duration = .seconds(1)) throws {
+            store = try AetherStore.open(at: directory + "/store")
+            session = try store.createSession(name: "m", from: .blank).id
+            try store.writeFile(session, path: "/a.txt", data: Array("alpha".utf8))
+            try store.makeDirectory(session, path: "/dir")
+            try store.writeFile(session, path: "/dir/b.txt", data: Array("bravo".utf8))
+            let cache = try ContentCache(.init(directory: directory + "/cache", maxBytes: 1 << 30))
+            fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"), attributeTTL: ttl)
+        }
+
+        deinit {
+            try? store.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+
+        func text(_ path: String) throws -> String {
+            String(decoding: try store.readFile(session, path: path), as: UTF8.self)
+        }
+    }
+
+    @Test func readsThroughTheCacheAndListsWithAttributes() throws {
+        let f = try Fixture()
+        let h = try f.fs.open("/a.txt", flags: O_RDONLY)
+        #expect(try f.fs.read(h, offset: 1, count: 100) == Array("lpha".utf8))
+        try f.fs.release(h)
+        #expect(f.fs.cache.usage.entries == 1)
+        let listing = try f.fs.list("/")
+        #expect(listing.map(\.name) == ["a.txt", "dir"])
+        #expect(listing.first?.attributes.size == 5)
+        #expect(try f.fs.attributes(path: "/dir").kind == .directory)
+        #expect(throws: Errno.notFound) { try f.fs.attributes(path: "/nope") }
+        #expect(throws: Errno.isDirectory) { try f.fs.open("/dir", flags: O_RDONLY) }
+    }
+
+    @Test func writesAreLocalUntilFlushAndSharedBetweenHandles() throws {
+        let f = try Fixture()
+        let w = try f.fs.create("/new.txt", mode: 0o600, flags: O_WRONLY | O_CREAT)
+        #expect(try f.fs.write(w, offset: 0, bytes: Array("hello".utf8)) == 5)
+        // Visible to this mount at once, not yet to the service.
+        #expect(try f.fs.attributes(path: "/new.txt").size == 5)
+        #expect(try f.fs.list("/").map(\.name).contains("new.txt"))
+        #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/new.txt") }
+        // A second opener (another process) reads the same bytes.
+        let r = try f.fs.open("/new.txt", flags: O_RDWR)
+        #expect(try f.fs.read(r, offset: 0, count: 10) == Array("hello".utf8))
+        _ = try f.fs.write(r, offset: 5, bytes: Array(" world".utf8))
+        try f.fs.flush(w)
+        #expect(try f.text("/new.txt") == "hello world")
+        #expect(try f.store.stat(f.session, path: "/new.txt").mode == 0o600)
+        try f.fs.release(w)
+        try f.fs.release(r)
+        #expect(f.fs.openFile(at: "/new.txt") == nil)
+    }
+
+    @Test func truncateChmodAndUnlinkWhileOpen() throws {
+        let f = try Fixture()
+        try f.fs.truncate(path: "/a.txt", handle: nil, size: 2)
+        #expect(try f.text("/a.txt") == "al")
+        try f.fs.chmod(path: "/a.txt", handle: nil, mode: 0o755)
+        #expect(try f.store.stat(f.session, path: "/a.txt").mode == 0o755)
+        #expect(try f.text("/a.txt") == "al")
+        #expect(throws: Errno.notPermitted) { try f.fs.chmod(path: "/dir", handle: nil, mode: 0o700) }
+        try f.fs.chmod(path: "/dir", handle: nil, mode: 0o755)
+
+        let h = try f.fs.open("/dir/b.txt", flags: O_RDWR)
+        try f.fs.unlink("/dir/b.txt")
+        #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/dir/b.txt") }
+        // Still readable and writable through the handle, and never uploaded again.
+        _ = try f.fs.write(h, offset: 0, bytes: Array("B".utf8))
+        #expect(try f.fs.read(h, offset: 0, count: 5) == Array("Bravo".utf8))
+        try f.fs.release(h)
+        #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/dir/b.txt") }
+
+        // Created and removed before any flush: the service never hears of it.
+        let t = try f.fs.create("/tmp-file", mode: 0o644, flags: O_RDWR)
+        try f.fs.unlink("/tmp-file")
+        try f.fs.release(t)
+        #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/tmp-file") }
+    }
+
+    @Test func directoriesAndRenames() throws {
+        let f = try Fixture()
+        try f.fs.makeDirectory("/e", mode: 0o755)
+        #expect(throws: Errno.exists) { try f.fs.makeDirectory("/e", mode: 0o755) }
+        #expect(throws: Errno.notEmpty) { try f.fs.removeDirectory("/dir") }
+        #expect(throws: Errno.notDirectory) { try f.fs.removeDirectory("/a.txt") }
+        #expect(throws: Errno.isDirectory) { try f.fs.unlink("/dir") }
+
+        #expect(throws: Errno.exists) { try f.fs.rename("/a.txt", to: "/dir/b.txt", flags: SessionFilesystem.renameNoReplace) }
+        #expect(throws: Errno.invalid) { try f.fs.rename("/a.txt", to: "/dir/b.txt", flags: SessionFilesystem.renameExchange) }
+        try f.fs.rename("/a.txt", to: "/dir/b.txt")
+        #expect(try f.text("/dir/b.txt") == "alpha")
+        // An empty directory is replaced, as POSIX allows; a non-empty one is not.
+        try f.fs.rename("/e", to: "/f")
+        try f.fs.makeDirectory("/g", mode: 0o755)
+        try f.fs.rename("/f", to: "/g")
+        #expect(throws: Errno.notEmpty) { try f.fs.rename("/g", to: "/dir") }
+
+        // A file still open (never flushed) moves with its writes, and lands under the new name.
+        let h = try f.fs.create("/dir/draft", mode: 0o644, flags: O_WRONLY)
+        _ = try f.fs.write(h, offset: 0, bytes: Array("draft".utf8))
+        try f.fs.rename("/dir", to: "/moved")
+        _ = try f.fs.write(h, offset: 5, bytes: Array("!".utf8))
+        try f.fs.release(h)
+        #expect(try f.text("/moved/draft") == "draft!")
+        #expect(try f.store.list(f.session, path: "/").map(\.name) == ["g", "moved"])
+    }
+
+    @Test func symlinksFromImportedTreesReadBack() throws {
+        let f = try Fixture()
+        try f.store.symlink(f.session, path: "/link", target: "a.txt")
+        #expect(try f.fs.attributes(path: "/link").kind == .symlink)
+        #expect(try f.fs.readLink("/link") == "a.txt")
+        #expect(throws: Errno.invalid) { try f.fs.readLink("/a.txt") }
+    }
+
+    @Test func apiWritesReachTheMountThroughTheChangefeed() throws {
+        // A TTL far longer than the test: only the changefeed can make the new size visible.
+        let f = try Fixture(ttl: .seconds(600))
+        #expect(try f.fs.attributes(path: "/a.txt").size == 5)
+        #expect(try f.fs.list("/dir").map(\.name) == ["b.txt"])
+        try f.fs.startFollowingChanges()
+        defer { f.fs.stopFollowingChanges() }
+        let history = f.fs.follower.position
+        #expect(history > 0, "the follower should start after the existing events")
+        try f.store.writeFile(f.session, path: "/a.txt", data: Array("a much longer alpha".utf8))
+        try f.store.writeFile(f.session, path: "/dir/c.txt", data: [1])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, (try? f.fs.attributes(path: "/a.txt").size) == 5 { usleep(20_000) }
+        #expect(try f.fs.attributes(path: "/a.txt").size == 19)
+        while ContinuousClock.now < deadline, (try? f.fs.list("/dir").count) == 1 { usleep(20_000) }
+        #expect(try f.fs.list("/dir").map(\.name) == ["b.txt", "c.txt"])
+        #expect(f.fs.follower.position > history)
+        #expect(ChangeFollower.resumePoint("events up to 40 of session s are past retention; resume from 40 or later") == 40)
+    }
+}
