@@ -1,6 +1,7 @@
 import AFSCore
 import CFUSE3
 import Foundation
+import Synchronization
 
 /// Mounts a ``SessionFilesystem`` on a directory and serves it until unmounted.
 ///
@@ -68,6 +69,13 @@ public struct FUSEMount: Sendable {
         }
         let session = fuse_get_session(fuse)
         let handlers = fuse_set_signal_handlers(session)
+        // libfuse's handlers only mark the session as exited, and the signal may land on any
+        // thread; the loop's thread sleeps in sem_wait until a request arrives. The waker turns
+        // the mark into an interruption of that thread.
+        afs_unblock_termination_signals()
+        let waker = LoopWaker(session: session, loopThread: pthread_self())
+        waker.start()
+        defer { waker.stop() }
         if followChanges {
             do {
                 try filesystem.startFollowingChanges()
@@ -111,5 +119,38 @@ public struct FUSEMount: Sendable {
                 .externalTool,
                 "\((tool as NSString).lastPathComponent) could not unmount \(directory): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
+    }
+}
+
+/// Interrupts the thread running `fuse_loop_mt` once the session is marked exited (by a signal
+/// handled on any thread), so SIGINT and SIGTERM end the mount at once rather than at the next
+/// file-system request.
+final class LoopWaker: @unchecked Sendable {
+    // @unchecked: `session` is only passed to libfuse's thread-safe `fuse_session_exited`; `done`
+    // is atomic; the rest is immutable.
+    private let session: OpaquePointer?
+    private let loopThread: pthread_t
+    private let done = Atomic<Bool>(false)
+    static let wakeupSignal = SIGUSR1
+
+    init(session: OpaquePointer?, loopThread: pthread_t) {
+        self.session = session
+        self.loopThread = loopThread
+    }
+
+    func start() {
+        afs_install_wakeup_handler(LoopWaker.wakeupSignal)
+        let thread = Thread { [self] in
+            while !done.load(ordering: .relaxed) {
+                if fuse_session_exited(session) != 0 { pthread_kill(loopThread, LoopWaker.wakeupSignal) }
+                usleep(100_000)
+            }
+        }
+        thread.name = "aether-mount-waker"
+        thread.start()
+    }
+
+    func stop() {
+        done.store(true, ordering: .relaxed)
     }
 }

@@ -25,10 +25,25 @@ struct MountCommand: ParsableCommand {
     var cacheDirectory: String?
     @Option(name: .customShort("o"), help: ArgumentHelp("Extra FUSE mount options, comma-separated (e.g. allow_other).", valueName: "OPTIONS"))
     var mountOptions: String?
+    @Flag(help: "Detach once mounted: the mount keeps running in its own session; its log goes to --log.")
+    var background = false
+    @Option(help: ArgumentHelp("Log file of a --background mount (default: CACHE_DIR/mount-SESSION.log).", valueName: "FILE"))
+    var log: String?
+
+    /// Set in the environment of the detached child so it stops writing to the parent's pipe.
+    static let detachedVariable = "AETHER_MOUNT_DETACHED"
 
     func run() throws {
         let mountpoint = URL(fileURLWithPath: directory).standardizedFileURL.path
         if let problem = FUSEMount.availability() { throw CLIError(AFSError(.unavailable, "cannot mount: \(problem)"), json: global.json) }
+        if background {
+            do throws(AFSError) {
+                try detach()
+            } catch {
+                throw CLIError(error, json: global.json)
+            }
+            return
+        }
         let store = try global.openStore()
         do throws(AFSError) {
             // Both transports are thread-safe classes; the mount's worker threads share one.
@@ -53,12 +68,75 @@ struct MountCommand: ParsableCommand {
                     "mounted session \(session) at \(mountpoint) (\(store.location)); stop with Ctrl-C or `aether unmount \(mountpoint)`"
                 }
                 fflush(nil)
+                if ProcessInfo.processInfo.environment[MountCommand.detachedVariable] != nil {
+                    // The parent has read the announcement and gone: nothing more goes to its pipe.
+                    let null = open("/dev/null", O_WRONLY)
+                    dup2(null, 1)
+                    close(null)
+                }
             }
             try store.close()
         } catch {
             try? store.close()
             throw CLIError(error, json: global.json)
         }
+    }
+}
+
+extension MountCommand {
+    /// Starts this same command without `--background` in a new session (setsid), its stdout a
+    /// pipe read until the mount has announced itself, its stderr the log; then prints the
+    /// announcement and returns, leaving the mount running.
+    func detach() throws(AFSError) {
+        var cache = try ContentCache.Configuration.load(try ClientConfiguration.load())
+        if let cacheDirectory { cache.directory = cacheDirectory }
+        let logPath = log ?? cache.directory + "/mount-\(session).log"
+        try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw AFSError(.io, "pipe failed: \(String(cString: strerror(errno)))") }
+        // The mount outlives this process: it must not keep our caller's descriptors (a pipe
+        // someone reads to its end, a log) open. Ours close at exec; stdio is set below.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let fd = Int32(name), fd > 2, fd != pipeFDs[1] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc 2.26+), hidden from Swift behind _GNU_SOURCE: a session of its
+        // own, so the terminal's Ctrl-C and hang-up no longer reach the mount.
+        posix_spawnattr_setflags(&attributes, 0x80)
+        let arguments = [CommandLine.arguments[0]] + CommandLine.arguments.dropFirst().filter { $0 != "--background" }
+        var environment = ProcessInfo.processInfo.environment
+        environment[MountCommand.detachedVariable] = "1"
+        let argv = arguments.map { s in s.withCString { strdup($0) } } + [nil]
+        let envp = environment.map { k, v in "\(k)=\(v)".withCString { strdup($0) } } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, envp)
+        close(pipeFDs[1])
+        defer { close(pipeFDs[0]) }
+        guard spawned == 0 else { throw AFSError(.io, "cannot start the mount process: \(String(cString: strerror(spawned)))") }
+        var announcement = [UInt8]()
+        var byte: UInt8 = 0
+        // The child points its stdout elsewhere right after announcing the mount, or exits on
+        // failure: either way the pipe ends.
+        while Glibc.read(pipeFDs[0], &byte, 1) == 1 { announcement.append(byte) }
+        guard !announcement.isEmpty else {
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            let tail = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(3).joined(separator: "\n")
+            throw AFSError(.io, "the mount did not start: \(tail.isEmpty ? "see \(logPath)" : tail)")
+        }
+        FileHandle.standardOutput.write(Data(announcement))
+        if !global.json { print("mount process \(pid) runs in the background; its log is \(logPath)") }
     }
 }
 

@@ -29,3 +29,27 @@ static inline void *afs_fuse_private_data(void) {
     struct fuse_context *context = fuse_get_context();
     return context ? context->private_data : NULL;
 }
+
+// A no-op handler for `sig` installed without SA_RESTART, so delivering `sig` to a thread blocked in
+// sem_wait (fuse_loop_mt's main thread) makes it return EINTR and notice that the session exited.
+#include <signal.h>
+static void afs_wakeup_handler(int sig) { (void)sig; }
+static inline int afs_install_wakeup_handler(int sig) {
+    struct sigaction action;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;
+    action.sa_handler = afs_wakeup_handler;
+    return sigaction(sig, &action, NULL);
+}
+
+// Unblocks the signals that end a mount in the calling thread. A parent (a test runner, a
+// supervisor) may hand down a mask blocking them, and then no thread would ever see them.
+static inline int afs_unblock_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}

@@ -158,4 +158,41 @@ struct MountTests {
         #expect(FileManager.default.fileExists(atPath: m.directory + "/other.txt"))
         #expect(try m.unmount() == 0)
     }
+
+    @Test func sigtermUploadsPendingWritesAndUnmounts() throws {
+        let f = try MountFixture(.embedded)
+        let id = try f.createSession()
+        let m = try f.mount(id)
+        // A file still open for writing when the signal arrives: its bytes must not be lost.
+        let fd = open(m.directory + "/open.txt", O_WRONLY | O_CREAT, 0o644)
+        #expect(fd >= 0)
+        #expect(write(fd, "pending", 7) == 7)
+        kill(m.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(20)
+        while m.process.isRunning, Date() < deadline { usleep(20_000) }
+        close(fd)
+        #expect(!m.process.isRunning)
+        #expect(m.process.terminationStatus == 0, "\(m.logText)")
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        #expect(!mounts.contains(m.directory), "still mounted after SIGTERM")
+        #expect(try f.cat(id, "/open.txt") == "pending")
+    }
+
+    @Test func backgroundMountDetachesAndUnmounts() throws {
+        let f = try MountFixture(.remote)
+        let id = try f.createSession()
+        let directory = f.root + "/bg"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let started = try f.cli(["mount", "--background", "--session", id, directory])
+        #expect(started.status == 0, "\(started.output)")
+        let pidText = try #require(started.output.split(separator: " ").drop { $0 != "process" }.dropFirst().first)
+        let pid = try #require(pid_t(pidText))
+        defer { if kill(pid, 0) == 0 { _ = try? f.cli(["unmount", "--lazy", directory]); kill(pid, SIGTERM) } }
+        try f.sh("echo detached > hello.txt && cat hello.txt", in: directory)
+        #expect(try f.cli(["unmount", directory]).status == 0)
+        let deadline = Date().addingTimeInterval(20)
+        while kill(pid, 0) == 0, Date() < deadline { usleep(20_000) }
+        #expect(kill(pid, 0) != 0, "the background mount did not exit after unmount")
+        #expect(try f.cat(id, "/hello.txt") == "detached\n")
+    }
 }
