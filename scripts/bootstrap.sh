@@ -3,7 +3,7 @@
 # Safe to run repeatedly; used by scripts/run.sh, scripts/test.sh and CI.
 set -euo pipefail
 need=()
-for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl; do
+for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
