@@ -58,24 +58,8 @@ final class MountFixture: @unchecked Sendable {
     /// Runs `executable` with `arguments`; stdout and stderr together.
     @discardableResult
     func run(_ executable: String, _ arguments: [String], in directory: String? = nil, stdin: Data? = nil) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.environment = environment
-        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = Pipe()
-        let input = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try input.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let r = try ChildProcess.run(executable, arguments, environment: environment, directory: directory, stdin: stdin, mergeStderr: true)
+        return Run(status: r.status, output: String(decoding: r.stdout, as: UTF8.self))
     }
 
     @discardableResult

@@ -62,27 +62,10 @@ final class CLI: @unchecked Sendable {
 
     @discardableResult
     func run(_ args: [String], stdin: Data? = nil, env: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: aether)
-        p.arguments = args
         var environment = baseEnvironment
         for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try input.fileHandleForWriting.close()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: o, stderr: String(decoding: e, as: UTF8.self))
+        let r = try ChildProcess.run(aether, args, environment: environment, stdin: stdin)
+        return Run(status: r.status, stdout: r.stdout, stderr: String(decoding: r.stderr, as: UTF8.self))
     }
 }
 
