@@ -6,12 +6,18 @@ import NIOCore
 ///
 /// Each read runs on a dedicated queue and the next one starts only when the consumer asks: the
 /// upload proceeds at the network's pace and holds one buffer at a time, whatever the file's size.
-struct DescriptorChunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
+public struct DescriptorChunks: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
     let fd: Int32
-    var chunkSize = 1 << 20
+    let chunkSize: Int
 
-    struct AsyncIterator: AsyncIteratorProtocol {
+    /// Reads `fd` (which the caller keeps open until the sequence ends) in pieces of `chunkSize`.
+    public init(fd: Int32, chunkSize: Int = 1 << 20) {
+        self.fd = fd
+        self.chunkSize = chunkSize
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
         let fd: Int32
         let chunkSize: Int
         var finished = false
@@ -22,7 +28,7 @@ struct DescriptorChunks: AsyncSequence, Sendable {
             self.chunkSize = chunkSize
         }
 
-        mutating func next() async throws -> ByteBuffer? {
+        public mutating func next() async throws -> ByteBuffer? {
             if finished { return nil }
             let (fd, size) = (fd, chunkSize)
             let chunk: [UInt8]? = try await withCheckedThrowingContinuation { continuation in
@@ -41,5 +47,5 @@ struct DescriptorChunks: AsyncSequence, Sendable {
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(fd: fd, chunkSize: chunkSize) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(fd: fd, chunkSize: chunkSize) }
 }

@@ -45,6 +45,8 @@ public enum HTTPTestClient {
         timeout: Double = 120
     ) throws -> Reply {
         var request = HTTPClientRequest(url: url)
+        var opened: Int32?
+        defer { if let opened { close(opened) } }
         request.method = HTTPMethod(rawValue: method)
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         switch body {
@@ -52,7 +54,10 @@ public enum HTTPTestClient {
         case .data(let d): request.body = .bytes(ByteBuffer(bytes: d))
         case .file(let path):
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
-            request.body = .stream(FileChunks(path: path), length: .known(size))
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+            opened = fd
+            request.body = .stream(DescriptorChunks(fd: fd), length: .known(size))
         }
         let req = request
         return try Blocking.run {
@@ -93,24 +98,5 @@ public enum HTTPTestClient {
             }
         }
         return received.data.withLock { $0 }
-    }
-
-    /// A file's bytes as 1 MiB buffers, read when asked for.
-    struct FileChunks: AsyncSequence, Sendable {
-        typealias Element = ByteBuffer
-        let path: String
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            let handle: FileHandle?
-            mutating func next() async throws -> ByteBuffer? {
-                guard let handle, let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
-                    try? handle?.close()
-                    return nil
-                }
-                return ByteBuffer(bytes: data)
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path)) }
     }
 }
