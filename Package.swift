@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "AFSClient", targets: ["AFSClient"]),
         .executable(name: "aether", targets: ["aether"]),
         .executable(name: "afs-server", targets: ["afs-server"]),
+        .executable(name: "afs-vmd", targets: ["afs-vmd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
@@ -46,6 +47,7 @@ let package = Package(
             name: "AFSClient",
             dependencies: [
                 "AFSCore",
+                "AFSWorkspaces",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -56,6 +58,7 @@ let package = Package(
             name: "AetherCLI",
             dependencies: [
                 "AFSCore",
+                "AFSWorkspaces",
                 "AFSClient",
                 "AFSMount",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -95,6 +98,22 @@ let package = Package(
             name: "afs-server",
             dependencies: ["AFSServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
+        .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // afs-vmd's HTTP API over the controller.
+        .target(
+            name: "AFSWorkspaceService",
+            dependencies: [
+                "AFSWorkspaces",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "afs-vmd",
+            dependencies: ["AFSWorkspaceService", "AFSWorkspaces", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "AetherFSExample",
             dependencies: ["AFSCore"],
@@ -115,6 +134,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
+        .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),
         .testTarget(

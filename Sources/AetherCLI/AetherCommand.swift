@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSWorkspaces
 import ArgumentParser
 import Foundation
 
@@ -19,12 +20,12 @@ public struct AetherCommand: ParsableCommand {
             Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict or already exists,
             5 invalid path or argument, 6 store in use, 7 corrupted data, 8 I/O error,
             9 changefeed cursor expired, 10 refused by a lease or fencing token, 11 refused by policy
-            or by the server (token, role), 12 server unreachable or busy.
+            or by the server (token, role), 12 server unreachable or busy, 13 a wait timed out.
             """,
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
-            TokenCommand.self, MountCommand.self, UnmountCommand.self, DemoCommand.self,
+            TokenCommand.self, MountCommand.self, UnmountCommand.self, WorkspaceCommand.self, DemoCommand.self,
         ]
     )
 
@@ -154,32 +155,49 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// An AFSError on its way out: one line on stderr (or a JSON object with --json) and an exit code.
+/// An error on its way out: one line on stderr (or a JSON object with --json) and an exit code.
 struct CLIError: Error, CustomStringConvertible {
-    let error: AFSError
     let json: Bool
+    /// The stable code printed with --json (`not_found`, `timeout`, …).
+    let code: String
+    let message: String
+    let exitCode: Int32
 
     init(_ error: AFSError, json: Bool) {
-        self.error = error
         self.json = json
-    }
-
-    var description: String { error.message }
-
-    var exitCode: Int32 {
+        code = error.code.rawValue
+        message = error.message
         switch error.code {
-        case .notFound: return 3
-        case .conflict, .alreadyExists, .notEmpty, .wrongKind: return 4
-        case .invalidPath, .invalidArgument: return 5
-        case .storeLocked: return 6
-        case .corrupted, .unsupportedFormat: return 7
-        case .io, .externalTool: return 8
-        case .expired: return 9
-        case .locked: return 10
-        case .forbidden: return 11
-        case .unavailable: return 12
+        case .notFound: exitCode = 3
+        case .conflict, .alreadyExists, .notEmpty, .wrongKind: exitCode = 4
+        case .invalidPath, .invalidArgument: exitCode = 5
+        case .storeLocked: exitCode = 6
+        case .corrupted, .unsupportedFormat: exitCode = 7
+        case .io, .externalTool: exitCode = 8
+        case .expired: exitCode = 9
+        case .locked: exitCode = 10
+        case .forbidden: exitCode = 11
+        case .unavailable: exitCode = 12
         }
     }
+
+    /// Errors of `aether workspace`, on the same exit-code scale (13: a wait timed out).
+    init(_ error: WorkspaceError, json: Bool) {
+        self.json = json
+        code = error.code.rawValue
+        message = error.message
+        switch error.code {
+        case .notFound: exitCode = 3
+        case .conflict: exitCode = 4
+        case .invalidArgument: exitCode = 5
+        case .driver, .io: exitCode = 8
+        case .unauthorized: exitCode = 11
+        case .unavailable: exitCode = 12
+        case .timeout: exitCode = 13
+        }
+    }
+
+    var description: String { message }
 }
 
 enum Output {
@@ -226,10 +244,10 @@ public enum AetherMain {
             exit(0)
         } catch let e as CLIError {
             if e.json {
-                let body = ["error": ["code": e.error.code.rawValue, "message": e.error.message]]
+                let body = ["error": ["code": e.code, "message": e.message]]
                 FileHandle.standardError.write(Data((Output.json(body) + "\n").utf8))
             } else {
-                FileHandle.standardError.write(Data("error: \(e.error.message)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
             }
             exit(e.exitCode)
         } catch {

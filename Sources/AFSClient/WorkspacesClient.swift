@@ -1,0 +1,156 @@
+import AFSWorkspaces
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A client of afs-vmd's HTTP API (the workspace VM controller), used by `aether workspace`.
+///
+/// Synchronous like the rest of the CLI's API; errors come back as the daemon's
+/// ``WorkspaceError`` codes, and a daemon that cannot be reached is `.unavailable`.
+public final class WorkspacesClient: @unchecked Sendable {
+    // @unchecked: every stored property is immutable; HTTPClient is itself thread-safe.
+    public let endpoint: String
+    let token: String?
+    let client: HTTPClient
+
+    public init(endpoint: String, token: String?) throws(WorkspaceError) {
+        var e = endpoint
+        while e.hasSuffix("/") { e.removeLast() }
+        guard let url = URL(string: e), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            throw WorkspaceError(.invalidArgument, "workspaces endpoint \(endpoint) is not an http:// URL, e.g. http://127.0.0.1:8790")
+        }
+        self.endpoint = e
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(3700))
+        configuration.redirectConfiguration = .disallow
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    deinit { try? client.syncShutdown() }
+
+    // MARK: API
+
+    public func health() throws(WorkspaceError) -> [String: String] {
+        try decode([String: String].self, try send(.GET, "/v1/health"))
+    }
+
+    public func create(_ request: WorkspaceRequest) throws(WorkspaceError) -> Workspace {
+        try decode(Workspace.self, try send(.POST, "/v1/workspaces", body: try encode(request)))
+    }
+
+    public func list(status: WorkspaceStatus? = nil, project: String? = nil) throws(WorkspaceError) -> [Workspace] {
+        var query: [(String, String)] = []
+        if let status { query.append(("status", status.rawValue)) }
+        if let project { query.append(("project", project)) }
+        struct List: Decodable { var workspaces: [Workspace] }
+        return try decode(List.self, try send(.GET, "/v1/workspaces", query: query)).workspaces
+    }
+
+    public func get(_ id: String) throws(WorkspaceError) -> Workspace {
+        try decode(Workspace.self, try send(.GET, "/v1/workspaces/\(try segment(id))"))
+    }
+
+    public func update(_ id: String, hardware: HardwareUpdate?, idleTimeout: Int?) throws(WorkspaceError) -> Workspace {
+        struct Update: Encodable {
+            var hardware: HardwareUpdate?
+            var idleTimeout: Int?
+            enum CodingKeys: String, CodingKey {
+                case hardware
+                case idleTimeout = "idle_timeout"
+            }
+        }
+        return try decode(Workspace.self, try send(.PATCH, "/v1/workspaces/\(try segment(id))", body: try encode(Update(hardware: hardware, idleTimeout: idleTimeout))))
+    }
+
+    public func start(_ id: String) throws(WorkspaceError) -> Workspace {
+        try decode(Workspace.self, try send(.POST, "/v1/workspaces/\(try segment(id))/start"))
+    }
+
+    public func stop(_ id: String) throws(WorkspaceError) -> Workspace {
+        try decode(Workspace.self, try send(.POST, "/v1/workspaces/\(try segment(id))/stop"))
+    }
+
+    public func delete(_ id: String) throws(WorkspaceError) {
+        _ = try send(.DELETE, "/v1/workspaces/\(try segment(id))")
+    }
+
+    public func wait(_ id: String, for state: WorkspaceStatus, timeout: Double) throws(WorkspaceError) -> Workspace {
+        try decode(Workspace.self, try send(.GET, "/v1/workspaces/\(try segment(id))/wait", query: [("state", state.rawValue), ("timeout", String(timeout))]))
+    }
+
+    public func events(_ id: String) throws(WorkspaceError) -> [WorkspaceEvent] {
+        struct List: Decodable { var events: [WorkspaceEvent] }
+        return try decode(List.self, try send(.GET, "/v1/workspaces/\(try segment(id))/events")).events
+    }
+
+    public func console(_ id: String, maxBytes: Int = 64 << 10) throws(WorkspaceError) -> String {
+        String(decoding: try send(.GET, "/v1/workspaces/\(try segment(id))/console", query: [("bytes", String(maxBytes))]), as: UTF8.self)
+    }
+
+    public func connect(_ id: String) throws(WorkspaceError) -> ConnectionInfo {
+        try decode(ConnectionInfo.self, try send(.POST, "/v1/workspaces/\(try segment(id))/connect"))
+    }
+
+    // MARK: Transport
+
+    private func segment(_ id: String) throws(WorkspaceError) -> String {
+        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw WorkspaceError(.invalidArgument, "\(id.debugDescription) is not a workspace id (like ws-abc123)")
+        }
+        return id
+    }
+
+    private func encode<T: Encodable>(_ value: T) throws(WorkspaceError) -> Data {
+        do { return try JSONEncoder().encode(value) } catch { throw WorkspaceError(.invalidArgument, "cannot encode the request: \(error)") }
+    }
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+
+    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(WorkspaceError) -> T {
+        do { return try WorkspacesClient.decoder.decode(type, from: data) } catch {
+            throw WorkspaceError(.io, "afs-vmd's answer is not what this aether expects: \(error); upgrade aether or afs-vmd")
+        }
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil) throws(WorkspaceError) -> Data {
+        var url = endpoint + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let client = self.client
+        let prepared = request
+        let result: (Int, Data)
+        do {
+            result = try Blocking.run {
+                let response = try await client.execute(prepared, timeout: .seconds(3700))
+                let buffer = try await response.body.collect(upTo: 32 << 20)
+                return (Int(response.status.code), Data(buffer.readableBytesView))
+            }
+        } catch {
+            throw WorkspaceError(.unavailable, "cannot reach afs-vmd at \(endpoint): \(error); is it running? (afs-vmd --listen …, or set --workspaces-endpoint)")
+        }
+        let (status, data) = result
+        guard (200..<300).contains(status) else {
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let error = object["error"] as? [String: Any], let message = error["message"] as? String {
+                let code = (error["code"] as? String).flatMap(WorkspaceError.Code.init(rawValue:)) ?? (status == 401 ? .unauthorized : .io)
+                throw WorkspaceError(code, message)
+            }
+            throw WorkspaceError(.io, "afs-vmd answered \(status) to \(method.rawValue) \(path)")
+        }
+        return data
+    }
+}

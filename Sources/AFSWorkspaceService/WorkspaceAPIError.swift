@@ -1,0 +1,44 @@
+import AFSWorkspaces
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An API failure as `{"error": {"code", "message"}}` with the matching HTTP status.
+struct WorkspaceAPIError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    init(_ error: WorkspaceError) {
+        let status: HTTPResponse.Status
+        switch error.code {
+        case .notFound: status = .notFound
+        case .invalidArgument: status = .badRequest
+        case .conflict: status = .conflict
+        case .unavailable: status = .serviceUnavailable
+        case .timeout: status = .requestTimeout
+        case .driver: status = .badGateway
+        case .io: status = .internalServerError
+        case .unauthorized: status = .unauthorized
+        }
+        self.init(status, error.code.rawValue, error.message)
+    }
+
+    static let unauthorized = WorkspaceAPIError(
+        .unauthorized, "unauthorized", "missing or wrong bearer token; pass the token from afs-vmd's DATA/vmd.token (--workspaces-token or AFS_WORKSPACES_TOKEN)")
+
+    static func badRequest(_ message: String) -> WorkspaceAPIError { WorkspaceAPIError(.badRequest, "invalid_argument", message) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = ["error": ["code": code, "message": message]]
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

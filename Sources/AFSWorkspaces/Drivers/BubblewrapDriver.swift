@@ -1,0 +1,199 @@
+import Foundation
+
+/// Runs each workspace as a bubblewrap sandbox: new namespaces (pid, mount, ipc, uts, cgroup;
+/// the host's network), the host's root file system as the read-only lower layer of an overlay
+/// whose upper layer is the workspace's volume directory, so the host's tools are there and
+/// anything written anywhere survives a stop/start. Starts in milliseconds; for hosts without
+/// usable virtualisation, and for CI.
+///
+/// Weaker than a VM: the kernel is shared, and on this cgroup-v1 host cpus and memory are not
+/// enforced (recorded, not applied). The host's `/root`, `/home` and the controller's data
+/// directory are hidden: the workspace's `/root` and `/home` are directories on its volume.
+public struct BubblewrapDriver: WorkspaceDriver {
+    public struct Configuration: Sendable {
+        /// afs-vmd's data directory, hidden inside sandboxes.
+        public var dataDirectory: String
+        public var bwrap = "bwrap"
+        public var bootTimeout: Double = 30
+
+        public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    }
+
+    public let configuration: Configuration
+    public let name = "bwrap"
+    public var availableGPUs: [String] { [] }
+    public var bootTimeout: Double { configuration.bootTimeout }
+
+    public init(configuration: Configuration) throws(WorkspaceError) {
+        guard HostCommand.resolve(configuration.bwrap) != nil else {
+            throw WorkspaceError(.unavailable, "bubblewrap is not installed; run scripts/bootstrap.sh (apt-get install bubblewrap)")
+        }
+        guard getuid() == 0 else {
+            throw WorkspaceError(.unavailable, "the bwrap driver mounts an overlay root and needs to run as root")
+        }
+        self.configuration = configuration
+    }
+
+    /// Pid 1's workload: announces readiness once the sandbox is fully set up (bubblewrap's
+    /// info-fd fires before pivot_root), then idles; exits on SIGTERM.
+    static let initScript = #"trap 'exit 0' TERM; echo AFS_READY; while :; do sleep 3600 & wait $!; done"#
+
+    func volume(_ ws: WorkspaceSpec) -> String { ws.directory + "/volume" }
+    func rootMount(_ ws: WorkspaceSpec) -> String { ws.runDirectory + "/rootfs" }
+
+    public func prepare(_ ws: WorkspaceSpec) async throws(WorkspaceError) {
+        let vol = volume(ws)
+        try await Offload.run { () throws(WorkspaceError) in
+            do {
+                for dir in [ws.runDirectory, vol + "/upper", vol + "/work", vol + "/root", vol + "/home"] {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                }
+            } catch {
+                throw WorkspaceError(.io, "cannot create the volume of \(ws.id): \(error.localizedDescription)")
+            }
+            chmod(vol + "/root", 0o700)
+        }
+    }
+
+    public func resize(_ ws: WorkspaceSpec, from old: WorkspaceHardware) async throws(WorkspaceError) {
+        // A directory volume has no size of its own to grow.
+    }
+
+    public func start(_ ws: WorkspaceSpec) async throws(WorkspaceError) -> RuntimeHandle {
+        let configuration = configuration
+        let root = rootMount(ws)
+        let vol = volume(ws)
+        return try await Offload.run { () throws(WorkspaceError) -> RuntimeHandle in
+            BubblewrapDriver.unmount(root)
+            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try HostCommand.check(
+                ["mount", "-t", "overlay", "overlay", "-o", "lowerdir=/,upperdir=\(vol)/upper,workdir=\(vol)/work", root],
+                what: "mounting the workspace's overlay root")
+            var argv = [
+                configuration.bwrap, "--unshare-all", "--share-net", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
+                "--tmpfs", "/tmp", "--hostname", ws.runtimeName, "--setenv", "HOME", "/root", "--chdir", "/root",
+                // The host's /root and /home stay hidden: the workspace's own live on its volume.
+                "--bind", vol + "/root", "/root", "--bind", vol + "/home", "/home",
+                // So does the controller's data, other workspaces' volumes included.
+                "--tmpfs", configuration.dataDirectory,
+            ]
+            if let share = ws.shareDirectory { argv += ["--bind", share, "/workspace"] }
+            argv += ["--info-fd", "3", "/bin/sh", "-c", BubblewrapDriver.initScript]
+            let info = ws.runDirectory + "/info.json"
+            unlink(info)
+            unlink(ws.consoleLog)
+            let started = Date()
+            let launcher = try Detached.spawn(argv, pidFile: ws.runDirectory + "/launcher.pid", log: ws.consoleLog, fd3: info)
+            var child: Int32?
+            let end = Date().addingTimeInterval(10)
+            while child == nil && Date() < end {
+                if let data = FileManager.default.contents(atPath: info),
+                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                   let pid = object["child-pid"] as? Int {
+                    child = Int32(pid)
+                } else if !ProcessTable.isAlive(launcher) {
+                    break
+                } else {
+                    usleep(2_000)
+                }
+            }
+            guard let child else {
+                ProcessTable.terminate(launcher, signal: SIGKILL, timeout: 2)
+                BubblewrapDriver.unmount(root)
+                let console = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400)
+                throw WorkspaceError(.driver, "bubblewrap did not start: \(console.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            // Once the sandbox has pivoted into the overlay, its mount namespace holds the overlay:
+            // detach the host's copy so no mount outlives the sandbox.
+            while Date() < end && !BubblewrapDriver.announcedReady(ws) && ProcessTable.isAlive(child) { usleep(2_000) }
+            if BubblewrapDriver.announcedReady(ws) { BubblewrapDriver.unmount(root) }
+            return RuntimeHandle(pid: child, startedAt: started, helpers: [launcher])
+        }
+    }
+
+    static func announcedReady(_ ws: WorkspaceSpec) -> Bool {
+        (try? String(contentsOfFile: ws.consoleLog, encoding: .utf8))?.contains("AFS_READY") == true
+    }
+
+    public func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation {
+        guard ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) else {
+            let tail = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400).split(separator: "\n").last.map(String.init) ?? "no output"
+            return .exited("sandbox pid \(handle.pid) is gone; last output: \(tail)")
+        }
+        if BubblewrapDriver.announcedReady(ws) {
+            BubblewrapDriver.unmount(rootMount(ws))
+            return .ready
+        }
+        return .booting
+    }
+
+    /// Processes in the sandbox other than its pid 1, the idle loop and its `sleep`.
+    static func members(_ handle: RuntimeHandle) -> (all: [Int32], tasks: [Int32]) {
+        guard let ns = ProcessTable.pidNamespace(handle.pid) else { return ([], []) }
+        let all = ProcessTable.allPIDs().filter { $0 != handle.pid && ProcessTable.pidNamespace($0) == ns && ProcessTable.isAlive($0) }
+        let initShells = Set(all.filter { ProcessTable.parent(of: $0) == handle.pid })
+        let tasks = all.filter { pid in
+            if initShells.contains(pid) { return false }
+            if let parent = ProcessTable.parent(of: pid), initShells.contains(parent), ProcessTable.name(pid) == "sleep" { return false }
+            return true
+        }
+        return (all, tasks)
+    }
+
+    public func activity(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Activity? {
+        guard ProcessTable.isAlive(handle.pid) else { return nil }
+        return Activity(connections: 0, tasks: BubblewrapDriver.members(handle).tasks.count)
+    }
+
+    public func stop(_ ws: WorkspaceSpec, _ handle: RuntimeHandle, ladder: StopLadder) async -> StopOutcome {
+        await Offload.run {
+            let pid = handle.pid
+            guard ProcessTable.isAlive(pid, marked: ws.runtimeName) else { return .stopped(rung: "already") }
+            // bubblewrap's pid 1 ignores SIGTERM: ask its workload, and pid 1 follows it out.
+            for member in BubblewrapDriver.members(handle).all { kill(member, SIGTERM) }
+            if ProcessTable.waitForExit(pid, timeout: ladder.agent) { return .stopped(rung: "term") }
+            // Killing pid 1 of a pid namespace kills everything in it.
+            if ProcessTable.terminate(pid, signal: SIGKILL, timeout: ladder.kill) { return .stopped(rung: "kill") }
+            return .failed("sandbox pid \(pid) survived SIGKILL for \(Int(ladder.kill)) s")
+        }
+    }
+
+    public func adopt(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Bool {
+        ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) && ProcessTable.pidNamespace(handle.pid) != ProcessTable.pidNamespace(getpid())
+    }
+
+    public func cleanup(_ ws: WorkspaceSpec, _ handle: RuntimeHandle?) async {
+        let root = rootMount(ws)
+        await Offload.run {
+            var victims = Set(ProcessTable.pids(marked: ws.runtimeName))
+            if let handle {
+                if ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) { victims.insert(handle.pid) }
+                for helper in handle.helpers where ProcessTable.isAlive(helper, marked: ws.runtimeName) { victims.insert(helper) }
+            }
+            for pid in victims { kill(pid, SIGKILL) }
+            for pid in victims { _ = ProcessTable.waitForExit(pid, timeout: 5) }
+            BubblewrapDriver.unmount(root)
+            for file in ["launcher.pid", "info.json"] { unlink(ws.runDirectory + "/" + file) }
+        }
+    }
+
+    public func destroy(_ ws: WorkspaceSpec) async throws(WorkspaceError) {
+        BubblewrapDriver.unmount(rootMount(ws))
+        do {
+            if FileManager.default.fileExists(atPath: ws.directory) { try FileManager.default.removeItem(atPath: ws.directory) }
+        } catch {
+            throw WorkspaceError(.io, "cannot remove \(ws.directory): \(error.localizedDescription)")
+        }
+    }
+
+    public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
+        ConnectionInfo(kind: "nsenter", argv: ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "env", "HOME=/root"])
+    }
+
+    /// Lazily unmounts `path` if something is mounted there.
+    static func unmount(_ path: String) {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8),
+              mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().first.map(String.init) == path }) else { return }
+        _ = try? HostCommand.run(["umount", "-l", path], timeout: 10)
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+
+/// What runs a workspace: a QEMU microVM, a bubblewrap sandbox, or a fake in tests.
+///
+/// The controller owns the state machine and persistence; a driver only knows how to make a VM
+/// exist, look at it, and make it go away. Every runtime must outlive the controller process
+/// (detached, recorded in a ``RuntimeHandle``) so a restarted controller can adopt it.
+public protocol WorkspaceDriver: Sendable {
+    /// `qemu`, `bwrap` or `fake`.
+    var name: String { get }
+    /// GPU kinds this host can pass through (usually none).
+    var availableGPUs: [String] { get }
+    /// How long a start may take before the workspace goes to `error`.
+    var bootTimeout: Double { get }
+
+    /// Creates the persistent volume if it does not exist yet.
+    func prepare(_ ws: WorkspaceSpec) async throws(WorkspaceError)
+    /// Applies a hardware change to a stopped workspace (grows the volume; shrinking is refused).
+    func resize(_ ws: WorkspaceSpec, from old: WorkspaceHardware) async throws(WorkspaceError)
+    /// Launches the runtime detached and returns at once; readiness is seen later by `observe`.
+    func start(_ ws: WorkspaceSpec) async throws(WorkspaceError) -> RuntimeHandle
+    func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation
+    /// Open connections and running tasks inside, or nil when the runtime cannot say right now.
+    func activity(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Activity?
+    /// Runs the stop ladder, each rung with its deadline.
+    func stop(_ ws: WorkspaceSpec, _ handle: RuntimeHandle, ladder: StopLadder) async -> StopOutcome
+    /// Whether the recorded runtime is still this workspace's (pid alive and not a zombie, its
+    /// command line names the workspace, its control channel answers with the right name).
+    func adopt(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Bool
+    /// Forcibly ends whatever is left of a runtime (processes, helpers, sockets). Idempotent.
+    func cleanup(_ ws: WorkspaceSpec, _ handle: RuntimeHandle?) async
+    /// Deletes the volume and every file of the workspace. Call after `cleanup`.
+    func destroy(_ ws: WorkspaceSpec) async throws(WorkspaceError)
+    /// How a client on this host gets a shell or runs a command inside.
+    func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo
+}
+
+/// Everything a driver needs to know about one workspace.
+public struct WorkspaceSpec: Sendable, Equatable {
+    public var id: String
+    public var hardware: WorkspaceHardware
+    /// `DATA/workspaces/ID`: the volume and the run directory live here.
+    public var directory: String
+    /// A host directory to share into the workspace at /workspace (the project's files), if any.
+    public var shareDirectory: String?
+
+    public init(id: String, hardware: WorkspaceHardware, directory: String, shareDirectory: String? = nil) {
+        self.id = id
+        self.hardware = hardware
+        self.directory = directory
+        self.shareDirectory = shareDirectory
+    }
+
+    /// Sockets, pid files and the console log of the current run.
+    public var runDirectory: String { directory + "/run" }
+    public var consoleLog: String { runDirectory + "/console.log" }
+    /// The name every process of this workspace carries, checked before adopting or killing.
+    public var runtimeName: String { "aether-ws-\(id)" }
+}
+
+/// How to reach a runtime; persisted so a restarted controller can adopt it.
+public struct RuntimeHandle: Sendable, Codable, Equatable {
+    /// The process that is the VM (QEMU) or the sandbox's pid 1 (bwrap).
+    public var pid: Int32
+    public var startedAt: Date
+    /// Host port forwarded to the guest's SSH server.
+    public var sshPort: Int?
+    /// `kvm` or `tcg` for QEMU.
+    public var accelerator: String?
+    /// Helper processes started beside it (virtiofsd, the sandbox's launcher).
+    public var helpers: [Int32]
+
+    public init(pid: Int32, startedAt: Date, sshPort: Int? = nil, accelerator: String? = nil, helpers: [Int32] = []) {
+        self.pid = pid
+        self.startedAt = startedAt
+        self.sshPort = sshPort
+        self.accelerator = accelerator
+        self.helpers = helpers
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pid, accelerator, helpers
+        case startedAt = "started_at"
+        case sshPort = "ssh_port"
+    }
+}
+
+/// What a driver sees when it looks at a runtime.
+public enum Observation: Sendable, Equatable {
+    /// Alive, not ready yet.
+    case booting
+    /// Alive and its agent answers.
+    case ready
+    /// Gone; the reason says how (exit status, console tail).
+    case exited(String)
+}
+
+/// Signs of use inside a runtime; both zero for `idle_timeout` means idle.
+public struct Activity: Sendable, Equatable {
+    public var connections: Int
+    public var tasks: Int
+
+    public init(connections: Int, tasks: Int) {
+        self.connections = connections
+        self.tasks = tasks
+    }
+
+    public var isIdle: Bool { connections == 0 && tasks == 0 }
+}
+
+/// Deadlines of the stop ladder's rungs, in seconds: guest agent shutdown, then ACPI power-down,
+/// then a hard QMP quit, then SIGKILL. A rung that has nothing to talk to is skipped.
+public struct StopLadder: Sendable, Equatable {
+    public var agent: Double = 10
+    public var powerdown: Double = 10
+    public var quit: Double = 5
+    public var kill: Double = 5
+
+    public init() {}
+
+    public var total: Double { agent + powerdown + quit + kill }
+}
+
+/// How a stop ended.
+public enum StopOutcome: Sendable, Equatable {
+    /// The runtime is gone; `rung` says which rung ended it (`agent`, `powerdown`, `quit`, `kill`, `already`).
+    case stopped(rung: String)
+    case failed(String)
+}
+
+/// A command prefix that opens a shell in the workspace from this host.
+public struct ConnectionInfo: Sendable, Codable, Equatable {
+    /// `ssh` or `nsenter`.
+    public var kind: String
+    /// The program and arguments to which the remote command is appended.
+    public var argv: [String]
+    /// Extra arguments for an interactive terminal session (`-t` for ssh).
+    public var interactiveArgs: [String]
+
+    public init(kind: String, argv: [String], interactiveArgs: [String] = []) {
+        self.kind = kind
+        self.argv = argv
+        self.interactiveArgs = interactiveArgs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, argv
+        case interactiveArgs = "interactive_args"
+    }
+}

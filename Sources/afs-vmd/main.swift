@@ -1,0 +1,63 @@
+import AFSWorkspaceService
+import AFSWorkspaces
+import ArgumentParser
+import Foundation
+
+/// `afs-vmd`: the workspace VM controller's daemon.
+@main
+struct AFSVMDCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "afs-vmd",
+        abstract: "Run workspace VMs (QEMU microVMs or bubblewrap sandboxes) behind an HTTP API.",
+        discussion: """
+            State lives in DATA/workspaces.sqlite; each workspace's volume and run files in DATA/workspaces/ID.
+            Clients send the bearer token written to DATA/vmd.token (mode 0600) on first start.
+            --driver auto uses QEMU when qemu-system-x86_64 and a guest image (DATA/guest or --guest-dir, built by
+            scripts/build-guest-image.sh) are present, and bubblewrap otherwise. KVM is used only when a canary VM
+            boots under it (the answer is cached in DATA/accelerator.json); otherwise QEMU emulates (TCG).
+            VMs run detached: SIGTERM stops the daemon, not the VMs; the next start adopts them.
+            Environment: AFS_VMD_DATA, AFS_VMD_LISTEN, AFS_VMD_DRIVER.
+            """)
+
+    @Option(help: ArgumentHelp("Data directory.", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("HTTP listen address; port 0 picks a free port.", valueName: "HOST:PORT")) var listen: String?
+    @Option(help: ArgumentHelp("qemu, bwrap or auto.", valueName: "DRIVER")) var driver: String?
+    @Option(name: .customLong("guest-dir"), help: ArgumentHelp("Kernel + initramfs directory (default DATA/guest).", valueName: "DIR"))
+    var guestDirectory: String?
+    @Option(help: ArgumentHelp("QEMU accelerator: auto (canary boot), kvm or tcg.", valueName: "ACCEL")) var accel = "auto"
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Default idle timeout of new workspaces in seconds (0 disables).", valueName: "SECONDS"))
+    var idleTimeout = 600
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let dataDir = ((data ?? env["AFS_VMD_DATA"] ?? "./vmd-data") as NSString).standardizingPath
+        let listenAddress = listen ?? env["AFS_VMD_LISTEN"] ?? "127.0.0.1:8790"
+        guard let colon = listenAddress.lastIndex(of: ":"), let port = Int(listenAddress[listenAddress.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8790")
+        }
+        var configuration = WorkspaceDaemon.Configuration(dataDirectory: dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir)
+        configuration.host = String(listenAddress[..<colon])
+        configuration.port = port
+        configuration.driver = driver ?? env["AFS_VMD_DRIVER"] ?? "auto"
+        configuration.guestDirectory = guestDirectory
+        configuration.accelerator = accel
+        configuration.defaultIdleTimeout = idleTimeout
+        FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))
+        let daemon: WorkspaceDaemon
+        do { daemon = try await WorkspaceDaemon(configuration: configuration) } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        let health = daemon.health()
+        let host = configuration.host
+        let dataDirectory = configuration.dataDirectory
+        try await daemon.run(onListening: { bound in
+            let banner = """
+                afs-vmd listening on http://\(host):\(bound)
+                driver: \(health["driver"] ?? "?")\(health["accelerator"].map { " (\($0))" } ?? "") · data: \(dataDirectory) · token: \(daemon.tokenPath)
+
+                """
+            FileHandle.standardOutput.write(Data(banner.utf8))
+        })
+    }
+}
