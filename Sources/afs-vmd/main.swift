@@ -27,6 +27,8 @@ struct AFSVMDCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("QEMU accelerator: auto (canary boot), kvm or tcg.", valueName: "ACCEL")) var accel = "auto"
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Default idle timeout of new workspaces in seconds (0 disables).", valueName: "SECONDS"))
     var idleTimeout = 600
+    @Option(name: .customLong("activity-interval"), help: ArgumentHelp("How often running workspaces are asked for SSH sessions and tasks, in seconds.", valueName: "SECONDS"))
+    var activityInterval: Double = 10
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -42,6 +44,8 @@ struct AFSVMDCommand: AsyncParsableCommand {
         configuration.guestDirectory = guestDirectory
         configuration.accelerator = accel
         configuration.defaultIdleTimeout = idleTimeout
+        guard activityInterval > 0 else { throw ValidationError("--activity-interval must be > 0") }
+        configuration.activityInterval = activityInterval
         FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))
         let daemon: WorkspaceDaemon
         do { daemon = try await WorkspaceDaemon(configuration: configuration) } catch {

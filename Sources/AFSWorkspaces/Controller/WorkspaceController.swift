@@ -222,7 +222,8 @@ public actor WorkspaceController {
             let hopeless: Bool
             switch state {
             case .running, .starting: hopeless = ws.status == .error || ws.status == .stopFailed || (ws.status == .stopped && ws.desired == .stopped)
-            case .stopped, .stopping: hopeless = ws.status == .stopFailed || (ws.status == .running && ws.desired == .running)
+            // A running workspace may still stop: by idleness, or by another client.
+            case .stopped, .stopping: hopeless = ws.status == .stopFailed
             case .error, .stopFailed: hopeless = false
             }
             if hopeless {

@@ -1,0 +1,91 @@
+import AFSTestSupport
+import AFSWorkspaces
+import Foundation
+import Testing
+
+/// afs-vmd with the bubblewrap driver, driven by `aether workspace`, end to end.
+@Suite(.serialized) struct BubblewrapWorkspaceTests {
+    static let unavailable: String? = {
+        if getuid() != 0 { return "the bwrap driver needs root (it mounts the overlay root)" }
+        for dir in ["/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/bwrap") { return nil }
+        return "bubblewrap is not installed (scripts/bootstrap.sh installs it)"
+    }()
+
+    @Test func lifecycleOverTheRealDaemon() throws {
+        if let why = BubblewrapWorkspaceTests.unavailable {
+            print("skipping: \(why)")
+            return
+        }
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"])
+        defer { vmd.cleanup() }
+        try lifecycleScenario(WorkspaceCLI(vmd: vmd), startTimeout: 30)
+    }
+
+    @Test func idleStopWaitsForTasksThenStops() throws {
+        if let why = BubblewrapWorkspaceTests.unavailable {
+            print("skipping: \(why)")
+            return
+        }
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap", "--activity-interval", "0.5"])
+        defer { vmd.cleanup() }
+        let cli = WorkspaceCLI(vmd: vmd)
+        let ws = try cli.workspace(["create", "--project", "idle", "--idle-timeout", "3", "--start"])
+        #expect(ws.status == .running)
+        // A task running inside keeps it up past the idle timeout.
+        let task = Thread { _ = try? cli.ssh(ws.id, "sleep 6") }
+        task.start()
+        Thread.sleep(forTimeInterval: 5)
+        #expect(try cli.workspace(["get", ws.id]).status == .running, "a running task counts as activity")
+        while !task.isFinished { Thread.sleep(forTimeInterval: 0.1) }
+        // Then nothing: stopped by itself, reason idle. (`get` would touch the timer: use wait.)
+        let stopped = try cli.workspace(["wait", ws.id, "--state", "stopped", "--timeout", "20"])
+        #expect(stopped.status == .stopped)
+        #expect(try cli.events(ws.id).suffix(2).map(\.reason) == ["idle", "idle"])
+        try cli.ok(["delete", ws.id, "--yes"])
+    }
+
+    @Test func errorsAreClearAndExitCodesDistinct() throws {
+        if let why = BubblewrapWorkspaceTests.unavailable {
+            print("skipping: \(why)")
+            return
+        }
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"])
+        defer { vmd.cleanup() }
+        let cli = WorkspaceCLI(vmd: vmd)
+        let badCPU = try cli.run(["create", "--project", "p", "--cpus", "9"])
+        #expect(badCPU.status == 5 && String(decoding: badCPU.stderr, as: UTF8.self).contains("between 1 and 8"))
+        let gpu = try cli.run(["create", "--project", "p", "--gpu-kind", "a100"])
+        #expect(gpu.status == 12 && String(decoding: gpu.stderr, as: UTF8.self).contains("gpu_kind"), "\(gpu)")
+        #expect(try cli.run(["get", "ws-nope00"]).status == 3)
+        #expect(try cli.run(["get", "../../etc"]).status == 5, "hostile ids are refused before any request")
+
+        let ws = try cli.workspace(["create", "--project", "p", "--idle-timeout", "0", "--start"])
+        let update = try cli.run(["update", ws.id, "--cpus", "4"])
+        #expect(update.status == 4 && String(decoding: update.stderr, as: UTF8.self).contains("only while stopped"))
+        let wait = try cli.run(["wait", ws.id, "--state", "error", "--timeout", "1"])
+        #expect(wait.status == 13, "a wait that times out exits 13: \(wait)")
+        let stopAndResize = try cli.workspace(["stop", ws.id])
+        #expect(stopAndResize.status == .stopped)
+        #expect(try cli.workspace(["update", ws.id, "--cpus", "4", "--memory", "1024"]).hardware.summary == "4cpu/1024mb")
+
+        // The HTTP API itself: no token, wrong token, malformed and oversized bodies.
+        let url = vmd.base + "/v1/workspaces"
+        #expect(try HTTPTestClient.request("GET", url).status == 401)
+        #expect(try HTTPTestClient.request("GET", url, headers: [("Authorization", "Bearer nope")]).status == 401)
+        #expect(try HTTPTestClient.request("GET", vmd.base + "/v1/health").status == 200, "health is open")
+        let auth = [("Authorization", "Bearer \(vmd.token)"), ("Content-Type", "application/json")]
+        let malformed = try HTTPTestClient.request("POST", url, headers: auth, body: .data(Data("{not json".utf8)))
+        #expect(malformed.status == 400 && String(decoding: malformed.body, as: UTF8.self).contains("invalid_argument"))
+        let shape = try HTTPTestClient.request("POST", url, headers: auth, body: .data(Data(#"{"project": 5}"#.utf8)))
+        #expect(shape.status == 400)
+        let huge = try HTTPTestClient.request("POST", url, headers: auth, body: .data(Data(repeating: 0x20, count: 3 << 20)))
+        #expect(huge.status == 413)
+        let badState = try HTTPTestClient.request("GET", url + "?status=sideways", headers: auth)
+        #expect(badState.status == 400)
+        let noToken = try ChildProcess.run(cli.aether, ["workspace", "list"], environment: vmd.environment.merging(["AFS_WORKSPACES_TOKEN": "wrong"]) { $1 })
+        #expect(noToken.status == 11 && String(decoding: noToken.stderr, as: UTF8.self).contains("token"))
+        let down = try ChildProcess.run(cli.aether, ["workspace", "list"], environment: vmd.environment.merging(["AFS_WORKSPACES_ENDPOINT": "http://127.0.0.1:1"]) { $1 })
+        #expect(down.status == 12 && String(decoding: down.stderr, as: UTF8.self).contains("is it running"))
+        try cli.ok(["delete", ws.id, "--yes"])
+    }
+}
