@@ -126,6 +126,12 @@ let package = Package(
             path: "Benchmarks/ForkBench"
         ),
 
+        .executableTarget(
+            name: "afs-vmbench",
+            dependencies: ["AFSWorkspaces"],
+            path: "Benchmarks/VMBench"
+        ),
+
         // Shared by the end-to-end suites: a real afs-server child process.
         .target(
             name: "AFSTestSupport",

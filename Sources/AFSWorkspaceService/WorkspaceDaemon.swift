@@ -22,6 +22,8 @@ public final class WorkspaceDaemon: Sendable {
         public var defaultIdleTimeout = 600
         public var activityInterval: Double = 10
         public var tickInterval: Double = 1
+        /// Where project files come from (an afs-server through `aether`); nil: workspaces have none.
+        public var projectFiles: (any ProjectFiles)?
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -45,6 +47,7 @@ public final class WorkspaceDaemon: Sendable {
         var controllerConfiguration = WorkspaceController.Configuration(dataDirectory: configuration.dataDirectory)
         controllerConfiguration.defaultIdleTimeout = configuration.defaultIdleTimeout
         controllerConfiguration.activityInterval = configuration.activityInterval
+        controllerConfiguration.projectFiles = configuration.projectFiles
         controller = try WorkspaceController(configuration: controllerConfiguration, driver: driver)
         token = try WorkspaceDaemon.ensureToken(at: configuration.dataDirectory + "/vmd.token")
         try await controller.recover()
@@ -71,6 +74,7 @@ public final class WorkspaceDaemon: Sendable {
     public func health() -> [String: String] {
         var h = ["status": "ok", "version": WorkspaceDaemon.version, "driver": controller.driver.name]
         if let qemu = controller.driver as? QEMUDriver { h["accelerator"] = qemu.accelerator }
+        if let files = configuration.projectFiles as? AetherProjectFiles { h["project_files"] = files.endpoint }
         return h
     }
 

@@ -16,7 +16,10 @@ struct AFSVMDCommand: AsyncParsableCommand {
             scripts/build-guest-image.sh) are present, and bubblewrap otherwise. KVM is used only when a canary VM
             boots under it (the answer is cached in DATA/accelerator.json); otherwise QEMU emulates (TCG).
             VMs run detached: SIGTERM stops the daemon, not the VMs; the next start adopts them.
-            Environment: AFS_VMD_DATA, AFS_VMD_LISTEN, AFS_VMD_DRIVER.
+            With --aether-endpoint, --project names an AetherFS session: each workspace gets its own fork of it, mounted
+            on the host (aether mount, sharing the machine's content cache) and shared into the VM at /workspace
+            (virtiofs for QEMU, a bind mount for bubblewrap); the fork is deleted with the workspace.
+            Environment: AFS_VMD_DATA, AFS_VMD_LISTEN, AFS_VMD_DRIVER, AFS_AETHER_SERVER_ENDPOINT, AFS_TOKEN.
             """)
 
     @Option(help: ArgumentHelp("Data directory.", valueName: "DIR")) var data: String?
@@ -29,6 +32,12 @@ struct AFSVMDCommand: AsyncParsableCommand {
     var idleTimeout = 600
     @Option(name: .customLong("activity-interval"), help: ArgumentHelp("How often running workspaces are asked for SSH sessions and tasks, in seconds.", valueName: "SECONDS"))
     var activityInterval: Double = 10
+    @Option(name: .customLong("aether-endpoint"), help: ArgumentHelp("afs-server whose sessions hold project files: each workspace forks --project and sees it at /workspace (default: $AFS_AETHER_SERVER_ENDPOINT).", valueName: "URL"))
+    var aetherEndpoint: String?
+    @Option(name: .customLong("aether-token"), help: ArgumentHelp("Token for --aether-endpoint (default: $AFS_TOKEN).", valueName: "TOKEN"))
+    var aetherToken: String?
+    @Option(name: .customLong("aether"), help: ArgumentHelp("The aether CLI that forks and mounts project sessions (default: next to afs-vmd, then PATH).", valueName: "PATH"))
+    var aetherPath: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -46,6 +55,11 @@ struct AFSVMDCommand: AsyncParsableCommand {
         configuration.defaultIdleTimeout = idleTimeout
         guard activityInterval > 0 else { throw ValidationError("--activity-interval must be > 0") }
         configuration.activityInterval = activityInterval
+        if let endpoint = aetherEndpoint ?? env["AFS_AETHER_SERVER_ENDPOINT"], !endpoint.isEmpty {
+            let sibling = (URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path) + "/aether"
+            let cli = aetherPath ?? (FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "aether")
+            configuration.projectFiles = AetherProjectFiles(aether: cli, endpoint: endpoint, token: aetherToken ?? env["AFS_TOKEN"])
+        }
         FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))
         let daemon: WorkspaceDaemon
         do { daemon = try await WorkspaceDaemon(configuration: configuration) } catch {

@@ -21,6 +21,22 @@ import Testing
         try lifecycleScenario(WorkspaceCLI(vmd: vmd), startTimeout: 30)
     }
 
+    @Test func projectFilesAreAForkOfTheProjectSession() throws {
+        if let why = BubblewrapWorkspaceTests.unavailable {
+            print("skipping: \(why)")
+            return
+        }
+        if let why = MountAvailability.problem {
+            print("skipping: \(why)")
+            return
+        }
+        let project = try ProjectServer()
+        defer { project.server.cleanup() }
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"] + project.vmdArguments)
+        defer { vmd.cleanup() }
+        try projectFilesScenario(WorkspaceCLI(vmd: vmd), project, startTimeout: 30)
+    }
+
     @Test func idleStopWaitsForTasksThenStops() throws {
         if let why = BubblewrapWorkspaceTests.unavailable {
             print("skipping: \(why)")

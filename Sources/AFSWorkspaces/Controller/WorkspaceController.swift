@@ -15,6 +15,8 @@ public actor WorkspaceController {
         /// How often a running workspace's agent is asked for its activity.
         public var activityInterval: Double = 10
         public var ladder = StopLadder()
+        /// When set, each workspace gets its own fork of the project's AetherFS session at /workspace.
+        public var projectFiles: (any ProjectFiles)?
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -94,17 +96,19 @@ public actor WorkspaceController {
         var id = WorkspaceController.newID()
         while try db.workspace(id) != nil { id = WorkspaceController.newID() }
         let now = clock.now()
-        let ws = Workspace(
+        var ws = Workspace(
             id: id, project: project, status: .stopped, desired: .stopped, hardware: request.hardware, driver: driver.name,
             idleTimeout: idle, createdAt: now, updatedAt: now, lastActiveAt: now, deadline: nil, error: nil, generation: 0,
             session: nil, runtime: nil)
         busy.insert(id)
         defer { busy.remove(id) }
+        if let files = configuration.projectFiles { ws.session = try await files.provision(project: project, workspace: id) }
         do {
             try await driver.prepare(spec(ws))
         } catch {
             await driver.cleanup(spec(ws), nil)
             try? await driver.destroy(spec(ws))
+            if let session = ws.session { await configuration.projectFiles?.release(session: session) }
             throw error
         }
         try db.save(ws, event: event(ws, from: nil, to: .stopped, reason: "created", detail: ws.hardware.summary))
@@ -160,7 +164,7 @@ public actor WorkspaceController {
         case .stopping:
             try await runStop(&ws, reason: "restart")
         case .error, .stopFailed:
-            await driver.cleanup(spec(ws), ws.runtime)
+            await cleanupRuntime(ws)
             ws.runtime = nil
         case .stopped:
             break
@@ -171,10 +175,13 @@ public actor WorkspaceController {
         ws.deadline = clock.now().addingTimeInterval(driver.bootTimeout)
         try transition(&ws, to: .starting, reason: "user")
         do {
+            if let session = ws.session, let files = configuration.projectFiles, let share = spec(ws).shareDirectory {
+                try await files.attach(session: session, at: share)
+            }
             ws.runtime = try await driver.start(spec(ws))
             try db.save(ws)
         } catch {
-            await driver.cleanup(spec(ws), ws.runtime)
+            await cleanupRuntime(ws)
             ws.runtime = nil
             ws.deadline = nil
             ws.error = error.message
@@ -205,8 +212,9 @@ public actor WorkspaceController {
                 // The ladder's last rung failed; cleanup below is the last word.
             }
         }
-        await driver.cleanup(spec(ws), ws.runtime)
+        await cleanupRuntime(ws)
         try await driver.destroy(spec(ws))
+        if let session = ws.session { await configuration.projectFiles?.release(session: session) }
         try db.delete(id)
         lastActivityPoll[id] = nil
     }
@@ -248,7 +256,7 @@ public actor WorkspaceController {
                 try db.record(event(ws, from: ws.status, to: ws.status, reason: "adopted", detail: "pid \(handle.pid)"))
                 continue
             }
-            await driver.cleanup(spec(ws), ws.runtime)
+            await cleanupRuntime(ws)
             ws.runtime = nil
             ws.deadline = nil
             ws.error = "its runtime was gone when the controller restarted (last seen \(ws.status.rawValue))"
@@ -337,7 +345,7 @@ public actor WorkspaceController {
             }
             return
         case .error, .stopFailed:
-            await driver.cleanup(spec(ws), ws.runtime)
+            await cleanupRuntime(ws)
             ws.runtime = nil
             ws.desired = .stopped
             ws.deadline = nil
@@ -353,13 +361,13 @@ public actor WorkspaceController {
         if let handle = ws.runtime {
             outcome = await driver.stop(spec(ws), handle, ladder: configuration.ladder)
         } else {
-            await driver.cleanup(spec(ws), nil)
+            await cleanupRuntime(ws)
             outcome = .stopped(rung: "already")
         }
         ws.deadline = nil
         switch outcome {
         case .stopped(let rung):
-            await driver.cleanup(spec(ws), ws.runtime)
+            await cleanupRuntime(ws)
             ws.runtime = nil
             ws.error = nil
             try transition(&ws, to: .stopped, reason: reason, detail: "rung=\(rung)")
@@ -371,7 +379,7 @@ public actor WorkspaceController {
     }
 
     private func fail(_ ws: inout Workspace, reason: String, _ message: String) async throws(WorkspaceError) {
-        await driver.cleanup(spec(ws), ws.runtime)
+        await cleanupRuntime(ws)
         ws.runtime = nil
         ws.deadline = nil
         ws.error = message
@@ -397,7 +405,16 @@ public actor WorkspaceController {
     }
 
     func spec(_ ws: Workspace) -> WorkspaceSpec {
-        WorkspaceSpec(id: ws.id, hardware: ws.hardware, directory: configuration.dataDirectory + "/workspaces/" + ws.id)
+        let directory = configuration.dataDirectory + "/workspaces/" + ws.id
+        // Beside the run directory, not in it: cleanup kills what runs from there, never the mount.
+        return WorkspaceSpec(id: ws.id, hardware: ws.hardware, directory: directory, shareDirectory: ws.session.map { _ in directory + "/project" })
+    }
+
+    /// Ends whatever is left of the runtime, then unmounts the project files (after the VM, so
+    /// its last writes reach the session).
+    private func cleanupRuntime(_ ws: Workspace) async {
+        await driver.cleanup(spec(ws), ws.runtime)
+        if let share = spec(ws).shareDirectory { await configuration.projectFiles?.detach(share) }
     }
 
     private func consoleTail(_ ws: Workspace) -> String {

@@ -178,22 +178,12 @@ public struct BubblewrapDriver: WorkspaceDriver {
     }
 
     public func destroy(_ ws: WorkspaceSpec) async throws(WorkspaceError) {
-        BubblewrapDriver.unmount(rootMount(ws))
-        do {
-            if FileManager.default.fileExists(atPath: ws.directory) { try FileManager.default.removeItem(atPath: ws.directory) }
-        } catch {
-            throw WorkspaceError(.io, "cannot remove \(ws.directory): \(error.localizedDescription)")
-        }
+        try await Offload.run { () throws(WorkspaceError) in try MountTable.removeTree(ws.directory) }
     }
 
     public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
         ConnectionInfo(kind: "nsenter", argv: ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "env", "HOME=/root"])
     }
 
-    /// Lazily unmounts `path` if something is mounted there.
-    static func unmount(_ path: String) {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8),
-              mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().first.map(String.init) == path }) else { return }
-        _ = try? HostCommand.run(["umount", "-l", path], timeout: 10)
-    }
+    static func unmount(_ path: String) { MountTable.unmount(path) }
 }

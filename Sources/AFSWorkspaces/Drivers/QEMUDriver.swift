@@ -260,11 +260,7 @@ public struct QEMUDriver: WorkspaceDriver {
     }
 
     public func destroy(_ ws: WorkspaceSpec) async throws(WorkspaceError) {
-        do {
-            if FileManager.default.fileExists(atPath: ws.directory) { try FileManager.default.removeItem(atPath: ws.directory) }
-        } catch {
-            throw WorkspaceError(.io, "cannot remove \(ws.directory): \(error.localizedDescription)")
-        }
+        try await Offload.run { () throws(WorkspaceError) in try MountTable.removeTree(ws.directory) }
     }
 
     public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
