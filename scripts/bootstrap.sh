@@ -3,7 +3,10 @@
 # Safe to run repeatedly; used by scripts/run.sh, scripts/test.sh and CI.
 set -euo pipefail
 need=()
-for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc; do
+# Workspace VMs: qemu-system-x86 (microVMs, virtiofsd), bubblewrap (sandboxes), busybox-static + dropbear-bin
+# (the guest image), openssh-client (ssh, ssh-keygen), e2fsprogs (volumes), cpio (initramfs), util-linux (setsid, nsenter).
+for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc \
+           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -32,6 +32,25 @@ import Testing
         #expect(vmd.banner.contains("driver: qemu ("), "\(vmd.banner)")
         try lifecycleScenario(WorkspaceCLI(vmd: vmd), startTimeout: 180)
     }
+
+    /// /workspace inside the VM is the workspace's fork, through virtiofsd over the host's FUSE mount.
+    @Test func projectFilesOverVirtiofs() throws {
+        guard QEMUWorkspaceTests.qemu != nil else {
+            print("skipping: qemu-system-x86_64 is not installed (scripts/bootstrap.sh installs qemu-system-x86)")
+            return
+        }
+        if let why = MountAvailability.problem {
+            print("skipping: \(why)")
+            return
+        }
+        let guest = try QEMUWorkspaceTests.guestImage()
+        let project = try ProjectServer()
+        defer { project.server.cleanup() }
+        // The canary ran in the lifecycle test; this one names the accelerator.
+        let vmd = try VMDProcess(arguments: ["--driver", "qemu", "--guest-dir", guest, "--accel", "tcg"] + project.vmdArguments)
+        defer { vmd.cleanup() }
+        try projectFilesScenario(WorkspaceCLI(vmd: vmd), project, startTimeout: 180)
+    }
 }
 
 struct GuestImageError: Error, CustomStringConvertible {

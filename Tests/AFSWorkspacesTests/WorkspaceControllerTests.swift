@@ -331,7 +331,8 @@ import Testing
         let append = value(after: "-append") ?? ""
         #expect(append.contains("tsc_early_khz=2600000"))
         #expect(append.contains("afs.sshkey=" + Data("ssh-ed25519 AAAA afs".utf8).base64EncodedString()))
-        #expect(!a.contains("-cpu"), "TCG has no host CPU model")
+        #expect(value(after: "-cpu") == "max", "TCG: the max model (faster user space)")
+        #expect(a.contains("-no-reboot") && append.contains("tsc=reliable") && append.contains("afs.hostname=ws-abc123"))
         var kvm = line
         kvm.accelerator = "kvm"
         kvm.shareSocket = nil

@@ -3,8 +3,9 @@ import Foundation
 /// The line protocol of the in-guest agent on the virtio-serial port `org.aether.agent`:
 /// `ping` → `pong uptime=S`, `status` → `conns=N tasks=N uptime=S`, `shutdown` → `bye`.
 ///
-/// The agent may print an unsolicited `AFS_AGENT ready` line when it starts, so replies are read
-/// until the expected prefix shows up.
+/// Every request carries an id (`status 42` → `… id=42`) and only the reply with that id counts:
+/// the agent hands replies meant for a client that hung up to the next one, and greets its first
+/// client with an unsolicited `AFS_AGENT ready`.
 struct GuestAgent {
     let path: String
     var timeout: Double = 2
@@ -31,10 +32,12 @@ struct GuestAgent {
 
     private func exchange(_ command: String, expecting prefix: String) throws(WorkspaceError) -> String {
         let socket = try UnixLineSocket(path: path, timeout: timeout)
-        try socket.writeLine(command)
-        for _ in 0..<16 {
+        let id = UInt32.random(in: 1...UInt32.max)
+        try socket.writeLine("\(command) \(id)")
+        let suffix = " id=\(id)"
+        for _ in 0..<32 {
             let line = try socket.readLine()
-            if line.hasPrefix(prefix) { return line }
+            if line.hasPrefix(prefix) && line.hasSuffix(suffix) { return String(line.dropLast(suffix.count)) }
         }
         throw WorkspaceError(.driver, "the guest agent did not answer \(command)")
     }

@@ -263,15 +263,35 @@ public struct QEMUDriver: WorkspaceDriver {
         try await Offload.run { () throws(WorkspaceError) in try MountTable.removeTree(ws.directory) }
     }
 
+    /// ssh with the guest's host key pinned: the guest prints it on the console at every boot
+    /// (`AFS_HOSTKEY type key`), so there is no trust-on-first-use, and the alias makes the
+    /// per-boot forwarded port irrelevant.
     public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
-        ConnectionInfo(
+        var hostKey = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        if let key = QEMUDriver.hostKey(console: ws.consoleLog) {
+            let knownHosts = ws.runDirectory + "/known_hosts"
+            if (try? "\(ws.runtimeName) \(key)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)) != nil {
+                hostKey = ["-o", "UserKnownHostsFile=\(knownHosts)", "-o", "HostKeyAlias=\(ws.runtimeName)", "-o", "StrictHostKeyChecking=yes"]
+            }
+        }
+        return ConnectionInfo(
             kind: "ssh",
-            argv: [
-                "ssh", "-i", sshKey, "-p", String(handle.sshPort ?? 22),
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10", "-o", "BatchMode=yes", "root@127.0.0.1",
+            argv: ["ssh", "-i", sshKey, "-p", String(handle.sshPort ?? 22), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"] + hostKey + [
+                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+                "root@127.0.0.1",
             ],
             interactiveArgs: ["-t"])
+    }
+
+    /// `type key` from the console's last `AFS_HOSTKEY` line.
+    static func hostKey(console: String) -> String? {
+        guard let text = try? String(contentsOfFile: console, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n").reversed() {
+            guard let range = line.range(of: "AFS_HOSTKEY ") else { continue }
+            let fields = line[range.upperBound...].split(separator: " ")
+            if fields.count >= 2, fields[0].hasPrefix("ssh-") { return "\(fields[0]) \(fields[1])" }
+        }
+        return nil
     }
 
     /// Sockets and pid files of a previous run (a crashed QEMU or virtiofsd leaves them behind).
