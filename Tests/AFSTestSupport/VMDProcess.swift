@@ -80,8 +80,22 @@ public final class VMDProcess: @unchecked Sendable {
         }
     }
 
+    /// Stops the daemon, then kills whatever a failed test left running from its data directory
+    /// (VMs, sandboxes, virtiofsd, project mounts) before deleting it: no orphans between tests.
     public func cleanup() {
         stop()
-        try? FileManager.default.removeItem(atPath: data)
+        let marker = data + "/workspaces/"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            if String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker) { Foundation.kill(pid, SIGKILL) }
+        }
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        for line in mounts.split(separator: "\n") {
+            let point = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            if point.hasPrefix(marker) { _ = try? ChildProcess.run("/bin/umount", ["-l", point]) }
+        }
+        if !mounts.contains(marker) || !((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "").contains(marker) {
+            try? FileManager.default.removeItem(atPath: data)
+        }
     }
 }
