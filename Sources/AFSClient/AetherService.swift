@@ -55,6 +55,13 @@ public protocol AetherService: AnyObject {
     func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError)
     func remove(_ session: String, path: String, recursive: Bool, context: MutationContext) throws(AFSError)
     func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError)
+    /// Creates a symbolic link at `path` whose target is stored as given (never followed by the
+    /// store; the client that reads it resolves it). Missing parents are created.
+    func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError)
+    /// Sets the permission bits (`0o7777`) of a file, symlink or directory, keeping its content.
+    func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError)
+    /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory.
+    func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError)
 
     // MARK: Coordination
 

@@ -64,4 +64,22 @@ extension RemoteStore {
     public func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError) {
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/rename"), context: context), body: RemoteStore.jsonBody(["from": from, "to": to]))
     }
+
+    public func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/symlink"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "target": target]))
+    }
+
+    public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/chmod"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mode": Int(mode & 0o7777)]))
+    }
+
+    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mtime": mtime]))
+    }
 }

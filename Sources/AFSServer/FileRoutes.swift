@@ -13,6 +13,19 @@ extension AetherServer {
         var parents: Bool?
         var mode: UInt32?
     }
+    struct SymlinkRequest: Decodable {
+        var path: String
+        var target: String
+    }
+    struct ChmodRequest: Decodable {
+        var path: String
+        var mode: UInt32
+    }
+    struct TimesRequest: Decodable {
+        var path: String
+        /// Nanoseconds since 1970, as `stat` reports it.
+        var mtime: Int64
+    }
 
     func addFileRoutes(_ api: APIRouteTable) {
         api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true, streaming: true) { request, context in
@@ -165,6 +178,52 @@ extension AetherServer {
                 return try store.stat(id, path: body.path)
             }
             return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/symlink", "Create a symbolic link (the target is stored as given, never followed).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(SymlinkRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.symlink(id, path: body.path, target: body.target, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "symlink", session: id)
+            return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/chmod", "Set the permission bits of a file, symlink or directory.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(ChmodRequest.self, from: request, context: context)
+            guard body.mode <= 0o7777 else { throw APIError.badRequest("mode must be at most 0o7777 (4095): permission bits only") }
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.setMode(id, path: body.path, mode: body.mode, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "chmod", session: id)
+            return try HTTPHelpers.json(st)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/times", "Set the modification time (mtime, nanoseconds since 1970) of a path.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(TimesRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.setTimes(id, path: body.path, mtime: body.mtime, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "touch", session: id)
+            return try HTTPHelpers.json(st)
         }
 
         api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).") { request, context in
