@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
 /// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
-/// Symbolic and hard links are refused with `EPERM`: the service API cannot create them.
+/// Hard links are refused with `EPERM` (the tree has none); symbolic links are stored as given.
 enum FUSEBridge {
     /// The operations table handed to `fuse_new`.
     static func operations() -> fuse_operations {
@@ -105,8 +105,20 @@ enum FUSEBridge {
                 return 0
             }
         }
-        ops.symlink = { _, _ in -EPERM }
-        ops.link = { _, _ in -EPERM }
+        ops.symlink = { target, path in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let target = FUSEBridge.string(target), let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.symlink(target: target, at: path)
+                return 0
+            }
+        }
+        ops.link = { from, to in
+            FUSEBridge.run { fs throws(Errno) in
+                guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
+                try fs.link(from, to: to)
+                return 0
+            }
+        }
         ops.rename = { from, to, flags in
             FUSEBridge.run { fs throws(Errno) in
                 guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
@@ -137,11 +149,22 @@ enum FUSEBridge {
                 return 0
             }
         }
-        ops.utimens = { path, _, fi in
+        ops.utimens = { path, times, fi in
             FUSEBridge.run { fs throws(Errno) in
-                // Times are the engine's (the time of the write that reached it); accepted so
-                // `touch`, `tar` and `cp -p` succeed.
-                _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+                // times[0] is the access time (not stored), times[1] the modification time; NULL
+                // means both are now (libfuse passes UTIME_NOW / UTIME_OMIT in tv_nsec otherwise).
+                let modified: SessionFilesystem.TimeChange
+                if let times {
+                    let m = times[1]
+                    switch m.tv_nsec {
+                    case FUSEBridge.utimeNow: modified = .now
+                    case FUSEBridge.utimeOmit: modified = .omit
+                    default: modified = .at(Int64(m.tv_sec) * 1_000_000_000 + Int64(m.tv_nsec))
+                    }
+                } else {
+                    modified = .now
+                }
+                try fs.setTimes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, modified: modified)
                 return 0
             }
         }
@@ -204,6 +227,10 @@ enum FUSEBridge {
         ops.fsyncdir = { _, _, _ in 0 }
         return ops
     }
+
+    /// `UTIME_NOW` and `UTIME_OMIT` (`(1 << 30) - 1` and `- 2` in `<sys/stat.h>`), macros Swift does not import.
+    static let utimeNow = (1 << 30) - 1
+    static let utimeOmit = (1 << 30) - 2
 
     /// Runs one callback body against the mounted file system, turning its error into `-errno`.
     static func run(_ body: (SessionFilesystem) throws(Errno) -> Int32) -> Int32 {

@@ -242,7 +242,7 @@ public final class SessionFilesystem: Sendable {
         files.withLock { _ = $0.directories.removeValue(forKey: handle) }
     }
 
-    /// A symbolic link's target (links arrive with imported trees; the service API cannot make new ones).
+    /// A symbolic link's target.
     public func readLink(_ path: String) throws(Errno) -> String {
         let stat = try call("readlink", path) { () throws(AFSError) in try service.stat(session, path: path) }
         guard stat.kind == .symlink, let target = stat.target else { throw Errno.invalid }
@@ -363,9 +363,7 @@ public final class SessionFilesystem: Sendable {
             throw error
         }
         metadata.invalidate(path)
-        if let stat = try? service.stat(session, path: path) {
-            file.state.withLock { $0.remote = FileAttributes(stat) }
-        }
+        refreshRemote(file)
     }
 
     public func fsync(_ handle: UInt64) throws(Errno) {
@@ -432,45 +430,87 @@ public final class SessionFilesystem: Sendable {
         try release(h)
     }
 
-    /// Changes permission bits. The service keeps a file's mode with its content, so a file's
-    /// mode changes by writing it again with the new mode; directories keep theirs (EPERM unless
-    /// nothing changes).
+    /// Changes permission bits of a file or directory.
+    ///
+    /// A path nobody holds open changes at the service in one metadata call (no content moves).
+    /// An open file takes the mode at once (this mount's `stat` shows it); if it has unpublished
+    /// writes they are published now, carrying the mode, otherwise the service's copy gets the
+    /// mode by the same metadata call. The root has no stored mode: `EPERM` unless unchanged.
     public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
         let bits = mode & 0o7777
-        if let handle, let file = openFile(handle: handle) {
-            try setMode(file, bits)
-            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+            try file.transfer.withLock { _ throws(Errno) in
+                let (pending, unlinked) = file.state.withLock { s -> (Bool, Bool) in
+                    s.mode = bits
+                    return (s.dirty, s.unlinked)
+                }
+                if unlinked { return }
+                if pending {
+                    try uploadLocked(file)
+                } else {
+                    let current = file.path
+                    try call("chmod", current) { () throws(AFSError) in try service.setMode(session, path: current, mode: bits, context: context) }
+                    // Only the mode changed: no need to ask the service again.
+                    file.state.withLock { $0.remote?.mode = bits }
+                }
+            }
+            metadata.invalidate(file.path)
             return
         }
         guard let path else { throw Errno.badDescriptor }
         let attributes = try self.attributes(path: path)
-        switch attributes.kind {
-        case .directory, .symlink:
-            guard attributes.mode == bits else { throw Errno.notPermitted }
-        case .file:
-            if attributes.mode == bits, openFile(at: path) == nil { return }
-            let h = try open(path, flags: O_RDWR)
-            do throws(Errno) {
-                guard let file = openFile(handle: h) else { throw Errno.badDescriptor }
-                try setMode(file, bits)
-                try flush(h)
-            } catch {
-                try? release(h)
-                throw error
-            }
-            try release(h)
-        }
+        if attributes.mode == bits { return }
+        if path == "/" { throw Errno.notPermitted }
+        try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
+        metadata.invalidate(path)
     }
 
-    private func setMode(_ file: OpenFile, _ bits: UInt32) throws(Errno) {
-        try ensureScratch(file, truncating: false)
-        file.state.withLock { s in
-            if s.mode != bits {
-                s.mode = bits
-                s.dirty = true
-            }
+    /// What `utimensat` asks for one of the two times (the mount stores only the modification time).
+    public enum TimeChange: Sendable, Equatable {
+        /// `UTIME_OMIT`: leave it.
+        case omit
+        /// `UTIME_NOW`, or no times given (`touch`): this machine's current time.
+        case now
+        /// Nanoseconds since 1970.
+        case at(Int64)
+    }
+
+    /// Sets the modification time (`touch`, `tar x`, `cp -p`, `rsync -t`); the service keeps it
+    /// until the next write. An open file with unpublished writes is published first, so a later
+    /// upload cannot overwrite the time just set. Access times are not stored (they read as the
+    /// mtime). The root has no stored time: setting it is accepted and changes nothing.
+    public func setTimes(path: String?, handle: UInt64?, modified: TimeChange) throws(Errno) {
+        let mtime: Int64
+        switch modified {
+        case .omit:
+            _ = try attributes(path: path, handle: handle)
+            return
+        case .now: mtime = OpenFile.now()
+        case .at(let t): mtime = t
         }
-        metadata.invalidate(file.path)
+        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+            try file.transfer.withLock { _ throws(Errno) in
+                let (pending, unlinked) = file.state.withLock { ($0.dirty, $0.unlinked) }
+                if unlinked { return }
+                if pending { try uploadLocked(file) }
+                let current = file.path
+                try call("utimens", current) { () throws(AFSError) in try service.setTimes(session, path: current, mtime: mtime, context: context) }
+                file.state.withLock { $0.remote?.mtime = mtime }
+            }
+            metadata.invalidate(file.path)
+            return
+        }
+        guard let path else { throw Errno.badDescriptor }
+        if path == "/" { return }
+        try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, context: context) }
+        metadata.invalidate(path)
+    }
+
+    /// Takes the service's current attributes for an open file (after an upload).
+    private func refreshRemote(_ file: OpenFile) {
+        if let stat = try? service.stat(session, path: file.path) {
+            file.state.withLock { $0.remote = FileAttributes(stat) }
+        }
     }
 
     // MARK: Namespace
@@ -481,6 +521,21 @@ public final class SessionFilesystem: Sendable {
             try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
         }
         metadata.invalidate(path)
+    }
+
+    /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
+    /// it (relative to the link's directory, or absolute on this machine) when a program follows it.
+    public func symlink(target: String, at path: String) throws(Errno) {
+        if openFile(at: path) != nil { throw Errno.exists }
+        try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
+        metadata.invalidate(path)
+    }
+
+    /// Hard links: always `EPERM`. A session's tree maps each path to its own entry (as git's
+    /// trees do), so two names cannot share one inode whose writes both see; equal content is
+    /// deduplicated by the store anyway. Tools fall back (git copies, `cp -al` reports the error).
+    public func link(_ path: String, to newPath: String) throws(Errno) {
+        throw Errno.notPermitted
     }
 
     /// Removes a file or symlink. An open file stays readable and writable through its handles
