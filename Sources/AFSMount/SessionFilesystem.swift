@@ -27,6 +27,8 @@ public final class SessionFilesystem: Sendable {
     let follower: ChangeFollower
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
+    /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
+    public let metrics = MountMetrics()
     private let log: @Sendable (String) -> Void
     private let files = Mutex(FileTable())
 
@@ -301,7 +303,10 @@ public final class SessionFilesystem: Sendable {
             }
             guard let id = stat.contentID else { throw Errno.io }
             do {
-                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in try service.copyFile(session, path: path, to: fd) }
+                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in
+                    try service.copyFile(session, path: path, to: fd)
+                    metrics.add(downloaded: stat.size)
+                }
                 return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false)
             } catch where error.code == .corrupted && attempt < 3 {
                 continue
@@ -323,13 +328,17 @@ public final class SessionFilesystem: Sendable {
 
     public func read(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> [UInt8] {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
-        return try file.read(offset: offset, count: count)
+        let bytes = try file.read(offset: offset, count: count)
+        metrics.add(read: bytes.count)
+        return bytes
     }
 
     public func write(_ handle: UInt64, offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
         try ensureScratch(file, truncating: false)
-        return try file.write(offset: offset, bytes: bytes)
+        let written = try file.write(offset: offset, bytes: bytes)
+        metrics.add(written: written)
+        return written
     }
 
     /// Publishes what was written through any handle of the file; returns once the service has it
@@ -354,6 +363,8 @@ public final class SessionFilesystem: Sendable {
             throw Errno(errno)
         }
         defer { close(source) }
+        var size = Glibc.stat()
+        let bytes = fstat(source, &size) == 0 ? UInt64(size.st_size) : 0
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.writeFile(session, path: path, from: source, mode: mode, context: context)
@@ -362,6 +373,7 @@ public final class SessionFilesystem: Sendable {
             file.state.withLock { $0.dirty = true }
             throw error
         }
+        metrics.add(uploaded: bytes)
         metadata.invalidate(path)
         refreshRemote(file)
     }
@@ -396,16 +408,33 @@ public final class SessionFilesystem: Sendable {
 
     /// Uploads every open file's pending writes: the mount's last act before it goes away.
     public func flushAll() {
+        for (path, error) in publishAll() {
+            log("unmount could not upload \(path): \(error)")
+        }
+    }
+
+    /// Publishes every write acknowledged so far, through every open file (what each file's
+    /// flush does), and returns the files that could not be published. When it returns with no
+    /// failures, the service holds every byte a `write` returned for before the call: what a live
+    /// checkpoint needs. Writes arriving meanwhile may or may not be included.
+    public func publishAll() -> [(path: String, error: Errno)] {
         let open = files.withLock { t in
             Dictionary(t.byHandle.values.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
         }
+        var failures: [(path: String, error: Errno)] = []
         for file in open {
             do throws(Errno) {
                 try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
             } catch {
-                log("unmount could not upload \(file.path): \(error)")
+                failures.append((file.path, error))
             }
         }
+        return failures
+    }
+
+    /// Files open through the mount (distinct paths).
+    public var openFileCount: Int {
+        files.withLock { $0.byPath.count }
     }
 
     // MARK: Changing attributes
