@@ -42,9 +42,10 @@ extension RemoteStore {
     }
 
     /// Streams a file's new content from `fd` (a pipe or a file), whatever its size.
-    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
         var headers: [(String, String)] = []
         if let mode { headers.append(("X-AFS-Mode", String(mode, radix: 8))) }
+        if let mtime { headers.append(("X-AFS-Mtime", String(mtime))) }
         _ = try send(
             Call(.PUT, try RemoteStore.filePath(session, "files", path), headers: headers, context: context),
             body: .descriptor(fd, contentType: "application/octet-stream"))

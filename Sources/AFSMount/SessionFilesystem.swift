@@ -153,7 +153,10 @@ public final class SessionFilesystem: Sendable {
             if s.readDescriptor >= 0 { s.retired.append(s.readDescriptor) }
             s.readDescriptor = scratch
             s.scratch = scratch
-            if truncating { s.dirty = true }
+            if truncating {
+                s.dirty = true
+                s.pendingMtime = nil
+            }
             return .success(())
         }
         try result.get()
@@ -350,12 +353,12 @@ public final class SessionFilesystem: Sendable {
 
     /// Uploads the scratch copy if it changed. The caller holds `file.transfer`.
     private func uploadLocked(_ file: OpenFile) throws(Errno) {
-        let snapshot = file.state.withLock { s -> (String, UInt32, Int32)? in
+        let snapshot = file.state.withLock { s -> (String, UInt32, Int64?, Int32)? in
             guard s.dirty, !s.unlinked, let scratch = s.scratch else { return nil }
             s.dirty = false
-            return (s.path, s.mode, scratch)
+            return (s.path, s.mode, s.pendingMtime, scratch)
         }
-        guard let (path, mode, scratch) = snapshot else { return }
+        guard let (path, mode, mtime, scratch) = snapshot else { return }
         // A second open file description: its own offset, so uploads never disturb other readers.
         let source = Glibc.open("/proc/self/fd/\(scratch)", O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
@@ -367,13 +370,15 @@ public final class SessionFilesystem: Sendable {
         let bytes = fstat(source, &size) == 0 ? UInt64(size.st_size) : 0
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.writeFile(session, path: path, from: source, mode: mode, context: context)
+                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: context)
             }
         } catch {
             file.state.withLock { $0.dirty = true }
             throw error
         }
         metrics.add(uploaded: bytes)
+        // Published with the content (unless a write came since and cleared it already).
+        file.state.withLock { if $0.pendingMtime == mtime { $0.pendingMtime = nil } }
         metadata.invalidate(path)
         refreshRemote(file)
     }
@@ -463,25 +468,24 @@ public final class SessionFilesystem: Sendable {
     ///
     /// A path nobody holds open changes at the service in one metadata call (no content moves).
     /// An open file takes the mode at once (this mount's `stat` shows it); if it has unpublished
-    /// writes they are published now, carrying the mode, otherwise the service's copy gets the
-    /// mode by the same metadata call. The root has no stored mode: `EPERM` unless unchanged.
+    /// writes, the mode travels with them when they are published (close, flush, fsync), in the
+    /// same service call, as the bytes do; otherwise one metadata call sets it. The root has no
+    /// stored mode: `EPERM` unless unchanged.
     public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
         let bits = mode & 0o7777
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
             try file.transfer.withLock { _ throws(Errno) in
-                let (pending, unlinked) = file.state.withLock { s -> (Bool, Bool) in
+                let (deferred, unchanged) = file.state.withLock { s -> (Bool, Bool) in
+                    let unchanged = s.remote?.mode == bits
                     s.mode = bits
-                    return (s.dirty, s.unlinked)
+                    return (s.dirty || s.unlinked, unchanged)
                 }
-                if unlinked { return }
-                if pending {
-                    try uploadLocked(file)
-                } else {
-                    let current = file.path
-                    try call("chmod", current) { () throws(AFSError) in try service.setMode(session, path: current, mode: bits, context: context) }
-                    // Only the mode changed: no need to ask the service again.
-                    file.state.withLock { $0.remote?.mode = bits }
-                }
+                // `cp -p` sets the mode a file was created with: nothing to tell the service.
+                if deferred || unchanged { return }
+                let current = file.path
+                try call("chmod", current) { () throws(AFSError) in try service.setMode(session, path: current, mode: bits, context: context) }
+                // Only the mode changed: no need to ask the service again.
+                file.state.withLock { $0.remote?.mode = bits }
             }
             metadata.invalidate(file.path)
             return
@@ -505,9 +509,11 @@ public final class SessionFilesystem: Sendable {
     }
 
     /// Sets the modification time (`touch`, `tar x`, `cp -p`, `rsync -t`); the service keeps it
-    /// until the next write. An open file with unpublished writes is published first, so a later
-    /// upload cannot overwrite the time just set. Access times are not stored (they read as the
-    /// mtime). The root has no stored time: setting it is accepted and changes nothing.
+    /// until the next write. On an open file with unpublished writes the time waits for them and
+    /// is published in the same service call (`cp -p` sets times and mode before `close`: one
+    /// durable write per file instead of three); a write in between moves it to now, as POSIX
+    /// says. Access times are not stored (they read as the mtime). The root has no stored time:
+    /// setting it is accepted and changes nothing.
     public func setTimes(path: String?, handle: UInt64?, modified: TimeChange) throws(Errno) {
         let mtime: Int64
         switch modified {
@@ -519,9 +525,12 @@ public final class SessionFilesystem: Sendable {
         }
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
             try file.transfer.withLock { _ throws(Errno) in
-                let (pending, unlinked) = file.state.withLock { ($0.dirty, $0.unlinked) }
-                if unlinked { return }
-                if pending { try uploadLocked(file) }
+                let deferred = file.state.withLock { s -> Bool in
+                    guard s.dirty || s.unlinked else { return false }
+                    s.pendingMtime = mtime
+                    return true
+                }
+                if deferred { return }
                 let current = file.path
                 try call("utimens", current) { () throws(AFSError) in try service.setTimes(session, path: current, mtime: mtime, context: context) }
                 file.state.withLock { $0.remote?.mtime = mtime }

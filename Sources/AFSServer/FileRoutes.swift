@@ -72,7 +72,7 @@ extension AetherServer {
             return Response(status: status, headers: headers, body: body)
         }
 
-        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -82,6 +82,11 @@ extension AetherServer {
             if let raw = request.headers[.fileMode] {
                 guard let v = UInt32(raw, radix: 8), v <= 0o7777 else { throw APIError.badRequest("X-AFS-Mode must be octal, e.g. 644") }
                 mode = v
+            }
+            var mtime: Int64?
+            if let raw = request.headers[.fileMtime] {
+                guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Mtime must be nanoseconds since 1970, e.g. 1700000000000000000") }
+                mtime = v
             }
             let store = self.store
             // Refuse early (before reading the body) what would be refused at the end.
@@ -95,8 +100,8 @@ extension AetherServer {
             if let length = request.headers[.contentLength].flatMap({ UInt64($0) }), length > self.configuration.maxFileBytes {
                 throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
             }
-            let fileMode = mode
-            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode) }
+            let (fileMode, fileTime) = (mode, mtime)
+            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime) }
             var total: UInt64 = 0
             do {
                 for try await buffer in request.body {

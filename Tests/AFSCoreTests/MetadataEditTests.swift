@@ -60,6 +60,12 @@ import Testing
         let diff = try store.diff(.checkpoint(folded), .session(id))
         #expect(diff.map(\.path) == ["/src/a.c"], "\(diff)")
         try store.setMode(id, path: "/src/a.c", mode: 0o600)
+        // A streamed upload can carry its time (one durable write for a copy that keeps times).
+        let upload = try store.beginUpload(id, path: "/copied.bin", mode: 0o600, mtime: t2001)
+        try upload.append(Array(repeating: 7, count: 5000))
+        try upload.finish()
+        let copied = try store.stat(id, path: "/copied.bin")
+        #expect(copied.mtime == t2001 && copied.mode == 0o600 && copied.size == 5000)
         // A write moves the time on again.
         try store.writeFile(id, path: "/src/a.c", data: Array("int b;".utf8))
         #expect(try store.stat(id, path: "/src/a.c").mtime > t2001)

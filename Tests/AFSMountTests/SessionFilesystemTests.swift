@@ -161,16 +161,28 @@ import Testing
         try f.fs.setTimes(path: "/dir/b.txt", handle: nil, modified: .now)
         #expect(try f.store.stat(f.session, path: "/dir/b.txt").mtime >= before)
 
-        // A file with unpublished writes is published before its time is set (cp -p: futimens
-        // before close), and the close does not upload again over the time.
-        let h = try f.fs.create("/copied", mode: 0o644, flags: O_WRONLY | O_CREAT)
+        // A file with unpublished writes keeps the time and mode it is given (cp -p: futimens and
+        // fchmod before close) until its content is published, and both arrive in that one write.
+        let h = try f.fs.create("/copied", mode: 0o600, flags: O_WRONLY | O_CREAT)
         _ = try f.fs.write(h, offset: 0, bytes: Array("abc".utf8))
         try f.fs.setTimes(path: nil, handle: h, modified: .at(t))
-        try f.fs.chmod(path: nil, handle: h, mode: 0o600)
+        try f.fs.chmod(path: "/copied", handle: nil, mode: 0o644)
         #expect(try f.fs.attributes(path: nil, handle: h).mtime == t)
+        #expect(try f.fs.attributes(path: "/copied").mode == 0o644)
+        #expect(throws: AFSError.self, "nothing reaches the service before the close") { try f.store.stat(f.session, path: "/copied") }
         try f.fs.release(h)
         let copied = try f.store.stat(f.session, path: "/copied")
-        #expect(copied.mtime == t && copied.mode == 0o600 && copied.size == 3)
+        #expect(copied.mtime == t && copied.mode == 0o644 && copied.size == 3)
+        let events = try f.store.changes(f.session, after: 0, limit: 1000).filter { $0.path == "/copied" }.map(\.kind)
+        #expect(events == [.write], "one durable write per copied file: \(events)")
+        // A write after the time was set moves it to now, as on any file system.
+        let w = try f.fs.open("/copied", flags: O_WRONLY)
+        _ = try f.fs.write(w, offset: 0, bytes: Array("x".utf8))
+        try f.fs.setTimes(path: nil, handle: w, modified: .at(t))
+        _ = try f.fs.write(w, offset: 1, bytes: Array("y".utf8))
+        try f.fs.release(w)
+        #expect(try f.store.stat(f.session, path: "/copied").mtime > t)
+        #expect(try f.text("/copied") == "xyc")
 
         // chmod of a file only read: a metadata call, the content is not fetched into a scratch copy or re-sent.
         let r = try f.fs.open("/a.txt", flags: O_RDONLY)

@@ -113,8 +113,15 @@ import Testing
         let stored = try times.object()["mtime"] as? NSNumber
         #expect(stored?.int64Value == mtime, "\(times.text)")
         #expect(try server.request("GET", "/v1/sessions/\(id)/files/src/a.c").text == "int a;")
+        // A whole-file write can carry its modification time.
+        let stamped = try server.request("PUT", "/v1/sessions/\(id)/files/copy.c", body: Data("x".utf8), headers: ["X-AFS-Mtime": "\(mtime)", "X-AFS-Mode": "600"])
+        #expect(stamped.status == 201)
+        let stampedTime = try stamped.object()["mtime"] as? NSNumber
+        #expect(stampedTime?.int64Value == mtime, "\(stamped.text)")
+        let badTime = try server.request("PUT", "/v1/sessions/\(id)/files/copy.c", body: Data("x".utf8), headers: ["X-AFS-Mtime": "yesterday"])
+        #expect(badTime.status == 400 && badTime.errorCode == "bad_request", "\(badTime.text)")
         let kinds = try server.request("GET", "/v1/sessions/\(id)/changes?since=0").array().compactMap { $0["kind"] as? String }
-        #expect(kinds.suffix(3) == ["symlink", "chmod", "touch"], "\(kinds)")
+        #expect(kinds.suffix(4) == ["symlink", "chmod", "touch", "write"], "\(kinds)")
 
         // Hostile paths, bad bodies, missing paths, the root, and a reader: each refused with its code.
         let reader = try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as! String
