@@ -52,7 +52,16 @@ let package = Package(
             ]
         ),
         // A session as a FUSE file system: the bridge to libfuse and the local content cache.
-        .target(name: "AFSMount", dependencies: ["AFSCore", "AFSClient", "CFUSE3"]),
+        // Its Prometheus endpoint is a small NIO HTTP/1.1 server.
+        .target(
+            name: "AFSMount",
+            dependencies: [
+                "AFSCore", "AFSClient", "CFUSE3",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The command set of `aether`, as a library so tests can drive it in process.
         .target(
             name: "AetherCLI",

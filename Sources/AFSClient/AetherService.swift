@@ -50,11 +50,19 @@ public protocol AetherService: AnyObject {
     func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError)
     func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32?, context: MutationContext) throws(AFSError)
     /// Writes a file from everything `fd` yields (a pipe or a file), streamed: any size, flat memory.
-    /// The file changes only once the whole content arrived.
-    func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError)
+    /// The file changes only once the whole content arrived. `mtime` (nanoseconds since 1970)
+    /// records that modification time in the same durable write; nil records the time of the write.
+    func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError)
     func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError)
     func remove(_ session: String, path: String, recursive: Bool, context: MutationContext) throws(AFSError)
     func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError)
+    /// Creates a symbolic link at `path` whose target is stored as given (never followed by the
+    /// store; the client that reads it resolves it). Missing parents are created.
+    func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError)
+    /// Sets the permission bits (`0o7777`) of a file, symlink or directory, keeping its content.
+    func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError)
+    /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory.
+    func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError)
 
     // MARK: Coordination
 
@@ -91,4 +99,11 @@ public protocol AetherService: AnyObject {
 
     /// Releases what the transport holds (the store lock, connections).
     func close() throws(AFSError)
+}
+
+extension AetherService {
+    /// A streamed write stamped with the time it happens.
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
+        try writeFile(session, path: path, from: fd, mode: mode, mtime: nil, context: context)
+    }
 }

@@ -30,8 +30,8 @@ extension AetherStore: AetherService {
         }
     }
 
-    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
-        let upload = try beginUpload(session, path: path, mode: mode)
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
+        let upload = try beginUpload(session, path: path, mode: mode, mtime: mtime)
         do {
             while let chunk = try FileDescriptorIO.read(fd, upTo: 1 << 20) {
                 try upload.append(chunk)

@@ -42,9 +42,10 @@ extension RemoteStore {
     }
 
     /// Streams a file's new content from `fd` (a pipe or a file), whatever its size.
-    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
         var headers: [(String, String)] = []
         if let mode { headers.append(("X-AFS-Mode", String(mode, radix: 8))) }
+        if let mtime { headers.append(("X-AFS-Mtime", String(mtime))) }
         _ = try send(
             Call(.PUT, try RemoteStore.filePath(session, "files", path), headers: headers, context: context),
             body: .descriptor(fd, contentType: "application/octet-stream"))
@@ -63,5 +64,23 @@ extension RemoteStore {
 
     public func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError) {
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/rename"), context: context), body: RemoteStore.jsonBody(["from": from, "to": to]))
+    }
+
+    public func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/symlink"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "target": target]))
+    }
+
+    public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/chmod"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mode": Int(mode & 0o7777)]))
+    }
+
+    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mtime": mtime]))
     }
 }

@@ -25,7 +25,10 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     /// - Parameters:
     ///   - endpoint: `http://HOST:PORT` of an afs-server (a trailing slash is ignored).
     ///   - token: the bearer token; nil sends none (only the health check answers then).
-    public init(endpoint: String, token: String?, timeout: Double = 3600) throws(AFSError) {
+    ///   - timeout: how long one request may take, body included.
+    ///   - connectTimeout: how long to keep trying to connect (a refused connection is retried
+    ///     until then); short for health checks that should report a down server quickly.
+    public init(endpoint: String, token: String?, timeout: Double = 3600, connectTimeout: Double = 10) throws(AFSError) {
         var e = endpoint
         while e.hasSuffix("/") { e.removeLast() }
         guard let url = URL(string: e), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
@@ -35,7 +38,7 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
         self.timeout = .milliseconds(Int64(timeout * 1000))
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10), read: self.timeout)
+        configuration.timeout = .init(connect: .milliseconds(Int64(connectTimeout * 1000)), read: self.timeout)
         configuration.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }

@@ -86,7 +86,7 @@ final class ChangeFollower: Sendable {
     func apply(_ events: [ChangeEvent]) {
         for event in events {
             switch event.kind {
-            case .write, .patch, .truncate, .chmod, .symlink, .mkdir:
+            case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
                 metadata.invalidate(event.path)
             default:
                 // Deletes and renames may move whole directories; restores and undos replace the tree.

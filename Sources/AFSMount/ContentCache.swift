@@ -51,9 +51,15 @@ public final class ContentCache: Sendable {
     }
 
     /// Entries and bytes held, for status and tests.
-    public struct Usage: Sendable, Equatable {
+    public struct Usage: Sendable, Equatable, Codable {
         public var entries: Int
         public var bytes: UInt64
+    }
+
+    /// Opens answered from disk and opens that had to fetch, since this process opened the cache.
+    public struct Lookups: Sendable, Equatable, Codable {
+        public var hits: UInt64
+        public var misses: UInt64
     }
 
     private struct Entry {
@@ -71,6 +77,8 @@ public final class ContentCache: Sendable {
     let contentDirectory: String
     let temporaryDirectory: String
     private let index = Mutex(Index())
+    private let hits = Atomic<UInt64>(0)
+    private let misses = Atomic<UInt64>(0)
 
     /// Opens (creating) the cache directory and indexes what earlier runs left there, oldest
     /// modification time first (a hit touches the file, so mtime is the last use).
@@ -129,6 +137,7 @@ public final class ContentCache: Sendable {
             var st = Glibc.stat()
             if fstat(fd, &st) == 0, UInt64(st.st_size) == size {
                 touch(id, size: size, fd: fd)
+                hits.add(1, ordering: .relaxed)
                 return fd
             }
             // A short entry can only come from outside tampering; replace it.
@@ -136,6 +145,7 @@ public final class ContentCache: Sendable {
             unlink(target)
             forget(id)
         }
+        misses.add(1, ordering: .relaxed)
         try fetchEntry(id, size: size, target: target, fetch: fetch)
         let opened = Glibc.open(target, O_RDONLY | O_CLOEXEC)
         guard opened >= 0 else { throw AFSError(.io, "cannot open cached content \(target): \(String(cString: strerror(errno)))") }
@@ -213,6 +223,40 @@ public final class ContentCache: Sendable {
 
     public var usage: Usage {
         index.withLock { Usage(entries: $0.entries.count, bytes: $0.bytes) }
+    }
+
+    public var lookups: Lookups {
+        Lookups(hits: hits.load(ordering: .relaxed), misses: misses.load(ordering: .relaxed))
+    }
+
+    /// Makes sure the content `id` (of `size` bytes) is cached, fetching it with `fetch` if not
+    /// (`aether cache prefetch`). Returns whether it had to fetch.
+    @discardableResult
+    public func fill(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) -> Bool {
+        var fetched = false
+        let fd = try open(id, size: size) { (fd) throws(AFSError) in
+            fetched = true
+            try fetch(fd)
+        }
+        close(fd)
+        return fetched
+    }
+
+    /// Entries and bytes under `configuration.directory`, counted without opening the cache (no
+    /// directory is created, nothing is evicted): what `aether cache status` reports.
+    public static func measure(_ configuration: Configuration) -> Usage {
+        var usage = Usage(entries: 0, bytes: 0)
+        let content = configuration.directory + "/content"
+        let fm = FileManager.default
+        for shard in (try? fm.contentsOfDirectory(atPath: content)) ?? [] where shard.count == 2 {
+            for name in (try? fm.contentsOfDirectory(atPath: content + "/" + shard)) ?? [] where isValidID(name) {
+                var st = Glibc.stat()
+                guard stat(content + "/" + shard + "/" + name, &st) == 0 else { continue }
+                usage.entries += 1
+                usage.bytes += UInt64(st.st_size)
+            }
+        }
+        return usage
     }
 
     /// Whether `id` is held (by this index; another process may have evicted it since).

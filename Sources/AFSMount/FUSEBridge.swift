@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
 /// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
-/// Symbolic and hard links are refused with `EPERM`: the service API cannot create them.
+/// Hard links are refused with `EPERM` (the tree has none); symbolic links are stored as given.
 enum FUSEBridge {
     /// The operations table handed to `fuse_new`.
     static func operations() -> fuse_operations {
@@ -34,7 +34,7 @@ enum FUSEBridge {
             return afs_fuse_private_data()
         }
         ops.getattr = { path, st, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("getattr") { fs throws(Errno) in
                 let attributes = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
                 guard let st else { return 0 }
                 st.pointee = FUSEBridge.stat(attributes)
@@ -42,20 +42,20 @@ enum FUSEBridge {
             }
         }
         ops.opendir = { path, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("opendir") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
                 fi.pointee.fh = try fs.openDirectory(path)
                 return 0
             }
         }
         ops.releasedir = { _, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("releasedir") { fs throws(Errno) in
                 if let fi { fs.releaseDirectory(fi.pointee.fh) }
                 return 0
             }
         }
         ops.readdir = { _, buffer, filler, _, fi, flags in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("readdir") { fs throws(Errno) in
                 guard let fi, let filler else { throw Errno.invalid }
                 let path = try fs.directoryPath(fi.pointee.fh)
                 let plus = flags.rawValue & FUSE_READDIR_PLUS.rawValue != 0
@@ -71,7 +71,7 @@ enum FUSEBridge {
             }
         }
         ops.readlink = { path, buffer, size in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("readlink") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path), let buffer, size > 0 else { throw Errno.invalid }
                 let target = Array(try fs.readLink(path).utf8)
                 let n = min(target.count, size - 1)
@@ -85,43 +85,55 @@ enum FUSEBridge {
             }
         }
         ops.mkdir = { path, mode in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("mkdir") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
                 try fs.makeDirectory(path, mode: UInt32(mode))
                 return 0
             }
         }
         ops.unlink = { path in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("unlink") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
                 try fs.unlink(path)
                 return 0
             }
         }
         ops.rmdir = { path in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("rmdir") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
                 try fs.removeDirectory(path)
                 return 0
             }
         }
-        ops.symlink = { _, _ in -EPERM }
-        ops.link = { _, _ in -EPERM }
+        ops.symlink = { target, path in
+            FUSEBridge.run("symlink") { fs throws(Errno) in
+                guard let target = FUSEBridge.string(target), let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.symlink(target: target, at: path)
+                return 0
+            }
+        }
+        ops.link = { from, to in
+            FUSEBridge.run("link") { fs throws(Errno) in
+                guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
+                try fs.link(from, to: to)
+                return 0
+            }
+        }
         ops.rename = { from, to, flags in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("rename") { fs throws(Errno) in
                 guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
                 try fs.rename(from, to: to, flags: flags)
                 return 0
             }
         }
         ops.chmod = { path, mode, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("chmod") { fs throws(Errno) in
                 try fs.chmod(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, mode: UInt32(mode))
                 return 0
             }
         }
         ops.chown = { path, uid, gid, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("chown") { fs throws(Errno) in
                 // Every entry belongs to the mounting user; "changing" to that owner is a no-op.
                 _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
                 let keepsUID = uid == uid_t.max || uid == getuid()
@@ -131,36 +143,47 @@ enum FUSEBridge {
             }
         }
         ops.truncate = { path, size, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("truncate") { fs throws(Errno) in
                 guard size >= 0 else { throw Errno.invalid }
                 try fs.truncate(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, size: UInt64(size))
                 return 0
             }
         }
-        ops.utimens = { path, _, fi in
-            FUSEBridge.run { fs throws(Errno) in
-                // Times are the engine's (the time of the write that reached it); accepted so
-                // `touch`, `tar` and `cp -p` succeed.
-                _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+        ops.utimens = { path, times, fi in
+            FUSEBridge.run("utimens") { fs throws(Errno) in
+                // times[0] is the access time (not stored), times[1] the modification time; NULL
+                // means both are now (libfuse passes UTIME_NOW / UTIME_OMIT in tv_nsec otherwise).
+                let modified: SessionFilesystem.TimeChange
+                if let times {
+                    let m = times[1]
+                    switch m.tv_nsec {
+                    case FUSEBridge.utimeNow: modified = .now
+                    case FUSEBridge.utimeOmit: modified = .omit
+                    default: modified = .at(Int64(m.tv_sec) * 1_000_000_000 + Int64(m.tv_nsec))
+                    }
+                } else {
+                    modified = .now
+                }
+                try fs.setTimes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, modified: modified)
                 return 0
             }
         }
         ops.open = { path, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("open") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
                 fi.pointee.fh = try fs.open(path, flags: fi.pointee.flags)
                 return 0
             }
         }
         ops.create = { path, mode, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("create") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
                 fi.pointee.fh = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags)
                 return 0
             }
         }
         ops.read = { _, buffer, size, offset, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("read") { fs throws(Errno) in
                 guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
                 let bytes = try fs.read(fi.pointee.fh, offset: UInt64(offset), count: size)
                 bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -168,34 +191,34 @@ enum FUSEBridge {
             }
         }
         ops.write = { _, buffer, size, offset, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("write") { fs throws(Errno) in
                 guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
                 let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
                 return Int32(try fs.write(fi.pointee.fh, offset: UInt64(offset), bytes: bytes))
             }
         }
         ops.statfs = { _, st in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("statfs") { fs throws(Errno) in
                 st?.pointee = fs.usage()
                 return 0
             }
         }
         ops.flush = { _, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("flush") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
                 try fs.flush(fi.pointee.fh)
                 return 0
             }
         }
         ops.release = { _, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("release") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
                 try fs.release(fi.pointee.fh)
                 return 0
             }
         }
         ops.fsync = { _, _, fi in
-            FUSEBridge.run { fs throws(Errno) in
+            FUSEBridge.run("fsync") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
                 try fs.fsync(fi.pointee.fh)
                 return 0
@@ -205,15 +228,24 @@ enum FUSEBridge {
         return ops
     }
 
-    /// Runs one callback body against the mounted file system, turning its error into `-errno`.
-    static func run(_ body: (SessionFilesystem) throws(Errno) -> Int32) -> Int32 {
+    /// `UTIME_NOW` and `UTIME_OMIT` (`(1 << 30) - 1` and `- 2` in `<sys/stat.h>`), macros Swift does not import.
+    static let utimeNow = (1 << 30) - 1
+    static let utimeOmit = (1 << 30) - 2
+
+    /// Runs one callback body against the mounted file system, turning its error into `-errno`,
+    /// and counts it in the mount's metrics under `operation` (time taken, failed or not).
+    static func run(_ operation: String, _ body: (SessionFilesystem) throws(Errno) -> Int32) -> Int32 {
         guard let raw = afs_fuse_private_data() else { return -EIO }
         let fs = Unmanaged<SessionFilesystem>.fromOpaque(raw).takeUnretainedValue()
+        let start = ContinuousClock.now
+        let result: Int32
         do {
-            return try body(fs)
+            result = try body(fs)
         } catch {
-            return -error.code
+            result = -error.code
         }
+        fs.metrics.record(operation, duration: ContinuousClock.now - start, failed: result < 0)
+        return result
     }
 
     static func string(_ path: UnsafePointer<CChar>?) -> String? {

@@ -23,6 +23,9 @@ final class OpenFile: Sendable {
         var retired: [Int32] = []
         /// Written since the last upload began.
         var dirty: Bool
+        /// A modification time set (utimens) after the last write: published with the content,
+        /// in the same service call. A later write clears it (it moves the time to now).
+        var pendingMtime: Int64?
         /// Unlinked while open: still readable and writable, never uploaded again.
         var unlinked = false
         var handles = 0
@@ -69,14 +72,20 @@ final class OpenFile: Sendable {
             done += n
         }
         // Marked after the bytes landed: an upload that started before still sees dirty and runs again.
-        state.withLock { $0.dirty = true }
+        state.withLock {
+            $0.dirty = true
+            $0.pendingMtime = nil
+        }
         return done
     }
 
     func truncate(to size: UInt64) throws(Errno) {
         guard let fd = state.withLock({ $0.scratch }) else { throw Errno.badDescriptor }
         guard ftruncate(fd, off_t(size)) == 0 else { throw Errno(errno) }
-        state.withLock { $0.dirty = true }
+        state.withLock {
+            $0.dirty = true
+            $0.pendingMtime = nil
+        }
     }
 
     /// What `stat` shows: the scratch copy's size while one exists, the service's time until the
@@ -92,6 +101,7 @@ final class OpenFile: Sendable {
                     if s.dirty || s.remote == nil { attributes.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
                 }
             }
+            if let pending = s.pendingMtime { attributes.mtime = pending }
             attributes.contentID = s.dirty ? nil : attributes.contentID
             return attributes
         }

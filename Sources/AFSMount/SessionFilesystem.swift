@@ -27,6 +27,8 @@ public final class SessionFilesystem: Sendable {
     let follower: ChangeFollower
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
+    /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
+    public let metrics = MountMetrics()
     private let log: @Sendable (String) -> Void
     private let files = Mutex(FileTable())
 
@@ -151,7 +153,10 @@ public final class SessionFilesystem: Sendable {
             if s.readDescriptor >= 0 { s.retired.append(s.readDescriptor) }
             s.readDescriptor = scratch
             s.scratch = scratch
-            if truncating { s.dirty = true }
+            if truncating {
+                s.dirty = true
+                s.pendingMtime = nil
+            }
             return .success(())
         }
         try result.get()
@@ -242,7 +247,7 @@ public final class SessionFilesystem: Sendable {
         files.withLock { _ = $0.directories.removeValue(forKey: handle) }
     }
 
-    /// A symbolic link's target (links arrive with imported trees; the service API cannot make new ones).
+    /// A symbolic link's target.
     public func readLink(_ path: String) throws(Errno) -> String {
         let stat = try call("readlink", path) { () throws(AFSError) in try service.stat(session, path: path) }
         guard stat.kind == .symlink, let target = stat.target else { throw Errno.invalid }
@@ -301,7 +306,10 @@ public final class SessionFilesystem: Sendable {
             }
             guard let id = stat.contentID else { throw Errno.io }
             do {
-                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in try service.copyFile(session, path: path, to: fd) }
+                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in
+                    try service.copyFile(session, path: path, to: fd)
+                    metrics.add(downloaded: stat.size)
+                }
                 return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false)
             } catch where error.code == .corrupted && attempt < 3 {
                 continue
@@ -323,13 +331,17 @@ public final class SessionFilesystem: Sendable {
 
     public func read(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> [UInt8] {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
-        return try file.read(offset: offset, count: count)
+        let bytes = try file.read(offset: offset, count: count)
+        metrics.add(read: bytes.count)
+        return bytes
     }
 
     public func write(_ handle: UInt64, offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
         try ensureScratch(file, truncating: false)
-        return try file.write(offset: offset, bytes: bytes)
+        let written = try file.write(offset: offset, bytes: bytes)
+        metrics.add(written: written)
+        return written
     }
 
     /// Publishes what was written through any handle of the file; returns once the service has it
@@ -341,12 +353,12 @@ public final class SessionFilesystem: Sendable {
 
     /// Uploads the scratch copy if it changed. The caller holds `file.transfer`.
     private func uploadLocked(_ file: OpenFile) throws(Errno) {
-        let snapshot = file.state.withLock { s -> (String, UInt32, Int32)? in
+        let snapshot = file.state.withLock { s -> (String, UInt32, Int64?, Int32)? in
             guard s.dirty, !s.unlinked, let scratch = s.scratch else { return nil }
             s.dirty = false
-            return (s.path, s.mode, scratch)
+            return (s.path, s.mode, s.pendingMtime, scratch)
         }
-        guard let (path, mode, scratch) = snapshot else { return }
+        guard let (path, mode, mtime, scratch) = snapshot else { return }
         // A second open file description: its own offset, so uploads never disturb other readers.
         let source = Glibc.open("/proc/self/fd/\(scratch)", O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
@@ -354,18 +366,21 @@ public final class SessionFilesystem: Sendable {
             throw Errno(errno)
         }
         defer { close(source) }
+        var size = Glibc.stat()
+        let bytes = fstat(source, &size) == 0 ? UInt64(size.st_size) : 0
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.writeFile(session, path: path, from: source, mode: mode, context: context)
+                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: context)
             }
         } catch {
             file.state.withLock { $0.dirty = true }
             throw error
         }
+        metrics.add(uploaded: bytes)
+        // Published with the content (unless a write came since and cleared it already).
+        file.state.withLock { if $0.pendingMtime == mtime { $0.pendingMtime = nil } }
         metadata.invalidate(path)
-        if let stat = try? service.stat(session, path: path) {
-            file.state.withLock { $0.remote = FileAttributes(stat) }
-        }
+        refreshRemote(file)
     }
 
     public func fsync(_ handle: UInt64) throws(Errno) {
@@ -398,16 +413,33 @@ public final class SessionFilesystem: Sendable {
 
     /// Uploads every open file's pending writes: the mount's last act before it goes away.
     public func flushAll() {
+        for (path, error) in publishAll() {
+            log("unmount could not upload \(path): \(error)")
+        }
+    }
+
+    /// Publishes every write acknowledged so far, through every open file (what each file's
+    /// flush does), and returns the files that could not be published. When it returns with no
+    /// failures, the service holds every byte a `write` returned for before the call: what a live
+    /// checkpoint needs. Writes arriving meanwhile may or may not be included.
+    public func publishAll() -> [(path: String, error: Errno)] {
         let open = files.withLock { t in
             Dictionary(t.byHandle.values.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
         }
+        var failures: [(path: String, error: Errno)] = []
         for file in open {
             do throws(Errno) {
                 try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
             } catch {
-                log("unmount could not upload \(file.path): \(error)")
+                failures.append((file.path, error))
             }
         }
+        return failures
+    }
+
+    /// Files open through the mount (distinct paths).
+    public var openFileCount: Int {
+        files.withLock { $0.byPath.count }
     }
 
     // MARK: Changing attributes
@@ -432,45 +464,91 @@ public final class SessionFilesystem: Sendable {
         try release(h)
     }
 
-    /// Changes permission bits. The service keeps a file's mode with its content, so a file's
-    /// mode changes by writing it again with the new mode; directories keep theirs (EPERM unless
-    /// nothing changes).
+    /// Changes permission bits of a file or directory.
+    ///
+    /// A path nobody holds open changes at the service in one metadata call (no content moves).
+    /// An open file takes the mode at once (this mount's `stat` shows it); if it has unpublished
+    /// writes, the mode travels with them when they are published (close, flush, fsync), in the
+    /// same service call, as the bytes do; otherwise one metadata call sets it. The root has no
+    /// stored mode: `EPERM` unless unchanged.
     public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
         let bits = mode & 0o7777
-        if let handle, let file = openFile(handle: handle) {
-            try setMode(file, bits)
-            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+            try file.transfer.withLock { _ throws(Errno) in
+                let (deferred, unchanged) = file.state.withLock { s -> (Bool, Bool) in
+                    let unchanged = s.remote?.mode == bits
+                    s.mode = bits
+                    return (s.dirty || s.unlinked, unchanged)
+                }
+                // `cp -p` sets the mode a file was created with: nothing to tell the service.
+                if deferred || unchanged { return }
+                let current = file.path
+                try call("chmod", current) { () throws(AFSError) in try service.setMode(session, path: current, mode: bits, context: context) }
+                // Only the mode changed: no need to ask the service again.
+                file.state.withLock { $0.remote?.mode = bits }
+            }
+            metadata.invalidate(file.path)
             return
         }
         guard let path else { throw Errno.badDescriptor }
         let attributes = try self.attributes(path: path)
-        switch attributes.kind {
-        case .directory, .symlink:
-            guard attributes.mode == bits else { throw Errno.notPermitted }
-        case .file:
-            if attributes.mode == bits, openFile(at: path) == nil { return }
-            let h = try open(path, flags: O_RDWR)
-            do throws(Errno) {
-                guard let file = openFile(handle: h) else { throw Errno.badDescriptor }
-                try setMode(file, bits)
-                try flush(h)
-            } catch {
-                try? release(h)
-                throw error
-            }
-            try release(h)
-        }
+        if attributes.mode == bits { return }
+        if path == "/" { throw Errno.notPermitted }
+        try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
+        metadata.invalidate(path)
     }
 
-    private func setMode(_ file: OpenFile, _ bits: UInt32) throws(Errno) {
-        try ensureScratch(file, truncating: false)
-        file.state.withLock { s in
-            if s.mode != bits {
-                s.mode = bits
-                s.dirty = true
-            }
+    /// What `utimensat` asks for one of the two times (the mount stores only the modification time).
+    public enum TimeChange: Sendable, Equatable {
+        /// `UTIME_OMIT`: leave it.
+        case omit
+        /// `UTIME_NOW`, or no times given (`touch`): this machine's current time.
+        case now
+        /// Nanoseconds since 1970.
+        case at(Int64)
+    }
+
+    /// Sets the modification time (`touch`, `tar x`, `cp -p`, `rsync -t`); the service keeps it
+    /// until the next write. On an open file with unpublished writes the time waits for them and
+    /// is published in the same service call (`cp -p` sets times and mode before `close`: one
+    /// durable write per file instead of three); a write in between moves it to now, as POSIX
+    /// says. Access times are not stored (they read as the mtime). The root has no stored time:
+    /// setting it is accepted and changes nothing.
+    public func setTimes(path: String?, handle: UInt64?, modified: TimeChange) throws(Errno) {
+        let mtime: Int64
+        switch modified {
+        case .omit:
+            _ = try attributes(path: path, handle: handle)
+            return
+        case .now: mtime = OpenFile.now()
+        case .at(let t): mtime = t
         }
-        metadata.invalidate(file.path)
+        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+            try file.transfer.withLock { _ throws(Errno) in
+                let deferred = file.state.withLock { s -> Bool in
+                    guard s.dirty || s.unlinked else { return false }
+                    s.pendingMtime = mtime
+                    return true
+                }
+                if deferred { return }
+                let current = file.path
+                try call("utimens", current) { () throws(AFSError) in try service.setTimes(session, path: current, mtime: mtime, context: context) }
+                file.state.withLock { $0.remote?.mtime = mtime }
+            }
+            metadata.invalidate(file.path)
+            return
+        }
+        guard let path else { throw Errno.badDescriptor }
+        if path == "/" { return }
+        try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, context: context) }
+        metadata.invalidate(path)
+    }
+
+    /// Takes the service's current attributes for an open file (after an upload).
+    private func refreshRemote(_ file: OpenFile) {
+        if let stat = try? service.stat(session, path: file.path) {
+            file.state.withLock { $0.remote = FileAttributes(stat) }
+        }
     }
 
     // MARK: Namespace
@@ -481,6 +559,21 @@ public final class SessionFilesystem: Sendable {
             try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
         }
         metadata.invalidate(path)
+    }
+
+    /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
+    /// it (relative to the link's directory, or absolute on this machine) when a program follows it.
+    public func symlink(target: String, at path: String) throws(Errno) {
+        if openFile(at: path) != nil { throw Errno.exists }
+        try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
+        metadata.invalidate(path)
+    }
+
+    /// Hard links: always `EPERM`. A session's tree maps each path to its own entry (as git's
+    /// trees do), so two names cannot share one inode whose writes both see; equal content is
+    /// deduplicated by the store anyway. Tools fall back (git copies, `cp -al` reports the error).
+    public func link(_ path: String, to newPath: String) throws(Errno) {
+        throw Errno.notPermitted
     }
 
     /// Removes a file or symlink. An open file stays readable and writable through its handles

@@ -13,6 +13,19 @@ extension AetherServer {
         var parents: Bool?
         var mode: UInt32?
     }
+    struct SymlinkRequest: Decodable {
+        var path: String
+        var target: String
+    }
+    struct ChmodRequest: Decodable {
+        var path: String
+        var mode: UInt32
+    }
+    struct TimesRequest: Decodable {
+        var path: String
+        /// Nanoseconds since 1970, as `stat` reports it.
+        var mtime: Int64
+    }
 
     func addFileRoutes(_ api: APIRouteTable) {
         api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true, streaming: true) { request, context in
@@ -59,7 +72,7 @@ extension AetherServer {
             return Response(status: status, headers: headers, body: body)
         }
 
-        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -69,6 +82,11 @@ extension AetherServer {
             if let raw = request.headers[.fileMode] {
                 guard let v = UInt32(raw, radix: 8), v <= 0o7777 else { throw APIError.badRequest("X-AFS-Mode must be octal, e.g. 644") }
                 mode = v
+            }
+            var mtime: Int64?
+            if let raw = request.headers[.fileMtime] {
+                guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Mtime must be nanoseconds since 1970, e.g. 1700000000000000000") }
+                mtime = v
             }
             let store = self.store
             // Refuse early (before reading the body) what would be refused at the end.
@@ -82,8 +100,8 @@ extension AetherServer {
             if let length = request.headers[.contentLength].flatMap({ UInt64($0) }), length > self.configuration.maxFileBytes {
                 throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
             }
-            let fileMode = mode
-            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode) }
+            let (fileMode, fileTime) = (mode, mtime)
+            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime) }
             var total: UInt64 = 0
             do {
                 for try await buffer in request.body {
@@ -165,6 +183,52 @@ extension AetherServer {
                 return try store.stat(id, path: body.path)
             }
             return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/symlink", "Create a symbolic link (the target is stored as given, never followed).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(SymlinkRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.symlink(id, path: body.path, target: body.target, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "symlink", session: id)
+            return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/chmod", "Set the permission bits of a file, symlink or directory.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(ChmodRequest.self, from: request, context: context)
+            guard body.mode <= 0o7777 else { throw APIError.badRequest("mode must be at most 0o7777 (4095): permission bits only") }
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.setMode(id, path: body.path, mode: body.mode, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "chmod", session: id)
+            return try HTTPHelpers.json(st)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/times", "Set the modification time (mtime, nanoseconds since 1970) of a path.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(TimesRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.setTimes(id, path: body.path, mtime: body.mtime, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "touch", session: id)
+            return try HTTPHelpers.json(st)
         }
 
         api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).") { request, context in

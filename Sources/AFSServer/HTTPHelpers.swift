@@ -8,6 +8,7 @@ extension HTTPField.Name {
     static let lockToken = HTTPField.Name("X-AFS-Lock-Token")!
     static let actor = HTTPField.Name("X-AFS-Actor")!
     static let fileMode = HTTPField.Name("X-AFS-Mode")!
+    static let fileMtime = HTTPField.Name("X-AFS-Mtime")!
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
 

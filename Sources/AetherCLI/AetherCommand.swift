@@ -25,7 +25,8 @@ public struct AetherCommand: ParsableCommand {
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
-            TokenCommand.self, MountCommand.self, UnmountCommand.self, WorkspaceCommand.self, DemoCommand.self,
+            TokenCommand.self, MountCommand.self, UnmountCommand.self, CheckpointCommand.self, CacheCommand.self, MetricsCommand.self,
+            StatusCommand.self, DoctorCommand.self, LogsCommand.self, WorkspaceCommand.self, DemoCommand.self,
         ]
     )
 
@@ -133,6 +134,15 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The store as a service several threads may share, and its transport's name. Both
+    /// transports are thread-safe classes; `Sendable` is a marker protocol, so this checks the
+    /// concrete types rather than casting.
+    static func threadSafe(_ store: any AetherService) throws(AFSError) -> (any AetherService & Sendable, transport: String) {
+        if let embedded = store as? AetherStore { return (embedded, "embedded") }
+        if let remote = store as? RemoteStore { return (remote, "remote") }
+        throw AFSError(.invalidArgument, "this needs an embedded store or an afs-server endpoint")
+    }
+
     /// Opens the store (or connects), runs `body`, closes, and turns errors into one-line messages.
     func run(_ body: (any AetherService) throws(AFSError) -> Void) throws {
         let store = try openStore()
@@ -221,6 +231,16 @@ enum Output {
     }
 
     static func mode(_ m: UInt32) -> String { String(m, radix: 8) }
+
+    /// Prints `value` as JSON with `json`, else `text()` (commands without a store use this).
+    static func emit<T: Encodable>(_ value: T, json: Bool, text: () -> String) {
+        if json {
+            print(Output.json(value))
+        } else {
+            let t = text()
+            if !t.isEmpty { print(t) }
+        }
+    }
 
     /// Progress on stderr, only when stderr is a terminal.
     static func progressReporter() -> (@Sendable (ImportProgress) -> Void)? {

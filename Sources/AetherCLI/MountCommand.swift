@@ -16,6 +16,13 @@ struct MountCommand: ParsableCommand {
             atomic file write, on close, flush or fsync (fsync returns once the store has them durably).
             With --store the mount holds the store for its lifetime; other aether commands reach the
             session through it, or through an afs-server.
+
+            A running mount registers itself (in $XDG_RUNTIME_DIR/aether/mounts, else /tmp/aether-UID/mounts)
+            and answers on a control socket there: `aether checkpoint DIR` takes a checkpoint holding every
+            write the mount acknowledged, `aether metrics show DIR` prints its counters, `aether status`
+            lists mounts, `aether logs DIR` prints its log. It serves Prometheus metrics on
+            [logging] metrics_addr (default 127.0.0.1:9464; "off" disables) and writes its log lines as
+            [logging] format = "text" or "json".
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -34,7 +41,7 @@ struct MountCommand: ParsableCommand {
     static let detachedVariable = "AETHER_MOUNT_DETACHED"
 
     func run() throws {
-        let mountpoint = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let mountpoint = MountRegistry.canonical(directory)
         if let problem = FUSEMount.availability() { throw CLIError(AFSError(.unavailable, "cannot mount: \(problem)"), json: global.json) }
         if background {
             do throws(AFSError) {
@@ -46,24 +53,31 @@ struct MountCommand: ParsableCommand {
         }
         let store = try global.openStore()
         do throws(AFSError) {
-            // Both transports are thread-safe classes; the mount's worker threads share one.
-            let service: any AetherService & Sendable
-            if let embedded = store as? AetherStore {
-                service = embedded
-            } else if let remote = store as? RemoteStore {
-                service = remote
-            } else {
-                throw AFSError(.invalidArgument, "the mount needs an embedded store or an afs-server endpoint")
-            }
-            var cacheConfiguration = try ContentCache.Configuration.load(try ClientConfiguration.load())
+            // The mount's worker threads share one service.
+            let (service, transport) = try GlobalOptions.threadSafe(store)
+            let config = try ClientConfiguration.load()
+            var cacheConfiguration = try ContentCache.Configuration.load(config)
             if let cacheDirectory { cacheConfiguration.directory = cacheDirectory }
+            let logging = try LoggingConfiguration.load(config)
+            let log = MountLog(format: logging.format, session: session)
             let cache = try ContentCache(cacheConfiguration)
             let filesystem = try SessionFilesystem(
-                service: service, session: session, cache: cache, context: global.context(),
-                log: { line in FileHandle.standardError.write(Data("aether mount: \(line)\n".utf8)) })
+                service: service, session: session, cache: cache, context: global.context(), log: { log.write($0) })
             let options = mountOptions.map { $0.split(separator: ",").map(String.init) } ?? []
             let mount = FUSEMount(filesystem: filesystem, mountpoint: mountpoint, options: options)
+            var control: MountControl?
+            defer { control?.stop() }
             try mount.run {
+                // Registered before the announcement: whoever waits for it can use the mount at once.
+                do throws(AFSError) {
+                    control = try MountControl(
+                        filesystem: filesystem, mountpoint: mountpoint, transport: transport, logFile: MountLog.standardErrorFile(),
+                        logging: logging, log: log)
+                } catch {
+                    log.write("no control socket (\(error.message)): `aether checkpoint`, `metrics show` and `status` cannot reach this mount", level: .warning)
+                }
+                let metrics = control?.record.metrics.map { ", metrics on http://\($0)/metrics" } ?? ""
+                log.write("mounted session \(session) at \(mountpoint) (\(store.location))\(metrics)", level: .info)
                 global.emit(["session": session, "mountpoint": mountpoint, "store": store.location, "cache": cacheConfiguration.directory]) {
                     "mounted session \(session) at \(mountpoint) (\(store.location)); stop with Ctrl-C or `aether unmount \(mountpoint)`"
                 }
@@ -75,6 +89,10 @@ struct MountCommand: ParsableCommand {
                     close(null)
                 }
             }
+            // No control request may reach the store once it closes.
+            control?.stop()
+            control = nil
+            log.write("unmounted \(mountpoint)", level: .info)
             try store.close()
         } catch {
             try? store.close()

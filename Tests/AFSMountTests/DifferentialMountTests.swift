@@ -30,6 +30,9 @@ struct DifferentialMountTests {
         case unlink(String)
         case rename(String, String)
         case chmod(String, mode_t)
+        case symlink(target: String, String)
+        /// Sets the modification time (seconds since 1970, following links) and reports it back.
+        case utimens(String, Int)
         case read(String)
 
         var description: String {
@@ -43,6 +46,8 @@ struct DifferentialMountTests {
             case .unlink(let p): "unlink \(p)"
             case .rename(let a, let b): "rename \(a) → \(b)"
             case .chmod(let p, let m): "chmod \(p) \(String(m, radix: 8))"
+            case .symlink(let t, let p): "symlink \(p) → \(t)"
+            case .utimens(let p, let t): "utimens \(p) \(t)"
             case .read(let p): "read \(p)"
             }
         }
@@ -50,7 +55,9 @@ struct DifferentialMountTests {
 
     static func randomPath(_ g: inout SeededGenerator) -> String {
         let names = ["d0", "d1", "f0", "f1", "f2"]
-        return "/" + (0..<Int.random(in: 1...3, using: &g)).map { _ in names.randomElement(using: &g)! }.joined(separator: "/")
+        // Mostly shallow, so calls often find what earlier calls made rather than failing with ENOENT.
+        let depth = [1, 1, 1, 2, 2, 2, 3].randomElement(using: &g)!
+        return "/" + (0..<depth).map { _ in names.randomElement(using: &g)! }.joined(separator: "/")
     }
 
     static func randomBytes(_ g: inout SeededGenerator) -> [UInt8] {
@@ -61,7 +68,7 @@ struct DifferentialMountTests {
 
     static func randomOperation(_ g: inout SeededGenerator) -> Operation {
         let p = randomPath(&g)
-        switch Int.random(in: 0..<12, using: &g) {
+        switch Int.random(in: 0..<14, using: &g) {
         case 0, 1: return .write(p, randomBytes(&g))
         case 2: return .append(p, randomBytes(&g))
         case 3: return .patch(p, offset: Int.random(in: 0...6000, using: &g), randomBytes(&g))
@@ -70,7 +77,10 @@ struct DifferentialMountTests {
         case 7: return .rmdir(p)
         case 8: return .unlink(p)
         case 9: return .rename(p, randomPath(&g))
-        case 10: return .chmod(p, [0o600, 0o644, 0o755].randomElement(using: &g)!)
+        case 10: return .chmod(p, [0o600, 0o644, 0o700, 0o750, 0o755].randomElement(using: &g)!)
+        // Relative targets only: an absolute or `..` target resolves outside the two trees, differently.
+        case 11: return .symlink(target: ["d0", "f1", "d1/f0", "nowhere"].randomElement(using: &g)!, p)
+        case 12: return .utimens(p, Int.random(in: Self.oldTimes, using: &g))
         default: return .read(p)
         }
     }
@@ -101,26 +111,53 @@ struct DifferentialMountTests {
         case .rmdir(let p): return result(rmdir(root + p))
         case .unlink(let p): return result(unlink(root + p))
         case .rename(let a, let b): return result(rename(root + a, root + b))
-        case .chmod(let p, let mode):
-            // Directories keep their mode on the mount (documented); only files are compared.
+        case .chmod(let p, let mode): return result(chmod(root + p, mode))
+        case .symlink(let target, let p): return result(symlink(target, root + p))
+        case .utimens(let p, let seconds):
+            let times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
+            guard utimensat(AT_FDCWD, root + p, times, 0) == 0 else { return "errno \(errno)" }
             var st = stat()
-            guard lstat(root + p, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return "skipped" }
-            return result(chmod(root + p, mode))
+            guard stat(root + p, &st) == 0 else { return "errno \(errno) after utimens" }
+            return "ok \(st.st_mtim.tv_sec)"
         case .read(let p):
             guard let data = FileManager.default.contents(atPath: root + p) else { return "unreadable" }
             return "ok \(data.count) \(data.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })"
         }
     }
 
+    /// Times `utimens` sets: long before the test runs, so a time in this range was set by it.
+    static let oldTimes = 900_000_000...1_100_000_000
+
     struct Node: Equatable, CustomStringConvertible {
         var path: String
         var kind: EntryKind
+        /// Permission bits of files and directories (0 for links: always 0777).
         var mode: UInt32
+        /// File bytes, or a link's target.
         var bytes: [UInt8]
-        var description: String { "\(path) \(kind) \(String(mode, radix: 8)) \(bytes.count)B" }
+        /// Seconds since 1970.
+        var mtime: Int
+        var description: String { "\(path) \(kind) \(String(mode, radix: 8)) \(bytes.count)B t=\(mtime)" }
+
+        /// The same entry. Times count where `utimens` set one on the model (`local`): a file's
+        /// time moves on with each write on both sides, so an old time must be equal; a
+        /// directory's moves on locally when entries change and stays on the mount (documented).
+        func matches(_ local: Node) -> Bool {
+            guard path == local.path, kind == local.kind, mode == local.mode, bytes == local.bytes else { return false }
+            let old = DifferentialMountTests.oldTimes
+            switch kind {
+            case .file: return (old.contains(mtime) || old.contains(local.mtime)) ? mtime == local.mtime : true
+            case .directory: return old.contains(local.mtime) ? mtime == local.mtime : true
+            case .symlink: return true
+            }
+        }
     }
 
-    /// Every entry under `root`, sorted by path: kind, permission bits of files, file bytes.
+    static func same(_ a: [Node], _ model: [Node]) -> Bool {
+        a.count == model.count && zip(a, model).allSatisfy { $0.matches($1) }
+    }
+
+    /// Every entry under `root`, sorted by path: kind, permission bits, file bytes or link target, mtime.
     static func tree(_ root: String) -> [Node] {
         var out: [Node] = []
         func walk(_ relative: String) {
@@ -129,12 +166,17 @@ struct DifferentialMountTests {
                 let path = relative + "/" + name
                 var st = stat()
                 guard lstat(root + path, &st) == 0 else { continue }
-                if st.st_mode & S_IFMT == S_IFDIR {
-                    out.append(Node(path: path, kind: .directory, mode: 0, bytes: []))
+                let mode = UInt32(st.st_mode & 0o7777)
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR:
+                    out.append(Node(path: path, kind: .directory, mode: mode, bytes: [], mtime: st.st_mtim.tv_sec))
                     walk(path)
-                } else {
+                case S_IFLNK:
+                    let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: root + path)) ?? ""
+                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: st.st_mtim.tv_sec))
+                default:
                     let bytes = [UInt8](FileManager.default.contents(atPath: root + path) ?? Data())
-                    out.append(Node(path: path, kind: .file, mode: UInt32(st.st_mode & 0o7777), bytes: bytes))
+                    out.append(Node(path: path, kind: .file, mode: mode, bytes: bytes, mtime: st.st_mtim.tv_sec))
                 }
             }
         }
@@ -148,11 +190,17 @@ struct DifferentialMountTests {
         func walk(_ directory: String) throws {
             for e in try service.list(session, path: directory) {
                 let path = (directory == "/" ? "" : directory) + "/" + e.name
-                if e.kind == .directory {
-                    out.append(Node(path: path, kind: .directory, mode: 0, bytes: []))
+                let seconds = Int(e.mtime / 1_000_000_000)
+                switch e.kind {
+                case .directory:
+                    out.append(Node(path: path, kind: .directory, mode: e.mode & 0o7777, bytes: [], mtime: seconds))
                     try walk(path)
-                } else {
-                    out.append(Node(path: path, kind: e.kind, mode: e.mode & 0o7777, bytes: try service.readFile(session, path: path, offset: 0, length: nil)))
+                case .symlink:
+                    let target = try service.stat(session, path: path).target ?? ""
+                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: seconds))
+                case .file:
+                    let bytes = try service.readFile(session, path: path, offset: 0, length: nil)
+                    out.append(Node(path: path, kind: .file, mode: e.mode & 0o7777, bytes: bytes, mtime: seconds))
                 }
             }
         }
@@ -168,16 +216,24 @@ struct DifferentialMountTests {
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
         let m = try f.mount(id)
         var g = SeededGenerator(state: seed)
-        let count = transport == .embedded ? 400 : 200
+        let count = 1000
+        var succeeded: [String: Int] = [:]
         for step in 0..<count {
             let op = Self.randomOperation(&g)
             let expected = Self.apply(op, under: local)
             let actual = Self.apply(op, under: m.directory)
             try #require(actual == expected, "seed \(seed) step \(step): \(op) gave \(actual) on the mount, \(expected) locally\n\(m.logText)")
+            if actual.hasPrefix("ok") { succeeded[String(op.description.prefix { $0 != " " }), default: 0] += 1 }
+        }
+        // The sequence must reach the calls under test, not only their error paths.
+        for kind in ["write", "mkdir", "rename", "chmod", "symlink", "utimens"] {
+            #expect(succeeded[kind, default: 0] >= 3, "seed \(seed): only \(succeeded[kind, default: 0]) successful \(kind) calls: \(succeeded)")
         }
         let model = Self.tree(local)
         let mounted = Self.tree(m.directory)
-        #expect(mounted == model, "seed \(seed): trees differ\nmount: \(mounted)\nlocal: \(model)")
+        let timed = model.filter { Self.oldTimes.contains($0.mtime) }.count
+        print("seed \(seed) over \(transport): \(succeeded.sorted { $0.key < $1.key }); \(model.count) entries, \(timed) with a time set by utimens")
+        #expect(Self.same(mounted, model), "seed \(seed): trees differ\nmount: \(mounted)\nlocal: \(model)")
         #expect(try m.unmount() == 0)
 
         let service: any AetherService
@@ -187,6 +243,6 @@ struct DifferentialMountTests {
         }
         defer { try? service.close() }
         let stored = try Self.tree(of: id, in: service)
-        #expect(stored == model, "seed \(seed): the session differs from the local tree\nstored: \(stored)\nlocal: \(model)")
+        #expect(Self.same(stored, model), "seed \(seed): the session differs from the local tree\nstored: \(stored)\nlocal: \(model)")
     }
 }

@@ -27,14 +27,19 @@ final class MountFixture: @unchecked Sendable {
     let server: ServerProcess?
     let environment: [String: String]
 
-    init(_ transport: Transport) throws {
+    /// - Parameter config: extra lines for the fixture's config.toml (after `[logging]`, whose
+    ///   metrics endpoint takes a free port so parallel mounts never compete for 9464).
+    init(_ transport: Transport, config: String = "") throws {
         self.transport = transport
         aether = ServerProcess.productsDirectory(containing: "aether") + "/aether"
         try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try "[logging]\nmetrics_addr = \"127.0.0.1:0\"\n\(config)\n".write(toFile: root + "/config.toml", atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
-        env["AETHER_CONFIG"] = root + "/no-config.toml"
+        env["AETHER_CONFIG"] = root + "/config.toml"
         env["XDG_CACHE_HOME"] = root + "/cache"
+        // The mount registry and control sockets, private to this fixture.
+        env["XDG_RUNTIME_DIR"] = root + "/run"
         switch transport {
         case .embedded:
             server = nil
@@ -79,6 +84,14 @@ final class MountFixture: @unchecked Sendable {
         let r = try cli(["session", "create", "--blank", "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], "\(r.output)")
         return try #require(object["id"] as? String)
+    }
+
+    /// `aether ARGS --json`, parsed; fails the test (with the output) unless it exits 0.
+    func json(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let r = try ChildProcess.run(aether, arguments + ["--json"], environment: environment)
+        let text = String(decoding: r.stdout, as: UTF8.self)
+        try #require(r.status == 0, "aether \(arguments.joined(separator: " ")) exited \(r.status): \(text) \(String(decoding: r.stderr, as: UTF8.self))", sourceLocation: sourceLocation)
+        return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], "not a JSON object: \(text)", sourceLocation: sourceLocation)
     }
 
     func cat(_ session: String, _ path: String) throws -> String {

@@ -41,6 +41,102 @@ struct MountTests {
         #expect(try f.cli(["fs", "stat", id, "/empty"]).status == 0)
     }
 
+    @Test(arguments: Transport.allCases) func symlinksDirectoryModesAndTimesSurviveCopyAndTar(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        // A local tree with what `cp -a` and `tar x` must carry: links (one dangling), a 0700
+        // directory, a 0600 file, an executable, and old times on every entry, links included.
+        let source = f.root + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try f.sh(
+            """
+            mkdir -p pkg/bin pkg/private
+            printf '#!/bin/sh\\necho run\\n' > pkg/bin/tool && chmod 755 pkg/bin/tool
+            echo secret > pkg/private/key && chmod 600 pkg/private/key && chmod 700 pkg/private
+            ln -s bin/tool pkg/current
+            ln -s ../nowhere pkg/dangling
+            touch -h -d '2001-02-03 04:05:06.123456789 UTC' pkg/bin/tool pkg/private/key pkg/current pkg/dangling pkg/bin pkg/private pkg
+            tar --format=posix -cf ../pkg.tar pkg
+            """, in: source)
+        let listing = "find . -printf '%P %y %m %T@ %l\\n' | LC_ALL=C sort"
+        let expected = try f.sh("cd pkg && \(listing)", in: source)
+        let m = try f.mount(id)
+        try f.sh("cp -a \(source)/pkg copied && mkdir extracted && tar -xf \(f.root)/pkg.tar -C extracted", in: m.directory)
+        #expect(try f.sh("cd copied && \(listing)", in: m.directory) == expected)
+        #expect(try f.sh("cd extracted/pkg && \(listing)", in: m.directory) == expected)
+        let out = try f.sh(
+            """
+            readlink copied/current
+            ./copied/current
+            chmod 750 copied/bin && stat -c %a copied/bin
+            touch -d '2002-01-01 00:00:00 UTC' copied/bin && stat -c %Y copied/bin
+            touch copied/private/key && test "$(stat -c %Y copied/private/key)" -gt 1600000000
+            ln -s bin/tool copied/second && readlink copied/second && rm copied/second && test ! -L copied/second
+            if ln copied/bin/tool hard 2>err; then echo "a hard link was made"; exit 1; fi
+            grep -c 'Operation not permitted' err && rm err
+            if ln -s x copied/current 2>/dev/null; then echo "replaced an existing name"; exit 1; fi
+            """, in: m.directory)
+        #expect(out == "bin/tool\nrun\n750\n1009843200\nbin/tool\n1\n")
+        #expect(try m.unmount() == 0)
+        // What the mount set is what the session holds.
+        func stat(_ path: String) throws -> [String: Any] {
+            let r = try f.cli(["fs", "stat", id, path, "--json"])
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], "\(r.output)")
+        }
+        #expect(try stat("/copied/private")["mode"] as? Int == 0o700)
+        #expect(try stat("/copied/bin")["mode"] as? Int == 0o750)
+        #expect(try stat("/copied/bin")["mtime"] as? Int == 1_009_843_200_000_000_000)
+        #expect(try stat("/copied/current")["target"] as? String == "bin/tool")
+        #expect(try stat("/copied/dangling")["kind"] as? String == "symlink")
+        #expect(try stat("/extracted/pkg/bin/tool")["mtime"] as? Int == 981_173_106_123_456_789)
+        #expect(try stat("/extracted/pkg/private/key")["mode"] as? Int == 0o600)
+    }
+
+    /// An npm-shaped tree (3,000 files of 100–2,000 bytes in nested node_modules directories): the
+    /// case where per-file costs, not bandwidth, decide. Copied on with `cp -a`, counted, sized
+    /// and read back byte for byte; then exported from the session and compared again.
+    @Test(arguments: Transport.allCases) func manySmallFilesLikeNodeModules(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        let local = f.root + "/local"
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        let generator = """
+            import os, random, sys
+            root, r, count, p = sys.argv[1], random.Random(7), 0, 0
+            files = ["package.json", "index.js", "README.md", "LICENSE", "lib/index.js", "lib/util.js", "lib/util/strings.js",
+                     "lib/util/arrays.js", "dist/bundle.js", "dist/bundle.min.js", "types/index.d.ts", "test/basic.test.js"]
+            while count < 3000:
+                base = f"node_modules/pkg-{p}" if p % 4 != 1 else f"node_modules/pkg-{p - 1}/node_modules/dep-{p}"
+                for rel in files[: 3000 - count]:
+                    path = os.path.join(root, base, rel)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "wb") as out:
+                        out.write(r.randbytes(r.randint(100, 2000)))
+                    count += 1
+                p += 1
+            """
+        try generator.write(toFile: f.root + "/gen.py", atomically: true, encoding: .utf8)
+        try f.sh("python3 \(f.root)/gen.py .", in: local)
+        let checksums = "cd node_modules && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum"
+        let summary = "find node_modules -type f | wc -l; find node_modules | wc -l; find node_modules -type f -printf '%s\\n' | awk '{s+=$1} END {print s}'"
+        let expected = try f.sh("\(summary); \(checksums)", in: local)
+        let m = try f.mount(id)
+        let (_, copy) = try measured { try f.sh("cp -a \(local)/node_modules .", in: m.directory) }
+        let (listed, walk) = try measured { try f.sh("\(summary); \(checksums)", in: m.directory) }
+        #expect(listed == expected)
+        #expect(listed.hasPrefix("3000\n"))
+        // du: the mount reports each file's own size (directories count 0).
+        let du = try f.sh("du -s --apparent-size -B1 node_modules | cut -f1", in: m.directory)
+        #expect(du == expected.split(separator: "\n")[2] + "\n", "du \(du) vs \(expected)")
+        #expect(try m.unmount() == 0)
+        let exported = f.root + "/exported"
+        try FileManager.default.createDirectory(atPath: exported, withIntermediateDirectories: true)
+        #expect(try f.cli(["session", "export", id, "-o", f.root + "/export.tar"]).status == 0)
+        try f.sh("tar -xf \(f.root)/export.tar", in: exported)
+        #expect(try f.sh("\(summary); \(checksums)", in: exported) == expected)
+        print("node_modules-like tree over \(transport): cp -a of 3000 files \(copy), find+wc+size+sha256 read-back \(walk)")
+    }
+
     @Test(arguments: Transport.allCases) func gitCloneCommitAndStatus(_ transport: Transport) throws {
         let f = try MountFixture(transport)
         let id = try f.createSession()
@@ -195,4 +291,11 @@ struct MountTests {
         #expect(kill(pid, 0) != 0, "the background mount did not exit after unmount")
         #expect(try f.cat(id, "/hello.txt") == "detached\n")
     }
+}
+
+/// The value `body` returns and how long it took.
+func measured<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
+    let start = ContinuousClock.now
+    let value = try body()
+    return (value, ContinuousClock.now - start)
 }

@@ -75,8 +75,13 @@ import Testing
         try f.fs.chmod(path: "/a.txt", handle: nil, mode: 0o755)
         #expect(try f.store.stat(f.session, path: "/a.txt").mode == 0o755)
         #expect(try f.text("/a.txt") == "al")
-        #expect(throws: Errno.notPermitted) { try f.fs.chmod(path: "/dir", handle: nil, mode: 0o700) }
-        try f.fs.chmod(path: "/dir", handle: nil, mode: 0o755)
+        try f.fs.chmod(path: "/dir", handle: nil, mode: 0o700)
+        #expect(try f.store.stat(f.session, path: "/dir").mode == 0o700)
+        #expect(try f.fs.attributes(path: "/dir").mode == 0o700)
+        #expect(try f.store.list(f.session, path: "/dir").map(\.name) == ["b.txt"])
+        // The root has no stored mode.
+        #expect(throws: Errno.notPermitted) { try f.fs.chmod(path: "/", handle: nil, mode: 0o700) }
+        try f.fs.chmod(path: "/", handle: nil, mode: 0o755)
 
         let h = try f.fs.open("/dir/b.txt", flags: O_RDWR)
         try f.fs.unlink("/dir/b.txt")
@@ -128,6 +133,66 @@ import Testing
         #expect(try f.fs.attributes(path: "/link").kind == .symlink)
         #expect(try f.fs.readLink("/link") == "a.txt")
         #expect(throws: Errno.invalid) { try f.fs.readLink("/a.txt") }
+    }
+
+    @Test func symlinksChmodAndTimesGoThroughTheService() throws {
+        let f = try Fixture()
+        try f.fs.symlink(target: "../a.txt", at: "/dir/ln")
+        #expect(try f.store.readLink(f.session, path: "/dir/ln") == "../a.txt")
+        #expect(try f.fs.attributes(path: "/dir/ln").kind == .symlink)
+        #expect(try f.fs.readLink("/dir/ln") == "../a.txt")
+        #expect(try f.fs.list("/dir").map(\.name) == ["b.txt", "ln"])
+        #expect(throws: Errno.exists) { try f.fs.symlink(target: "x", at: "/dir/ln") }
+        #expect(throws: Errno.exists) { try f.fs.symlink(target: "x", at: "/a.txt") }
+        #expect(throws: Errno.notPermitted) { try f.fs.link("/a.txt", to: "/hard") }
+
+        let t: Int64 = 1_000_000_000_123_456_789
+        try f.fs.setTimes(path: "/a.txt", handle: nil, modified: .at(t))
+        #expect(try f.store.stat(f.session, path: "/a.txt").mtime == t)
+        #expect(try f.fs.attributes(path: "/a.txt").mtime == t, "the mount's own change is seen at once")
+        try f.fs.setTimes(path: "/dir", handle: nil, modified: .at(t + 1))
+        #expect(try f.store.stat(f.session, path: "/dir").mtime == t + 1)
+        try f.fs.setTimes(path: "/dir/ln", handle: nil, modified: .at(t + 2))
+        #expect(try f.store.stat(f.session, path: "/dir/ln").mtime == t + 2)
+        try f.fs.setTimes(path: "/", handle: nil, modified: .at(t))
+        #expect(throws: Errno.notFound) { try f.fs.setTimes(path: "/missing", handle: nil, modified: .omit) }
+        #expect(throws: Errno.notFound) { try f.fs.setTimes(path: "/missing", handle: nil, modified: .at(t)) }
+        let before = OpenFile.now()
+        try f.fs.setTimes(path: "/dir/b.txt", handle: nil, modified: .now)
+        #expect(try f.store.stat(f.session, path: "/dir/b.txt").mtime >= before)
+
+        // A file with unpublished writes keeps the time and mode it is given (cp -p: futimens and
+        // fchmod before close) until its content is published, and both arrive in that one write.
+        let h = try f.fs.create("/copied", mode: 0o600, flags: O_WRONLY | O_CREAT)
+        _ = try f.fs.write(h, offset: 0, bytes: Array("abc".utf8))
+        try f.fs.setTimes(path: nil, handle: h, modified: .at(t))
+        try f.fs.chmod(path: "/copied", handle: nil, mode: 0o644)
+        #expect(try f.fs.attributes(path: nil, handle: h).mtime == t)
+        #expect(try f.fs.attributes(path: "/copied").mode == 0o644)
+        #expect(throws: AFSError.self, "nothing reaches the service before the close") { try f.store.stat(f.session, path: "/copied") }
+        try f.fs.release(h)
+        let copied = try f.store.stat(f.session, path: "/copied")
+        #expect(copied.mtime == t && copied.mode == 0o644 && copied.size == 3)
+        let events = try f.store.changes(f.session, after: 0, limit: 1000).filter { $0.path == "/copied" }.map(\.kind)
+        #expect(events == [.write], "one durable write per copied file: \(events)")
+        // A write after the time was set moves it to now, as on any file system.
+        let w = try f.fs.open("/copied", flags: O_WRONLY)
+        _ = try f.fs.write(w, offset: 0, bytes: Array("x".utf8))
+        try f.fs.setTimes(path: nil, handle: w, modified: .at(t))
+        _ = try f.fs.write(w, offset: 1, bytes: Array("y".utf8))
+        try f.fs.release(w)
+        #expect(try f.store.stat(f.session, path: "/copied").mtime > t)
+        #expect(try f.text("/copied") == "xyc")
+
+        // chmod of a file only read: a metadata call, the content is not fetched into a scratch copy or re-sent.
+        let r = try f.fs.open("/a.txt", flags: O_RDONLY)
+        let id = try f.store.stat(f.session, path: "/a.txt").contentID
+        try f.fs.chmod(path: "/a.txt", handle: nil, mode: 0o640)
+        #expect(try f.fs.attributes(path: nil, handle: r).mode == 0o640)
+        #expect(try f.fs.openFile(handle: r)?.state.withLock { $0.scratch } == nil)
+        try f.fs.release(r)
+        let st = try f.store.stat(f.session, path: "/a.txt")
+        #expect(st.mode == 0o640 && st.contentID == id && st.mtime == t)
     }
 
     @Test func apiWritesReachTheMountThroughTheChangefeed() throws {

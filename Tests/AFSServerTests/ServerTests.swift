@@ -95,6 +95,57 @@ import Testing
         #expect(locked.status == 409 && locked.errorCode == "locked")
     }
 
+    @Test func symlinkChmodAndTimesRoutes() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/src/a.c", body: Data("int a;".utf8)).status == 201)
+        let link = try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/src/current", "target": "a.c"])
+        #expect(link.status == 201, "\(link.text)")
+        #expect(try link.object()["kind"] as? String == "symlink")
+        #expect(try link.object()["target"] as? String == "a.c")
+        let chmod = try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/src", "mode": 0o700])
+        #expect(chmod.status == 200, "\(chmod.text)")
+        #expect(try chmod.object()["mode"] as? Int == 0o700, "\(chmod.text)")
+        let mtime: Int64 = 978_307_200_000_000_001
+        let times = try server.request("POST", "/v1/sessions/\(id)/times", json: ["path": "/src/a.c", "mtime": mtime])
+        #expect(times.status == 200, "\(times.text)")
+        let stored = try times.object()["mtime"] as? NSNumber
+        #expect(stored?.int64Value == mtime, "\(times.text)")
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/src/a.c").text == "int a;")
+        // A whole-file write can carry its modification time.
+        let stamped = try server.request("PUT", "/v1/sessions/\(id)/files/copy.c", body: Data("x".utf8), headers: ["X-AFS-Mtime": "\(mtime)", "X-AFS-Mode": "600"])
+        #expect(stamped.status == 201)
+        let stampedTime = try stamped.object()["mtime"] as? NSNumber
+        #expect(stampedTime?.int64Value == mtime, "\(stamped.text)")
+        let badTime = try server.request("PUT", "/v1/sessions/\(id)/files/copy.c", body: Data("x".utf8), headers: ["X-AFS-Mtime": "yesterday"])
+        #expect(badTime.status == 400 && badTime.errorCode == "bad_request", "\(badTime.text)")
+        let kinds = try server.request("GET", "/v1/sessions/\(id)/changes?since=0").array().compactMap { $0["kind"] as? String }
+        #expect(kinds.suffix(4) == ["symlink", "chmod", "touch", "write"], "\(kinds)")
+
+        // Hostile paths, bad bodies, missing paths, the root, and a reader: each refused with its code.
+        let reader = try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as! String
+        let cases: [(ServerHarness.Reply, Int, String)] = [
+            (try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/a/../../etc/x", "target": "y"]), 400, "invalid_path"),
+            (try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/x\u{0}y", "target": "y"]), 400, "invalid_path"),
+            (try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/l2", "target": ""]), 400, "invalid_argument"),
+            (try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/src/a.c", "target": "y"]), 409, "already_exists"),
+            (try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/l3"]), 422, "invalid_body"),
+            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "../../etc/passwd", "mode": 0o644]), 400, "invalid_path"),
+            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/src", "mode": 0o100644]), 400, "bad_request"),
+            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/src", "mode": -1]), 422, "invalid_body"),
+            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/nope", "mode": 0o644]), 404, "not_found"),
+            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/", "mode": 0o700]), 400, "invalid_argument"),
+            (try server.request("POST", "/v1/sessions/\(id)/times", json: ["path": "/src//a.c", "mtime": 1]), 400, "invalid_path"),
+            (try server.request("POST", "/v1/sessions/\(id)/times", json: ["path": "/src/a.c", "mtime": "soon"]), 422, "invalid_body"),
+            (try server.request("POST", "/v1/sessions/\(id)/times", token: reader, json: ["path": "/src/a.c", "mtime": 1]), 403, "forbidden"),
+            (try server.request("POST", "/v1/sessions/ses_nothere/times", json: ["path": "/a", "mtime": 1]), 404, "not_found"),
+        ]
+        for (reply, status, code) in cases {
+            #expect(reply.status == status && reply.errorCode == code, "expected \(status) \(code): \(reply.status) \(reply.text)")
+        }
+    }
+
     @Test func tenantsCannotSeeEachOther() throws {
         let server = try ServerHarness()
         defer { server.cleanup() }

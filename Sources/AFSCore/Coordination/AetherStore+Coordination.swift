@@ -355,7 +355,7 @@ extension AetherStore {
                 events += page
                 cursor = page.last!.seq
             }
-            let fileKinds: Set<ChangeEvent.Kind> = [.write, .patch, .truncate, .delete, .rename, .mkdir, .symlink, .chmod]
+            let fileKinds: Set<ChangeEvent.Kind> = [.write, .patch, .truncate, .delete, .rename, .mkdir, .symlink, .chmod, .touch]
             var lastActor: [String: String] = [:]
             var touched: [String] = []
             for e in events {

@@ -19,6 +19,8 @@ public struct MutationContext: Sendable, Equatable {
 public struct ChangeEvent: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case write, patch, truncate, delete, rename, mkdir, symlink, chmod
+        /// A modification time set explicitly (`setTimes`: touch, tar, cp -p).
+        case touch
         case restore, fork, checkpoint, commit, promote, create, undo, archive
     }
 

@@ -145,24 +145,43 @@ extension AetherStore {
         try journal.waitDurable(ticket)
     }
 
-    /// Changes permission bits.
+    /// Changes permission bits of a file, symlink or directory; its content and time stay.
+    ///
+    /// The root is refused: the tree does not store metadata for it (it is always a 0755 directory).
     public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext = .anonymous) throws(AFSError) {
+        try setMetadata(session, path: path, mode: mode & 0o7777, mtime: nil, event: .chmod, context: context)
+    }
+
+    /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory, as
+    /// `touch -d`, `tar x` and `cp -p` expect; content and mode stay. A later write moves it to the
+    /// time of that write. The root is refused, as for ``setMode(_:path:mode:context:)``.
+    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext = .anonymous) throws(AFSError) {
+        try setMetadata(session, path: path, mode: nil, mtime: mtime, event: .touch, context: context)
+    }
+
+    /// One metadata edit: the entry is re-recorded with the new mode and/or time, keeping its
+    /// content (a directory keeps its children, and a fresh one stays fresh).
+    private func setMetadata(
+        _ session: String, path: String, mode newMode: UInt32?, mtime newTime: Int64?, event: ChangeEvent.Kind, context: MutationContext
+    ) throws(AFSError) {
         let p = try SessionPath(path)
+        guard !p.isRoot else {
+            throw AFSError.invalidArgument("the session root has no stored mode or time (it is always a 0755 directory); name an entry below it")
+        }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist") }
-            let m = mode & 0o7777
+            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             let item: OverlayItem
             switch view {
-            case .file(_, let mtime, let size, let data): item = .file(mode: m, mtime: mtime, size: size, data: data)
-            case .symlink(_, let mtime, let target): item = .symlink(mode: m, mtime: mtime, target: target)
-            case .directory(_, let mtime, _):
-                if case .directory(_, _, true)? = s.overlay[p] {
-                    item = .directory(mode: m, mtime: mtime, fresh: true)
-                } else {
-                    item = .directory(mode: m, mtime: mtime, fresh: false)
-                }
+            case .file(let mode, let mtime, let size, let data):
+                item = .file(mode: newMode ?? mode, mtime: newTime ?? mtime, size: size, data: data)
+            case .symlink(let mode, let mtime, let target):
+                item = .symlink(mode: newMode ?? mode, mtime: newTime ?? mtime, target: target)
+            case .directory(let mode, let mtime, _):
+                var fresh = false
+                if case .directory(_, _, true)? = s.overlay[p] { fresh = true }
+                item = .directory(mode: newMode ?? mode, mtime: newTime ?? mtime, fresh: fresh)
             }
-            return try journalAndRecord(s, p, item, event: .chmod, context)
+            return try journalAndRecord(s, p, item, event: event, context)
         }
         try journal.waitDurable(ticket)
     }

@@ -15,12 +15,15 @@ public final class FileUpload: @unchecked Sendable {
     public let session: String
     public let path: String
     let mode: UInt32?
+    /// The modification time to record (nanoseconds since 1970); nil: the time of `finish`.
+    let mtime: Int64?
 
-    init(store: AetherStore, session: String, path: String, mode: UInt32?) {
+    init(store: AetherStore, session: String, path: String, mode: UInt32?, mtime: Int64?) {
         self.store = store
         self.session = session
         self.path = path
         self.mode = mode
+        self.mtime = mtime
         self.writer = ContentStore.StreamWriter(store: store.content)
     }
 
@@ -55,7 +58,7 @@ public final class FileUpload: @unchecked Sendable {
         }
         lock.unlock()
         defer { store.uploads.withLock { $0[ObjectIdentifier(self)] = nil } }
-        try store.commitUpload(session: session, path: path, content: content, size: size, mode: mode, context: context)
+        try store.commitUpload(session: session, path: path, content: content, size: size, mode: mode, mtime: mtime, context: context)
     }
 
     public func cancel() {
@@ -83,24 +86,28 @@ public struct FileSnapshot: Sendable {
 }
 
 extension AetherStore {
-    /// Starts a streamed upload of a whole file (created or replaced at `finish`).
-    public func beginUpload(_ session: String, path: String, mode: UInt32? = nil) throws(AFSError) -> FileUpload {
+    /// Starts a streamed upload of a whole file (created or replaced at `finish`). `mtime` sets
+    /// the file's modification time in the same durable write (a copy that keeps its source's
+    /// times: `cp -p`, `tar x` through a mount); nil records the time of `finish`.
+    public func beginUpload(_ session: String, path: String, mode: UInt32? = nil, mtime: Int64? = nil) throws(AFSError) -> FileUpload {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         _ = try liveSession(session)
-        let upload = FileUpload(store: self, session: session, path: p.description, mode: mode)
+        let upload = FileUpload(store: self, session: session, path: p.description, mode: mode, mtime: mtime)
         uploads.withLock { $0[ObjectIdentifier(upload)] = WeakUpload(upload) }
         return upload
     }
 
-    func commitUpload(session: String, path: String, content c: TreeValue.Content, size: UInt64, mode: UInt32?, context: MutationContext) throws(AFSError) {
+    func commitUpload(
+        session: String, path: String, content c: TreeValue.Content, size: UInt64, mode: UInt32?, mtime: Int64?, context: MutationContext
+    ) throws(AFSError) {
         let p = try SessionPath(path)
         try log.sync()
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             let fileMode = try prepareWrite(s, p, mode: mode)
             let data: OverlayItem.FileData
             if case .inline(let bytes) = c { data = .bytes(bytes) } else { data = .stored(c) }
-            return try journalAndRecord(s, p, .file(mode: fileMode, mtime: AetherStore.now(), size: size, data: data), event: .write, context)
+            return try journalAndRecord(s, p, .file(mode: fileMode, mtime: mtime ?? AetherStore.now(), size: size, data: data), event: .write, context)
         }
         try journal.waitDurable(ticket)
     }

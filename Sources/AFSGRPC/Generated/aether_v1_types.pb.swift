@@ -484,7 +484,7 @@ public nonisolated struct Aether_V1_ChangeEvent: Sendable {
 
   public var session: String = String()
 
-  /// write, patch, truncate, delete, rename, mkdir, symlink, chmod, restore, fork, checkpoint,
+  /// write, patch, truncate, delete, rename, mkdir, symlink, chmod, touch, restore, fork, checkpoint,
   /// commit, promote, create, undo or archive (the same words as the JSON changefeed).
   public var kind: String = String()
 

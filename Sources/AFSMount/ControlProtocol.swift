@@ -1,0 +1,84 @@
+import AFSCore
+import Foundation
+
+/// The messages a running mount answers on its control socket, and the client side of the
+/// exchange: one JSON request line, one JSON reply line, then the connection closes.
+///
+/// Line-delimited JSON keeps the protocol inspectable (`socat - UNIX:…sock`) and versionable
+/// (unknown fields are ignored); a unix socket keeps it local and owner-only.
+public enum ControlProtocol {
+    public struct Request: Sendable, Codable, Equatable {
+        public enum Operation: String, Sendable, Codable {
+            /// Publish every acknowledged write, then checkpoint the session.
+            case checkpoint
+            /// The mount's counters (``MountMetrics/Snapshot``).
+            case metrics
+        }
+
+        public var op: Operation
+        public var label: String?
+        /// Who asks, recorded in the changefeed (default: the mount's actor).
+        public var actor: String?
+
+        public init(op: Operation, label: String? = nil, actor: String? = nil) {
+            self.op = op
+            self.label = label
+            self.actor = actor
+        }
+    }
+
+    public struct Reply: Sendable, Codable {
+        public struct Failure: Sendable, Codable {
+            public var code: String
+            public var message: String
+        }
+
+        public var checkpoint: CheckpointInfo?
+        public var metrics: MountMetrics.Snapshot?
+        public var error: Failure?
+
+        public init(checkpoint: CheckpointInfo? = nil, metrics: MountMetrics.Snapshot? = nil, error: AFSError? = nil) {
+            self.checkpoint = checkpoint
+            self.metrics = metrics
+            self.error = error.map { Failure(code: $0.code.rawValue, message: $0.message) }
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+
+    /// Sends `request` to the mount listening on `socket` and waits up to `timeout` seconds for
+    /// its reply (a checkpoint uploads every pending write first, so it may take a while). A
+    /// failure the mount reports comes back as the ``AFSError`` it was.
+    public static func call(_ socket: String, _ request: Request, timeout: Double = 600) throws(AFSError) -> Reply {
+        let fd = try UnixSocket.connect(to: socket)
+        defer { close(fd) }
+        UnixSocket.setTimeout(fd, seconds: timeout)
+        let body: Data
+        do { body = try encoder.encode(request) } catch { throw AFSError(.invalidArgument, "cannot encode the request: \(error)") }
+        try UnixSocket.writeAll(fd, Array(body) + [UInt8(ascii: "\n")])
+        guard let line = try UnixSocket.readLine(fd) else {
+            throw AFSError(.io, "the mount closed its control socket \(socket) without answering; see its log (`aether logs`)")
+        }
+        let reply: Reply
+        do {
+            reply = try decoder.decode(Reply.self, from: Data(line))
+        } catch {
+            throw AFSError(.unsupportedFormat, "the mount's answer is not what this aether expects (\(error)); is it another version?")
+        }
+        if let failure = reply.error {
+            throw AFSError(AFSError.Code(rawValue: failure.code) ?? .io, failure.message)
+        }
+        return reply
+    }
+}
