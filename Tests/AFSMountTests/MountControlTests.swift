@@ -171,8 +171,14 @@ struct MountControlTests {
         try follower.run()
         collected.start()
         defer { if follower.isRunning { follower.terminate() } }
-        #expect(try f.json(["checkpoint", m.directory, "--label", "followed"])["id"] is String)
-        #expect(collected.wait(for: "(followed)", seconds: 20), "followed output: \(collected.text)")
+        // The follower may not have reached the end of the file yet when the first line is logged
+        // (it starts at the end, --lines 0): log again until one arrives, within a bound.
+        var seen = false
+        for _ in 0..<10 where !seen {
+            #expect(try f.json(["checkpoint", m.directory, "--label", "followed"])["id"] is String)
+            seen = collected.wait(for: "(followed)", seconds: 3)
+        }
+        #expect(seen, "followed output: \(collected.text)")
         #expect(!collected.text.contains("mounted session"), "--lines 0 skips what was there")
         #expect(try m.unmount() == 0)
         let deadline = Date().addingTimeInterval(20)
