@@ -53,15 +53,8 @@ public final class WorkspacesClient: @unchecked Sendable {
     }
 
     public func update(_ id: String, hardware: HardwareUpdate?, idleTimeout: Int?) throws(WorkspaceError) -> Workspace {
-        struct Update: Encodable {
-            var hardware: HardwareUpdate?
-            var idleTimeout: Int?
-            enum CodingKeys: String, CodingKey {
-                case hardware
-                case idleTimeout = "idle_timeout"
-            }
-        }
-        return try decode(Workspace.self, try send(.PATCH, "/v1/workspaces/\(try segment(id))", body: try encode(Update(hardware: hardware, idleTimeout: idleTimeout))))
+        let body = try encode(WorkspaceUpdate(hardware: hardware, idleTimeout: idleTimeout))
+        return try decode(Workspace.self, try send(.PATCH, "/v1/workspaces/\(try segment(id))", body: body))
     }
 
     public func start(_ id: String) throws(WorkspaceError) -> Workspace {

@@ -131,17 +131,6 @@ struct WorkspaceRoutes {
     }
 }
 
-/// What `PATCH /v1/workspaces/{id}` takes.
-struct WorkspaceUpdate: Decodable {
-    var hardware: HardwareUpdate?
-    var idleTimeout: Int?
-
-    enum CodingKeys: String, CodingKey {
-        case hardware
-        case idleTimeout = "idle_timeout"
-    }
-}
-
 /// Requires `Authorization: Bearer TOKEN` on everything but the health check.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext

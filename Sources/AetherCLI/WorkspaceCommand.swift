@@ -59,6 +59,14 @@ struct WorkspaceOptions: ParsableArguments {
         }
     }
 
+    /// A state named on the command line, or a usage error listing the valid ones.
+    func status(_ raw: String, flag: String) throws -> WorkspaceStatus {
+        guard let s = WorkspaceStatus(rawValue: raw) else {
+            throw CLIError(WorkspaceError(.invalidArgument, "\(flag) must be one of \(WorkspaceStatus.allCases.map(\.rawValue).joined(separator: ", "))"), json: json)
+        }
+        return s
+    }
+
     /// Progress on stderr, only on a terminal and never with --json.
     func progress(_ line: String) {
         guard !json, isatty(2) == 1 else { return }
@@ -196,13 +204,7 @@ struct WorkspaceList: ParsableCommand {
     @Option(help: "Only workspaces of this project.") var project: String?
 
     func run() throws {
-        var filter: WorkspaceStatus?
-        if let status {
-            guard let s = WorkspaceStatus(rawValue: status) else {
-                throw CLIError(WorkspaceError(.invalidArgument, "--status must be one of \(WorkspaceStatus.allCases.map(\.rawValue).joined(separator: ", "))"), json: options.json)
-            }
-            filter = s
-        }
+        let filter = try status.map { try options.status($0, flag: "--status") }
         let client = try options.client()
         let list = try options.call { () throws(WorkspaceError) in try client.list(status: filter, project: project) }
         options.emit(list) { list.isEmpty ? "no workspaces" : WorkspaceText.table(list) }
@@ -324,9 +326,7 @@ struct WorkspaceWait: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait.", valueName: "SECONDS")) var timeout: Double = 60
 
     func run() throws {
-        guard let target = WorkspaceStatus(rawValue: state) else {
-            throw CLIError(WorkspaceError(.invalidArgument, "--state must be one of \(WorkspaceStatus.allCases.map(\.rawValue).joined(separator: ", "))"), json: options.json)
-        }
+        let target = try options.status(state, flag: "--state")
         let client = try options.client()
         let ws = try options.call { () throws(WorkspaceError) in try client.wait(id, for: target, timeout: timeout) }
         options.emit(ws) { "\(ws.id) \(ws.status.rawValue)" }

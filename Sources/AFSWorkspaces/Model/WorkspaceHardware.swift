@@ -83,11 +83,22 @@ public struct HardwareUpdate: Sendable, Codable, Equatable {
         return h
     }
 
+    /// The same field names as a full preset.
+    typealias CodingKeys = WorkspaceHardware.CodingKeys
+}
+
+/// What `PATCH /v1/workspaces/{id}` takes: a hardware change and/or a new idle timeout.
+public struct WorkspaceUpdate: Sendable, Codable, Equatable {
+    public var hardware: HardwareUpdate?
+    public var idleTimeout: Int?
+
+    public init(hardware: HardwareUpdate?, idleTimeout: Int?) {
+        self.hardware = hardware
+        self.idleTimeout = idleTimeout
+    }
+
     enum CodingKeys: String, CodingKey {
-        case cpus
-        case cpuKind = "cpu_kind"
-        case memoryMB = "memory_mb"
-        case volumeSizeGB = "volume_size_gb"
-        case gpuKind = "gpu_kind"
+        case hardware
+        case idleTimeout = "idle_timeout"
     }
 }
