@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# MountBench: tools that only know local paths (git, make, tar) on a FUSE-mounted session
+# (`aether mount`), side by side with the same commands on the local disk, in the same run.
+# Writes a markdown section (Docs/perf/mount.md by default), prints its tables to stdout and its
+# progress to stderr.
+#
+#   Benchmarks/MountBench/run.sh [--bin DIR] [--runs N] [--out FILE] [--work DIR] [--repo OWNER/NAME] [--keep]
+#
+# --work: parent of the scratch directory (default /var/tmp, the local disk measured; not tmpfs).
+# --repo: the repository, from the offline mirror /opt/swift-packages (default swiftlang/swift-syntax).
+# --keep: leave the scratch directory (logs of the mounts and the server) for inspection.
+#
+# It never builds anything in Swift: it uses the `aether` and `afs-server` already built in --bin
+# (default .build/release, else .build/debug with a warning: a debug build is much slower).
+# Workloads, each on the local disk, an embedded mount (--store) and a remote mount (afs-server):
+#   git status (warm) of a real checkout with .git; a clean `make -j2` of a C project; reading the
+#   checkout with tar, cold and warm; untar of the checkout + `sync -f`.
+# Run it as root (drop_caches, fusermount3) on a machine as idle as you can get. Exit status 1 when
+# a measured command failed (the report says which, with its first error line).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+invocation="Benchmarks/MountBench/run.sh${*:+ $*}"
+bin="" runs=5 out="$root/Docs/perf/mount.md" work_parent=/var/tmp
+mirror=/opt/swift-packages repo_name=swiftlang/swift-syntax keep=0
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+    case "$1" in
+        --bin) bin="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        --work) work_parent="$2"; shift 2 ;;
+        --repo) repo_name="$2"; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive integer" >&2; exit 2; }
+
+# fd 3 is the real stderr: a trap can run inside `measure`, whose stderr goes to a file.
+exec 3>&2
+log() { printf '[mountbench %(%H:%M:%S)T] %s\n' -1 "$*" >&3; }
+die() { log "error: $*"; exit 1; }
+
+# --- Binaries -------------------------------------------------------------------------------------
+# Default: release; a debug build still works but its figures are pessimistic (unoptimised Swift).
+if [[ -z "$bin" ]]; then
+    bin="$root/.build/release"
+    if [[ ! -x "$bin/aether" || ! -x "$bin/afs-server" ]]; then
+        bin="$root/.build/debug"
+        log "warning: no release build in .build/release; using .build/debug: figures from a debug build are pessimistic"
+    fi
+fi
+bin="$(cd "$bin" 2>/dev/null && pwd)" || die "--bin: no such directory"
+build_type="$(basename "$(readlink -f "$bin")")"
+[[ "$build_type" == release ]] || log "warning: $build_type build: figures from a debug build are pessimistic"
+
+# --- Scratch, cleanup -----------------------------------------------------------------------------
+work="$(mktemp -d "$work_parent/afs-mountbench.XXXXXX")"
+mkdir -p "$work/bin" "$work/logs" "$work/home"
+server_pid="" mount_pid=""
+mount_pids=()
+
+# Everything this script started goes on exit, also on Ctrl-C and failures: mounts first (politely,
+# then lazily), then the mount processes and the server we started (by pid), then the scratch
+# directory, but never while anything is still mounted under it (rm -rf would walk into a session).
+cleanup() {
+    local rc=$? m p
+    trap - EXIT INT TERM
+    for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+        log "cleanup: unmounting $m"
+        "$work/bin/aether" unmount "$m" >/dev/null 2>&1 || fusermount3 -uz "$m" 2>/dev/null || true
+    done
+    for p in "${mount_pids[@]}"; do kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null || true; done
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 60); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    if awk -v w="$work/" 'index($2, w) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        log "cleanup: something is still mounted under $work; leaving it in place"
+    elif ((keep)); then
+        log "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Copies of the binaries: a rebuild may replace .build/* at any moment (and briefly remove them);
+# a copy keeps the whole run on one build. The background mount re-executes itself from the copy.
+for tool in aether afs-server; do
+    for try in $(seq 30); do
+        cp "$bin/$tool" "$work/bin/$tool" 2>/dev/null && "$work/bin/$tool" --help >/dev/null 2>&1 && break
+        rm -f "$work/bin/$tool"; sleep 2   # missing or half-written: a link step is running
+    done
+    [[ -x "$work/bin/$tool" ]] || die "no working $tool in $bin after 60 s"
+done
+# A private HOME, so ~/.config/aether/config.toml and $AFS_* cannot redirect a command.
+# No fixed metrics port (127.0.0.1:9464 by default) taken from whoever else mounts on this machine.
+unset AFS_STORE AFS_TOKEN AFS_AETHER_SERVER_ENDPOINT AFS_DATA AFS_HTTP AFS_GRPC AETHER_CONFIG XDG_CONFIG_HOME
+mkdir -p "$work/home/.config/aether"
+printf '[logging]\nmetrics_addr = "off"\n' > "$work/home/.config/aether/config.toml"
+aether() { HOME="$work/home" "$work/bin/aether" "$@"; }
+
+# --- Measuring ------------------------------------------------------------------------------------
+declare -A S=() F=()     # S[key]: samples in µs, space-separated; F[key]: why it failed
+errors="$work/logs/last-error"
+# measure KEY CMD...: runs CMD once, appends its wall time to S[KEY]; on failure keeps the first
+# error line in F[KEY] and returns 1 (callers stop that workload but the run goes on).
+measure() {
+    local key=$1 t0 t1 rc=0; shift
+    t0=${EPOCHREALTIME/./}
+    "$@" >/dev/null 2>"$errors" || rc=$?
+    t1=${EPOCHREALTIME/./}
+    if ((rc == 0)); then S[$key]+="$((t1 - t0)) "; return 0; fi
+    F[$key]="exit $rc: $(grep -m1 . "$errors" || echo 'no message')"
+    log "FAILED $key: ${F[$key]}"
+    return 1
+}
+# stats KEY -> "median min max" (µs); the median of an even count is the mean of the middle two.
+stats() {
+    printf '%s\n' ${S[$1]:-} | sort -n | awk 'NF { a[++n] = $1 }
+        END { if (n) print (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2), a[1], a[n] }'
+}
+fmt() { awk -v u="$1" 'BEGIN { if (u < 1e4) printf "%.1f ms", u / 1e3; else if (u < 1e6) printf "%.0f ms", u / 1e3; else printf "%.2f s", u / 1e6 }'; }
+cell() {
+    local st; st="$(stats "$1")"
+    if [[ -n "${F[$1]:-}" ]]; then echo "**failed**"; return; fi
+    [[ -n "$st" ]] || { echo "—"; return; }
+    set -- $st; echo "$(fmt "$1") ($(fmt "$2")–$(fmt "$3"))"
+}
+ratio() {
+    local a b; a="$(stats "$1")" b="$(stats "$2")"
+    [[ -n "$a" && -n "$b" && -z "${F[$1]:-}" ]] || { echo "—"; return; }
+    awk -v m="${a%% *}" -v l="${b%% *}" 'BEGIN { r = m / l; printf (r < 10 ? "%.2f×" : "%.0f×"), r }'
+}
+
+drop_note=""
+drop_caches() {
+    sync
+    if ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
+        drop_note="drop_caches failed (not root, or not permitted here): cold figures are only a fresh mount cache"
+    fi
+}
+
+# --- Workloads (each a function, so measure times exactly the command) ----------------------------
+git_status() { git -C "$1" status; }
+build() { make -C "$1" -j2 -s; }
+read_tree() { tar -cf - -C "$1" . | wc -c > "$work/logs/bytes-$2"; }
+# The plain `tar -xf` a user types. As root GNU tar also restores owners, modes and times: it
+# creates directories 0700 and chmods them at the end. Builds whose mount refuses a directory chmod
+# fail there; then the same runs are also timed without those steps (untar_alt) so there is a figure.
+untar() { tar -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
+untar_alt() { tar --no-same-owner --no-same-permissions -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
+
+# A generated C project, because no real C project with a Makefile is available offline here
+# (the mirror has only Swift packages; BoringSSL inside swift-crypto/nio-ssl is C++ without one):
+# 10 modules × 20 files, each with 4 inlinable helpers of loops and switches, one header per module,
+# main.c calling all 200 functions, a Makefile with -MMD dependency files like real projects.
+gen_cproject() {
+    local d=$1 m f k fn calls="" includes=""
+    mkdir -p "$d/include"
+    cat > "$d/include/common.h" <<'EOF'
+#ifndef COMMON_H
+#define COMMON_H
+#include <stdint.h>
+#include <string.h>
+static inline uint32_t mix32(uint32_t x) { x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; return x ^ (x >> 16); }
+typedef struct { uint32_t v[16]; uint32_t n; } bench_state;
+#endif
+EOF
+    local tpl='static uint32_t step@K@(bench_state *s, uint32_t x) {
+    uint32_t acc = x * 2654435761u + @K@u;
+    for (uint32_t i = 0; i < 16; i++) {
+        s->v[i] = mix32(s->v[i] + acc + i * @K@u);
+        switch ((s->v[i] >> 3) & 7) {
+        case 0: acc += s->v[i]; break;
+        case 1: acc ^= s->v[i] << 1; break;
+        case 2: acc -= s->v[i] >> 2; break;
+        case 3: acc = (acc << 5) | (acc >> 27); break;
+        default: acc += i; break;
+        }
+    }
+    for (int a = 0; a < 15; a++)
+        for (int b = a + 1; b < 16; b++)
+            if (s->v[a] > s->v[b]) { uint32_t t = s->v[a]; s->v[a] = s->v[b]; s->v[b] = t; }
+    s->n++;
+    return acc;
+}
+'
+    for m in $(seq -w 0 9); do
+        mkdir -p "$d/src/m$m"
+        includes+="#include \"m$m.h\""$'\n'
+        { echo "#ifndef M${m}_H"; echo "#define M${m}_H"; echo '#include "common.h"'
+          for f in $(seq -w 0 19); do echo "uint32_t m${m}_f${f}(uint32_t seed);"; done; echo "#endif"; } > "$d/include/m$m.h"
+        for f in $(seq -w 0 19); do
+            fn="m${m}_f${f}" calls+="    x ^= $fn(x);"$'\n'
+            { printf '#include "common.h"\n#include "m%s.h"\n\n' "$m"
+              for k in $(seq 1 4); do printf '%s\n' "${tpl//@K@/$((k * 7 + 10#$f))}"; done
+              printf 'uint32_t %s(uint32_t seed) {\n    bench_state s;\n    memset(&s, 0, sizeof s);\n    uint32_t x = seed ^ %du;\n' "$fn" "$((10#$m * 100 + 10#$f))"
+              for k in $(seq 1 4); do printf '    x = step%d(&s, x);\n' "$((k * 7 + 10#$f))"; done
+              printf '    return x ^ s.v[0] ^ s.n;\n}\n'; } > "$d/src/m$m/f$f.c"
+        done
+    done
+    printf '#include <stdio.h>\n%s\nint main(void) {\n    uint32_t x = 1;\n%s    printf("%%08x\\n", x);\n    return 0;\n}\n' "$includes" "$calls" > "$d/main.c"
+    printf '%s\n' 'CC ?= gcc' 'CFLAGS ?= -O2 -Wall' 'SRCS := main.c $(wildcard src/*/*.c)' 'OBJS := $(SRCS:.c=.o)' \
+        '' 'app: $(OBJS)' $'\t$(CC) -o $@ $(OBJS)' '' '%.o: %.c' $'\t$(CC) $(CFLAGS) -Iinclude -MMD -MP -c $< -o $@' '' \
+        'clean:' $'\trm -f app $(OBJS) $(OBJS:.o=.d)' '' '.PHONY: clean' '-include $(OBJS:.o=.d)' > "$d/Makefile"
+}
+
+# --- Setup: the seed tree (repository with .git + C project), imported into each transport -------
+started_epoch=$EPOCHSECONDS
+started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+git -C "$root" diff --quiet HEAD 2>/dev/null || commit+=" (work tree has uncommitted changes)"
+log "work dir $work; $build_type binaries from $bin; commit $commit; load $load_start"
+
+seed="$work/seed"
+mkdir -p "$seed"
+[[ -d "$mirror/$repo_name.git" ]] || die "no $mirror/$repo_name.git (the offline Swift package mirror)"
+log "cloning $repo_name from $mirror"
+git clone --quiet --no-hardlinks "$mirror/$repo_name.git" "$seed/repo"
+repo_head="$(git -C "$seed/repo" rev-parse --short HEAD)"
+repo_files="$(find "$seed/repo" -type f | wc -l)" repo_git_files="$(find "$seed/repo/.git" -type f | wc -l)"
+repo_bytes="$(du -sb "$seed/repo" | cut -f1)"
+tar -cf "$work/repo.tar" -C "$seed/repo" .
+tar_entries="$(tar -tf "$work/repo.tar" | wc -l)"
+log "generating the C project"
+gen_cproject "$seed/cproj"
+cp -a "$seed" "$work/local"
+# One untimed build: checks the project and puts gcc and the headers in the page cache for every target.
+log "warm-up build of the C project (untimed)"
+make -C "$work/local/cproj" -j2 -s >/dev/null
+
+declare -A targs=() session=()
+log "embedded: importing the seed (--from-dir keeps .git)"
+targs[embedded]="--store $work/store"
+session[embedded]="$(aether session create ${targs[embedded]} --name mountbench --from-dir "$seed")"
+
+log "remote: starting afs-server"
+env AFS_RATE_LIMIT=0 "$work/bin/afs-server" --data "$work/server" --http 127.0.0.1:0 --grpc 127.0.0.1:0 \
+    >"$work/logs/server.out" 2>"$work/logs/server.log" </dev/null 3>&- &
+server_pid=$!
+url=""
+for _ in $(seq 120); do
+    url="$(sed -n 's/^afs-server listening on \(http:[^ ]*\).*/\1/p' "$work/logs/server.out")"
+    [[ -n "$url" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || die "afs-server exited: $(tail -3 "$work/logs/server.log")"
+    sleep 0.5
+done
+[[ -n "$url" && -s "$work/server/admin.token" ]] || die "afs-server did not print its endpoint in 60 s"
+targs[remote]="--endpoint $url --token $(cat "$work/server/admin.token")"
+log "remote: $url; importing the seed (uploaded as a tar, .git included)"
+session[remote]="$(aether session create ${targs[remote]} --name mountbench --from-dir "$seed")"
+
+# mount_session T MNT CACHE: a background mount; sets mount_pid (to wait for its exit on unmount).
+mount_session() {
+    local out
+    mkdir -p "$2" "$3"
+    out="$(aether mount ${targs[$1]} --session "${session[$1]}" "$2" --background --cache-dir "$3" \
+        --log "$work/logs/mount-$1.log")" || die "aether mount failed: $(tail -3 "$work/logs/mount-$1.log")"
+    mount_pid="$(sed -n 's/^mount process \([0-9]*\) .*/\1/p' <<<"$out")"
+    mount_pids+=("$mount_pid")
+}
+# `aether unmount` returns once the kernel let go; the mount process then uploads what is pending
+# and exits (and, with --store, releases the store): wait for that too.
+unmount_session() {
+    aether unmount "$1" >/dev/null 2>&1 || { log "aether unmount $1 failed; fusermount3 -uz"; fusermount3 -uz "$1" || true; }
+    for _ in $(seq 240); do kill -0 "$mount_pid" 2>/dev/null || return 0; sleep 0.5; done
+    log "warning: mount process $mount_pid still running 120 s after unmount"
+}
+
+declare -A compat=()
+# run_target T: every workload on target T (local, embedded, remote). The targets run one after
+# the other, so a change of load during the run shifts one target's samples more than another's:
+# keep the machine quiet, and read the load average printed with the figures.
+run_target() {
+    local t=$1 dir i mnt="$work/mnt-$1" last_untar=none
+    # 1. Reading the checkout, cold then warm. Mounts: a new mount with an empty --cache-dir for
+    #    each run, then drop_caches (page cache of the store, the server and the disk); warm = the
+    #    same read again on that mount.
+    for i in $(seq "$runs"); do
+        log "$t: read cold/warm, run $i/$runs"
+        dir="$work/local"
+        if [[ $t != local ]]; then mount_session "$t" "$mnt" "$work/cache-$t-cold-$i"; dir="$mnt"; fi
+        drop_caches
+        measure "read-cold/$t" read_tree "$dir/repo" "$t" && measure "read-warm/$t" read_tree "$dir/repo" "$t"
+        [[ $t == local ]] || unmount_session "$mnt"
+    done
+    dir="$work/local"
+    if [[ $t != local ]]; then mount_session "$t" "$mnt" "$work/cache-$t"; dir="$mnt"; fi
+    # 2. git status, warm: the first run (index refresh, cache fill) is not counted.
+    log "$t: git status ×$runs (+1 warm-up)"
+    git_status "$dir/repo" >/dev/null 2>&1 || true
+    for i in $(seq "$runs"); do measure "git/$t" git_status "$dir/repo" || break; done
+    # 3. Clean build: `make clean` (not timed), then `make -j2`.
+    for i in $(seq "$runs"); do
+        log "$t: make -j2, run $i/$runs"
+        make -C "$dir/cproj" -s clean >/dev/null 2>&1 || true
+        measure "make/$t" build "$dir/cproj" || break
+    done
+    # 4. Untar into a new empty directory, then sync -f of that file system. On the mount every
+    #    close() publishes the file durably (FUSE flush), so tar's exit is when the session has all.
+    for i in $(seq "$runs"); do
+        log "$t: untar, run $i/$runs"
+        mkdir -p "$dir/untar-$i"
+        measure "untar/$t" untar "$dir/untar-$i" && last_untar="untar-$i" || break
+    done
+    if [[ -n "${F[untar/$t]:-}" ]]; then
+        for i in $(seq "$runs"); do
+            log "$t: untar without owners and modes, run $i/$runs"
+            mkdir -p "$dir/untar-alt-$i"
+            measure "untar-alt/$t" untar_alt "$dir/untar-alt-$i" && last_untar="untar-alt-$i" || break
+        done
+    fi
+    [[ $t == local ]] && return 0
+    # Compatibility checks, untimed: what a user would do next on the mount.
+    local expected got
+    expected="$(cat "$work/logs/bytes-local" 2>/dev/null)" got="$(cat "$work/logs/bytes-$t" 2>/dev/null)"
+    compat["tar of the checkout: same bytes as local/$t"]="$([[ -n "$got" && "$got" == "$expected" ]] && echo ok || echo "**differs**: $got vs $expected bytes")"
+    got="$(git -C "$dir/repo" status --porcelain 2>&1 | head -3 | tr '\n' ' ')"
+    compat["git status clean after import/$t"]="$([[ -z "$got" ]] && echo ok || echo "**not clean**: \`$got\`")"
+    got="$("$dir/cproj/app" 2>&1)" expected="$("$work/local/cproj/app" 2>&1)"
+    compat["built binary runs from the mount, same output/$t"]="$([[ "$got" == "$expected" ]] && echo ok || echo "**fails**: \`$got\`")"
+    if got="$(ln -s Package.swift "$dir/repo/compat-link" 2>&1 && readlink "$dir/repo/compat-link" 2>&1)" && [[ "$got" == Package.swift ]]
+    then compat["\`ln -s\` + \`readlink\`/$t"]=ok; else compat["\`ln -s\` + \`readlink\`/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
+    rm -f "$dir/repo/compat-link"
+    echo "// mountbench" >> "$dir/repo/Package.swift"
+    if got="$(git -C "$dir/repo" -c user.name=mountbench -c user.email=mountbench@localhost commit -q -am 'mountbench edit' 2>&1)" \
+        && got="$(git -C "$dir/repo" fsck --no-dangling 2>&1)"; then compat["git commit -a + git fsck/$t"]=ok
+    else compat["git commit -a + git fsck/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
+    unmount_session "$mnt"
+    # Published? Read the last untar back through the service itself, not the mount.
+    got="$(aether session export ${targs[$t]} "${session[$t]}" -o - 2>/dev/null | tar -tf - | grep -c "^\(\./\)\{0,1\}$last_untar/" || true)"
+    compat["untar visible through the API after unmount/$t"]="$((got == tar_entries)) $got of $tar_entries entries"
+    # "1 …" means the check passed: keep "ok"; otherwise say what was seen.
+    local k
+    k="untar visible through the API after unmount/$t"
+    [[ ${compat[$k]} == 1\ * ]] && compat[$k]=ok || compat[$k]="**fails**: ${compat[$k]#* }"
+}
+
+for t in local embedded remote; do run_target "$t"; done
+
+# --- Report ---------------------------------------------------------------------------------------
+elapsed=$((EPOCHSECONDS - started_epoch))
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+labels=("git/\`git status\`, warm (repository)" "make/clean \`make -j2\` (C project)" \
+    "read-cold/\`tar -cf - . \\| wc -c\` of the repository, cold" "read-warm/\`tar -cf - . \\| wc -c\` of the repository, warm" \
+    "untar/\`tar -xf repo.tar\` into an empty directory + \`sync -f\`")
+table() {
+    echo "| workload | local disk | embedded mount (\`--store\`) | ratio | remote mount (HTTP) | ratio |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    local l k
+    for l in "${labels[@]}"; do
+        k="${l%%/*}"
+        echo "| ${l#*/} | $(cell "$k/local") | $(cell "$k/embedded") | $(ratio "$k/embedded" "$k/local") | $(cell "$k/remote") | $(ratio "$k/remote" "$k/local") |"
+    done
+    [[ -n "${S[untar-alt/embedded]:-}${S[untar-alt/remote]:-}" ]] && echo "| where plain \`tar -xf\` failed: \`tar --no-same-owner --no-same-permissions -xf\` + \`sync -f\` (ratio to the local plain one) | $(cell untar/local) | $(cell untar-alt/embedded) | $(ratio untar-alt/embedded untar/local) | $(cell untar-alt/remote) | $(ratio untar-alt/remote untar/local) |"
+    echo
+    echo "| check (untimed) | embedded | remote |"
+    echo "|---|---|---|"
+    for k in "tar of the checkout: same bytes as local" "git status clean after import" "built binary runs from the mount, same output" \
+        "\`ln -s\` + \`readlink\`" "git commit -a + git fsck" "untar visible through the API after unmount"; do
+        echo "| $k | ${compat["$k/embedded"]:-—} | ${compat["$k/remote"]:-—} |"
+    done
+}
+failures() {
+    local k
+    for k in "${!F[@]}"; do echo "- \`$k\` failed: \`${F[$k]}\`"; done | sort
+}
+{
+    echo "<!-- Written by Benchmarks/MountBench/run.sh. Do not edit: the next run rewrites it. -->"
+    echo
+    echo "Run $started on commit $commit with **$build_type** binaries: \`$invocation\`, $runs runs per cell, in $((elapsed / 60)) min $((elapsed % 60)) s."
+    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); local disk and scratch in \`$work_parent\` ($(findmnt -no FSTYPE,SOURCE -T "$work_parent" | tr -s ' ')). Load average (1/5/15 min) at start $load_start, at end $load_end: the machine is shared, so absolute times move with load; compare the ratios, measured in the same run."
+    [[ "$build_type" == release ]] || echo "**Debug build: unoptimised Swift in \`aether\` and \`afs-server\`; the mount figures are pessimistic.**"
+    echo
+    echo "Each cell is the median of $runs runs with min–max; *ratio* = mount median ÷ local median. *Local* is a \`cp -a\` of the same tree on the local disk, same commands."
+    echo "*Embedded*: \`aether mount --store STORE --session ID MNT --background --cache-dir C\` (the mount holds the store). *Remote*: a child \`afs-server --data D --http 127.0.0.1:0 --grpc 127.0.0.1:0\` (\`AFS_RATE_LIMIT=0\`), \`aether mount --endpoint URL --token ADMIN …\`. Each transport's session was made with \`aether session create --from-dir\` of the tree, \`.git\` included."
+    echo
+    echo "- Repository: \`git clone --no-hardlinks $mirror/$repo_name.git\` (HEAD $repo_head): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."
+    echo "- C project: **generated** (no real C project with a Makefile is offline here): 200 \`.c\` files in 10 directories + \`main.c\`, 11 headers, gcc \`-O2 -MMD\`, linked into one binary; \`make clean\` (untimed) before each \`make -j2\`. On the mount every \`.o\` and \`.d\` is published durably on close; locally nothing is synced."
+    echo "- \`git status\`: the first run on each mount (index refresh, cache fill) is a warm-up and not counted."
+    echo "- Reads: cold = a new mount with an empty \`--cache-dir\` and \`echo 3 > /proc/sys/vm/drop_caches\` (local: drop_caches only); warm = the same command again right after. The remote server's in-process caches stay warm (it keeps running).${drop_note:+ **$drop_note.**}"
+    echo "- Untar: plain \`tar -xf\` as root (so it also restores owners, modes and times) into a new directory, then \`sync -f DIR\`; where it fails on a mount, an extra row times it without owners and modes. On the mount each \`close()\` returns once the file is durably in the store, so the time counts until the session has every file; the checks export the session through the service after unmount to confirm."
+    echo
+    table
+    if [[ ${#F[@]} -gt 0 ]]; then echo; echo "Failures:"; echo; failures; fi
+} > "$work/report.md"
+mkdir -p "$(dirname "$out")"
+cp "$work/report.md" "$out"
+table
+log "wrote $out in $((elapsed / 60)) min $((elapsed % 60)) s"
+# Like afs-bench: the report is written either way, but a failed command makes the exit status 1.
+if [[ ${#F[@]} -gt 0 ]]; then echo; failures; exit 1; fi
