@@ -93,6 +93,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+built="$(date -u -r "$bin/aether" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo '?')"
 # Copies of the binaries: a rebuild may replace .build/* at any moment (and briefly remove them);
 # a copy keeps the whole run on one build. The background mount re-executes itself from the copy.
 for tool in aether afs-server; do
@@ -379,7 +380,7 @@ failures() {
 {
     echo "<!-- Written by Benchmarks/MountBench/run.sh. Do not edit: the next run rewrites it. -->"
     echo
-    echo "Run $started on commit $commit with **$build_type** binaries: \`$invocation\`, $runs runs per cell, in $((elapsed / 60)) min $((elapsed % 60)) s."
+    echo "Run $started on commit $commit with **$build_type** binaries (\`aether\` built $built; the commit is the work tree's HEAD at the start): \`$invocation\`, $runs runs per cell, in $((elapsed / 60)) min $((elapsed % 60)) s."
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); local disk and scratch in \`$work_parent\` ($(findmnt -no FSTYPE,SOURCE -T "$work_parent" | tr -s ' ')). Load average (1/5/15 min) at start $load_start, at end $load_end: the machine is shared, so absolute times move with load; compare the ratios, measured in the same run."
     [[ "$build_type" == release ]] || echo "**Debug build: unoptimised Swift in \`aether\` and \`afs-server\`; the mount figures are pessimistic.**"
     echo
