@@ -58,8 +58,16 @@ final class FakeDriver: WorkspaceDriver {
 
     func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation {
         with { s in
+            s.calls.append("observe \(ws.id)")
             guard let r = s.runtimes[handle.pid], r.alive else { return .exited("fake runtime \(handle.pid) gone") }
             return r.ready ? .ready : .booting
+        }
+    }
+
+    func exitReason(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> String? {
+        with { s in
+            s.calls.append("exitReason \(ws.id)")
+            return s.runtimes[handle.pid]?.alive == true ? nil : "fake runtime \(handle.pid) gone"
         }
     }
 

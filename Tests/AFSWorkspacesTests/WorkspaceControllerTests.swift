@@ -143,6 +143,10 @@ import Testing
     @Test func unexpectedExitWhileRunningIsAnError() async throws {
         let c = try controller()
         let ws = try await running(c)
+        let probes = driver.with { $0.calls.filter { $0 == "observe \(ws.id)" }.count }
+        await c.tick()
+        #expect(driver.with { $0.calls.filter { $0 == "observe \(ws.id)" }.count } == probes, "a running VM is not probed through its guest every pass")
+        #expect(try await c.workspace(ws.id).status == .running)
         driver.crash(try #require(ws.runtime).pid)
         await c.tick()
         let after = try await c.workspace(ws.id)

@@ -307,7 +307,7 @@ public actor WorkspaceController {
                     try await fail(&ws, reason: "exited", "no runtime is recorded")
                     return false
                 }
-                if case .exited(let why) = await driver.observe(spec(ws), h) {
+                if let why = await driver.exitReason(spec(ws), h) {
                     try await fail(&ws, reason: "exited", "it exited unexpectedly: \(why)")
                     return false
                 }

@@ -115,16 +115,17 @@ public struct BubblewrapDriver: WorkspaceDriver {
         (try? String(contentsOfFile: ws.consoleLog, encoding: .utf8))?.contains("AFS_READY") == true
     }
 
+    public func exitReason(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> String? {
+        guard !ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) else { return nil }
+        let tail = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400).split(separator: "\n").last.map(String.init) ?? "no output"
+        return "sandbox pid \(handle.pid) is gone; last output: \(tail)"
+    }
+
     public func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation {
-        guard ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) else {
-            let tail = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400).split(separator: "\n").last.map(String.init) ?? "no output"
-            return .exited("sandbox pid \(handle.pid) is gone; last output: \(tail)")
-        }
-        if BubblewrapDriver.announcedReady(ws) {
-            BubblewrapDriver.unmount(rootMount(ws))
-            return .ready
-        }
-        return .booting
+        if let why = await exitReason(ws, handle) { return .exited(why) }
+        guard BubblewrapDriver.announcedReady(ws) else { return .booting }
+        BubblewrapDriver.unmount(rootMount(ws))
+        return .ready
     }
 
     /// Processes in the sandbox other than its pid 1, the idle loop and its `sleep`.

@@ -201,12 +201,15 @@ public struct QEMUDriver: WorkspaceDriver {
         }
     }
 
+    public func exitReason(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> String? {
+        guard !ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) else { return nil }
+        let tail = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400).split(separator: "\n").last.map(String.init) ?? "no console output"
+        return "qemu pid \(handle.pid) is gone; last console line: \(tail)"
+    }
+
     public func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation {
-        await Offload.run {
-            guard ProcessTable.isAlive(handle.pid, marked: ws.runtimeName) else {
-                let tail = WorkspaceController.tail(of: ws.consoleLog, maxBytes: 400).split(separator: "\n").last.map(String.init) ?? "no console output"
-                return .exited("qemu pid \(handle.pid) is gone; last console line: \(tail)")
-            }
+        if let why = await exitReason(ws, handle) { return .exited(why) }
+        return await Offload.run {
             guard (try? String(contentsOfFile: ws.consoleLog, encoding: .utf8))?.contains("AFS_READY") == true,
                   GuestAgent(path: ws.runDirectory + "/agent.sock", timeout: 1).ping() else { return .booting }
             // hostfwd accepts before the guest listens: wait for dropbear's banner.

@@ -19,7 +19,12 @@ public protocol WorkspaceDriver: Sendable {
     func resize(_ ws: WorkspaceSpec, from old: WorkspaceHardware) async throws(WorkspaceError)
     /// Launches the runtime detached and returns at once; readiness is seen later by `observe`.
     func start(_ ws: WorkspaceSpec) async throws(WorkspaceError) -> RuntimeHandle
+    /// Whether a starting runtime is ready yet (agent, SSH). Called once per reconcile pass while
+    /// the workspace is `starting` only: it opens connections into the guest.
     func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation
+    /// Nil while the runtime lives; why it is gone otherwise. Called every reconcile pass for running
+    /// workspaces, so it only looks at the host's process table, never into the guest.
+    func exitReason(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> String?
     /// Open connections and running tasks inside, or nil when the runtime cannot say right now.
     func activity(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Activity?
     /// Runs the stop ladder, each rung with its deadline.
