@@ -80,15 +80,24 @@ public final class VMDProcess: @unchecked Sendable {
         }
     }
 
+    /// Live (non-zombie) processes whose command line contains `marker`, with that command line.
+    public static func processes(containing marker: String) -> [(pid: Int32, commandLine: String)] {
+        var found: [(Int32, String)] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let commandLine = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            guard commandLine.contains(marker), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), !stat.contains(") Z ") else { continue }
+            found.append((pid, commandLine))
+        }
+        return found
+    }
+
     /// Stops the daemon, then kills whatever a failed test left running from its data directory
     /// (VMs, sandboxes, virtiofsd, project mounts) before deleting it: no orphans between tests.
     public func cleanup() {
         stop()
         let marker = data + "/workspaces/"
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), pid != getpid(), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-            if String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker) { Foundation.kill(pid, SIGKILL) }
-        }
+        for (pid, _) in VMDProcess.processes(containing: marker) { Foundation.kill(pid, SIGKILL) }
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
         for line in mounts.split(separator: "\n") {
             let point = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""

@@ -44,14 +44,7 @@ struct WorkspaceCLI {
 
 /// What must be gone after a workspace is deleted: its processes, mounts and files.
 func leftovers(of id: String, dataDirectory: String) -> [String] {
-    var found: [String] = []
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-        guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-        let cmdline = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-        if cmdline.contains("aether-ws-\(id)"), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), !stat.contains(") Z ") {
-            found.append("process \(pid): \(cmdline.prefix(120))")
-        }
-    }
+    var found = VMDProcess.processes(containing: "aether-ws-\(id)").map { "process \($0.pid): \($0.commandLine.prefix(120))" }
     let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
     for line in mounts.split(separator: "\n") where line.contains("/workspaces/\(id)") { found.append("mount: \(line)") }
     if FileManager.default.fileExists(atPath: dataDirectory + "/workspaces/\(id)") { found.append("directory \(dataDirectory)/workspaces/\(id)") }
