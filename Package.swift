@@ -148,7 +148,7 @@ let package = Package(
             path: "Tests/AFSTestSupport"
         ),
 
-        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore"]),
+        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),

@@ -1,8 +1,9 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
-@Suite struct ChunkLogTests {
+@Suite(.offCooperativePool) struct ChunkLogTests {
     @Test func putGetDedupAndReopen() throws {
         let dir = TemporaryDirectory()
         var rng = SeededRandom(seed: 7)

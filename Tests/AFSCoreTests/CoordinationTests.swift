@@ -1,8 +1,9 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
-@Suite struct CoordinationTests {
+@Suite(.offCooperativePool) struct CoordinationTests {
     let alice = MutationContext(actor: "alice")
     let bob = MutationContext(actor: "bob")
 

@@ -1,10 +1,11 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
 /// Kills a writer process with SIGKILL in the middle of a write storm, many times, and proves every
 /// write it acknowledged is present after reopening the store.
-@Suite struct CrashTests {
+@Suite(.offCooperativePool) struct CrashTests {
     /// Mirrors `aether store write-storm`'s content function.
     static func content(_ i: Int, seed: UInt64) -> [UInt8] {
         let size = (i * 7919 % 3000) + 10 + (i % 10 == 0 ? 300_000 : 0)
@@ -50,11 +51,19 @@ import Testing
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
             try p.run()
-            let killAfter = 0.15 + Double(rng.next() % 400) / 1000
+            // Kill mid-storm: after the first acknowledgement (process start-up takes a while on
+            // a loaded machine), then a random while longer.
+            var early = Data()
+            while !String(decoding: early, as: UTF8.self).contains("ack ") {
+                let piece = out.fileHandleForReading.availableData
+                if piece.isEmpty { break }
+                early.append(piece)
+            }
+            let killAfter = Double(rng.next() % 400) / 1000
             Thread.sleep(forTimeInterval: killAfter)
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: early + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             let acks = text.split(separator: "\n").compactMap { line -> Int? in
                 line.hasPrefix("ack ") ? Int(line.dropFirst(4)) : nil
             }

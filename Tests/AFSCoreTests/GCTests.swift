@@ -1,8 +1,9 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
-@Suite struct GCTests {
+@Suite(.offCooperativePool) struct GCTests {
     @Test func deletedSessionsFreeSpaceAndLiveDataSurvives() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path, options: smallStoreOptions())

@@ -1,10 +1,11 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
 /// `setMode` and `setTimes`: metadata edits that keep content, on every kind of entry, through the
 /// overlay, a fold (checkpoint) and a reopen (journal replay).
-@Suite struct MetadataEditTests {
+@Suite(.offCooperativePool) struct MetadataEditTests {
     @Test func modeAndTimeChangeOnEveryKindAndSurviveFoldAndReopen() throws {
         let dir = TemporaryDirectory()
         var store = try AetherStore.open(at: dir.path)

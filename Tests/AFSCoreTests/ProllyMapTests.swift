@@ -1,8 +1,9 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
-@Suite struct ProllyMapTests {
+@Suite(.offCooperativePool) struct ProllyMapTests {
     func key(_ i: UInt64) -> [UInt8] { Array(String(format: "key-%08llu", i).utf8) }
 
     @Test func randomEditsMatchAModelAndShapeIsCanonical() throws {

@@ -1,9 +1,10 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
 /// Model-based test: long random sequences of session operations against a dictionary model.
-@Suite struct SessionModelTests {
+@Suite(.offCooperativePool) struct SessionModelTests {
     typealias Tree = [String: [UInt8]]  // path -> content; directories implicit
 
     static func dirs(_ t: Tree) -> Set<String> {

@@ -1,8 +1,9 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
-@Suite struct SessionTests {
+@Suite(.offCooperativePool) struct SessionTests {
     @Test func forkIsConstantAndIsolated() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)

@@ -1,4 +1,5 @@
 import Foundation
+import AFSTestSupport
 import Testing
 @testable import AFSCore
 
@@ -225,7 +226,7 @@ private let longLinkTarget = "../" + String(repeating: "target-segment/", count:
 
 // MARK: - Tests
 
-@Suite struct TarTests {
+@Suite(.offCooperativePool) struct TarTests {
     /// The standard mixed set of entries used by several tests.
     private func sampleItems() -> [Item] {
         var items: [Item] = [

@@ -1,11 +1,12 @@
 import AFSClient
 import AFSCore
 import Foundation
+import AFSTestSupport
 import Testing
 
 @testable import AFSMount
 
-@Suite struct ContentCacheTests {
+@Suite(.offCooperativePool) struct ContentCacheTests {
     static func directory() -> String { "/var/tmp/afs-cache-\(UUID().uuidString.prefix(8))" }
 
     /// A fetch that writes `bytes` and counts its calls.

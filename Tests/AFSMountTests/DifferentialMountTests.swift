@@ -1,12 +1,13 @@
 import AFSClient
 import AFSCore
 import Foundation
+import AFSTestSupport
 import Testing
 
 /// The mount against the local disk as a model: the same random sequence of file-system calls on
 /// both must give the same results (errno for errno) and the same trees, and after the unmount
 /// the session must hold exactly the local tree.
-@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"))
+@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
 struct DifferentialMountTests {
     /// SplitMix64: a seeded generator, so a failing seed replays exactly.
     struct SeededGenerator: RandomNumberGenerator {

@@ -9,7 +9,7 @@ import Testing
 /// The parts behind `aether checkpoint`, `status`, `metrics` and `logs`, in process and without a
 /// kernel mount: the registry, the control socket, the live checkpoint over a real store,
 /// metrics and their Prometheus rendering and endpoint, and the `[logging]` settings.
-@Suite struct MountControlPiecesTests {
+@Suite(.offCooperativePool) struct MountControlPiecesTests {
     final class Scratch {
         let path = "/var/tmp/afs-ctl-\(UUID().uuidString.prefix(8))"
         init() { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }

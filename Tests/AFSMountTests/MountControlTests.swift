@@ -6,7 +6,7 @@ import Testing
 /// What a running mount offers other processes, exercised through the real `aether` binary on
 /// real mounts: live checkpoints, status, metrics (control socket and Prometheus), logs, and the
 /// content cache commands.
-@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"))
+@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
 struct MountControlTests {
     @Test(arguments: Transport.allCases) func liveCheckpointHoldsWritesStillBufferedInOpenFiles(_ transport: Transport) throws {
         let f = try MountFixture(transport)

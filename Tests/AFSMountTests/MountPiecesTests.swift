@@ -1,11 +1,12 @@
 import AFSCore
 import Foundation
+import AFSTestSupport
 import Testing
 
 @testable import AFSMount
 
 /// Errno mapping, path arithmetic, the metadata cache and the bridge's `stat` conversion.
-@Suite struct MountPiecesTests {
+@Suite(.offCooperativePool) struct MountPiecesTests {
     @Test func errnoMapping() {
         #expect(Errno(AFSError(.notFound, "x")) == .notFound)
         #expect(Errno(AFSError(.alreadyExists, "x")) == .exists)

@@ -1,9 +1,10 @@
 import Foundation
+import AFSTestSupport
 import Testing
 
 /// Real programs on a real FUSE mount of a session, over both transports; what they wrote is then
 /// read back through the service after the unmount.
-@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"))
+@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
 struct MountTests {
     @Test(arguments: Transport.allCases) func shellToolsReadWriteMoveAndRemove(_ transport: Transport) throws {
         let f = try MountFixture(transport)

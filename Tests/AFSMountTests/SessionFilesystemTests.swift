@@ -1,13 +1,14 @@
 import AFSClient
 import AFSCore
 import Foundation
+import AFSTestSupport
 import Testing
 
 @testable import AFSMount
 
 /// The mount's logic in process, over a real embedded store: what each FUSE callback does,
 /// without the kernel in between.
-@Suite struct SessionFilesystemTests {
+@Suite(.offCooperativePool) struct SessionFilesystemTests {
     final class Fixture {
         let directory = "/var/tmp/afs-fs-\(UUID().uuidString.prefix(8))"
         let store: AetherStore

@@ -3,11 +3,12 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftProtobuf
+import AFSTestSupport
 import Testing
 
 /// The gRPC services end to end: the real `afs-server` process on free loopback ports, driven by
 /// the generated clients over plaintext HTTP/2.
-@Suite(.serialized) struct GRPCTests {
+@Suite(.serialized, .offCooperativePool) struct GRPCTests {
     /// One connection and a client per service.
     struct Clients: Sendable {
         let sessions: Aether_V1_Sessions.Client<HTTP2ClientTransport.Posix>

@@ -4,7 +4,7 @@ import Testing
 
 /// The per-token rate limit: 429 with Retry-After and the JSON error shape, other tokens and the
 /// open routes unaffected, and the budget refills.
-@Suite struct RateLimitTests {
+@Suite(.offCooperativePool) struct RateLimitTests {
     func status(_ server: ServerProcess, _ path: String, token: String?) throws -> (code: Int, headers: String, body: String) {
         let r = try HTTPTestClient.request("GET", server.base + path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
         return (r.status, r.headerText, String(decoding: r.body, as: UTF8.self))

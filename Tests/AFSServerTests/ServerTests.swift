@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import AFSServer
 
-@Suite(.serialized) struct ServerTests {
+@Suite(.serialized, .offCooperativePool) struct ServerTests {
     @Test func sessionLifecycleOverHTTP() throws {
         let server = try ServerHarness()
         defer { server.cleanup() }

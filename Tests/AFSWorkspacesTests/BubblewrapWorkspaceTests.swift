@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// afs-vmd with the bubblewrap driver, driven by `aether workspace`, end to end.
-@Suite(.serialized) struct BubblewrapWorkspaceTests {
+@Suite(.serialized, .offCooperativePool) struct BubblewrapWorkspaceTests {
     static let unavailable: String? = {
         if getuid() != 0 { return "the bwrap driver needs root (it mounts the overlay root)" }
         for dir in ["/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/bwrap") { return nil }

@@ -5,7 +5,7 @@ import Testing
 
 /// afs-vmd with the QEMU driver: a real microVM (KVM if the canary boots, TCG otherwise) from the
 /// guest image scripts/build-guest-image.sh builds out of Debian packages.
-@Suite(.serialized) struct QEMUWorkspaceTests {
+@Suite(.serialized, .offCooperativePool) struct QEMUWorkspaceTests {
     static let qemu: String? = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Builds (or reuses) the guest image; a failure here is a failure, not a skip.

@@ -1,11 +1,12 @@
 import Foundation
+import AFSTestSupport
 import Testing
 
 @testable import AFSWorkspaces
 
 /// The state machine with a fake driver and a manual clock: transitions, deadlines, idle stops,
 /// adoption after a controller restart, idempotence, persistence.
-@Suite struct WorkspaceControllerTests {
+@Suite(.offCooperativePool) struct WorkspaceControllerTests {
     let directory: String
     let clock = ManualClock()
     let driver: FakeDriver
@@ -317,7 +318,7 @@ import Testing
     }
 }
 
-@Suite struct WorkspacePiecesTests {
+@Suite(.offCooperativePool) struct WorkspacePiecesTests {
     @Test func qemuCommandLineCarriesTheLabGotchas() {
         let line = QEMUCommandLine(
             name: "aether-ws-ws-abc123", accelerator: "tcg", cpus: 2, memoryMB: 512, kernel: "/g/vmlinux", initrd: "/g/initramfs.cpio.gz",

@@ -69,7 +69,7 @@ final class CLI: @unchecked Sendable {
     }
 }
 
-@Suite struct CLITests {
+@Suite(.offCooperativePool) struct CLITests {
     @Test(arguments: Transport.allCases) func sessionLifecycleThroughTheCLI(_ transport: Transport) throws {
         let cli = try CLI(transport)
         let store = cli.store
@@ -168,7 +168,7 @@ final class CLI: @unchecked Sendable {
 }
 
 /// What exists only against a server: tokens, tenants and roles.
-@Suite struct RemoteCLITests {
+@Suite(.offCooperativePool) struct RemoteCLITests {
     @Test func tokensTenantsAndRolesThroughTheCLI() throws {
         let cli = try CLI(.remote)
         let acme = try cli.run(["token", "create", "--tenant", "acme", "--role", "writer", "--label", "ci", "--json"]).object()
@@ -223,7 +223,7 @@ final class CLI: @unchecked Sendable {
 }
 
 /// The coordination commands, end to end through the executable.
-@Suite struct CoordinationCLITests {
+@Suite(.offCooperativePool) struct CoordinationCLITests {
     @Test(arguments: Transport.allCases) func leasesFencingBusReviewKnowledgeUndo(_ transport: Transport) throws {
         let base = try CLI(transport)
         let id = try #require(try base.run(["session", "create", "--blank", "--json"]).object()["id"] as? String)

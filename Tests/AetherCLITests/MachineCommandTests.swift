@@ -5,7 +5,7 @@ import Testing
 /// The commands about this machine rather than a session: `doctor`, `status` and `cache`, run as
 /// the real binary against a real store or afs-server (no FUSE needed: mounts are covered by
 /// AFSMountTests).
-@Suite struct MachineCommandTests {
+@Suite(.offCooperativePool) struct MachineCommandTests {
     /// A private cache and mount registry for one test, so nothing touches the developer's own.
     static func machine(_ cli: CLI) -> [String: String] {
         ["XDG_CACHE_HOME": cli.store + "-cache", "XDG_RUNTIME_DIR": cli.store + "-run"]
