@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "AFSServerTests",
             dependencies: [
-                "AFSServer", "AFSCore", "AFSGRPC", "AFSTestSupport",
+                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -48,6 +48,21 @@ enum FileDescriptorIO {
         return buffer
     }
 
+    /// Fills `buffer` from `offset` (fewer bytes only at end of file); returns how many were read.
+    static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(AFSError) -> Int {
+        var filled = 0
+        while filled < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + filled, buffer.count - filled, off_t(offset) + off_t(filled))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("read from", fd)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return filled
+    }
+
     private static func failure(_ what: String, _ fd: Int32) -> AFSError {
         let err = errno
         let name = fd == 0 ? "standard input" : fd == 1 ? "standard output" : "descriptor \(fd)"

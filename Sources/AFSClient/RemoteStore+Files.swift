@@ -42,10 +42,16 @@ extension RemoteStore {
     }
 
     /// Streams a file's new content from `fd` (a pipe or a file), whatever its size.
+    ///
+    /// A regular file of ``chunkedThreshold`` bytes or more, read from its start, goes chunk by
+    /// chunk: its chunk IDs first, then only the chunks the file's current version on the server
+    /// lacks (an edit to a large file sends the edited chunks, not the file). When that would save
+    /// nothing (a new file) or the file changed on the server in between, the bytes go whole.
     public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
         var headers: [(String, String)] = []
         if let mode { headers.append(("X-AFS-Mode", String(mode, radix: 8))) }
         if let mtime { headers.append(("X-AFS-Mtime", String(mtime))) }
+        if try writeChunks(session, path: path, from: fd, headers: headers, context: context) { return }
         _ = try send(
             Call(.PUT, try RemoteStore.filePath(session, "files", path), headers: headers, context: context),
             body: .descriptor(fd, contentType: "application/octet-stream"))
@@ -82,5 +88,58 @@ extension RemoteStore {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context),
             body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mtime": mtime]))
+    }
+
+    // MARK: Chunked uploads
+
+    /// Files this large or larger are uploaded chunk by chunk (smaller ones cost less sent whole
+    /// than the extra round trip that asks which chunks are missing).
+    public static let chunkedThreshold = 256 << 10
+
+    /// How many chunk IDs one "which are missing" question carries (a JSON body well under the
+    /// server's 4 MiB limit).
+    static let missingBatch = 20_000
+
+    /// Uploads the regular file at `fd` sending only chunks the server's current version of
+    /// `path` lacks. False when the upload should go whole instead: not a regular file read from
+    /// its start, too small, nothing to save, or the server's base changed meanwhile.
+    func writeChunks(_ session: String, path: String, from fd: Int32, headers: [(String, String)], context: MutationContext) throws(AFSError) -> Bool {
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size >= RemoteStore.chunkedThreshold,
+            lseek(fd, 0, SEEK_CUR) == 0
+        else { return false }
+        let pieces = try ChunkedContent.pieces(ofDescriptor: fd)
+        var unique: [ChunkID] = []
+        var seen: Set<ChunkID> = []
+        for piece in pieces where seen.insert(piece.id).inserted { unique.append(piece.id) }
+        struct Missing: Decodable { var missing: [String] }
+        var missing: Set<ChunkID> = []
+        var start = 0
+        while start < unique.count {
+            let batch = unique[start..<min(unique.count, start + RemoteStore.missingBatch)]
+            start += batch.count
+            let reply: Missing
+            do {
+                reply = try json(
+                    Missing.self, Call(.POST, RemoteStore.sessionPath(session, "/chunks/missing")),
+                    body: RemoteStore.jsonBody(["path": path, "chunks": batch.map(\.hex)]))
+            } catch where error.code == .notFound {
+                return false  // no such session (the whole upload will say so), or a server without chunked uploads
+            }
+            for hex in reply.missing { if let id = ChunkID(hex: hex) { missing.insert(id) } }
+        }
+        guard missing.count < unique.count else { return false }
+        var chunkHeaders = headers
+        chunkHeaders.append(("X-AFS-Base", path))
+        do {
+            _ = try send(
+                Call(.PUT, try RemoteStore.filePath(session, "files", path), headers: chunkHeaders, context: context),
+                body: .chunks(ChunkRecords(fd: fd, pieces: pieces, missing: missing)))
+        } catch where error.code == .conflict {
+            return false  // a referenced chunk left the base since we asked: send the bytes whole
+        }
+        let sent = pieces.reduce(0) { $0 + (missing.contains($1.id) ? $1.length : 0) }
+        chunkStatistics.record(sent: sent, reused: Int(st.st_size) - sent)
+        return true
     }
 }

@@ -19,6 +19,8 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     /// How long one request may take, body included (exports of big sessions take a while).
     let timeout: TimeAmount
     let maxRetries = 5
+    /// What chunked uploads saved, for metrics and for seeing that they work.
+    public let chunkStatistics = ChunkStatistics()
 
     public var location: String { endpoint }
 
@@ -80,6 +82,8 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         case none
         case bytes(Data, contentType: String)
         case descriptor(Int32, contentType: String)
+        /// A chunked upload (``ChunkedContent``) of the file at the descriptor.
+        case chunks(ChunkRecords)
     }
 
     func url(_ call: Call) -> String {
@@ -108,6 +112,9 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         case .descriptor(let fd, let type):
             r.headers.add(name: "Content-Type", value: type)
             r.body = .stream(DescriptorChunks(fd: fd), length: .unknown)
+        case .chunks(let records):
+            r.headers.add(name: "Content-Type", value: ChunkedContent.mediaType)
+            r.body = .stream(records, length: .known(Int64(ChunkedContent.bodyLength(records.pieces, missing: records.missing))))
         }
         return r
     }

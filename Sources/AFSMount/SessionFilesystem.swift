@@ -368,6 +368,9 @@ public final class SessionFilesystem: Sendable {
         defer { close(source) }
         var size = Glibc.stat()
         let bytes = fstat(source, &size) == 0 ? UInt64(size.st_size) : 0
+        // A chunked upload sends only the chunks the server lacks; count what travelled.
+        let chunks = (service as? RemoteStore)?.chunkStatistics
+        let reusedBefore = chunks?.bytesReused ?? 0
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: context)
@@ -376,7 +379,8 @@ public final class SessionFilesystem: Sendable {
             file.state.withLock { $0.dirty = true }
             throw error
         }
-        metrics.add(uploaded: bytes)
+        let reused = UInt64(max(0, (chunks?.bytesReused ?? 0) - reusedBefore))
+        metrics.add(uploaded: bytes - min(bytes, reused))
         // Published with the content (unless a write came since and cleared it already).
         file.state.withLock { if $0.pendingMtime == mtime { $0.pendingMtime = nil } }
         metadata.invalidate(path)

@@ -13,6 +13,15 @@ extension AetherServer {
         var parents: Bool?
         var mode: UInt32?
     }
+    struct MissingChunksRequest: Decodable {
+        /// The file to be written; its current chunks are the base unless `bases` names others.
+        var path: String
+        var bases: [String]?
+        var chunks: [String]
+    }
+    struct MissingChunksReply: Encodable {
+        var missing: [String]
+    }
     struct SymlinkRequest: Decodable {
         var path: String
         var target: String
@@ -72,7 +81,25 @@ extension AetherServer {
             return Response(status: status, headers: headers, body: body)
         }
 
-        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body (If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns).", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+        api.add(.post, "/v1/sessions/{id}/chunks/missing", "Which of these chunk IDs a chunked write of `path` must send as bytes (the others are in the base file).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            _ = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(MissingChunksRequest.self, from: request, context: context)
+            var ids: [ChunkID] = []
+            ids.reserveCapacity(body.chunks.count)
+            for hex in body.chunks {
+                guard let cid = ChunkID(hex: hex) else { throw APIError.badRequest("chunk IDs are 64 hex digits, not '\(hex.prefix(80))'") }
+                ids.append(cid)
+            }
+            let store = self.store
+            let bases = body.bases ?? [body.path]
+            let candidates = ids
+            let missing = try await Blocking.run { try store.missingChunks(id, bases: bases, of: candidates) }
+            return try HTTPHelpers.json(MissingChunksReply(missing: missing.map(\.hex)))
+        }
+
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns.", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -101,16 +128,46 @@ extension AetherServer {
                 throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
             }
             let (fileMode, fileTime) = (mode, mtime)
-            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime) }
+            let chunked = request.headers[.contentType]?.hasPrefix(ChunkedContent.mediaType) == true
+            let bases = chunked ? [request.headers[.baseFile] ?? path] : []
+            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime, bases: bases) }
             var total: UInt64 = 0
             do {
-                for try await buffer in request.body {
-                    total += UInt64(buffer.readableBytes)
-                    if total > self.configuration.maxFileBytes {
-                        throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
+                let limit = self.configuration.maxFileBytes
+                if chunked {
+                    // Records arrive split across buffers however the network cut them.
+                    var decoder = ChunkedContent.Decoder()
+                    for try await buffer in request.body {
+                        decoder.push(buffer.readableBytesView)
+                        var records: [ChunkedContent.Record] = []
+                        while let record = try decoder.next() { records.append(record) }
+                        for record in records {
+                            switch record {
+                            case .reference(_, let length): total += UInt64(length)
+                            case .data(_, let bytes): total += UInt64(bytes.count)
+                            }
+                        }
+                        if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
+                        let batch = records
+                        try await Blocking.run {
+                            for record in batch {
+                                switch record {
+                                case .reference(let cid, let length): try upload.appendReference(cid, length: length)
+                                case .data(let cid, let bytes): try upload.appendChunk(bytes, id: cid)
+                                }
+                            }
+                        }
                     }
-                    let bytes = Array(buffer.readableBytesView)
-                    try await Blocking.run { try upload.append(bytes) }
+                    guard !decoder.hasPartialRecord else { throw APIError.badRequest("the chunked body ends inside a record") }
+                } else {
+                    for try await buffer in request.body {
+                        total += UInt64(buffer.readableBytes)
+                        if total > limit {
+                            throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes")
+                        }
+                        let bytes = Array(buffer.readableBytesView)
+                        try await Blocking.run { try upload.append(bytes) }
+                    }
                 }
                 try await Blocking.run { try upload.finish(context: m) }
             } catch {

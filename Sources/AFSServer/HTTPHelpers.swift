@@ -9,6 +9,7 @@ extension HTTPField.Name {
     static let actor = HTTPField.Name("X-AFS-Actor")!
     static let fileMode = HTTPField.Name("X-AFS-Mode")!
     static let fileMtime = HTTPField.Name("X-AFS-Mtime")!
+    static let baseFile = HTTPField.Name("X-AFS-Base")!
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
 

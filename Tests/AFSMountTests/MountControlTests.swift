@@ -133,6 +133,34 @@ struct MountControlTests {
         #expect(try f.cli(["metrics", "show", m.directory]).status == 3)
     }
 
+    /// Editing a few bytes of a large file on a remote mount uploads the chunks around the edit,
+    /// not the file: the mount's "uploaded" bytes say what travelled.
+    @Test func editingALargeFileUploadsOnlyTheEditedChunks() throws {
+        let f = try MountFixture(.remote)
+        let id = try f.createSession()
+        let m = try f.mount(id)
+        func uploaded() throws -> Int {
+            let snapshot = try f.json(["metrics", "show", m.directory])
+            return (snapshot["bytes"] as? [String: Any])?["uploaded"] as? Int ?? -1
+        }
+        let size = 8 << 20
+        let local = f.root + "/big.bin"
+        _ = try f.sh("head -c \(size) /dev/urandom > \(local) && cp \(local) \(m.directory)/big.bin", in: f.root)
+        let first = try uploaded()
+        #expect(first >= size, "a new file goes whole: \(first)")
+        // Overwrite 4 KiB in the middle in place (conv=notrunc), as an editor or a database would.
+        _ = try f.sh(
+            "head -c 4096 /dev/urandom > patch && dd if=patch of=\(local) bs=4096 seek=1000 conv=notrunc status=none "
+                + "&& dd if=patch of=\(m.directory)/big.bin bs=4096 seek=1000 conv=notrunc status=none", in: f.root)
+        let second = try uploaded() - first
+        #expect(second > 0 && second <= 4 * (64 << 10), "the edit sent \(second) bytes of \(size)")
+        // The server has exactly the local bytes.
+        let back = f.root + "/back.bin"
+        #expect(try f.download(id, "/big.bin", to: back) == 0)
+        #expect(FileManager.default.contentsEqual(atPath: back, andPath: local))
+        #expect(try m.unmount() == 0)
+    }
+
     @Test func aMetricsPortInUseIsAWarningNotAFailure() throws {
         let (listener, port) = try Self.occupyPort()
         defer { close(listener) }

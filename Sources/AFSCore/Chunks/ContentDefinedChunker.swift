@@ -36,9 +36,14 @@ struct ContentDefinedChunker: Sendable {
     }()
 
     /// Length of the first chunk of `data` (all of it when shorter than `minSize`).
-    func cutPoint(_ data: UnsafeRawBufferPointer) -> Int {
+    func cutPoint(_ data: UnsafeRawBufferPointer) -> Int { firstCut(data).length }
+
+    /// The first chunk of `data` and whether its end is a real cut (the gear hash matched, or the
+    /// chunk reached `maxSize`) rather than the end of `data`. Only a real cut may end a chunk
+    /// that is followed by another.
+    func firstCut(_ data: UnsafeRawBufferPointer) -> (length: Int, isCut: Bool) {
         let n = data.count
-        if n <= minSize { return n }
+        if n <= minSize { return (n, false) }
         let end = min(n, maxSize)
         let normal = min(end, averageSize)
         var hash: UInt64 = 0
@@ -46,16 +51,26 @@ struct ContentDefinedChunker: Sendable {
         return ContentDefinedChunker.gear.withUnsafeBufferPointer { g in
             while i < normal {
                 hash = (hash << 1) &+ g[Int(data[i])]
-                if hash & maskSmall == 0 { return i + 1 }
+                if hash & maskSmall == 0 { return (i + 1, true) }
                 i += 1
             }
             while i < end {
                 hash = (hash << 1) &+ g[Int(data[i])]
-                if hash & maskLarge == 0 { return i + 1 }
+                if hash & maskLarge == 0 { return (i + 1, true) }
                 i += 1
             }
-            return end
+            return (end, end == maxSize)
         }
+    }
+
+    /// Whether `chunk` is one this chunker could have cut: no earlier cut inside it, and, unless
+    /// it is the file's last, ending at a real cut. Chunks a client cut itself are checked with
+    /// this, so a file uploaded chunk by chunk gets the same chunks (and content ID) as the same
+    /// bytes uploaded whole.
+    func isCanonical(_ chunk: UnsafeRawBufferPointer, last: Bool) -> Bool {
+        guard !chunk.isEmpty else { return false }
+        let (length, isCut) = firstCut(chunk)
+        return length == chunk.count && (last || isCut)
     }
 
     /// Chunk boundaries of a whole buffer, as ranges.

@@ -110,6 +110,28 @@ struct ContentStore: Sendable {
             buffer.removeFirst(start)
         }
 
+        /// Adds a whole chunk already in the log (a chunked upload). Only valid while no loose
+        /// bytes are buffered: a writer takes either bytes or chunks.
+        mutating func appendChunk(_ id: ChunkID, length: Int) {
+            precondition(buffer.isEmpty, "appendChunk after append")
+            items.append(ChunkList.Item(id: id, length: length))
+            total += UInt64(length)
+        }
+
+        /// Ends a chunked upload: the same content as the bytes uploaded whole would have (inline
+        /// when tiny, one chunk, or a chunk list).
+        mutating func finishChunks() throws(AFSError) -> TreeValue.Content {
+            precondition(buffer.isEmpty, "finishChunks after append")
+            if items.isEmpty { return .inline([]) }
+            if total <= UInt64(TreeValue.inlineLimit) {
+                var bytes: [UInt8] = []
+                for item in items { bytes.append(contentsOf: try store.log.get(item.id)) }
+                return .inline(bytes)
+            }
+            if items.count == 1 { return .chunk(items[0].id) }
+            return .chunkList(try store.log.put(.chunkList, ChunkList(items: items).encoded))
+        }
+
         /// Like `finish`, but never inlines (for splicing into an existing chunk list).
         mutating func finishChunked() throws(AFSError) -> TreeValue.Content {
             try cut(keep: 0)

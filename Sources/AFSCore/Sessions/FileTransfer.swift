@@ -18,12 +18,25 @@ public final class FileUpload: @unchecked Sendable {
     /// The modification time to record (nanoseconds since 1970); nil: the time of `finish`.
     let mtime: Int64?
 
-    init(store: AetherStore, session: String, path: String, mode: UInt32?, mtime: Int64?) {
+    /// What the upload is made of: loose bytes (``append(_:)``) or whole chunks
+    /// (``appendReference(_:length:)``, ``appendChunk(_:id:)``); never both.
+    private enum Form { case undecided, bytes, chunks }
+    private var form = Form.undecided
+    /// Chunks of the base files, which a chunked upload may reference without sending their bytes:
+    /// their length and whether a real cut ends them (nil: the base's last chunk, not yet checked).
+    let referable: [ChunkID: (length: Int, endsAtCut: Bool?)]
+    /// Whether the last chunk added ends at a real cut (another chunk may follow), or nil when that
+    /// is still to be checked.
+    private var previousEndsAtCut: Bool? = true
+    private var previousID: ChunkID?
+
+    init(store: AetherStore, session: String, path: String, mode: UInt32?, mtime: Int64?, referable: [ChunkID: (length: Int, endsAtCut: Bool?)] = [:]) {
         self.store = store
         self.session = session
         self.path = path
         self.mode = mode
         self.mtime = mtime
+        self.referable = referable
         self.writer = ContentStore.StreamWriter(store: store.content)
     }
 
@@ -36,11 +49,63 @@ public final class FileUpload: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !finished else { throw AFSError.conflict("upload of \(path) is already finished") }
+        guard form != .chunks else { throw AFSError.invalidArgument("upload of \(path) is made of chunks; it cannot take loose bytes too") }
+        form = .bytes
         try writer.append(bytes)
     }
 
-    /// Chunks written so far (GC roots while the upload is open).
-    var writtenChunks: [ChunkID] { lock.withLock { writer.chunkIDs } }
+    /// Adds a chunk of the base without its bytes. A chunk no longer in the base (the file
+    /// changed since the client asked) is a `conflict`: send its bytes instead.
+    public func appendReference(_ id: ChunkID, length: Int) throws(AFSError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try checkNextChunk()
+        guard let known = referable[id], known.length == length else {
+            throw AFSError.conflict("chunk \(id.hex) (\(length) bytes) is not part of \(path)'s base any more; send its bytes")
+        }
+        writer.appendChunk(id, length: length)
+        previousEndsAtCut = known.endsAtCut
+        previousID = id
+    }
+
+    /// Adds a chunk's bytes. They must hash to `id` and be a chunk the store's chunker could
+    /// have cut, so the file ends up with the chunks (and content ID) it would have had if
+    /// uploaded whole.
+    public func appendChunk(_ bytes: [UInt8], id: ChunkID) throws(AFSError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try checkNextChunk()
+        guard ContentHash.sha256(bytes) == id else {
+            throw AFSError.invalidArgument("the bytes sent for chunk \(id.hex) do not hash to it")
+        }
+        let (length, endsAtCut) = bytes.withUnsafeBytes { store.content.chunker.firstCut($0) }
+        guard !bytes.isEmpty, length == bytes.count else {
+            throw AFSError.invalidArgument("chunk \(id.hex) is not cut where the store's chunker cuts; cut with the standard chunker")
+        }
+        _ = try store.log.put(.chunk, bytes)
+        writer.appendChunk(id, length: bytes.count)
+        previousEndsAtCut = endsAtCut
+        previousID = id
+    }
+
+    /// Before another chunk: the upload is open and chunked, and the previous chunk ends at a
+    /// real cut (a chunk that merely ran out of bytes may only be last).
+    private func checkNextChunk() throws(AFSError) {
+        guard !finished else { throw AFSError.conflict("upload of \(path) is already finished") }
+        guard form != .bytes else { throw AFSError.invalidArgument("upload of \(path) is made of bytes; it cannot take chunks too") }
+        form = .chunks
+        if previousEndsAtCut == nil, let previous = previousID {
+            let bytes = try store.log.get(previous)
+            previousEndsAtCut = bytes.withUnsafeBytes { store.content.chunker.isCanonical($0, last: false) }
+        }
+        guard previousEndsAtCut == true else {
+            throw AFSError.invalidArgument("chunk \(previousID?.hex ?? "") ends where the store's chunker does not cut, so it can only be the last one")
+        }
+    }
+
+    /// Chunks written or referenced so far, and the base's chunks that may still be referenced
+    /// (GC roots while the upload is open).
+    var writtenChunks: [ChunkID] { lock.withLock { writer.chunkIDs + referable.keys } }
 
     /// Makes the file part of the session; durable on return.
     public func finish(context: MutationContext = .anonymous) throws(AFSError) {
@@ -52,7 +117,7 @@ public final class FileUpload: @unchecked Sendable {
         finished = true
         let size = writer.total
         let content: TreeValue.Content
-        do { content = try writer.finish() } catch {
+        do { content = form == .chunks ? try writer.finishChunks() : try writer.finish() } catch {
             lock.unlock()
             throw error
         }
@@ -89,11 +154,15 @@ extension AetherStore {
     /// Starts a streamed upload of a whole file (created or replaced at `finish`). `mtime` sets
     /// the file's modification time in the same durable write (a copy that keeps its source's
     /// times: `cp -p`, `tar x` through a mount); nil records the time of `finish`.
-    public func beginUpload(_ session: String, path: String, mode: UInt32? = nil, mtime: Int64? = nil) throws(AFSError) -> FileUpload {
+    ///
+    /// `bases` name files of the same session whose chunks the upload may reference instead of
+    /// sending (``FileUpload/appendReference(_:length:)``); usually the file being replaced.
+    public func beginUpload(_ session: String, path: String, mode: UInt32? = nil, mtime: Int64? = nil, bases: [String] = []) throws(AFSError) -> FileUpload {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         _ = try liveSession(session)
-        let upload = FileUpload(store: self, session: session, path: p.description, mode: mode, mtime: mtime)
+        let upload = FileUpload(
+            store: self, session: session, path: p.description, mode: mode, mtime: mtime, referable: try referableChunks(session, bases))
         uploads.withLock { $0[ObjectIdentifier(upload)] = WeakUpload(upload) }
         return upload
     }
@@ -110,6 +179,35 @@ extension AetherStore {
             return try journalAndRecord(s, p, .file(mode: fileMode, mtime: mtime ?? AetherStore.now(), size: size, data: data), event: .write, context)
         }
         try journal.waitDurable(ticket)
+    }
+
+    /// Of `candidates`, the chunks no file in `bases` (paths in `session`) holds: what a
+    /// chunked upload against those bases must send as bytes.
+    ///
+    /// Only the bases count, never the store at large: which chunks other sessions (or other
+    /// tenants) hold is not for a client to learn.
+    public func missingChunks(_ session: String, bases: [String], of candidates: [ChunkID]) throws(AFSError) -> [ChunkID] {
+        let known = try referableChunks(session, bases)
+        var seen: Set<ChunkID> = []
+        return candidates.filter { known[$0] == nil && seen.insert($0).inserted }
+    }
+
+    /// The chunks of the files at `bases` now, with whether each ends at a real cut (every chunk
+    /// but a file's last does; nil for the last, checked only if something follows it).
+    func referableChunks(_ session: String, _ bases: [String]) throws(AFSError) -> [ChunkID: (length: Int, endsAtCut: Bool?)] {
+        var out: [ChunkID: (length: Int, endsAtCut: Bool?)] = [:]
+        for base in bases {
+            let p = try SessionPath(base)
+            let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
+            guard case .file(_, _, let size, .stored(let stored))? = view else { continue }
+            let items = try content.chunks(of: stored, size: size)
+            for (i, item) in items.enumerated() {
+                let endsAtCut: Bool? = i < items.count - 1 ? true : nil
+                if let prior = out[item.id], prior.endsAtCut == true { continue }
+                out[item.id] = (item.length, endsAtCut)
+            }
+        }
+        return out
     }
 
     /// Opens a file for consistent reads in pieces (Range requests, streamed downloads).

@@ -1,0 +1,102 @@
+import AFSClient
+import AFSCore
+import AFSTestSupport
+import Foundation
+import Testing
+
+/// Chunk-level uploads over HTTP: `RemoteStore` sends chunk IDs first and only the chunks the
+/// server's version of the file lacks; the server checks what arrives.
+@Suite(.offCooperativePool) struct ChunkedWriteTests {
+    static func writeLocal(_ bytes: [UInt8], _ path: String) {
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    }
+
+    @Test func editsOfALargeFileSendOnlyTheEditedChunks() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let remote = try RemoteStore(endpoint: server.base, token: server.adminToken)
+        let session = try remote.createSession(name: "big", from: .blank, context: .anonymous, progress: nil).id
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<(6 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let local = server.data + "-local.bin"
+        defer { unlink(local) }
+
+        func upload() throws {
+            Self.writeLocal(bytes, local)
+            let fd = open(local, O_RDONLY)
+            defer { close(fd) }
+            try remote.writeFile(session, path: "/data/big.bin", from: fd, mode: nil, mtime: nil, context: .anonymous)
+        }
+        // A new file has no base: it goes whole.
+        try upload()
+        #expect(remote.chunkStatistics.uploadCount == 0)
+        // An edit in the middle and an append: a few chunks travel.
+        for i in 0..<200 { bytes[3_000_000 + i] = 0 }
+        bytes.append(contentsOf: [UInt8](repeating: 7, count: 5000))
+        try upload()
+        #expect(remote.chunkStatistics.uploadCount == 1)
+        #expect(remote.chunkStatistics.bytesSent <= 4 * ChunkedContent.maxChunkSize, "sent \(remote.chunkStatistics.bytesSent) bytes")
+        #expect(remote.chunkStatistics.bytesSent + remote.chunkStatistics.bytesReused == bytes.count)
+        #expect(try remote.readFile(session, path: "/data/big.bin", offset: 0, length: nil) == bytes)
+        // The same content ID as the same bytes sent whole.
+        let whole = server.data + "-whole.bin"
+        defer { unlink(whole) }
+        Self.writeLocal(bytes, whole)
+        let put = try server.request("PUT", "/v1/sessions/\(session)/files/whole.bin", bodyFile: whole)
+        #expect(put.status == 201)
+        #expect(try remote.stat(session, path: "/data/big.bin").contentID == (try put.object()["content_id"] as? String))
+        // Unchanged: nothing but references.
+        try upload()
+        #expect(remote.chunkStatistics.uploadCount == 2)
+        #expect(remote.chunkStatistics.bytesSent <= 4 * ChunkedContent.maxChunkSize)
+        // Small files are sent whole.
+        bytes = Array(bytes[0..<1000])
+        try upload()
+        #expect(remote.chunkStatistics.uploadCount == 2)
+        #expect(try remote.readFile(session, path: "/data/big.bin", offset: 0, length: nil) == bytes)
+    }
+
+    @Test func malformedChunkedBodiesAreRefused() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let created = try server.request("POST", "/v1/sessions", json: ["name": "c", "source": ["kind": "blank"]])
+        let id = try #require(try created.object()["id"] as? String)
+        var generator = SystemRandomNumberGenerator()
+        let original = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let local = server.data + "-c.bin"
+        defer { unlink(local) }
+        Self.writeLocal(original, local)
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/f", bodyFile: local).status == 201)
+        let fd = open(local, O_RDONLY)
+        let pieces = try ChunkedContent.pieces(ofDescriptor: fd)
+        close(fd)
+        try #require(pieces.count > 2 && pieces[0].id != pieces[1].id)
+        let headers = ["Content-Type": ChunkedContent.mediaType]
+        func put(_ body: [UInt8]) throws -> (Int, String?) {
+            let r = try server.request("PUT", "/v1/sessions/\(id)/files/f", body: Data(body), headers: headers)
+            return (r.status, r.errorCode)
+        }
+        let firstBytes = Array(original[0..<pieces[0].length])
+        // Bytes that do not hash to their ID.
+        let wrongHash = try put(ChunkedContent.dataHeader(pieces[1].id, length: firstBytes.count) + firstBytes)
+        #expect(wrongHash.0 == 400, "\(wrongHash)")
+        // A body cut off inside a record.
+        #expect(try put(ChunkedContent.dataHeader(pieces[0].id, length: firstBytes.count) + firstBytes.dropLast(10)).0 == 400)
+        // A length out of range, an unknown tag.
+        #expect(try put(ChunkedContent.reference(pieces[0].id, length: 0)).0 == 400)
+        #expect(try put([9] + ChunkedContent.reference(pieces[0].id, length: 1).dropFirst()).0 == 400)
+        // A reference to a chunk the base does not hold: 409, send the bytes.
+        let other = try server.request("PUT", "/v1/sessions/\(id)/files/g", body: Data([1, 2, 3]))
+        #expect(other.status == 201)
+        let unknown = try put(ChunkedContent.reference(pieces[0].id, length: pieces[0].length))
+        #expect(unknown.0 == 201, "a reference to the file's own chunk is fine")
+        let foreign = try server.request(
+            "PUT", "/v1/sessions/\(id)/files/g", body: Data(ChunkedContent.reference(pieces[1].id, length: pieces[1].length)), headers: headers)
+        #expect(foreign.status == 409)
+        // The missing-chunks question: only the base counts; bad IDs are a 400.
+        let asked = try server.request("POST", "/v1/sessions/\(id)/chunks/missing", json: ["path": "/g", "chunks": [pieces[1].id.hex]])
+        #expect(try asked.object()["missing"] as? [String] == [pieces[1].id.hex])
+        #expect(try server.request("POST", "/v1/sessions/\(id)/chunks/missing", json: ["path": "/g", "chunks": ["xyz"]]).status == 400)
+        #expect(try server.request("GET", "/v1/sessions/\(id)/files/g").body == Data([1, 2, 3]), "refused writes change nothing")
+    }
+}
