@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// Runs on a thread of its own: against afs-server each call long-polls (``pollWait``), against the
 /// embedded store it polls every quarter second. Events of the mount's own writes come back too;
-/// dropping those entries again costs one lookup. File contents need no invalidation: an open
-/// always asks for the current content identity.
+/// dropping those entries again costs one lookup. Each poll that answers renews the cache's
+/// trust (``MetadataCache/trust(until:)``): entries then live for a minute, not a second, and an
+/// open takes the content identity from the cache. When polls fail, trust lapses within a few
+/// seconds and the short TTL applies again.
 final class ChangeFollower: Sendable {
     let service: any AetherService & Sendable
     let session: String
@@ -70,6 +72,9 @@ final class ChangeFollower: Sendable {
             do {
                 let events = try service.changes(session, after: after, limit: 1000, wait: ChangeFollower.pollWait)
                 apply(events)
+                // Read up to now, and the next poll answers within pollWait (plus the pause
+                // below): until then the cache may trust what it holds.
+                metadata.trust(until: .now + .seconds(ChangeFollower.pollWait + 1.5))
                 if let last = events.last { cursor.store(last.seq, ordering: .relaxed) }
                 if events.isEmpty { Thread.sleep(forTimeInterval: 0.25) }
             } catch where error.code == .expired {

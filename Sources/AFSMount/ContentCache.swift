@@ -163,6 +163,11 @@ public final class ContentCache: Sendable {
             guard fstat(fd, &st) == 0, UInt64(st.st_size) == size else {
                 throw AFSError(.corrupted, "fetched \(st.st_size) bytes for content \(id), expected \(size)")
             }
+            // Only bytes that hash to the ID enter the cache: the file may have changed between
+            // learning its ID and fetching it, and every session on the machine shares entries.
+            guard try ChunkedContent.contentID(ofDescriptor: fd).hex == id else {
+                throw AFSError(.corrupted, "fetched bytes do not hash to content \(id) (the file changed meanwhile)")
+            }
             mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
             guard rename(temporary, target) == 0 else {
                 throw AFSError(.io, "cannot move fetched content into \(target): \(String(cString: strerror(errno)))")

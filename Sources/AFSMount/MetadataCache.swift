@@ -1,13 +1,15 @@
 import Synchronization
 
-/// Short-lived copies of the session's metadata: attributes by path and listings by directory.
+/// Copies of the session's metadata: attributes by path and listings by directory.
 ///
 /// Tools stat the same paths over and over (`git status` lstat()s every tracked file after a
 /// readdir, a build probes headers); each miss is a call to the service, a round trip when it is
-/// remote. Entries live for `ttl`, so changes made by other writers show up within that time, and
-/// the mount drops the entries a change of its own touches at once (``invalidate(_:)``), so it
-/// always reads its own writes. A fresh listing also answers for the names it lacks: a lookup of a
-/// missing file in a listed directory is an `ENOENT` without a call.
+/// remote. Entries are trusted for `ttl`; while the changefeed is being followed (``trust(until:)``,
+/// renewed by every poll that answers) they are trusted for `followedTTL`, because every change
+/// to the session then drops the entries it touches as its event arrives. The mount drops the
+/// entries a change of its own touches at once (``invalidate(_:)``), so it always reads its own
+/// writes. A fresh listing also answers for the names it lacks: a lookup of a missing file in a
+/// listed directory is an `ENOENT` without a call.
 final class MetadataCache: Sendable {
     enum Lookup: Equatable {
         case found(FileAttributes)
@@ -18,59 +20,98 @@ final class MetadataCache: Sendable {
 
     private struct Timed<Value> {
         var value: Value
-        var expires: ContinuousClock.Instant
+        var stored: ContinuousClock.Instant
     }
 
     private struct State {
         var attributes: [String: Timed<FileAttributes>] = [:]
         var listings: [String: Timed<[(name: String, attributes: FileAttributes)]>] = [:]
+        /// Until when the changefeed vouches for the cache (nil: it does not).
+        var trustedUntil: ContinuousClock.Instant?
     }
 
     let ttl: Duration
+    /// How long entries live while the changefeed is followed. Bounded anyway, so memory turns over
+    /// and a missed event (there should be none) heals.
+    let followedTTL: Duration
     /// Bounds memory: past this many entries a table is emptied rather than grown (entries are
-    /// cheap to re-fetch and live for a second anyway).
+    /// cheap to re-fetch).
     let capacity: Int
     private let state = Mutex(State())
 
-    init(ttl: Duration = .seconds(1), capacity: Int = 100_000) {
+    init(ttl: Duration = .seconds(1), followedTTL: Duration = .seconds(60), capacity: Int = 100_000) {
         self.ttl = ttl
+        self.followedTTL = max(ttl, followedTTL)
         self.capacity = capacity
+    }
+
+    /// The changefeed has been read up to now and will be again before `deadline`: entries may
+    /// live for `followedTTL` until then.
+    func trust(until deadline: ContinuousClock.Instant) {
+        state.withLock { $0.trustedUntil = deadline }
+    }
+
+    /// Whether the changefeed vouches for the cache now.
+    var isTrusted: Bool {
+        let now = ContinuousClock.now
+        return state.withLock { s in s.trustedUntil.map { $0 > now } ?? false }
+    }
+
+    private static func fresh<V>(_ entry: Timed<V>, _ s: State, now: ContinuousClock.Instant, ttl: Duration, followedTTL: Duration) -> Bool {
+        let age = now - entry.stored
+        if age < ttl { return true }
+        guard let until = s.trustedUntil, until > now else { return false }
+        return age < followedTTL
     }
 
     /// What is known about `path`: its own attributes, else its parent's listing.
     func lookup(_ path: String) -> Lookup {
         let now = ContinuousClock.now
+        let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
-            if let hit = s.attributes[path], hit.expires > now { return .found(hit.value) }
-            guard path != "/", let listing = s.listings[MountPath.parent(of: path)], listing.expires > now else { return .unknown }
+            if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) { return .found(hit.value) }
+            guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL)
+            else { return .unknown }
             let name = MountPath.name(of: path)
             if let entry = listing.value.first(where: { $0.name == name }) { return .found(entry.attributes) }
             return .missing
         }
     }
 
+    /// The attributes of `path` with its content identity, if fresh ones were stored from a stat
+    /// (listings carry no content IDs).
+    func contentAttributes(_ path: String) -> FileAttributes? {
+        let now = ContinuousClock.now
+        let (ttl, followedTTL) = (self.ttl, self.followedTTL)
+        return state.withLock { s in
+            guard let hit = s.attributes[path], hit.value.contentID != nil, Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
+            return hit.value
+        }
+    }
+
     /// A fresh listing of `directory`, if one is cached.
     func listing(_ directory: String) -> [(name: String, attributes: FileAttributes)]? {
         let now = ContinuousClock.now
+        let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
-            guard let hit = s.listings[directory], hit.expires > now else { return nil }
+            guard let hit = s.listings[directory], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
             return hit.value
         }
     }
 
     func store(_ path: String, _ attributes: FileAttributes) {
-        let expires = ContinuousClock.now + ttl
+        let now = ContinuousClock.now
         state.withLock { s in
             if s.attributes.count >= capacity { s.attributes.removeAll(keepingCapacity: true) }
-            s.attributes[path] = Timed(value: attributes, expires: expires)
+            s.attributes[path] = Timed(value: attributes, stored: now)
         }
     }
 
     func store(listing: [(name: String, attributes: FileAttributes)], of directory: String) {
-        let expires = ContinuousClock.now + ttl
+        let now = ContinuousClock.now
         state.withLock { s in
             if s.listings.count >= capacity / 16 { s.listings.removeAll(keepingCapacity: true) }
-            s.listings[directory] = Timed(value: listing, expires: expires)
+            s.listings[directory] = Timed(value: listing, stored: now)
         }
     }
 

@@ -295,22 +295,29 @@ public final class SessionFilesystem: Sendable {
     /// content from the cache, fetched on a miss. Retries when the file changed mid-fetch.
     private func load(_ path: String, fetch: Bool) throws(Errno) -> OpenFile {
         var attempt = 0
+        // While the changefeed vouches for the cache, a stat from it is the current version.
+        var cached = metadata.contentAttributes(path)
         while true {
             attempt += 1
-            let stat = try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) }
-            guard stat.kind == .file else { throw stat.kind == .directory ? Errno.isDirectory : Errno.invalid }
-            let attributes = FileAttributes(stat)
-            metadata.store(path, attributes)
-            guard fetch else {
-                return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: -1, scratch: nil, dirty: false)
+            let attributes: FileAttributes
+            if let known = cached {
+                attributes = known
+                cached = nil  // a retry asks the service
+            } else {
+                attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+                metadata.store(path, attributes)
             }
-            guard let id = stat.contentID else { throw Errno.io }
+            guard attributes.kind == .file else { throw attributes.kind == .directory ? Errno.isDirectory : Errno.invalid }
+            guard fetch else {
+                return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: -1, scratch: nil, dirty: false)
+            }
+            guard let id = attributes.contentID else { throw Errno.io }
             do {
-                let fd = try cache.open(id, size: stat.size) { (fd) throws(AFSError) in
+                let fd = try cache.open(id, size: attributes.size) { (fd) throws(AFSError) in
                     try service.copyFile(session, path: path, to: fd)
-                    metrics.add(downloaded: stat.size)
+                    metrics.add(downloaded: attributes.size)
                 }
-                return OpenFile(path: path, mode: stat.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false)
+                return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false)
             } catch where error.code == .corrupted && attempt < 3 {
                 continue
             } catch {

@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    /// The store's content ID of `bytes` (what the cache checks fetched bytes against).
+    static func id(_ bytes: [UInt8]) throws -> String {
+        let path = "/var/tmp/afs-cache-id-\(UUID().uuidString.prefix(8))"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        return try ChunkedContent.contentID(ofDescriptor: fd).hex
+    }
+
     static func contents(_ fd: Int32) -> [UInt8] {
         var st = stat()
         fstat(fd, &st)
@@ -35,15 +45,16 @@ import Testing
         let cache = try ContentCache(.init(directory: dir, maxBytes: 1 << 20))
         let source = Source()
         let bytes = Array("shared content".utf8)
-        let a = try cache.open("aabbccdd00", size: UInt64(bytes.count), fetch: source.fetch(bytes))
-        let b = try cache.open("aabbccdd00", size: UInt64(bytes.count), fetch: source.fetch(bytes))
+        let id = try Self.id(bytes)
+        let a = try cache.open(id, size: UInt64(bytes.count), fetch: source.fetch(bytes))
+        let b = try cache.open(id, size: UInt64(bytes.count), fetch: source.fetch(bytes))
         defer { close(a); close(b) }
         #expect(source.fetches == 1)
         #expect(Self.contents(a) == bytes && Self.contents(b) == bytes)
         #expect(cache.usage == .init(entries: 1, bytes: UInt64(bytes.count)))
         // A second cache on the same directory (another mount) finds the entry without fetching.
         let other = try ContentCache(.init(directory: dir, maxBytes: 1 << 20))
-        let c = try other.open("aabbccdd00", size: UInt64(bytes.count), fetch: source.fetch(bytes))
+        let c = try other.open(id, size: UInt64(bytes.count), fetch: source.fetch(bytes))
         close(c)
         #expect(source.fetches == 1)
     }
@@ -53,16 +64,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cache = try ContentCache(.init(directory: dir, maxBytes: 3000))
         let source = Source()
-        let ids = ["00000001aa", "00000002bb", "00000003cc"]
-        for id in ids { close(try cache.open(id, size: 1000, fetch: source.fetch([UInt8](repeating: 1, count: 1000)))) }
+        let blobs = (1...4).map { [UInt8](repeating: UInt8($0), count: 1000) }
+        let ids = try blobs.map(Self.id)
+        for i in 0..<3 { close(try cache.open(ids[i], size: 1000, fetch: source.fetch(blobs[i]))) }
         // Touch the first so the second is the least recently used.
         close(try cache.open(ids[0], size: 1000, fetch: source.fetch([])))
-        close(try cache.open("00000004dd", size: 1000, fetch: source.fetch([UInt8](repeating: 2, count: 1000))))
+        close(try cache.open(ids[3], size: 1000, fetch: source.fetch(blobs[3])))
         #expect(cache.usage.bytes <= 3000)
         #expect(cache.contains(ids[0]))
         #expect(!cache.contains(ids[1]))
         #expect(!FileManager.default.fileExists(atPath: cache.path(for: ids[1])))
-        #expect(cache.contains("00000004dd"))
+        #expect(cache.contains(ids[3]))
         cache.clear()
         #expect(cache.usage == .init(entries: 0, bytes: 0))
     }
@@ -77,6 +89,14 @@ import Testing
         let short = #expect(throws: AFSError.self) { try cache.open("deadbeef00", size: 10, fetch: source.fetch([1, 2])) }
         #expect(short?.code == .corrupted)
         #expect(!cache.contains("deadbeef00"))
+        // Bytes of the right size that are not the content (the file changed between its stat
+        // and the fetch) never enter the cache under that ID.
+        let expected = [UInt8](repeating: 5, count: 3000)
+        let changed = #expect(throws: AFSError.self) {
+            try cache.open(try Self.id(expected), size: 3000, fetch: source.fetch([UInt8](repeating: 6, count: 3000)))
+        }
+        #expect(changed?.code == .corrupted)
+        #expect(!cache.contains(try Self.id(expected)))
         #expect((try FileManager.default.contentsOfDirectory(atPath: dir + "/content/tmp")).isEmpty)
     }
 

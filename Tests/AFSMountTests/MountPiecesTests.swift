@@ -49,6 +49,30 @@ import Testing
         #expect(expired.lookup("/x") == .unknown)
     }
 
+    /// While the changefeed vouches for the cache (each answered poll renews the trust), entries
+    /// outlive the short TTL; when polls stop answering, the short TTL applies again.
+    @Test func changefeedTrustKeepsEntriesUntilItLapses() throws {
+        let cache = MetadataCache(ttl: .milliseconds(30), followedTTL: .seconds(60))
+        let stat = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1, contentID: String(repeating: "a", count: 64))
+        let listed = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
+        cache.store("/f", stat)
+        cache.store(listing: [("g", listed)], of: "/")
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(cache.lookup("/f") == .unknown && cache.contentAttributes("/f") == nil, "untrusted: the short TTL")
+        cache.store("/f", stat)
+        cache.store(listing: [("g", listed)], of: "/")
+        cache.trust(until: .now + .seconds(5))
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(cache.isTrusted)
+        #expect(cache.lookup("/f") == .found(stat) && cache.lookup("/g") == .found(listed) && cache.lookup("/h") == .missing)
+        #expect(cache.contentAttributes("/f") == stat, "an open may use it")
+        #expect(cache.contentAttributes("/g") == nil, "a listing has no content identity")
+        cache.invalidate("/f")
+        #expect(cache.lookup("/f") == .unknown, "events still drop entries")
+        cache.trust(until: .now - .seconds(1))
+        #expect(!cache.isTrusted && cache.lookup("/g") == .unknown, "lapsed: the short TTL again")
+    }
+
     @Test func statOfAttributes() {
         let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789))
         #expect(st.st_mode == S_IFREG | 0o755)

@@ -68,6 +68,16 @@ public enum ChunkedContent {
         }
     }
 
+    /// The content ID the store gives the bytes of the file open at `fd` (its ETag): what a
+    /// client checks a download against before caching it under that ID.
+    public static func contentID(ofDescriptor fd: Int32) throws(AFSError) -> ChunkID {
+        let head = try readBlock(fd, at: 0, count: TreeValue.inlineLimit + 1)
+        if head.count <= TreeValue.inlineLimit { return ContentHash.sha256(head) }
+        let pieces = try pieces(ofDescriptor: fd)
+        if pieces.count == 1 { return pieces[0].id }
+        return ContentHash.sha256(ChunkList(items: pieces.map { ChunkList.Item(id: $0.id, length: $0.length) }).encoded)
+    }
+
     private static func readBlock(_ fd: Int32, at offset: UInt64, count: Int) throws(AFSError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
