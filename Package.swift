@@ -136,6 +136,16 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "afs-transportbench",
+            dependencies: [
+                "AFSClient", "AFSCore", "AFSGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Benchmarks/TransportBench"
+        ),
+
+        .executableTarget(
             name: "afs-vmbench",
             dependencies: ["AFSWorkspaces"],
             path: "Benchmarks/VMBench"
