@@ -318,14 +318,15 @@ func writeDocs(_ dir: String, sections: [Section], run: RunInfo, json: JSON) thr
 
 /// The notes kept beside the plots, when present, appended to PERFORMANCE.md under headings of their own:
 /// `perf/inprocess.md` (written by `Benchmarks/InProcess/run.sh`), `perf/profiles.md` (the profiles of the
-/// misses), `perf/workspaces.md` (written by `afs-vmbench --out`) and `perf/mount.md` (written by
-/// `Benchmarks/MountBench/run.sh`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
+/// misses), `perf/workspaces.md` (written by `afs-vmbench --out`), `perf/mount.md` (written by
+/// `Benchmarks/MountBench/run.sh`) and `perf/transport.md` (written by `afs-transportbench --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
 func embeddedPerfNotes(_ perf: String) -> String {
     let notes = [
         ("inprocess.md", "In-process figures (ordo-one/benchmark)"),
         ("profiles.md", "Profiles: where the misses come from"),
         ("workspaces.md", "Workspace VMs: boot, stop, start"),
         ("mount.md", "The mount against the local disk"),
+        ("transport.md", "Mount transport: HTTP or gRPC"),
     ]
     var s = ""
     for (file, heading) in notes {

@@ -206,7 +206,7 @@ do {
 func f(_ micros: Double) -> String { micros >= 1000 ? String(format: "%.2f ms", micros / 1000) : String(format: "%.0f µs", micros) }
 
 var report = """
-    ## Mount transport: HTTP or gRPC
+    # Mount transport: HTTP or gRPC
 
     `afs-transportbench --calls \(options.calls)` (Benchmarks/TransportBench): one afs-server on loopback, the
     mount's most frequent calls through each front, synchronously from one thread as the mount makes them

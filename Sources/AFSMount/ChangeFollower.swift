@@ -93,8 +93,14 @@ final class ChangeFollower: Sendable {
             switch event.kind {
             case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
                 metadata.invalidate(event.path)
+            case .delete:
+                metadata.invalidateTree(event.path)
+            case .rename:
+                // A directory rename moves everything below it; the destination is the detail.
+                metadata.invalidateTree(event.path)
+                if let destination = event.detail, destination.hasPrefix("/") { metadata.invalidateTree(destination) } else { metadata.invalidateAll() }
             default:
-                // Deletes and renames may move whole directories; restores and undos replace the tree.
+                // Restores, undos and the like replace the tree.
                 metadata.invalidateAll()
             }
         }

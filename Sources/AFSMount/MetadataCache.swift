@@ -125,7 +125,22 @@ final class MetadataCache: Sendable {
         }
     }
 
-    /// Forgets everything: what a directory rename or removal needs (every path below it moved).
+    /// Forgets `path`, everything cached below it, and its parent's listing: what a rename or
+    /// removal of `path` changes when it may be a directory (every path below it moved). One pass
+    /// over the tables, where dropping everything would cost every later lookup a round trip (git
+    /// renames `index.lock` over `index` on every `git status`).
+    func invalidateTree(_ path: String) {
+        let prefix = path == "/" ? "/" : path + "/"
+        state.withLock { s in
+            s.attributes[path] = nil
+            s.listings[path] = nil
+            if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
+            s.attributes = s.attributes.filter { !$0.key.hasPrefix(prefix) }
+            s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }
+        }
+    }
+
+    /// Forgets everything: what a restore or an undo needs (any path may have changed).
     func invalidateAll() {
         state.withLock { s in
             s.attributes.removeAll()

@@ -623,7 +623,7 @@ public final class SessionFilesystem: Sendable {
         guard attributes.kind == .directory else { throw Errno.notDirectory }
         let pending = files.withLock { t in t.byPath.keys.contains { $0 != path && MountPath.isWithin($0, path) } }
         if pending { throw Errno.notEmpty }
-        defer { metadata.invalidateAll() }
+        defer { metadata.invalidateTree(path) }
         try call("rmdir", path) { () throws(AFSError) in try service.remove(session, path: path, recursive: false, context: context) }
     }
 
@@ -680,7 +680,8 @@ public final class SessionFilesystem: Sendable {
             try perform()
         }
         if source.kind == .directory {
-            metadata.invalidateAll()
+            metadata.invalidateTree(from)
+            metadata.invalidateTree(to)
         } else {
             metadata.invalidate(from)
             metadata.invalidate(to)

@@ -73,6 +73,21 @@ import Testing
         #expect(!cache.isTrusted && cache.lookup("/g") == .unknown, "lapsed: the short TTL again")
     }
 
+    /// A rename or removal forgets the path and what lies below it, nothing else: a sibling whose
+    /// name merely starts the same stays cached.
+    @Test func invalidateTreeForgetsOnlyThePathAndBelow() {
+        let cache = MetadataCache(ttl: .seconds(60))
+        let file = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
+        let dir = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 1)
+        for p in ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/x"] { cache.store(p, p == "/a/b" ? dir : file) }
+        cache.store(listing: [("c", file)], of: "/a/b")
+        cache.store(listing: [("b", dir), ("bc", file)], of: "/a")
+        cache.invalidateTree("/a/b")
+        for gone in ["/a/b", "/a/b/c", "/a/b/d/e"] { #expect(cache.lookup(gone) == .unknown, "\(gone)") }
+        #expect(cache.listing("/a/b") == nil && cache.listing("/a") == nil)
+        #expect(cache.lookup("/a/bc") == .found(file) && cache.lookup("/x") == .found(file))
+    }
+
     @Test func statOfAttributes() {
         let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789))
         #expect(st.st_mode == S_IFREG | 0o755)
