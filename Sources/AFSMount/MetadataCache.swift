@@ -28,6 +28,8 @@ final class MetadataCache: Sendable {
         var listings: [String: Timed<[(name: String, attributes: FileAttributes)]>] = [:]
         /// Until when the changefeed vouches for the cache (nil: it does not).
         var trustedUntil: ContinuousClock.Instant?
+        /// Moves on every invalidation, so an answer fetched before one is not stored after it.
+        var generation: UInt64 = 0
     }
 
     let ttl: Duration
@@ -99,17 +101,24 @@ final class MetadataCache: Sendable {
         }
     }
 
-    func store(_ path: String, _ attributes: FileAttributes) {
+    /// Take this before asking the service and hand it to `store`: an answer that raced an
+    /// invalidation (the mount's own upload of the file, an event) may predate it, and storing it
+    /// would bring the old version back for as long as entries live.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    func store(_ path: String, _ attributes: FileAttributes, asOf generation: UInt64) {
         let now = ContinuousClock.now
         state.withLock { s in
+            guard s.generation == generation else { return }
             if s.attributes.count >= capacity { s.attributes.removeAll(keepingCapacity: true) }
             s.attributes[path] = Timed(value: attributes, stored: now)
         }
     }
 
-    func store(listing: [(name: String, attributes: FileAttributes)], of directory: String) {
+    func store(listing: [(name: String, attributes: FileAttributes)], of directory: String, asOf generation: UInt64) {
         let now = ContinuousClock.now
         state.withLock { s in
+            guard s.generation == generation else { return }
             if s.listings.count >= capacity / 16 { s.listings.removeAll(keepingCapacity: true) }
             s.listings[directory] = Timed(value: listing, stored: now)
         }
@@ -119,6 +128,7 @@ final class MetadataCache: Sendable {
     /// changes.
     func invalidate(_ path: String) {
         state.withLock { s in
+            s.generation &+= 1
             s.attributes[path] = nil
             s.listings[path] = nil
             if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
@@ -132,6 +142,7 @@ final class MetadataCache: Sendable {
     func invalidateTree(_ path: String) {
         let prefix = path == "/" ? "/" : path + "/"
         state.withLock { s in
+            s.generation &+= 1
             s.attributes[path] = nil
             s.listings[path] = nil
             if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
@@ -143,6 +154,7 @@ final class MetadataCache: Sendable {
     /// Forgets everything: what a restore or an undo needs (any path may have changed).
     func invalidateAll() {
         state.withLock { s in
+            s.generation &+= 1
             s.attributes.removeAll()
             s.listings.removeAll()
         }

@@ -199,8 +199,9 @@ public final class SessionFilesystem: Sendable {
         case .missing: throw Errno.notFound
         case .unknown: break
         }
+        let generation = metadata.generation
         let attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
-        metadata.store(path, attributes)
+        metadata.store(path, attributes, asOf: generation)
         return attributes
     }
 
@@ -210,9 +211,10 @@ public final class SessionFilesystem: Sendable {
         if let cached = metadata.listing(path) {
             entries = cached
         } else {
+            let generation = metadata.generation
             let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
             entries = listed.map { ($0.name, FileAttributes($0)) }
-            metadata.store(listing: entries, of: path)
+            metadata.store(listing: entries, of: path, asOf: generation)
         }
         // Files created here and not yet uploaded, and open files whose size moved on.
         let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
@@ -304,8 +306,9 @@ public final class SessionFilesystem: Sendable {
                 attributes = known
                 cached = nil  // a retry asks the service
             } else {
+                let generation = metadata.generation
                 attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
-                metadata.store(path, attributes)
+                metadata.store(path, attributes, asOf: generation)
             }
             guard attributes.kind == .file else { throw attributes.kind == .directory ? Errno.isDirectory : Errno.invalid }
             guard fetch else {

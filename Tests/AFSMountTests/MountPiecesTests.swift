@@ -35,17 +35,17 @@ import Testing
     @Test func metadataCacheAnswersFromListingsAndForgetsOnInvalidate() {
         let cache = MetadataCache(ttl: .seconds(60))
         let file = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
-        cache.store(listing: [("a", file)], of: "/d")
+        cache.store(listing: [("a", file)], of: "/d", asOf: cache.generation)
         #expect(cache.lookup("/d/a") == .found(file))
         #expect(cache.lookup("/d/missing") == .missing)
         #expect(cache.lookup("/e/a") == .unknown)
         cache.invalidate("/d/b")
         #expect(cache.lookup("/d/a") == .unknown)
-        cache.store("/x", file)
+        cache.store("/x", file, asOf: cache.generation)
         cache.invalidateAll()
         #expect(cache.lookup("/x") == .unknown)
         let expired = MetadataCache(ttl: .zero)
-        expired.store("/x", file)
+        expired.store("/x", file, asOf: expired.generation)
         #expect(expired.lookup("/x") == .unknown)
     }
 
@@ -55,12 +55,12 @@ import Testing
         let cache = MetadataCache(ttl: .milliseconds(30), followedTTL: .seconds(60))
         let stat = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1, contentID: String(repeating: "a", count: 64))
         let listed = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
-        cache.store("/f", stat)
-        cache.store(listing: [("g", listed)], of: "/")
+        cache.store("/f", stat, asOf: cache.generation)
+        cache.store(listing: [("g", listed)], of: "/", asOf: cache.generation)
         Thread.sleep(forTimeInterval: 0.1)
         #expect(cache.lookup("/f") == .unknown && cache.contentAttributes("/f") == nil, "untrusted: the short TTL")
-        cache.store("/f", stat)
-        cache.store(listing: [("g", listed)], of: "/")
+        cache.store("/f", stat, asOf: cache.generation)
+        cache.store(listing: [("g", listed)], of: "/", asOf: cache.generation)
         cache.trust(until: .now + .seconds(5))
         Thread.sleep(forTimeInterval: 0.1)
         #expect(cache.isTrusted)
@@ -79,13 +79,27 @@ import Testing
         let cache = MetadataCache(ttl: .seconds(60))
         let file = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
         let dir = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 1)
-        for p in ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/x"] { cache.store(p, p == "/a/b" ? dir : file) }
-        cache.store(listing: [("c", file)], of: "/a/b")
-        cache.store(listing: [("b", dir), ("bc", file)], of: "/a")
+        for p in ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/x"] { cache.store(p, p == "/a/b" ? dir : file, asOf: cache.generation) }
+        cache.store(listing: [("c", file)], of: "/a/b", asOf: cache.generation)
+        cache.store(listing: [("b", dir), ("bc", file)], of: "/a", asOf: cache.generation)
         cache.invalidateTree("/a/b")
         for gone in ["/a/b", "/a/b/c", "/a/b/d/e"] { #expect(cache.lookup(gone) == .unknown, "\(gone)") }
         #expect(cache.listing("/a/b") == nil && cache.listing("/a") == nil)
         #expect(cache.lookup("/a/bc") == .found(file) && cache.lookup("/x") == .found(file))
+    }
+
+    /// An answer fetched before an invalidation is not stored after it: it may be the version the
+    /// invalidation was about (a stat racing the mount's own upload of the file).
+    @Test func answersOlderThanAnInvalidationAreNotStored() {
+        let cache = MetadataCache(ttl: .seconds(60))
+        let old = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1, contentID: String(repeating: "b", count: 64))
+        let before = cache.generation
+        cache.invalidate("/f")  // the upload of /f finished while the stat was in flight
+        cache.store("/f", old, asOf: before)
+        cache.store(listing: [("f", old)], of: "/", asOf: before)
+        #expect(cache.lookup("/f") == .unknown && cache.contentAttributes("/f") == nil)
+        cache.store("/f", old, asOf: cache.generation)
+        #expect(cache.lookup("/f") == .found(old))
     }
 
     @Test func statOfAttributes() {
