@@ -79,19 +79,7 @@ public enum ChunkedContent {
     }
 
     private static func readBlock(_ fd: Int32, at offset: UInt64, count: Int) throws(AFSError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AFSError(.io, "cannot read the file to upload: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            done += n
-        }
-        out.removeSubrange(done...)
-        return out
+        try POSIXFile.read(fd, count: count, at: Int64(offset), path: "descriptor \(fd)")
     }
 
     /// The record for a chunk the server has: header only.

@@ -29,6 +29,12 @@ final class POSIXFile: Sendable {
 
     /// Reads exactly `count` bytes at `offset`, or fewer only at end of file.
     func read(count: Int, at offset: Int64) throws(AFSError) -> [UInt8] {
+        try POSIXFile.read(fd, count: count, at: offset, path: path)
+    }
+
+    /// Reads exactly `count` bytes at `offset` of any descriptor (`path` names it in errors), or
+    /// fewer only at end of file.
+    static func read(_ fd: Int32, count: Int, at offset: Int64, path: String) throws(AFSError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
