@@ -17,6 +17,7 @@ final class ChangeFollower: Sendable {
     let service: any AetherService & Sendable
     let session: String
     let metadata: MetadataCache
+    let kernel: KernelCache
     private let log: @Sendable (String) -> Void
     /// How long one long-poll may wait. Short, because an unmount waits for the poll in flight
     /// (closing the HTTP client lets running requests finish).
@@ -25,10 +26,14 @@ final class ChangeFollower: Sendable {
     /// The last event seen, for tests and status.
     private let cursor = Atomic<UInt64>(0)
 
-    init(service: any AetherService & Sendable, session: String, metadata: MetadataCache, log: @escaping @Sendable (String) -> Void) {
+    init(
+        service: any AetherService & Sendable, session: String, metadata: MetadataCache, kernel: KernelCache,
+        log: @escaping @Sendable (String) -> Void
+    ) {
         self.service = service
         self.session = session
         self.metadata = metadata
+        self.kernel = kernel
         self.log = log
     }
 
@@ -88,19 +93,31 @@ final class ChangeFollower: Sendable {
         }
     }
 
+    /// Drops what `events` make stale: the mount's metadata, then the kernel's attributes and
+    /// pages of each path named (tree-wide events leave the kernel's copies to their 1 s timeout).
     func apply(_ events: [ChangeEvent]) {
         for event in events {
             switch event.kind {
             case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
                 metadata.invalidate(event.path)
+                kernel.invalidate(event.path)
             case .delete:
                 metadata.invalidateTree(event.path)
+                kernel.invalidate(event.path)
             case .rename:
                 // A directory rename moves everything below it; the destination is the detail.
                 metadata.invalidateTree(event.path)
-                if let destination = event.detail, destination.hasPrefix("/") { metadata.invalidateTree(destination) } else { metadata.invalidateAll() }
-            default:
-                // Restores, undos and the like replace the tree.
+                kernel.invalidate(event.path)
+                if let destination = event.detail, destination.hasPrefix("/") {
+                    metadata.invalidateTree(destination)
+                    kernel.invalidate(destination)
+                } else {
+                    metadata.invalidateAll()
+                }
+            case .fork, .checkpoint, .commit, .archive, .create:
+                break
+            case .restore, .undo, .promote:
+                // The tree was replaced.
                 metadata.invalidateAll()
             }
         }

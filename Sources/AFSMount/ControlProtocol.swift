@@ -13,17 +13,25 @@ public enum ControlProtocol {
             case checkpoint
             /// The mount's counters (``MountMetrics/Snapshot``).
             case metrics
+            /// What changed under `prefix` since `since` (git's file-system monitor hook).
+            case changes
         }
 
         public var op: Operation
         public var label: String?
         /// Who asks, recorded in the changefeed (default: the mount's actor).
         public var actor: String?
+        /// `changes`: the token of the previous answer (``FSMonitorToken``), if any.
+        public var since: String?
+        /// `changes`: the session path of the directory asked about (default `/`).
+        public var prefix: String?
 
-        public init(op: Operation, label: String? = nil, actor: String? = nil) {
+        public init(op: Operation, label: String? = nil, actor: String? = nil, since: String? = nil, prefix: String? = nil) {
             self.op = op
             self.label = label
             self.actor = actor
+            self.since = since
+            self.prefix = prefix
         }
     }
 
@@ -35,11 +43,13 @@ public enum ControlProtocol {
 
         public var checkpoint: CheckpointInfo?
         public var metrics: MountMetrics.Snapshot?
+        public var changes: ChangedPaths?
         public var error: Failure?
 
-        public init(checkpoint: CheckpointInfo? = nil, metrics: MountMetrics.Snapshot? = nil, error: AFSError? = nil) {
+        public init(checkpoint: CheckpointInfo? = nil, metrics: MountMetrics.Snapshot? = nil, changes: ChangedPaths? = nil, error: AFSError? = nil) {
             self.checkpoint = checkpoint
             self.metrics = metrics
+            self.changes = changes
             self.error = error.map { Failure(code: $0.code.rawValue, message: $0.message) }
         }
     }

@@ -18,14 +18,25 @@ enum FUSEBridge {
     /// The operations table handed to `fuse_new`.
     static func operations() -> fuse_operations {
         var ops = fuse_operations()
-        ops.`init` = { _, config in
+        ops.`init` = { conn, config in
+            if let conn, conn.pointee.capable & UInt32(FUSE_CAP_SPLICE_WRITE) != 0 {
+                // Reads answered from a descriptor (read_buf) move from the cache file to the
+                // kernel by splice, without passing through this process's memory.
+                conn.pointee.want |= UInt32(FUSE_CAP_SPLICE_WRITE)
+            }
             if let config {
                 // The kernel keeps attributes and names for a second, as the mount's own cache does;
                 // negative lookups are not kept, so files another writer creates appear at once.
                 config.pointee.entry_timeout = 1
                 config.pointee.attr_timeout = 1
                 config.pointee.negative_timeout = 0
-                config.pointee.use_ino = 0
+                // `stat` shows the mount's own inode numbers (``InodeNumber``: stable across
+                // mounts, so git's index stays valid), not libfuse's lookup-order node IDs.
+                config.pointee.use_ino = 1
+                // The kernel keeps a file's cached pages across opens while its size and
+                // modification time are unchanged (libfuse compares them at each open), so a warm
+                // read is answered from the page cache; a change of either drops them.
+                config.pointee.auto_cache = 1
                 config.pointee.nullpath_ok = 1
                 // Unlink really unlinks: open handles keep their data in the mount, not in a
                 // `.fuse_hidden` file that would show up in the session.
@@ -35,9 +46,13 @@ enum FUSEBridge {
         }
         ops.getattr = { path, st, fi in
             FUSEBridge.run("getattr") { fs throws(Errno) in
-                let attributes = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
+                let handle = fi.map { $0.pointee.fh }
+                let path = FUSEBridge.string(path)
+                let attributes = try fs.attributes(path: path, handle: handle)
                 guard let st else { return 0 }
-                st.pointee = FUSEBridge.stat(attributes)
+                // A file unlinked while open has no path; its handle knows the one it had.
+                let named = path ?? handle.flatMap { fs.openFile(handle: $0)?.path } ?? "/"
+                st.pointee = FUSEBridge.stat(attributes, inode: InodeNumber.forPath(named))
                 return 0
             }
         }
@@ -60,11 +75,15 @@ enum FUSEBridge {
                 let path = try fs.directoryPath(fi.pointee.fh)
                 let plus = flags.rawValue & FUSE_READDIR_PLUS.rawValue != 0
                 let fillFlags = plus ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags(0)
-                var dot = FUSEBridge.stat(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0))
+                // `.` and `..` carry only their inode numbers (libfuse never turns them into entries).
+                var dot = Glibc.stat()
+                dot.st_mode = S_IFDIR
+                dot.st_ino = ino_t(InodeNumber.forPath(path))
                 _ = filler(buffer, ".", &dot, 0, fuse_fill_dir_flags(0))
+                dot.st_ino = ino_t(InodeNumber.forPath(MountPath.parent(of: path)))
                 _ = filler(buffer, "..", &dot, 0, fuse_fill_dir_flags(0))
                 for entry in try fs.list(path) {
-                    var st = FUSEBridge.stat(entry.attributes)
+                    var st = FUSEBridge.stat(entry.attributes, inode: InodeNumber.forPath(MountPath.join(path, entry.name)))
                     if filler(buffer, entry.name, &st, 0, fillFlags) != 0 { break }
                 }
                 return 0
@@ -182,12 +201,15 @@ enum FUSEBridge {
                 return 0
             }
         }
-        ops.read = { _, buffer, size, offset, fi in
+        ops.read_buf = { _, bufp, size, offset, fi in
             FUSEBridge.run("read") { fs throws(Errno) in
-                guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
-                let bytes = try fs.read(fi.pointee.fh, offset: UInt64(offset), count: size)
-                bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                return Int32(bytes.count)
+                guard let fi, let bufp, offset >= 0 else { throw Errno.invalid }
+                // libfuse reads (or splices) straight from the descriptor once this returns: no
+                // copy through Swift arrays. The descriptor stays open until the handle's release.
+                let fd = try fs.readDescriptor(fi.pointee.fh, offset: UInt64(offset), count: size)
+                let result = afs_fuse_bufvec_from_fd(bufp, fd, size, offset)
+                guard result == 0 else { throw Errno(-result) }
+                return 0
             }
         }
         ops.write = { _, buffer, size, offset, fi in
@@ -252,9 +274,12 @@ enum FUSEBridge {
         path.map { String(cString: $0) }
     }
 
-    /// The `struct stat` for `attributes`: owned by the mounting user, times from the engine.
-    static func stat(_ attributes: FileAttributes) -> Glibc.stat {
+    /// The `struct stat` for `attributes`: owned by the mounting user, times from the engine, the
+    /// inode number given (``InodeNumber``). The change time is the modification time: both are
+    /// stored, stable values, so git's index, which records `ctime`, stays valid across mounts.
+    static func stat(_ attributes: FileAttributes, inode: UInt64) -> Glibc.stat {
         var st = Glibc.stat()
+        st.st_ino = ino_t(inode)
         let type: mode_t
         switch attributes.kind {
         case .directory: type = S_IFDIR

@@ -67,6 +67,8 @@ public struct FUSEMount: Sendable {
         guard fuse_mount(fuse, mountpoint) == 0 else {
             throw AFSError(.io, "cannot mount on \(mountpoint): is it already a mount point, or is /dev/fuse unavailable? (`aether unmount \(mountpoint)` clears a stale mount)")
         }
+        filesystem.kernel.attach(fuse)
+        defer { filesystem.kernel.detach() }
         let session = fuse_get_session(fuse)
         let handlers = fuse_set_signal_handlers(session)
         // libfuse's handlers only mark the session as exited, and the signal may land on any
@@ -86,6 +88,9 @@ public struct FUSEMount: Sendable {
         defer { filesystem.stopFollowingChanges() }
         ready()
         let status = afs_fuse_loop_mt(fuse, maxThreads)
+        // No invalidation may reach the session's descriptor once fuse_unmount closes it (the
+        // number could be reused by any file).
+        filesystem.kernel.detach()
         if handlers == 0 { fuse_remove_signal_handlers(session) }
         filesystem.flushAll()
         fuse_unmount(fuse)

@@ -63,6 +63,17 @@ public final class MountControl: Sendable {
         switch request.op {
         case .metrics:
             return ControlProtocol.Reply(metrics: snapshot(filesystem))
+        case .changes:
+            let prefix = request.prefix ?? "/"
+            guard prefix.hasPrefix("/") else {
+                return ControlProtocol.Reply(error: AFSError(.invalidArgument, "prefix \(prefix) is not a session path (it starts with /)"))
+            }
+            do throws(AFSError) {
+                return ControlProtocol.Reply(changes: try filesystem.changedPaths(since: request.since, under: prefix))
+            } catch {
+                log.write("fsmonitor query failed: \(error.message)", level: .warning)
+                return ControlProtocol.Reply(error: error)
+            }
         case .checkpoint:
             do throws(AFSError) {
                 let checkpoint = try checkpoint(filesystem, label: request.label, actor: request.actor)

@@ -25,6 +25,8 @@ public final class SessionFilesystem: Sendable {
     let scratchDirectory: String
     /// Invalidates cached metadata from the session's changefeed while the mount runs.
     let follower: ChangeFollower
+    /// The kernel's caches of this mount, dropped path by path as changes arrive.
+    let kernel = KernelCache()
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
     /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
@@ -57,7 +59,7 @@ public final class SessionFilesystem: Sendable {
         self.context = context
         self.log = log
         metadata = MetadataCache(ttl: attributeTTL)
-        follower = ChangeFollower(service: service, session: session, metadata: metadata, log: log)
+        follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
         do {
             try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
@@ -346,6 +348,19 @@ public final class SessionFilesystem: Sendable {
         return bytes
     }
 
+    /// The descriptor a read of `count` bytes at `offset` comes from, for libfuse to read itself
+    /// (no copy through this process). Counts the bytes the read will return.
+    func readDescriptor(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> Int32 {
+        guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        let fd = file.state.withLock { $0.readDescriptor }
+        guard fd >= 0 else { throw Errno.badDescriptor }
+        var st = Glibc.stat()
+        if fstat(fd, &st) == 0, UInt64(st.st_size) > offset {
+            metrics.add(read: min(count, Int(UInt64(st.st_size) - offset)))
+        }
+        return fd
+    }
+
     public func write(_ handle: UInt64, offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
         try ensureScratch(file, truncating: false)
@@ -449,6 +464,12 @@ public final class SessionFilesystem: Sendable {
             }
         }
         return failures
+    }
+
+    /// Paths of files open for writing through the mount: their bytes may not have reached the
+    /// service (nor its changefeed) yet.
+    var writablePaths: [String] {
+        files.withLock { t in t.byPath.compactMap { path, file in file.state.withLock { $0.scratch != nil } ? path : nil } }
     }
 
     /// Files open through the mount (distinct paths).

@@ -20,6 +20,21 @@ static inline int afs_fuse_loop_mt(struct fuse *f, unsigned int max_threads) {
     return result;
 }
 
+// A read answered from a descriptor: libfuse reads or splices `size` bytes at `offset` from `fd`
+// after the callback returns, and frees the vector itself (it must come from malloc).
+#include <errno.h>
+#include <stdlib.h>
+static inline int afs_fuse_bufvec_from_fd(struct fuse_bufvec **bufp, int fd, size_t size, off_t offset) {
+    struct fuse_bufvec *vec = malloc(sizeof(struct fuse_bufvec));
+    if (vec == NULL) return -ENOMEM;
+    *vec = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+    vec->buf[0].flags = (enum fuse_buf_flags)(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    vec->buf[0].fd = fd;
+    vec->buf[0].pos = offset;
+    *bufp = vec;
+    return 0;
+}
+
 // `struct fuse_file_info` keeps its flags in bitfields; these keep Swift off their layout.
 static inline void afs_fi_set_keep_cache(struct fuse_file_info *fi, int on) { fi->keep_cache = on ? 1 : 0; }
 static inline void afs_fi_set_direct_io(struct fuse_file_info *fi, int on) { fi->direct_io = on ? 1 : 0; }

@@ -103,13 +103,37 @@ import Testing
     }
 
     @Test func statOfAttributes() {
-        let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789))
+        let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789), inode: 42)
+        #expect(st.st_ino == 42)
         #expect(st.st_mode == S_IFREG | 0o755)
         #expect(st.st_size == 1000)
         #expect(st.st_blocks == 2)
         #expect(st.st_nlink == 1)
         #expect(st.st_mtim.tv_sec == 1_500_000_000 && st.st_mtim.tv_nsec == 123_456_789)
-        #expect(FUSEBridge.stat(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0)).st_mode == S_IFDIR | 0o755)
-        #expect(FUSEBridge.stat(FileAttributes(kind: .symlink, mode: 0o777, size: 4, mtime: 0)).st_mode == S_IFLNK | 0o777)
+        // The change time is the stored modification time: stable across mounts, as git's index needs.
+        #expect(st.st_ctim.tv_sec == st.st_mtim.tv_sec && st.st_ctim.tv_nsec == st.st_mtim.tv_nsec)
+        #expect(FUSEBridge.stat(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0), inode: 2).st_mode == S_IFDIR | 0o755)
+        #expect(FUSEBridge.stat(FileAttributes(kind: .symlink, mode: 0o777, size: 4, mtime: 0), inode: 2).st_mode == S_IFLNK | 0o777)
+    }
+
+    @Test func inodeNumbersArePathFunctions() {
+        #expect(InodeNumber.forPath("/") == 1)
+        let paths = (0..<20_000).map { "/src/dir\($0 % 97)/file\($0).swift" }
+        let numbers = paths.map(InodeNumber.forPath)
+        #expect(Set(numbers).count == paths.count, "distinct paths, distinct numbers")
+        #expect(numbers.allSatisfy { $0 > 1 })
+        #expect(paths.map(InodeNumber.forPath) == numbers, "the same path always gets the same number")
+    }
+
+    @Test func fsmonitorTokensAndHookOutput() {
+        let token = FSMonitorToken(session: "s-abc", seq: 42)
+        #expect(FSMonitorToken(token.description) == token)
+        for garbage in ["", "1733400000000000000", "aether:1:s-abc", "aether:2:s-abc:1", "aether:1::3", "aether:1:s:x"] {
+            #expect(FSMonitorToken(garbage) == nil, "\(garbage)")
+        }
+        let some = ChangedPaths(token: "T", paths: ["a.txt", "dir/"], everything: false)
+        #expect(some.hookOutput == Array("T\0a.txt\0dir/\0".utf8))
+        #expect(ChangedPaths(token: "T", paths: ["ignored"], everything: true).hookOutput == Array("T\0/\0".utf8))
+        #expect(ChangedPaths(token: "T", paths: [], everything: false).hookOutput == Array("T\0".utf8))
     }
 }

@@ -35,6 +35,52 @@ import Testing
         }
     }
 
+    /// What git's fsmonitor hook is told: every path the changefeed names below the work tree,
+    /// relative to it; directories that may have gone with a trailing slash; open files with
+    /// unpublished writes; "everything" for foreign tokens and tree-wide events.
+    @Test func changedPathsForGitsMonitor() throws {
+        let f = try Fixture()
+        try f.store.makeDirectory(f.session, path: "/repo/src", parents: true)
+        try f.store.writeFile(f.session, path: "/repo/src/one.txt", data: [1])
+        let start = try f.fs.changedPaths(since: nil, under: "/repo")
+        #expect(start.everything && start.paths.isEmpty, "no token: everything")
+        let token = try #require(FSMonitorToken(start.token))
+        #expect(token.session == f.session)
+        #expect(try f.fs.changedPaths(since: start.token, under: "/repo") == ChangedPaths(token: start.token, paths: [], everything: false))
+
+        try f.store.writeFile(f.session, path: "/repo/src/one.txt", data: [2])
+        try f.store.writeFile(f.session, path: "/outside.txt", data: [3])
+        try f.store.rename(f.session, from: "/repo/src", to: "/repo/lib")
+        try f.store.writeFile(f.session, path: "/repo/new.txt", data: [4])
+        try f.store.remove(f.session, path: "/repo/new.txt")
+        let changed = try f.fs.changedPaths(since: start.token, under: "/repo")
+        #expect(!changed.everything)
+        #expect(changed.paths == ["src/one.txt", "src", "src/", "lib", "lib/", "new.txt", "new.txt/"])
+        #expect(try #require(FSMonitorToken(changed.token)).seq > token.seq)
+        // At the root of the mount, paths are relative to it.
+        #expect(try f.fs.changedPaths(since: changed.token, under: "/").paths.isEmpty)
+        try f.store.writeFile(f.session, path: "/outside.txt", data: [5])
+        #expect(try f.fs.changedPaths(since: changed.token, under: "/").paths == ["outside.txt"])
+
+        // A file open for writing through the mount is reported before anything is published.
+        let h = try f.fs.open("/repo/lib/one.txt", flags: O_RDWR)
+        _ = try f.fs.write(h, offset: 0, bytes: [9])
+        let open = try f.fs.changedPaths(since: changed.token, under: "/repo")
+        #expect(open.paths.contains("lib/one.txt"))
+        try f.fs.release(h)
+
+        // Another session's token, a garbage token, a restore, a replaced work tree: everything.
+        #expect(try f.fs.changedPaths(since: FSMonitorToken(session: "s-other", seq: token.seq).description, under: "/repo").everything)
+        #expect(try f.fs.changedPaths(since: "1733400000", under: "/repo").everything)
+        let checkpoint = try f.store.checkpoint(f.session)
+        let beforeRestore = try f.fs.changedPaths(since: changed.token, under: "/repo").token
+        try f.store.restore(f.session, checkpoint: checkpoint.id)
+        #expect(try f.fs.changedPaths(since: beforeRestore, under: "/repo").everything)
+        let afterRestore = try f.fs.changedPaths(since: nil, under: "/repo").token
+        try f.store.rename(f.session, from: "/repo", to: "/repo2")
+        #expect(try f.fs.changedPaths(since: afterRestore, under: "/repo").everything)
+    }
+
     @Test func readsThroughTheCacheAndListsWithAttributes() throws {
         let f = try Fixture()
         let h = try f.fs.open("/a.txt", flags: O_RDONLY)

@@ -1,14 +1,14 @@
 import Foundation
 
 /// Runs external programs (git) with arguments passed as an array: no shell, no injection.
-enum Subprocess {
-    struct Result {
-        var status: Int32
-        var stdout: Data
-        var stderr: String
+package enum Subprocess {
+    package struct Result {
+        package var status: Int32
+        package var stdout: Data
+        package var stderr: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws(AFSError) -> Result {
+    package static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws(AFSError) -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -38,7 +38,7 @@ enum Subprocess {
     }
 
     /// Finds a program on PATH.
-    static func which(_ name: String) -> String? {
+    package static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for dir in path.split(separator: ":") {
             let candidate = "\(dir)/\(name)"

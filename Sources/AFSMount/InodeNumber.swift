@@ -1,0 +1,27 @@
+import CXXHash
+
+/// The inode number `stat` reports for a session path: a function of the path alone.
+///
+/// Git's index records each file's inode number (and `ctime`, `mtime`, size) and re-reads every
+/// file whose recorded numbers differ from what `lstat` says. Numbers handed out in lookup order
+/// (libfuse's default) change with every mount, so the first `git status` after a mount re-hashed
+/// the whole tree. A number derived from the path is the same in every mount of the session, in
+/// every fork of it and after a remount, so an index written through one mount stays valid in the
+/// next. The kernel identifies nodes by libfuse's own node IDs; this number is only what `stat`
+/// and `readdir` show.
+///
+/// XXH3-64 of the path: distinct paths collide with probability about n²/2⁶⁵ (10⁻¹¹ for a million
+/// files). Collisions can be crafted, but only by whoever writes the session, and the worst they
+/// do is make two of its own files look like hard links to tools that compare inode numbers.
+enum InodeNumber {
+    /// The root directory's number, which is also FUSE's root node ID.
+    static let root: UInt64 = 1
+
+    static func forPath(_ path: String) -> UInt64 {
+        if path == "/" { return root }
+        var path = path
+        let hash = path.withUTF8 { XXH3_64bits_withSeed($0.baseAddress, $0.count, 0xAE7E_5F5) }
+        // 0 means "no inode" to readdir's consumers and 1 is the root: keep clear of both.
+        return hash < 2 ? hash &+ 2 : hash
+    }
+}

@@ -1,0 +1,130 @@
+import AFSCore
+import AFSMount
+import ArgumentParser
+import Foundation
+
+/// `aether fsmonitor`: git's file-system monitor for repositories on a mounted session.
+///
+/// With it, `git status` asks the mount what changed since its last run (the session's
+/// changefeed, plus files open for writing) instead of `lstat`ing every tracked file and reading
+/// every directory: its work follows what changed, not the size of the tree. The answer's token
+/// is a changefeed position, which outlives the mount, so the first `git status` after a remount
+/// is as quick as the next.
+struct FSMonitorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsmonitor",
+        abstract: "Serve git's file-system monitor hook from a mounted session's changefeed.",
+        discussion: """
+            `aether fsmonitor enable DIR` configures the git repository whose work tree is DIR (on an
+            `aether mount`) to ask the mount what changed: core.fsmonitor = "AETHER fsmonitor hook",
+            core.fsmonitorHookVersion = 2 and core.untrackedCache = true. git then runs
+            `aether fsmonitor hook 2 TOKEN` in the work tree before it looks at files.
+
+            The answer lists every path the session's changefeed names since TOKEN (writes through this
+            mount, through other mounts and through the API alike) and every file open for writing
+            through the mount. An unknown token (the first query, an index from another session),
+            an expired changefeed cursor, or a restore or undo answers "everything", and git checks
+            every file, as without a monitor. Outside a mount the hook fails and git does the same.
+            """,
+        subcommands: [Hook.self, Enable.self, Disable.self]
+    )
+
+    /// The hook git runs: `aether fsmonitor hook VERSION TOKEN`, in the work tree.
+    struct Hook: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Answer one query of git's fsmonitor hook protocol (version 2); git runs this.")
+
+        @Argument(help: "Hook protocol version git speaks (only 2 is served).") var version: Int
+        @Argument(help: "The token of git's previous answer (opaque; empty or unknown means none).") var token: String = ""
+
+        func run() throws {
+            guard version == 2 else {
+                // Version 1 tokens are timestamps the changefeed cannot answer for; git then tries
+                // version 2, or checks every file.
+                throw CLIError(AFSError(.invalidArgument, "aether fsmonitor speaks hook protocol version 2, not \(version): set core.fsmonitorHookVersion = 2"), json: false)
+            }
+            do throws(AFSError) {
+                let workTree = MountRegistry.canonical(FileManager.default.currentDirectoryPath)
+                let mount = try MountRegistry.standard().find(workTree)
+                let prefix = "/" + workTree.dropFirst(mount.mountpoint.count).drop { $0 == "/" }
+                let reply = try ControlProtocol.call(
+                    mount.socket, ControlProtocol.Request(op: .changes, since: token.isEmpty ? nil : token, prefix: prefix), timeout: 60)
+                guard let changes = reply.changes else {
+                    throw AFSError(.unsupportedFormat, "the mount at \(mount.mountpoint) did not answer the fsmonitor query; is it an older aether?")
+                }
+                FileHandle.standardOutput.write(Data(changes.hookOutput))
+            } catch {
+                throw CLIError(error, json: false)
+            }
+        }
+    }
+
+    /// The git settings `enable` writes, and `disable` removes.
+    static func settings(hook: String) -> [(String, String)] {
+        [("core.fsmonitor", hook), ("core.fsmonitorHookVersion", "2"), ("core.untrackedCache", "true")]
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the git repository at DIR (on a mount) use aether's fsmonitor hook.")
+
+        @Argument(help: "The repository's work tree, on an `aether mount` (default: the current directory).") var directory: String = "."
+        @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
+
+        func run() throws {
+            do throws(AFSError) {
+                let workTree = MountRegistry.canonical(directory)
+                let mount = try MountRegistry.standard().find(workTree)
+                // The hook is this very executable, by absolute path: git runs it from any shell.
+                let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let hook = FSMonitorCommand.shellQuoted(executable) + " fsmonitor hook"
+                for (key, value) in FSMonitorCommand.settings(hook: hook) {
+                    try FSMonitorCommand.git(["-C", workTree, "config", key, value])
+                }
+                let result: [String: String] = ["work_tree": workTree, "mountpoint": mount.mountpoint, "session": mount.session, "hook": hook]
+                Output.emit(result, json: json) {
+                    "git in \(workTree) now asks the mount of session \(mount.session) what changed (core.fsmonitor = \(hook))"
+                }
+            } catch {
+                throw CLIError(error, json: json)
+            }
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the git repository at DIR from using aether's fsmonitor hook.")
+
+        @Argument(help: "The repository's work tree (default: the current directory).") var directory: String = "."
+        @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
+
+        func run() throws {
+            do throws(AFSError) {
+                let workTree = MountRegistry.canonical(directory)
+                for (key, _) in FSMonitorCommand.settings(hook: "") {
+                    // Exit code 5 means the key was not set: nothing to undo.
+                    try FSMonitorCommand.git(["-C", workTree, "config", "--unset", key], allowing: [5])
+                }
+                Output.emit(["work_tree": workTree], json: json) { "git in \(workTree) no longer uses aether's fsmonitor hook" }
+            } catch {
+                throw CLIError(error, json: json)
+            }
+        }
+    }
+
+    /// Runs git; fails with its message unless it exits 0 or with one of `allowing`.
+    @discardableResult
+    static func git(_ arguments: [String], allowing: Set<Int32> = []) throws(AFSError) -> Int32 {
+        guard let git = Subprocess.which("git") else { throw AFSError(.externalTool, "git is not installed (apt-get install git)") }
+        let result = try Subprocess.run(git, arguments)
+        guard result.status == 0 || allowing.contains(result.status) else {
+            throw AFSError(.externalTool, "git \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return result.status
+    }
+
+    /// `text` as one word for `sh` (git runs the hook through the shell).
+    static func shellQuoted(_ text: String) -> String {
+        let plain = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-+".unicodeScalars.contains($0) }
+        return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
