@@ -13,8 +13,11 @@
 # It never builds anything in Swift: it uses the `aether` and `afs-server` already built in --bin
 # (default .build/release, else .build/debug with a warning: a debug build is much slower).
 # Workloads, each on the local disk, an embedded mount (--store) and a remote mount (afs-server):
-#   git status (warm) of a real checkout with .git; a clean `make -j2` of a C project; reading the
-#   checkout with tar, cold and warm; untar of the checkout + `sync -f`.
+#   git status of a real checkout with .git: warm, and the first one right after mounting (cold
+#   kernel and mount caches, dropped page cache); the same two on the mounts with `aether fsmonitor`
+#   (git's fsmonitor hook served from the changefeed) against plain local git; a clean `make -j2` of
+#   a C project; reading the checkout with tar, cold and warm; untar of the checkout + `sync -f`;
+#   `rm -rf` of a 3,000-file node_modules-like tree; one 1 GiB sequential read, warm.
 # Run it as root (drop_caches, fusermount3) on a machine as idle as you can get. Exit status 1 when
 # a measured command failed (the report says which, with its first error line).
 set -euo pipefail
@@ -159,6 +162,18 @@ read_tree() { tar -cf - -C "$1" . | wc -c > "$work/logs/bytes-$2"; }
 # creates directories 0700 and chmods them at the end. Builds whose mount refuses a directory chmod
 # fail there; then the same runs are also timed without those steps (untar_alt) so there is a figure.
 untar() { tar -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
+remove_tree() { rm -rf "$1"; }
+# A node_modules-like tree: 150 packages × (package.json, README, 2 dirs × 9 small files) = 3,000 files.
+gen_modules() {
+    local d=$1 p k f
+    for p in $(seq -w 1 150); do
+        mkdir -p "$d/pkg$p/lib" "$d/pkg$p/dist"
+        printf '{"name":"pkg%s","version":"1.0.%s","main":"lib/index.js"}\n' "$p" "$p" > "$d/pkg$p/package.json"
+        printf '# pkg%s\n' "$p" > "$d/pkg$p/README.md"
+        for k in lib dist; do for f in $(seq 1 9); do printf 'module.exports = %s;\n' "$p$f" > "$d/pkg$p/$k/m$f.js"; done; done
+    done
+}
+seq_read() { dd if="$1" of=/dev/null bs=1M status=none; }
 untar_alt() { tar --no-same-owner --no-same-permissions -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
 
 # A generated C project, because no real C project with a Makefile is available offline here
@@ -234,8 +249,9 @@ repo_files="$(find "$seed/repo" -type f | wc -l)" repo_git_files="$(find "$seed/
 repo_bytes="$(du -sb "$seed/repo" | cut -f1)"
 tar -cf "$work/repo.tar" -C "$seed/repo" .
 tar_entries="$(tar -tf "$work/repo.tar" | wc -l)"
-log "generating the C project"
+log "generating the C project and a node_modules-like tree"
 gen_cproject "$seed/cproj"
+gen_modules "$work/modules"
 cp -a "$seed" "$work/local"
 # One untimed build: checks the project and puts gcc and the headers in the page cache for every target.
 log "warm-up build of the C project (untimed)"
@@ -302,6 +318,31 @@ run_target() {
     log "$t: git status ×$runs (+1 warm-up)"
     git_status "$dir/repo" >/dev/null 2>&1 || true
     for i in $(seq "$runs"); do measure "git/$t" git_status "$dir/repo" || break; done
+    # 2b. git status, first after mounting: a new mount with an empty cache and dropped page cache
+    #     (local: dropped page cache). The index was refreshed by the warm runs above, so this
+    #     measures whether it stays valid across mounts (stable inode numbers and times).
+    for i in $(seq "$runs"); do
+        log "$t: git status right after mounting, run $i/$runs"
+        if [[ $t != local ]]; then unmount_session "$mnt"; mount_session "$t" "$mnt" "$work/cache-$t-first-$i"; fi
+        drop_caches
+        measure "git-first/$t" git_status "$dir/repo" || break
+    done
+    # 2c. The same two with git's fsmonitor hook served by the mount (`aether fsmonitor enable`);
+    #     the local baseline stays plain git. Two untimed runs settle the token in the index.
+    if [[ $t != local ]]; then
+        aether fsmonitor enable "$dir/repo" >/dev/null
+        git_status "$dir/repo" >/dev/null 2>&1 || true
+        git_status "$dir/repo" >/dev/null 2>&1 || true
+        log "$t: git status with fsmonitor ×$runs"
+        for i in $(seq "$runs"); do measure "git-fsm/$t" git_status "$dir/repo" || break; done
+        for i in $(seq "$runs"); do
+            log "$t: git status with fsmonitor right after mounting, run $i/$runs"
+            unmount_session "$mnt"; mount_session "$t" "$mnt" "$work/cache-$t-fsm-$i"
+            drop_caches
+            measure "git-fsm-first/$t" git_status "$dir/repo" || break
+        done
+        aether fsmonitor disable "$dir/repo" >/dev/null
+    fi
     # 3. Clean build: `make clean` (not timed), then `make -j2`.
     for i in $(seq "$runs"); do
         log "$t: make -j2, run $i/$runs"
@@ -322,6 +363,19 @@ run_target() {
             measure "untar-alt/$t" untar_alt "$dir/untar-alt-$i" && last_untar="untar-alt-$i" || break
         done
     fi
+    # 5. rm -rf of a node_modules-like tree, copied in (untimed) before each run.
+    for i in $(seq "$runs"); do
+        log "$t: rm -rf of 3,000 files, run $i/$runs"
+        cp -r "$work/modules" "$dir/modules-$i"
+        sync -f "$dir"
+        measure "rm/$t" remove_tree "$dir/modules-$i" || break
+    done
+    # 6. One 1 GiB file read sequentially, warm (written and read once untimed first).
+    log "$t: 1 GiB sequential read ×$runs"
+    head -c $((1 << 30)) /dev/urandom > "$dir/big.bin"
+    seq_read "$dir/big.bin"
+    for i in $(seq "$runs"); do measure "bigread/$t" seq_read "$dir/big.bin" || break; done
+    rm -f "$dir/big.bin"
     [[ $t == local ]] && return 0
     # Compatibility checks, untimed: what a user would do next on the mount.
     local expected got
@@ -353,16 +407,21 @@ for t in local embedded remote; do run_target "$t"; done
 # --- Report ---------------------------------------------------------------------------------------
 elapsed=$((EPOCHSECONDS - started_epoch))
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
-labels=("git/\`git status\`, warm (repository)" "make/clean \`make -j2\` (C project)" \
+labels=("git/\`git status\`, warm (repository)" "git-first/\`git status\`, first after mounting (cold caches)" \
+    "git-fsm/\`git status\` with \`aether fsmonitor\` on the mounts, warm (local: plain git)" \
+    "git-fsm-first/\`git status\` with \`aether fsmonitor\`, first after mounting (local: plain git, cold)" "make/clean \`make -j2\` (C project)" \
     "read-cold/\`tar -cf - . \\| wc -c\` of the repository, cold" "read-warm/\`tar -cf - . \\| wc -c\` of the repository, warm" \
-    "untar/\`tar -xf repo.tar\` into an empty directory + \`sync -f\`")
+    "untar/\`tar -xf repo.tar\` into an empty directory + \`sync -f\`" "rm/\`rm -rf\` of a 3,000-file node_modules-like tree" \
+    "bigread/one 1 GiB file read sequentially (\`dd bs=1M\`), warm")
 table() {
     echo "| workload | local disk | embedded mount (\`--store\`) | ratio | remote mount (HTTP) | ratio |"
     echo "|---|---:|---:|---:|---:|---:|"
     local l k
     for l in "${labels[@]}"; do
-        k="${l%%/*}"
-        echo "| ${l#*/} | $(cell "$k/local") | $(cell "$k/embedded") | $(ratio "$k/embedded" "$k/local") | $(cell "$k/remote") | $(ratio "$k/remote" "$k/local") |"
+        k="${l%%/*}" b="${l%%/*}"
+        # The monitored rows compare with plain local git (warm, or first after dropping caches).
+        case $k in git-fsm) b=git ;; git-fsm-first) b=git-first ;; esac
+        echo "| ${l#*/} | $(cell "$b/local") | $(cell "$k/embedded") | $(ratio "$k/embedded" "$b/local") | $(cell "$k/remote") | $(ratio "$k/remote" "$b/local") |"
     done
     [[ -n "${S[untar-alt/embedded]:-}${S[untar-alt/remote]:-}" ]] && echo "| where plain \`tar -xf\` failed: \`tar --no-same-owner --no-same-permissions -xf\` + \`sync -f\` (ratio to the local plain one) | $(cell untar/local) | $(cell untar-alt/embedded) | $(ratio untar-alt/embedded untar/local) | $(cell untar-alt/remote) | $(ratio untar-alt/remote untar/local) |"
     echo
