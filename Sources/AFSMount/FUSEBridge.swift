@@ -18,12 +18,7 @@ enum FUSEBridge {
     /// The operations table handed to `fuse_new`.
     static func operations() -> fuse_operations {
         var ops = fuse_operations()
-        ops.`init` = { conn, config in
-            if let conn, conn.pointee.capable & UInt32(FUSE_CAP_SPLICE_WRITE) != 0 {
-                // Reads answered from a descriptor (read_buf) move from the cache file to the
-                // kernel by splice, without passing through this process's memory.
-                conn.pointee.want |= UInt32(FUSE_CAP_SPLICE_WRITE)
-            }
+        ops.`init` = { _, config in
             if let config {
                 // The kernel keeps attributes and names for a second, as the mount's own cache does;
                 // negative lookups are not kept, so files another writer creates appear at once.

@@ -29,6 +29,9 @@ final class OpenFile: Sendable {
         /// Unlinked while open: still readable and writable, never uploaded again.
         var unlinked = false
         var handles = 0
+        /// Dropped from the open-file table with its last handle: its descriptors are closed or
+        /// about to be. An open that found it just before must load the file afresh.
+        var dropped = false
     }
 
     let state: Mutex<State>

@@ -105,10 +105,13 @@ public final class SessionFilesystem: Sendable {
     }
 
     /// Registers a new handle on `file`, or on the one another thread registered for the same path
-    /// meanwhile (the loser's descriptors are closed): one shared object per path.
-    private func register(_ file: OpenFile, at path: String) -> (UInt64, OpenFile) {
-        let (handle, winner) = files.withLock { t -> (UInt64, OpenFile) in
+    /// meanwhile (a `fresh` loser's descriptors are closed): one shared object per path. Nil when
+    /// `file` was dropped (its last handle released) after the caller found it in the table: the
+    /// caller loads the path again instead of reviving closed descriptors.
+    private func register(_ file: OpenFile, at path: String, fresh: Bool = true) -> (UInt64, OpenFile)? {
+        let registered = files.withLock { t -> (UInt64, OpenFile)? in
             let winner = t.byPath[path] ?? file
+            if winner.state.withLock({ $0.dropped }) { return nil }
             t.byPath[path] = winner
             let handle = t.nextHandle
             t.nextHandle += 1
@@ -116,7 +119,10 @@ public final class SessionFilesystem: Sendable {
             winner.state.withLock { $0.handles += 1 }
             return (handle, winner)
         }
-        if winner !== file { file.closeDescriptors() }
+        guard let (handle, winner) = registered else { return nil }
+        // Only a file loaded for this open is ours to close; one found in the table belongs to
+        // whoever holds it (renamed away meanwhile, say).
+        if winner !== file, fresh { file.closeDescriptors() }
         return (handle, winner)
     }
 
@@ -209,25 +215,31 @@ public final class SessionFilesystem: Sendable {
 
     /// The entries of a directory (without `.` and `..`), with attributes for readdirplus.
     public func list(_ path: String) throws(Errno) -> [(name: String, attributes: FileAttributes)] {
-        var entries: [(name: String, attributes: FileAttributes)]
-        if let cached = metadata.listing(path) {
-            entries = cached
-        } else {
+        var attempt = 0
+        while true {
+            attempt += 1
             let generation = metadata.generation
-            let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
-            entries = listed.map { ($0.name, FileAttributes($0)) }
-            metadata.store(listing: entries, of: path, asOf: generation)
+            var entries: [(name: String, attributes: FileAttributes)]
+            if let cached = metadata.listing(path) {
+                entries = cached
+            } else {
+                let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
+                entries = listed.map { ($0.name, FileAttributes($0)) }
+                metadata.store(listing: entries, of: path, asOf: generation)
+            }
+            // Files created here and not yet uploaded, and open files whose size moved on.
+            let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
+            var position: [String: Int] = [:]
+            for (i, e) in entries.enumerated() { position[e.name] = i }
+            for (p, file) in open.sorted(by: { $0.key < $1.key }) {
+                let name = MountPath.name(of: p)
+                if let i = position[name] { entries[i].attributes = file.attributes() } else { entries.append((name, file.attributes())) }
+            }
+            // A file published meanwhile invalidates first and then leaves the table (its last
+            // release), so the overlay may have missed it while the listing predates its upload: a
+            // stale size handed to the kernel (readdirplus) would shrink its view of the file.
+            if metadata.generation == generation || attempt >= 3 { return entries }
         }
-        // Files created here and not yet uploaded, and open files whose size moved on.
-        let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
-        guard !open.isEmpty else { return entries }
-        var position: [String: Int] = [:]
-        for (i, e) in entries.enumerated() { position[e.name] = i }
-        for (p, file) in open.sorted(by: { $0.key < $1.key }) {
-            let name = MountPath.name(of: p)
-            if let i = position[name] { entries[i].attributes = file.attributes() } else { entries.append((name, file.attributes())) }
-        }
-        return entries
     }
 
     /// Opens a directory for reading; the handle remembers its path.
@@ -277,13 +289,11 @@ public final class SessionFilesystem: Sendable {
     public func open(_ path: String, flags: Int32) throws(Errno) -> UInt64 {
         let writable = flags & O_ACCMODE != O_RDONLY
         let truncating = writable && flags & O_TRUNC != 0
-        let file: OpenFile
-        if let existing = openFile(at: path) {
-            file = existing
-        } else {
-            file = try load(path, fetch: !truncating)
-        }
-        let (handle, shared) = register(file, at: path)
+        var registered: (UInt64, OpenFile)?
+        if let existing = openFile(at: path) { registered = register(existing, at: path, fresh: false) }
+        if registered == nil { registered = register(try load(path, fetch: !truncating), at: path) }
+        // A freshly loaded file is never dropped: register only declines files found earlier.
+        guard let (handle, shared) = registered else { throw Errno.io }
         if writable {
             do throws(Errno) {
                 try ensureScratch(shared, truncating: truncating)
@@ -336,7 +346,7 @@ public final class SessionFilesystem: Sendable {
         let scratch = try makeScratch()
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
         metadata.invalidate(path)
-        let (handle, shared) = register(file, at: path)
+        guard let (handle, shared) = register(file, at: path) else { throw Errno.io }
         if shared !== file { try ensureScratch(shared, truncating: true) }
         return handle
     }
@@ -429,6 +439,7 @@ public final class SessionFilesystem: Sendable {
         let last = files.withLock { t -> Bool in
             let remaining = file.state.withLock { s -> Int in
                 s.handles -= 1
+                if s.handles == 0 { s.dropped = true }
                 return s.handles
             }
             guard remaining == 0 else { return false }

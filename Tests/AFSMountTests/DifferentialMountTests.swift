@@ -209,7 +209,7 @@ struct DifferentialMountTests {
         return out.sorted { $0.path < $1.path }
     }
 
-    @Test(arguments: Transport.allCases, [1, 2, 3] as [UInt64])
+    @Test(arguments: Transport.allCases, [1, 2, 3, 4] as [UInt64])
     func randomOperationsMatchTheLocalDisk(_ transport: Transport, seed: UInt64) throws {
         let f = try MountFixture(transport)
         let id = try f.createSession()
