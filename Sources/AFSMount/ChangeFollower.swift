@@ -42,19 +42,7 @@ final class ChangeFollower: Sendable {
     /// Skips the history already in the feed (the mount starts from the current state), then
     /// follows on a background thread until ``stop()``.
     func start() throws(AFSError) {
-        var seq: UInt64 = 0
-        while true {
-            let page: [ChangeEvent]
-            do {
-                page = try service.changes(session, after: seq, limit: 10_000, wait: 0)
-            } catch where error.code == .expired {
-                guard let floor = ChangeFollower.resumePoint(error.message), floor > seq else { throw error }
-                seq = floor
-                continue
-            }
-            guard let last = page.last else { break }
-            seq = last.seq
-        }
+        let seq = try ChangeFollower.readToEnd(service, session: session, after: 0)
         cursor.store(seq, ordering: .relaxed)
         let thread = Thread { [self] in follow() }
         thread.name = "aether-changefeed"
@@ -63,6 +51,29 @@ final class ChangeFollower: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .relaxed)
+    }
+
+    /// Reads the session's changefeed after `seq` up to its current end, a page at a time, handing
+    /// each page to `page`; returns the last sequence number read (`seq` if none). A cursor past the
+    /// feed's retention resumes at the oldest event kept, after telling `skipped` (events were lost).
+    static func readToEnd(
+        _ service: any AetherService, session: String, after seq: UInt64, skipped: () -> Void = {}, page: ([ChangeEvent]) -> Void = { _ in }
+    ) throws(AFSError) -> UInt64 {
+        var seq = seq
+        while true {
+            let events: [ChangeEvent]
+            do {
+                events = try service.changes(session, after: seq, limit: 10_000, wait: 0)
+            } catch where error.code == .expired {
+                guard let floor = resumePoint(error.message), floor > seq else { throw error }
+                skipped()
+                seq = floor
+                continue
+            }
+            guard let last = events.last else { return seq }
+            seq = last.seq
+            page(events)
+        }
     }
 
     /// The oldest retained sequence number an `expired` error names ("resume from N").

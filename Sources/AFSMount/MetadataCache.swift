@@ -26,6 +26,8 @@ final class MetadataCache: Sendable {
     private struct State {
         var attributes: [String: Timed<FileAttributes>] = [:]
         var listings: [String: Timed<[(name: String, attributes: FileAttributes)]>] = [:]
+        /// Paths the service said do not exist (git probes many: `.git/info/exclude`, refs, …).
+        var absent: [String: ContinuousClock.Instant] = [:]
         /// Until when the changefeed vouches for the cache (nil: it does not).
         var trustedUntil: ContinuousClock.Instant?
         /// Moves on every invalidation, so an answer fetched before one is not stored after it.
@@ -72,6 +74,7 @@ final class MetadataCache: Sendable {
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
             if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) { return .found(hit.value) }
+            if let stored = s.absent[path], Self.fresh(Timed(value: (), stored: stored), s, now: now, ttl: ttl, followedTTL: followedTTL) { return .missing }
             guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL)
             else { return .unknown }
             let name = MountPath.name(of: path)
@@ -115,6 +118,17 @@ final class MetadataCache: Sendable {
         }
     }
 
+    /// Remembers that `path` does not exist (an answer to a lookup, with the same freshness and
+    /// invalidation rules as attributes: a create anywhere drops it through its event).
+    func store(absent path: String, asOf generation: UInt64) {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            if s.absent.count >= capacity { s.absent.removeAll(keepingCapacity: true) }
+            s.absent[path] = now
+        }
+    }
+
     func store(listing: [(name: String, attributes: FileAttributes)], of directory: String, asOf generation: UInt64) {
         let now = ContinuousClock.now
         state.withLock { s in
@@ -130,6 +144,7 @@ final class MetadataCache: Sendable {
         state.withLock { s in
             s.generation &+= 1
             s.attributes[path] = nil
+            s.absent[path] = nil
             s.listings[path] = nil
             if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
         }
@@ -144,9 +159,11 @@ final class MetadataCache: Sendable {
         state.withLock { s in
             s.generation &+= 1
             s.attributes[path] = nil
+            s.absent[path] = nil
             s.listings[path] = nil
             if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
             s.attributes = s.attributes.filter { !$0.key.hasPrefix(prefix) }
+            s.absent = s.absent.filter { !$0.key.hasPrefix(prefix) }
             s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }
         }
     }
@@ -156,6 +173,7 @@ final class MetadataCache: Sendable {
         state.withLock { s in
             s.generation &+= 1
             s.attributes.removeAll()
+            s.absent.removeAll()
             s.listings.removeAll()
         }
     }

@@ -8,7 +8,8 @@ extension SessionFilesystem {
     /// The paths below `prefix` (a session path: git's work tree inside the mount) that may have
     /// changed since `token`, for git's file-system monitor hook.
     ///
-    /// Inclusive, as the hook protocol requires: files open for writing are listed whatever the
+    /// Paths inside `.git` are left out (git keeps its own files itself). Inclusive otherwise, as
+    /// the hook protocol requires: files open for writing are listed whatever the
     /// changefeed says (their bytes may not be published yet), and they are gathered *before* the
     /// feed is read, so a file closed in between shows up in the feed instead. The new token is
     /// the last event read: anything appended later is reported by the next query. An unknown or
@@ -18,7 +19,6 @@ extension SessionFilesystem {
         let open = writablePaths
         let known = token.flatMap(FSMonitorToken.init).flatMap { $0.session == session ? $0 : nil }
         var everything = known == nil
-        var seq = known?.seq ?? follower.position
         var changed: [String] = []
         var seen = Set<String>()
         func note(_ path: String) {
@@ -30,22 +30,15 @@ extension SessionFilesystem {
             }
             guard MountPath.isWithin(path, prefix) else { return }
             let relative = String(path.dropFirst(prefix == "/" ? 1 : prefix.count + 1))
+            // git's own files are not the work tree's: naming them would make git think its
+            // untracked cache changed and rewrite the index, whose write the next query would
+            // report again, and so on forever.
+            if relative == ".git" || relative.hasPrefix(".git/") { return }
             if seen.insert(relative).inserted { changed.append(relative) }
             if changed.count > SessionFilesystem.changedPathsLimit { everything = true }
         }
         for path in open { note(path) }
-        while true {
-            let page: [ChangeEvent]
-            do {
-                page = try service.changes(session, after: seq, limit: 10_000, wait: 0)
-            } catch where error.code == .expired {
-                guard let floor = ChangeFollower.resumePoint(error.message), floor > seq else { throw error }
-                everything = true
-                seq = floor
-                continue
-            }
-            guard let last = page.last else { break }
-            seq = last.seq
+        let seq = try ChangeFollower.readToEnd(service, session: session, after: known?.seq ?? follower.position, skipped: { everything = true }) { page in
             // git lstat()s what it is told changed right after: the mount's and the kernel's
             // copies must be gone by then, whether or not the follower has seen these events yet.
             follower.apply(page)

@@ -208,7 +208,13 @@ public final class SessionFilesystem: Sendable {
         case .unknown: break
         }
         let generation = metadata.generation
-        let attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+        let attributes: FileAttributes
+        do throws(Errno) {
+            attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+        } catch {
+            if error == .notFound { metadata.store(absent: path, asOf: generation) }
+            throw error
+        }
         metadata.store(path, attributes, asOf: generation)
         return attributes
     }

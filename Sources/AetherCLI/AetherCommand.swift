@@ -259,6 +259,10 @@ enum Output {
 public enum AetherMain {
     public static func main(_ arguments: [String]? = nil) -> Never {
         do {
+            if let hook = FSMonitorCommand.Hook.fastArguments(arguments ?? Array(CommandLine.arguments.dropFirst())) {
+                try FSMonitorCommand.Hook.answer(version: hook.version, token: hook.token)
+                exit(0)
+            }
             var command = try AetherCommand.parseAsRoot(arguments)
             try command.run()
             exit(0)

@@ -38,6 +38,22 @@ struct FSMonitorCommand: ParsableCommand {
         @Argument(help: "The token of git's previous answer (opaque; empty or unknown means none).") var token: String = ""
 
         func run() throws {
+            try Hook.answer(version: version, token: token)
+        }
+
+        /// `VERSION [TOKEN]` when that is all the arguments hold: ``AetherMain`` then answers
+        /// without building the command tree. git runs the hook before every `git status`, and
+        /// ArgumentParser's reflection over aether's many commands costs more than the answer.
+        static func fastArguments(_ arguments: [String]) -> (version: Int, token: String)? {
+            guard arguments.count == 3 || arguments.count == 4, arguments[0] == "fsmonitor", arguments[1] == "hook",
+                let version = Int(arguments[2])
+            else { return nil }
+            return (version, arguments.count == 4 ? arguments[3] : "")
+        }
+
+        /// Asks the mount holding the current directory (git's work tree) what changed since
+        /// `token` and writes the answer in the hook protocol's form.
+        static func answer(version: Int, token: String) throws(CLIError) {
             guard version == 2 else {
                 // Version 1 tokens are timestamps the changefeed cannot answer for; git then tries
                 // version 2, or checks every file.

@@ -102,6 +102,25 @@ import Testing
         #expect(cache.lookup("/f") == .found(old))
     }
 
+    @Test func absentPathsAreRememberedUntilInvalidated() {
+        let cache = MetadataCache(ttl: .seconds(60))
+        cache.store(absent: "/.git/info/exclude", asOf: cache.generation)
+        #expect(cache.lookup("/.git/info/exclude") == .missing)
+        cache.invalidate("/.git/info/exclude")
+        #expect(cache.lookup("/.git/info/exclude") == .unknown)
+        // An answer that raced a creation (its event invalidated meanwhile) is not kept.
+        let before = cache.generation
+        cache.invalidate("/.git/info/exclude")
+        cache.store(absent: "/.git/info/exclude", asOf: before)
+        #expect(cache.lookup("/.git/info/exclude") == .unknown)
+        cache.store(absent: "/d/x", asOf: cache.generation)
+        cache.invalidateTree("/d")
+        #expect(cache.lookup("/d/x") == .unknown)
+        cache.store(absent: "/y", asOf: cache.generation)
+        cache.invalidateAll()
+        #expect(cache.lookup("/y") == .unknown)
+    }
+
     @Test func statOfAttributes() {
         let st = FUSEBridge.stat(FileAttributes(kind: .file, mode: 0o100755, size: 1000, mtime: 1_500_000_000_123_456_789), inode: 42)
         #expect(st.st_ino == 42)

@@ -51,6 +51,8 @@ import Testing
         try f.store.writeFile(f.session, path: "/repo/src/one.txt", data: [2])
         try f.store.writeFile(f.session, path: "/outside.txt", data: [3])
         try f.store.rename(f.session, from: "/repo/src", to: "/repo/lib")
+        try f.store.makeDirectory(f.session, path: "/repo/.git")
+        try f.store.writeFile(f.session, path: "/repo/.git/index", data: [7])
         try f.store.writeFile(f.session, path: "/repo/new.txt", data: [4])
         try f.store.remove(f.session, path: "/repo/new.txt")
         let changed = try f.fs.changedPaths(since: start.token, under: "/repo")
