@@ -4,10 +4,14 @@
 # Writes a markdown section (Docs/perf/mount.md by default), prints its tables to stdout and its
 # progress to stderr.
 #
-#   Benchmarks/MountBench/run.sh [--bin DIR] [--runs N] [--out FILE] [--work DIR] [--repo OWNER/NAME] [--keep]
+#   Benchmarks/MountBench/run.sh [--bin DIR] [--runs N] [--out FILE] [--work DIR] [--repo OWNER/NAME]
+#                                [--tree-files N] [--only LIST] [--keep]
 #
 # --work: parent of the scratch directory (default /var/tmp, the local disk measured; not tmpfs).
 # --repo: the repository, from the offline mirror /opt/swift-packages (default swiftlang/swift-syntax).
+# --tree-files: instead of one repository, a tree of at least N files: the mirror's largest repositories
+#   (each once) side by side in one new git repository with one commit (e.g. 20000 for a 20k-file tree).
+# --only: a comma-separated subset of the workloads read,git,make,untar,rm,bigread (default: all).
 # --keep: leave the scratch directory (logs of the mounts and the server) for inspection.
 #
 # It never builds anything in Swift: it uses the `aether` and `afs-server` already built in --bin
@@ -26,7 +30,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 invocation="Benchmarks/MountBench/run.sh${*:+ $*}"
 bin="" runs=5 out="$root/Docs/perf/mount.md" work_parent=/var/tmp
-mirror=/opt/swift-packages repo_name=swiftlang/swift-syntax keep=0
+mirror=/opt/swift-packages repo_name=swiftlang/swift-syntax keep=0 tree_files="" only=all
 
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -36,12 +40,20 @@ while (($#)); do
         --out) out="$2"; shift 2 ;;
         --work) work_parent="$2"; shift 2 ;;
         --repo) repo_name="$2"; shift 2 ;;
+        --tree-files) tree_files="$2"; shift 2 ;;
+        --only) only="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive integer" >&2; exit 2; }
+[[ -z "$tree_files" || "$tree_files" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --tree-files needs a positive integer" >&2; exit 2; }
+for w in ${only//,/ }; do
+    [[ $w =~ ^(all|read|git|make|untar|rm|bigread)$ ]] || { echo "run.sh: --only: unknown workload $w (read,git,make,untar,rm,bigread)" >&2; exit 2; }
+done
+# want W: whether workload W runs.
+want() { [[ $only == all || ",$only," == *",$1,"* ]]; }
 
 # fd 3 is the real stderr: a trap can run inside `measure`, whose stderr goes to a file.
 exec 3>&2
@@ -241,9 +253,32 @@ log "work dir $work; $build_type binaries from $bin; commit $commit; load $load_
 
 seed="$work/seed"
 mkdir -p "$seed"
-[[ -d "$mirror/$repo_name.git" ]] || die "no $mirror/$repo_name.git (the offline Swift package mirror)"
-log "cloning $repo_name from $mirror"
-git clone --quiet --no-hardlinks "$mirror/$repo_name.git" "$seed/repo"
+if [[ -n "$tree_files" ]]; then
+    # The largest repositories first, each once (the mirror holds some under two spellings).
+    log "building a tree of at least $tree_files files from the mirror's repositories"
+    mkdir -p "$seed/repo"
+    declare -A taken=()
+    total=0 picked=0
+    while read -r n g; do
+        key="$(tr 'A-Z' 'a-z' <<<"${g#"$mirror"/}")"
+        [[ -n "${taken[$key]:-}" ]] && continue
+        taken[$key]=1
+        name="$(basename "$(dirname "$g")")-$(basename "$g" .git)"
+        mkdir -p "$seed/repo/$name"
+        git -C "$g" archive HEAD | tar -x -C "$seed/repo/$name"
+        total=$((total + n)) picked=$((picked + 1))
+        ((total >= tree_files)) && break
+    done < <(for g in "$mirror"/*/*.git; do echo "$(git -C "$g" ls-tree -r --name-only HEAD 2>/dev/null | wc -l) $g"; done | sort -rn)
+    ((total >= tree_files)) || die "the mirror holds only $total files in its repositories' HEADs"
+    git -C "$seed/repo" init -q -b main
+    git -C "$seed/repo" add -A
+    git -C "$seed/repo" -c user.name=mountbench -c user.email=mountbench@localhost commit -qm "$picked repositories of the mirror"
+    repo_name="$picked of the mirror's largest repositories in one git repository"
+else
+    [[ -d "$mirror/$repo_name.git" ]] || die "no $mirror/$repo_name.git (the offline Swift package mirror)"
+    log "cloning $repo_name from $mirror"
+    git clone --quiet --no-hardlinks "$mirror/$repo_name.git" "$seed/repo"
+fi
 repo_head="$(git -C "$seed/repo" rev-parse --short HEAD)"
 repo_files="$(find "$seed/repo" -type f | wc -l)" repo_git_files="$(find "$seed/repo/.git" -type f | wc -l)"
 repo_bytes="$(du -sb "$seed/repo" | cut -f1)"
@@ -253,9 +288,11 @@ log "generating the C project and a node_modules-like tree"
 gen_cproject "$seed/cproj"
 gen_modules "$work/modules"
 cp -a "$seed" "$work/local"
-# One untimed build: checks the project and puts gcc and the headers in the page cache for every target.
-log "warm-up build of the C project (untimed)"
-make -C "$work/local/cproj" -j2 -s >/dev/null
+if want make; then
+    # One untimed build: checks the project and puts gcc and the headers in the page cache for every target.
+    log "warm-up build of the C project (untimed)"
+    make -C "$work/local/cproj" -j2 -s >/dev/null
+fi
 
 declare -A targs=() session=()
 log "embedded: importing the seed (--from-dir keeps .git)"
@@ -304,7 +341,7 @@ run_target() {
     # 1. Reading the checkout, cold then warm. Mounts: a new mount with an empty --cache-dir for
     #    each run, then drop_caches (page cache of the store, the server and the disk); warm = the
     #    same read again on that mount.
-    for i in $(seq "$runs"); do
+    want read && for i in $(seq "$runs"); do
         log "$t: read cold/warm, run $i/$runs"
         dir="$work/local"
         if [[ $t != local ]]; then mount_session "$t" "$mnt" "$work/cache-$t-cold-$i"; dir="$mnt"; fi
@@ -315,6 +352,7 @@ run_target() {
     dir="$work/local"
     if [[ $t != local ]]; then mount_session "$t" "$mnt" "$work/cache-$t"; dir="$mnt"; fi
     # 2. git status, warm: the first run (index refresh, cache fill) is not counted.
+    if want git; then
     log "$t: git status ×$runs (+1 warm-up)"
     git_status "$dir/repo" >/dev/null 2>&1 || true
     for i in $(seq "$runs"); do measure "git/$t" git_status "$dir/repo" || break; done
@@ -343,15 +381,16 @@ run_target() {
         done
         aether fsmonitor disable "$dir/repo" >/dev/null
     fi
+    fi
     # 3. Clean build: `make clean` (not timed), then `make -j2`.
-    for i in $(seq "$runs"); do
+    want make && for i in $(seq "$runs"); do
         log "$t: make -j2, run $i/$runs"
         make -C "$dir/cproj" -s clean >/dev/null 2>&1 || true
         measure "make/$t" build "$dir/cproj" || break
     done
     # 4. Untar into a new empty directory, then sync -f of that file system. On the mount every
     #    close() publishes the file durably (FUSE flush), so tar's exit is when the session has all.
-    for i in $(seq "$runs"); do
+    want untar && for i in $(seq "$runs"); do
         log "$t: untar, run $i/$runs"
         mkdir -p "$dir/untar-$i"
         measure "untar/$t" untar "$dir/untar-$i" && last_untar="untar-$i" || break
@@ -364,27 +403,29 @@ run_target() {
         done
     fi
     # 5. rm -rf of a node_modules-like tree, copied in (untimed) before each run.
-    for i in $(seq "$runs"); do
+    want rm && for i in $(seq "$runs"); do
         log "$t: rm -rf of 3,000 files, run $i/$runs"
         cp -r "$work/modules" "$dir/modules-$i"
         sync -f "$dir"
         measure "rm/$t" remove_tree "$dir/modules-$i" || break
     done
     # 6. One 1 GiB file read sequentially, warm (written and read once untimed first).
-    log "$t: 1 GiB sequential read ×$runs"
-    head -c $((1 << 30)) /dev/urandom > "$dir/big.bin"
-    seq_read "$dir/big.bin"
-    for i in $(seq "$runs"); do measure "bigread/$t" seq_read "$dir/big.bin" || break; done
-    rm -f "$dir/big.bin"
+    if want bigread; then
+        log "$t: 1 GiB sequential read ×$runs"
+        head -c $((1 << 30)) /dev/urandom > "$dir/big.bin"
+        seq_read "$dir/big.bin"
+        for i in $(seq "$runs"); do measure "bigread/$t" seq_read "$dir/big.bin" || break; done
+        rm -f "$dir/big.bin"
+    fi
     [[ $t == local ]] && return 0
     # Compatibility checks, untimed: what a user would do next on the mount.
     local expected got
     expected="$(cat "$work/logs/bytes-local" 2>/dev/null)" got="$(cat "$work/logs/bytes-$t" 2>/dev/null)"
-    compat["tar of the checkout: same bytes as local/$t"]="$([[ -n "$got" && "$got" == "$expected" ]] && echo ok || echo "**differs**: $got vs $expected bytes")"
+    want read && compat["tar of the checkout: same bytes as local/$t"]="$([[ -n "$got" && "$got" == "$expected" ]] && echo ok || echo "**differs**: $got vs $expected bytes")"
     got="$(git -C "$dir/repo" status --porcelain 2>&1 | head -3 | tr '\n' ' ')"
     compat["git status clean after import/$t"]="$([[ -z "$got" ]] && echo ok || echo "**not clean**: \`$got\`")"
     got="$("$dir/cproj/app" 2>&1)" expected="$("$work/local/cproj/app" 2>&1)"
-    compat["built binary runs from the mount, same output/$t"]="$([[ "$got" == "$expected" ]] && echo ok || echo "**fails**: \`$got\`")"
+    want make && compat["built binary runs from the mount, same output/$t"]="$([[ "$got" == "$expected" ]] && echo ok || echo "**fails**: \`$got\`")"
     if got="$(ln -s Package.swift "$dir/repo/compat-link" 2>&1 && readlink "$dir/repo/compat-link" 2>&1)" && [[ "$got" == Package.swift ]]
     then compat["\`ln -s\` + \`readlink\`/$t"]=ok; else compat["\`ln -s\` + \`readlink\`/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
     rm -f "$dir/repo/compat-link"
@@ -393,6 +434,7 @@ run_target() {
         && got="$(git -C "$dir/repo" fsck --no-dangling 2>&1)"; then compat["git commit -a + git fsck/$t"]=ok
     else compat["git commit -a + git fsck/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
     unmount_session "$mnt"
+    want untar || return 0
     # Published? Read the last untar back through the service itself, not the mount.
     got="$(aether session export ${targs[$t]} "${session[$t]}" -o - 2>/dev/null | tar -tf - | grep -c "^\(\./\)\{0,1\}$last_untar/" || true)"
     compat["untar visible through the API after unmount/$t"]="$((got == tar_entries)) $got of $tar_entries entries"
@@ -446,7 +488,9 @@ failures() {
     echo "Each cell is the median of $runs runs with min–max; *ratio* = mount median ÷ local median. *Local* is a \`cp -a\` of the same tree on the local disk, same commands."
     echo "*Embedded*: \`aether mount --store STORE --session ID MNT --background --cache-dir C\` (the mount holds the store). *Remote*: a child \`afs-server --data D --http 127.0.0.1:0 --grpc 127.0.0.1:0\` (\`AFS_RATE_LIMIT=0\`), \`aether mount --endpoint URL --token ADMIN …\`. Each transport's session was made with \`aether session create --from-dir\` of the tree, \`.git\` included."
     echo
-    echo "- Repository: \`git clone --no-hardlinks $mirror/$repo_name.git\` (HEAD $repo_head): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."
+    if [[ -n "$tree_files" ]]; then echo "- Repository: $repo_name (\`git archive HEAD\` of each into its own directory, \`git init\`, one commit; \`--tree-files $tree_files\`): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."
+    else echo "- Repository: \`git clone --no-hardlinks $mirror/$repo_name.git\` (HEAD $repo_head): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."; fi
+    [[ $only == all ]] || echo "- Only the workloads \`$only\` ran (\`--only\`); other rows show —."
     echo "- C project: **generated** (no real C project with a Makefile is offline here): 200 \`.c\` files in 10 directories + \`main.c\`, 11 headers, gcc \`-O2 -MMD\`, linked into one binary; \`make clean\` (untimed) before each \`make -j2\`. On the mount every \`.o\` and \`.d\` is published durably on close; locally nothing is synced."
     echo "- \`git status\`: the first run on each mount (index refresh, cache fill) is a warm-up and not counted."
     echo "- \`git status\`, first after mounting: the warm runs refreshed the index; then, per run, an unmount, a new mount with an empty \`--cache-dir\`, and drop_caches (local: drop_caches). It shows whether git's index stays valid across mounts."
