@@ -272,7 +272,11 @@ if [[ -n "$tree_files" ]]; then
     ((total >= tree_files)) || die "the mirror holds only $total files in its repositories' HEADs"
     git -C "$seed/repo" init -q -b main
     git -C "$seed/repo" add -A
+    # No background auto-gc (it would change .git while the tree is imported); packed, like a clone.
+    git -C "$seed/repo" config gc.auto 0
+    git -C "$seed/repo" config maintenance.auto false
     git -C "$seed/repo" -c user.name=mountbench -c user.email=mountbench@localhost commit -qm "$picked repositories of the mirror"
+    git -C "$seed/repo" gc --quiet
     repo_name="$picked of the mirror's largest repositories in one git repository"
 else
     [[ -d "$mirror/$repo_name.git" ]] || die "no $mirror/$repo_name.git (the offline Swift package mirror)"
