@@ -424,11 +424,11 @@ run_target() {
     [[ $t == local ]] && return 0
     # Compatibility checks, untimed: what a user would do next on the mount.
     local expected got
-    expected="$(cat "$work/logs/bytes-local" 2>/dev/null)" got="$(cat "$work/logs/bytes-$t" 2>/dev/null)"
+    expected="$(cat "$work/logs/bytes-local" 2>/dev/null || true)" got="$(cat "$work/logs/bytes-$t" 2>/dev/null || true)"
     want read && compat["tar of the checkout: same bytes as local/$t"]="$([[ -n "$got" && "$got" == "$expected" ]] && echo ok || echo "**differs**: $got vs $expected bytes")"
     got="$(git -C "$dir/repo" status --porcelain 2>&1 | head -3 | tr '\n' ' ')"
     compat["git status clean after import/$t"]="$([[ -z "$got" ]] && echo ok || echo "**not clean**: \`$got\`")"
-    got="$("$dir/cproj/app" 2>&1)" expected="$("$work/local/cproj/app" 2>&1)"
+    got="$("$dir/cproj/app" 2>&1 || true)" expected="$("$work/local/cproj/app" 2>&1 || true)"
     want make && compat["built binary runs from the mount, same output/$t"]="$([[ "$got" == "$expected" ]] && echo ok || echo "**fails**: \`$got\`")"
     if got="$(ln -s Package.swift "$dir/repo/compat-link" 2>&1 && readlink "$dir/repo/compat-link" 2>&1)" && [[ "$got" == Package.swift ]]
     then compat["\`ln -s\` + \`readlink\`/$t"]=ok; else compat["\`ln -s\` + \`readlink\`/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
