@@ -433,7 +433,10 @@ run_target() {
     if got="$(ln -s Package.swift "$dir/repo/compat-link" 2>&1 && readlink "$dir/repo/compat-link" 2>&1)" && [[ "$got" == Package.swift ]]
     then compat["\`ln -s\` + \`readlink\`/$t"]=ok; else compat["\`ln -s\` + \`readlink\`/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
     rm -f "$dir/repo/compat-link"
-    echo "// mountbench" >> "$dir/repo/Package.swift"
+    # A tracked file to edit: Package.swift at the top of a package, else the first file git tracks.
+    local edited=Package.swift
+    [[ -f "$dir/repo/$edited" ]] || edited="$(git -C "$dir/repo" ls-files | sed -n 1p)"
+    echo "// mountbench" >> "$dir/repo/$edited"
     if got="$(git -C "$dir/repo" -c user.name=mountbench -c user.email=mountbench@localhost commit -q -am 'mountbench edit' 2>&1)" \
         && got="$(git -C "$dir/repo" fsck --no-dangling 2>&1)"; then compat["git commit -a + git fsck/$t"]=ok
     else compat["git commit -a + git fsck/$t"]="**fails**: \`$(head -1 <<<"$got")\`"; fi
