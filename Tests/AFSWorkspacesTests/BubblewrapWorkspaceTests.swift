@@ -4,32 +4,23 @@ import Foundation
 import Testing
 
 /// afs-vmd with the bubblewrap driver, driven by `aether workspace`, end to end.
-@Suite(.serialized, .offCooperativePool) struct BubblewrapWorkspaceTests {
-    static let unavailable: String? = {
-        if getuid() != 0 { return "the bwrap driver needs root (it mounts the overlay root)" }
-        for dir in ["/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/bwrap") { return nil }
-        return "bubblewrap is not installed (scripts/bootstrap.sh installs it)"
-    }()
+/// Why the bubblewrap driver cannot run here, or nil when it can.
+let bubblewrapUnavailable: String? = {
+    if getuid() != 0 { return "the bwrap driver needs root (it mounts the overlay root)" }
+    for dir in ["/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/bwrap") { return nil }
+    return "bubblewrap is not installed (scripts/bootstrap.sh installs it)"
+}()
 
+@Suite(.serialized, .offCooperativePool, .enabled(if: bubblewrapUnavailable == nil, Comment(rawValue: bubblewrapUnavailable ?? "")))
+struct BubblewrapWorkspaceTests {
     @Test func lifecycleOverTheRealDaemon() throws {
-        if let why = BubblewrapWorkspaceTests.unavailable {
-            print("skipping: \(why)")
-            return
-        }
         let vmd = try VMDProcess(arguments: ["--driver", "bwrap"])
         defer { vmd.cleanup() }
         try lifecycleScenario(WorkspaceCLI(vmd: vmd), startTimeout: 30)
     }
 
-    @Test func projectFilesAreAForkOfTheProjectSession() throws {
-        if let why = BubblewrapWorkspaceTests.unavailable {
-            print("skipping: \(why)")
-            return
-        }
-        if let why = MountAvailability.problem {
-            print("skipping: \(why)")
-            return
-        }
+    @Test(.enabled(if: MountAvailability.problem == nil, Comment(rawValue: MountAvailability.problem ?? "")))
+    func projectFilesAreAForkOfTheProjectSession() throws {
         let project = try ProjectServer()
         defer { project.server.cleanup() }
         let vmd = try VMDProcess(arguments: ["--driver", "bwrap"] + project.vmdArguments)
@@ -38,10 +29,6 @@ import Testing
     }
 
     @Test func idleStopWaitsForTasksThenStops() throws {
-        if let why = BubblewrapWorkspaceTests.unavailable {
-            print("skipping: \(why)")
-            return
-        }
         let vmd = try VMDProcess(arguments: ["--driver", "bwrap", "--activity-interval", "0.5"])
         defer { vmd.cleanup() }
         let cli = WorkspaceCLI(vmd: vmd)
@@ -61,10 +48,6 @@ import Testing
     }
 
     @Test func errorsAreClearAndExitCodesDistinct() throws {
-        if let why = BubblewrapWorkspaceTests.unavailable {
-            print("skipping: \(why)")
-            return
-        }
         let vmd = try VMDProcess(arguments: ["--driver", "bwrap"])
         defer { vmd.cleanup() }
         let cli = WorkspaceCLI(vmd: vmd)

@@ -21,11 +21,8 @@ import Testing
         return dir
     }
 
-    @Test func microVMLifecycle() throws {
-        guard QEMUWorkspaceTests.qemu != nil else {
-            print("skipping: qemu-system-x86_64 is not installed (scripts/bootstrap.sh installs qemu-system-x86)")
-            return
-        }
+    @Test(.enabled(if: QEMUWorkspaceTests.qemu != nil, "qemu-system-x86_64 is not installed (scripts/bootstrap.sh installs qemu-system-x86)"))
+    func microVMLifecycle() throws {
         let guest = try QEMUWorkspaceTests.guestImage()
         let vmd = try VMDProcess(arguments: ["--driver", "qemu", "--guest-dir", guest])
         defer { vmd.cleanup() }
@@ -34,15 +31,10 @@ import Testing
     }
 
     /// /workspace inside the VM is the workspace's fork, through virtiofsd over the host's FUSE mount.
-    @Test func projectFilesOverVirtiofs() throws {
-        guard QEMUWorkspaceTests.qemu != nil else {
-            print("skipping: qemu-system-x86_64 is not installed (scripts/bootstrap.sh installs qemu-system-x86)")
-            return
-        }
-        if let why = MountAvailability.problem {
-            print("skipping: \(why)")
-            return
-        }
+    @Test(
+        .enabled(if: QEMUWorkspaceTests.qemu != nil, "qemu-system-x86_64 is not installed (scripts/bootstrap.sh installs qemu-system-x86)"),
+        .enabled(if: MountAvailability.problem == nil, Comment(rawValue: MountAvailability.problem ?? "")))
+    func projectFilesOverVirtiofs() throws {
         let guest = try QEMUWorkspaceTests.guestImage()
         let project = try ProjectServer()
         defer { project.server.cleanup() }
