@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "AFSMount",
             dependencies: [
-                "AFSCore", "AFSClient", "CFUSE3", "CXXHash",
+                "AFSCore", "AFSClient", "CFUSE3",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -108,27 +108,15 @@ final class ChangeFollower: Sendable {
     /// pages of each path named (tree-wide events leave the kernel's copies to their 1 s timeout).
     func apply(_ events: [ChangeEvent]) {
         for event in events {
-            switch event.kind {
-            case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
-                metadata.invalidate(event.path)
-                kernel.invalidate(event.path)
-            case .delete:
-                metadata.invalidateTree(event.path)
-                kernel.invalidate(event.path)
-            case .rename:
-                // A directory rename moves everything below it; the destination is the detail.
-                metadata.invalidateTree(event.path)
-                kernel.invalidate(event.path)
-                if let destination = event.detail, destination.hasPrefix("/") {
-                    metadata.invalidateTree(destination)
-                    kernel.invalidate(destination)
-                } else {
-                    metadata.invalidateAll()
+            switch TreeChange(event) {
+            case .paths(let changed):
+                for change in changed {
+                    if change.subtree { metadata.invalidateTree(change.path) } else { metadata.invalidate(change.path) }
+                    kernel.invalidate(change.path)
                 }
-            case .fork, .checkpoint, .commit, .archive, .create:
+            case .none:
                 break
-            case .restore, .undo, .promote:
-                // The tree was replaced.
+            case .everything:
                 metadata.invalidateAll()
             }
         }

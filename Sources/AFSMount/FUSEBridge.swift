@@ -199,8 +199,8 @@ enum FUSEBridge {
         ops.read_buf = { _, bufp, size, offset, fi in
             FUSEBridge.run("read") { fs throws(Errno) in
                 guard let fi, let bufp, offset >= 0 else { throw Errno.invalid }
-                // libfuse reads (or splices) straight from the descriptor once this returns: no
-                // copy through Swift arrays. The descriptor stays open until the handle's release.
+                // libfuse reads straight from the descriptor once this returns: no copy through
+                // Swift arrays. The descriptor stays open until the handle's release.
                 let fd = try fs.readDescriptor(fi.pointee.fh, offset: UInt64(offset), count: size)
                 let result = afs_fuse_bufvec_from_fd(bufp, fd, size, offset)
                 guard result == 0 else { throw Errno(-result) }

@@ -1,4 +1,4 @@
-import CXXHash
+import AFSCore
 
 /// The inode number `stat` reports for a session path: a function of the path alone.
 ///
@@ -20,7 +20,7 @@ enum InodeNumber {
     static func forPath(_ path: String) -> UInt64 {
         if path == "/" { return root }
         var path = path
-        let hash = path.withUTF8 { XXH3_64bits_withSeed($0.baseAddress, $0.count, 0xAE7E_5F5) }
+        let hash = path.withUTF8 { ContentHash.xxh3(UnsafeRawBufferPointer($0), seed: 0xAE7E_5F5) }
         // 0 means "no inode" to readdir's consumers and 1 is the root: keep clear of both.
         return hash < 2 ? hash &+ 2 : hash
     }

@@ -43,26 +43,16 @@ extension SessionFilesystem {
             // copies must be gone by then, whether or not the follower has seen these events yet.
             follower.apply(page)
             for event in page where !everything {
-                switch event.kind {
-                case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
-                    note(event.path)
-                case .delete:
-                    // Maybe a directory: its name with a slash covers what was below it.
-                    note(event.path)
-                    note(event.path + "/")
-                case .rename:
-                    guard let destination = event.detail, destination.hasPrefix("/") else {
-                        everything = true
-                        break
+                switch TreeChange(event) {
+                case .paths(let changed):
+                    for change in changed {
+                        note(change.path)
+                        // Maybe a directory: its name with a slash covers what was below it.
+                        if change.subtree { note(change.path + "/") }
                     }
-                    for path in [event.path, destination] {
-                        note(path)
-                        note(path + "/")
-                    }
-                case .fork, .checkpoint, .commit, .archive, .create:
-                    // The session's tree is unchanged.
+                case .none:
                     break
-                case .restore, .undo, .promote:
+                case .everything:
                     everything = true
                 }
             }

@@ -5,7 +5,7 @@ import CXXHash
 ///
 /// SHA-256 comes from the system's libcrypto (SHA-NI where the CPU has it). XXH3 is never an identity:
 /// agents write attacker-influenced bytes and XXH3 collisions can be crafted.
-enum ContentHash {
+package enum ContentHash {
     static func sha256(_ bytes: UnsafeRawBufferPointer) -> ChunkID {
         withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { out in
             var length: UInt32 = 32
@@ -21,7 +21,7 @@ enum ContentHash {
         bytes.withUnsafeBytes { sha256($0) }
     }
 
-    static func xxh3(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+    package static func xxh3(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
         XXH3_64bits_withSeed(bytes.baseAddress, bytes.count, seed)
     }
 
