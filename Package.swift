@@ -33,12 +33,13 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CFUSE3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .target(name: "CSystemExtras"),
 
         // The engine: chunk log, trees, sessions, catalog, maintenance. No HTTP, FUSE or QEMU.
         .target(
             name: "AFSCore",
             dependencies: [
-                "CLZ4", "CXXHash", "CCrypto",
+                "CLZ4", "CXXHash", "CCrypto", "CSystemExtras",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

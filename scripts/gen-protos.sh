@@ -13,13 +13,13 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=Sources/AFSGRPC/Generated
 
-if ! command -v protoc >/dev/null; then
+if ! command -v protoc >/dev/null || ! [ -f /usr/include/google/protobuf/timestamp.proto ]; then
   echo "gen-protos: installing protobuf-compiler" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq || true
-  $SUDO apt-get install -y -qq --no-install-recommends protobuf-compiler >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends protobuf-compiler libprotobuf-dev >/dev/null
 fi
 # The well-known types (google/protobuf/timestamp.proto) ship with protoc's include directory.
 include=""

@@ -63,6 +63,16 @@ public protocol AetherService: AnyObject {
     func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError)
     /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory.
     func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError)
+    /// Creates a FIFO, socket or device node (metadata only; `rdev` for device nodes). The parent must exist.
+    func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError)
+    /// Records a new numeric owner and/or group (nil keeps that one), clearing set-id bits as `chown(2)` does.
+    func setOwner(_ session: String, path: String, uid: UInt32?, gid: UInt32?, context: MutationContext) throws(AFSError)
+    /// Every extended attribute of an entry (`user.` namespace), by name.
+    func extendedAttributes(_ session: String, path: String) throws(AFSError) -> [String: [UInt8]]
+    func setExtendedAttribute(
+        _ session: String, path: String, name: String, value: [UInt8], disposition: AetherStore.XattrDisposition, context: MutationContext
+    ) throws(AFSError)
+    func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext) throws(AFSError)
 
     // MARK: Coordination
 

@@ -90,6 +90,50 @@ extension RemoteStore {
             body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mtime": mtime]))
     }
 
+    public func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/mknod"), context: context),
+            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "kind": kind.rawValue, "mode": Int(mode & 0o7777), "rdev": rdev]))
+    }
+
+    public func setOwner(_ session: String, path: String, uid: UInt32?, gid: UInt32?, context: MutationContext) throws(AFSError) {
+        var body: [String: Any] = ["path": try SessionPath(path).description]
+        if let uid { body["uid"] = uid }
+        if let gid { body["gid"] = gid }
+        _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/chown"), context: context), body: RemoteStore.jsonBody(body))
+    }
+
+    /// The server's answer to `GET …/xattrs`: values in base64 (they are bytes, not text).
+    struct ExtendedAttributesReply: Decodable {
+        var xattrs: [String: String]
+    }
+
+    public func extendedAttributes(_ session: String, path: String) throws(AFSError) -> [String: [UInt8]] {
+        let reply = try json(
+            ExtendedAttributesReply.self, Call(.GET, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description)]))
+        var out: [String: [UInt8]] = [:]
+        for (name, encoded) in reply.xattrs {
+            guard let data = Data(base64Encoded: encoded) else { throw AFSError(.corrupted, "the server sent extended attribute \(name) in invalid base64") }
+            out[name] = [UInt8](data)
+        }
+        return out
+    }
+
+    public func setExtendedAttribute(
+        _ session: String, path: String, name: String, value: [UInt8], disposition: AetherStore.XattrDisposition, context: MutationContext
+    ) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/xattrs"), context: context),
+            body: RemoteStore.jsonBody([
+                "path": try SessionPath(path).description, "name": name, "value": Data(value).base64EncodedString(), "disposition": disposition.rawValue,
+            ]))
+    }
+
+    public func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.DELETE, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description), ("name", name)], context: context))
+    }
+
     // MARK: Chunked uploads
 
     /// Files this large or larger are uploaded chunk by chunk (smaller ones cost less sent whole

@@ -102,6 +102,9 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         if let c = call.context {
             r.headers.add(name: "X-AFS-Actor", value: c.actor)
             if let t = c.lockToken { r.headers.add(name: "X-AFS-Lock-Token", value: String(t)) }
+            if c.uid != nil || c.gid != nil {
+                r.headers.add(name: "X-AFS-Owner", value: "\(c.uid.map(String.init) ?? ""):\(c.gid.map(String.init) ?? "")")
+            }
         }
         for (k, v) in call.headers { r.headers.add(name: k, value: v) }
         switch body {

@@ -29,6 +29,16 @@ public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
     public static let badDescriptor = Errno(EBADF)
     public static let busy = Errno(EBUSY)
     public static let nameTooLong = Errno(ENAMETOOLONG)
+    /// No such extended attribute.
+    public static let noAttribute = Errno(ENODATA)
+    /// An extended-attribute namespace the mount does not store (anything but `user.`).
+    public static let notSupported = Errno(EOPNOTSUPP)
+    /// A buffer too small for an extended attribute's value or list, or a name over 255 bytes.
+    public static let range = Errno(ERANGE)
+    /// An extended attribute value over 64 KiB.
+    public static let tooBig = Errno(E2BIG)
+    /// No room for more extended attributes on the entry.
+    public static let noSpace = Errno(ENOSPC)
 
     /// The errno a tool expects for a service error.
     ///

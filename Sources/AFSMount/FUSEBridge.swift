@@ -14,6 +14,8 @@ import Glibc
 /// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
 /// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
 /// Hard links are refused with `EPERM` (the tree has none); symbolic links are stored as given.
+/// Entries created on behalf of a user other than the mounting one record that user as owner
+/// (``Caller``, from `fuse_get_context`); the kernel checks permissions (`default_permissions`).
 enum FUSEBridge {
     /// The operations table handed to `fuse_new`.
     static func operations() -> fuse_operations {
@@ -47,7 +49,7 @@ enum FUSEBridge {
                 guard let st else { return 0 }
                 // A file unlinked while open has no path; its handle knows the one it had.
                 let named = path ?? handle.flatMap { fs.openFile(handle: $0)?.path } ?? "/"
-                st.pointee = FUSEBridge.stat(attributes, inode: InodeNumber.forPath(named))
+                st.pointee = FUSEBridge.stat(attributes, inode: attributes.inode ?? InodeNumber.forPath(named))
                 return 0
             }
         }
@@ -73,12 +75,13 @@ enum FUSEBridge {
                 // `.` and `..` carry only their inode numbers (libfuse never turns them into entries).
                 var dot = Glibc.stat()
                 dot.st_mode = S_IFDIR
-                dot.st_ino = ino_t(InodeNumber.forPath(path))
+                dot.st_ino = ino_t((try? fs.attributes(path: path))?.inode ?? InodeNumber.forPath(path))
                 _ = filler(buffer, ".", &dot, 0, fuse_fill_dir_flags(0))
                 dot.st_ino = ino_t(InodeNumber.forPath(MountPath.parent(of: path)))
                 _ = filler(buffer, "..", &dot, 0, fuse_fill_dir_flags(0))
                 for entry in try fs.list(path) {
-                    var st = FUSEBridge.stat(entry.attributes, inode: InodeNumber.forPath(MountPath.join(path, entry.name)))
+                    let inode = entry.attributes.inode ?? InodeNumber.forPath(MountPath.join(path, entry.name))
+                    var st = FUSEBridge.stat(entry.attributes, inode: inode)
                     if filler(buffer, entry.name, &st, 0, fillFlags) != 0 { break }
                 }
                 return 0
@@ -101,7 +104,14 @@ enum FUSEBridge {
         ops.mkdir = { path, mode in
             FUSEBridge.run("mkdir") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                try fs.makeDirectory(path, mode: UInt32(mode))
+                try fs.makeDirectory(path, mode: UInt32(mode), caller: FUSEBridge.caller())
+                return 0
+            }
+        }
+        ops.mknod = { path, mode, rdev in
+            FUSEBridge.run("mknod") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                try fs.makeNode(path, mode: UInt32(mode), rdev: UInt64(rdev), caller: FUSEBridge.caller())
                 return 0
             }
         }
@@ -122,7 +132,7 @@ enum FUSEBridge {
         ops.symlink = { target, path in
             FUSEBridge.run("symlink") { fs throws(Errno) in
                 guard let target = FUSEBridge.string(target), let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                try fs.symlink(target: target, at: path)
+                try fs.symlink(target: target, at: path, caller: FUSEBridge.caller())
                 return 0
             }
         }
@@ -148,11 +158,41 @@ enum FUSEBridge {
         }
         ops.chown = { path, uid, gid, fi in
             FUSEBridge.run("chown") { fs throws(Errno) in
-                // Every entry belongs to the mounting user; "changing" to that owner is a no-op.
-                _ = try fs.attributes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh })
-                let keepsUID = uid == uid_t.max || uid == getuid()
-                let keepsGID = gid == gid_t.max || gid == getgid()
-                guard keepsUID, keepsGID else { throw Errno.notPermitted }
+                // -1 leaves that id as it is.
+                try fs.chown(
+                    path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh },
+                    uid: uid == uid_t.max ? nil : UInt32(uid), gid: gid == gid_t.max ? nil : UInt32(gid))
+                return 0
+            }
+        }
+        ops.setxattr = { path, name, value, size, flags in
+            FUSEBridge.run("setxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                let bytes = size > 0 && value != nil ? [UInt8](UnsafeRawBufferPointer(start: value, count: size)) : []
+                try fs.setExtendedAttribute(path: path, name: name, value: bytes, flags: flags)
+                return 0
+            }
+        }
+        ops.getxattr = { path, name, buffer, size in
+            FUSEBridge.run("getxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                let value = try fs.extendedAttribute(path: path, name: name)
+                return try FUSEBridge.reply(value, into: buffer, size: size)
+            }
+        }
+        ops.listxattr = { path, buffer, size in
+            FUSEBridge.run("listxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                // NUL-terminated names, one after another.
+                var list: [UInt8] = []
+                for name in try fs.extendedAttributeNames(path: path) { list += Array(name.utf8) + [0] }
+                return try FUSEBridge.reply(list, into: buffer, size: size)
+            }
+        }
+        ops.removexattr = { path, name in
+            FUSEBridge.run("removexattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                try fs.removeExtendedAttribute(path: path, name: name)
                 return 0
             }
         }
@@ -192,7 +232,7 @@ enum FUSEBridge {
         ops.create = { path, mode, fi in
             FUSEBridge.run("create") { fs throws(Errno) in
                 guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
-                fi.pointee.fh = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags)
+                fi.pointee.fh = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller())
                 return 0
             }
         }
@@ -269,29 +309,46 @@ enum FUSEBridge {
         path.map { String(cString: $0) }
     }
 
-    /// The `struct stat` for `attributes`: owned by the mounting user, times from the engine, the
-    /// inode number given (``InodeNumber``). The change time is the modification time: both are
-    /// stored, stable values, so git's index, which records `ctime`, stays valid across mounts.
+    /// The user and group of the request being served.
+    static func caller() -> Caller {
+        guard let context = fuse_get_context() else { return .mounter }
+        return Caller(uid: context.pointee.uid, gid: context.pointee.gid)
+    }
+
+    /// The xattr reply convention: with `size` 0 the length only; else the bytes, or `ERANGE`
+    /// when they do not fit.
+    static func reply(_ bytes: [UInt8], into buffer: UnsafeMutablePointer<CChar>?, size: Int) throws(Errno) -> Int32 {
+        if size == 0 { return Int32(bytes.count) }
+        guard bytes.count <= size, let buffer else { throw Errno.range }
+        bytes.withUnsafeBytes { src in
+            if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+        }
+        return Int32(bytes.count)
+    }
+
+    /// The `struct stat` for `attributes`: the recorded owner (else the mounting user), times
+    /// from the engine, the inode number given (``InodeNumber``). The change time is the stored
+    /// one (else the modification time): stable values, so git's index, which records `ctime`,
+    /// stays valid across mounts. Access time reads as the modification time (not stored).
     static func stat(_ attributes: FileAttributes, inode: UInt64) -> Glibc.stat {
         var st = Glibc.stat()
         st.st_ino = ino_t(inode)
-        let type: mode_t
-        switch attributes.kind {
-        case .directory: type = S_IFDIR
-        case .symlink: type = S_IFLNK
-        case .file: type = S_IFREG
-        }
-        st.st_mode = type | mode_t(attributes.mode & 0o7777)
+        st.st_mode = mode_t(attributes.kind.typeBits) | mode_t(attributes.mode & 0o7777)
+        st.st_rdev = dev_t(attributes.rdev)
         st.st_nlink = nlink_t(attributes.linkCount)
         st.st_size = off_t(clamping: attributes.size)
         st.st_blksize = 4096
         st.st_blocks = blkcnt_t(clamping: (attributes.size + 511) / 512)
-        st.st_uid = getuid()
-        st.st_gid = getgid()
-        let time = timespec(tv_sec: Int(attributes.mtime / 1_000_000_000), tv_nsec: Int(attributes.mtime % 1_000_000_000))
-        st.st_mtim = time
-        st.st_atim = time
-        st.st_ctim = time
+        st.st_uid = uid_t(attributes.uid ?? Caller.mounter.uid)
+        st.st_gid = gid_t(attributes.gid ?? Caller.mounter.gid)
+        func time(_ ns: Int64) -> timespec {
+            // Floor division, so times before 1970 keep a nanosecond part in 0..<1e9.
+            let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+            return timespec(tv_sec: Int(seconds), tv_nsec: Int(ns - seconds * 1_000_000_000))
+        }
+        st.st_mtim = time(attributes.mtime)
+        st.st_atim = st.st_mtim
+        st.st_ctim = time(attributes.ctime ?? attributes.mtime)
         return st
     }
 }

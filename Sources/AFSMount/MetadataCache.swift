@@ -146,7 +146,11 @@ final class MetadataCache: Sendable {
             s.attributes[path] = nil
             s.absent[path] = nil
             s.listings[path] = nil
-            if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
+            // The parent's listing, and its times (an entry added or removed moves them).
+            if path != "/" {
+                s.listings[MountPath.parent(of: path)] = nil
+                s.attributes[MountPath.parent(of: path)] = nil
+            }
         }
     }
 
@@ -161,7 +165,11 @@ final class MetadataCache: Sendable {
             s.attributes[path] = nil
             s.absent[path] = nil
             s.listings[path] = nil
-            if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
+            // The parent's listing, and its times (an entry added or removed moves them).
+            if path != "/" {
+                s.listings[MountPath.parent(of: path)] = nil
+                s.attributes[MountPath.parent(of: path)] = nil
+            }
             s.attributes = s.attributes.filter { !$0.key.hasPrefix(prefix) }
             s.absent = s.absent.filter { !$0.key.hasPrefix(prefix) }
             s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }

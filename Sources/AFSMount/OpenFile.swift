@@ -26,6 +26,9 @@ final class OpenFile: Sendable {
         /// A modification time set (utimens) after the last write: published with the content,
         /// in the same service call. A later write clears it (it moves the time to now).
         var pendingMtime: Int64?
+        /// Who created the file through this mount, when not the mounting user: recorded as its
+        /// owner by the first upload, shown until then.
+        var creator: Caller?
         /// Unlinked while open: still readable and writable, never uploaded again.
         var unlinked = false
         var handles = 0
@@ -95,7 +98,7 @@ final class OpenFile: Sendable {
     /// written bytes reach it (tools that compare times before and after a close see one change).
     func attributes() -> FileAttributes {
         state.withLock { s in
-            var attributes = s.remote ?? FileAttributes(kind: .file, mode: s.mode, size: 0, mtime: OpenFile.now())
+            var attributes = s.remote ?? FileAttributes(kind: .file, mode: s.mode, size: 0, mtime: OpenFile.now(), uid: s.creator?.uid, gid: s.creator?.gid)
             attributes.mode = s.mode
             if let scratch = s.scratch {
                 var st = Glibc.stat()

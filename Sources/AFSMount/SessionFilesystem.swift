@@ -200,7 +200,6 @@ public final class SessionFilesystem: Sendable {
     public func attributes(path: String?, handle: UInt64? = nil) throws(Errno) -> FileAttributes {
         if let handle, let file = openFile(handle: handle) { return file.attributes() }
         guard let path else { throw Errno.badDescriptor }
-        if path == "/" { return rootAttributes }
         if let file = openFile(at: path) { return file.attributes() }
         switch metadata.lookup(path) {
         case .found(let attributes): return attributes
@@ -212,6 +211,8 @@ public final class SessionFilesystem: Sendable {
         do throws(Errno) {
             attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
         } catch {
+            // The root always exists; a transport that cannot stat it gets the fixed answer.
+            if path == "/" { return rootAttributes }
             if error == .notFound { metadata.store(absent: path, asOf: generation) }
             throw error
         }
@@ -347,10 +348,12 @@ public final class SessionFilesystem: Sendable {
         }
     }
 
-    /// Creates a file: local until its first flush, visible to this mount at once.
-    public func create(_ path: String, mode: UInt32, flags: Int32) throws(Errno) -> UInt64 {
+    /// Creates a file: local until its first flush, visible to this mount at once. A `caller`
+    /// other than the mounting user becomes its recorded owner.
+    public func create(_ path: String, mode: UInt32, flags: Int32, caller: Caller = .mounter) throws(Errno) -> UInt64 {
         let scratch = try makeScratch()
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
+        if caller != .mounter { file.state.withLock { $0.creator = caller } }
         metadata.invalidate(path)
         guard let (handle, shared) = register(file, at: path) else { throw Errno.io }
         if shared !== file { try ensureScratch(shared, truncating: true) }
@@ -394,12 +397,14 @@ public final class SessionFilesystem: Sendable {
 
     /// Uploads the scratch copy if it changed. The caller holds `file.transfer`.
     private func uploadLocked(_ file: OpenFile) throws(Errno) {
-        let snapshot = file.state.withLock { s -> (String, UInt32, Int64?, Int32)? in
+        let snapshot = file.state.withLock { s -> (String, UInt32, Int64?, Int32, MutationContext)? in
             guard s.dirty, !s.unlinked, let scratch = s.scratch else { return nil }
             s.dirty = false
-            return (s.path, s.mode, s.pendingMtime, scratch)
+            // The first upload creates the file: with its creator as owner.
+            let owner = s.remote == nil ? s.creator.map { $0.context(context) } : nil
+            return (s.path, s.mode, s.pendingMtime, scratch, owner ?? context)
         }
-        guard let (path, mode, mtime, scratch) = snapshot else { return }
+        guard let (path, mode, mtime, scratch, uploadContext) = snapshot else { return }
         // A second open file description: its own offset, so uploads never disturb other readers.
         let source = Glibc.open("/proc/self/fd/\(scratch)", O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
@@ -414,7 +419,7 @@ public final class SessionFilesystem: Sendable {
         let reusedBefore = chunks?.bytesReused ?? 0
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: context)
+                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: uploadContext)
             }
         } catch {
             file.state.withLock { $0.dirty = true }
@@ -521,8 +526,7 @@ public final class SessionFilesystem: Sendable {
     /// A path nobody holds open changes at the service in one metadata call (no content moves).
     /// An open file takes the mode at once (this mount's `stat` shows it); if it has unpublished
     /// writes, the mode travels with them when they are published (close, flush, fsync), in the
-    /// same service call, as the bytes do; otherwise one metadata call sets it. The root has no
-    /// stored mode: `EPERM` unless unchanged.
+    /// same service call, as the bytes do; otherwise one metadata call sets it.
     public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
         let bits = mode & 0o7777
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
@@ -543,9 +547,8 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
-        let attributes = try self.attributes(path: path)
-        if attributes.mode == bits { return }
-        if path == "/" { throw Errno.notPermitted }
+        // An unchanged mode still moves the change time (`chmod` always does), except on an
+        // open file above, where `cp -p` repeats the mode it created the file with.
         try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
         metadata.invalidate(path)
     }
@@ -564,8 +567,7 @@ public final class SessionFilesystem: Sendable {
     /// until the next write. On an open file with unpublished writes the time waits for them and
     /// is published in the same service call (`cp -p` sets times and mode before `close`: one
     /// durable write per file instead of three); a write in between moves it to now, as POSIX
-    /// says. Access times are not stored (they read as the mtime). The root has no stored time:
-    /// setting it is accepted and changes nothing.
+    /// says. Access times are not stored (they read as the mtime).
     public func setTimes(path: String?, handle: UInt64?, modified: TimeChange) throws(Errno) {
         let mtime: Int64
         switch modified {
@@ -591,7 +593,6 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
-        if path == "/" { return }
         try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, context: context) }
         metadata.invalidate(path)
     }
@@ -605,8 +606,9 @@ public final class SessionFilesystem: Sendable {
 
     // MARK: Namespace
 
-    public func makeDirectory(_ path: String, mode: UInt32) throws(Errno) {
+    public func makeDirectory(_ path: String, mode: UInt32, caller: Caller = .mounter) throws(Errno) {
         if openFile(at: path) != nil { throw Errno.exists }
+        let context = caller.context(self.context)
         try call("mkdir", path) { () throws(AFSError) in
             try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
         }
@@ -615,11 +617,136 @@ public final class SessionFilesystem: Sendable {
 
     /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
     /// it (relative to the link's directory, or absolute on this machine) when a program follows it.
-    public func symlink(target: String, at path: String) throws(Errno) {
+    public func symlink(target: String, at path: String, caller: Caller = .mounter) throws(Errno) {
         if openFile(at: path) != nil { throw Errno.exists }
+        let context = caller.context(self.context)
         try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
         metadata.invalidate(path)
     }
+
+    /// `mknod`: a FIFO, socket or device node is stored as metadata (the mount is `nodev`: no
+    /// device is ever opened through it); a regular file is created empty. `mode` is the full
+    /// `st_mode` (type and permission bits).
+    public func makeNode(_ path: String, mode: UInt32, rdev: UInt64, caller: Caller = .mounter) throws(Errno) {
+        if openFile(at: path) != nil { throw Errno.exists }
+        guard let kind = EntryKind(typeBits: mode), kind == .file || kind.isSpecial else { throw Errno.invalid }
+        let context = caller.context(self.context)
+        if kind == .file {
+            if (try? attributes(path: path)) != nil { throw Errno.exists }
+            try call("mknod", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                try service.writeFile(session, path: path, data: [], mode: mode & 0o7777, context: context)
+            }
+        } else {
+            try call("mknod", path) { () throws(AFSError) in
+                try service.makeNode(session, path: path, kind: kind, mode: mode & 0o7777, rdev: rdev, context: context)
+            }
+        }
+        metadata.invalidate(path)
+    }
+
+    /// Records a new owner and/or group (nil: unchanged, `-1` in `chown(2)`). The kernel checked
+    /// the caller's right to do so (`default_permissions`) and sends the set-id bits it clears as
+    /// a separate mode change; the service clears them too, for callers of the API.
+    public func chown(path: String?, handle: UInt64?, uid: UInt32?, gid: UInt32?) throws(Errno) {
+        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+            try file.transfer.withLock { _ throws(Errno) in
+                try publishIfNew(file)
+                let current = file.path
+                try call("chown", current) { () throws(AFSError) in try service.setOwner(session, path: current, uid: uid, gid: gid, context: context) }
+                refreshRemote(file)
+            }
+            metadata.invalidate(file.path)
+            return
+        }
+        guard let path else { throw Errno.badDescriptor }
+        try call("chown", path) { () throws(AFSError) in try service.setOwner(session, path: path, uid: uid, gid: gid, context: context) }
+        metadata.invalidate(path)
+    }
+
+    /// A file created through this mount and never uploaded must exist at the service before
+    /// its metadata can change there. The caller holds `file.transfer`.
+    private func publishIfNew(_ file: OpenFile) throws(Errno) {
+        let isNew = file.state.withLock { s -> Bool in
+            guard s.remote == nil, !s.unlinked else { return false }
+            s.dirty = true
+            return true
+        }
+        if isNew { try uploadLocked(file) }
+    }
+
+    // MARK: Extended attributes
+
+    /// The one namespace stored; others (`security.`, `system.`, `trusted.`) carry kernel
+    /// semantics a session cannot honour.
+    static func storesXattr(_ name: String) -> Bool { name.hasPrefix("user.") }
+
+    /// The value of one extended attribute (`ENODATA` when absent).
+    public func extendedAttribute(path: String, name: String) throws(Errno) -> [UInt8] {
+        guard SessionFilesystem.storesXattr(name) else {
+            _ = try attributes(path: path)
+            throw Errno.noAttribute
+        }
+        if let file = openFile(at: path), file.state.withLock({ $0.remote == nil }) { throw Errno.noAttribute }
+        let all = try call("getxattr", path) { () throws(AFSError) in try service.extendedAttributes(session, path: path) }
+        guard let value = all[name] else { throw Errno.noAttribute }
+        return value
+    }
+
+    /// Names of the entry's extended attributes.
+    public func extendedAttributeNames(path: String) throws(Errno) -> [String] {
+        if let file = openFile(at: path), file.state.withLock({ $0.remote == nil }) { return [] }
+        let all = try call("listxattr", path) { () throws(AFSError) in try service.extendedAttributes(session, path: path) }
+        return all.keys.sorted()
+    }
+
+    /// `setxattr`; `flags` are `XATTR_CREATE` (1) and `XATTR_REPLACE` (2).
+    public func setExtendedAttribute(path: String, name: String, value: [UInt8], flags: Int32) throws(Errno) {
+        guard SessionFilesystem.storesXattr(name) else { throw Errno.notSupported }
+        guard name.utf8.count <= EntryAttributes.maxNameBytes, name.utf8.count > 5 else { throw Errno.range }
+        guard value.count <= EntryAttributes.maxValueBytes else { throw Errno.tooBig }
+        let disposition: AetherStore.XattrDisposition = flags & 1 != 0 ? .create : flags & 2 != 0 ? .replace : .any
+        try changeAttributes(path, "setxattr") { () throws(AFSError) in
+            try service.setExtendedAttribute(session, path: path, name: name, value: value, disposition: disposition, context: context)
+        }
+    }
+
+    public func removeExtendedAttribute(path: String, name: String) throws(Errno) {
+        guard SessionFilesystem.storesXattr(name) else { throw Errno.noAttribute }
+        try changeAttributes(path, "removexattr") { () throws(AFSError) in
+            try service.removeExtendedAttribute(session, path: path, name: name, context: context)
+        }
+    }
+
+    /// Runs an extended-attribute change, publishing a never-uploaded open file first, and maps
+    /// the service's answers to xattr errnos (absent → `ENODATA`, over the entry's limit → `ENOSPC`).
+    private func changeAttributes(_ path: String, _ what: String, _ body: () throws(AFSError) -> Void) throws(Errno) {
+        if let file = openFile(at: path) {
+            try file.transfer.withLock { _ throws(Errno) in
+                try publishIfNew(file)
+                try runAttributeChange(path, what, body)
+                refreshRemote(file)
+            }
+        } else {
+            try runAttributeChange(path, what, body)
+        }
+        metadata.invalidate(path)
+    }
+
+    private func runAttributeChange(_ path: String, _ what: String, _ body: () throws(AFSError) -> Void) throws(Errno) {
+        do throws(AFSError) {
+            try body()
+        } catch {
+            switch error.code {
+            case .notFound where error.message.hasPrefix("extended attribute"): throw Errno.noAttribute
+            case .invalidArgument where error.message.contains("would take"): throw Errno.noSpace
+            default:
+                let mapped = Errno(error)
+                if mapped != .notFound { log("\(what) \(path): \(error.message) → \(mapped)") }
+                throw mapped
+            }
+        }
+    }
+
 
     /// Hard links: always `EPERM`. A session's tree maps each path to its own entry (as git's
     /// trees do), so two names cannot share one inode whose writes both see; equal content is
@@ -711,7 +838,14 @@ public final class SessionFilesystem: Sendable {
                     let moved = MountPath.rebase(p, from: from, to: to)
                     t.byPath[p] = nil
                     t.byPath[moved] = file
-                    file.state.withLock { $0.path = moved }
+                    file.state.withLock {
+                        $0.path = moved
+                        // The moved file keeps its number, as the service records it.
+                        if p == from, var remote = $0.remote {
+                            remote.inode = remote.inode ?? InodeNumber.forPath(from)
+                            $0.remote = remote
+                        }
+                    }
                 }
             }
         }

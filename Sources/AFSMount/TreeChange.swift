@@ -18,7 +18,7 @@ enum TreeChange: Equatable {
 
     init(_ event: ChangeEvent) {
         switch event.kind {
-        case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir:
+        case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir, .mknod, .chown, .xattr:
             self = .paths([Path(path: event.path, subtree: false)])
         case .delete:
             self = .paths([Path(path: event.path, subtree: true)])

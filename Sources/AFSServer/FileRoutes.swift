@@ -35,6 +35,29 @@ extension AetherServer {
         /// Nanoseconds since 1970, as `stat` reports it.
         var mtime: Int64
     }
+    struct MknodRequest: Decodable {
+        var path: String
+        var kind: EntryKind
+        var mode: UInt32?
+        var rdev: UInt64?
+    }
+    struct ChownRequest: Decodable {
+        var path: String
+        var uid: UInt32?
+        var gid: UInt32?
+    }
+    struct XattrSetRequest: Decodable {
+        var path: String
+        var name: String
+        /// The value's bytes in base64.
+        var value: String
+        var disposition: AetherStore.XattrDisposition?
+    }
+    struct XattrsReply: Encodable {
+        var path: String
+        /// Values in base64: they are bytes.
+        var xattrs: [String: String]
+    }
 
     func addFileRoutes(_ api: APIRouteTable) {
         api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true, streaming: true) { request, context in
@@ -288,6 +311,75 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
+        api.add(.post, "/v1/sessions/{id}/mknod", "Create a FIFO, socket or device node (kind fifo, socket, char-device, block-device; metadata only).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(MknodRequest.self, from: request, context: context)
+            guard (body.mode ?? 0) <= 0o7777 else { throw APIError.badRequest("mode must be at most 0o7777 (4095): permission bits only") }
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.makeNode(id, path: body.path, kind: body.kind, mode: body.mode ?? 0o644, rdev: body.rdev ?? 0, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "mknod", session: id)
+            return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/chown", "Record a numeric owner (uid) and/or group (gid) of a path; set-id bits are cleared as chown(2) does.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(ChownRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.setOwner(id, path: body.path, uid: body.uid, gid: body.gid, context: m)
+                return try store.stat(id, path: body.path)
+            }
+            self.count(context, "chown", session: id)
+            return try HTTPHelpers.json(st)
+        }
+
+        api.add(.get, "/v1/sessions/{id}/xattrs", "Extended attributes of ?path=P (user. namespace), values in base64.") { request, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            guard let path = HTTPHelpers.query(request, "path") else { throw APIError.badRequest("query parameter path is required") }
+            let store = self.store
+            let values = try await Blocking.run { try store.extendedAttributes(id, path: path) }
+            return try HTTPHelpers.json(XattrsReply(path: path, xattrs: values.mapValues { Data($0).base64EncodedString() }))
+        }
+
+        api.add(.post, "/v1/sessions/{id}/xattrs", "Set one extended attribute (user. namespace; value in base64; disposition any, create or replace).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(XattrSetRequest.self, from: request, context: context)
+            guard let value = Data(base64Encoded: body.value) else { throw APIError.badRequest("value must be base64") }
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            try await Blocking.run {
+                try store.setExtendedAttribute(id, path: body.path, name: body.name, value: [UInt8](value), disposition: body.disposition ?? .any, context: m)
+            }
+            self.count(context, "xattr", session: id)
+            return Response(status: .noContent)
+        }
+
+        api.add(.delete, "/v1/sessions/{id}/xattrs", "Remove one extended attribute (?path=P&name=N).", role: .writer) { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            guard let path = HTTPHelpers.query(request, "path"), let name = HTTPHelpers.query(request, "name") else {
+                throw APIError.badRequest("query parameters path and name are required")
+            }
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            try await Blocking.run { try store.removeExtendedAttribute(id, path: path, name: name, context: m) }
+            self.count(context, "xattr", session: id)
+            return Response(status: .noContent)
+        }
+
         api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).") { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
@@ -299,7 +391,13 @@ extension AetherServer {
                 func visit(_ dir: String) throws {
                     for e in try store.list(id, path: dir) {
                         let full = (dir == "/" ? "" : dir) + "/" + e.name
-                        out.append(["path": full, "name": e.name, "kind": e.kind.rawValue, "mode": e.mode, "size": e.size, "mtime": e.mtime])
+                        var entry: [String: Any] = ["path": full, "name": e.name, "kind": e.kind.rawValue, "mode": e.mode, "size": e.size, "mtime": e.mtime]
+                        if let uid = e.uid { entry["uid"] = uid }
+                        if let gid = e.gid { entry["gid"] = gid }
+                        if let ctime = e.ctime { entry["ctime"] = ctime }
+                        if let rdev = e.rdev { entry["rdev"] = rdev }
+                        if let inode = e.inode { entry["inode"] = inode }
+                        out.append(entry)
                         if recursive && e.kind == .directory { try visit(full) }
                     }
                 }

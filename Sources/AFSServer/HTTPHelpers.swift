@@ -7,6 +7,8 @@ import NIOCore
 extension HTTPField.Name {
     static let lockToken = HTTPField.Name("X-AFS-Lock-Token")!
     static let actor = HTTPField.Name("X-AFS-Actor")!
+    /// `UID:GID` (either may be empty): the owner recorded on entries the request creates.
+    static let owner = HTTPField.Name("X-AFS-Owner")!
     static let fileMode = HTTPField.Name("X-AFS-Mode")!
     static let fileMtime = HTTPField.Name("X-AFS-Mtime")!
     static let baseFile = HTTPField.Name("X-AFS-Base")!
@@ -54,7 +56,19 @@ enum HTTPHelpers {
         }
         let actor = request.headers[.actor] ?? principal.tenant
         guard !actor.isEmpty, actor.utf8.count <= 200 else { throw APIError.badRequest("X-AFS-Actor must be 1…200 bytes") }
-        return MutationContext(actor: actor, lockToken: token)
+        var context = MutationContext(actor: actor, lockToken: token)
+        if let raw = request.headers[.owner] {
+            let parts = raw.split(separator: ":", omittingEmptySubsequences: false)
+            func id(_ s: Substring) throws -> UInt32? {
+                if s.isEmpty { return nil }
+                guard let v = UInt32(s) else { throw APIError.badRequest("X-AFS-Owner must be UID:GID (numbers; either may be empty)") }
+                return v
+            }
+            guard parts.count == 2 else { throw APIError.badRequest("X-AFS-Owner must be UID:GID (numbers; either may be empty)") }
+            context.uid = try id(parts[0])
+            context.gid = try id(parts[1])
+        }
+        return context
     }
 
     static func query(_ request: Request, _ name: String) -> String? {

@@ -19,7 +19,8 @@ struct FSCommand: ParsableCommand {
                 let entries = try store.list(id, path: path)
                 global.emit(entries) {
                     entries.map { e in
-                        let suffix = e.kind == .directory ? "/" : e.kind == .symlink ? "@" : ""
+                        // As `ls -F`: / directory, @ link, | FIFO, = socket.
+                        let suffix = [EntryKind.directory: "/", .symlink: "@", .fifo: "|", .socket: "="][e.kind] ?? ""
                         return "\(Output.mode(e.mode).padding(toLength: 5, withPad: " ", startingAt: 0)) \(String(e.size).padding(toLength: 10, withPad: " ", startingAt: 0)) \(e.name)\(suffix)"
                     }.joined(separator: "\n")
                 }
@@ -113,7 +114,8 @@ struct FSCommand: ParsableCommand {
     }
 
     struct Stat: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a path's kind, mode, size, mtime and content ID.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a path's kind, mode, size, owner, times, device number, extended attributes and content ID.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
         @Argument(help: "Path.") var path: String
@@ -128,6 +130,11 @@ struct FSCommand: ParsableCommand {
                     mode:    \(Output.mode(st.mode))
                     size:    \(st.size)
                     mtime:   \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(st.mtime) / 1e9)))
+                    ctime:   \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(st.ctime ?? st.mtime) / 1e9)))
+                    owner:   \(st.uid.map(String.init) ?? "-"):\(st.gid.map(String.init) ?? "-")\(st.uid == nil && st.gid == nil ? " (whoever mounts the session)" : "")
+                    """ + (st.rdev.map { "\ndevice:  \(DeviceNumber.split($0).major),\(DeviceNumber.split($0).minor)" } ?? "")
+                        + (st.xattrs.map { "\nxattrs:  \($0.joined(separator: " "))" } ?? "") + """
+
                     content: \(st.contentID ?? st.target ?? "-")
                     """
                 }

@@ -2,6 +2,7 @@ import AFSClient
 import AFSCore
 import Foundation
 import AFSTestSupport
+import CSystemExtras
 import Testing
 
 /// The mount against the local disk as a model: the same random sequence of file-system calls on
@@ -35,6 +36,11 @@ struct DifferentialMountTests {
         /// Sets the modification time (seconds since 1970, following links) and reports it back.
         case utimens(String, Int)
         case read(String)
+        case mkfifo(String)
+        /// `lchown`; as root any ids, as anyone else only their own (`EPERM` otherwise, on both sides).
+        case chown(String, uid_t, gid_t)
+        /// `lsetxattr` (`XATTR_CREATE` when `create`); an empty value removes the attribute instead.
+        case setxattr(String, name: String, value: [UInt8], create: Bool)
 
         var description: String {
             switch self {
@@ -50,6 +56,9 @@ struct DifferentialMountTests {
             case .symlink(let t, let p): "symlink \(p) → \(t)"
             case .utimens(let p, let t): "utimens \(p) \(t)"
             case .read(let p): "read \(p)"
+            case .mkfifo(let p): "mkfifo \(p)"
+            case .chown(let p, let u, let g): "chown \(p) \(u):\(g)"
+            case .setxattr(let p, let n, let v, let c): v.isEmpty ? "removexattr \(p) \(n)" : "setxattr \(p) \(n) (\(v.count) bytes\(c ? ", create" : ""))"
             }
         }
     }
@@ -69,7 +78,7 @@ struct DifferentialMountTests {
 
     static func randomOperation(_ g: inout SeededGenerator) -> Operation {
         let p = randomPath(&g)
-        switch Int.random(in: 0..<14, using: &g) {
+        switch Int.random(in: 0..<17, using: &g) {
         case 0, 1: return .write(p, randomBytes(&g))
         case 2: return .append(p, randomBytes(&g))
         case 3: return .patch(p, offset: Int.random(in: 0...6000, using: &g), randomBytes(&g))
@@ -82,6 +91,11 @@ struct DifferentialMountTests {
         // Relative targets only: an absolute or `..` target resolves outside the two trees, differently.
         case 11: return .symlink(target: ["d0", "f1", "d1/f0", "nowhere"].randomElement(using: &g)!, p)
         case 12: return .utimens(p, Int.random(in: Self.oldTimes, using: &g))
+        case 13: return .mkfifo(p)
+        case 14: return .chown(p, [0, 1000, 65534].randomElement(using: &g)!, [0, 100, 65534].randomElement(using: &g)!)
+        case 15:
+            let value = [[], [1], Array("text/plain".utf8), [UInt8](repeating: 9, count: 300)].randomElement(using: &g)!
+            return .setxattr(p, name: ["user.a", "user.mime"].randomElement(using: &g)!, value: value, create: Bool.random(using: &g))
         default: return .read(p)
         }
     }
@@ -99,13 +113,14 @@ struct DifferentialMountTests {
         }
         switch op {
         case .write(let p, let bytes):
-            let fd = open(root + p, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            // O_NONBLOCK: a FIFO without a reader answers ENXIO instead of waiting (no effect on files).
+            let fd = open(root + p, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0o644)
             return fd < 0 ? "errno \(errno)" : writeAll(fd, bytes, at: nil)
         case .append(let p, let bytes):
-            let fd = open(root + p, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            let fd = open(root + p, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK, 0o644)
             return fd < 0 ? "errno \(errno)" : writeAll(fd, bytes, at: nil)
         case .patch(let p, let offset, let bytes):
-            let fd = open(root + p, O_WRONLY)
+            let fd = open(root + p, O_WRONLY | O_NONBLOCK)
             return fd < 0 ? "errno \(errno)" : writeAll(fd, bytes, at: offset)
         case .truncate(let p, let n): return result(truncate(root + p, off_t(n)))
         case .mkdir(let p): return result(mkdir(root + p, 0o755))
@@ -120,7 +135,15 @@ struct DifferentialMountTests {
             var st = stat()
             guard stat(root + p, &st) == 0 else { return "errno \(errno) after utimens" }
             return "ok \(st.st_mtim.tv_sec)"
+        case .mkfifo(let p): return result(mkfifo(root + p, 0o640))
+        case .chown(let p, let uid, let gid): return result(lchown(root + p, uid, gid))
+        case .setxattr(let p, let name, let value, let create):
+            if value.isEmpty { return result(lremovexattr(root + p, name)) }
+            return result(value.withUnsafeBytes { lsetxattr(root + p, name, $0.baseAddress, value.count, create ? 1 : 0) })
         case .read(let p):
+            var st = stat()
+            // Opening a FIFO would wait for a writer.
+            if lstat(root + p, &st) == 0, st.st_mode & S_IFMT == S_IFIFO { return "fifo" }
             guard let data = FileManager.default.contents(atPath: root + p) else { return "unreadable" }
             return "ok \(data.count) \(data.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })"
         }
@@ -138,18 +161,23 @@ struct DifferentialMountTests {
         var bytes: [UInt8]
         /// Seconds since 1970.
         var mtime: Int
-        var description: String { "\(path) \(kind) \(String(mode, radix: 8)) \(bytes.count)B t=\(mtime)" }
+        /// "uid:gid" and the `user.` attributes, "name=bytes;…" sorted.
+        var owner = ""
+        var xattrs = ""
+        var description: String { "\(path) \(kind) \(String(mode, radix: 8)) \(bytes.count)B t=\(mtime) \(owner) [\(xattrs)]" }
 
         /// The same entry. Times count where `utimens` set one on the model (`local`): a file's
         /// time moves on with each write on both sides, so an old time must be equal; a
         /// directory's moves on locally when entries change and stays on the mount (documented).
         func matches(_ local: Node) -> Bool {
-            guard path == local.path, kind == local.kind, mode == local.mode, bytes == local.bytes else { return false }
+            guard path == local.path, kind == local.kind, mode == local.mode, bytes == local.bytes, owner == local.owner, xattrs == local.xattrs else {
+                return false
+            }
             let old = DifferentialMountTests.oldTimes
             switch kind {
             case .file: return (old.contains(mtime) || old.contains(local.mtime)) ? mtime == local.mtime : true
             case .directory: return old.contains(local.mtime) ? mtime == local.mtime : true
-            case .symlink: return true
+            case .symlink, .fifo, .socket, .characterDevice, .blockDevice: return true
             }
         }
     }
@@ -168,21 +196,41 @@ struct DifferentialMountTests {
                 var st = stat()
                 guard lstat(root + path, &st) == 0 else { continue }
                 let mode = UInt32(st.st_mode & 0o7777)
+                let owner = "\(st.st_uid):\(st.st_gid)"
+                let xattrs = localXattrs(root + path)
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
-                    out.append(Node(path: path, kind: .directory, mode: mode, bytes: [], mtime: st.st_mtim.tv_sec))
+                    out.append(Node(path: path, kind: .directory, mode: mode, bytes: [], mtime: st.st_mtim.tv_sec, owner: owner, xattrs: xattrs))
                     walk(path)
                 case S_IFLNK:
                     let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: root + path)) ?? ""
-                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: st.st_mtim.tv_sec))
+                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: st.st_mtim.tv_sec, owner: owner, xattrs: xattrs))
+                case S_IFIFO:
+                    out.append(Node(path: path, kind: .fifo, mode: mode, bytes: [], mtime: st.st_mtim.tv_sec, owner: owner, xattrs: xattrs))
                 default:
                     let bytes = [UInt8](FileManager.default.contents(atPath: root + path) ?? Data())
-                    out.append(Node(path: path, kind: .file, mode: mode, bytes: bytes, mtime: st.st_mtim.tv_sec))
+                    out.append(Node(path: path, kind: .file, mode: mode, bytes: bytes, mtime: st.st_mtim.tv_sec, owner: owner, xattrs: xattrs))
                 }
             }
         }
         walk("")
         return out
+    }
+
+    /// The `user.` extended attributes of a local path (not following links), as `Node.xattrs`.
+    static func localXattrs(_ path: String) -> String {
+        var names = [CChar](repeating: 0, count: 4096)
+        let n = llistxattr(path, &names, names.count)
+        guard n > 0 else { return "" }
+        var parts: [String] = []
+        for raw in names[0..<n].split(separator: 0) {
+            let name = String(decoding: raw.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard name.hasPrefix("user.") else { continue }
+            var value = [UInt8](repeating: 0, count: 65_536)
+            let size = value.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, $0.count) }
+            parts.append("\(name)=\(size >= 0 ? Array(value[0..<size]).description : "?")")
+        }
+        return parts.sorted().joined(separator: ";")
     }
 
     /// The session's tree as the service holds it, walked with `list` (the manifest names files only).
@@ -192,16 +240,21 @@ struct DifferentialMountTests {
             for e in try service.list(session, path: directory) {
                 let path = (directory == "/" ? "" : directory) + "/" + e.name
                 let seconds = Int(e.mtime / 1_000_000_000)
+                // No recorded owner: the mounting user's, which is this process's.
+                let owner = "\(e.uid ?? getuid()):\(e.gid ?? getgid())"
+                let xattrs = try service.extendedAttributes(session, path: path).map { "\($0.key)=\($0.value.description)" }.sorted().joined(separator: ";")
                 switch e.kind {
                 case .directory:
-                    out.append(Node(path: path, kind: .directory, mode: e.mode & 0o7777, bytes: [], mtime: seconds))
+                    out.append(Node(path: path, kind: .directory, mode: e.mode & 0o7777, bytes: [], mtime: seconds, owner: owner, xattrs: xattrs))
                     try walk(path)
                 case .symlink:
                     let target = try service.stat(session, path: path).target ?? ""
-                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: seconds))
+                    out.append(Node(path: path, kind: .symlink, mode: 0, bytes: Array(target.utf8), mtime: seconds, owner: owner, xattrs: xattrs))
                 case .file:
                     let bytes = try service.readFile(session, path: path, offset: 0, length: nil)
-                    out.append(Node(path: path, kind: .file, mode: e.mode & 0o7777, bytes: bytes, mtime: seconds))
+                    out.append(Node(path: path, kind: .file, mode: e.mode & 0o7777, bytes: bytes, mtime: seconds, owner: owner, xattrs: xattrs))
+                case .fifo, .socket, .characterDevice, .blockDevice:
+                    out.append(Node(path: path, kind: e.kind, mode: e.mode & 0o7777, bytes: [], mtime: seconds, owner: owner, xattrs: xattrs))
                 }
             }
         }
@@ -227,7 +280,7 @@ struct DifferentialMountTests {
             if actual.hasPrefix("ok") { succeeded[String(op.description.prefix { $0 != " " }), default: 0] += 1 }
         }
         // The sequence must reach the calls under test, not only their error paths.
-        for kind in ["write", "mkdir", "rename", "chmod", "symlink", "utimens"] {
+        for kind in ["write", "mkdir", "rename", "chmod", "symlink", "utimens", "mkfifo", "chown", "setxattr"] {
             #expect(succeeded[kind, default: 0] >= 3, "seed \(seed): only \(succeeded[kind, default: 0]) successful \(kind) calls: \(succeeded)")
         }
         let model = Self.tree(local)

@@ -6,10 +6,16 @@ public struct MutationContext: Sendable, Equatable {
     public var actor: String
     /// The fencing token of the caller's lease, required when the path is under an exclusive lease.
     public var lockToken: UInt64?
+    /// The owner and group recorded on entries this call creates (the calling user of a shared
+    /// mount); nil records none, and the entry belongs to whoever mounts or exports the session.
+    public var uid: UInt32?
+    public var gid: UInt32?
 
-    public init(actor: String = "anonymous", lockToken: UInt64? = nil) {
+    public init(actor: String = "anonymous", lockToken: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
         self.actor = actor
         self.lockToken = lockToken
+        self.uid = uid
+        self.gid = gid
     }
 
     public static let anonymous = MutationContext()
@@ -19,6 +25,8 @@ public struct MutationContext: Sendable, Equatable {
 public struct ChangeEvent: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case write, patch, truncate, delete, rename, mkdir, symlink, chmod
+        /// A FIFO, socket or device node created; an owner or group changed; an extended attribute set or removed.
+        case mknod, chown, xattr
         /// A modification time set explicitly (`setTimes`: touch, tar, cp -p).
         case touch
         case restore, fork, checkpoint, commit, promote, create, undo, archive

@@ -9,20 +9,40 @@ extension AetherStore {
             try tree.walk(root) { (path, v) throws(AFSError) in
                 let name = path.joined(separator: "/")
                 let mtime = v.mtime / 1_000_000_000
+                // Owner and extended attributes travel with every kind (numeric ids; none
+                // recorded: 0, as before format 2).
+                func entry(_ kind: TarEntryKind, size: Int64 = 0, link: String? = nil) -> TarEntry {
+                    var e = TarEntry(path: name, kind: kind, mode: v.mode, mtime: mtime, size: size, linkTarget: link)
+                    e.uid = v.attributes.uid
+                    e.gid = v.attributes.gid
+                    e.xattrs = v.attributes.xattrs
+                    return e
+                }
                 do {
                     switch v.content {
                     case .directory:
-                        try writer.beginEntry(TarEntry(path: name, kind: .directory, mode: v.mode, mtime: mtime, size: 0, linkTarget: nil))
+                        try writer.beginEntry(entry(.directory))
                         try writer.endEntry()
                     case .symlink(let target):
-                        try writer.beginEntry(TarEntry(path: name, kind: .symlink, mode: v.mode, mtime: mtime, size: 0, linkTarget: target))
+                        try writer.beginEntry(entry(.symlink, link: target))
+                        try writer.endEntry()
+                    case .special(let rdev):
+                        var e: TarEntry
+                        switch v.kind {
+                        case .characterDevice: e = entry(.characterDevice)
+                        case .blockDevice: e = entry(.blockDevice)
+                        case .socket: e = entry(.socket)
+                        default: e = entry(.fifo)
+                        }
+                        (e.deviceMajor, e.deviceMinor) = DeviceNumber.split(rdev)
+                        try writer.beginEntry(e)
                         try writer.endEntry()
                     case .inline(let bytes):
-                        try writer.beginEntry(TarEntry(path: name, kind: .file, mode: v.mode, mtime: mtime, size: Int64(v.size), linkTarget: nil))
+                        try writer.beginEntry(entry(.file, size: Int64(v.size)))
                         try writer.writeContent(bytes)
                         try writer.endEntry()
                     case .chunk, .chunkList:
-                        try writer.beginEntry(TarEntry(path: name, kind: .file, mode: v.mode, mtime: mtime, size: Int64(v.size), linkTarget: nil))
+                        try writer.beginEntry(entry(.file, size: Int64(v.size)))
                         for item in try content.chunks(of: v.content, size: v.size) {
                             try writer.writeContent(try log.get(item.id))
                         }

@@ -13,19 +13,30 @@ extension AetherStore {
     }
 
     func fileStat(_ p: SessionPath, _ view: LiveSession.View) throws(AFSError) -> FileStat {
+        var st: FileStat
         switch view {
-        case .file(let mode, let mtime, let size, let data):
+        case .file(let mode, let mtime, let size, let data, _):
             let cid: ChunkID
             switch data {
             case .bytes(let b): cid = content.contentID(of: b)
             case .stored(let c): cid = TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: c).contentID!
             }
-            return FileStat(path: p.description, kind: .file, mode: mode, size: size, mtime: mtime, contentID: cid.hex, target: nil)
-        case .symlink(let mode, let mtime, let target):
-            return FileStat(path: p.description, kind: .symlink, mode: mode, size: UInt64(target.utf8.count), mtime: mtime, contentID: nil, target: target)
-        case .directory(let mode, let mtime, _):
-            return FileStat(path: p.description, kind: .directory, mode: mode, size: 0, mtime: mtime, contentID: nil, target: nil)
+            st = FileStat(path: p.description, kind: .file, mode: mode, size: size, mtime: mtime, contentID: cid.hex, target: nil)
+        case .symlink(let mode, let mtime, let target, _):
+            st = FileStat(path: p.description, kind: .symlink, mode: mode, size: UInt64(target.utf8.count), mtime: mtime, contentID: nil, target: target)
+        case .directory(let mode, let mtime, _, _):
+            st = FileStat(path: p.description, kind: .directory, mode: mode, size: 0, mtime: mtime, contentID: nil, target: nil)
+        case .special(let kind, let mode, let mtime, let rdev, _):
+            st = FileStat(path: p.description, kind: kind, mode: mode, size: 0, mtime: mtime, contentID: nil, target: nil)
+            if kind == .characterDevice || kind == .blockDevice { st.rdev = rdev }
         }
+        let a = view.attributes
+        st.uid = a.uid
+        st.gid = a.gid
+        st.ctime = a.ctime
+        st.inode = a.inode
+        if !a.xattrs.isEmpty { st.xattrs = a.xattrs.keys.sorted() }
+        return st
     }
 
     /// Bytes of a file: all of it, or `length` bytes from `offset` (clamped to the file's size).
@@ -33,7 +44,7 @@ extension AetherStore {
         let p = try SessionPath(path)
         let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
         guard let view else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-        guard case .file(_, _, let size, let data) = view else {
+        guard case .file(_, _, let size, let data, _) = view else {
             throw AFSError(.wrongKind, "\(p) is a \(view.kind.rawValue), not a file")
         }
         // Chunks are immutable: reading them needs no session lock.
@@ -47,7 +58,7 @@ extension AetherStore {
     public func readLink(_ session: String, path: String) throws(AFSError) -> String {
         let p = try SessionPath(path)
         let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
-        guard case .symlink(_, _, let target)? = view else { throw AFSError.notFound("\(p) is not a symbolic link in session \(session)") }
+        guard case .symlink(_, _, let target, _)? = view else { throw AFSError.notFound("\(p) is not a symbolic link in session \(session)") }
         return target
     }
 
@@ -56,14 +67,19 @@ extension AetherStore {
         let p = try SessionPath(path)
         return try inspect(session) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-            guard case .directory(_, _, let treeRoot) = view else { throw AFSError(.wrongKind, "\(p) is not a directory") }
+            guard case .directory(_, _, let treeRoot, _) = view else { throw AFSError(.wrongKind, "\(p) is not a directory") }
             return try s.children(of: p, treeRoot: treeRoot, tree: tree).map { name, v in
+                var size: UInt64 = 0
+                var rdev: UInt64?
                 switch v {
-                case .file(let mode, let mtime, let size, _): return DirectoryEntry(name: name, kind: .file, mode: mode, size: size, mtime: mtime)
-                case .symlink(let mode, let mtime, let target):
-                    return DirectoryEntry(name: name, kind: .symlink, mode: mode, size: UInt64(target.utf8.count), mtime: mtime)
-                case .directory(let mode, let mtime, _): return DirectoryEntry(name: name, kind: .directory, mode: mode, size: 0, mtime: mtime)
+                case .file(_, _, let sz, _, _): size = sz
+                case .symlink(_, _, let target, _): size = UInt64(target.utf8.count)
+                case .directory: break
+                case .special(let kind, _, _, let r, _): if kind == .characterDevice || kind == .blockDevice { rdev = r }
                 }
+                let a = v.attributes
+                return DirectoryEntry(
+                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode)
             }
         }
     }
@@ -71,13 +87,16 @@ extension AetherStore {
     // MARK: Writing
 
     /// Creates or replaces a file with `data`. Missing parent directories are created.
-    /// Durable on return.
+    /// A replaced file keeps its owner and extended attributes (the same file with new bytes, as
+    /// a write through the mount is); a new one gets the context's owner. Durable on return.
     public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32? = nil, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let fileMode = try prepareWrite(s, p, mode: mode)
-            let item = try fileItem(mode: fileMode, data: data)
+            let now = AetherStore.now()
+            let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
+            let item = try fileItem(mode: fileMode, data: data, mtime: now, attributes: attributes)
+            if isNew { try touchParent(s, of: p, now: now) }
             return try journalAndRecord(s, p, item, event: .write, context)
         }
         try journal.waitDurable(ticket)
@@ -87,12 +106,12 @@ extension AetherStore {
     public func patchFile(_ session: String, path: String, offset: UInt64, data: [UInt8], context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            guard case .file(let mode, _, let size, let fileData)? = try s.resolve(p, tree: tree) else {
+            guard case .file(let mode, _, let size, let fileData, let a)? = try s.resolve(p, tree: tree) else {
                 throw AFSError.notFound("\(p) is not an existing file in session \(session)")
             }
             let newSize = max(size, offset + UInt64(data.count))
             guard newSize <= UInt64(Int32.max) * 64 else { throw AFSError.invalidArgument("patch would make the file too large") }
-            let item = try spliced(fileData, size: size, mode: mode, offset: offset, replacement: data, newSize: newSize)
+            let item = try spliced(fileData, size: size, mode: mode, attributes: a, offset: offset, replacement: data, newSize: newSize)
             return try journalAndRecord(s, p, item, event: .patch, context)
         }
         try journal.waitDurable(ticket)
@@ -102,10 +121,10 @@ extension AetherStore {
     public func truncateFile(_ session: String, path: String, size newSize: UInt64, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            guard case .file(let mode, _, let size, let fileData)? = try s.resolve(p, tree: tree) else {
+            guard case .file(let mode, _, let size, let fileData, let a)? = try s.resolve(p, tree: tree) else {
                 throw AFSError.notFound("\(p) is not an existing file in session \(session)")
             }
-            let item = try spliced(fileData, size: size, mode: mode, offset: newSize, replacement: [], newSize: newSize)
+            let item = try spliced(fileData, size: size, mode: mode, attributes: a, offset: newSize, replacement: [], newSize: newSize)
             return try journalAndRecord(s, p, item, event: .truncate, context)
         }
         try journal.waitDurable(ticket)
@@ -122,11 +141,12 @@ extension AetherStore {
             if parents {
                 try ensureParents(s, of: p)
             } else {
-                guard case .directory? = try s.resolve(p.parent, tree: tree) else {
-                    throw AFSError.notFound("parent \(p.parent) does not exist; pass parents (mkdir -p) to create it")
-                }
+                try requireParentDirectory(s, of: p)
             }
-            return try journalAndRecord(s, p, .directory(mode: mode & 0o7777, mtime: AetherStore.now(), fresh: true), event: .mkdir, context)
+            let now = AetherStore.now()
+            try touchParent(s, of: p, now: now)
+            let item = OverlayItem.directory(mode: mode & 0o7777, mtime: now, fresh: true, attributes: newAttributes(context, now: now))
+            return try journalAndRecord(s, p, item, event: .mkdir, context)
         }
         if ticket > 0 { try journal.waitDurable(ticket) }
     }
@@ -140,76 +160,173 @@ extension AetherStore {
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             if try s.resolve(p, tree: tree) != nil { throw AFSError(.alreadyExists, "\(p) already exists") }
             try ensureParents(s, of: p)
-            return try journalAndRecord(s, p, .symlink(mode: 0o777, mtime: AetherStore.now(), target: target), event: .symlink, context, detail: target)
+            let now = AetherStore.now()
+            try touchParent(s, of: p, now: now)
+            let item = OverlayItem.symlink(mode: 0o777, mtime: now, target: target, attributes: newAttributes(context, now: now))
+            return try journalAndRecord(s, p, item, event: .symlink, context, detail: target)
         }
         try journal.waitDurable(ticket)
     }
 
-    /// Changes permission bits of a file, symlink or directory; its content and time stay.
-    ///
-    /// The root is refused: the tree does not store metadata for it (it is always a 0755 directory).
-    public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext = .anonymous) throws(AFSError) {
-        try setMetadata(session, path: path, mode: mode & 0o7777, mtime: nil, event: .chmod, context: context)
-    }
-
-    /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory, as
-    /// `touch -d`, `tar x` and `cp -p` expect; content and mode stay. A later write moves it to the
-    /// time of that write. The root is refused, as for ``setMode(_:path:mode:context:)``.
-    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext = .anonymous) throws(AFSError) {
-        try setMetadata(session, path: path, mode: nil, mtime: mtime, event: .touch, context: context)
-    }
-
-    /// One metadata edit: the entry is re-recorded with the new mode and/or time, keeping its
-    /// content (a directory keeps its children, and a fresh one stays fresh).
-    private func setMetadata(
-        _ session: String, path: String, mode newMode: UInt32?, mtime newTime: Int64?, event: ChangeEvent.Kind, context: MutationContext
+    /// Creates a FIFO, a Unix socket or a device node at `path` (`mknod`). Only metadata is stored:
+    /// `rdev` is recorded for device nodes and ignored for the others; nothing is ever opened
+    /// through it. The parent must exist (as for `mknod(2)`).
+    public func makeNode(
+        _ session: String, path: String, kind: EntryKind, mode: UInt32 = 0o644, rdev: UInt64 = 0, context: MutationContext = .anonymous
     ) throws(AFSError) {
         let p = try SessionPath(path)
-        guard !p.isRoot else {
-            throw AFSError.invalidArgument("the session root has no stored mode or time (it is always a 0755 directory); name an entry below it")
+        guard kind.isSpecial else {
+            throw AFSError.invalidArgument("makeNode creates fifo, socket, char-device or block-device entries, not \(kind.rawValue); write a file or make a directory instead")
         }
+        guard !p.isRoot else { throw AFSError(.alreadyExists, "the session root exists") }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-            let item: OverlayItem
-            switch view {
-            case .file(let mode, let mtime, let size, let data):
-                item = .file(mode: newMode ?? mode, mtime: newTime ?? mtime, size: size, data: data)
-            case .symlink(let mode, let mtime, let target):
-                item = .symlink(mode: newMode ?? mode, mtime: newTime ?? mtime, target: target)
-            case .directory(let mode, let mtime, _):
-                var fresh = false
-                if case .directory(_, _, true)? = s.overlay[p] { fresh = true }
-                item = .directory(mode: newMode ?? mode, mtime: newTime ?? mtime, fresh: fresh)
-            }
-            return try journalAndRecord(s, p, item, event: event, context)
+            if try s.resolve(p, tree: tree) != nil { throw AFSError(.alreadyExists, "\(p) already exists") }
+            try requireParentDirectory(s, of: p)
+            let now = AetherStore.now()
+            try touchParent(s, of: p, now: now)
+            let device = kind == .characterDevice || kind == .blockDevice ? rdev : 0
+            let item = OverlayItem.special(kind: kind, mode: mode & 0o7777, mtime: now, rdev: device, attributes: newAttributes(context, now: now))
+            return try journalAndRecord(s, p, item, event: .mknod, context, detail: kind.rawValue)
         }
         try journal.waitDurable(ticket)
     }
 
-    /// Removes a file, a symlink or an empty directory; with `recursive`, a whole directory.
+    /// Changes permission bits of any entry (the root's included); its content and time stay.
+    public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext = .anonymous) throws(AFSError) {
+        try updateEntry(session, path: path, event: .chmod, context: context) { (item) throws(AFSError) in
+            item = item.with(mode: mode & 0o7777)
+        }
+    }
+
+    /// Sets the modification time (nanoseconds since 1970) of any entry, as `touch -d`, `tar x` and
+    /// `cp -p` expect; content and mode stay. A later write moves it to the time of that write.
+    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext = .anonymous) throws(AFSError) {
+        try updateEntry(session, path: path, event: .touch, context: context) { (item) throws(AFSError) in
+            item = item.with(mtime: mtime)
+        }
+    }
+
+    /// Records a new owner and/or group (nil leaves that one as it is). The store checks no
+    /// privileges (the mount's kernel and the server's roles do); as `chown(2)` does on Linux, a
+    /// change clears the set-user-ID bit, and the set-group-ID bit of a group-executable file.
+    public func setOwner(_ session: String, path: String, uid: UInt32?, gid: UInt32?, context: MutationContext = .anonymous) throws(AFSError) {
+        try updateEntry(session, path: path, event: .chown, context: context) { (item) throws(AFSError) in
+            var a = item.attributes
+            if let uid { a.uid = uid }
+            if let gid { a.gid = gid }
+            var mode = item.mode
+            if case .directory = item {} else if uid != nil || gid != nil {
+                mode &= ~UInt32(0o4000)
+                if mode & 0o010 != 0 { mode &= ~UInt32(0o2000) }
+            }
+            item = item.with(mode: mode, attributes: a)
+        }
+    }
+
+    /// The extended attributes of an entry, by name.
+    public func extendedAttributes(_ session: String, path: String) throws(AFSError) -> [String: [UInt8]] {
+        let p = try SessionPath(path)
+        return try inspect(session) { (s) throws(AFSError) in
+            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
+            return view.attributes.xattrs
+        }
+    }
+
+    /// How ``setExtendedAttribute(_:path:name:value:disposition:context:)`` treats an existing attribute.
+    public enum XattrDisposition: String, Sendable, Codable {
+        /// Create or replace.
+        case any
+        /// Fail with `alreadyExists` if it exists (`XATTR_CREATE`).
+        case create
+        /// Fail with `notFound` if it does not (`XATTR_REPLACE`).
+        case replace
+    }
+
+    /// Sets one extended attribute. Only the `user.` namespace is stored (the others carry kernel
+    /// or security semantics a session cannot honour); names are at most 255 bytes, values 64 KiB.
+    public func setExtendedAttribute(
+        _ session: String, path: String, name: String, value: [UInt8], disposition: XattrDisposition = .any, context: MutationContext = .anonymous
+    ) throws(AFSError) {
+        try AetherStore.validateXattrName(name)
+        guard value.count <= EntryAttributes.maxValueBytes else {
+            throw AFSError.invalidArgument("extended attribute value is \(value.count) bytes; the limit is \(EntryAttributes.maxValueBytes)")
+        }
+        try updateEntry(session, path: path, event: .xattr, context: context, detail: name) { (item) throws(AFSError) in
+            var a = item.attributes
+            switch (disposition, a.xattrs[name] != nil) {
+            case (.create, true): throw AFSError(.alreadyExists, "extended attribute \(name) already exists")
+            case (.replace, false): throw AFSError.notFound("extended attribute \(name) does not exist")
+            default: break
+            }
+            a.xattrs[name] = value
+            guard a.totalXattrBytes <= EntryAttributes.maxTotalBytes else {
+                throw AFSError.invalidArgument("the entry's extended attributes would take \(a.totalXattrBytes) bytes; the limit is \(EntryAttributes.maxTotalBytes)")
+            }
+            item = item.with(attributes: a)
+        }
+    }
+
+    /// Removes one extended attribute; `notFound` if the entry has none of that name.
+    public func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext = .anonymous) throws(AFSError) {
+        try AetherStore.validateXattrName(name)
+        try updateEntry(session, path: path, event: .xattr, context: context, detail: name) { (item) throws(AFSError) in
+            var a = item.attributes
+            guard a.xattrs.removeValue(forKey: name) != nil else { throw AFSError.notFound("extended attribute \(name) does not exist") }
+            item = item.with(attributes: a)
+        }
+    }
+
+    static func validateXattrName(_ name: String) throws(AFSError) {
+        guard name.hasPrefix("user."), name.utf8.count > 5, name.utf8.count <= EntryAttributes.maxNameBytes, !name.utf8.contains(0) else {
+            throw AFSError.invalidArgument(
+                "extended attribute name '\(name.prefix(64))' is not stored: only the user. namespace, names of 6…255 bytes")
+        }
+    }
+
+    /// One metadata edit: the entry is re-recorded as `change` leaves it, keeping its content (a
+    /// directory keeps its children, and a fresh one stays fresh), with its change time moved to now.
+    private func updateEntry(
+        _ session: String, path: String, event: ChangeEvent.Kind, context: MutationContext, detail: String? = nil,
+        _ change: (inout OverlayItem) throws(AFSError) -> Void
+    ) throws(AFSError) {
+        let p = try SessionPath(path)
+        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
+            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
+            var item = view.item(fresh: s.isFreshDirectory(p))
+            try change(&item)
+            item = item.with(attributes: item.attributes.changed(at: AetherStore.now()))
+            return try journalAndRecord(s, p, item, event: event, context, detail: detail)
+        }
+        try journal.waitDurable(ticket)
+    }
+
+    /// Removes a file, a symlink, a special file or an empty directory; with `recursive`, a whole directory.
     public func remove(_ session: String, path: String, recursive: Bool = false, context: MutationContext = .anonymous) throws(AFSError) {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError.invalidPath("cannot remove the session root") }
         let result = try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-            if case .directory(_, _, let treeRoot) = view {
+            if case .directory(_, _, let treeRoot, _) = view {
                 let children = try s.children(of: p, treeRoot: treeRoot, tree: tree)
                 if !children.isEmpty {
                     guard recursive else { throw AFSError(.notEmpty, "\(p) is a non-empty directory; remove it recursively (-r)") }
                     // Structural: fold, then drop the whole subtree in one O(depth) edit.
                     try fold(s, extra: [(p.components, .delete)])
+                    try touchParent(s, of: p, now: AetherStore.now())
                     try markActive(s)
                     try recordEvent(s, .delete, p.description, context)
                     return nil
                 }
             }
+            try touchParent(s, of: p, now: AetherStore.now())
             return try journalAndRecord(s, p, .deleted, event: .delete, context)
         }
         if let (journal, ticket) = result { try journal.waitDurable(ticket) }
     }
 
-    /// Moves a file, symlink or directory. An existing file at `to` is replaced; an existing directory
-    /// is refused. Directories move in O(depth): their contents are not copied.
+    /// Moves any entry. An existing non-directory at `to` is replaced; an existing directory is
+    /// replaced only by a directory and only when empty. Directories move in O(depth): their
+    /// contents are not copied. The moved entry's change time and both parents' times move to now.
     public func rename(_ session: String, from: String, to: String, context: MutationContext = .anonymous) throws(AFSError) {
         let src = try SessionPath(from)
         let dst = try SessionPath(to)
@@ -222,25 +339,36 @@ extension AetherStore {
                 throw AFSError.notFound("destination directory \(dst.parent) does not exist; create it first")
             }
             if let target = try s.resolve(dst, tree: tree) {
-                if case .directory = target { throw AFSError(.alreadyExists, "\(dst) is an existing directory") }
-                if case .directory = view { throw AFSError(.wrongKind, "cannot replace file \(dst) with a directory") }
+                if case .directory(_, _, let treeRoot, _) = target {
+                    guard case .directory = view else { throw AFSError(.wrongKind, "\(dst) is an existing directory") }
+                    guard try s.children(of: dst, treeRoot: treeRoot, tree: tree).isEmpty else {
+                        throw AFSError(.notEmpty, "\(dst) is a non-empty directory")
+                    }
+                } else if case .directory = view {
+                    throw AFSError(.wrongKind, "cannot replace file \(dst) with a directory")
+                }
             }
+            let now = AetherStore.now()
+            try touchParent(s, of: src, now: now)
+            if dst.parent != src.parent { try touchParent(s, of: dst, now: now) }
             switch view {
-            case .file(let mode, let mtime, let size, let data):
-                _ = try journalAndRecord(s, dst, .file(mode: mode, mtime: mtime, size: size, data: data), event: nil, context)
-                return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
-            case .symlink(let mode, let mtime, let target):
-                _ = try journalAndRecord(s, dst, .symlink(mode: mode, mtime: mtime, target: target), event: nil, context)
-                return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
             case .directory:
                 try fold(s)
-                guard let value = try tree.lookup(s.info.root, src.components) else {
+                guard var value = try tree.lookup(s.info.root, src.components) else {
                     throw AFSError.notFound("\(src) vanished during rename")
                 }
+                value.attributes = value.attributes.changed(at: now)
+                value.attributes.inode = value.attributes.inode ?? InodeNumber.forPath(src.description)
                 try fold(s, extra: [(src.components, .delete), (dst.components, .put(value))])
                 try markActive(s)
                 try recordEvent(s, .rename, src.description, context, detail: dst.description)
                 return nil
+            default:
+                let item = view.item(fresh: false)
+                var moved = item.attributes.changed(at: now)
+                moved.inode = moved.inode ?? InodeNumber.forPath(src.description)
+                _ = try journalAndRecord(s, dst, item.with(attributes: moved), event: nil, context)
+                return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
             }
         }
         if let (journal, ticket) = result { try journal.waitDurable(ticket) }
@@ -257,7 +385,7 @@ extension AetherStore {
         if let kind {
             var size: UInt64?
             var contentID: String?
-            if case .file(let mode, let mtime, let sz, let data) = item {
+            if case .file(let mode, let mtime, let sz, let data, _) = item {
                 size = sz
                 switch data {
                 case .bytes(let b): contentID = content.contentID(of: b).hex
@@ -292,15 +420,48 @@ extension AetherStore {
         s.info = info
     }
 
-    /// Checks that `p` can take a file, creates its missing parents, and returns the mode to use:
-    /// the given one, else the replaced file's, else 0644.
-    func prepareWrite(_ s: LiveSession, _ p: SessionPath, mode: UInt32?) throws(AFSError) -> UInt32 {
+    /// Checks that `p` can take a file, creates its missing parents, and returns the mode to use
+    /// (the given one, else the replaced file's, else 0644), the attributes (the replaced file's,
+    /// else the context's owner; change time `now`) and whether the file is new.
+    func prepareWrite(
+        _ s: LiveSession, _ p: SessionPath, mode: UInt32?, context: MutationContext, now: Int64
+    ) throws(AFSError) -> (mode: UInt32, attributes: EntryAttributes, isNew: Bool) {
         let existing = try s.resolve(p, tree: tree)
         if case .directory? = existing { throw AFSError(.wrongKind, "\(p) is a directory") }
         var fileMode: UInt32 = 0o644
-        if let mode { fileMode = mode & 0o7777 } else if case .file(let m, _, _, _)? = existing { fileMode = m }
+        var attributes = newAttributes(context, now: now)
+        if case .file(let m, _, _, _, let a)? = existing {
+            fileMode = m
+            attributes = a.changed(at: now)
+        }
+        if let mode { fileMode = mode & 0o7777 }
         try ensureParents(s, of: p)
-        return fileMode
+        return (fileMode, attributes, existing == nil)
+    }
+
+    /// Attributes of an entry the context's caller creates at `now`.
+    func newAttributes(_ context: MutationContext, now: Int64) -> EntryAttributes {
+        EntryAttributes(uid: context.uid, gid: context.gid, ctime: now)
+    }
+
+    /// `notFound` unless `p`'s parent is an existing directory (`wrongKind` if it is something else).
+    func requireParentDirectory(_ s: LiveSession, of p: SessionPath) throws(AFSError) {
+        switch try s.resolve(p.parent, tree: tree) {
+        case .directory?: return
+        case nil: throw AFSError.notFound("parent \(p.parent) does not exist; pass parents (mkdir -p) to create it")
+        case let v?: throw AFSError(.wrongKind, "\(p.parent) is a \(v.kind.rawValue), not a directory")
+        }
+    }
+
+    /// Moves the modification and change time of `p`'s parent directory to `now` (an entry was
+    /// added, removed or renamed in it), as every POSIX file system does; build tools and git's
+    /// untracked cache read directory times to know what to look at again.
+    func touchParent(_ s: LiveSession, of p: SessionPath, now: Int64) throws(AFSError) {
+        let parent = p.parent
+        guard case .directory(let mode, _, _, let a)? = try s.resolve(parent, tree: tree) else { return }
+        let item = OverlayItem.directory(mode: mode, mtime: now, fresh: s.isFreshDirectory(parent), attributes: a.changed(at: now))
+        _ = try s.journal.append(parent, item)
+        s.record(parent, item)
     }
 
     /// Creates missing parent directories (as fresh overlay directories).
@@ -316,6 +477,7 @@ extension AetherStore {
             q = q.parent
         }
         let now = AetherStore.now()
+        if let top = missing.last { try touchParent(s, of: top, now: now) }
         for dir in missing.reversed() {
             _ = try s.journal.append(dir, .directory(mode: 0o755, mtime: now, fresh: true))
             s.record(dir, .directory(mode: 0o755, mtime: now, fresh: true))
@@ -323,20 +485,22 @@ extension AetherStore {
     }
 
     /// An overlay item for new file content: in the journal when small, in the chunk log when large.
-    func fileItem(mode: UInt32, data: [UInt8], mtime: Int64 = AetherStore.now()) throws(AFSError) -> OverlayItem {
+    func fileItem(mode: UInt32, data: [UInt8], mtime: Int64 = AetherStore.now(), attributes: EntryAttributes = .none) throws(AFSError) -> OverlayItem {
         if data.count <= options.journalInlineLimit {
-            return .file(mode: mode, mtime: mtime, size: UInt64(data.count), data: .bytes(data))
+            return .file(mode: mode, mtime: mtime, size: UInt64(data.count), data: .bytes(data), attributes: attributes)
         }
         let c = try content.store(data)
         try log.sync()
-        return .file(mode: mode, mtime: mtime, size: UInt64(data.count), data: .stored(c))
+        return .file(mode: mode, mtime: mtime, size: UInt64(data.count), data: .stored(c), attributes: attributes)
     }
 
     /// New content for a byte-range edit. Large chunked files re-chunk only the affected chunks.
     func spliced(
-        _ data: OverlayItem.FileData, size: UInt64, mode: UInt32, offset: UInt64, replacement: [UInt8], newSize: UInt64
+        _ data: OverlayItem.FileData, size: UInt64, mode: UInt32, attributes: EntryAttributes, offset: UInt64, replacement: [UInt8],
+        newSize: UInt64
     ) throws(AFSError) -> OverlayItem {
         let now = AetherStore.now()
+        let attributes = attributes.changed(at: now)
         if case .stored(let c) = data, case .chunkList = c, newSize > UInt64(options.journalInlineLimit) {
             let items = try content.chunks(of: c, size: size)
             // Affected chunk range [first, last] covering [offset, offset+len) (or the tail for truncation).
@@ -379,7 +543,7 @@ extension AetherStore {
             guard total == newSize else { throw AFSError.corrupted("internal: spliced size \(total) != \(newSize)") }
             let listID = try log.put(.chunkList, ChunkList(items: list).encoded)
             try log.sync()
-            return .file(mode: mode, mtime: now, size: newSize, data: .stored(.chunkList(listID)))
+            return .file(mode: mode, mtime: now, size: newSize, data: .stored(.chunkList(listID)), attributes: attributes)
         }
         var bytes: [UInt8]
         switch data {
@@ -398,6 +562,6 @@ extension AetherStore {
             let end = min(bytes.count, o + replacement.count)
             bytes.replaceSubrange(o..<end, with: replacement)
         }
-        return try fileItem(mode: mode, data: bytes, mtime: now)
+        return try fileItem(mode: mode, data: bytes, mtime: now, attributes: attributes)
     }
 }

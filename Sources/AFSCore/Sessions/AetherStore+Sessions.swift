@@ -5,8 +5,12 @@ extension AetherStore {
 
     /// Creates a session from a source. Imports run before the session exists, so a failed or
     /// refused import (hostile paths, a bad archive) leaves no session behind.
+    ///
+    /// Imports from a directory or tar keep modes, times, special files and `user.` extended
+    /// attributes; numeric owners only with `preserveOwners` (as `tar --same-owner`): without it
+    /// the entries belong to whoever mounts the session.
     public func createSession(
-        name: String? = nil, from source: SessionSource, context: MutationContext = .anonymous,
+        name: String? = nil, from source: SessionSource, context: MutationContext = .anonymous, preserveOwners: Bool = false,
         progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) throws(AFSError) -> SessionInfo {
         try validateName(name)
@@ -20,13 +24,13 @@ extension AetherStore {
                 root = nodes.emptyRoot
                 description = "blank"
             case .directory(let path):
-                root = try DirectoryImporter(store: self, progress: progress).importTree(at: path)
+                root = try DirectoryImporter(store: self, progress: progress, preserveOwners: preserveOwners).importTree(at: path)
                 description = "directory:\(path)"
             case .tar(let path):
-                root = try TarImporter(store: self, progress: progress).importArchive(at: path)
+                root = try TarImporter(store: self, progress: progress, preserveOwners: preserveOwners).importArchive(at: path)
                 description = "tar:\(path)"
             case .tarDescriptor(let fd):
-                root = try TarImporter(store: self, progress: progress).importStream(fd: fd)
+                root = try TarImporter(store: self, progress: progress, preserveOwners: preserveOwners).importStream(fd: fd)
                 description = "tar:upload"
             case .git(let repository, let ref):
                 let imported = try GitImporter(store: self, progress: progress).importCommit(repository: repository, ref: ref)
@@ -401,19 +405,27 @@ extension AetherStore {
         }
     }
 
-    /// Every file and symlink of a session with size, mode and content ID, in path order.
+    /// Every entry but directories (files, symlinks, FIFOs, sockets, device nodes) of a session,
+    /// with size, mode, owner and content ID, in path order.
     public func manifest(_ id: String) throws(AFSError) -> [ManifestEntry] {
         let root = try resolveRoot(.session(id))
         var out: [ManifestEntry] = []
         try tree.walk(root) { path, v in
             let p = SessionPath(validated: path).description
+            var entry: ManifestEntry
             switch v.content {
-            case .directory: break
+            case .directory: return
             case .symlink(let target):
-                out.append(ManifestEntry(path: p, kind: .symlink, size: v.size, mode: v.mode, contentID: nil, target: target))
+                entry = ManifestEntry(path: p, kind: .symlink, size: v.size, mode: v.mode, contentID: nil, target: target)
+            case .special(let rdev):
+                entry = ManifestEntry(path: p, kind: v.kind, size: 0, mode: v.mode, contentID: nil, target: nil)
+                if v.kind == .characterDevice || v.kind == .blockDevice { entry.rdev = rdev }
             default:
-                out.append(ManifestEntry(path: p, kind: .file, size: v.size, mode: v.mode, contentID: v.contentID?.hex, target: nil))
+                entry = ManifestEntry(path: p, kind: .file, size: v.size, mode: v.mode, contentID: v.contentID?.hex, target: nil)
             }
+            entry.uid = v.attributes.uid
+            entry.gid = v.attributes.gid
+            out.append(entry)
         }
         return out
     }

@@ -57,7 +57,12 @@ public final class AetherStore: Sendable {
     let gate = ReadWriteLock()
     private let closed = Atomic<Bool>(false)
 
-    static let formatLine = "aetherfs-store 1\n"
+    /// Format 2 adds special files, owners, change times and extended attributes to tree values
+    /// and journal items (FORMAT.md §9, §10). Every format-1 structure is valid format 2, so a
+    /// format-1 store is upgraded in place by rewriting this line; builds that read only format 1
+    /// then refuse the store instead of misreading entries they do not know.
+    static let formatLine = "aetherfs-store 2\n"
+    static let upgradableFormatLines = ["aetherfs-store 1\n"]
 
     var journalDirectory: String { directory + "/journals" }
 
@@ -91,7 +96,9 @@ public final class AetherStore: Sendable {
         let formatPath = dir + "/FORMAT"
         if let existing = try POSIXFile.readWhole(formatPath) {
             let line = String(decoding: existing, as: UTF8.self)
-            guard line == formatLine else {
+            if upgradableFormatLines.contains(line) {
+                try POSIXFile.writeAtomically(Array(formatLine.utf8), to: formatPath)
+            } else if line != formatLine {
                 ownership.release()
                 throw AFSError(.unsupportedFormat, "store \(dir) has format '\(line.trimmingCharacters(in: .newlines))'; this build reads '\(formatLine.trimmingCharacters(in: .newlines))'")
             }
@@ -192,7 +199,14 @@ public final class AetherStore: Sendable {
         try catalog.updateSession(info)
         s.info = info
         s.journal = journal
+        // The root's own mode and times live only in the overlay (the tree stores entries below
+        // it): carry them into the new journal.
+        let rootItem = s.overlay[.root]
         s.clearOverlay()
+        if let rootItem {
+            _ = try journal.append(.root, rootItem)
+            s.record(.root, rootItem)
+        }
         unlink(oldJournal)
     }
 

@@ -67,7 +67,7 @@ struct ContentStore: Sendable {
                 out.append(contentsOf: bytes[lo..<hi])
             }
             return out
-        case .directory, .symlink:
+        case .directory, .symlink, .special:
             throw AFSError(.wrongKind, "not a file")
         }
     }

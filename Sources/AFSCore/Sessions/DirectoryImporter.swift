@@ -5,6 +5,9 @@ import Foundation
 struct DirectoryImporter {
     let store: AetherStore
     let progress: (@Sendable (ImportProgress) -> Void)?
+    /// Record each entry's numeric owner and group (`tar --same-owner`); otherwise entries belong
+    /// to whoever mounts the session, which is what a work tree imported by one user wants.
+    var preserveOwners = false
 
     func importTree(at path: String) throws(AFSError) -> ChunkID {
         var st = stat()
@@ -42,9 +45,15 @@ struct DirectoryImporter {
             var st = stat()
             guard lstat(full, &st) == 0 else { throw AFSError.io("lstat", path: full) }
             let mode = UInt32(st.st_mode) & 0o7777
+            var attributes = EntryAttributes(xattrs: try HostXattrs.read(full))
+            if preserveOwners {
+                attributes.uid = st.st_uid
+                attributes.gid = st.st_gid
+            }
+            let mtime = DirectoryImporter.mtime(st)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
-                builder.addDirectory(path, mode: mode, mtime: DirectoryImporter.mtime(st))
+                builder.addDirectory(path, mode: mode, mtime: mtime, attributes: attributes)
                 try walk(full, path, &builder)
             case S_IFREG:
                 let file = try POSIXFile.open(full, flags: O_RDONLY)
@@ -57,15 +66,18 @@ struct DirectoryImporter {
                         offset += Int64(piece.count)
                     }
                 }
-                builder.add(path, TreeValue(kind: .file, mode: mode, mtime: DirectoryImporter.mtime(st), size: size, content: content))
+                builder.add(path, TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: content, attributes: attributes))
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4097)
                 let n = readlink(full, &buffer, 4096)
                 guard n >= 0 else { throw AFSError.io("readlink", path: full) }
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                builder.add(path, TreeValue(kind: .symlink, mode: 0o777, mtime: DirectoryImporter.mtime(st), size: UInt64(n), content: .symlink(target)))
+                builder.add(path, TreeValue(kind: .symlink, mode: 0o777, mtime: mtime, size: UInt64(n), content: .symlink(target), attributes: attributes))
             default:
-                continue  // sockets, devices, fifos have no place in a workspace
+                // FIFOs, sockets and device nodes: their metadata (nothing is opened).
+                guard let kind = EntryKind(typeBits: UInt32(st.st_mode)), kind.isSpecial else { continue }
+                let rdev = kind == .characterDevice || kind == .blockDevice ? UInt64(st.st_rdev) : 0
+                builder.add(path, TreeValue(kind: kind, mode: mode, mtime: mtime, size: 0, content: .special(rdev: rdev), attributes: attributes))
             }
         }
     }

@@ -173,10 +173,13 @@ extension AetherStore {
         let p = try SessionPath(path)
         try log.sync()
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let fileMode = try prepareWrite(s, p, mode: mode)
+            let now = AetherStore.now()
+            let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
             let data: OverlayItem.FileData
             if case .inline(let bytes) = c { data = .bytes(bytes) } else { data = .stored(c) }
-            return try journalAndRecord(s, p, .file(mode: fileMode, mtime: mtime ?? AetherStore.now(), size: size, data: data), event: .write, context)
+            if isNew { try touchParent(s, of: p, now: now) }
+            let item = OverlayItem.file(mode: fileMode, mtime: mtime ?? now, size: size, data: data, attributes: attributes)
+            return try journalAndRecord(s, p, item, event: .write, context)
         }
         try journal.waitDurable(ticket)
     }
@@ -199,7 +202,7 @@ extension AetherStore {
         for base in bases {
             let p = try SessionPath(base)
             let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
-            guard case .file(_, _, let size, .stored(let stored))? = view else { continue }
+            guard case .file(_, _, let size, .stored(let stored), _)? = view else { continue }
             let items = try content.chunks(of: stored, size: size)
             for (i, item) in items.enumerated() {
                 let endsAtCut: Bool? = i < items.count - 1 ? true : nil
@@ -215,7 +218,7 @@ extension AetherStore {
         let p = try SessionPath(path)
         let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
         guard let view else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-        guard case .file(let mode, let mtime, let size, let data) = view else {
+        guard case .file(let mode, let mtime, let size, let data, _) = view else {
             throw AFSError(.wrongKind, "\(p) is a \(view.kind.rawValue), not a file")
         }
         let c: TreeValue.Content

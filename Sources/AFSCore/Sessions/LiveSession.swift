@@ -29,7 +29,9 @@ final class LiveSession: @unchecked Sendable {
         return try body()
     }
 
-    var isDirty: Bool { !overlay.isEmpty }
+    /// Whether the overlay holds changes to fold. The root's own metadata item does not count: it
+    /// is never folded into the tree (which has no entry for the root) and survives folds.
+    var isDirty: Bool { overlay.count > (overlay[.root] == nil ? 0 : 1) }
 
     /// Puts an item in the overlay (no journaling).
     func record(_ path: SessionPath, _ item: OverlayItem) {
@@ -47,25 +49,51 @@ final class LiveSession: @unchecked Sendable {
 
     /// The merged view of one path.
     enum View {
-        case file(mode: UInt32, mtime: Int64, size: UInt64, data: OverlayItem.FileData)
-        case symlink(mode: UInt32, mtime: Int64, target: String)
+        case file(mode: UInt32, mtime: Int64, size: UInt64, data: OverlayItem.FileData, attributes: EntryAttributes)
+        case symlink(mode: UInt32, mtime: Int64, target: String, attributes: EntryAttributes)
         /// `treeRoot`: the directory's map in the folded tree, nil when the overlay replaced it.
-        case directory(mode: UInt32, mtime: Int64, treeRoot: ChunkID?)
+        case directory(mode: UInt32, mtime: Int64, treeRoot: ChunkID?, attributes: EntryAttributes)
+        case special(kind: EntryKind, mode: UInt32, mtime: Int64, rdev: UInt64, attributes: EntryAttributes)
 
         var kind: EntryKind {
             switch self {
             case .file: return .file
             case .symlink: return .symlink
             case .directory: return .directory
+            case .special(let kind, _, _, _, _): return kind
             }
         }
+
+        var mode: UInt32 {
+            switch self {
+            case .file(let m, _, _, _, _), .symlink(let m, _, _, _), .directory(let m, _, _, _), .special(_, let m, _, _, _): return m
+            }
+        }
+
+        var mtime: Int64 {
+            switch self {
+            case .file(_, let t, _, _, _), .symlink(_, let t, _, _), .directory(_, let t, _, _), .special(_, _, let t, _, _): return t
+            }
+        }
+
+        var attributes: EntryAttributes {
+            switch self {
+            case .file(_, _, _, _, let a), .symlink(_, _, _, let a), .directory(_, _, _, let a), .special(_, _, _, _, let a): return a
+            }
+        }
+    }
+
+    /// Whether the overlay created the directory at `path` afresh (it replaces the tree's entries there).
+    func isFreshDirectory(_ path: SessionPath) -> Bool {
+        if case .directory(_, _, true, _)? = overlay[path] { return true }
+        return false
     }
 
     /// Whether an overlay item at `path` hides the tree's entries below it.
     private func hidesBelow(_ path: SessionPath) -> Bool {
         switch overlay[path] {
-        case .deleted?, .file?, .symlink?: return true
-        case .directory(_, _, let fresh)?: return fresh
+        case .deleted?, .file?, .symlink?, .special?: return true
+        case .directory(_, _, let fresh, _)?: return fresh
         case nil: return false
         }
     }
@@ -82,22 +110,25 @@ final class LiveSession: @unchecked Sendable {
 
     func resolve(_ path: SessionPath, tree: FileTree) throws(AFSError) -> View? {
         if path.isRoot {
-            if case .directory(let mode, let mtime, _)? = overlay[path] {
-                return .directory(mode: mode, mtime: mtime, treeRoot: info.root)
+            if case .directory(let mode, let mtime, _, let a)? = overlay[path] {
+                return .directory(mode: mode, mtime: mtime, treeRoot: info.root, attributes: a)
             }
-            return .directory(mode: 0o755, mtime: 0, treeRoot: info.root)
+            // Until its mode or times change, the root is a 0755 directory as old as the session.
+            let created = Int64(info.createdAt.timeIntervalSince1970 * 1e9)
+            return .directory(mode: 0o755, mtime: created, treeRoot: info.root, attributes: .none)
         }
         if let item = overlay[path] {
             switch item {
             case .deleted: return nil
-            case .file(let mode, let mtime, let size, let data): return .file(mode: mode, mtime: mtime, size: size, data: data)
-            case .symlink(let mode, let mtime, let target): return .symlink(mode: mode, mtime: mtime, target: target)
-            case .directory(let mode, let mtime, let fresh):
+            case .file(let mode, let mtime, let size, let data, let a): return .file(mode: mode, mtime: mtime, size: size, data: data, attributes: a)
+            case .symlink(let mode, let mtime, let target, let a): return .symlink(mode: mode, mtime: mtime, target: target, attributes: a)
+            case .special(let kind, let mode, let mtime, let rdev, let a): return .special(kind: kind, mode: mode, mtime: mtime, rdev: rdev, attributes: a)
+            case .directory(let mode, let mtime, let fresh, let a):
                 var treeRoot: ChunkID?
                 if !fresh, treeVisible(below: path.parent), let v = try tree.lookup(info.root, path.components) {
                     treeRoot = v.directoryRoot
                 }
-                return .directory(mode: mode, mtime: mtime, treeRoot: treeRoot)
+                return .directory(mode: mode, mtime: mtime, treeRoot: treeRoot, attributes: a)
             }
         }
         guard treeVisible(below: path.parent), let v = try tree.lookup(info.root, path.components) else { return nil }
@@ -106,9 +137,10 @@ final class LiveSession: @unchecked Sendable {
 
     static func view(of v: TreeValue) -> View {
         switch v.content {
-        case .directory(let root): return .directory(mode: v.mode, mtime: v.mtime, treeRoot: root)
-        case .symlink(let target): return .symlink(mode: v.mode, mtime: v.mtime, target: target)
-        default: return .file(mode: v.mode, mtime: v.mtime, size: v.size, data: .stored(v.content))
+        case .directory(let root): return .directory(mode: v.mode, mtime: v.mtime, treeRoot: root, attributes: v.attributes)
+        case .symlink(let target): return .symlink(mode: v.mode, mtime: v.mtime, target: target, attributes: v.attributes)
+        case .special(let rdev): return .special(kind: v.kind, mode: v.mode, mtime: v.mtime, rdev: rdev, attributes: v.attributes)
+        default: return .file(mode: v.mode, mtime: v.mtime, size: v.size, data: .stored(v.content), attributes: v.attributes)
         }
     }
 
@@ -132,19 +164,21 @@ final class LiveSession: @unchecked Sendable {
             let edit: FileTree.Edit
             switch item {
             case .deleted: edit = .delete
-            case .file(let mode, let mtime, let size, let data):
+            case .file(let mode, let mtime, let size, let data, let a):
                 let c: TreeValue.Content
                 switch data {
                 case .bytes(let b): c = try content.store(b)
                 case .stored(let s): c = s
                 }
-                edit = .put(TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: c))
-            case .symlink(let mode, let mtime, let target):
-                edit = .put(TreeValue(kind: .symlink, mode: mode, mtime: mtime, size: UInt64(target.utf8.count), content: .symlink(target)))
-            case .directory(let mode, let mtime, let fresh):
+                edit = .put(TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: c, attributes: a))
+            case .symlink(let mode, let mtime, let target, let a):
+                edit = .put(TreeValue(kind: .symlink, mode: mode, mtime: mtime, size: UInt64(target.utf8.count), content: .symlink(target), attributes: a))
+            case .special(let kind, let mode, let mtime, let rdev, let a):
+                edit = .put(TreeValue(kind: kind, mode: mode, mtime: mtime, size: 0, content: .special(rdev: rdev), attributes: a))
+            case .directory(let mode, let mtime, let fresh, let a):
                 edit = fresh
-                    ? .put(TreeValue(kind: .directory, mode: mode, mtime: mtime, size: 0, content: .directory(emptyRoot)))
-                    : .setDirectoryMeta(mode: mode, mtime: mtime)
+                    ? .put(TreeValue(kind: .directory, mode: mode, mtime: mtime, size: 0, content: .directory(emptyRoot), attributes: a))
+                    : .setDirectoryMeta(mode: mode, mtime: mtime, attributes: a)
             }
             edits.append((path.components, edit))
         }
@@ -154,8 +188,21 @@ final class LiveSession: @unchecked Sendable {
     /// Chunk IDs the overlay refers to that the tree may not (GC roots while unfolded).
     var overlayChunkRefs: [(TreeValue.Content, UInt64)] {
         overlay.values.compactMap {
-            if case .file(_, _, let size, .stored(let c)) = $0 { return (c, size) }
+            if case .file(_, _, let size, .stored(let c), _) = $0 { return (c, size) }
             return nil
+        }
+    }
+}
+
+extension LiveSession.View {
+    /// The overlay item that records this entry as it is; a directory keeps its children unless
+    /// it is `fresh` (created in the overlay, so it has none in the tree).
+    func item(fresh: Bool) -> OverlayItem {
+        switch self {
+        case .file(let m, let t, let size, let data, let a): return .file(mode: m, mtime: t, size: size, data: data, attributes: a)
+        case .symlink(let m, let t, let target, let a): return .symlink(mode: m, mtime: t, target: target, attributes: a)
+        case .directory(let m, let t, _, let a): return .directory(mode: m, mtime: t, fresh: fresh, attributes: a)
+        case .special(let kind, let m, let t, let rdev, let a): return .special(kind: kind, mode: m, mtime: t, rdev: rdev, attributes: a)
         }
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 /// Where a new session's tree comes from.
 public enum SessionSource: Sendable, Equatable {
     case blank
-    /// A local directory, walked recursively (regular files, directories, symlinks).
+    /// A local directory, walked recursively (regular files, directories, symlinks, FIFOs, sockets
+    /// and device nodes, with owners and `user.` extended attributes).
     case directory(String)
     /// A tar archive (ustar, pax, GNU) on the local file system.
     case tar(String)
@@ -39,9 +40,20 @@ public struct FileStat: Sendable, Codable, Equatable {
     /// SHA-256 based content identity of files (see `ManifestEntry.contentID`).
     public var contentID: String?
     public var target: String?
+    /// Owner and group; nil when not recorded (the entry belongs to whoever mounts the session).
+    public var uid: UInt32?
+    public var gid: UInt32?
+    /// Last change of content or metadata, nanoseconds since 1970; nil when not recorded (= `mtime`).
+    public var ctime: Int64?
+    /// Device number of a character or block device node.
+    public var rdev: UInt64?
+    /// Names of the entry's extended attributes (values through `extendedAttributes`).
+    public var xattrs: [String]?
+    /// The inode number kept from before a rename; nil: the number of the path (``InodeNumber``).
+    public var inode: UInt64?
 
     enum CodingKeys: String, CodingKey {
-        case path, kind, mode, size, mtime, target
+        case path, kind, mode, size, mtime, target, uid, gid, ctime, rdev, xattrs, inode
         case contentID = "content_id"
     }
 }
@@ -53,6 +65,12 @@ public struct DirectoryEntry: Sendable, Codable, Equatable {
     public var mode: UInt32
     public var size: UInt64
     public var mtime: Int64
+    /// As in ``FileStat``: nil when not recorded.
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var ctime: Int64?
+    public var rdev: UInt64?
+    public var inode: UInt64?
 }
 
 /// One file of a session's manifest.
@@ -65,9 +83,12 @@ public struct ManifestEntry: Sendable, Codable, Equatable {
     /// Equal content always has an equal ID within a store.
     public var contentID: String?
     public var target: String?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var rdev: UInt64?
 
     enum CodingKeys: String, CodingKey {
-        case path, kind, size, mode, target
+        case path, kind, size, mode, target, uid, gid, rdev
         case contentID = "content_id"
     }
 }

@@ -20,8 +20,17 @@ enum TarEntryKind: Sendable, Equatable {
     case directory
     case symlink
     case hardlink
-    /// Devices, FIFOs, GNU sparse files, volume labels, and other types this
-    /// engine does not materialise. Their content (if any) is skipped.
+    /// Named pipe (typeflag '6').
+    case fifo
+    /// Unix domain socket. Tar has no type for it: the writer stores a FIFO
+    /// plus the pax record `AETHER.filetype=socket`, which the reader honours.
+    case socket
+    /// Character device (typeflag '3'); see `deviceMajor` / `deviceMinor`.
+    case characterDevice
+    /// Block device (typeflag '4'); see `deviceMajor` / `deviceMinor`.
+    case blockDevice
+    /// GNU sparse files, volume labels, and unknown types this engine does not
+    /// materialise. Their content (if any) is skipped.
     case other
 }
 
@@ -40,6 +49,18 @@ struct TarEntry: Sendable, Equatable {
     var size: Int64
     /// Symlink / hardlink target.
     var linkTarget: String?
+    /// Numeric owner. nil means "not given": the writer stores 0, and the
+    /// reader reports nil when the archive's field is blank or unparsable.
+    var uid: UInt32? = nil
+    /// Numeric group; same convention as `uid`.
+    var gid: UInt32? = nil
+    /// Device numbers of `.characterDevice` / `.blockDevice` entries; 0 for
+    /// every other kind.
+    var deviceMajor: UInt32 = 0
+    var deviceMinor: UInt32 = 0
+    /// Extended attributes by full name (e.g. "user.foo"). Values are raw
+    /// bytes: attributes are binary and need not be valid UTF-8.
+    var xattrs: [String: [UInt8]] = [:]
 
     init(
         path: String,
@@ -47,7 +68,12 @@ struct TarEntry: Sendable, Equatable {
         mode: UInt32,
         mtime: Int64,
         size: Int64 = 0,
-        linkTarget: String? = nil
+        linkTarget: String? = nil,
+        uid: UInt32? = nil,
+        gid: UInt32? = nil,
+        deviceMajor: UInt32 = 0,
+        deviceMinor: UInt32 = 0,
+        xattrs: [String: [UInt8]] = [:]
     ) {
         self.path = path
         self.kind = kind
@@ -55,6 +81,11 @@ struct TarEntry: Sendable, Equatable {
         self.mtime = mtime
         self.size = size
         self.linkTarget = linkTarget
+        self.uid = uid
+        self.gid = gid
+        self.deviceMajor = deviceMajor
+        self.deviceMinor = deviceMinor
+        self.xattrs = xattrs
     }
 }
 

@@ -5,6 +5,8 @@ import Foundation
 struct TarImporter {
     let store: AetherStore
     let progress: (@Sendable (ImportProgress) -> Void)?
+    /// Record the archive's numeric owners (`tar --same-owner`); see ``DirectoryImporter``.
+    var preserveOwners = false
 
     func importArchive(at path: String) throws(AFSError) -> ChunkID {
         let file = try POSIXFile.open(path, flags: O_RDONLY)
@@ -21,9 +23,14 @@ struct TarImporter {
                 let path = try SessionPath.fromArchive(entry.path)
                 if path.isRoot { continue }
                 let mtime = entry.mtime * 1_000_000_000
+                var attributes = EntryAttributes(xattrs: entry.xattrs.filter { $0.key.hasPrefix("user.") })
+                if preserveOwners {
+                    attributes.uid = entry.uid
+                    attributes.gid = entry.gid
+                }
                 switch entry.kind {
                 case .directory:
-                    builder.addDirectory(path, mode: entry.mode & 0o7777, mtime: mtime)
+                    builder.addDirectory(path, mode: entry.mode & 0o7777, mtime: mtime, attributes: attributes)
                 case .file:
                     let (content, size) = try builder.storeFile { (w) throws(AFSError) in
                         while true {
@@ -35,12 +42,24 @@ struct TarImporter {
                             try w.append(piece)
                         }
                     }
-                    builder.add(path, TreeValue(kind: .file, mode: entry.mode & 0o7777, mtime: mtime, size: size, content: content))
+                    builder.add(path, TreeValue(kind: .file, mode: entry.mode & 0o7777, mtime: mtime, size: size, content: content, attributes: attributes))
                 case .symlink:
                     guard let target = entry.linkTarget, !target.isEmpty else {
                         throw AFSError.invalidArgument("tar symlink \(entry.path) has no target")
                     }
-                    builder.add(path, TreeValue(kind: .symlink, mode: 0o777, mtime: mtime, size: UInt64(target.utf8.count), content: .symlink(target)))
+                    builder.add(path, TreeValue(
+                        kind: .symlink, mode: 0o777, mtime: mtime, size: UInt64(target.utf8.count), content: .symlink(target), attributes: attributes))
+                case .fifo, .socket, .characterDevice, .blockDevice:
+                    let kind: EntryKind
+                    switch entry.kind {
+                    case .socket: kind = .socket
+                    case .characterDevice: kind = .characterDevice
+                    case .blockDevice: kind = .blockDevice
+                    default: kind = .fifo
+                    }
+                    let rdev = kind == .characterDevice || kind == .blockDevice
+                        ? DeviceNumber.make(major: entry.deviceMajor, minor: entry.deviceMinor) : 0
+                    builder.add(path, TreeValue(kind: kind, mode: entry.mode & 0o7777, mtime: mtime, size: 0, content: .special(rdev: rdev), attributes: attributes))
                 case .hardlink:
                     let target = try SessionPath.fromArchive(entry.linkTarget ?? "")
                     guard var value = builder.files[target] else {

@@ -194,6 +194,13 @@ struct TarReader<Source: TarByteSource> {
             kind = .symlink
         case UInt8(ascii: "1"):
             kind = .hardlink
+        case UInt8(ascii: "6"):
+            // Our writer stores sockets as FIFOs marked with a pax record.
+            kind = pax.isSocket ? .socket : .fifo
+        case UInt8(ascii: "3"):
+            kind = .characterDevice
+        case UInt8(ascii: "4"):
+            kind = .blockDevice
         default:
             kind = .other
         }
@@ -224,6 +231,20 @@ struct TarReader<Source: TarByteSource> {
             rawPath.removeLast()
         }
 
+        // Owner: pax records win over the header; a header value that does
+        // not fit a uid_t is treated like a blank field (nil).
+        let uid = pax.uid ?? fields.uid.flatMap { UInt32(exactly: $0) }
+        let gid = pax.gid ?? fields.gid.flatMap { UInt32(exactly: $0) }
+
+        var deviceMajor: UInt32 = 0
+        var deviceMinor: UInt32 = 0
+        if kind == .characterDevice || kind == .blockDevice {
+            let headerMajor = fields.devmajor.flatMap { UInt32(exactly: $0) }
+            let headerMinor = fields.devminor.flatMap { UInt32(exactly: $0) }
+            deviceMajor = pax.devmajor ?? headerMajor ?? 0
+            deviceMinor = pax.devminor ?? headerMinor ?? 0
+        }
+
         if kind == .file {
             contentRemaining = dataSize
             skipRemaining = TarHeaderLayout.padding(for: dataSize)
@@ -238,7 +259,12 @@ struct TarReader<Source: TarByteSource> {
             mode: UInt32(truncatingIfNeeded: fields.mode) & 0o7777,
             mtime: pax.mtime ?? fields.mtime,
             size: kind == .file ? dataSize : 0,
-            linkTarget: linkTarget
+            linkTarget: linkTarget,
+            uid: uid,
+            gid: gid,
+            deviceMajor: deviceMajor,
+            deviceMinor: deviceMinor,
+            xattrs: pax.xattrs
         )
     }
 
@@ -372,6 +398,15 @@ private struct HeaderFields {
     let mode: Int64
     let size: Int64
     let mtime: Int64
+    /// Owner and group. Parsed leniently: nil when blank or malformed, since
+    /// some writers leave them empty and a bad owner is no reason to reject
+    /// the archive (mode / size / mtime stay strict: they shape the stream).
+    let uid: Int64?
+    let gid: Int64?
+    /// Device numbers, read only for '3' / '4' entries with a ustar or GNU
+    /// header (v7 has no such fields); nil otherwise or when blank / malformed.
+    let devmajor: Int64?
+    let devminor: Int64?
 
     init(_ header: [UInt8], offset: Int64) throws {
         let stored = header[field: TarHeaderLayout.checksum]
@@ -404,7 +439,26 @@ private struct HeaderFields {
         mode = try number(TarHeaderLayout.mode, "mode")
         size = try number(TarHeaderLayout.size, "size")
         mtime = try number(TarHeaderLayout.mtime, "mtime")
+        uid = parseOptionalNumeric(header[field: TarHeaderLayout.uid])
+        gid = parseOptionalNumeric(header[field: TarHeaderLayout.gid])
+
+        let typeflag = header[TarHeaderLayout.typeflag]
+        let isDevice = typeflag == UInt8(ascii: "3") || typeflag == UInt8(ascii: "4")
+        if isDevice && format != .v7 {
+            devmajor = parseOptionalNumeric(header[field: TarHeaderLayout.devmajor])
+            devminor = parseOptionalNumeric(header[field: TarHeaderLayout.devminor])
+        } else {
+            devmajor = nil
+            devminor = nil
+        }
     }
+}
+
+/// `parseNumeric` for fields a writer may leave out: nil when the field is
+/// blank (only spaces / NULs) or malformed.
+private func parseOptionalNumeric(_ field: ArraySlice<UInt8>) -> Int64? {
+    if field.allSatisfy({ $0 == 0x20 || $0 == 0 }) { return nil }
+    return parseNumeric(field)
 }
 
 /// Parses an octal field (optionally space/NUL padded on both sides) or a
@@ -454,13 +508,30 @@ private func parseBase256(_ field: ArraySlice<UInt8>) -> Int64? {
 
 // MARK: - Pax extended headers
 
+/// Values from the 'x' headers preceding one entry. `next()` starts every
+/// entry with a fresh instance, so nothing leaks from one entry to the next
+/// (global 'g' headers are ignored altogether).
 private struct PaxOverrides {
     var path: String?
     var linkpath: String?
     var size: Int64?
     var mtime: Int64?
+    var uid: UInt32?
+    var gid: UInt32?
+    /// `SCHILY.devmajor` / `SCHILY.devminor` (pax has no standard key).
+    var devmajor: UInt32?
+    var devminor: UInt32?
+    /// `AETHER.filetype=socket`: the '6' entry is a socket, not a FIFO.
+    var isSocket = false
+    /// Extended attributes by full name, values as raw bytes.
+    var xattrs: [String: [UInt8]] = [:]
     /// Any 'x' header was seen (even one setting only ignored keys).
     var seen = false
+
+    /// GNU tar / star form: raw value bytes.
+    private static let schilyXattrPrefix: [UInt8] = Array("SCHILY.xattr.".utf8)
+    /// libarchive form: URL-encoded name, base64 value.
+    private static let libarchiveXattrPrefix = "LIBARCHIVE.xattr."
 
     var isEmpty: Bool { !seen }
 
@@ -496,18 +567,49 @@ private struct PaxOverrides {
             guard let equals = body.firstIndex(of: UInt8(ascii: "=")) else {
                 throw fail("record without '='")
             }
-            let key = String(decoding: body[body.startIndex ..< equals], as: UTF8.self)
+            let keyBytes = body[body.startIndex ..< equals]
             let valueBytes = body[(equals + 1)...]
-            try apply(key: key, value: valueBytes, fail: fail)
+            try apply(keyBytes: keyBytes, value: valueBytes, fail: fail)
             index = end
         }
     }
 
     private mutating func apply(
-        key: String,
+        keyBytes: ArraySlice<UInt8>,
         value: ArraySlice<UInt8>,
         fail: (String) -> TarError
     ) throws {
+        // Attribute names are byte strings: take them from the raw key so a
+        // non-UTF-8 name is kept (as ISO 8859-1) rather than mangled. An
+        // empty value is a valid, empty attribute (not "unset" as for the
+        // standard keys).
+        if keyBytes.starts(with: Self.schilyXattrPrefix) {
+            let nameBytes = decodeGnuXattrName(keyBytes.dropFirst(Self.schilyXattrPrefix.count))
+            guard !nameBytes.isEmpty else { throw fail("empty xattr name") }
+            xattrs[decodeString(nameBytes)] = Array(value)
+            return
+        }
+
+        let key = String(decoding: keyBytes, as: UTF8.self)
+        if key.hasPrefix(Self.libarchiveXattrPrefix) {
+            let encodedName = String(key.dropFirst(Self.libarchiveXattrPrefix.count))
+            guard let name = encodedName.removingPercentEncoding, !name.isEmpty else {
+                throw fail("invalid LIBARCHIVE.xattr name")
+            }
+            // libarchive omits the trailing "=" padding that Foundation's
+            // decoder insists on.
+            var text = String(decoding: value, as: UTF8.self)
+            let remainder = text.utf8.count % 4
+            if remainder != 0 {
+                text += String(repeating: "=", count: 4 - remainder)
+            }
+            guard let decoded = Data(base64Encoded: text) else {
+                throw fail("invalid LIBARCHIVE.xattr value")
+            }
+            xattrs[name] = [UInt8](decoded)
+            return
+        }
+
         switch key {
         case "path":
             path = value.isEmpty ? nil : decodeString(value)
@@ -529,10 +631,63 @@ private struct PaxOverrides {
                 guard let parsed = Int64(whole) else { throw fail("invalid mtime") }
                 mtime = parsed
             }
+        case "uid":
+            uid = try Self.parseID(value, fail: fail, what: "uid")
+        case "gid":
+            gid = try Self.parseID(value, fail: fail, what: "gid")
+        case "SCHILY.devmajor":
+            devmajor = try Self.parseID(value, fail: fail, what: "devmajor")
+        case "SCHILY.devminor":
+            devminor = try Self.parseID(value, fail: fail, what: "devminor")
+        case "AETHER.filetype":
+            isSocket = value.elementsEqual("socket".utf8)
         default:
             break
         }
     }
+
+    /// Decimal `UInt32` value of a numeric record; nil (fall back to the
+    /// header) for an empty value, which unsets the key.
+    private static func parseID(
+        _ value: ArraySlice<UInt8>,
+        fail: (String) -> TarError,
+        what: String
+    ) throws -> UInt32? {
+        if value.isEmpty { return nil }
+        guard let parsed = UInt32(String(decoding: value, as: UTF8.self)) else {
+            throw fail("invalid \(what)")
+        }
+        return parsed
+    }
+}
+
+/// Undoes GNU tar's encoding of xattr names in `SCHILY.xattr.` keywords:
+/// "%3D" is "=" (a raw "=" would end the keyword) and "%25" is "%". Nothing
+/// else is decoded, matching GNU tar; star writes names unencoded.
+private func decodeGnuXattrName(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+    var result: [UInt8] = []
+    result.reserveCapacity(bytes.count)
+    var index = bytes.startIndex
+    while index < bytes.endIndex {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "%") && bytes.endIndex - index >= 3 {
+            let high = bytes[index + 1]
+            let low = bytes[index + 2]
+            if high == UInt8(ascii: "3") && low == UInt8(ascii: "D") {
+                result.append(UInt8(ascii: "="))
+                index += 3
+                continue
+            }
+            if high == UInt8(ascii: "2") && low == UInt8(ascii: "5") {
+                result.append(UInt8(ascii: "%"))
+                index += 3
+                continue
+            }
+        }
+        result.append(byte)
+        index += 1
+    }
+    return result
 }
 
 // MARK: - Byte helpers

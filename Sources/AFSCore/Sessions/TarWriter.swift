@@ -14,6 +14,10 @@ struct TarWriter<Sink: TarByteSink> {
     static var bufferSize: Int { 64 * 1024 }
     /// Largest value an 11-digit octal field can hold (8 GiB - 1).
     static var maxOctal11: Int64 { 0o77777777777 }
+    /// Largest value a 7-digit octal field (uid, gid, devmajor, devminor)
+    /// can hold. Larger values go to pax records instead of base-256, which
+    /// not every reader understands in these fields.
+    static var maxOctal7: Int64 { 0o7777777 }
 
     private(set) var sink: Sink
     /// Bytes accepted but not yet handed to the sink.
@@ -64,6 +68,15 @@ struct TarWriter<Sink: TarByteSink> {
         case .directory: typeflag = UInt8(ascii: "5")
         case .symlink: typeflag = UInt8(ascii: "2")
         case .hardlink: typeflag = UInt8(ascii: "1")
+        case .fifo: typeflag = UInt8(ascii: "6")
+        case .socket:
+            // Tar has no socket type; GNU tar and bsdtar cannot archive
+            // sockets at all. We write a FIFO plus the pax record
+            // `AETHER.filetype=socket` (added below): other readers see a
+            // FIFO, ours restores the socket.
+            typeflag = UInt8(ascii: "6")
+        case .characterDevice: typeflag = UInt8(ascii: "3")
+        case .blockDevice: typeflag = UInt8(ascii: "4")
         case .other: throw fail("cannot write entries of kind .other")
         }
 
@@ -79,7 +92,15 @@ struct TarWriter<Sink: TarByteSink> {
         let size: Int64 = entry.kind == .file ? entry.size : 0
         guard size >= 0 else { throw fail("negative size") }
 
-        var pax: [(key: String, value: String)] = []
+        // Validate attribute names before anything is written, so a bad
+        // entry leaves the archive untouched.
+        let xattrNames = entry.xattrs.keys.sorted()
+        for xattrName in xattrNames {
+            guard !xattrName.isEmpty else { throw fail("empty extended attribute name") }
+            guard !xattrName.utf8.contains(0) else { throw fail("NUL byte in extended attribute name") }
+        }
+
+        var pax: [(key: String, value: [UInt8])] = []
 
         // Name: plain, ustar prefix/name split, or pax `path`.
         var nameField: ArraySlice<UInt8>
@@ -90,21 +111,65 @@ struct TarWriter<Sink: TarByteSink> {
             prefixField = name[..<split]
             nameField = name[(split + 1)...]
         } else {
-            pax.append(("path", String(decoding: name, as: UTF8.self)))
+            pax.append(("path", name))
             nameField = fallbackName(name, isDirectory: entry.kind == .directory)
         }
 
         var linkField: ArraySlice<UInt8> = link[...]
         if link.count > TarHeaderLayout.linkname.length {
-            pax.append(("linkpath", String(decoding: link, as: UTF8.self)))
+            pax.append(("linkpath", link))
             linkField = utf8Prefix(link, maxBytes: TarHeaderLayout.linkname.length)
         }
 
         if size > Self.maxOctal11 {
-            pax.append(("size", String(size)))
+            pax.append(("size", decimal(size)))
         }
         if entry.mtime < 0 || entry.mtime > Self.maxOctal11 {
-            pax.append(("mtime", String(entry.mtime)))
+            pax.append(("mtime", decimal(entry.mtime)))
+        }
+
+        // Owner: a value too large for the octal field goes to the standard
+        // pax `uid` / `gid` record, with 0 in the header. nil means "not
+        // given" and is written as 0.
+        var uidField = Int64(entry.uid ?? 0)
+        if uidField > Self.maxOctal7 {
+            pax.append(("uid", decimal(uidField)))
+            uidField = 0
+        }
+        var gidField = Int64(entry.gid ?? 0)
+        if gidField > Self.maxOctal7 {
+            pax.append(("gid", decimal(gidField)))
+            gidField = 0
+        }
+
+        // Device numbers, for device entries only. pax has no standard key
+        // for them; like star, GNU tar and bsdtar we use `SCHILY.devmajor` /
+        // `SCHILY.devminor` for values the octal fields cannot hold.
+        var devmajorField: Int64 = 0
+        var devminorField: Int64 = 0
+        if entry.kind == .characterDevice || entry.kind == .blockDevice {
+            devmajorField = Int64(entry.deviceMajor)
+            if devmajorField > Self.maxOctal7 {
+                pax.append(("SCHILY.devmajor", decimal(devmajorField)))
+                devmajorField = 0
+            }
+            devminorField = Int64(entry.deviceMinor)
+            if devminorField > Self.maxOctal7 {
+                pax.append(("SCHILY.devminor", decimal(devminorField)))
+                devminorField = 0
+            }
+        }
+
+        if entry.kind == .socket {
+            pax.append(("AETHER.filetype", Array("socket".utf8)))
+        }
+
+        // Extended attributes as GNU tar --xattrs writes them: one
+        // `SCHILY.xattr.<name>=<raw bytes>` record each, in a stable order.
+        for xattrName in xattrNames {
+            if let value = entry.xattrs[xattrName] {
+                pax.append(("SCHILY.xattr." + encodeXattrName(xattrName), value))
+            }
         }
 
         if !pax.isEmpty {
@@ -117,7 +182,11 @@ struct TarWriter<Sink: TarByteSink> {
                 size: Int64(payload.count),
                 mtime: min(max(entry.mtime, 0), Self.maxOctal11),
                 typeflag: UInt8(ascii: "x"),
-                linkname: []
+                linkname: [],
+                uid: 0,
+                gid: 0,
+                devmajor: 0,
+                devminor: 0
             )
             try emit(paxHeader)
             try emit(payload)
@@ -131,7 +200,11 @@ struct TarWriter<Sink: TarByteSink> {
             size: size,
             mtime: entry.mtime,
             typeflag: typeflag,
-            linkname: linkField
+            linkname: linkField,
+            uid: uidField,
+            gid: gidField,
+            devmajor: devmajorField,
+            devminor: devminorField
         )
         try emit(header)
         current = OpenEntry(headerOffset: headerOffset, expected: size, written: 0)
@@ -223,7 +296,9 @@ extension TarWriter: Sendable where Sink: Sendable {}
 
 // MARK: - Header construction
 
-/// Builds a ustar header block with uid/gid 0 and empty uname/gname.
+/// Builds a ustar header block with empty uname/gname. `uid`, `gid`,
+/// `devmajor` and `devminor` must fit their 7-digit octal fields (the caller
+/// moves larger values to pax records).
 private func makeHeader(
     name: ArraySlice<UInt8>,
     prefix: ArraySlice<UInt8>,
@@ -231,7 +306,11 @@ private func makeHeader(
     size: Int64,
     mtime: Int64,
     typeflag: UInt8,
-    linkname: ArraySlice<UInt8>
+    linkname: ArraySlice<UInt8>,
+    uid: Int64,
+    gid: Int64,
+    devmajor: Int64,
+    devminor: Int64
 ) -> [UInt8] {
     var header = [UInt8](repeating: 0, count: TarHeaderLayout.blockSize)
 
@@ -246,16 +325,16 @@ private func makeHeader(
 
     put(name, TarHeaderLayout.name)
     put(octal(Int64(mode), width: TarHeaderLayout.mode.length), TarHeaderLayout.mode)
-    put(octal(0, width: TarHeaderLayout.uid.length), TarHeaderLayout.uid)
-    put(octal(0, width: TarHeaderLayout.gid.length), TarHeaderLayout.gid)
+    put(octal(uid, width: TarHeaderLayout.uid.length), TarHeaderLayout.uid)
+    put(octal(gid, width: TarHeaderLayout.gid.length), TarHeaderLayout.gid)
     put(numeric(size, width: TarHeaderLayout.size.length), TarHeaderLayout.size)
     put(numeric(mtime, width: TarHeaderLayout.mtime.length), TarHeaderLayout.mtime)
     header[TarHeaderLayout.typeflag] = typeflag
     put(linkname, TarHeaderLayout.linkname)
     put(TarHeaderLayout.posixMagic, TarHeaderLayout.magic)
     put(TarHeaderLayout.posixVersion, TarHeaderLayout.version)
-    put(octal(0, width: TarHeaderLayout.devmajor.length), TarHeaderLayout.devmajor)
-    put(octal(0, width: TarHeaderLayout.devminor.length), TarHeaderLayout.devminor)
+    put(octal(devmajor, width: TarHeaderLayout.devmajor.length), TarHeaderLayout.devmajor)
+    put(octal(devminor, width: TarHeaderLayout.devminor.length), TarHeaderLayout.devminor)
     put(prefix, TarHeaderLayout.prefix)
 
     let sum = header.withUnsafeBytes { TarHeaderLayout.checksums(of: $0) }.unsigned
@@ -356,17 +435,44 @@ private func paxHeaderName(for name: [UInt8]) -> ArraySlice<UInt8> {
     return utf8Prefix(full, maxBytes: TarHeaderLayout.name.length)
 }
 
-/// Encodes pax records "LEN key=value\n", where LEN counts the whole record
-/// including its own digits.
-private func paxPayload(_ records: [(key: String, value: String)]) -> [UInt8] {
+/// Encodes pax records "LEN key=value\n", where LEN counts the bytes of the
+/// whole record including its own digits. Values are raw bytes: extended
+/// attribute values are binary and must not go through a String.
+private func paxPayload(_ records: [(key: String, value: [UInt8])]) -> [UInt8] {
     var payload: [UInt8] = []
     for record in records {
-        let body = record.key.utf8.count + record.value.utf8.count + 3  // " ", "=", "\n"
+        let body = record.key.utf8.count + record.value.count + 3  // " ", "=", "\n"
         var length = body + String(body).utf8.count
         while body + String(length).utf8.count != length {
             length = body + String(length).utf8.count
         }
-        payload.append(contentsOf: "\(length) \(record.key)=\(record.value)\n".utf8)
+        payload.append(contentsOf: String(length).utf8)
+        payload.append(UInt8(ascii: " "))
+        payload.append(contentsOf: record.key.utf8)
+        payload.append(UInt8(ascii: "="))
+        payload.append(contentsOf: record.value)
+        payload.append(UInt8(ascii: "\n"))
     }
     return payload
+}
+
+/// Decimal digits of `value`, as a pax record value.
+private func decimal(_ value: Int64) -> [UInt8] {
+    Array(String(value).utf8)
+}
+
+/// Extended attribute name as a pax keyword suffix. A raw "=" would end the
+/// keyword, so GNU tar writes "=" as "%3D" and (to keep that reversible) "%"
+/// as "%25"; nothing else is encoded. The reader undoes exactly this.
+private func encodeXattrName(_ name: String) -> String {
+    var encoded = ""
+    encoded.reserveCapacity(name.utf8.count)
+    for character in name.unicodeScalars {
+        switch character {
+        case "=": encoded += "%3D"
+        case "%": encoded += "%25"
+        default: encoded.unicodeScalars.append(character)
+        }
+    }
+    return encoded
 }

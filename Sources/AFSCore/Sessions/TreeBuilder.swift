@@ -25,9 +25,9 @@ struct TreeBuilder {
     }
 
     /// A directory entry that keeps children added under it (imports list parents before or after children).
-    mutating func addDirectory(_ path: SessionPath, mode: UInt32, mtime: Int64) {
+    mutating func addDirectory(_ path: SessionPath, mode: UInt32, mtime: Int64, attributes: EntryAttributes = .none) {
         guard !path.isRoot else { return }
-        edits.append((path.components, .setDirectoryMeta(mode: mode, mtime: mtime)))
+        edits.append((path.components, .setDirectoryMeta(mode: mode, mtime: mtime, attributes: attributes)))
     }
 
     /// Stores file bytes read from `body` in pieces.
@@ -50,9 +50,9 @@ struct TreeBuilder {
         // Directory metadata (and empty directories) after their contents exist.
         var creations: [(path: [String], edit: FileTree.Edit)] = []
         for d in dirs {
-            guard case .setDirectoryMeta(let mode, let mtime) = d.edit else { continue }
+            guard case .setDirectoryMeta(let mode, let mtime, let attributes) = d.edit else { continue }
             if try store.tree.lookup(root, d.path) == nil {
-                creations.append((d.path, .put(TreeValue(kind: .directory, mode: mode, mtime: mtime, size: 0, content: .directory(store.nodes.emptyRoot)))))
+                creations.append((d.path, .put(TreeValue(kind: .directory, mode: mode, mtime: mtime, size: 0, content: .directory(store.nodes.emptyRoot), attributes: attributes))))
             }
         }
         root = try store.tree.apply(root, creations, defaultMTime: now)

@@ -13,7 +13,7 @@ struct FileTree {
         /// Set the value (for a directory value: replace with that map, usually the empty one).
         case put(TreeValue)
         /// Update a directory's mode and mtime, keeping its children.
-        case setDirectoryMeta(mode: UInt32, mtime: Int64)
+        case setDirectoryMeta(mode: UInt32, mtime: Int64, attributes: EntryAttributes = .none)
     }
 
     // MARK: Lookup
@@ -93,12 +93,13 @@ struct FileTree {
             case .put(let v)?:
                 value = v
                 changed = true
-            case .setDirectoryMeta(let mode, let mtime)?:
+            case .setDirectoryMeta(let mode, let mtime, let attributes)?:
                 if let raw = try ProllyMap.get(dir, key: key, in: store) {
                     var v = try decode(raw)
                     if v.kind == .directory {
                         v.mode = mode
                         v.mtime = mtime
+                        v.attributes = attributes
                         changed = true
                     }
                     value = v
@@ -142,12 +143,12 @@ struct FileTree {
             let oldDir = old?.directoryRoot
             let newDir = new?.directoryRoot
             if let oldDir, let newDir {
-                if old!.mode != new!.mode { out.append(Change(path: path, old: old, new: new)) }
+                if !old!.sameMetadataIgnoringTimes(new!) { out.append(Change(path: path, old: old, new: new)) }
                 out += try diff(oldDir, newDir, prefix: path)
                 continue
             }
-            if let o = old, let n = new, o.kind == n.kind, o.mode == n.mode, o.content == n.content {
-                continue  // only the mtime moved: not a change of the tree's contents
+            if let o = old, let n = new, o.content == n.content, o.sameMetadataIgnoringTimes(n) {
+                continue  // only times moved: not a change of the tree's contents
             }
             out.append(Change(path: path, old: old, new: new))
             if let oldDir { try walk(oldDir, prefix: path) { p, v in out.append(Change(path: p, old: v, new: nil)) } }
@@ -184,7 +185,7 @@ struct FileTree {
                 let a = try decode(on)
                 let b = try decode(tn)
                 // The same bytes written on both sides at different times agree.
-                if a.kind == b.kind && a.mode == b.mode && a.content == b.content && a.kind != .directory { continue }
+                if a.content == b.content && a.sameMetadataIgnoringTimes(b) && a.kind != .directory { continue }
             }
             // Both sides changed this name: merge directories that exist on all three sides.
             if let b = try t.old.map({ (raw) throws(AFSError) in try decode(raw) }), let bd = b.directoryRoot,
@@ -196,6 +197,12 @@ struct FileTree {
                 var merged = on
                 merged.content = .directory(sub.root)
                 if tn.mode != b.mode && on.mode == b.mode { merged.mode = tn.mode }
+                // Owner and extended attributes: theirs when only they changed them.
+                var bare = b
+                bare.mode = on.mode
+                if on.sameMetadataIgnoringTimes(bare) && !tn.sameMetadataIgnoringTimes(bare.with(mode: tn.mode)) {
+                    merged.attributes = tn.attributes
+                }
                 edits.append((t.key, .put(merged.encoded)))
                 continue
             }

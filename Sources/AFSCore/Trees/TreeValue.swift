@@ -11,6 +11,8 @@ struct TreeValue: Sendable, Equatable {
         /// The root node of the directory's own map.
         case directory(ChunkID)
         case symlink(String)
+        /// A FIFO, socket or device node: no content, only its device number (0 for FIFOs and sockets).
+        case special(rdev: UInt64)
     }
 
     var kind: EntryKind
@@ -19,6 +21,17 @@ struct TreeValue: Sendable, Equatable {
     var mtime: Int64
     var size: UInt64
     var content: Content
+    /// Owner, change time and extended attributes (empty in entries written before format 2).
+    var attributes: EntryAttributes = .none
+
+    init(kind: EntryKind, mode: UInt32, mtime: Int64, size: UInt64, content: Content, attributes: EntryAttributes = .none) {
+        self.kind = kind
+        self.mode = mode
+        self.mtime = mtime
+        self.size = size
+        self.content = content
+        self.attributes = attributes
+    }
 
     /// Files up to this size are inlined into tree leaves.
     static let inlineLimit = 1024
@@ -33,6 +46,10 @@ struct TreeValue: Sendable, Equatable {
         case .file: w.u8(1)
         case .directory: w.u8(2)
         case .symlink: w.u8(3)
+        case .fifo: w.u8(4)
+        case .socket: w.u8(5)
+        case .characterDevice: w.u8(6)
+        case .blockDevice: w.u8(7)
         }
         w.varint(UInt64(mode))
         w.svarint(mtime)
@@ -53,7 +70,13 @@ struct TreeValue: Sendable, Equatable {
         case .symlink(let target):
             w.u8(5)
             w.string(target)
+        case .special(let rdev):
+            w.u8(6)
+            w.varint(rdev)
         }
+        // Format 2: the attribute block, only when there is something in it, so entries without
+        // owner, change time or xattrs encode exactly as format 1 wrote them (same node hashes).
+        if !attributes.isEmpty { attributes.encode(into: &w) }
     }
 
     var encoded: [UInt8] {
@@ -69,6 +92,10 @@ struct TreeValue: Sendable, Equatable {
         case 1: kind = .file
         case 2: kind = .directory
         case 3: kind = .symlink
+        case 4: kind = .fifo
+        case 5: kind = .socket
+        case 6: kind = .characterDevice
+        case 7: kind = .blockDevice
         default: throw BinaryReader.Malformed()
         }
         let modeRaw = try r.varint()
@@ -82,9 +109,25 @@ struct TreeValue: Sendable, Equatable {
         case 3: content = .chunkList(try r.id())
         case 4: content = .directory(try r.id())
         case 5: content = .symlink(try r.string())
+        case 6: content = .special(rdev: try r.varint())
         default: throw BinaryReader.Malformed()
         }
-        return TreeValue(kind: kind, mode: UInt32(modeRaw), mtime: mtime, size: size, content: content)
+        let attributes = r.remaining > 0 ? try EntryAttributes.decode(&r) : .none
+        guard r.remaining == 0 else { throw BinaryReader.Malformed() }
+        return TreeValue(kind: kind, mode: UInt32(modeRaw), mtime: mtime, size: size, content: content, attributes: attributes)
+    }
+
+    func with(mode: UInt32) -> TreeValue {
+        var copy = self
+        copy.mode = mode
+        return copy
+    }
+
+    /// Whether kind, mode, owner and extended attributes are equal: what diff calls a change of
+    /// metadata (a moved modification or change time alone is not one).
+    func sameMetadataIgnoringTimes(_ other: TreeValue) -> Bool {
+        kind == other.kind && mode == other.mode && attributes.uid == other.attributes.uid
+            && attributes.gid == other.attributes.gid && attributes.xattrs == other.attributes.xattrs
     }
 
     /// The file's content identity: SHA-256 of the bytes for single-chunk and inline files,
@@ -93,7 +136,7 @@ struct TreeValue: Sendable, Equatable {
         switch content {
         case .inline(let bytes): return ContentHash.sha256(bytes)
         case .chunk(let id), .chunkList(let id): return id
-        case .directory, .symlink: return nil
+        case .directory, .symlink, .special: return nil
         }
     }
 }

@@ -85,6 +85,12 @@ public nonisolated enum Aether_V1_EntryKind: SwiftProtobuf.Enum, Swift.CaseItera
   case file // = 1
   case directory // = 2
   case symlink // = 3
+
+  /// FIFOs, sockets and device nodes: metadata only (a device node records its rdev).
+  case fifo // = 4
+  case socket // = 5
+  case charDevice // = 6
+  case blockDevice // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -97,6 +103,10 @@ public nonisolated enum Aether_V1_EntryKind: SwiftProtobuf.Enum, Swift.CaseItera
     case 1: self = .file
     case 2: self = .directory
     case 3: self = .symlink
+    case 4: self = .fifo
+    case 5: self = .socket
+    case 6: self = .charDevice
+    case 7: self = .blockDevice
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -107,6 +117,10 @@ public nonisolated enum Aether_V1_EntryKind: SwiftProtobuf.Enum, Swift.CaseItera
     case .file: return 1
     case .directory: return 2
     case .symlink: return 3
+    case .fifo: return 4
+    case .socket: return 5
+    case .charDevice: return 6
+    case .blockDevice: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -117,6 +131,10 @@ public nonisolated enum Aether_V1_EntryKind: SwiftProtobuf.Enum, Swift.CaseItera
     .file,
     .directory,
     .symlink,
+    .fifo,
+    .socket,
+    .charDevice,
+    .blockDevice,
   ]
 
 }
@@ -332,6 +350,48 @@ public nonisolated struct Aether_V1_FileStat: Sendable {
   /// Clears the value of `target`. Subsequent reads from it will return its default value.
   public mutating func clearTarget() {self._target = nil}
 
+  /// Recorded numeric owner and group; absent: the entry belongs to whoever mounts the session.
+  public var uid: UInt32 {
+    get {_uid ?? 0}
+    set {_uid = newValue}
+  }
+  /// Returns true if `uid` has been explicitly set.
+  public var hasUid: Bool {self._uid != nil}
+  /// Clears the value of `uid`. Subsequent reads from it will return its default value.
+  public mutating func clearUid() {self._uid = nil}
+
+  public var gid: UInt32 {
+    get {_gid ?? 0}
+    set {_gid = newValue}
+  }
+  /// Returns true if `gid` has been explicitly set.
+  public var hasGid: Bool {self._gid != nil}
+  /// Clears the value of `gid`. Subsequent reads from it will return its default value.
+  public mutating func clearGid() {self._gid = nil}
+
+  /// Last change of content or metadata; absent: not recorded (read it as mtime).
+  public var ctime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_ctime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_ctime = newValue}
+  }
+  /// Returns true if `ctime` has been explicitly set.
+  public var hasCtime: Bool {self._ctime != nil}
+  /// Clears the value of `ctime`. Subsequent reads from it will return its default value.
+  public mutating func clearCtime() {self._ctime = nil}
+
+  /// Device number of a char-device or block-device entry.
+  public var rdev: UInt64 {
+    get {_rdev ?? 0}
+    set {_rdev = newValue}
+  }
+  /// Returns true if `rdev` has been explicitly set.
+  public var hasRdev: Bool {self._rdev != nil}
+  /// Clears the value of `rdev`. Subsequent reads from it will return its default value.
+  public mutating func clearRdev() {self._rdev = nil}
+
+  /// Names of the entry's extended attributes (user. namespace).
+  public var xattrs: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -339,6 +399,10 @@ public nonisolated struct Aether_V1_FileStat: Sendable {
   fileprivate var _mtime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _contentID: String? = nil
   fileprivate var _target: String? = nil
+  fileprivate var _uid: UInt32? = nil
+  fileprivate var _gid: UInt32? = nil
+  fileprivate var _ctime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _rdev: UInt64? = nil
 }
 
 /// One entry of a directory listing.
@@ -367,11 +431,51 @@ public nonisolated struct Aether_V1_TreeEntry: Sendable {
   /// Clears the value of `mtime`. Subsequent reads from it will return its default value.
   public mutating func clearMtime() {self._mtime = nil}
 
+  public var uid: UInt32 {
+    get {_uid ?? 0}
+    set {_uid = newValue}
+  }
+  /// Returns true if `uid` has been explicitly set.
+  public var hasUid: Bool {self._uid != nil}
+  /// Clears the value of `uid`. Subsequent reads from it will return its default value.
+  public mutating func clearUid() {self._uid = nil}
+
+  public var gid: UInt32 {
+    get {_gid ?? 0}
+    set {_gid = newValue}
+  }
+  /// Returns true if `gid` has been explicitly set.
+  public var hasGid: Bool {self._gid != nil}
+  /// Clears the value of `gid`. Subsequent reads from it will return its default value.
+  public mutating func clearGid() {self._gid = nil}
+
+  public var ctime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_ctime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_ctime = newValue}
+  }
+  /// Returns true if `ctime` has been explicitly set.
+  public var hasCtime: Bool {self._ctime != nil}
+  /// Clears the value of `ctime`. Subsequent reads from it will return its default value.
+  public mutating func clearCtime() {self._ctime = nil}
+
+  public var rdev: UInt64 {
+    get {_rdev ?? 0}
+    set {_rdev = newValue}
+  }
+  /// Returns true if `rdev` has been explicitly set.
+  public var hasRdev: Bool {self._rdev != nil}
+  /// Clears the value of `rdev`. Subsequent reads from it will return its default value.
+  public mutating func clearRdev() {self._rdev = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _mtime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _uid: UInt32? = nil
+  fileprivate var _gid: UInt32? = nil
+  fileprivate var _ctime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _rdev: UInt64? = nil
 }
 
 /// One file or symlink of a session's manifest.
@@ -406,12 +510,42 @@ public nonisolated struct Aether_V1_ManifestEntry: Sendable {
   /// Clears the value of `target`. Subsequent reads from it will return its default value.
   public mutating func clearTarget() {self._target = nil}
 
+  public var uid: UInt32 {
+    get {_uid ?? 0}
+    set {_uid = newValue}
+  }
+  /// Returns true if `uid` has been explicitly set.
+  public var hasUid: Bool {self._uid != nil}
+  /// Clears the value of `uid`. Subsequent reads from it will return its default value.
+  public mutating func clearUid() {self._uid = nil}
+
+  public var gid: UInt32 {
+    get {_gid ?? 0}
+    set {_gid = newValue}
+  }
+  /// Returns true if `gid` has been explicitly set.
+  public var hasGid: Bool {self._gid != nil}
+  /// Clears the value of `gid`. Subsequent reads from it will return its default value.
+  public mutating func clearGid() {self._gid = nil}
+
+  public var rdev: UInt64 {
+    get {_rdev ?? 0}
+    set {_rdev = newValue}
+  }
+  /// Returns true if `rdev` has been explicitly set.
+  public var hasRdev: Bool {self._rdev != nil}
+  /// Clears the value of `rdev`. Subsequent reads from it will return its default value.
+  public mutating func clearRdev() {self._rdev = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _contentID: String? = nil
   fileprivate var _target: String? = nil
+  fileprivate var _uid: UInt32? = nil
+  fileprivate var _gid: UInt32? = nil
+  fileprivate var _rdev: UInt64? = nil
 }
 
 /// One line of a diff.
@@ -734,7 +868,7 @@ nonisolated extension Aether_V1_SessionStatus: SwiftProtobuf._ProtoNameProviding
 }
 
 nonisolated extension Aether_V1_EntryKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENTRY_KIND_UNSPECIFIED\0\u{1}ENTRY_KIND_FILE\0\u{1}ENTRY_KIND_DIRECTORY\0\u{1}ENTRY_KIND_SYMLINK\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENTRY_KIND_UNSPECIFIED\0\u{1}ENTRY_KIND_FILE\0\u{1}ENTRY_KIND_DIRECTORY\0\u{1}ENTRY_KIND_SYMLINK\0\u{1}ENTRY_KIND_FIFO\0\u{1}ENTRY_KIND_SOCKET\0\u{1}ENTRY_KIND_CHAR_DEVICE\0\u{1}ENTRY_KIND_BLOCK_DEVICE\0")
 }
 
 nonisolated extension Aether_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -941,7 +1075,7 @@ nonisolated extension Aether_V1_Commit: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FileStat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0\u{3}content_id\0\u{1}target\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0\u{3}content_id\0\u{1}target\0\u{1}uid\0\u{1}gid\0\u{1}ctime\0\u{1}rdev\0\u{1}xattrs\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -956,6 +1090,11 @@ nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._
       case 5: try { try decoder.decodeSingularMessageField(value: &self._mtime) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self._contentID) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self._target) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._uid) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self._gid) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._ctime) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self._rdev) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.xattrs) }()
       default: break
       }
     }
@@ -987,6 +1126,21 @@ nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._
     try { if let v = self._target {
       try visitor.visitSingularStringField(value: v, fieldNumber: 7)
     } }()
+    try { if let v = self._uid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._gid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._ctime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._rdev {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 11)
+    } }()
+    if !self.xattrs.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.xattrs, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -998,6 +1152,11 @@ nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs._mtime != rhs._mtime {return false}
     if lhs._contentID != rhs._contentID {return false}
     if lhs._target != rhs._target {return false}
+    if lhs._uid != rhs._uid {return false}
+    if lhs._gid != rhs._gid {return false}
+    if lhs._ctime != rhs._ctime {return false}
+    if lhs._rdev != rhs._rdev {return false}
+    if lhs.xattrs != rhs.xattrs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1005,7 +1164,7 @@ nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TreeEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}name\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}name\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0\u{1}uid\0\u{1}gid\0\u{1}ctime\0\u{1}rdev\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1019,6 +1178,10 @@ nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.mode) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._mtime) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self._uid) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._gid) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._ctime) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self._rdev) }()
       default: break
       }
     }
@@ -1047,6 +1210,18 @@ nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._mtime {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    try { if let v = self._uid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._gid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._ctime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._rdev {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1057,6 +1232,10 @@ nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.mode != rhs.mode {return false}
     if lhs.size != rhs.size {return false}
     if lhs._mtime != rhs._mtime {return false}
+    if lhs._uid != rhs._uid {return false}
+    if lhs._gid != rhs._gid {return false}
+    if lhs._ctime != rhs._ctime {return false}
+    if lhs._rdev != rhs._rdev {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1064,7 +1243,7 @@ nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Aether_V1_ManifestEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ManifestEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}kind\0\u{1}size\0\u{1}mode\0\u{3}content_id\0\u{1}target\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}kind\0\u{1}size\0\u{1}mode\0\u{3}content_id\0\u{1}target\0\u{1}uid\0\u{1}gid\0\u{1}rdev\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1078,6 +1257,9 @@ nonisolated extension Aether_V1_ManifestEntry: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.mode) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self._contentID) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self._target) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self._uid) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._gid) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self._rdev) }()
       default: break
       }
     }
@@ -1106,6 +1288,15 @@ nonisolated extension Aether_V1_ManifestEntry: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._target {
       try visitor.visitSingularStringField(value: v, fieldNumber: 6)
     } }()
+    try { if let v = self._uid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._gid {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._rdev {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1116,6 +1307,9 @@ nonisolated extension Aether_V1_ManifestEntry: SwiftProtobuf.Message, SwiftProto
     if lhs.mode != rhs.mode {return false}
     if lhs._contentID != rhs._contentID {return false}
     if lhs._target != rhs._target {return false}
+    if lhs._uid != rhs._uid {return false}
+    if lhs._gid != rhs._gid {return false}
+    if lhs._rdev != rhs._rdev {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -128,6 +128,10 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
                     entry.mode = e.mode
                     entry.size = e.size
                     entry.mtime = .init(nanosecondsSince1970: e.mtime)
+                    if let uid = e.uid { entry.uid = uid }
+                    if let gid = e.gid { entry.gid = gid }
+                    if let ctime = e.ctime { entry.ctime = .init(nanosecondsSince1970: ctime) }
+                    if let rdev = e.rdev { entry.rdev = rdev }
                     out.append(entry)
                     if body.recursive && e.kind == .directory { try visit(full) }
                 }

@@ -48,6 +48,10 @@ extension Aether_V1_EntryKind {
         case .file: self = .file
         case .directory: self = .directory
         case .symlink: self = .symlink
+        case .fifo: self = .fifo
+        case .socket: self = .socket
+        case .characterDevice: self = .charDevice
+        case .blockDevice: self = .blockDevice
         }
     }
 }
@@ -103,6 +107,11 @@ extension Aether_V1_FileStat {
         mtime = Google_Protobuf_Timestamp(nanosecondsSince1970: stat.mtime)
         if let content = stat.contentID { contentID = content }
         if let target = stat.target { self.target = target }
+        if let uid = stat.uid { self.uid = uid }
+        if let gid = stat.gid { self.gid = gid }
+        if let ctime = stat.ctime { self.ctime = Google_Protobuf_Timestamp(nanosecondsSince1970: ctime) }
+        if let rdev = stat.rdev { self.rdev = rdev }
+        xattrs = stat.xattrs ?? []
     }
 }
 
@@ -115,6 +124,9 @@ extension Aether_V1_ManifestEntry {
         mode = entry.mode
         if let content = entry.contentID { contentID = content }
         if let target = entry.target { self.target = target }
+        if let uid = entry.uid { self.uid = uid }
+        if let gid = entry.gid { self.gid = gid }
+        if let rdev = entry.rdev { self.rdev = rdev }
     }
 }
 

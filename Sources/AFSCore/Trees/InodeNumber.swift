@@ -1,6 +1,4 @@
-import AFSCore
-
-/// The inode number `stat` reports for a session path: a function of the path alone.
+/// The inode number `stat` reports for an entry: a function of the path it was created at.
 ///
 /// Git's index records each file's inode number (and `ctime`, `mtime`, size) and re-reads every
 /// file whose recorded numbers differ from what `lstat` says. Numbers handed out in lookup order
@@ -10,14 +8,22 @@ import AFSCore
 /// next. The kernel identifies nodes by libfuse's own node IDs; this number is only what `stat`
 /// and `readdir` show.
 ///
+/// A rename keeps the number (POSIX: the same file under a new name): the engine records the
+/// number of the old path in the moved entry (``EntryAttributes/inode``), and entries that were
+/// never renamed store none. A file later created at the old path gets the same number; tools
+/// that look for hard links compare numbers only when the link count is above 1, which it never
+/// is here, so the coincidence misleads none of them. Entries below a renamed directory take the
+/// numbers of their new paths.
+///
 /// XXH3-64 of the path: distinct paths collide with probability about n²/2⁶⁵ (10⁻¹¹ for a million
 /// files). Collisions can be crafted, but only by whoever writes the session, and the worst they
 /// do is make two of its own files look like hard links to tools that compare inode numbers.
-enum InodeNumber {
+public enum InodeNumber {
     /// The root directory's number, which is also FUSE's root node ID.
-    static let root: UInt64 = 1
+    public static let root: UInt64 = 1
 
-    static func forPath(_ path: String) -> UInt64 {
+    /// The number of the `/`-prefixed session path `path`.
+    public static func forPath(_ path: String) -> UInt64 {
         if path == "/" { return root }
         var path = path
         let hash = path.withUTF8 { ContentHash.xxh3(UnsafeRawBufferPointer($0), seed: 0xAE7E_5F5) }

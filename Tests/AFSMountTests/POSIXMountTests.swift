@@ -1,0 +1,105 @@
+import AFSClient
+import AFSCore
+import AFSTestSupport
+import Foundation
+import Testing
+
+/// FIFOs, sockets, device nodes, owners, permission checks and extended attributes through a real
+/// mount, on both transports: what tools that are not git (pnpm, ssh-agent, language servers,
+/// `tar --xattrs`, a second user of a shared mount) meet.
+@Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
+struct POSIXMountTests {
+    static let isRoot = getuid() == 0
+    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(arguments: Transport.allCases) func specialFilesAndXattrsWorkAndPersist(_ transport: Transport) throws {
+        let python = try #require(Self.python, "python3 is needed to bind a socket and set xattrs")
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        var m = try f.mount(id)
+        let d = m.directory
+        try f.sh("""
+            mkfifo pipe
+            chmod 640 pipe
+            # A FIFO on the mount carries data between two processes, through the kernel.
+            ( echo through-the-fifo > pipe & )
+            test "$(cat pipe)" = through-the-fifo
+            \(python) -c 'import socket; s = socket.socket(socket.AF_UNIX); s.bind("sock"); s.listen(1)'
+            echo hello > f.txt
+            \(python) -c 'import os; os.setxattr("f.txt", "user.mime", b"text/plain"); os.setxattr(".", "user.dir", b"\\x00\\x01")'
+            """, in: d)
+        if Self.isRoot {
+            try f.sh("mknod null c 1 3 && mknod disk b 8 17 && chmod 600 disk", in: d)
+        }
+        func check(_ when: String) throws {
+            let d = m.directory
+            let kinds = try f.sh("stat -c '%n %F %a' pipe sock f.txt" + (Self.isRoot ? " null disk" : ""), in: d)
+            #expect(kinds.contains("pipe fifo 640"), "\(when): \(kinds)")
+            #expect(kinds.contains("sock socket"), "\(when): \(kinds)")
+            if Self.isRoot {
+                #expect(kinds.contains("null character special file"), "\(when): \(kinds)")
+                #expect(kinds.contains("disk block special file 600"), "\(when): \(kinds)")
+                #expect(try f.sh("stat -c '%t,%T' null disk", in: d) == "1,3\n8,11\n", "\(when): major,minor in hex")
+                // nodev: the mount never opens a device through its node.
+                #expect(try f.run("/bin/sh", ["-c", "head -c1 null"], in: d).status != 0, "\(when)")
+            }
+            let xattrs = try f.sh("\(python) -c 'import os; print(os.getxattr(\"f.txt\", \"user.mime\"), os.listxattr(\"f.txt\"), os.getxattr(\".\", \"user.dir\"))'", in: d)
+            #expect(xattrs == "b'text/plain' ['user.mime'] b'\\x00\\x01'\n", "\(when): \(xattrs)")
+            // Other namespaces: nothing stored, a clear refusal to store.
+            let refused = try f.run(python, ["-c", "import os\ntry:\n os.setxattr('f.txt', 'trusted.x', b'1')\nexcept OSError as e: print(e.errno)"], in: d)
+            #expect(refused.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(EOPNOTSUPP)" || refused.output.contains("\(EPERM)"), "\(when): \(refused.output)")
+            let absent = try f.run(python, ["-c", "import os\ntry:\n os.getxattr('f.txt', 'user.none')\nexcept OSError as e: print(e.errno)"], in: d)
+            #expect(absent.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(ENODATA)", "\(when): \(absent.output)")
+        }
+        try check("mounted")
+        #expect(try m.unmount() == 0)
+        // The session holds them; a new mount shows them again.
+        let stat = try f.json(["fs", "stat", id, "/sock"])
+        #expect(stat["kind"] as? String == "socket")
+        m = try f.mount(id)
+        try check("after a remount")
+        // tar --xattrs carries the attribute out of the mount.
+        let listing = try f.sh("tar --xattrs -cf - f.txt | tar --xattrs -tvvf -", in: m.directory)
+        #expect(listing.contains("user.mime"), "\(listing)")
+        try f.sh("\(python) -c 'import os; os.removexattr(\"f.txt\", \"user.mime\")' && rm pipe sock", in: m.directory)
+        #expect(try f.sh("ls", in: m.directory).split(separator: "\n").sorted() == (Self.isRoot ? ["disk", "f.txt", "null"] : ["f.txt"]))
+        #expect(try m.unmount() == 0)
+    }
+
+    @Test(.enabled(if: isRoot, "needs root: changes owners and acts as another user"), arguments: Transport.allCases)
+    func ownersAndPermissionsForASharedMount(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        let m = try f.mount(id, options: ["allow_other"])
+        let d = m.directory
+        let nobody = "setpriv --reuid 65534 --regid 65534 --clear-groups --"
+        try f.sh("""
+            mkdir shared private
+            chmod 1777 shared
+            chmod 700 private
+            echo root > owned
+            chmod 4755 owned
+            chown 1234:5678 owned
+            """, in: d)
+        // chown by root records the ids; the kernel clears set-uid on chown, as on ext4.
+        #expect(try f.sh("stat -c '%u:%g %a' owned", in: d) == "1234:5678 755\n")
+        // Another user creates in a world-writable directory: it owns what it made.
+        try f.sh("\(nobody) sh -c 'echo mine > shared/n.txt && mkdir shared/nd && mkfifo shared/np && ln -s n.txt shared/nl'", in: d)
+        #expect(try f.sh("stat -c '%n %u:%g' shared/n.txt shared/nd shared/np", in: d) == "shared/n.txt 65534:65534\nshared/nd 65534:65534\nshared/np 65534:65534\n")
+        #expect(try f.sh("stat -c '%u' shared/nl", in: d) == "65534\n")
+        // …and is refused where it may not go, as on a local disk.
+        for command in ["ls private", "touch private/x", "touch new-at-root", "chmod 777 owned", "chown 65534 owned", "rm -f shared/../owned"] {
+            let r = try f.run("/bin/sh", ["-c", "\(nobody) \(command)"], in: d)
+            #expect(r.status != 0, "\(command) as nobody should fail: \(r.output)")
+            #expect(r.output.contains("Permission denied") || r.output.contains("Operation not permitted"), "\(command): \(r.output)")
+        }
+        // The sticky directory protects another user's file from nobody, and nobody's from root's rules.
+        try f.sh("echo root-file > shared/r.txt", in: d)
+        #expect(try f.run("/bin/sh", ["-c", "\(nobody) rm -f shared/r.txt"], in: d).status != 0)
+        #expect(try m.unmount() == 0)
+        // The owners are in the session, not only in the mount.
+        let service: [String: Any] = try f.json(["fs", "stat", id, "/shared/n.txt"])
+        #expect(service["uid"] as? Int == 65534 && service["gid"] as? Int == 65534, "\(service)")
+        #expect(try f.json(["fs", "stat", id, "/owned"])["uid"] as? Int == 1234)
+    }
+}
