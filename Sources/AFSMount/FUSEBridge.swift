@@ -17,8 +17,9 @@ import Glibc
 /// Entries created on behalf of a user other than the mounting one record that user as owner
 /// (``Caller``, from `fuse_get_context`); the kernel checks permissions (`default_permissions`).
 enum FUSEBridge {
-    /// The operations table handed to `fuse_new`.
-    static func operations() -> fuse_operations {
+    /// The operations table handed to `fuse_new`; the xattr operations only with
+    /// `extendedAttributes` (see ``FUSEMount/extendedAttributes``).
+    static func operations(extendedAttributes: Bool) -> fuse_operations {
         var ops = fuse_operations()
         ops.`init` = { _, config in
             if let config {
@@ -165,37 +166,7 @@ enum FUSEBridge {
                 return 0
             }
         }
-        ops.setxattr = { path, name, value, size, flags in
-            FUSEBridge.run("setxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
-                let bytes = size > 0 && value != nil ? [UInt8](UnsafeRawBufferPointer(start: value, count: size)) : []
-                try fs.setExtendedAttribute(path: path, name: name, value: bytes, flags: flags)
-                return 0
-            }
-        }
-        ops.getxattr = { path, name, buffer, size in
-            FUSEBridge.run("getxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
-                let value = try fs.extendedAttribute(path: path, name: name)
-                return try FUSEBridge.reply(value, into: buffer, size: size)
-            }
-        }
-        ops.listxattr = { path, buffer, size in
-            FUSEBridge.run("listxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                // NUL-terminated names, one after another.
-                var list: [UInt8] = []
-                for name in try fs.extendedAttributeNames(path: path) { list += Array(name.utf8) + [0] }
-                return try FUSEBridge.reply(list, into: buffer, size: size)
-            }
-        }
-        ops.removexattr = { path, name in
-            FUSEBridge.run("removexattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
-                try fs.removeExtendedAttribute(path: path, name: name)
-                return 0
-            }
-        }
+        if extendedAttributes { addExtendedAttributeOperations(&ops) }
         ops.truncate = { path, size, fi in
             FUSEBridge.run("truncate") { fs throws(Errno) in
                 guard size >= 0 else { throw Errno.invalid }
@@ -283,6 +254,41 @@ enum FUSEBridge {
         }
         ops.fsyncdir = { _, _, _ in 0 }
         return ops
+    }
+
+    /// `setxattr`, `getxattr`, `listxattr`, `removexattr`: the `user.` namespace, stored per entry.
+    static func addExtendedAttributeOperations(_ ops: inout fuse_operations) {
+        ops.setxattr = { path, name, value, size, flags in
+            FUSEBridge.run("setxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                let bytes = size > 0 && value != nil ? [UInt8](UnsafeRawBufferPointer(start: value, count: size)) : []
+                try fs.setExtendedAttribute(path: path, name: name, value: bytes, flags: flags)
+                return 0
+            }
+        }
+        ops.getxattr = { path, name, buffer, size in
+            FUSEBridge.run("getxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                let value = try fs.extendedAttribute(path: path, name: name)
+                return try FUSEBridge.reply(value, into: buffer, size: size)
+            }
+        }
+        ops.listxattr = { path, buffer, size in
+            FUSEBridge.run("listxattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+                // NUL-terminated names, one after another.
+                var list: [UInt8] = []
+                for name in try fs.extendedAttributeNames(path: path) { list += Array(name.utf8) + [0] }
+                return try FUSEBridge.reply(list, into: buffer, size: size)
+            }
+        }
+        ops.removexattr = { path, name in
+            FUSEBridge.run("removexattr") { fs throws(Errno) in
+                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+                try fs.removeExtendedAttribute(path: path, name: name)
+                return 0
+            }
+        }
     }
 
     /// `UTIME_NOW` and `UTIME_OMIT` (`(1 << 30) - 1` and `- 2` in `<sys/stat.h>`), macros Swift does not import.

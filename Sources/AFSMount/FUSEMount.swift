@@ -17,12 +17,21 @@ public struct FUSEMount: Sendable {
     public let options: [String]
     /// Worker threads serving requests.
     public let maxThreads: UInt32
+    /// Serve extended attributes (`user.` namespace). Off by default: once a file system answers
+    /// `getxattr`, the kernel asks it for `security.capability` before every `write(2)` (to know
+    /// whether to drop file capabilities), one more round trip per write; left unanswered (`ENOSYS`
+    /// once), the kernel stops asking and every xattr call is `EOPNOTSUPP`. JuiceFS makes the same
+    /// trade (`--enable-xattr`). Measured in Docs/PERFORMANCE.md.
+    public let extendedAttributes: Bool
 
-    public init(filesystem: SessionFilesystem, mountpoint: String, options: [String] = [], maxThreads: UInt32 = 16) {
+    public init(
+        filesystem: SessionFilesystem, mountpoint: String, options: [String] = [], maxThreads: UInt32 = 16, extendedAttributes: Bool = false
+    ) {
         self.filesystem = filesystem
         self.mountpoint = mountpoint
         self.options = options
         self.maxThreads = maxThreads
+        self.extendedAttributes = extendedAttributes
     }
 
     /// Whether this machine can mount: `/dev/fuse` is present and openable, and `fusermount3`
@@ -57,7 +66,7 @@ public struct FUSEMount: Sendable {
         let retained = Unmanaged.passRetained(filesystem)
         defer { retained.release() }
 
-        var ops = FUSEBridge.operations()
+        var ops = FUSEBridge.operations(extendedAttributes: extendedAttributes)
         let fuse: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buffer in
             var args = fuse_args(argc: Int32(buffer.count), argv: buffer.baseAddress, allocated: 0)
             return afs_fuse_new(&args, &ops, retained.toOpaque())

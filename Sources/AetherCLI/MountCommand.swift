@@ -32,6 +32,10 @@ struct MountCommand: ParsableCommand {
     var cacheDirectory: String?
     @Option(name: .customShort("o"), help: ArgumentHelp("Extra FUSE mount options, comma-separated (e.g. allow_other).", valueName: "OPTIONS"))
     var mountOptions: String?
+    @Flag(help: ArgumentHelp(
+        "Serve extended attributes (user. namespace: getfattr, setfattr, tar --xattrs).",
+        discussion: "Off by default: with them, the kernel asks the mount for security.capability before every write(2), one more round trip per write."))
+    var xattrs = false
     @Flag(help: "Detach once mounted: the mount keeps running in its own session; its log goes to --log.")
     var background = false
     @Option(help: ArgumentHelp("Log file of a --background mount (default: CACHE_DIR/mount-SESSION.log).", valueName: "FILE"))
@@ -64,7 +68,7 @@ struct MountCommand: ParsableCommand {
             let filesystem = try SessionFilesystem(
                 service: service, session: session, cache: cache, context: global.context(), log: { log.write($0) })
             let options = mountOptions.map { $0.split(separator: ",").map(String.init) } ?? []
-            let mount = FUSEMount(filesystem: filesystem, mountpoint: mountpoint, options: options)
+            let mount = FUSEMount(filesystem: filesystem, mountpoint: mountpoint, options: options, extendedAttributes: xattrs)
             var control: MountControl?
             defer { control?.stop() }
             try mount.run {

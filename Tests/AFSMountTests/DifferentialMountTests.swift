@@ -268,7 +268,7 @@ struct DifferentialMountTests {
         let id = try f.createSession()
         let local = f.root + "/model"
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
-        let m = try f.mount(id)
+        let m = try f.mount(id, xattrs: true)
         var g = SeededGenerator(state: seed)
         let count = 1000
         var succeeded: [String: Int] = [:]

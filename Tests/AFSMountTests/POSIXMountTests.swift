@@ -16,7 +16,7 @@ struct POSIXMountTests {
         let python = try #require(Self.python, "python3 is needed to bind a socket and set xattrs")
         let f = try MountFixture(transport)
         let id = try f.createSession()
-        var m = try f.mount(id)
+        var m = try f.mount(id, xattrs: true)
         let d = m.directory
         try f.sh("""
             mkfifo pipe
@@ -56,13 +56,26 @@ struct POSIXMountTests {
         // The session holds them; a new mount shows them again.
         let stat = try f.json(["fs", "stat", id, "/sock"])
         #expect(stat["kind"] as? String == "socket")
-        m = try f.mount(id)
+        m = try f.mount(id, xattrs: true)
         try check("after a remount")
         // tar --xattrs carries the attribute out of the mount.
         let listing = try f.sh("tar --xattrs -cf - f.txt | tar --xattrs -tvvf -", in: m.directory)
         #expect(listing.contains("user.mime"), "\(listing)")
         try f.sh("\(python) -c 'import os; os.removexattr(\"f.txt\", \"user.mime\")' && rm pipe sock", in: m.directory)
         #expect(try f.sh("ls", in: m.directory).split(separator: "\n").sorted() == (Self.isRoot ? ["disk", "f.txt", "null"] : ["f.txt"]))
+        #expect(try m.unmount() == 0)
+    }
+
+    @Test(arguments: Transport.allCases) func withoutTheXattrsFlagTheKernelIsToldNoXattrs(_ transport: Transport) throws {
+        let python = try #require(Self.python)
+        let f = try MountFixture(transport)
+        let m = try f.mount(try f.createSession())
+        let r = try f.run(python, ["-c", "import os\nopen('f', 'w').write('x')\ntry:\n os.setxattr('f', 'user.a', b'1')\nexcept OSError as e: print(e.errno)"], in: m.directory)
+        #expect(r.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(EOPNOTSUPP)", "\(r.output)")
+        // Writes cost no xattr round trips.
+        try f.sh("dd if=/dev/zero of=g bs=4k count=50 2>/dev/null", in: m.directory)
+        let metrics = try f.json(["metrics", "show", m.directory])
+        #expect((metrics["operations"] as? [String: Any])?["getxattr"] == nil, "\(metrics)")
         #expect(try m.unmount() == 0)
     }
 

@@ -123,6 +123,26 @@ import Testing
         let kinds = try server.request("GET", "/v1/sessions/\(id)/changes?since=0").array().compactMap { $0["kind"] as? String }
         #expect(kinds.suffix(4) == ["symlink", "chmod", "touch", "write"], "\(kinds)")
 
+        // Special entries, owners and extended attributes (store format 2).
+        let fifo = try server.request("POST", "/v1/sessions/\(id)/mknod", json: ["path": "/src/pipe", "kind": "fifo", "mode": 0o600], headers: ["X-AFS-Owner": "1000:100"])
+        #expect(fifo.status == 201, "\(fifo.text)")
+        let made = try fifo.object()
+        #expect(made["kind"] as? String == "fifo" && made["uid"] as? Int == 1000 && made["gid"] as? Int == 100, "\(fifo.text)")
+        let device = try server.request("POST", "/v1/sessions/\(id)/mknod", json: ["path": "/src/null", "kind": "char-device", "rdev": 259])
+        #expect(try device.object()["rdev"] as? Int == 259, "\(device.text)")
+        let chown = try server.request("POST", "/v1/sessions/\(id)/chown", json: ["path": "/src/a.c", "gid": 50])
+        let owner = try chown.object()
+        #expect(chown.status == 200 && owner["gid"] as? Int == 50 && owner["uid"] == nil, "\(chown.text)")
+        let set = try server.request("POST", "/v1/sessions/\(id)/xattrs", json: ["path": "/src/a.c", "name": "user.mime", "value": Data([0, 1, 2]).base64EncodedString()])
+        #expect(set.status == 204, "\(set.text)")
+        let xattrs = try server.request("GET", "/v1/sessions/\(id)/xattrs?path=/src/a.c").object()["xattrs"] as? [String: String]
+        #expect(xattrs == ["user.mime": "AAEC"])
+        #expect(try server.request("GET", "/v1/sessions/\(id)/stat/src/a.c").object()["xattrs"] as? [String] == ["user.mime"])
+        #expect(try server.request("DELETE", "/v1/sessions/\(id)/xattrs?path=/src/a.c&name=user.mime").status == 204)
+        let listed = try server.request("GET", "/v1/sessions/\(id)/tree?path=/src").array()
+        #expect(listed.first { $0["name"] as? String == "pipe" }?["uid"] as? Int == 1000, "\(listed)")
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/o", body: Data(), headers: ["X-AFS-Owner": "x:1"]).status == 400)
+
         // Hostile paths, bad bodies, missing paths, the root, and a reader: each refused with its code.
         let reader = try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as! String
         let cases: [(ServerHarness.Reply, Int, String)] = [
@@ -135,7 +155,14 @@ import Testing
             (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/src", "mode": 0o100644]), 400, "bad_request"),
             (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/src", "mode": -1]), 422, "invalid_body"),
             (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/nope", "mode": 0o644]), 404, "not_found"),
-            (try server.request("POST", "/v1/sessions/\(id)/chmod", json: ["path": "/", "mode": 0o700]), 400, "invalid_argument"),
+            (try server.request("POST", "/v1/sessions/\(id)/mknod", json: ["path": "/n", "kind": "file"]), 400, "invalid_argument"),
+            (try server.request("POST", "/v1/sessions/\(id)/mknod", json: ["path": "/n", "kind": "pipe"]), 422, "invalid_body"),
+            (try server.request("POST", "/v1/sessions/\(id)/chown", json: ["path": "/nope", "uid": 1]), 404, "not_found"),
+            (try server.request("POST", "/v1/sessions/\(id)/chown", json: ["path": "/src", "uid": -1]), 422, "invalid_body"),
+            (try server.request("POST", "/v1/sessions/\(id)/xattrs", json: ["path": "/src", "name": "trusted.x", "value": "AA=="]), 400, "invalid_argument"),
+            (try server.request("POST", "/v1/sessions/\(id)/xattrs", json: ["path": "/src", "name": "user.x", "value": "not base64!"]), 400, "bad_request"),
+            (try server.request("DELETE", "/v1/sessions/\(id)/xattrs?path=/src&name=user.none"), 404, "not_found"),
+            (try server.request("POST", "/v1/sessions/\(id)/xattrs", token: reader, json: ["path": "/src", "name": "user.x", "value": "AA=="]), 403, "forbidden"),
             (try server.request("POST", "/v1/sessions/\(id)/times", json: ["path": "/src//a.c", "mtime": 1]), 400, "invalid_path"),
             (try server.request("POST", "/v1/sessions/\(id)/times", json: ["path": "/src/a.c", "mtime": "soon"]), 422, "invalid_body"),
             (try server.request("POST", "/v1/sessions/\(id)/times", token: reader, json: ["path": "/src/a.c", "mtime": 1]), 403, "forbidden"),

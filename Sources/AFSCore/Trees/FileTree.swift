@@ -186,6 +186,15 @@ struct FileTree {
                 let b = try decode(tn)
                 // The same bytes written on both sides at different times agree.
                 if a.content == b.content && a.sameMetadataIgnoringTimes(b) && a.kind != .directory { continue }
+                // A side that only moved times yields to the other's real change.
+                if let raw = t.old, a.kind != .directory {
+                    let base = try decode(raw)
+                    if base.content == b.content && base.sameMetadataIgnoringTimes(b) { continue }
+                    if base.content == a.content && base.sameMetadataIgnoringTimes(a) {
+                        edits.append((t.key, .put(tn)))
+                        continue
+                    }
+                }
             }
             // Both sides changed this name: merge directories that exist on all three sides.
             if let b = try t.old.map({ (raw) throws(AFSError) in try decode(raw) }), let bd = b.directoryRoot,
