@@ -17,9 +17,11 @@ public protocol AetherService: AnyObject {
     // MARK: Sessions
 
     /// Creates a session. `.directory`, `.tar` and `.git` name paths on the caller's machine: the
-    /// remote transport uploads them as a tar stream.
+    /// remote transport uploads them as a tar stream. `preserveOwners` records the numeric owners
+    /// of an imported directory or archive (`tar --same-owner`).
     func createSession(
-        name: String?, from source: SessionSource, context: MutationContext, progress: (@Sendable (ImportProgress) -> Void)?
+        name: String?, from source: SessionSource, context: MutationContext, preserveOwners: Bool,
+        progress: (@Sendable (ImportProgress) -> Void)?
     ) throws(AFSError) -> SessionInfo
     func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo]
     func session(_ id: String) throws(AFSError) -> SessionInfo
@@ -61,8 +63,8 @@ public protocol AetherService: AnyObject {
     func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError)
     /// Sets the permission bits (`0o7777`) of a file, symlink or directory, keeping its content.
     func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError)
-    /// Sets the modification time (nanoseconds since 1970) of a file, symlink or directory.
-    func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError)
+    /// Sets the modification and/or access time (nanoseconds since 1970; nil keeps one) of an entry.
+    func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError)
     /// Creates a FIFO, socket or device node (metadata only; `rdev` for device nodes). The parent must exist.
     func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError)
     /// Records a new numeric owner and/or group (nil keeps that one), clearing set-id bits as `chown(2)` does.
@@ -112,6 +114,18 @@ public protocol AetherService: AnyObject {
 }
 
 extension AetherService {
+    /// Creates a session whose imported entries belong to whoever mounts it.
+    public func createSession(
+        name: String?, from source: SessionSource, context: MutationContext, progress: (@Sendable (ImportProgress) -> Void)?
+    ) throws(AFSError) -> SessionInfo {
+        try createSession(name: name, from: source, context: context, preserveOwners: false, progress: progress)
+    }
+
+    /// Sets the modification time alone.
+    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError) {
+        try setTimes(session, path: path, mtime: mtime, atime: nil, context: context)
+    }
+
     /// A streamed write stamped with the time it happens.
     public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
         try writeFile(session, path: path, from: fd, mode: mode, mtime: nil, context: context)

@@ -5,12 +5,6 @@ import AFSCore
 extension AetherStore: AetherService {
     public var location: String { directory }
 
-    public func createSession(
-        name: String?, from source: SessionSource, context: MutationContext, progress: (@Sendable (ImportProgress) -> Void)?
-    ) throws(AFSError) -> SessionInfo {
-        try createSession(name: name, from: source, context: context, preserveOwners: false, progress: progress)
-    }
-
     public func diff(_ id: String, against other: String) throws(AFSError) -> [DiffEntry] {
         try diff(try reference(named: other), .session(id))
     }

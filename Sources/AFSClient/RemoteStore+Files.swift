@@ -84,10 +84,11 @@ extension RemoteStore {
             body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mode": Int(mode & 0o7777)]))
     }
 
-    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext) throws(AFSError) {
-        _ = try send(
-            Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context),
-            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mtime": mtime]))
+    public func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError) {
+        var body: [String: Any] = ["path": try SessionPath(path).description]
+        if let mtime { body["mtime"] = mtime }
+        if let atime { body["atime"] = atime }
+        _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context), body: RemoteStore.jsonBody(body))
     }
 
     public func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError) {

@@ -6,7 +6,8 @@ extension RemoteStore {
     static func sessionPath(_ id: String, _ rest: String = "") -> String { "/v1/sessions/\(escape(id))\(rest)" }
 
     public func createSession(
-        name: String?, from source: SessionSource, context: MutationContext, progress: (@Sendable (ImportProgress) -> Void)?
+        name: String?, from source: SessionSource, context: MutationContext, preserveOwners: Bool,
+        progress: (@Sendable (ImportProgress) -> Void)?
     ) throws(AFSError) -> SessionInfo {
         func create(_ kind: String, _ fields: [String: Any] = [:]) throws(AFSError) -> SessionInfo {
             var body: [String: Any] = ["source": fields.merging(["kind": kind]) { a, _ in a }]
@@ -19,7 +20,7 @@ extension RemoteStore {
         case .checkpoint(let id): return try create("checkpoint", ["id": id])
         case .commit(let id): return try create("commit", ["id": id])
         case .snapshot(let n): return try create("snapshot", ["name": n])
-        case .tarDescriptor(let fd): return try upload(name: name, fd: fd, context: context)
+        case .tarDescriptor(let fd): return try upload(name: name, fd: fd, preserveOwners: preserveOwners, context: context)
         case .tar(let file):
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -27,25 +28,29 @@ extension RemoteStore {
                 throw AFSError(err == ENOENT ? .notFound : .io, "cannot open \(file): \(String(cString: strerror(err)))")
             }
             defer { Glibc.close(fd) }
-            return try upload(name: name, fd: fd, context: context)
+            return try upload(name: name, fd: fd, preserveOwners: preserveOwners, context: context)
         case .directory(let dir):
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw AFSError(.notFound, "\(dir) is not a directory")
             }
             // tar writes the tree as the server's importer reads it (modes, symlinks, empty
-            // directories); the archive streams through a pipe and is never stored whole.
+            // directories, FIFOs and device nodes, user xattrs); the archive streams through a pipe
+            // and is never stored whole. GNU tar cannot archive sockets: they are left out.
             return try uploadOutput(
-                of: "/usr/bin/env", ["tar", "--format=posix", "--numeric-owner", "-C", dir, "-cf", "-", "."], name: name, context: context)
+                of: "/usr/bin/env", ["tar", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=user.*", "-C", dir, "-cf", "-", "."],
+                name: name, preserveOwners: preserveOwners, context: context)
         case .git(let repo, let ref):
-            return try uploadOutput(of: "/usr/bin/env", ["git", "-C", repo, "archive", "--format=tar", ref], name: name, context: context)
+            return try uploadOutput(
+                of: "/usr/bin/env", ["git", "-C", repo, "archive", "--format=tar", ref], name: name, preserveOwners: false, context: context)
         }
     }
 
     /// Streams a tar archive from `fd` to `POST /v1/sessions/import`.
-    func upload(name: String?, fd: Int32, context: MutationContext) throws(AFSError) -> SessionInfo {
+    func upload(name: String?, fd: Int32, preserveOwners: Bool = false, context: MutationContext) throws(AFSError) -> SessionInfo {
         var query: [(String, String)] = []
         if let name { query.append(("name", name)) }
+        if preserveOwners { query.append(("same_owner", "true")) }
         return try json(
             SessionInfo.self, Call(.POST, "/v1/sessions/import", query: query, context: context),
             body: .descriptor(fd, contentType: "application/x-tar"))
@@ -53,7 +58,9 @@ extension RemoteStore {
 
     /// Runs a program that writes a tar archive to stdout and uploads what it writes. If the program
     /// fails, the session made from its (then incomplete) output is deleted and its error reported.
-    func uploadOutput(of tool: String, _ arguments: [String], name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
+    func uploadOutput(
+        of tool: String, _ arguments: [String], name: String?, preserveOwners: Bool = false, context: MutationContext
+    ) throws(AFSError) -> SessionInfo {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -72,7 +79,7 @@ extension RemoteStore {
         }
         drain.start()
         let result: Result<SessionInfo, AFSError>
-        do { result = .success(try upload(name: name, fd: out.fileHandleForReading.fileDescriptor, context: context)) } catch {
+        do { result = .success(try upload(name: name, fd: out.fileHandleForReading.fileDescriptor, preserveOwners: preserveOwners, context: context)) } catch {
             result = .failure(error)
         }
         if case .failure = result, process.isRunning { process.terminate() }

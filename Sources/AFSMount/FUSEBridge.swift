@@ -176,20 +176,18 @@ enum FUSEBridge {
         }
         ops.utimens = { path, times, fi in
             FUSEBridge.run("utimens") { fs throws(Errno) in
-                // times[0] is the access time (not stored), times[1] the modification time; NULL
-                // means both are now (libfuse passes UTIME_NOW / UTIME_OMIT in tv_nsec otherwise).
-                let modified: SessionFilesystem.TimeChange
-                if let times {
-                    let m = times[1]
-                    switch m.tv_nsec {
-                    case FUSEBridge.utimeNow: modified = .now
-                    case FUSEBridge.utimeOmit: modified = .omit
-                    default: modified = .at(Int64(m.tv_sec) * 1_000_000_000 + Int64(m.tv_nsec))
+                // times[0] is the access time, times[1] the modification time; NULL means both are
+                // now (libfuse passes UTIME_NOW / UTIME_OMIT in tv_nsec otherwise).
+                func change(_ t: timespec) -> SessionFilesystem.TimeChange {
+                    switch t.tv_nsec {
+                    case FUSEBridge.utimeNow: return .now
+                    case FUSEBridge.utimeOmit: return .omit
+                    default: return .at(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
                     }
-                } else {
-                    modified = .now
                 }
-                try fs.setTimes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, modified: modified)
+                let modified = times.map { change($0[1]) } ?? .now
+                let accessed = times.map { change($0[0]) } ?? .now
+                try fs.setTimes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, modified: modified, accessed: accessed)
                 return 0
             }
         }
@@ -353,7 +351,7 @@ enum FUSEBridge {
             return timespec(tv_sec: Int(seconds), tv_nsec: Int(ns - seconds * 1_000_000_000))
         }
         st.st_mtim = time(attributes.mtime)
-        st.st_atim = st.st_mtim
+        st.st_atim = time(attributes.atime ?? attributes.mtime)
         st.st_ctim = time(attributes.ctime ?? attributes.mtime)
         return st
     }

@@ -26,6 +26,8 @@ public struct FileAttributes: Sendable, Equatable {
     public var rdev: UInt64
     /// The inode number the entry kept through a rename; nil: the number of its path.
     public var inode: UInt64?
+    /// Access time set explicitly; nil: shown as `mtime`.
+    public var atime: Int64?
 
     public init(
         kind: EntryKind, mode: UInt32, size: UInt64, mtime: Int64, contentID: String? = nil, target: String? = nil,
@@ -48,12 +50,14 @@ public struct FileAttributes: Sendable, Equatable {
         self.init(
             kind: stat.kind, mode: stat.mode, size: stat.size, mtime: stat.mtime, contentID: stat.contentID, target: stat.target,
             uid: stat.uid, gid: stat.gid, ctime: stat.ctime, rdev: stat.rdev ?? 0, inode: stat.inode)
+        atime = stat.atime
     }
 
     init(_ entry: DirectoryEntry) {
         self.init(
             kind: entry.kind, mode: entry.mode, size: entry.size, mtime: entry.mtime, uid: entry.uid, gid: entry.gid, ctime: entry.ctime,
             rdev: entry.rdev ?? 0, inode: entry.inode)
+        atime = entry.atime
     }
 
     /// Link count: directories report 2 (`.` and the parent's entry) so tools that count links

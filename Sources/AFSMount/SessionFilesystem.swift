@@ -563,37 +563,49 @@ public final class SessionFilesystem: Sendable {
         case at(Int64)
     }
 
-    /// Sets the modification time (`touch`, `tar x`, `cp -p`, `rsync -t`); the service keeps it
-    /// until the next write. On an open file with unpublished writes the time waits for them and
-    /// is published in the same service call (`cp -p` sets times and mode before `close`: one
-    /// durable write per file instead of three); a write in between moves it to now, as POSIX
-    /// says. Access times are not stored (they read as the mtime).
-    public func setTimes(path: String?, handle: UInt64?, modified: TimeChange) throws(Errno) {
-        let mtime: Int64
-        switch modified {
-        case .omit:
+    /// Sets the modification and access times (`touch`, `tar x`, `cp -p`, `rsync -t`); the service
+    /// keeps the modification time until the next write. On an open file with unpublished writes
+    /// the modification time waits for them and is published in the same service call (`cp -p`
+    /// sets times and mode before `close`: one durable write per file instead of three); a write
+    /// in between moves it to now, as POSIX says. The access time is stored when set; on a file
+    /// with unpublished writes it is dropped (only the modification time travels with the bytes),
+    /// and reads never move it.
+    public func setTimes(path: String?, handle: UInt64?, modified: TimeChange, accessed: TimeChange = .omit) throws(Errno) {
+        func value(_ change: TimeChange) -> Int64? {
+            switch change {
+            case .omit: return nil
+            case .now: return OpenFile.now()
+            case .at(let t): return t
+            }
+        }
+        let mtime = value(modified)
+        let atime = value(accessed)
+        guard mtime != nil || atime != nil else {
             _ = try attributes(path: path, handle: handle)
             return
-        case .now: mtime = OpenFile.now()
-        case .at(let t): mtime = t
         }
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
             try file.transfer.withLock { _ throws(Errno) in
                 let deferred = file.state.withLock { s -> Bool in
                     guard s.dirty || s.unlinked else { return false }
-                    s.pendingMtime = mtime
+                    if let mtime { s.pendingMtime = mtime }
                     return true
                 }
                 if deferred { return }
                 let current = file.path
-                try call("utimens", current) { () throws(AFSError) in try service.setTimes(session, path: current, mtime: mtime, context: context) }
-                file.state.withLock { $0.remote?.mtime = mtime }
+                try call("utimens", current) { () throws(AFSError) in
+                    try service.setTimes(session, path: current, mtime: mtime, atime: atime, context: context)
+                }
+                file.state.withLock {
+                    if let mtime { $0.remote?.mtime = mtime }
+                    if let atime { $0.remote?.atime = atime }
+                }
             }
             metadata.invalidate(file.path)
             return
         }
         guard let path else { throw Errno.badDescriptor }
-        try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, context: context) }
+        try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, atime: atime, context: context) }
         metadata.invalidate(path)
     }
 

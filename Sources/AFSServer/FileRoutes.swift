@@ -32,8 +32,9 @@ extension AetherServer {
     }
     struct TimesRequest: Decodable {
         var path: String
-        /// Nanoseconds since 1970, as `stat` reports it.
-        var mtime: Int64
+        /// Nanoseconds since 1970, as `stat` reports it; at least one of the two.
+        var mtime: Int64?
+        var atime: Int64?
     }
     struct MknodRequest: Decodable {
         var path: String
@@ -296,15 +297,16 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
-        api.add(.post, "/v1/sessions/{id}/times", "Set the modification time (mtime, nanoseconds since 1970) of a path.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/times", "Set the modification and/or access time (mtime, atime: nanoseconds since 1970) of a path.", role: .writer, body: "application/json") { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
             let body = try await HTTPHelpers.decode(TimesRequest.self, from: request, context: context)
+            guard body.mtime != nil || body.atime != nil else { throw APIError(.unprocessableContent, "invalid_body", "give mtime, atime or both") }
             let m = try HTTPHelpers.mutation(request, p)
             let store = self.store
             let st = try await Blocking.run { () -> FileStat in
-                try store.setTimes(id, path: body.path, mtime: body.mtime, context: m)
+                try store.setTimes(id, path: body.path, mtime: body.mtime, atime: body.atime, context: m)
                 return try store.stat(id, path: body.path)
             }
             self.count(context, "touch", session: id)

@@ -63,14 +63,15 @@ extension AetherServer {
             return try HTTPHelpers.json(info, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/import", "Create a session from a tar archive streamed as the body.", role: .writer, body: "application/x-tar") { request, context in
+        api.add(.post, "/v1/sessions/import", "Create a session from a tar archive streamed as the body (?name=N; ?same_owner=true records the archive's numeric owners).", role: .writer, body: "application/x-tar") { request, context in
             let principal = try context.require(.writer)
             let m = try HTTPHelpers.mutation(request, principal)
             let name = HTTPHelpers.query(request, "name")
+            let sameOwner = HTTPHelpers.query(request, "same_owner") == "true"
             let store = self.store
             let access = self.access
             let info = try await HTTPHelpers.pipeBody(request.body, maxBytes: self.configuration.maxArchiveBytes) { fd in
-                let info = try store.importTar(fromDescriptor: fd, name: name, context: m)
+                let info = try store.importTar(fromDescriptor: fd, name: name, context: m, preserveOwners: sameOwner)
                 try access.setOwner(session: info.id, tenant: principal.tenant)
                 return info
             }

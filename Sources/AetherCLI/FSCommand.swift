@@ -6,7 +6,7 @@ import Foundation
 struct FSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fs", abstract: "Read and change files inside a session.",
-        subcommands: [Ls.self, Cat.self, Write.self, Rm.self, Mv.self, Mkdir.self, Stat.self])
+        subcommands: [Ls.self, Cat.self, Write.self, Rm.self, Mv.self, Mkdir.self, Stat.self, Mknod.self, Chown.self, Xattr.self])
 
     struct Ls: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a directory.")

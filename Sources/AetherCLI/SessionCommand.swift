@@ -40,6 +40,10 @@ struct SessionCommand: ParsableCommand {
         @Option(name: .customLong("from-checkpoint"), help: ArgumentHelp("Start from a checkpoint.", valueName: "ID")) var fromCheckpoint: String?
         @Option(name: .customLong("from-commit"), help: ArgumentHelp("Start from a commit.", valueName: "ID")) var fromCommit: String?
         @Option(name: .customLong("from-snapshot"), help: ArgumentHelp("Start from a named snapshot.", valueName: "NAME")) var fromSnapshot: String?
+        @Flag(
+            name: .customLong("same-owner"),
+            help: "Record the numeric owners of --from-dir or --from-tar entries (as tar --same-owner); without it they belong to whoever mounts the session.")
+        var sameOwner = false
 
         func validate() throws {
             let count = [blank ? "" : nil, fromDir, fromTar, fromGit, fromSession, fromCheckpoint, fromCommit, fromSnapshot].compactMap { $0 }.count
@@ -60,7 +64,7 @@ struct SessionCommand: ParsableCommand {
             else { source = .blank }
             try global.run { (store) throws(AFSError) in
                 let progress = Output.progressReporter()
-                let info = try store.createSession(name: name, from: source, context: global.context(), progress: progress)
+                let info = try store.createSession(name: name, from: source, context: global.context(), preserveOwners: sameOwner, progress: progress)
                 if progress != nil { Output.endProgress() }
                 global.emit(info) { info.id }
             }

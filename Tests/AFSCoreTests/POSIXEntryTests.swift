@@ -99,6 +99,11 @@ import Glibc
             #expect(try #require(st.ctime) > last)
             last = try #require(st.ctime)
         }
+        // An access time is stored when set, alone or with the modification time.
+        try store.setTimes(id, path: "/a", mtime: nil, atime: 42)
+        #expect(try store.stat(id, path: "/a").atime == 42 && store.stat(id, path: "/a").mtime == mtime)
+        try store.setTimes(id, path: "/a", mtime: 7, atime: 8)
+        #expect(try store.stat(id, path: "/a").atime == 8 && store.stat(id, path: "/a").mtime == 7)
         // Set-id bits go with a change of owner (as chown(2) does), the setgid bit only with group execute.
         try store.setMode(id, path: "/a", mode: 0o6755)
         try store.setOwner(id, path: "/a", uid: 1, gid: nil)

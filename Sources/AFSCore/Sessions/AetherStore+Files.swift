@@ -35,6 +35,7 @@ extension AetherStore {
         st.gid = a.gid
         st.ctime = a.ctime
         st.inode = a.inode
+        st.atime = a.atime
         if !a.xattrs.isEmpty { st.xattrs = a.xattrs.keys.sorted() }
         return st
     }
@@ -79,7 +80,7 @@ extension AetherStore {
                 }
                 let a = v.attributes
                 return DirectoryEntry(
-                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode)
+                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode, atime: a.atime)
             }
         }
     }
@@ -198,11 +199,14 @@ extension AetherStore {
         }
     }
 
-    /// Sets the modification time (nanoseconds since 1970) of any entry, as `touch -d`, `tar x` and
-    /// `cp -p` expect; content and mode stay. A later write moves it to the time of that write.
-    public func setTimes(_ session: String, path: String, mtime: Int64, context: MutationContext = .anonymous) throws(AFSError) {
+    /// Sets the modification and/or access time (nanoseconds since 1970; nil leaves one as it is)
+    /// of any entry, as `touch -d`, `tar x` and `cp -p` expect; content and mode stay. A later
+    /// write moves the modification time to the time of that write.
+    public func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64? = nil, context: MutationContext = .anonymous) throws(AFSError) {
         try updateEntry(session, path: path, event: .touch, context: context) { (item) throws(AFSError) in
-            item = item.with(mtime: mtime)
+            var a = item.attributes
+            if let atime { a.atime = atime }
+            item = item.with(mtime: mtime, attributes: a)
         }
     }
 

@@ -235,8 +235,10 @@ extension AetherStore {
     }
 
     /// Creates a session from a tar stream read from a descriptor (a pipe fed by an HTTP body).
-    public func importTar(fromDescriptor fd: Int32, name: String? = nil, context: MutationContext = .anonymous) throws(AFSError) -> SessionInfo {
-        try createSession(name: name, from: .tarDescriptor(fd), context: context)
+    public func importTar(
+        fromDescriptor fd: Int32, name: String? = nil, context: MutationContext = .anonymous, preserveOwners: Bool = false
+    ) throws(AFSError) -> SessionInfo {
+        try createSession(name: name, from: .tarDescriptor(fd), context: context, preserveOwners: preserveOwners)
     }
 }
 

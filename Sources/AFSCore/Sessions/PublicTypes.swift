@@ -51,9 +51,11 @@ public struct FileStat: Sendable, Codable, Equatable {
     public var xattrs: [String]?
     /// The inode number kept from before a rename; nil: the number of the path (``InodeNumber``).
     public var inode: UInt64?
+    /// Access time set explicitly; nil: read it as `mtime`.
+    public var atime: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case path, kind, mode, size, mtime, target, uid, gid, ctime, rdev, xattrs, inode
+        case path, kind, mode, size, mtime, target, uid, gid, ctime, rdev, xattrs, inode, atime
         case contentID = "content_id"
     }
 }
@@ -71,6 +73,7 @@ public struct DirectoryEntry: Sendable, Codable, Equatable {
     public var ctime: Int64?
     public var rdev: UInt64?
     public var inode: UInt64?
+    public var atime: Int64?
 }
 
 /// One file of a session's manifest.

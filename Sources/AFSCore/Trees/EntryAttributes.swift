@@ -16,6 +16,10 @@ public struct EntryAttributes: Sendable, Hashable {
     public var xattrs: [String: [UInt8]]
     /// The inode number the entry keeps after a rename (``InodeNumber``); nil: the number of its path.
     public var inode: UInt64?
+    /// Access time set explicitly (`utimensat`, `touch -a`), nanoseconds since 1970; nil: reads as
+    /// the modification time. Reads do not move it (a write per read would cost more than any
+    /// tool that reads access times gains).
+    public var atime: Int64?
 
     public init(uid: UInt32? = nil, gid: UInt32? = nil, ctime: Int64? = nil, xattrs: [String: [UInt8]] = [:], inode: UInt64? = nil) {
         self.uid = uid
@@ -28,7 +32,7 @@ public struct EntryAttributes: Sendable, Hashable {
     /// No owner, no change time, no extended attributes: what every entry of a format-1 store has.
     public static let none = EntryAttributes()
 
-    public var isEmpty: Bool { uid == nil && gid == nil && ctime == nil && xattrs.isEmpty && inode == nil }
+    public var isEmpty: Bool { uid == nil && gid == nil && ctime == nil && xattrs.isEmpty && inode == nil && atime == nil }
 
     /// The same attributes with the change time moved to `time`.
     func changed(at time: Int64) -> EntryAttributes {
@@ -53,6 +57,7 @@ public struct EntryAttributes: Sendable, Hashable {
         static let ctime: UInt8 = 2
         static let xattrs: UInt8 = 4
         static let inode: UInt8 = 8
+        static let atime: UInt8 = 16
     }
 
     /// Appends the attribute block: `u8` flags, then the fields the flags name, in flag order.
@@ -62,6 +67,7 @@ public struct EntryAttributes: Sendable, Hashable {
         if ctime != nil { flags |= Flag.ctime }
         if !xattrs.isEmpty { flags |= Flag.xattrs }
         if inode != nil { flags |= Flag.inode }
+        if atime != nil { flags |= Flag.atime }
         w.u8(flags)
         if flags & Flag.owner != 0 {
             // 0 = not recorded, else id + 1.
@@ -77,11 +83,12 @@ public struct EntryAttributes: Sendable, Hashable {
             }
         }
         if let inode { w.varint(inode) }
+        if let atime { w.svarint(atime) }
     }
 
     static func decode(_ r: inout BinaryReader) throws(BinaryReader.Malformed) -> EntryAttributes {
         let flags = try r.u8()
-        guard flags & ~(Flag.owner | Flag.ctime | Flag.xattrs | Flag.inode) == 0 else { throw BinaryReader.Malformed() }
+        guard flags & ~(Flag.owner | Flag.ctime | Flag.xattrs | Flag.inode | Flag.atime) == 0 else { throw BinaryReader.Malformed() }
         var a = EntryAttributes()
         func id(_ r: inout BinaryReader) throws(BinaryReader.Malformed) -> UInt32? {
             let v = try r.varint()
@@ -103,6 +110,7 @@ public struct EntryAttributes: Sendable, Hashable {
             }
         }
         if flags & Flag.inode != 0 { a.inode = try r.varint() }
+        if flags & Flag.atime != 0 { a.atime = try r.svarint() }
         return a
     }
 }
