@@ -75,6 +75,10 @@ public protocol AetherService: AnyObject {
         _ session: String, path: String, name: String, value: [UInt8], disposition: AetherStore.XattrDisposition, context: MutationContext
     ) throws(AFSError)
     func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext) throws(AFSError)
+    /// Gives the file at `existing` a second name `path` (a hard link; not for directories).
+    func link(_ session: String, from existing: String, to path: String, context: MutationContext) throws(AFSError)
+    /// Every name of the file at `path`, sorted (just `path` when it is not hard-linked).
+    func hardLinks(_ session: String, path: String) throws(AFSError) -> [String]
 
     // MARK: Coordination
 

@@ -135,6 +135,20 @@ extension RemoteStore {
             Call(.DELETE, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description), ("name", name)], context: context))
     }
 
+    public func link(_ session: String, from existing: String, to path: String, context: MutationContext) throws(AFSError) {
+        _ = try send(
+            Call(.POST, RemoteStore.sessionPath(session, "/link"), context: context),
+            body: RemoteStore.jsonBody(["from": try SessionPath(existing).description, "to": try SessionPath(path).description]))
+    }
+
+    struct HardLinksReply: Decodable {
+        var names: [String]
+    }
+
+    public func hardLinks(_ session: String, path: String) throws(AFSError) -> [String] {
+        try json(HardLinksReply.self, Call(.GET, RemoteStore.sessionPath(session, "/links"), query: [("path", try SessionPath(path).description)])).names
+    }
+
     // MARK: Chunked uploads
 
     /// Files this large or larger are uploaded chunk by chunk (smaller ones cost less sent whole

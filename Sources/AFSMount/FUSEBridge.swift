@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
 /// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
-/// Hard links are refused with `EPERM` (the tree has none); symbolic links are stored as given.
+/// Hard links are the service's (`link`: one file, several names); symbolic links are stored as given.
 /// Entries created on behalf of a user other than the mounting one record that user as owner
 /// (``Caller``, from `fuse_get_context`); the kernel checks permissions (`default_permissions`).
 enum FUSEBridge {

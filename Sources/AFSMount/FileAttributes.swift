@@ -28,6 +28,8 @@ public struct FileAttributes: Sendable, Equatable {
     public var inode: UInt64?
     /// Access time set explicitly; nil: shown as `mtime`.
     public var atime: Int64?
+    /// Names of a hard-linked file; nil: not linked.
+    public var nlink: UInt32?
 
     public init(
         kind: EntryKind, mode: UInt32, size: UInt64, mtime: Int64, contentID: String? = nil, target: String? = nil,
@@ -51,6 +53,7 @@ public struct FileAttributes: Sendable, Equatable {
             kind: stat.kind, mode: stat.mode, size: stat.size, mtime: stat.mtime, contentID: stat.contentID, target: stat.target,
             uid: stat.uid, gid: stat.gid, ctime: stat.ctime, rdev: stat.rdev ?? 0, inode: stat.inode)
         atime = stat.atime
+        nlink = stat.nlink
     }
 
     init(_ entry: DirectoryEntry) {
@@ -58,10 +61,11 @@ public struct FileAttributes: Sendable, Equatable {
             kind: entry.kind, mode: entry.mode, size: entry.size, mtime: entry.mtime, uid: entry.uid, gid: entry.gid, ctime: entry.ctime,
             rdev: entry.rdev ?? 0, inode: entry.inode)
         atime = entry.atime
+        nlink = entry.nlink
     }
 
     /// Link count: directories report 2 (`.` and the parent's entry) so tools that count links
     /// (find's leaf optimisation is off for FUSE anyway) see a sane value; files report 1 so
     /// SQLite does not think its database was unlinked.
-    var linkCount: UInt32 { kind == .directory ? 2 : 1 }
+    var linkCount: UInt32 { nlink ?? (kind == .directory ? 2 : 1) }
 }

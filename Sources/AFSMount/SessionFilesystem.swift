@@ -431,6 +431,7 @@ public final class SessionFilesystem: Sendable {
         file.state.withLock { if $0.pendingMtime == mtime { $0.pendingMtime = nil } }
         metadata.invalidate(path)
         refreshRemote(file)
+        if let remote = file.state.withLock({ $0.remote }), (remote.nlink ?? 1) > 1 { invalidateOtherNames(of: path) }
     }
 
     public func fsync(_ handle: UInt64) throws(Errno) {
@@ -549,8 +550,10 @@ public final class SessionFilesystem: Sendable {
         guard let path else { throw Errno.badDescriptor }
         // An unchanged mode still moves the change time (`chmod` always does), except on an
         // open file above, where `cp -p` repeats the mode it created the file with.
+        let linked = isLinked(path)
         try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
         metadata.invalidate(path)
+        invalidateOtherNames(of: path, linked: linked)
     }
 
     /// What `utimensat` asks for one of the two times (the mount stores only the modification time).
@@ -605,8 +608,10 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
+        let linked = isLinked(path)
         try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, atime: atime, context: context) }
         metadata.invalidate(path)
+        invalidateOtherNames(of: path, linked: linked)
     }
 
     /// Takes the service's current attributes for an open file (after an upload).
@@ -671,8 +676,10 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
+        let linked = isLinked(path)
         try call("chown", path) { () throws(AFSError) in try service.setOwner(session, path: path, uid: uid, gid: gid, context: context) }
         metadata.invalidate(path)
+        invalidateOtherNames(of: path, linked: linked)
     }
 
     /// A file created through this mount and never uploaded must exist at the service before
@@ -760,11 +767,41 @@ public final class SessionFilesystem: Sendable {
     }
 
 
-    /// Hard links: always `EPERM`. A session's tree maps each path to its own entry (as git's
-    /// trees do), so two names cannot share one inode whose writes both see; equal content is
-    /// deduplicated by the store anyway. Tools fall back (git copies, `cp -al` reports the error).
+    /// `link(2)`: the service records a second name of the file (one inode, one link count, a
+    /// change through either name seen through both). An open file's unpublished writes are
+    /// published first, so the new name shows them.
     public func link(_ path: String, to newPath: String) throws(Errno) {
-        throw Errno.notPermitted
+        if openFile(at: newPath) != nil { throw Errno.exists }
+        if let file = openFile(at: path) {
+            try file.transfer.withLock { _ throws(Errno) in
+                try publishIfNew(file)
+                try uploadLocked(file)
+            }
+        }
+        try call("link", newPath, wrongKind: .notPermitted) { () throws(AFSError) in
+            try service.link(session, from: path, to: newPath, context: context)
+        }
+        metadata.invalidate(newPath)
+        // Every existing name, the linked one included: the kernel knows each name as its own
+        // node and updates only the link's source time, not its link count.
+        invalidateOtherNames(of: newPath, except: [newPath])
+    }
+
+    /// Drops this mount's and the kernel's copies of every other name of a hard-linked file: a
+    /// change through one name (its data, metadata or link count) shows through all at once. The
+    /// kernel knows each name as its own node, so nothing else would tell it.
+    func invalidateOtherNames(of path: String, except: Set<String> = [], linked: Bool = true) {
+        guard linked, let names = try? service.hardLinks(session, path: path), names.count > 1 else { return }
+        for name in names where name != path && !except.contains(name) {
+            metadata.invalidate(name)
+            kernel.invalidate(name)
+            if let file = openFile(at: name) { refreshRemote(file) }
+        }
+    }
+
+    /// Whether the entry at `path` (as last seen) has other names.
+    func isLinked(_ path: String) -> Bool {
+        ((try? attributes(path: path))?.nlink ?? 1) > 1
     }
 
     /// Removes a file or symlink. An open file stays readable and writable through its handles
@@ -772,6 +809,15 @@ public final class SessionFilesystem: Sendable {
     public func unlink(_ path: String) throws(Errno) {
         let attributes = try self.attributes(path: path)
         if attributes.kind == .directory { throw Errno.isDirectory }
+        // The other names lose a link: their cached counts go with this one.
+        let others = (attributes.nlink ?? 1) > 1 ? ((try? service.hardLinks(session, path: path)) ?? []).filter { $0 != path } : []
+        defer {
+            for name in others {
+                metadata.invalidate(name)
+                kernel.invalidate(name)
+                if let file = openFile(at: name) { refreshRemote(file) }
+            }
+        }
         let file = files.withLock { t -> OpenFile? in
             guard let file = t.byPath.removeValue(forKey: path) else { return nil }
             return file

@@ -20,6 +20,9 @@ enum TreeChange: Equatable {
         switch event.kind {
         case .write, .patch, .truncate, .chmod, .touch, .symlink, .mkdir, .mknod, .chown, .xattr:
             self = .paths([Path(path: event.path, subtree: false)])
+        case .link:
+            // The new name, and the existing one (its link count moved).
+            self = .paths([Path(path: event.path, subtree: false)] + (event.detail.map { [Path(path: $0, subtree: false)] } ?? []))
         case .delete:
             self = .paths([Path(path: event.path, subtree: true)])
         case .rename:

@@ -54,6 +54,14 @@ extension AetherServer {
         var value: String
         var disposition: AetherStore.XattrDisposition?
     }
+    struct LinkRequest: Decodable {
+        var from: String
+        var to: String
+    }
+    struct HardLinksReply: Encodable {
+        var path: String
+        var names: [String]
+    }
     struct XattrsReply: Encodable {
         var path: String
         /// Values in base64: they are bytes.
@@ -344,6 +352,30 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
+        api.add(.post, "/v1/sessions/{id}/link", "Give the file at `from` another name `to` (a hard link; not for directories).", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(LinkRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let st = try await Blocking.run { () -> FileStat in
+                try store.link(id, from: body.from, to: body.to, context: m)
+                return try store.stat(id, path: body.to)
+            }
+            self.count(context, "link", session: id)
+            return try HTTPHelpers.json(st, status: .created)
+        }
+
+        api.add(.get, "/v1/sessions/{id}/links", "Every name of the file at ?path=P (its hard links), sorted.") { request, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            guard let path = HTTPHelpers.query(request, "path") else { throw APIError.badRequest("query parameter path is required") }
+            let store = self.store
+            let names = try await Blocking.run { try store.hardLinks(id, path: path) }
+            return try HTTPHelpers.json(HardLinksReply(path: path, names: names))
+        }
+
         api.add(.get, "/v1/sessions/{id}/xattrs", "Extended attributes of ?path=P (user. namespace), values in base64.") { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
@@ -399,6 +431,8 @@ extension AetherServer {
                         if let ctime = e.ctime { entry["ctime"] = ctime }
                         if let rdev = e.rdev { entry["rdev"] = rdev }
                         if let inode = e.inode { entry["inode"] = inode }
+                        if let atime = e.atime { entry["atime"] = atime }
+                        if let nlink = e.nlink { entry["nlink"] = nlink }
                         out.append(entry)
                         if recursive && e.kind == .directory { try visit(full) }
                     }

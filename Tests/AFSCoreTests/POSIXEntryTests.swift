@@ -161,6 +161,75 @@ import Glibc
         try store.close()
     }
 
+    @Test func hardLinksShareDataThroughEveryNameAndSurviveReplayFoldAndTar() throws {
+        let dir = TemporaryDirectory()
+        var store = try AetherStore.open(at: dir.path)
+        let id = try store.createSession(from: .blank).id
+        try store.writeFile(id, path: "/a", data: Array("one".utf8))
+        try store.makeDirectory(id, path: "/d")
+        try store.link(id, from: "/a", to: "/d/b")
+        try store.link(id, from: "/d/b", to: "/c")
+        func check(_ store: AetherStore, _ when: String, names: [String] = ["/a", "/c", "/d/b"], text: String = "two!") throws {
+            let stats = try names.map { try store.stat(id, path: $0) }
+            #expect(Set(stats.map(\.inode)).count == 1 && stats[0].inode != nil, "\(when): one inode")
+            #expect(stats.allSatisfy { $0.nlink == UInt32(names.count) }, "\(when): \(stats.map(\.nlink))")
+            for name in names { #expect(try store.readFile(id, path: name) == Array(text.utf8), "\(when): \(name)") }
+            #expect(try store.hardLinks(id, path: names[0]) == names, "\(when)")
+            #expect(stats.allSatisfy { $0.mode == 0o600 && $0.uid == 5 }, "\(when): metadata is the file's, not the name's")
+        }
+        // A write, a chmod and a chown through one name show through every name.
+        try store.writeFile(id, path: "/c", data: Array("two!".utf8))
+        try store.setMode(id, path: "/d/b", mode: 0o600)
+        try store.setOwner(id, path: "/a", uid: 5, gid: nil)
+        try check(store, "in the overlay")
+        try store.close()
+        store = try AetherStore.open(at: dir.path)
+        try check(store, "after replaying the journal")
+        _ = try store.checkpoint(id, label: "fold")
+        try check(store, "after a fold")
+        // Unlinking one name leaves the others, one link fewer; a rename keeps the inode.
+        try store.remove(id, path: "/a")
+        try store.rename(id, from: "/c", to: "/d/c")
+        try check(store, "after unlink and rename", names: ["/d/b", "/d/c"])
+        try store.patchFile(id, path: "/d/c", offset: 0, data: Array("T".utf8))
+        #expect(try store.readFile(id, path: "/d/b") == Array("Two!".utf8))
+        // Refusals: directories, an existing name, a missing source.
+        #expect { try store.link(id, from: "/d", to: "/e") } throws: { ($0 as? AFSError)?.code == .wrongKind }
+        #expect { try store.link(id, from: "/d/b", to: "/d/c") } throws: { ($0 as? AFSError)?.code == .alreadyExists }
+        #expect { try store.link(id, from: "/nope", to: "/e") } throws: { ($0 as? AFSError)?.code == .notFound }
+        #expect(try store.stat(id, path: "/d").nlink == nil)
+
+        // tar: the second name is a hard-link entry; GNU tar and our importer both see one file.
+        let tar = dir.sub("links.tar")
+        try store.exportTar(id, toFile: tar)
+        let listing = String(decoding: try ChildProcess.run("/usr/bin/tar", ["-tvf", tar]).stdout, as: UTF8.self)
+        #expect(listing.contains("d/c link to d/b"), "\(listing)")
+        let copy = try store.createSession(from: .tar(tar)).id
+        #expect(try store.hardLinks(copy, path: "/d/b") == ["/d/b", "/d/c"])
+        try store.writeFile(copy, path: "/d/b", data: [1])
+        #expect(try store.readFile(copy, path: "/d/c") == [1])
+        #expect(try store.readFile(id, path: "/d/c") == Array("Two!".utf8), "the fork-like import is its own file")
+        // A fork links within itself, never back to its parent.
+        let fork = try store.fork(id).id
+        try store.writeFile(fork, path: "/d/b", data: [2])
+        #expect(try store.readFile(fork, path: "/d/c") == [2])
+        #expect(try store.readFile(id, path: "/d/c") == Array("Two!".utf8))
+        try store.close()
+    }
+
+    @Test func directoryImportKeepsHardLinks() throws {
+        let dir = TemporaryDirectory()
+        let src = dir.sub("src")
+        try FileManager.default.createDirectory(atPath: src + "/x", withIntermediateDirectories: true)
+        try Data("shared".utf8).write(to: URL(fileURLWithPath: src + "/one"))
+        #expect(Glibc.link(src + "/one", src + "/x/two") == 0)
+        let store = try AetherStore.open(at: dir.sub("store"))
+        let id = try store.createSession(from: .directory(src)).id
+        #expect(try store.hardLinks(id, path: "/one") == ["/one", "/x/two"])
+        #expect(try store.stat(id, path: "/x/two").nlink == 2)
+        try store.close()
+    }
+
     @Test func refusalsForNodesAndXattrs() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)

@@ -66,6 +66,36 @@ struct POSIXMountTests {
         #expect(try m.unmount() == 0)
     }
 
+    @Test(arguments: Transport.allCases) func hardLinksAreOneFileUnderSeveralNames(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        var m = try f.mount(id)
+        try f.sh("""
+            mkdir -p pkg/lib && echo v1 > pkg/lib/index.js && echo doc > pkg/README
+            ln pkg/lib/index.js alias.js
+            # What pnpm and rsync --link-dest do: a tree of hard links.
+            cp -al pkg store-copy
+            test "$(stat -c %h pkg/lib/index.js)" = 3
+            test "$(stat -c %i pkg/lib/index.js)" = "$(stat -c %i alias.js)"
+            test "$(stat -c %i pkg/lib/index.js)" = "$(stat -c %i store-copy/lib/index.js)"
+            # A write through one name is seen through every name at once.
+            echo v2 >> alias.js
+            test "$(cat store-copy/lib/index.js)" = "$(printf 'v1\nv2')"
+            chmod 600 store-copy/lib/index.js
+            test "$(stat -c %a pkg/lib/index.js)" = 600
+            rm pkg/lib/index.js
+            test "$(stat -c %h alias.js)" = 2
+            test "$(cat alias.js)" = "$(printf 'v1\nv2')"
+            """, in: m.directory)
+        #expect(try m.unmount() == 0)
+        #expect(try f.json(["fs", "stat", id, "/alias.js"])["nlink"] as? Int == 2)
+        m = try f.mount(id)
+        #expect(try f.sh("stat -c %h store-copy/lib/index.js && cat store-copy/README", in: m.directory) == "2\ndoc\n")
+        // tar keeps them as links.
+        #expect(try f.sh("tar -cf - alias.js store-copy | tar -tvf - | grep -c 'link to'", in: m.directory) == "1\n")
+        #expect(try m.unmount() == 0)
+    }
+
     @Test(arguments: Transport.allCases) func withoutTheXattrsFlagTheKernelIsToldNoXattrs(_ transport: Transport) throws {
         let python = try #require(Self.python)
         let f = try MountFixture(transport)

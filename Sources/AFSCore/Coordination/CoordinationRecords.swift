@@ -25,8 +25,9 @@ public struct MutationContext: Sendable, Equatable {
 public struct ChangeEvent: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case write, patch, truncate, delete, rename, mkdir, symlink, chmod
-        /// A FIFO, socket or device node created; an owner or group changed; an extended attribute set or removed.
-        case mknod, chown, xattr
+        /// A FIFO, socket or device node created; an owner or group changed; an extended attribute
+        /// set or removed; a hard link made (path: the new name, detail: the existing one).
+        case mknod, chown, xattr, link
         /// A modification time set explicitly (`setTimes`: touch, tar, cp -p).
         case touch
         case restore, fork, checkpoint, commit, promote, create, undo, archive

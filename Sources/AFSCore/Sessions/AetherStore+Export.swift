@@ -6,8 +6,25 @@ extension AetherStore {
         let root = try resolveRoot(.session(id))
         var writer = TarWriter(sink: FileDescriptorByteSink(fd: fd))
         do {
+            // The first name of each hard-linked file; later names become tar hard links to it.
+            var firstNames: [UInt64: String] = [:]
             try tree.walk(root) { (path, v) throws(AFSError) in
                 let name = path.joined(separator: "/")
+                if v.attributes.linked, let inode = v.attributes.inode {
+                    if let first = firstNames[inode] {
+                        do {
+                            var e = TarEntry(path: name, kind: .hardlink, mode: v.mode, mtime: v.mtime / 1_000_000_000, linkTarget: first)
+                            e.uid = v.attributes.uid
+                            e.gid = v.attributes.gid
+                            try writer.beginEntry(e)
+                            try writer.endEntry()
+                        } catch {
+                            throw AFSError(.io, "writing the archive failed: \(error)")
+                        }
+                        return
+                    }
+                    firstNames[inode] = name
+                }
                 let mtime = v.mtime / 1_000_000_000
                 // Owner and extended attributes travel with every kind (numeric ids; none
                 // recorded: 0, as before format 2).

@@ -8,7 +8,9 @@ extension AetherStore {
         let p = try SessionPath(path)
         return try inspect(session) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-            return try fileStat(p, view)
+            var st = try fileStat(p, view)
+            st.nlink = try s.linkCount(view, tree: tree)
+            return st
         }
     }
 
@@ -69,7 +71,7 @@ extension AetherStore {
         return try inspect(session) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             guard case .directory(_, _, let treeRoot, _) = view else { throw AFSError(.wrongKind, "\(p) is not a directory") }
-            return try s.children(of: p, treeRoot: treeRoot, tree: tree).map { name, v in
+            return try s.children(of: p, treeRoot: treeRoot, tree: tree).map { (name, v) throws(AFSError) -> DirectoryEntry in
                 var size: UInt64 = 0
                 var rdev: UInt64?
                 switch v {
@@ -80,7 +82,8 @@ extension AetherStore {
                 }
                 let a = v.attributes
                 return DirectoryEntry(
-                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode, atime: a.atime)
+                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode,
+                    atime: a.atime, nlink: try s.linkCount(v, tree: tree))
             }
         }
     }
@@ -322,10 +325,79 @@ extension AetherStore {
                     return nil
                 }
             }
-            try touchParent(s, of: p, now: AetherStore.now())
-            return try journalAndRecord(s, p, .deleted, event: .delete, context)
+            let now = AetherStore.now()
+            try touchParent(s, of: p, now: now)
+            let others = try linkedNames(s, view, except: p)
+            var (journal, ticket) = try journalAndRecord(s, p, .deleted, event: .delete, context)
+            // The file lives on under its other names, one link fewer, changed now (ctime).
+            if !others.isEmpty {
+                let item = view.item(fresh: false)
+                ticket = max(ticket, try propagate(s, item.with(attributes: item.attributes.changed(at: now)), to: others, from: p, event: nil, context))
+            }
+            return (journal, ticket)
         }
         if let (journal, ticket) = result { try journal.waitDurable(ticket) }
+    }
+
+    /// Gives the file at `existing` one more name, `path` (`link(2)`): both names then show one
+    /// inode, one link count and the same data, and a change through either is seen through both.
+    /// Directories cannot be linked (`wrongKind`); the new name must not exist and its parent must.
+    public func link(_ session: String, from existing: String, to path: String, context: MutationContext = .anonymous) throws(AFSError) {
+        let src = try SessionPath(existing)
+        let dst = try SessionPath(path)
+        guard !dst.isRoot else { throw AFSError(.alreadyExists, "the session root exists") }
+        let (journal, ticket) = try mutate(session, context, [src, dst]) { (s) throws(AFSError) in
+            guard let view = try s.resolve(src, tree: tree) else { throw AFSError.notFound("\(src) does not exist in session \(session)") }
+            if case .directory = view { throw AFSError(.wrongKind, "\(src) is a directory; directories cannot be hard-linked") }
+            if try s.resolve(dst, tree: tree) != nil { throw AFSError(.alreadyExists, "\(dst) already exists") }
+            try requireParentDirectory(s, of: dst)
+            let now = AetherStore.now()
+            try touchParent(s, of: dst, now: now)
+            var item = view.item(fresh: false)
+            var a = item.attributes.changed(at: now)
+            a.inode = a.inode ?? InodeNumber.forPath(src.description)
+            a.linked = true
+            item = item.with(attributes: a)
+            // Every existing name takes the new change time (and, the first time, the group's number).
+            _ = try journalAndRecord(s, src, item, event: nil, context)
+            return try journalAndRecord(s, dst, item, event: .link, context, detail: src.description)
+        }
+        try journal.waitDurable(ticket)
+    }
+
+    /// Every name of the file at `path` (itself alone when it is not hard-linked), sorted.
+    public func hardLinks(_ session: String, path: String) throws(AFSError) -> [String] {
+        let p = try SessionPath(path)
+        return try inspect(session) { (s) throws(AFSError) in
+            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
+            return ([p] + (try linkedNames(s, view, except: p))).map(\.description).sorted()
+        }
+    }
+
+    /// The other names of the linked file `view` shows at `p` (empty for an unlinked entry).
+    func linkedNames(_ s: LiveSession, _ view: LiveSession.View, except p: SessionPath) throws(AFSError) -> Set<SessionPath> {
+        guard view.attributes.linked, let inode = view.attributes.inode else { return [] }
+        return try s.names(ofLinked: inode, tree: tree).subtracting([p])
+    }
+
+    /// Records `item` at each of `names` (the other names of a linked file), with an event per
+    /// name of `event`'s kind so mounts and followers drop what they cached of each.
+    private func propagate(
+        _ s: LiveSession, _ item: OverlayItem, to names: Set<SessionPath>, from origin: SessionPath, event kind: ChangeEvent.Kind?,
+        _ context: MutationContext
+    ) throws(AFSError) -> UInt64 {
+        var last: UInt64 = 0
+        for name in names.sorted(by: { $0.description < $1.description }) {
+            var event: ChangeEvent?
+            if let kind { event = makeEvent(s, kind, name.description, context, detail: origin.description) }
+            last = try s.journal.append(name, item, event: event)
+            s.record(name, item)
+            if let event {
+                try coordination.appendEvents([event], durable: false)
+                try afterEvent(s, event)
+            }
+        }
+        return last
     }
 
     /// Moves any entry. An existing non-directory at `to` is replaced; an existing directory is
@@ -398,7 +470,13 @@ extension AetherStore {
             }
             event = makeEvent(s, kind, p.description, context, size: size, contentID: contentID, detail: detail)
         }
-        let ticket = try s.journal.append(p, item, event: event)
+        // A hard-linked file is one file under several names: what happens to its data through
+        // one name happens through all (not a rename's new name, which the caller records next).
+        var others: Set<SessionPath> = []
+        if item.attributes.linked, let inode = item.attributes.inode, kind != .link {
+            others = try s.names(ofLinked: inode, tree: tree).subtracting([p])
+        }
+        var ticket = try s.journal.append(p, item, event: event)
         s.record(p, item)
         let journal = s.journal
         if let event {
@@ -406,6 +484,9 @@ extension AetherStore {
             try coordination.appendEvents([event], durable: false)
             try afterEvent(s, event)
         }
+        // Journaled after `p`'s record; the ticket returned is the last one, so the caller waits
+        // for every name to be durable (a crash never leaves the names with different data).
+        if !others.isEmpty { ticket = max(ticket, try propagate(s, item, to: others, from: p, event: kind, context)) }
         try markActive(s)
         try foldIfNeeded(s)
         return (journal, ticket)

@@ -51,6 +51,12 @@ struct DirectoryImporter {
                 attributes.gid = st.st_gid
             }
             let mtime = DirectoryImporter.mtime(st)
+            // A host file with several names is imported once and linked under the others.
+            if st.st_mode & S_IFMT != S_IFDIR && st.st_nlink > 1 {
+                let key = "\(st.st_dev):\(st.st_ino)"
+                if let first = builder.hostLinks[key], builder.link(path, to: first) { continue }
+                builder.hostLinks[key] = path
+            }
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 builder.addDirectory(path, mode: mode, mtime: mtime, attributes: attributes)

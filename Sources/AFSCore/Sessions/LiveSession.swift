@@ -16,6 +16,10 @@ final class LiveSession: @unchecked Sendable {
     var journal: SessionJournal
     /// The last changefeed sequence number handed out.
     var lastSeq: UInt64 = 0
+    /// Names of each hard-linked file, by inode number; nil until needed (built by walking the
+    /// merged tree, which only sessions that hold links ever pay for) and after any change that
+    /// may move a name (``record(_:_:)`` of a linked item, folds).
+    var linkIndex: [UInt64: Set<SessionPath>]?
 
     init(info: SessionInfo, journal: SessionJournal, items: [(SessionPath, OverlayItem)]) {
         self.info = info
@@ -35,6 +39,17 @@ final class LiveSession: @unchecked Sendable {
 
     /// Puts an item in the overlay (no journaling).
     func record(_ path: SessionPath, _ item: OverlayItem) {
+        if linkIndex != nil {
+            // A linked item, or a deletion (of a link, or of a directory that may hold some),
+            // makes the index stale. Directories are created only where nothing was (they hide
+            // nothing), and metadata items move no name.
+            switch item {
+            case .file, .symlink, .special: if item.attributes.linked { linkIndex = nil }
+            case .deleted: linkIndex = nil
+            case .directory: break
+            }
+            if overlay[path]?.attributes.linked == true { linkIndex = nil }
+        }
         if let old = overlay[path] { overlayCost -= old.memoryCost }
         overlay[path] = item
         overlayCost += item.memoryCost
@@ -42,6 +57,7 @@ final class LiveSession: @unchecked Sendable {
     }
 
     func clearOverlay() {
+        linkIndex = nil
         overlay.removeAll()
         overlayChildren.removeAll()
         overlayCost = 0
@@ -204,5 +220,33 @@ extension LiveSession.View {
         case .directory(let m, let t, _, let a): return .directory(mode: m, mtime: t, fresh: fresh, attributes: a)
         case .special(let kind, let m, let t, let rdev, let a): return .special(kind: kind, mode: m, mtime: t, rdev: rdev, attributes: a)
         }
+    }
+}
+
+extension LiveSession {
+    /// Every name of the hard-linked file whose inode number is `inode` (caller holds the lock).
+    func names(ofLinked inode: UInt64, tree: FileTree) throws(AFSError) -> Set<SessionPath> {
+        if linkIndex == nil {
+            var index: [UInt64: Set<SessionPath>] = [:]
+            func walk(_ path: SessionPath, _ treeRoot: ChunkID?) throws(AFSError) {
+                for (name, view) in try children(of: path, treeRoot: treeRoot, tree: tree) {
+                    let child = path.appending(name)
+                    if case .directory(_, _, let root, _) = view {
+                        try walk(child, root)
+                    } else if view.attributes.linked, let number = view.attributes.inode {
+                        index[number, default: []].insert(child)
+                    }
+                }
+            }
+            try walk(.root, info.root)
+            linkIndex = index
+        }
+        return linkIndex?[inode] ?? []
+    }
+
+    /// The link count `stat` reports for a view: the number of names of a linked file, else nil.
+    func linkCount(_ view: View, tree: FileTree) throws(AFSError) -> UInt32? {
+        guard view.attributes.linked, let inode = view.attributes.inode else { return nil }
+        return UInt32(max(1, try names(ofLinked: inode, tree: tree).count))
     }
 }

@@ -53,9 +53,11 @@ public struct FileStat: Sendable, Codable, Equatable {
     public var inode: UInt64?
     /// Access time set explicitly; nil: read it as `mtime`.
     public var atime: Int64?
+    /// Number of names of a hard-linked file; nil: 1 (2 for a directory).
+    public var nlink: UInt32?
 
     enum CodingKeys: String, CodingKey {
-        case path, kind, mode, size, mtime, target, uid, gid, ctime, rdev, xattrs, inode, atime
+        case path, kind, mode, size, mtime, target, uid, gid, ctime, rdev, xattrs, inode, atime, nlink
         case contentID = "content_id"
     }
 }
@@ -74,6 +76,7 @@ public struct DirectoryEntry: Sendable, Codable, Equatable {
     public var rdev: UInt64?
     public var inode: UInt64?
     public var atime: Int64?
+    public var nlink: UInt32?
 }
 
 /// One file of a session's manifest.

@@ -61,12 +61,11 @@ struct TarImporter {
                         ? DeviceNumber.make(major: entry.deviceMajor, minor: entry.deviceMinor) : 0
                     builder.add(path, TreeValue(kind: kind, mode: entry.mode & 0o7777, mtime: mtime, size: 0, content: .special(rdev: rdev), attributes: attributes))
                 case .hardlink:
+                    // One file under both names, as the archive's writer had it.
                     let target = try SessionPath.fromArchive(entry.linkTarget ?? "")
-                    guard var value = builder.files[target] else {
+                    guard builder.link(path, to: target) else {
                         throw AFSError.invalidArgument("tar hard link \(entry.path) points to \(target), which is not an earlier file")
                     }
-                    value.mtime = mtime
-                    builder.add(path, value)
                 case .other:
                     continue
                 }

@@ -2,8 +2,10 @@
 struct TreeBuilder {
     let store: AetherStore
     private(set) var edits: [(path: [String], edit: FileTree.Edit)] = []
-    /// Files seen so far, for tar hard links.
+    /// Non-directory entries seen so far, for hard links (tar `1` entries, `st_nlink` > 1).
     private(set) var files: [SessionPath: TreeValue] = [:]
+    /// The first path imported for each host file with several links ("dev:ino").
+    var hostLinks: [String: SessionPath] = [:]
     let progress: (@Sendable (ImportProgress) -> Void)?
     private var fileCount = 0
     private var byteCount: Int64 = 0
@@ -16,12 +18,27 @@ struct TreeBuilder {
     mutating func add(_ path: SessionPath, _ value: TreeValue) {
         guard !path.isRoot else { return }
         edits.append((path.components, .put(value)))
+        if value.kind != .directory { files[path] = value }
         if value.kind == .file {
-            files[path] = value
             fileCount += 1
             byteCount += Int64(value.size)
             if fileCount % 500 == 0 { progress?(ImportProgress(files: fileCount, bytes: byteCount)) }
         }
+    }
+
+    /// Makes `path` another name of the entry already added at `existing` (a hard link): both
+    /// get the group's inode number and the linked mark (a later put of a path replaces an
+    /// earlier one). Nil when `existing` was not added (or is a directory).
+    mutating func link(_ path: SessionPath, to existing: SessionPath) -> Bool {
+        guard var value = files[existing] else { return false }
+        if !value.attributes.linked {
+            value.attributes.inode = value.attributes.inode ?? InodeNumber.forPath(existing.description)
+            value.attributes.linked = true
+            edits.append((existing.components, .put(value)))
+            files[existing] = value
+        }
+        add(path, value)
+        return true
     }
 
     /// A directory entry that keeps children added under it (imports list parents before or after children).

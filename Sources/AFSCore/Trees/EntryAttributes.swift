@@ -20,6 +20,9 @@ public struct EntryAttributes: Sendable, Hashable {
     /// the modification time. Reads do not move it (a write per read would cost more than any
     /// tool that reads access times gains).
     public var atime: Int64?
+    /// One of several names of one file (a hard link): every name of the group carries the same
+    /// ``inode`` and identical data, and the link count is the number of such names.
+    public var linked: Bool = false
 
     public init(uid: UInt32? = nil, gid: UInt32? = nil, ctime: Int64? = nil, xattrs: [String: [UInt8]] = [:], inode: UInt64? = nil) {
         self.uid = uid
@@ -32,7 +35,7 @@ public struct EntryAttributes: Sendable, Hashable {
     /// No owner, no change time, no extended attributes: what every entry of a format-1 store has.
     public static let none = EntryAttributes()
 
-    public var isEmpty: Bool { uid == nil && gid == nil && ctime == nil && xattrs.isEmpty && inode == nil && atime == nil }
+    public var isEmpty: Bool { uid == nil && gid == nil && ctime == nil && xattrs.isEmpty && inode == nil && atime == nil && !linked }
 
     /// The same attributes with the change time moved to `time`.
     func changed(at time: Int64) -> EntryAttributes {
@@ -58,6 +61,7 @@ public struct EntryAttributes: Sendable, Hashable {
         static let xattrs: UInt8 = 4
         static let inode: UInt8 = 8
         static let atime: UInt8 = 16
+        static let linked: UInt8 = 32
     }
 
     /// Appends the attribute block: `u8` flags, then the fields the flags name, in flag order.
@@ -68,6 +72,7 @@ public struct EntryAttributes: Sendable, Hashable {
         if !xattrs.isEmpty { flags |= Flag.xattrs }
         if inode != nil { flags |= Flag.inode }
         if atime != nil { flags |= Flag.atime }
+        if linked { flags |= Flag.linked }
         w.u8(flags)
         if flags & Flag.owner != 0 {
             // 0 = not recorded, else id + 1.
@@ -88,7 +93,7 @@ public struct EntryAttributes: Sendable, Hashable {
 
     static func decode(_ r: inout BinaryReader) throws(BinaryReader.Malformed) -> EntryAttributes {
         let flags = try r.u8()
-        guard flags & ~(Flag.owner | Flag.ctime | Flag.xattrs | Flag.inode | Flag.atime) == 0 else { throw BinaryReader.Malformed() }
+        guard flags & ~(Flag.owner | Flag.ctime | Flag.xattrs | Flag.inode | Flag.atime | Flag.linked) == 0 else { throw BinaryReader.Malformed() }
         var a = EntryAttributes()
         func id(_ r: inout BinaryReader) throws(BinaryReader.Malformed) -> UInt32? {
             let v = try r.varint()
@@ -111,6 +116,9 @@ public struct EntryAttributes: Sendable, Hashable {
         }
         if flags & Flag.inode != 0 { a.inode = try r.varint() }
         if flags & Flag.atime != 0 { a.atime = try r.svarint() }
+        a.linked = flags & Flag.linked != 0
+        // A linked entry without its group's inode number could never be found again.
+        if a.linked && a.inode == nil { throw BinaryReader.Malformed() }
         return a
     }
 }
