@@ -135,6 +135,50 @@ import Testing
             manifest.session = base.id
             #expect(try await c.sessions.manifest(manifest, metadata: admin).entries.map(\.path) == ["/docs/README.md", "/src/main.c"])
 
+            // Links, special files, owners, modes, times and xattrs (then removed, so what follows is unchanged).
+            var symlink = Aether_V1_SymlinkRequest()
+            (symlink.session, symlink.path, symlink.target) = (base.id, "/tmp-link", "src/main.c")
+            #expect(try await c.files.symlink(symlink, metadata: admin).target == "src/main.c")
+            var mknod = Aether_V1_MknodRequest()
+            (mknod.session, mknod.path, mknod.kind, mknod.mode, mknod.rdev) = (base.id, "/tmp-dev", .charDevice, 0o640, 259)
+            let device = try await c.files.mknod(mknod, metadata: admin)
+            #expect(device.kind == .charDevice && device.rdev == 259 && device.mode == 0o640)
+            var chown = Aether_V1_ChownRequest()
+            (chown.session, chown.path, chown.uid) = (base.id, "/tmp-dev", 1000)
+            #expect(try await c.files.chown(chown, metadata: admin).uid == 1000)
+            var chmod = Aether_V1_ChmodRequest()
+            (chmod.session, chmod.path, chmod.mode) = (base.id, "/tmp-dev", 0o600)
+            #expect(try await c.files.chmod(chmod, metadata: admin).mode == 0o600)
+            var times = Aether_V1_SetTimesRequest()
+            (times.session, times.path) = (base.id, "/tmp-dev")
+            times.atime = Google_Protobuf_Timestamp(seconds: 1000, nanos: 5)
+            let timed = try await c.files.setTimes(times, metadata: admin)
+            #expect(timed.mtime == device.mtime && timed.ctime.seconds >= device.mtime.seconds)
+            var link = Aether_V1_LinkRequest()
+            (link.session, link.from, link.to) = (base.id, "/tmp-dev", "/tmp-dev2")
+            #expect(try await c.files.link(link, metadata: admin).uid == 1000)
+            var names = Aether_V1_StatRequest()
+            (names.session, names.path) = (base.id, "/tmp-dev")
+            #expect(try await c.files.hardLinks(names, metadata: admin).names == ["/tmp-dev", "/tmp-dev2"])
+            var setXattr = Aether_V1_SetXattrRequest()
+            (setXattr.session, setXattr.path, setXattr.name, setXattr.value) = (base.id, "/src/main.c", "user.lang", Data("c".utf8))
+            #expect(try await c.files.setXattr(setXattr, metadata: admin).xattrs == ["user.lang"])
+            setXattr.createOnly = true
+            #expect(await GRPCTests.code { _ = try await c.files.setXattr(setXattr, metadata: admin) } == .alreadyExists)
+            var xattrs = Aether_V1_StatRequest()
+            (xattrs.session, xattrs.path) = (base.id, "/src/main.c")
+            #expect(try await c.files.getXattrs(xattrs, metadata: admin).xattrs == ["user.lang": Data("c".utf8)])
+            var removeXattr = Aether_V1_RemoveXattrRequest()
+            (removeXattr.session, removeXattr.path, removeXattr.name) = (base.id, "/src/main.c", "user.lang")
+            #expect(try await c.files.removeXattr(removeXattr, metadata: admin).xattrs.isEmpty)
+            mknod.kind = .unspecified
+            #expect(await GRPCTests.code { _ = try await c.files.mknod(mknod, metadata: admin) } == .invalidArgument)
+            for path in ["/tmp-link", "/tmp-dev", "/tmp-dev2"] {
+                var delete = Aether_V1_DeletePathRequest()
+                (delete.session, delete.path) = (base.id, path)
+                _ = try await c.files.delete(delete, metadata: admin)
+            }
+
             // Checkpoint, fork, diff, restore, commit, promote.
             var checkpointRequest = Aether_V1_CheckpointRequest()
             (checkpointRequest.session, checkpointRequest.label) = (base.id, "before")

@@ -115,6 +115,136 @@ public enum Aether_V1_Files: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Symlink" metadata.
+        public enum Symlink: Sendable {
+            /// Request type for "Symlink".
+            public typealias Input = Aether_V1_SymlinkRequest
+            /// Response type for "Symlink".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Symlink".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Symlink",
+                type: .unary
+            )
+        }
+        /// Namespace for "Chmod" metadata.
+        public enum Chmod: Sendable {
+            /// Request type for "Chmod".
+            public typealias Input = Aether_V1_ChmodRequest
+            /// Response type for "Chmod".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Chmod".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Chmod",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetTimes" metadata.
+        public enum SetTimes: Sendable {
+            /// Request type for "SetTimes".
+            public typealias Input = Aether_V1_SetTimesRequest
+            /// Response type for "SetTimes".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "SetTimes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "SetTimes",
+                type: .unary
+            )
+        }
+        /// Namespace for "Mknod" metadata.
+        public enum Mknod: Sendable {
+            /// Request type for "Mknod".
+            public typealias Input = Aether_V1_MknodRequest
+            /// Response type for "Mknod".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Mknod".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Mknod",
+                type: .unary
+            )
+        }
+        /// Namespace for "Chown" metadata.
+        public enum Chown: Sendable {
+            /// Request type for "Chown".
+            public typealias Input = Aether_V1_ChownRequest
+            /// Response type for "Chown".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Chown".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Chown",
+                type: .unary
+            )
+        }
+        /// Namespace for "Link" metadata.
+        public enum Link: Sendable {
+            /// Request type for "Link".
+            public typealias Input = Aether_V1_LinkRequest
+            /// Response type for "Link".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Link".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Link",
+                type: .unary
+            )
+        }
+        /// Namespace for "HardLinks" metadata.
+        public enum HardLinks: Sendable {
+            /// Request type for "HardLinks".
+            public typealias Input = Aether_V1_StatRequest
+            /// Response type for "HardLinks".
+            public typealias Output = Aether_V1_HardLinksResponse
+            /// Descriptor for "HardLinks".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "HardLinks",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetXattrs" metadata.
+        public enum GetXattrs: Sendable {
+            /// Request type for "GetXattrs".
+            public typealias Input = Aether_V1_StatRequest
+            /// Response type for "GetXattrs".
+            public typealias Output = Aether_V1_XattrsResponse
+            /// Descriptor for "GetXattrs".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "GetXattrs",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetXattr" metadata.
+        public enum SetXattr: Sendable {
+            /// Request type for "SetXattr".
+            public typealias Input = Aether_V1_SetXattrRequest
+            /// Response type for "SetXattr".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "SetXattr".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "SetXattr",
+                type: .unary
+            )
+        }
+        /// Namespace for "RemoveXattr" metadata.
+        public enum RemoveXattr: Sendable {
+            /// Request type for "RemoveXattr".
+            public typealias Input = Aether_V1_RemoveXattrRequest
+            /// Response type for "RemoveXattr".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "RemoveXattr".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "RemoveXattr",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aether.v1.Files" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Read.descriptor,
@@ -123,7 +253,17 @@ public enum Aether_V1_Files: Sendable {
             List.descriptor,
             Delete.descriptor,
             Rename.descriptor,
-            Mkdir.descriptor
+            Mkdir.descriptor,
+            Symlink.descriptor,
+            Chmod.descriptor,
+            SetTimes.descriptor,
+            Mknod.descriptor,
+            Chown.descriptor,
+            Link.descriptor,
+            HardLinks.descriptor,
+            GetXattrs.descriptor,
+            SetXattr.descriptor,
+            RemoveXattr.descriptor
         ]
     }
 }
@@ -265,6 +405,178 @@ extension Aether_V1_Files {
             request: GRPCCore.StreamingServerRequest<Aether_V1_MkdirRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Symlink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A symbolic link whose target is stored as given (never followed by the service).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_SymlinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func symlink(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_SymlinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Chmod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Permission bits (0o7777) of any entry; content and times stay.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ChmodRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func chmod(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ChmodRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "SetTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Modification and/or access time of any entry.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_SetTimesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func setTimes(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_SetTimesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Mknod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_MknodRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func mknod(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_MknodRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Chown" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ChownRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func chown(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ChownRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Link" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gives a file (not a directory) another name: one file, one inode, several names.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_LinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func link(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_LinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "HardLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every name of a (hard-linked) file, sorted.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_StatRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_HardLinksResponse` messages.
+        func hardLinks(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_StatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_HardLinksResponse>
+
+        /// Handle the "GetXattrs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_StatRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_XattrsResponse` messages.
+        func getXattrs(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_StatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_XattrsResponse>
+
+        /// Handle the "SetXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_SetXattrRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func setXattr(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_SetXattrRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "RemoveXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_RemoveXattrRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func removeXattr(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_RemoveXattrRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
     }
 
     /// Service protocol for the "aether.v1.Files" service.
@@ -388,6 +700,178 @@ extension Aether_V1_Files {
         /// - Returns: A response containing a single `Aether_V1_FileStat` message.
         func mkdir(
             request: GRPCCore.ServerRequest<Aether_V1_MkdirRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Symlink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A symbolic link whose target is stored as given (never followed by the service).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SymlinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func symlink(
+            request: GRPCCore.ServerRequest<Aether_V1_SymlinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Chmod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Permission bits (0o7777) of any entry; content and times stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChmodRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func chmod(
+            request: GRPCCore.ServerRequest<Aether_V1_ChmodRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "SetTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Modification and/or access time of any entry.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetTimesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func setTimes(
+            request: GRPCCore.ServerRequest<Aether_V1_SetTimesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Mknod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MknodRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func mknod(
+            request: GRPCCore.ServerRequest<Aether_V1_MknodRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Chown" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChownRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func chown(
+            request: GRPCCore.ServerRequest<Aether_V1_ChownRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Link" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gives a file (not a directory) another name: one file, one inode, several names.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func link(
+            request: GRPCCore.ServerRequest<Aether_V1_LinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "HardLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every name of a (hard-linked) file, sorted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_HardLinksResponse` message.
+        func hardLinks(
+            request: GRPCCore.ServerRequest<Aether_V1_StatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_HardLinksResponse>
+
+        /// Handle the "GetXattrs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_XattrsResponse` message.
+        func getXattrs(
+            request: GRPCCore.ServerRequest<Aether_V1_StatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_XattrsResponse>
+
+        /// Handle the "SetXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetXattrRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func setXattr(
+            request: GRPCCore.ServerRequest<Aether_V1_SetXattrRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "RemoveXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RemoveXattrRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func removeXattr(
+            request: GRPCCore.ServerRequest<Aether_V1_RemoveXattrRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
     }
@@ -514,6 +998,178 @@ extension Aether_V1_Files {
             request: Aether_V1_MkdirRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Symlink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A symbolic link whose target is stored as given (never followed by the service).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_SymlinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func symlink(
+            request: Aether_V1_SymlinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Chmod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Permission bits (0o7777) of any entry; content and times stay.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ChmodRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func chmod(
+            request: Aether_V1_ChmodRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "SetTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Modification and/or access time of any entry.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_SetTimesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func setTimes(
+            request: Aether_V1_SetTimesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Mknod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_MknodRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func mknod(
+            request: Aether_V1_MknodRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Chown" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ChownRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func chown(
+            request: Aether_V1_ChownRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Link" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gives a file (not a directory) another name: one file, one inode, several names.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_LinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func link(
+            request: Aether_V1_LinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "HardLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every name of a (hard-linked) file, sorted.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_StatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_HardLinksResponse` to respond with.
+        func hardLinks(
+            request: Aether_V1_StatRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_HardLinksResponse
+
+        /// Handle the "GetXattrs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_StatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_XattrsResponse` to respond with.
+        func getXattrs(
+            request: Aether_V1_StatRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_XattrsResponse
+
+        /// Handle the "SetXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_SetXattrRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func setXattr(
+            request: Aether_V1_SetXattrRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "RemoveXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_RemoveXattrRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func removeXattr(
+            request: Aether_V1_RemoveXattrRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
     }
 }
 
@@ -598,6 +1254,116 @@ extension Aether_V1_Files.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Symlink.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_SymlinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.symlink(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Chmod.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ChmodRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.chmod(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.SetTimes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_SetTimesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.setTimes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Mknod.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_MknodRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.mknod(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Chown.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ChownRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.chown(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Link.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_LinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.link(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.HardLinks.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_StatRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_HardLinksResponse>(),
+            handler: { request, context in
+                try await self.hardLinks(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.GetXattrs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_StatRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_XattrsResponse>(),
+            handler: { request, context in
+                try await self.getXattrs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.SetXattr.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_SetXattrRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.setXattr(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.RemoveXattr.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RemoveXattrRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.removeXattr(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -675,6 +1441,116 @@ extension Aether_V1_Files.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
         let response = try await self.mkdir(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func symlink(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_SymlinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.symlink(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func chmod(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ChmodRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.chmod(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setTimes(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_SetTimesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.setTimes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func mknod(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_MknodRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.mknod(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func chown(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ChownRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.chown(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func link(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_LinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.link(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func hardLinks(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_StatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_HardLinksResponse> {
+        let response = try await self.hardLinks(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getXattrs(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_StatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_XattrsResponse> {
+        let response = try await self.getXattrs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setXattr(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_SetXattrRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.setXattr(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func removeXattr(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_RemoveXattrRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.removeXattr(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -773,6 +1649,136 @@ extension Aether_V1_Files.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
         return GRPCCore.ServerResponse<Aether_V1_FileStat>(
             message: try await self.mkdir(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func symlink(
+        request: GRPCCore.ServerRequest<Aether_V1_SymlinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.symlink(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func chmod(
+        request: GRPCCore.ServerRequest<Aether_V1_ChmodRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.chmod(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setTimes(
+        request: GRPCCore.ServerRequest<Aether_V1_SetTimesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.setTimes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func mknod(
+        request: GRPCCore.ServerRequest<Aether_V1_MknodRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.mknod(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func chown(
+        request: GRPCCore.ServerRequest<Aether_V1_ChownRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.chown(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func link(
+        request: GRPCCore.ServerRequest<Aether_V1_LinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.link(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func hardLinks(
+        request: GRPCCore.ServerRequest<Aether_V1_StatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_HardLinksResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_HardLinksResponse>(
+            message: try await self.hardLinks(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getXattrs(
+        request: GRPCCore.ServerRequest<Aether_V1_StatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_XattrsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_XattrsResponse>(
+            message: try await self.getXattrs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setXattr(
+        request: GRPCCore.ServerRequest<Aether_V1_SetXattrRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.setXattr(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func removeXattr(
+        request: GRPCCore.ServerRequest<Aether_V1_RemoveXattrRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.removeXattr(
                 request: request.message,
                 context: context
             ),
@@ -936,6 +1942,228 @@ extension Aether_V1_Files {
         func mkdir<Result>(
             request: GRPCCore.ClientRequest<Aether_V1_MkdirRequest>,
             serializer: some GRPCCore.MessageSerializer<Aether_V1_MkdirRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Symlink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A symbolic link whose target is stored as given (never followed by the service).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SymlinkRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SymlinkRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func symlink<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SymlinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SymlinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Chmod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Permission bits (0o7777) of any entry; content and times stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChmodRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ChmodRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func chmod<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ChmodRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ChmodRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Modification and/or access time of any entry.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetTimesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetTimesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setTimes<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetTimesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetTimesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Mknod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MknodRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_MknodRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func mknod<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_MknodRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_MknodRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Chown" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChownRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ChownRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func chown<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ChownRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ChownRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Link" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gives a file (not a directory) another name: one file, one inode, several names.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LinkRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_LinkRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func link<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_LinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_LinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "HardLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every name of a (hard-linked) file, sorted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StatRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_HardLinksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func hardLinks<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_HardLinksResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_HardLinksResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetXattrs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StatRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_XattrsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getXattrs<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_XattrsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_XattrsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetXattrRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetXattrRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setXattr<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetXattrRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetXattrRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RemoveXattrRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RemoveXattrRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeXattr<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RemoveXattrRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RemoveXattrRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
@@ -1183,6 +2411,338 @@ extension Aether_V1_Files {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Symlink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A symbolic link whose target is stored as given (never followed by the service).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SymlinkRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SymlinkRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func symlink<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SymlinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SymlinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Symlink.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Chmod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Permission bits (0o7777) of any entry; content and times stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChmodRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ChmodRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func chmod<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ChmodRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ChmodRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Chmod.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Modification and/or access time of any entry.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetTimesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetTimesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setTimes<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetTimesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetTimesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.SetTimes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Mknod" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MknodRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_MknodRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func mknod<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_MknodRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_MknodRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Mknod.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Chown" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ChownRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ChownRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func chown<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ChownRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ChownRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Chown.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Link" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gives a file (not a directory) another name: one file, one inode, several names.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LinkRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_LinkRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func link<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_LinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_LinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Link.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "HardLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every name of a (hard-linked) file, sorted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StatRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_HardLinksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func hardLinks<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_HardLinksResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_HardLinksResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.HardLinks.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetXattrs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StatRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_XattrsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getXattrs<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_XattrsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_XattrsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.GetXattrs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetXattrRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetXattrRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setXattr<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetXattrRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetXattrRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.SetXattr.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RemoveXattr" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RemoveXattrRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RemoveXattrRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeXattr<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RemoveXattrRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RemoveXattrRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.RemoveXattr.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1374,6 +2934,288 @@ extension Aether_V1_Files.ClientProtocol {
         try await self.mkdir(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_MkdirRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Symlink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A symbolic link whose target is stored as given (never followed by the service).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_SymlinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func symlink<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_SymlinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.symlink(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_SymlinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Chmod" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Permission bits (0o7777) of any entry; content and times stay.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ChmodRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func chmod<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ChmodRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.chmod(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ChmodRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetTimes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Modification and/or access time of any entry.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_SetTimesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setTimes<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_SetTimesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setTimes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_SetTimesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Mknod" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_MknodRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mknod<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_MknodRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.mknod(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_MknodRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Chown" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ChownRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func chown<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ChownRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.chown(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ChownRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Link" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Gives a file (not a directory) another name: one file, one inode, several names.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_LinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func link<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_LinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.link(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_LinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "HardLinks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every name of a (hard-linked) file, sorted.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func hardLinks<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_HardLinksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.hardLinks(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_StatRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_HardLinksResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetXattrs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_StatRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getXattrs<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_StatRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_XattrsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getXattrs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_StatRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_XattrsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetXattr" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_SetXattrRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setXattr<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_SetXattrRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setXattr(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_SetXattrRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveXattr" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_RemoveXattrRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeXattr<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_RemoveXattrRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeXattr(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RemoveXattrRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
             options: options,
             onResponse: handleResponse
@@ -1598,6 +3440,328 @@ extension Aether_V1_Files.ClientProtocol {
             metadata: metadata
         )
         return try await self.mkdir(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Symlink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A symbolic link whose target is stored as given (never followed by the service).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func symlink<Result>(
+        _ message: Aether_V1_SymlinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_SymlinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.symlink(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Chmod" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Permission bits (0o7777) of any entry; content and times stay.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func chmod<Result>(
+        _ message: Aether_V1_ChmodRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ChmodRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.chmod(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetTimes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Modification and/or access time of any entry.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setTimes<Result>(
+        _ message: Aether_V1_SetTimesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_SetTimesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setTimes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Mknod" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A FIFO, socket or device node (metadata only; rdev for device nodes). The parent must exist.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mknod<Result>(
+        _ message: Aether_V1_MknodRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_MknodRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.mknod(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Chown" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a numeric owner and/or group; set-id bits are cleared as chown(2) does.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func chown<Result>(
+        _ message: Aether_V1_ChownRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ChownRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.chown(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Link" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Gives a file (not a directory) another name: one file, one inode, several names.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func link<Result>(
+        _ message: Aether_V1_LinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_LinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.link(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "HardLinks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every name of a (hard-linked) file, sorted.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func hardLinks<Result>(
+        _ message: Aether_V1_StatRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_HardLinksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_StatRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.hardLinks(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetXattrs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Extended attributes (user. namespace): all of an entry's, set one, remove one.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getXattrs<Result>(
+        _ message: Aether_V1_StatRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_XattrsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_StatRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getXattrs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetXattr" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setXattr<Result>(
+        _ message: Aether_V1_SetXattrRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_SetXattrRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setXattr(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveXattr" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeXattr<Result>(
+        _ message: Aether_V1_RemoveXattrRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_RemoveXattrRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeXattr(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -180,4 +180,104 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
         }
         return ServerResponse(message: Aether_V1_FileStat(stat))
     }
+
+    /// A metadata call: authorize as writer, run `body` on the store, answer with the stat of `path`.
+    private func metadataCall(
+        _ metadata: Metadata, session: String, path: String, operation: String, _ body: @escaping @Sendable (AetherStore, MutationContext) throws -> Void
+    ) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(metadata, .writer)
+        _ = try await server.authorize(session, principal: caller.principal, .writer)
+        let m = try caller.mutation(lockToken: nil)
+        let store = server.store
+        let stat = try await Blocking.run { () -> FileStat in
+            try body(store, m)
+            return try store.stat(session, path: path)
+        }
+        server.count(caller.principal, operation, session: session)
+        return ServerResponse(message: Aether_V1_FileStat(stat))
+    }
+
+    func symlink(request: ServerRequest<Aether_V1_SymlinkRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "symlink") { store, m in
+            try store.symlink(b.session, path: b.path, target: b.target, context: m)
+        }
+    }
+
+    func chmod(request: ServerRequest<Aether_V1_ChmodRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        guard b.mode <= 0o7777 else { throw APIError.badRequest("mode must be at most 0o7777 (4095): permission bits only") }
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "chmod") { store, m in
+            try store.setMode(b.session, path: b.path, mode: b.mode, context: m)
+        }
+    }
+
+    func setTimes(request: ServerRequest<Aether_V1_SetTimesRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        guard b.hasMtime || b.hasAtime else { throw APIError.badRequest("give mtime, atime or both") }
+        let mtime = b.hasMtime ? b.mtime.nanosecondsSince1970 : nil
+        let atime = b.hasAtime ? b.atime.nanosecondsSince1970 : nil
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "touch") { store, m in
+            try store.setTimes(b.session, path: b.path, mtime: mtime, atime: atime, context: m)
+        }
+    }
+
+    func mknod(request: ServerRequest<Aether_V1_MknodRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        guard let kind = b.kind.entryKind else { throw APIError.badRequest("kind is required: ENTRY_KIND_FIFO, _SOCKET, _CHAR_DEVICE or _BLOCK_DEVICE") }
+        guard b.mode <= 0o7777 else { throw APIError.badRequest("mode must be at most 0o7777 (4095): permission bits only") }
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "mknod") { store, m in
+            try store.makeNode(b.session, path: b.path, kind: kind, mode: b.mode, rdev: b.rdev, context: m)
+        }
+    }
+
+    func chown(request: ServerRequest<Aether_V1_ChownRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "chown") { store, m in
+            try store.setOwner(b.session, path: b.path, uid: b.hasUid ? b.uid : nil, gid: b.hasGid ? b.gid : nil, context: m)
+        }
+    }
+
+    func link(request: ServerRequest<Aether_V1_LinkRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        return try await metadataCall(request.metadata, session: b.session, path: b.to, operation: "link") { store, m in
+            try store.link(b.session, from: b.from, to: b.to, context: m)
+        }
+    }
+
+    func hardLinks(request: ServerRequest<Aether_V1_StatRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_HardLinksResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let b = request.message
+        _ = try await server.authorize(b.session, principal: caller.principal, .reader)
+        let store = server.store
+        var response = Aether_V1_HardLinksResponse()
+        response.names = try await Blocking.run { try store.hardLinks(b.session, path: b.path) }
+        return ServerResponse(message: response)
+    }
+
+    func getXattrs(request: ServerRequest<Aether_V1_StatRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_XattrsResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let b = request.message
+        _ = try await server.authorize(b.session, principal: caller.principal, .reader)
+        let store = server.store
+        var response = Aether_V1_XattrsResponse()
+        response.xattrs = try await Blocking.run { try store.extendedAttributes(b.session, path: b.path) }.mapValues { Data($0) }
+        return ServerResponse(message: response)
+    }
+
+    func setXattr(request: ServerRequest<Aether_V1_SetXattrRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        guard !(b.createOnly && b.replaceOnly) else { throw APIError.badRequest("create_only and replace_only exclude each other") }
+        let disposition: AetherStore.XattrDisposition = b.createOnly ? .create : b.replaceOnly ? .replace : .any
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "xattr") { store, m in
+            try store.setExtendedAttribute(b.session, path: b.path, name: b.name, value: [UInt8](b.value), disposition: disposition, context: m)
+        }
+    }
+
+    func removeXattr(request: ServerRequest<Aether_V1_RemoveXattrRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let b = request.message
+        return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "xattr") { store, m in
+            try store.removeExtendedAttribute(b.session, path: b.path, name: b.name, context: m)
+        }
+    }
 }

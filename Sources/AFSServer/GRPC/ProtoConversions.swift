@@ -14,6 +14,13 @@ extension Google_Protobuf_Timestamp {
             ? Google_Protobuf_Timestamp(seconds: seconds - 1, nanos: Int32(remainder + 1_000_000_000))
             : Google_Protobuf_Timestamp(seconds: seconds, nanos: Int32(remainder))
     }
+
+    /// The same time back in the engine's unit (saturating far outside ±292 years).
+    var nanosecondsSince1970: Int64 {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(Int64(nanos)).overflow ? .max : product + Int64(nanos)
+    }
 }
 
 extension Aether_V1_SessionStatus {
@@ -52,6 +59,20 @@ extension Aether_V1_EntryKind {
         case .socket: self = .socket
         case .characterDevice: self = .charDevice
         case .blockDevice: self = .blockDevice
+        }
+    }
+
+    /// The engine's kind, or nil for UNSPECIFIED and unknown values.
+    var entryKind: EntryKind? {
+        switch self {
+        case .file: .file
+        case .directory: .directory
+        case .symlink: .symlink
+        case .fifo: .fifo
+        case .socket: .socket
+        case .charDevice: .characterDevice
+        case .blockDevice: .blockDevice
+        case .unspecified, .UNRECOGNIZED: nil
         }
     }
 }
