@@ -104,10 +104,16 @@ final class OpenFile: Sendable {
                 var st = Glibc.stat()
                 if fstat(scratch, &st) == 0 {
                     attributes.size = UInt64(st.st_size)
-                    if s.dirty || s.remote == nil { attributes.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
+                    if s.dirty || s.remote == nil {
+                        // Written here and not yet published: changed (content and ctime) when the scratch copy was.
+                        attributes.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+                        attributes.ctime = attributes.mtime
+                    }
                 }
             }
             if let pending = s.pendingMtime { attributes.mtime = pending }
+            // Unlinked while open: no name is left.
+            if s.unlinked { attributes.nlink = 0 }
             attributes.contentID = s.dirty ? nil : attributes.contentID
             return attributes
         }

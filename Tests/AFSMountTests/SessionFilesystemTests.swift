@@ -194,7 +194,12 @@ import Testing
         #expect(try f.fs.list("/dir").map(\.name) == ["b.txt", "ln"])
         #expect(throws: Errno.exists) { try f.fs.symlink(target: "x", at: "/dir/ln") }
         #expect(throws: Errno.exists) { try f.fs.symlink(target: "x", at: "/a.txt") }
-        #expect(throws: Errno.notPermitted) { try f.fs.link("/a.txt", to: "/hard") }
+        try f.fs.link("/a.txt", to: "/hard")
+        #expect(try f.fs.attributes(path: "/hard").nlink == 2 && f.fs.attributes(path: "/a.txt").nlink == 2)
+        #expect(throws: Errno.exists) { try f.fs.link("/a.txt", to: "/dir/ln") }
+        #expect(throws: Errno.notFound) { try f.fs.link("/nope", to: "/x") }
+        try f.fs.unlink("/hard")
+        #expect(try f.fs.attributes(path: "/a.txt").nlink == 1)
 
         let t: Int64 = 1_000_000_000_123_456_789
         try f.fs.setTimes(path: "/a.txt", handle: nil, modified: .at(t))
