@@ -880,6 +880,14 @@ public final class SessionFilesystem: Sendable {
             case (false, false): break
             }
         }
+        // A replaced hard-linked file keeps its other names, one link fewer: their caches go.
+        let replacedNames = (destination?.nlink ?? 1) > 1 ? ((try? service.hardLinks(session, path: to)) ?? []).filter { $0 != to } : []
+        defer {
+            for name in replacedNames {
+                metadata.invalidate(name)
+                kernel.invalidate(name)
+            }
+        }
         let moving = openFile(at: from)
         let perform = { () throws(Errno) in
             if let moving {

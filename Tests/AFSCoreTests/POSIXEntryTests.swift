@@ -193,6 +193,12 @@ import Glibc
         try check(store, "after unlink and rename", names: ["/d/b", "/d/c"])
         try store.patchFile(id, path: "/d/c", offset: 0, data: Array("T".utf8))
         #expect(try store.readFile(id, path: "/d/b") == Array("Two!".utf8))
+        // A rename over one name leaves the file under the others, one link fewer.
+        try store.link(id, from: "/d/b", to: "/third")
+        try store.writeFile(id, path: "/new", data: [9])
+        try store.rename(id, from: "/new", to: "/third")
+        #expect(try store.stat(id, path: "/d/b").nlink == 2 && store.readFile(id, path: "/third") == [9])
+        #expect(try store.stat(id, path: "/third").nlink == nil)
         // Refusals: directories, an existing name, a missing source.
         #expect { try store.link(id, from: "/d", to: "/e") } throws: { ($0 as? AFSError)?.code == .wrongKind }
         #expect { try store.link(id, from: "/d/b", to: "/d/c") } throws: { ($0 as? AFSError)?.code == .alreadyExists }

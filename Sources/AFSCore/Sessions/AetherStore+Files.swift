@@ -327,14 +327,14 @@ extension AetherStore {
             }
             let now = AetherStore.now()
             try touchParent(s, of: p, now: now)
+            // The file lives on under its other names, one link fewer, changed now (ctime);
+            // recorded first, so the deletion's ticket covers them.
             let others = try linkedNames(s, view, except: p)
-            var (journal, ticket) = try journalAndRecord(s, p, .deleted, event: .delete, context)
-            // The file lives on under its other names, one link fewer, changed now (ctime).
             if !others.isEmpty {
                 let item = view.item(fresh: false)
-                ticket = max(ticket, try propagate(s, item.with(attributes: item.attributes.changed(at: now)), to: others, from: p, event: nil, context))
+                _ = try propagate(s, item.with(attributes: item.attributes.changed(at: now)), to: others, from: p, event: nil, context)
             }
-            return (journal, ticket)
+            return try journalAndRecord(s, p, .deleted, event: .delete, context)
         }
         if let (journal, ticket) = result { try journal.waitDurable(ticket) }
     }
@@ -414,7 +414,12 @@ extension AetherStore {
             guard case .directory? = try s.resolve(dst.parent, tree: tree) else {
                 throw AFSError.notFound("destination directory \(dst.parent) does not exist; create it first")
             }
+            // A replaced hard-linked file lives on under its other names, one link fewer.
+            var replacedNames: Set<SessionPath> = []
+            var replacedItem: OverlayItem?
             if let target = try s.resolve(dst, tree: tree) {
+                replacedNames = try linkedNames(s, target, except: dst).subtracting([src])
+                replacedItem = target.item(fresh: false)
                 if case .directory(_, _, let treeRoot, _) = target {
                     guard case .directory = view else { throw AFSError(.wrongKind, "\(dst) is an existing directory") }
                     guard try s.children(of: dst, treeRoot: treeRoot, tree: tree).isEmpty else {
@@ -443,6 +448,12 @@ extension AetherStore {
                 let item = view.item(fresh: false)
                 var moved = item.attributes.changed(at: now)
                 moved.inode = moved.inode ?? InodeNumber.forPath(src.description)
+                // Every record goes to the journal before the last one, whose ticket covers them
+                // (a fold in between makes the earlier ones durable in the tree).
+                if let replacedItem, !replacedNames.isEmpty {
+                    let changed = replacedItem.with(attributes: replacedItem.attributes.changed(at: now))
+                    _ = try propagate(s, changed, to: replacedNames, from: dst, event: nil, context)
+                }
                 _ = try journalAndRecord(s, dst, item.with(attributes: moved), event: nil, context)
                 return try journalAndRecord(s, src, .deleted, event: .rename, context, detail: dst.description)
             }

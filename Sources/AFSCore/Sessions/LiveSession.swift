@@ -49,6 +49,8 @@ final class LiveSession: @unchecked Sendable {
             case .directory: break
             }
             if overlay[path]?.attributes.linked == true { linkIndex = nil }
+            // A name the index knows (perhaps from the folded tree) is being replaced.
+            if let index = linkIndex, index.values.contains(where: { $0.contains(path) }) { linkIndex = nil }
         }
         if let old = overlay[path] { overlayCost -= old.memoryCost }
         overlay[path] = item
