@@ -5,8 +5,9 @@ set -euo pipefail
 need=()
 # Workspace VMs: qemu-system-x86 (microVMs, virtiofsd), bubblewrap (sandboxes), busybox-static + dropbear-bin
 # (the guest image), openssh-client (ssh, ssh-keygen), e2fsprogs (volumes), cpio (initramfs), util-linux (setsid, nsenter).
+# python3: the mount's POSIX tests bind Unix sockets and set xattrs with it.
 for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc \
-           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux; do
+           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
