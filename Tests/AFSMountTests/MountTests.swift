@@ -73,11 +73,10 @@ struct MountTests {
             touch -d '2002-01-01 00:00:00 UTC' copied/bin && stat -c %Y copied/bin
             touch copied/private/key && test "$(stat -c %Y copied/private/key)" -gt 1600000000
             ln -s bin/tool copied/second && readlink copied/second && rm copied/second && test ! -L copied/second
-            if ln copied/bin/tool hard 2>err; then echo "a hard link was made"; exit 1; fi
-            grep -c 'Operation not permitted' err && rm err
+            ln copied/bin/tool hard && stat -c %h hard && rm hard && stat -c %h copied/bin/tool
             if ln -s x copied/current 2>/dev/null; then echo "replaced an existing name"; exit 1; fi
             """, in: m.directory)
-        #expect(out == "bin/tool\nrun\n750\n1009843200\nbin/tool\n1\n")
+        #expect(out == "bin/tool\nrun\n750\n1009843200\nbin/tool\n2\n1\n")
         #expect(try m.unmount() == 0)
         // What the mount set is what the session holds.
         func stat(_ path: String) throws -> [String: Any] {

@@ -54,8 +54,19 @@ public struct AetherProjectFiles: ProjectFiles {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             if AetherProjectFiles.isMounted(directory) { return }
             let r = try HostCommand.run(argv, timeout: 60, environment: env)
-            guard r.status == 0, AetherProjectFiles.isMounted(directory) else {
-                throw WorkspaceError(.driver, "cannot mount session \(session) on \(directory): \(r.output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(300))")
+            // The mount table may lag the announcement on a loaded machine: look for a moment.
+            var mounted = r.status == 0 && AetherProjectFiles.isMounted(directory)
+            var waited = 0
+            while r.status == 0, !mounted, waited < 30 {
+                usleep(100_000)
+                waited += 1
+                mounted = AetherProjectFiles.isMounted(directory)
+            }
+            guard mounted else {
+                let log = ((try? String(contentsOfFile: directory + ".log", encoding: .utf8)) ?? "").split(separator: "\n").suffix(3).joined(separator: " | ")
+                throw WorkspaceError(
+                    .driver,
+                    "cannot mount session \(session) on \(directory): \(r.output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(300)) (mount log: \(log.suffix(300)))")
             }
         }
     }

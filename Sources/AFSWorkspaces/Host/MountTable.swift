@@ -25,8 +25,20 @@ enum MountTable {
         if let still = mountPoints().first(where: { $0 == directory || $0.hasPrefix(directory + "/") }) {
             throw WorkspaceError(.io, "\(still) is still mounted; unmount it (umount -l \(still)) and delete again")
         }
-        do { try FileManager.default.removeItem(atPath: directory) } catch {
-            throw WorkspaceError(.io, "cannot remove \(directory): \(error.localizedDescription)")
+        // A detached mount's process may still write its last log lines into the directory for a
+        // moment after the kernel let go: retry briefly before reporting.
+        var attempt = 0
+        while true {
+            do {
+                try FileManager.default.removeItem(atPath: directory)
+                return
+            } catch {
+                attempt += 1
+                guard attempt < 20, FileManager.default.fileExists(atPath: directory) else {
+                    throw WorkspaceError(.io, "cannot remove \(directory): \(error.localizedDescription)")
+                }
+                usleep(100_000)
+            }
         }
     }
 }
