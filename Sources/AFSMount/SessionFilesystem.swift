@@ -791,8 +791,19 @@ public final class SessionFilesystem: Sendable {
     /// change through one name (its data, metadata or link count) shows through all at once. The
     /// kernel knows each name as its own node, so nothing else would tell it.
     func invalidateOtherNames(of path: String, except: Set<String> = [], linked: Bool = true) {
-        guard linked, let names = try? service.hardLinks(session, path: path), names.count > 1 else { return }
-        for name in names where name != path && !except.contains(name) {
+        guard linked else { return }
+        forget(otherNames(of: path, linked: true).filter { !except.contains($0) })
+    }
+
+    /// The names of the file at `path` other than `path`, when it is `linked` (else none, without asking).
+    func otherNames(of path: String, linked: Bool) -> [String] {
+        guard linked, let names = try? service.hardLinks(session, path: path) else { return [] }
+        return names.filter { $0 != path }
+    }
+
+    /// Drops this mount's and the kernel's copies of `names`.
+    func forget(_ names: [String]) {
+        for name in names {
             metadata.invalidate(name)
             kernel.invalidate(name)
             if let file = openFile(at: name) { refreshRemote(file) }
@@ -810,14 +821,8 @@ public final class SessionFilesystem: Sendable {
         let attributes = try self.attributes(path: path)
         if attributes.kind == .directory { throw Errno.isDirectory }
         // The other names lose a link: their cached counts go with this one.
-        let others = (attributes.nlink ?? 1) > 1 ? ((try? service.hardLinks(session, path: path)) ?? []).filter { $0 != path } : []
-        defer {
-            for name in others {
-                metadata.invalidate(name)
-                kernel.invalidate(name)
-                if let file = openFile(at: name) { refreshRemote(file) }
-            }
-        }
+        let others = otherNames(of: path, linked: (attributes.nlink ?? 1) > 1)
+        defer { forget(others) }
         let file = files.withLock { t -> OpenFile? in
             guard let file = t.byPath.removeValue(forKey: path) else { return nil }
             return file
@@ -881,13 +886,8 @@ public final class SessionFilesystem: Sendable {
             }
         }
         // A replaced hard-linked file keeps its other names, one link fewer: their caches go.
-        let replacedNames = (destination?.nlink ?? 1) > 1 ? ((try? service.hardLinks(session, path: to)) ?? []).filter { $0 != to } : []
-        defer {
-            for name in replacedNames {
-                metadata.invalidate(name)
-                kernel.invalidate(name)
-            }
-        }
+        let replacedNames = otherNames(of: to, linked: (destination?.nlink ?? 1) > 1)
+        defer { forget(replacedNames) }
         let moving = openFile(at: from)
         let perform = { () throws(Errno) in
             if let moving {

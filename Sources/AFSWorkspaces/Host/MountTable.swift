@@ -3,7 +3,7 @@ import Foundation
 /// The host's mount table, so nothing is ever deleted through a live mount point.
 enum MountTable {
     static func mountPoints() -> [String] {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
+        let mounts = String(decoding: readProcFile("/proc/self/mounts"), as: UTF8.self)
         return mounts.split(separator: "\n").compactMap { line in
             line.split(separator: " ").dropFirst().first.map { $0.replacingOccurrences(of: "\\040", with: " ") }
         }
@@ -40,5 +40,23 @@ enum MountTable {
                 usleep(100_000)
             }
         }
+    }
+
+    /// The whole of a /proc file. Such files report a size of 0, and a reader that trusts the size
+    /// or reads once gets only the first page: with many mounts, the newest (at the end of the
+    /// table) went missing, so a fresh mount looked absent and a live one was never unmounted.
+    static func readProcFile(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return out
     }
 }
