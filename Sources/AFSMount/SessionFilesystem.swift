@@ -667,7 +667,15 @@ public final class SessionFilesystem: Sendable {
     public func chown(path: String?, handle: UInt64?, uid: UInt32?, gid: UInt32?) throws(Errno) {
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
             try file.transfer.withLock { _ throws(Errno) in
-                try publishIfNew(file)
+                // A file created here and not yet uploaded (what `tar x` and `cp -a` chown before
+                // closing) takes its owner with its first upload, in the same service call.
+                let deferred = file.state.withLock { s -> Bool in
+                    guard s.remote == nil, !s.unlinked else { return false }
+                    let owner = Caller(uid: uid ?? s.creator?.uid ?? Caller.mounter.uid, gid: gid ?? s.creator?.gid ?? Caller.mounter.gid)
+                    s.creator = owner == .mounter ? nil : owner
+                    return true
+                }
+                if deferred { return }
                 let current = file.path
                 try call("chown", current) { () throws(AFSError) in try service.setOwner(session, path: current, uid: uid, gid: gid, context: context) }
                 refreshRemote(file)
@@ -676,7 +684,14 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
-        let linked = isLinked(path)
+        // An entry without a recorded owner shows the mounting user's; giving it that owner again
+        // (`tar x` and `cp -a` by the mounting user restore their own ids on every entry) records
+        // nothing, so the entry stays owned by whoever mounts the session, and costs no call.
+        let current = try attributes(path: path)
+        if current.uid == nil, current.gid == nil, (uid ?? Caller.mounter.uid) == Caller.mounter.uid, (gid ?? Caller.mounter.gid) == Caller.mounter.gid {
+            return
+        }
+        let linked = (current.nlink ?? 1) > 1
         try call("chown", path) { () throws(AFSError) in try service.setOwner(session, path: path, uid: uid, gid: gid, context: context) }
         metadata.invalidate(path)
         invalidateOtherNames(of: path, linked: linked)
