@@ -146,11 +146,7 @@ final class MetadataCache: Sendable {
             s.attributes[path] = nil
             s.absent[path] = nil
             s.listings[path] = nil
-            // The parent's listing, and its times (an entry added or removed moves them).
-            if path != "/" {
-                s.listings[MountPath.parent(of: path)] = nil
-                s.attributes[MountPath.parent(of: path)] = nil
-            }
+            if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
         }
     }
 
@@ -165,14 +161,25 @@ final class MetadataCache: Sendable {
             s.attributes[path] = nil
             s.absent[path] = nil
             s.listings[path] = nil
-            // The parent's listing, and its times (an entry added or removed moves them).
-            if path != "/" {
-                s.listings[MountPath.parent(of: path)] = nil
-                s.attributes[MountPath.parent(of: path)] = nil
-            }
+            if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
             s.attributes = s.attributes.filter { !$0.key.hasPrefix(prefix) }
             s.absent = s.absent.filter { !$0.key.hasPrefix(prefix) }
             s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }
+        }
+    }
+
+    /// An entry was added to, removed from or renamed in `path`'s parent through this mount: its
+    /// modification and change time move to `time` (nanoseconds since 1970), as the service records
+    /// them, in place. Dropping the parent's attributes instead cost a service `stat` per create or
+    /// unlink, since the kernel (checking permissions on the parent) asks for them after each one.
+    func touchParent(of path: String, at time: Int64) {
+        guard path != "/" else { return }
+        let parent = MountPath.parent(of: path)
+        state.withLock { s in
+            guard var entry = s.attributes[parent] else { return }
+            entry.value.mtime = max(entry.value.mtime, time)
+            entry.value.ctime = max(entry.value.ctime ?? entry.value.mtime, time)
+            s.attributes[parent] = entry
         }
     }
 

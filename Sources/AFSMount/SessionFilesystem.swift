@@ -355,6 +355,7 @@ public final class SessionFilesystem: Sendable {
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
         if caller != .mounter { file.state.withLock { $0.creator = caller } }
         metadata.invalidate(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
         guard let (handle, shared) = register(file, at: path) else { throw Errno.io }
         if shared !== file { try ensureScratch(shared, truncating: true) }
         return handle
@@ -548,9 +549,12 @@ public final class SessionFilesystem: Sendable {
             return
         }
         guard let path else { throw Errno.badDescriptor }
-        // An unchanged mode still moves the change time (`chmod` always does), except on an
-        // open file above, where `cp -p` repeats the mode it created the file with.
-        let linked = isLinked(path)
+        // `tar x` and `cp -a` set every directory's mode again once its contents are in: an
+        // unchanged mode costs no durable call (ext4 would move the change time; nothing we
+        // know of reads it after a no-op chmod).
+        let current = try attributes(path: path)
+        if current.mode == bits { return }
+        let linked = (current.nlink ?? 1) > 1
         try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
         metadata.invalidate(path)
         invalidateOtherNames(of: path, linked: linked)
@@ -630,6 +634,7 @@ public final class SessionFilesystem: Sendable {
             try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
         }
         metadata.invalidate(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
     }
 
     /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
@@ -639,6 +644,7 @@ public final class SessionFilesystem: Sendable {
         let context = caller.context(self.context)
         try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
         metadata.invalidate(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
     }
 
     /// `mknod`: a FIFO, socket or device node is stored as metadata (the mount is `nodev`: no
@@ -659,6 +665,7 @@ public final class SessionFilesystem: Sendable {
             }
         }
         metadata.invalidate(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
     }
 
     /// Records a new owner and/or group (nil: unchanged, `-1` in `chown(2)`). The kernel checked
@@ -797,6 +804,7 @@ public final class SessionFilesystem: Sendable {
             try service.link(session, from: path, to: newPath, context: context)
         }
         metadata.invalidate(newPath)
+        metadata.touchParent(of: newPath, at: OpenFile.now())
         // Every existing name, the linked one included: the kernel knows each name as its own
         // node and updates only the link's source time, not its link count.
         invalidateOtherNames(of: newPath, except: [newPath])
@@ -842,7 +850,10 @@ public final class SessionFilesystem: Sendable {
             guard let file = t.byPath.removeValue(forKey: path) else { return nil }
             return file
         }
-        defer { metadata.invalidate(path) }
+        defer {
+            metadata.invalidate(path)
+            metadata.touchParent(of: path, at: OpenFile.now())
+        }
         guard let file else {
             try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.remove(session, path: path, recursive: false, context: context)
@@ -869,7 +880,10 @@ public final class SessionFilesystem: Sendable {
         guard attributes.kind == .directory else { throw Errno.notDirectory }
         let pending = files.withLock { t in t.byPath.keys.contains { $0 != path && MountPath.isWithin($0, path) } }
         if pending { throw Errno.notEmpty }
-        defer { metadata.invalidateTree(path) }
+        defer {
+            metadata.invalidateTree(path)
+            metadata.touchParent(of: path, at: OpenFile.now())
+        }
         try call("rmdir", path) { () throws(AFSError) in try service.remove(session, path: path, recursive: false, context: context) }
     }
 
@@ -942,5 +956,8 @@ public final class SessionFilesystem: Sendable {
             metadata.invalidate(from)
             metadata.invalidate(to)
         }
+        let now = OpenFile.now()
+        metadata.touchParent(of: from, at: now)
+        metadata.touchParent(of: to, at: now)
     }
 }
