@@ -354,8 +354,7 @@ public final class SessionFilesystem: Sendable {
         let scratch = try makeScratch()
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
         if caller != .mounter { file.state.withLock { $0.creator = caller } }
-        metadata.invalidate(path)
-        metadata.touchParent(of: path, at: OpenFile.now())
+        entryChanged(path)
         guard let (handle, shared) = register(file, at: path) else { throw Errno.io }
         if shared !== file { try ensureScratch(shared, truncating: true) }
         return handle
@@ -633,8 +632,7 @@ public final class SessionFilesystem: Sendable {
         try call("mkdir", path) { () throws(AFSError) in
             try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
         }
-        metadata.invalidate(path)
-        metadata.touchParent(of: path, at: OpenFile.now())
+        entryChanged(path)
     }
 
     /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
@@ -643,8 +641,7 @@ public final class SessionFilesystem: Sendable {
         if openFile(at: path) != nil { throw Errno.exists }
         let context = caller.context(self.context)
         try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
-        metadata.invalidate(path)
-        metadata.touchParent(of: path, at: OpenFile.now())
+        entryChanged(path)
     }
 
     /// `mknod`: a FIFO, socket or device node is stored as metadata (the mount is `nodev`: no
@@ -664,8 +661,7 @@ public final class SessionFilesystem: Sendable {
                 try service.makeNode(session, path: path, kind: kind, mode: mode & 0o7777, rdev: rdev, context: context)
             }
         }
-        metadata.invalidate(path)
-        metadata.touchParent(of: path, at: OpenFile.now())
+        entryChanged(path)
     }
 
     /// Records a new owner and/or group (nil: unchanged, `-1` in `chown(2)`). The kernel checked
@@ -789,6 +785,13 @@ public final class SessionFilesystem: Sendable {
     }
 
 
+    /// `path` was created, removed or renamed through this mount: drops what is cached of it and
+    /// moves its parent's cached times, as the service moved them.
+    private func entryChanged(_ path: String) {
+        metadata.invalidate(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
+    }
+
     /// `link(2)`: the service records a second name of the file (one inode, one link count, a
     /// change through either name seen through both). An open file's unpublished writes are
     /// published first, so the new name shows them.
@@ -803,8 +806,7 @@ public final class SessionFilesystem: Sendable {
         try call("link", newPath, wrongKind: .notPermitted) { () throws(AFSError) in
             try service.link(session, from: path, to: newPath, context: context)
         }
-        metadata.invalidate(newPath)
-        metadata.touchParent(of: newPath, at: OpenFile.now())
+        entryChanged(newPath)
         // Every existing name, the linked one included: the kernel knows each name as its own
         // node and updates only the link's source time, not its link count.
         invalidateOtherNames(of: newPath, except: [newPath])
@@ -850,10 +852,7 @@ public final class SessionFilesystem: Sendable {
             guard let file = t.byPath.removeValue(forKey: path) else { return nil }
             return file
         }
-        defer {
-            metadata.invalidate(path)
-            metadata.touchParent(of: path, at: OpenFile.now())
-        }
+        defer { entryChanged(path) }
         guard let file else {
             try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.remove(session, path: path, recursive: false, context: context)
