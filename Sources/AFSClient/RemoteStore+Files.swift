@@ -9,7 +9,8 @@ extension RemoteStore {
     }
 
     public func stat(_ session: String, path: String) throws(AFSError) -> FileStat {
-        try json(FileStat.self, Call(.GET, try RemoteStore.filePath(session, "stat", path)))
+        let p = try SessionPath(path)
+        return try json(FileStat.self, Call(.GET, p.isRoot ? RemoteStore.sessionPath(session, "/stat") : try RemoteStore.filePath(session, "stat", path)))
     }
 
     public func readFile(_ session: String, path: String, offset: UInt64, length: UInt64?) throws(AFSError) -> [UInt8] {

@@ -450,5 +450,13 @@ extension AetherServer {
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.stat(id, path: path) })
         }
+
+        // The catch-all above needs at least one component; the root has its own route.
+        api.add(.get, "/v1/sessions/{id}/stat", "Mode, owner and times of the session's root directory.") { _, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.authorize(id, context, .reader)
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.stat(id, path: "/") })
+        }
     }
 }

@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import Dispatch
 import Foundation
 import AFSTestSupport
 import CSystemExtras
@@ -260,6 +261,70 @@ struct DifferentialMountTests {
         }
         try walk("/")
         return out.sorted { $0.path < $1.path }
+    }
+
+    /// Runs `body` on a thread of its own whose file-system identity is `uid`:`gid`
+    /// (`setfsuid`/`setfsgid` act on the calling thread only, and drop root's file capabilities
+    /// while the ids are not 0), so the kernel checks permissions for that user on both trees;
+    /// the mount learns the same ids from each request (`fuse_get_context`).
+    static func asUser(_ uid: uid_t, _ gid: gid_t, _ body: @escaping @Sendable () -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            _ = setfsgid(gid)
+            _ = setfsuid(uid)
+            body()
+            _ = setfsuid(0)
+            _ = setfsgid(0)
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+    }
+
+    /// The same random calls as another user (nobody, 65534) on a mount shared with
+    /// `allow_other`: the session root is theirs, and a few entries made first by root (`d1`,
+    /// `d1/f0`, `f2`) are not, so writes, removals, renames, chmod, chown, times and xattrs on
+    /// those must fail exactly as ext4 fails them (EACCES or EPERM), and everything else succeed.
+    @Test(arguments: Transport.allCases, [5, 6] as [UInt64])
+    func randomOperationsAsAnotherUserMatchTheLocalDisk(_ transport: Transport, seed: UInt64) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        let local = f.root + "/model"
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        let m = try f.mount(id, options: ["allow_other"], xattrs: true)
+        let nobody: uid_t = 65534
+        for root in [local, m.directory] {
+            try f.sh("mkdir d1 && echo root > d1/f0 && echo root > f2 && chmod 644 d1/f0 f2 && chown \(nobody):\(nobody) .", in: root)
+        }
+        var g = SeededGenerator(state: seed)
+        let operations = (0..<1000).map { _ in Self.randomOperation(&g) }
+        final class Results: @unchecked Sendable { var expected: [String] = [], actual: [String] = [] }
+        let results = Results()
+        Self.asUser(nobody, nobody) {
+            // Call by call, alternating sides, as the root test does.
+            for op in operations {
+                results.expected.append(Self.apply(op, under: local))
+                results.actual.append(Self.apply(op, under: m.directory))
+                if results.expected.last != results.actual.last { break }
+            }
+        }
+        let (expected, actual) = (results.expected, results.actual)
+        var succeeded: [String: Int] = [:]
+        var denied = 0
+        for (step, op) in operations.prefix(actual.count).enumerated() {
+            try #require(actual[step] == expected[step], "seed \(seed) step \(step): \(op) gave \(actual[step]) on the mount, \(expected[step]) locally\n\(m.logText)")
+            if actual[step].hasPrefix("ok") { succeeded[String(op.description.prefix { $0 != " " }), default: 0] += 1 }
+            if actual[step] == "errno \(EACCES)" || actual[step] == "errno \(EPERM)" { denied += 1 }
+        }
+        print("seed \(seed) over \(transport) as uid \(nobody): \(succeeded.sorted { $0.key < $1.key }); \(denied) calls denied")
+        // Both the permitted and the refused paths must be exercised.
+        #expect(denied >= 20, "seed \(seed): only \(denied) calls were refused")
+        for kind in ["write", "mkdir", "rename", "chmod", "mkfifo", "setxattr", "chown"] {
+            #expect(succeeded[kind, default: 0] >= 2, "seed \(seed): only \(succeeded[kind, default: 0]) successful \(kind) calls: \(succeeded)")
+        }
+        let model = Self.tree(local)
+        #expect(Self.same(Self.tree(m.directory), model), "seed \(seed): trees differ\nmount: \(Self.tree(m.directory))\nlocal: \(model)")
+        #expect(try m.unmount() == 0)
     }
 
     @Test(arguments: Transport.allCases, [1, 2, 3, 4] as [UInt64])

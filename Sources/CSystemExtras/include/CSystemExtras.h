@@ -1,5 +1,7 @@
 // Declarations Swift's Glibc module does not export on Linux: the extended-attribute calls
-// (<sys/xattr.h>). Nothing else belongs here; the Swift side wraps them in `HostXattrs`.
+// (<sys/xattr.h>, wrapped by `HostXattrs`) and the per-thread file-system identity
+// (<sys/fsuid.h>, which tests use to act as another user on one thread). Nothing else belongs here.
 #pragma once
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <sys/fsuid.h>
