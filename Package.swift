@@ -161,7 +161,7 @@ let package = Package(
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
-        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),
         .testTarget(
             name: "AFSServerTests",

@@ -34,12 +34,7 @@ extension RemoteStore {
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw AFSError(.notFound, "\(dir) is not a directory")
             }
-            // tar writes the tree as the server's importer reads it (modes, symlinks, empty
-            // directories, FIFOs and device nodes, user xattrs); the archive streams through a pipe
-            // and is never stored whole. GNU tar cannot archive sockets: they are left out.
-            return try uploadOutput(
-                of: "/usr/bin/env", ["tar", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=user.*", "-C", dir, "-cf", "-", "."],
-                name: name, preserveOwners: preserveOwners, context: context)
+            return try uploadArchive(of: dir, name: name, preserveOwners: preserveOwners, context: context)
         case .git(let repo, let ref):
             return try uploadOutput(
                 of: "/usr/bin/env", ["git", "-C", repo, "archive", "--format=tar", ref], name: name, preserveOwners: false, context: context)
@@ -58,6 +53,42 @@ extension RemoteStore {
 
     /// Runs a program that writes a tar archive to stdout and uploads what it writes. If the program
     /// fails, the session made from its (then incomplete) output is deleted and its error reported.
+    /// Streams ``DirectoryArchive``'s archive of `directory` to the import through a pipe (never
+    /// stored whole): every kind a directory holds, sockets included, with owners, hard links
+    /// and `user.` xattrs, exactly as the embedded store's import reads them.
+    func uploadArchive(of directory: String, name: String?, preserveOwners: Bool, context: MutationContext) throws(AFSError) -> SessionInfo {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw AFSError(.io, "cannot create a pipe to archive \(directory): errno \(errno)") }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        let archived = Mutex<Result<Void, AFSError>?>(nil)
+        let writer = Thread {
+            // A reader that gave up makes the next write fail with EPIPE on this thread, instead
+            // of a SIGPIPE that would end the whole process.
+            var blocked = sigset_t()
+            sigemptyset(&blocked)
+            sigaddset(&blocked, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &blocked, nil)
+            let result: Result<Void, AFSError>
+            do throws(AFSError) { try DirectoryArchive.write(directory, to: writeEnd); result = .success(()) } catch { result = .failure(error) }
+            // The reader sees the end of the archive (or a short one, which the server refuses).
+            Glibc.close(writeEnd)
+            archived.withLock { $0 = result }
+        }
+        writer.start()
+        let result: Result<SessionInfo, AFSError>
+        do { result = .success(try upload(name: name, fd: readEnd, preserveOwners: preserveOwners, context: context)) } catch {
+            result = .failure(error)
+        }
+        // Unblocks a writer still waiting on a reader that gave up.
+        Glibc.close(readEnd)
+        while archived.withLock({ $0 == nil }) { Thread.sleep(forTimeInterval: 0.002) }
+        if case .failure(let error)? = archived.withLock({ $0 }) {
+            if case .success(let info) = result { try? delete(info.id) }
+            throw error
+        }
+        return try result.get()
+    }
+
     func uploadOutput(
         of tool: String, _ arguments: [String], name: String?, preserveOwners: Bool = false, context: MutationContext
     ) throws(AFSError) -> SessionInfo {

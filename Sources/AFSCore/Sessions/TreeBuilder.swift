@@ -4,8 +4,6 @@ struct TreeBuilder {
     private(set) var edits: [(path: [String], edit: FileTree.Edit)] = []
     /// Non-directory entries seen so far, for hard links (tar `1` entries, `st_nlink` > 1).
     private(set) var files: [SessionPath: TreeValue] = [:]
-    /// The first path imported for each host file with several links ("dev:ino").
-    var hostLinks: [String: SessionPath] = [:]
     let progress: (@Sendable (ImportProgress) -> Void)?
     private var fileCount = 0
     private var byteCount: Int64 = 0
