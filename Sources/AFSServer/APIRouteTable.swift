@@ -15,6 +15,9 @@ struct APIRoute: Sendable {
     var catchAll: Bool
     var requestBody: String?
     var streaming: Bool
+    /// The JSON schema of a successful response: a name under `components.schemas`, an array of
+    /// one (`[Name]`), or nil when undocumented.
+    var response: String? = nil
 
     var operationID: String {
         let words = path.split(separator: "/").filter { $0 != "v1" }.map { $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "") }
@@ -49,10 +52,10 @@ final class APIRouteTable: @unchecked Sendable {
 
     func add(
         _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role? = .reader, catchAll: Bool = false,
-        body: String? = nil, streaming: Bool = false,
+        body: String? = nil, streaming: Bool = false, response: String? = nil,
         _ handler: @escaping @Sendable (Request, AFSRequestContext) async throws -> Response
     ) {
-        let route = APIRoute(method: method, path: path, summary: summary, role: role, catchAll: catchAll, requestBody: body, streaming: streaming)
+        let route = APIRoute(method: method, path: path, summary: summary, role: role, catchAll: catchAll, requestBody: body, streaming: streaming, response: response)
         routes.append(route)
         router.on(RouterPath(route.routerPath), method: method, use: handler)
     }
@@ -69,6 +72,15 @@ final class APIRouteTable: @unchecked Sendable {
                     "200": ["description": r.streaming ? "a byte stream" : "success"],
                 ],
             ]
+            if let response = r.response {
+                let name = response.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                let ref: [String: Any] = ["$ref": "#/components/schemas/\(name)"]
+                let schema: [String: Any] = response.hasPrefix("[") ? ["type": "array", "items": ref] : ref
+                op["responses"] = [
+                    "default": ["description": "error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
+                    "200": ["description": "success", "content": ["application/json": ["schema": schema]]],
+                ]
+            }
             if r.role != nil { op["security"] = [["bearer": []]] } else { op["security"] = [] as [Any] }
             let params = r.pathParameters.map { name -> [String: Any] in
                 ["name": name, "in": "path", "required": true, "schema": ["type": "string"]]
@@ -86,12 +98,12 @@ final class APIRouteTable: @unchecked Sendable {
             "paths": paths,
             "components": [
                 "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
-                "schemas": [
+                "schemas": WireSchemas.all.merging([
                     "Error": [
                         "type": "object", "required": ["error"],
                         "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": ["code": ["type": "string"], "message": ["type": "string"]]]],
-                    ]
-                ],
+                    ] as [String: Any]
+                ]) { a, _ in a },
             ],
         ]
     }

@@ -414,36 +414,28 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).") { request, context in
+        api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).", response: "[TreeEntry]") { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.query(request, "path") ?? "/"
             let recursive = HTTPHelpers.query(request, "recursive") == "true"
             let store = self.store
-            let result = try await Blocking.run { () -> Data in
-                var out: [[String: Any]] = []
+            let entries = try await Blocking.run { () -> [TreeEntry] in
+                var out: [TreeEntry] = []
                 func visit(_ dir: String) throws {
                     for e in try store.list(id, path: dir) {
                         let full = (dir == "/" ? "" : dir) + "/" + e.name
-                        var entry: [String: Any] = ["path": full, "name": e.name, "kind": e.kind.rawValue, "mode": e.mode, "size": e.size, "mtime": e.mtime]
-                        if let uid = e.uid { entry["uid"] = uid }
-                        if let gid = e.gid { entry["gid"] = gid }
-                        if let ctime = e.ctime { entry["ctime"] = ctime }
-                        if let rdev = e.rdev { entry["rdev"] = rdev }
-                        if let inode = e.inode { entry["inode"] = inode }
-                        if let atime = e.atime { entry["atime"] = atime }
-                        if let nlink = e.nlink { entry["nlink"] = nlink }
-                        out.append(entry)
+                        out.append(TreeEntry(path: full, entry: e))
                         if recursive && e.kind == .directory { try visit(full) }
                     }
                 }
                 try visit(try SessionPath(path).description)
-                return try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .withoutEscapingSlashes])
+                return out
             }
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: result)))
+            return try HTTPHelpers.json(entries)
         }
 
-        api.add(.get, "/v1/sessions/{id}/stat/{path}", "Kind, mode, size, mtime and content ID of a path.", catchAll: true) { _, context in
+        api.add(.get, "/v1/sessions/{id}/stat/{path}", "Kind, mode, size, owner, times, device number, xattr names and content ID of a path.", catchAll: true, response: "FileStat") { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.filePath(context)
@@ -452,7 +444,7 @@ extension AetherServer {
         }
 
         // The catch-all above needs at least one component; the root has its own route.
-        api.add(.get, "/v1/sessions/{id}/stat", "Mode, owner and times of the session's root directory.") { _, context in
+        api.add(.get, "/v1/sessions/{id}/stat", "Mode, owner and times of the session's root directory.", response: "FileStat") { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store

@@ -179,7 +179,7 @@ extension AetherServer {
             return try HTTPHelpers.json(r, status: r.outcome == .conflicted ? .conflict : .ok)
         }
 
-        api.add(.get, "/v1/sessions/{id}/diff", "Changes from ?against=OTHER to this session.") { request, context in
+        api.add(.get, "/v1/sessions/{id}/diff", "Changes from ?against=OTHER to this session.", response: "[DiffEntry]") { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             guard let against = HTTPHelpers.query(request, "against") else { throw APIError.badRequest("?against=OTHER is required") }
@@ -194,7 +194,7 @@ extension AetherServer {
             return try HTTPHelpers.pipeResponse(headers: [.contentType: "application/x-tar"]) { fd in try store.exportTar(id, to: fd) }
         }
 
-        api.add(.get, "/v1/sessions/{id}/manifest", "Every file with size, mode and content ID.") { _, context in
+        api.add(.get, "/v1/sessions/{id}/manifest", "Every non-directory entry with kind, size, mode, owner and content ID.", response: "[ManifestEntry]") { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store

@@ -296,6 +296,55 @@ import Testing
         #expect(miss.status == 404 && miss.errorCode == "no_route")
     }
 
+    /// Entry descriptions (stat, tree, manifest, diff) of a session holding every kind validate
+    /// against their named schemas in the served OpenAPI document, which lists every kind.
+    @Test func entryResponsesMatchTheirDocumentedSchemas() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let doc = try server.request("GET", "/v1/openapi.json", token: "").object()
+        let check = JSONSchemaCheck(document: doc)
+        let kinds = try #require(check.schemas["EntryKind"] as? [String: Any])["enum"] as? [String]
+        #expect(kinds == ["file", "directory", "symlink", "fifo", "socket", "char-device", "block-device"])
+        let id = try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as! String
+        let base = try server.request("POST", "/v1/sessions/\(id)/fork", json: [:]).object()["id"] as! String
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/src/a.c", body: Data("int a;".utf8), headers: ["X-AFS-Owner": "1000:100"]).status == 201)
+        #expect(try server.request("POST", "/v1/sessions/\(id)/symlink", json: ["path": "/latest", "target": "src/a.c"]).status == 201)
+        #expect(try server.request("POST", "/v1/sessions/\(id)/link", json: ["from": "/src/a.c", "to": "/src/b.c"]).status < 300)
+        for (path, kind, rdev) in [("/run/pipe", "fifo", 0), ("/run/s.sock", "socket", 0), ("/dev/null", "char-device", 259), ("/dev/sda", "block-device", 2048)] {
+            _ = try server.request("POST", "/v1/sessions/\(id)/mkdir", json: ["path": "/" + path.split(separator: "/")[0], "parents": true])
+            let made = try server.request("POST", "/v1/sessions/\(id)/mknod", json: ["path": path, "kind": kind, "mode": 0o640, "rdev": rdev])
+            #expect(made.status == 201, "\(made.text)")
+        }
+        #expect(try server.request("POST", "/v1/sessions/\(id)/xattrs", json: ["path": "/src/a.c", "name": "user.k", "value": "dg=="]).status == 204)
+
+        func schema(_ method: String, _ template: String) throws -> [String: Any] {
+            let paths = try #require(doc["paths"] as? [String: [String: Any]])
+            let op = try #require(paths[template]?[method] as? [String: Any], "\(method) \(template) is not documented")
+            let ok = try #require((op["responses"] as? [String: Any])?["200"] as? [String: Any])
+            return try #require(((ok["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any], "\(template) has no response schema")
+        }
+        let tree = try server.request("GET", "/v1/sessions/\(id)/tree?recursive=true")
+        let listed = try tree.array()
+        #expect(Set(listed.compactMap { $0["kind"] as? String }) == Set(kinds ?? []), "\(tree.text)")
+        #expect(check.violations(try tree.json(), try schema("get", "/v1/sessions/{id}/tree")) == [])
+        for entry in listed {
+            let path = entry["path"] as! String
+            let stat = try server.request("GET", "/v1/sessions/\(id)/stat" + path)
+            #expect(check.violations(try stat.json(), try schema("get", "/v1/sessions/{id}/stat/{path}")) == [], "\(stat.text)")
+        }
+        let root = try server.request("GET", "/v1/sessions/\(id)/stat")
+        #expect(check.violations(try root.json(), try schema("get", "/v1/sessions/{id}/stat")) == [], "\(root.text)")
+        #expect(try root.object()["kind"] as? String == "directory")
+        let manifest = try server.request("GET", "/v1/sessions/\(id)/manifest")
+        #expect(check.violations(try manifest.json(), try schema("get", "/v1/sessions/{id}/manifest")) == [], "\(manifest.text)")
+        let diff = try server.request("GET", "/v1/sessions/\(id)/diff?against=\(base)")
+        #expect(check.violations(try diff.json(), try schema("get", "/v1/sessions/{id}/diff")) == [], "\(diff.text)")
+        #expect(Set(try diff.array().compactMap { $0["kind"] as? String }).isSuperset(of: ["fifo", "socket", "char-device", "block-device", "symlink", "file"]))
+        // The check itself catches an undocumented field and a kind outside the enumeration.
+        let wrong: [String: Any] = ["path": "/x", "kind": "door", "mode": 0, "size": 0, "mtime": 0, "colour": "red"]
+        #expect(check.violations(wrong, try schema("get", "/v1/sessions/{id}/stat/{path}")).count == 2)
+    }
+
     // MARK: Helpers
 
     struct SSEEvent {
