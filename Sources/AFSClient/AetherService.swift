@@ -65,6 +65,10 @@ public protocol AetherService: AnyObject {
     func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError)
     /// Sets the modification and/or access time (nanoseconds since 1970; nil keeps one) of an entry.
     func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError)
+    /// Moves entries' access times forward (a mount's `relatime`); no change time, event or
+    /// durability wait. Missing paths are skipped; returns how many entries moved.
+    @discardableResult
+    func recordAccessTimes(_ session: String, _ times: [String: Int64]) throws(AFSError) -> Int
     /// Creates a FIFO, socket or device node (metadata only; `rdev` for device nodes). The parent must exist.
     func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError)
     /// Records a new numeric owner and/or group (nil keeps that one), clearing set-id bits as `chown(2)` does.

@@ -92,6 +92,21 @@ extension RemoteStore {
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context), body: RemoteStore.jsonBody(body))
     }
 
+    /// The body and answer of `POST …/atimes`.
+    struct AccessTimes: Codable {
+        var atimes: [String: Int64]
+    }
+    struct AccessTimesReply: Decodable {
+        var moved: Int
+    }
+
+    @discardableResult
+    public func recordAccessTimes(_ session: String, _ times: [String: Int64]) throws(AFSError) -> Int {
+        let body: Data
+        do { body = try JSONEncoder().encode(AccessTimes(atimes: times)) } catch { throw AFSError(.invalidArgument, "cannot encode access times: \(error)") }
+        return try json(AccessTimesReply.self, Call(.POST, RemoteStore.sessionPath(session, "/atimes")), body: .bytes(body, contentType: "application/json")).moved
+    }
+
     public func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/mknod"), context: context),

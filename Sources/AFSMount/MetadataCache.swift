@@ -183,6 +183,20 @@ final class MetadataCache: Sendable {
         }
     }
 
+    /// `path` was read through this mount and its access time moved to `time`: in place, in its
+    /// attributes and in its parent's listing (which readdirplus answers from).
+    func moveAccessTime(of path: String, to time: Int64) {
+        state.withLock { s in
+            s.attributes[path]?.value.atime = time
+            guard path != "/" else { return }
+            let parent = MountPath.parent(of: path)
+            let name = String(path.dropFirst(parent == "/" ? 1 : parent.count + 1))
+            if let i = s.listings[parent]?.value.firstIndex(where: { $0.name == name }) {
+                s.listings[parent]?.value[i].attributes.atime = time
+            }
+        }
+    }
+
     /// Forgets everything: what a restore or an undo needs (any path may have changed).
     func invalidateAll() {
         state.withLock { s in

@@ -31,6 +31,10 @@ public final class SessionFilesystem: Sendable {
     let rootAttributes: FileAttributes
     /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
     public let metrics = MountMetrics()
+    /// When an open for reading moves a file's access time.
+    public let accessTimePolicy: AccessTimePolicy
+    /// Access times owed to the service, sent in batches.
+    let accessTimes: AccessTimeRecorder
     private let log: @Sendable (String) -> Void
     private let files = Mutex(FileTable())
 
@@ -49,7 +53,8 @@ public final class SessionFilesystem: Sendable {
     ///   - log: receives one line per service failure (the kernel only sees an errno).
     public init(
         service: any AetherService & Sendable, session: String, cache: ContentCache, context: MutationContext,
-        attributeTTL: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void = { _ in }
+        attributeTTL: Duration = .seconds(1), accessTimePolicy: AccessTimePolicy = .relatime,
+        log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(AFSError) {
         let info = try service.session(session)
         rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
@@ -58,6 +63,8 @@ public final class SessionFilesystem: Sendable {
         self.cache = cache
         self.context = context
         self.log = log
+        self.accessTimePolicy = accessTimePolicy
+        accessTimes = AccessTimeRecorder(service: service, session: session, log: log)
         metadata = MetadataCache(ttl: attributeTTL)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
@@ -301,6 +308,7 @@ public final class SessionFilesystem: Sendable {
         if registered == nil { registered = register(try load(path, fetch: !truncating), at: path) }
         // A freshly loaded file is never dropped: register only declines files found earlier.
         guard let (handle, shared) = registered else { throw Errno.io }
+        if flags & O_ACCMODE != O_WRONLY { noteAccess(shared) }
         if writable {
             do throws(Errno) {
                 try ensureScratch(shared, truncating: truncating)
@@ -346,6 +354,26 @@ public final class SessionFilesystem: Sendable {
                 throw Errno(error)
             }
         }
+    }
+
+    /// An open for reading: moves the file's access time when ``accessTimePolicy`` says so, in
+    /// the open file and the metadata cache at once, and at the service with the next batch.
+    /// (The kernel may serve reads from its page cache without asking the mount, so the open is
+    /// the access the mount can see.)
+    private func noteAccess(_ file: OpenFile) {
+        guard accessTimePolicy != .noatime else { return }
+        let now = OpenFile.now()
+        let path = file.state.withLock { s -> String? in
+            // A file not yet at the service was created just now: its times are its creation's.
+            guard let remote = s.remote, !s.unlinked else { return nil }
+            let atime = remote.atime ?? remote.mtime
+            guard accessTimePolicy.shouldRecord(atime: atime, mtime: remote.mtime, ctime: remote.ctime ?? remote.mtime, now: now) else { return nil }
+            s.remote?.atime = now
+            return s.path
+        }
+        guard let path else { return }
+        metadata.moveAccessTime(of: path, to: now)
+        accessTimes.record(path, at: now)
     }
 
     /// Creates a file: local until its first flush, visible to this mount at once. A `caller`
@@ -468,6 +496,7 @@ public final class SessionFilesystem: Sendable {
         for (path, error) in publishAll() {
             log("unmount could not upload \(path): \(error)")
         }
+        accessTimes.flush()
     }
 
     /// Publishes every write acknowledged so far, through every open file (what each file's
@@ -590,7 +619,9 @@ public final class SessionFilesystem: Sendable {
             _ = try attributes(path: path, handle: handle)
             return
         }
-        if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
+        let open = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) })
+        if atime != nil, let target = open?.path ?? path { accessTimes.cancel(target) }
+        if let file = open {
             try file.transfer.withLock { _ throws(Errno) in
                 let deferred = file.state.withLock { s -> Bool in
                     guard s.dirty || s.unlinked else { return false }
@@ -852,7 +883,10 @@ public final class SessionFilesystem: Sendable {
             guard let file = t.byPath.removeValue(forKey: path) else { return nil }
             return file
         }
-        defer { entryChanged(path) }
+        defer {
+            entryChanged(path)
+            accessTimes.moved(path, to: nil)
+        }
         guard let file else {
             try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.remove(session, path: path, recursive: false, context: context)
@@ -948,6 +982,7 @@ public final class SessionFilesystem: Sendable {
         } else {
             try perform()
         }
+        accessTimes.moved(from, to: to)
         if source.kind == .directory {
             metadata.invalidateTree(from)
             metadata.invalidateTree(to)

@@ -36,6 +36,10 @@ extension AetherServer {
         var mtime: Int64?
         var atime: Int64?
     }
+    struct AccessTimesRequest: Decodable {
+        /// Path → access time in nanoseconds since 1970.
+        var atimes: [String: Int64]
+    }
     struct MknodRequest: Decodable {
         var path: String
         var kind: EntryKind
@@ -319,6 +323,17 @@ extension AetherServer {
             }
             self.count(context, "touch", session: id)
             return try HTTPHelpers.json(st)
+        }
+
+        api.add(.post, "/v1/sessions/{id}/atimes", "Move access times forward (relatime reads by a mount): {\"atimes\": {path: ns}}; no change time, no event. Answers {\"moved\": N}.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            _ = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(AccessTimesRequest.self, from: request, context: context)
+            guard body.atimes.count <= 10_000 else { throw APIError(.contentTooLarge, "too_many_paths", "at most 10000 paths per request; send the rest in another") }
+            let store = self.store
+            let moved = try await Blocking.run { try store.recordAccessTimes(id, body.atimes) }
+            return try HTTPHelpers.json(["moved": moved])
         }
 
         api.add(.post, "/v1/sessions/{id}/mknod", "Create a FIFO, socket or device node (kind fifo, socket, char-device, block-device; metadata only).", role: .writer, body: "application/json") { request, context in

@@ -30,7 +30,10 @@ struct MountCommand: ParsableCommand {
     @Argument(help: "Directory to mount on (must exist).") var directory: String
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Local cache directory (default: [cache] dir).", valueName: "DIR"))
     var cacheDirectory: String?
-    @Option(name: .customShort("o"), help: ArgumentHelp("Extra FUSE mount options, comma-separated (e.g. allow_other).", valueName: "OPTIONS"))
+    @Option(name: .customShort("o"), help: ArgumentHelp(
+        "Extra mount options, comma-separated: FUSE's (allow_other, ro, …) and the access-time policy.",
+        discussion: "relatime (default: an open for reading moves a file's access time when it is not after its last change, or is a day old), strictatime (every open for reading) or noatime (never; ro implies it).",
+        valueName: "OPTIONS"))
     var mountOptions: String?
     @Flag(help: ArgumentHelp(
         "Serve extended attributes (user. namespace: getfattr, setfattr, tar --xattrs).",
@@ -65,9 +68,13 @@ struct MountCommand: ParsableCommand {
             let logging = try LoggingConfiguration.load(config)
             let log = MountLog(format: logging.format, session: session)
             let cache = try ContentCache(cacheConfiguration)
+            var options = mountOptions.map { $0.split(separator: ",").map(String.init) } ?? []
+            // The mount keeps access times itself (the kernel leaves them to FUSE file systems).
+            let accessTimePolicy = AccessTimePolicy(mountOptions: options)
+            options.removeAll { AccessTimePolicy(rawValue: $0) != nil }
             let filesystem = try SessionFilesystem(
-                service: service, session: session, cache: cache, context: global.context(), log: { log.write($0) })
-            let options = mountOptions.map { $0.split(separator: ",").map(String.init) } ?? []
+                service: service, session: session, cache: cache, context: global.context(), accessTimePolicy: accessTimePolicy,
+                log: { log.write($0) })
             let mount = FUSEMount(filesystem: filesystem, mountpoint: mountpoint, options: options, extendedAttributes: xattrs)
             var control: MountControl?
             defer { control?.stop() }

@@ -236,6 +236,36 @@ import Glibc
         try store.close()
     }
 
+    /// Access times from a mount's reads change nothing else: no change time, no event, no
+    /// status change of a committed session; older times never replace newer ones; missing paths
+    /// are skipped; the times survive a reopen (replay) and a fold.
+    @Test func accessTimesMoveNothingElse() throws {
+        let dir = TemporaryDirectory()
+        var store = try AetherStore.open(at: dir.path)
+        let id = try store.createSession(from: .blank).id
+        try store.writeFile(id, path: "/a", data: Array("a".utf8))
+        _ = try store.commit(id, message: "one", author: "t")
+        let before = try store.stat(id, path: "/a")
+        let events = try store.changes(id, after: 0).count
+        let t: Int64 = before.mtime + 5_000_000_000
+        #expect(try store.recordAccessTimes(id, ["/a": t, "/gone": t]) == 1)
+        #expect(try store.recordAccessTimes(id, ["/a": t - 1]) == 0, "an older time never replaces a newer one")
+        let after = try store.stat(id, path: "/a")
+        #expect(after.atime == t)
+        #expect(after.ctime == before.ctime)
+        #expect(after.mtime == before.mtime)
+        #expect(try store.changes(id, after: 0).count == events)
+        let status: SessionStatus = try store.session(id).status
+        #expect(status == SessionStatus.committed)
+        #expect(throws: AFSError.self) { try store.recordAccessTimes(id, ["../x": t]) }
+        try store.close()
+        store = try AetherStore.open(at: dir.path)
+        #expect(try store.stat(id, path: "/a").atime == t)
+        _ = try store.checkpoint(id)
+        #expect(try store.stat(id, path: "/a").atime == t)
+        try store.close()
+    }
+
     @Test func refusalsForNodesAndXattrs() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)

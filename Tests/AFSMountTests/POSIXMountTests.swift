@@ -66,6 +66,77 @@ struct POSIXMountTests {
         #expect(try m.unmount() == 0)
     }
 
+    /// Access time (ns) and change time of a path on the mount.
+    static func times(_ path: String) -> (atime: Int64, ctime: Int64) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return (-1, -1) }
+        return (Int64(st.st_atim.tv_sec) * 1_000_000_000 + Int64(st.st_atim.tv_nsec), Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
+    }
+
+    /// Reads `path` as `cat` does (open for reading, read to the end).
+    static func read(_ path: String) { _ = FileManager.default.contents(atPath: path) }
+
+    /// The access time of `path` once it differs from `old`, waiting out the kernel's attribute
+    /// timeout (1 s); `old` itself if it never moves.
+    static func accessTime(_ path: String, movedFrom old: Int64) -> Int64 {
+        let deadline = Date().addingTimeInterval(2.5)
+        while Date() < deadline {
+            let now = times(path).atime
+            if now != old { return now }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return old
+    }
+
+    /// `relatime`, as Linux mounts default to: a read moves the access time when it is not after
+    /// the last change, or is a day old, and not otherwise; reads move no change time; the times
+    /// reach the session (batched) and survive the unmount. `-o noatime` records none.
+    @Test(arguments: Transport.allCases) func readsMoveAccessTimesPerRelatime(_ transport: Transport) throws {
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        var m = try f.mount(id)
+        let file = m.directory + "/notes.txt"
+        try f.sh("echo one > notes.txt", in: m.directory)
+        // Created: its access time is its creation's, not after its modification.
+        let created = Self.times(file)
+        Self.read(file)
+        let first = Self.accessTime(file, movedFrom: created.atime)
+        #expect(first > created.atime, "a read after a change moves the access time")
+        #expect(Self.times(file).ctime == created.ctime, "a read is not a change")
+        // Read again: the access time is after the last change now, so it stays.
+        Self.read(file)
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(Self.times(file).atime == first, "relatime: a second read moves nothing")
+        // Changed, then read: moves again.
+        try f.sh("echo two >> notes.txt", in: m.directory)
+        Self.read(file)
+        let second = Self.accessTime(file, movedFrom: first)
+        #expect(second > first)
+        // An access time two days old moves on the next read even without a change.
+        let twoDaysAgo = Int(Date().timeIntervalSince1970) - 2 * 86_400
+        try f.sh("touch -a -d @\(twoDaysAgo) notes.txt && touch -m -d @\(twoDaysAgo - 10) notes.txt", in: m.directory)
+        Thread.sleep(forTimeInterval: 1.2)
+        let old = Self.times(file).atime
+        #expect(old / 1_000_000_000 == Int64(twoDaysAgo))
+        Self.read(file)
+        let third = Self.accessTime(file, movedFrom: old)
+        #expect(third > Int64(Date().timeIntervalSince1970 - 60) * 1_000_000_000, "a day-old access time moves")
+        #expect(try m.unmount() == 0)
+
+        // The session holds the last access time shown (the unmount sent the last batch).
+        let stored = try f.json(["fs", "stat", id, "/notes.txt"])
+        #expect((stored["atime"] as? NSNumber)?.int64Value == third, "\(stored)")
+
+        // noatime: reads record nothing.
+        m = try f.mount(id, options: ["noatime"])
+        let before = Self.times(m.directory + "/notes.txt").atime
+        try f.sh("echo three >> notes.txt", in: m.directory)
+        Self.read(m.directory + "/notes.txt")
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(Self.times(m.directory + "/notes.txt").atime == before)
+        #expect(try m.unmount() == 0)
+    }
+
     @Test(arguments: Transport.allCases) func hardLinksAreOneFileUnderSeveralNames(_ transport: Transport) throws {
         let f = try MountFixture(transport)
         let id = try f.createSession()

@@ -213,6 +213,35 @@ extension AetherStore {
         }
     }
 
+    /// Records that entries were read (a mount's `relatime`): each path's access time moves
+    /// forward to the one given (nanoseconds since 1970). Nothing else changes: not the change
+    /// time (reading is not a change), not the session's status, and no changefeed event (no
+    /// watcher cares). The records ride the next group commit instead of waiting for one, so a
+    /// crash may lose the latest access times, as a local file system's lazy atime writes may.
+    /// Paths that are gone, and archived sessions, are skipped. Returns how many entries moved.
+    @discardableResult
+    public func recordAccessTimes(_ session: String, _ times: [String: Int64]) throws(AFSError) -> Int {
+        var entries: [(SessionPath, Int64)] = []
+        for (path, time) in times { entries.append((try SessionPath(path), time)) }
+        return try mutateAllowingArchived(session) { (s) throws(AFSError) -> Int in
+            guard s.info.status != .archived else { return 0 }
+            var moved = 0
+            for (p, time) in entries {
+                guard let view = try s.resolve(p, tree: tree) else { continue }
+                var item = view.item(fresh: s.isFreshDirectory(p))
+                var a = item.attributes
+                guard (a.atime ?? 0) < time else { continue }
+                a.atime = time
+                item = item.with(attributes: a)
+                _ = try s.journal.append(p, item)
+                s.record(p, item)
+                moved += 1
+            }
+            if moved > 0 { try foldIfNeeded(s) }
+            return moved
+        }
+    }
+
     /// Records a new owner and/or group (nil leaves that one as it is). The store checks no
     /// privileges (the mount's kernel and the server's roles do); as `chown(2)` does on Linux, a
     /// change clears the set-user-ID bit, and the set-group-ID bit of a group-executable file.

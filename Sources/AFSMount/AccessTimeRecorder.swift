@@ -1,0 +1,77 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Synchronization
+
+/// Access times the mount owes the service, sent in batches.
+///
+/// A read must not wait for a record of itself: the first access time of a batch starts a
+/// one-shot timer, and everything recorded until it fires travels in one call
+/// (``AetherService/recordAccessTimes(_:_:)``: no change time, no event, no durability wait).
+/// The mount shows the new time at once from its own state; an unmount sends what is left.
+final class AccessTimeRecorder: Sendable {
+    let service: any AetherService & Sendable
+    let session: String
+    /// How long access times gather before they are sent.
+    let interval: Duration
+    private let log: @Sendable (String) -> Void
+    private let pending = Mutex<[String: Int64]>([:])
+    /// Serialises sends, so an unmount's final flush finds the timer's send finished.
+    private let sending = Mutex<Void>(())
+
+    init(service: any AetherService & Sendable, session: String, interval: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void) {
+        self.service = service
+        self.session = session
+        self.interval = interval
+        self.log = log
+    }
+
+    func record(_ path: String, at time: Int64) {
+        let first = pending.withLock { p -> Bool in
+            let wasEmpty = p.isEmpty
+            p[path] = max(p[path] ?? 0, time)
+            return wasEmpty
+        }
+        guard first else { return }
+        let delay = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let thread = Thread { [self] in
+            Thread.sleep(forTimeInterval: delay)
+            flush()
+        }
+        thread.name = "aether-atime"
+        thread.start()
+    }
+
+    /// A path renamed or removed through the mount: its pending time follows it, or goes.
+    func moved(_ from: String, to: String?) {
+        pending.withLock { p in
+            guard let time = p.removeValue(forKey: from) else { return }
+            if let to { p[to] = time }
+        }
+    }
+
+    /// An access time set explicitly (`touch -a`, `utimensat`) wins over reads before it: their
+    /// pending time is dropped, after any send in flight has landed.
+    func cancel(_ path: String) {
+        sending.withLock { _ in
+            pending.withLock { _ = $0.removeValue(forKey: path) }
+        }
+    }
+
+    /// Sends everything recorded so far.
+    func flush() {
+        sending.withLock { _ in
+            let batch = pending.withLock { p -> [String: Int64] in
+                defer { p.removeAll() }
+                return p
+            }
+            guard !batch.isEmpty else { return }
+            do throws(AFSError) {
+                try service.recordAccessTimes(session, batch)
+            } catch {
+                // Access times are advisory: a failed batch is logged, not retried forever.
+                log("recording \(batch.count) access times failed: \(error.message)")
+            }
+        }
+    }
+}
