@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -41,6 +42,16 @@ let package = Package(
             dependencies: [
                 "CLZ4", "CXXHash", "CCrypto", "CSystemExtras",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // S3 object storage for the clustered backend: AWS Signature V4 (swift-crypto) and a
+        // small S3 client on AsyncHTTPClient. Kept out of AFSCore, which stays dependency-light.
+        .target(
+            name: "AFSObjectStore",
+            dependencies: [
+                "AFSCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // One API, two transports: the embedded store and an afs-server over HTTP.
@@ -160,6 +171,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),
