@@ -52,6 +52,8 @@ let package = Package(
                 "AFSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // One API, two transports: the embedded store and an afs-server over HTTP.
@@ -166,7 +168,7 @@ let package = Package(
         // Shared by the end-to-end suites: a real afs-server child process.
         .target(
             name: "AFSTestSupport",
-            dependencies: ["AFSClient", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["AFSClient", "AFSCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/AFSTestSupport"
         ),
 

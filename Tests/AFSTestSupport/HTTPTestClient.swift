@@ -1,3 +1,4 @@
+import AFSCore
 import AFSClient
 import AsyncHTTPClient
 import Foundation
