@@ -183,12 +183,7 @@ final class ChunkLog: @unchecked Sendable {
         return false
     }
 
-    /// Stores `bytes` under their SHA-256 and returns the ID. Not durable until `sync()`.
-    @discardableResult
-    func put(_ type: RecordType, _ bytes: [UInt8]) throws(AFSError) -> ChunkID {
-        try bytes.withBytes { (raw) throws(AFSError) in try put(type, raw) }
-    }
-
+    /// Stores `raw` under its SHA-256 and returns the ID. Not durable until `sync()`.
     @discardableResult
     func put(_ type: RecordType, _ raw: UnsafeRawBufferPointer) throws(AFSError) -> ChunkID {
         let id = ContentHash.sha256(raw)
@@ -363,13 +358,11 @@ final class ChunkLog: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Ends the epoch and returns every ID written or deduplicated during it.
-    func endGCEpoch() -> Set<ChunkID> {
+    /// Ends the epoch.
+    func endGCEpoch() {
         lock.lock()
         defer { lock.unlock() }
-        let ids = gcEpoch ?? []
         gcEpoch = nil
-        return ids
     }
 
     /// IDs written or deduplicated since the epoch began (live by definition).

@@ -1,6 +1,7 @@
 /// What a record in the chunk log holds. The type is part of the record, not of the ID, so the same
 /// bytes stored as a file chunk and as a node would share an ID; in practice they never collide.
-enum RecordType: UInt8, Sendable {
+/// What a stored record is; kept with it so garbage collection and verification know how to read it.
+public enum RecordType: UInt8, Sendable {
     /// A piece of file content.
     case chunk = 1
     /// A tree node (directory map node).

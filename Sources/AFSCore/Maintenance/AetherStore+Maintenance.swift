@@ -78,55 +78,13 @@ extension AetherStore {
             log.beginGCEpoch()
             return try gcRoots()
         }
-        defer { _ = log.endGCEpoch() }
+        defer { log.endGCEpoch() }
         var liveSet = Set(objects)
         try mark(roots: roots, contents: contents, into: &liveSet)
-        try log.sync()
-        // When the head segment holds mostly dead data, seal it so it can be cleaned like the rest.
-        var headDead: Int64 = 0
-        var headTotal: Int64 = 0
-        let current = log.head.segment
-        for (id, loc) in log.indexSnapshot() where loc.segment == current {
-            headTotal += Int64(loc.recordSize)
-            if !liveSet.contains(id) { headDead += Int64(loc.recordSize) }
-        }
-        if headTotal > 0, Double(headTotal - headDead) / Double(headTotal) < options.gcLiveRatioThreshold { try log.sealHead() }
-        let index = log.indexSnapshot()
-        let head = log.head.segment
-        var bySegment: [UInt32: (live: [ChunkID], dead: [ChunkID], liveBytes: Int64, deadBytes: Int64)] = [:]
-        for (id, loc) in index where loc.segment != head {
-            var entry = bySegment[loc.segment] ?? ([], [], 0, 0)
-            if liveSet.contains(id) {
-                entry.live.append(id)
-                entry.liveBytes += Int64(loc.recordSize)
-            } else {
-                entry.dead.append(id)
-                entry.deadBytes += Int64(loc.recordSize)
-            }
-            bySegment[loc.segment] = entry
-        }
-        var report = GCReport(liveChunks: liveSet.count, deadChunks: 0, segmentsCleaned: 0, chunksRelocated: 0, bytesFreed: 0)
-        for (segment, e) in bySegment.sorted(by: { $0.key < $1.key }) {
-            report.deadChunks += e.dead.count
-            let total = e.liveBytes + e.deadBytes
-            guard total > 0, e.deadBytes > 0, Double(e.liveBytes) / Double(total) < options.gcLiveRatioThreshold else { continue }
-            let epoch = log.epochIDs()
-            var relocated = e.live
-            relocated.append(contentsOf: e.dead.filter { epoch.contains($0) })
-            for id in relocated { try log.relocate(id, from: segment) }
-            try log.sync()
-            let dead = e.dead.filter { !epoch.contains($0) }
-            if try log.dropSegment(segment, deadIDs: dead) {
-                report.segmentsCleaned += 1
-                report.chunksRelocated += relocated.count
-                report.bytesFreed += e.deadBytes
-            }
-        }
-        // Segments with no records at all (every record dead and already forgotten) are cleaned too.
-        for segment in log.segmentNumbers() where segment != head && bySegment[segment] == nil {
-            if try log.dropSegment(segment, deadIDs: []) { report.segmentsCleaned += 1 }
-        }
-        return report
+        let swept = try log.sweep(live: liveSet, liveRatioThreshold: options.gcLiveRatioThreshold)
+        return GCReport(
+            liveChunks: liveSet.count, deadChunks: swept.deadRecords, segmentsCleaned: swept.unitsCleaned, chunksRelocated: swept.recordsRelocated,
+            bytesFreed: swept.bytesFreed)
     }
 
     /// Space accounting. Logical bytes are summed per directory with memoization, so forks that
@@ -153,17 +111,16 @@ extension AetherStore {
         let (roots, objects, contents) = try gate.withWriteLock { () throws(AFSError) in try gcRoots() }
         var liveSet = Set(objects)
         try mark(roots: roots, contents: contents, into: &liveSet)
-        let index = log.indexSnapshot()
         var physical: Int64 = 0
         var liveBytes: Int64 = 0
-        for (id, loc) in index {
-            physical += Int64(loc.recordSize)
-            if liveSet.contains(id) { liveBytes += Int64(loc.recordSize) }
+        for (id, size) in log.storedSizes() {
+            physical += Int64(size)
+            if liveSet.contains(id) { liveBytes += Int64(size) }
         }
-        let totals = log.totals()
+        let usage = log.usage()
         return StoreStats(
-            logicalBytes: logical, physicalBytes: physical, diskBytes: totals.segmentBytes, chunks: totals.chunks,
-            sessions: sessions.count, checkpoints: checkpointCount, segments: totals.segmentCount,
+            logicalBytes: logical, physicalBytes: physical, diskBytes: usage.unitBytes, chunks: usage.records,
+            sessions: sessions.count, checkpoints: checkpointCount, segments: usage.units,
             liveRatio: physical == 0 ? 1 : Double(liveBytes) / Double(physical),
             dedupRatio: physical == 0 ? 0 : Double(logical) / Double(physical))
     }
@@ -171,48 +128,15 @@ extension AetherStore {
     /// Reads and checks every record of every segment (checksum, decompression, SHA-256 identity),
     /// checks that the index agrees, and walks every live tree. Problems name segment and offset.
     public func verify() throws(AFSError) -> VerifyReport {
-        var report = VerifyReport(recordsChecked: 0, bytesChecked: 0, treesChecked: 0, problems: [])
-        let index = log.indexSnapshot()
-        var seen: Set<ChunkID> = []
-        for n in log.segmentNumbers() {
-            let path = log.segmentPath(n)
-            guard let file = try? POSIXFile.open(path, flags: O_RDONLY) else {
-                report.problems.append("segment \(n): cannot open \(path)")
-                continue
-            }
-            let size = try file.size()
-            var reader = SegmentReader(file: file, size: size)
-            var offset = ChunkLog.segmentHeaderSize
-            scan: while offset + Int64(RecordCodec.headerSize) <= size {
-                switch try reader.record(at: offset) {
-                case .end: break scan
-                case .bad(let why):
-                    report.problems.append("segment \(n) offset \(offset): \(why)")
-                    break scan
-                case .record(let h, let total):
-                    report.recordsChecked += 1
-                    report.bytesChecked += Int64(total)
-                    if let payload = try reader.payload(at: offset, header: h) {
-                        if ContentHash.sha256(payload) != h.id {
-                            report.problems.append("segment \(n) offset \(offset): content does not match id \(h.id.hex)")
-                        }
-                    } else {
-                        report.problems.append("segment \(n) offset \(offset): payload does not decompress")
-                    }
-                    if let loc = index[h.id], loc.segment == n, loc.offset == UInt32(offset) { seen.insert(h.id) }
-                    offset += Int64(total)
-                }
-            }
-        }
-        for (id, loc) in index where !seen.contains(id) {
-            report.problems.append("index entry \(id.hex) points to segment \(loc.segment) offset \(loc.offset), where no valid record is")
-        }
+        let records = try log.verifyRecords()
+        var report = VerifyReport(recordsChecked: records.recordsChecked, bytesChecked: records.bytesChecked, treesChecked: 0, problems: records.problems)
+        let stored = log.storedSizes()
         for s in try catalog.sessions(status: nil) {
             do {
                 let root = try inspect(s.id) { (l) throws(AFSError) in l.info.root }
                 var liveSet: Set<ChunkID> = []
                 try mark(roots: [root], contents: [], into: &liveSet)
-                for id in liveSet where index[id] == nil { report.problems.append("session \(s.id) needs missing chunk \(id.hex)") }
+                for id in liveSet where stored[id] == nil { report.problems.append("session \(s.id) needs missing chunk \(id.hex)") }
                 report.treesChecked += 1
             } catch {
                 report.problems.append("session \(s.id): \(error.message)")

@@ -42,7 +42,7 @@ public final class AetherStore: Sendable {
 
     public let directory: String
     let options: Options
-    let log: ChunkLog
+    let log: any ChunkStore
     let nodes: NodeStore
     let catalog: any Catalog
     let coordination: any CoordinationCatalog
@@ -66,7 +66,7 @@ public final class AetherStore: Sendable {
 
     var journalDirectory: String { directory + "/journals" }
 
-    private init(directory: String, options: Options, log: ChunkLog, nodes: NodeStore, catalog: SQLiteCatalog, ownership: StoreLock) {
+    private init(directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: SQLiteCatalog, ownership: StoreLock) {
         self.directory = directory
         self.options = options
         self.log = log
@@ -82,7 +82,10 @@ public final class AetherStore: Sendable {
     ///
     /// Takes an exclusive lock: a second process gets `AFSError.Code.storeLocked` naming the owner's pid.
     /// Opening reads the index checkpoint and scans only the log written after it.
-    public static func open(at directory: String, options: Options = Options()) throws(AFSError) -> AetherStore {
+    /// - Parameter chunks: where records live; nil keeps them in the directory's segment log
+    ///   (the embedded store). Another ``ChunkStore`` (S3 packs, say) replaces the log; the
+    ///   catalog and journals stay in the directory.
+    public static func open(at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil) throws(AFSError) -> AetherStore {
         let dir = (directory as NSString).standardizingPath
         let fm = FileManager.default
         do {
@@ -106,9 +109,14 @@ public final class AetherStore: Sendable {
             try POSIXFile.writeAtomically(Array(formatLine.utf8), to: formatPath)
         }
         do {
-            var logOptions = ChunkLog.Options()
-            logOptions.segmentSize = options.segmentSize
-            let log = try ChunkLog.open(directory: dir + "/chunks", options: logOptions)
+            let log: any ChunkStore
+            if let chunks {
+                log = chunks
+            } else {
+                var logOptions = ChunkLog.Options()
+                logOptions.segmentSize = options.segmentSize
+                log = try ChunkLog.open(directory: dir + "/chunks", options: logOptions)
+            }
             let nodes = try NodeStore(log: log, cacheCapacity: options.nodeCacheCapacity)
             try log.sync()
             let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")

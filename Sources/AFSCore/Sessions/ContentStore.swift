@@ -1,7 +1,7 @@
 /// Turns file bytes into chunk-log content and back: inline for tiny files, one chunk for small
 /// ones, content-defined chunks plus a chunk list for large ones.
 struct ContentStore: Sendable {
-    let log: ChunkLog
+    let log: any ChunkStore
     let chunker = ContentDefinedChunker.standard
 
     /// Stores a whole file's bytes. Not durable until `log.sync()`.

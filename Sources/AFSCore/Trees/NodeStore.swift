@@ -5,13 +5,13 @@ import Synchronization
 /// The cache is two generations of a map (the current one is promoted into on hit; when it fills,
 /// the older generation is dropped): LRU-like behaviour with O(1) work and a hard bound.
 final class NodeStore: Sendable {
-    let log: ChunkLog
+    let log: any ChunkStore
     private let cache: Mutex<(current: [ChunkID: ProllyNode], previous: [ChunkID: ProllyNode])>
     private let generationCapacity: Int
     /// The ID of the empty map, which every store holds.
     let emptyRoot: ChunkID
 
-    init(log: ChunkLog, cacheCapacity: Int = 32_768) throws(AFSError) {
+    init(log: any ChunkStore, cacheCapacity: Int = 32_768) throws(AFSError) {
         self.log = log
         self.generationCapacity = max(16, cacheCapacity / 2)
         self.cache = Mutex(([:], [:]))
