@@ -23,6 +23,13 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
         (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
     }
 
+    /// The identity stored as 32 bytes (nil unless exactly 32 are given).
+    public init?(rawBytes: some Collection<UInt8>) {
+        guard rawBytes.count == 32 else { return nil }
+        let array = Array(rawBytes)
+        self = array.withUnsafeBytes { ChunkID(bytes: $0) }
+    }
+
     /// Parses 64 lowercase or uppercase hex digits.
     public init?(hex: some StringProtocol) {
         let utf8 = Array(hex.utf8)
@@ -48,7 +55,8 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
-    var bytes: [UInt8] {
+    /// The 32 bytes, as stored in records and indexes.
+    public var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(32)
         append(to: &out)

@@ -1,0 +1,350 @@
+import AFSCore
+import Crypto
+import Foundation
+import Synchronization
+
+/// A ``ChunkStore`` on S3: records (``ChunkRecord``s, the bytes the segment log writes) are
+/// packed into immutable pack objects, never one object per chunk, each with an index object
+/// that says where its records are.
+///
+/// - **Writes** gather in memory until ``sync()`` (or until a pack's worth, 16 MiB by
+///   default), which uploads the pack and then its index: a put is durable exactly when the
+///   sync after it returns, and that is when the engine acknowledges a write. Packs are named
+///   by the SHA-256 of their bytes, so an upload retried after a lost answer writes the same object.
+/// - **Reads** fetch one record with a ranged GET and check it (checksum, decompression,
+///   identity) before returning it; a damaged or missing pack is a `corrupted` error naming
+///   the chunk and the object, never wrong data. A bounded local cache (``LocalChunkCache``)
+///   keeps warm reads off the network.
+/// - **Opening** lists the index objects and reads each (the clustered catalog will hold this
+///   index; until then the bucket is the whole truth).
+/// - **Garbage collection** deletes packs with no live record and repacks those whose live
+///   share is low (live records are copied into a new pack first); a record put or found during
+///   the collection is never deleted, as the segment log guarantees.
+public final class PackChunkStore: ChunkStore, @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `lock`; uploads are serialised by `flushing`.
+    public struct Options: Sendable {
+        /// A pack is uploaded once this many bytes of records gather, sync or not.
+        public var packSize = 16 << 20
+        /// Local cache of fetched records (nil: none).
+        public var cacheDirectory: String?
+        public var cacheBytes: Int64 = 1 << 30
+
+        public init() {}
+    }
+
+    struct Location: Sendable {
+        var pack: String
+        var offset: Int
+        var size: Int
+        var rawLength: Int
+        var type: RecordType
+    }
+
+    /// Records gathered for the next pack.
+    struct Pending {
+        /// Tells batches apart while they upload.
+        var serial = 0
+        var bytes: [UInt8] = []
+        var entries: [PackIndex.Entry] = []
+        var byID: [ChunkID: Int] = [:]
+    }
+
+    public let client: S3Client
+    let options: Options
+    let cache: LocalChunkCache?
+    private let lock = NSLock()
+    private var index: [ChunkID: Location] = [:]
+    /// Pack name → its stored size and index.
+    private var packs: [String: (size: Int, index: PackIndex)] = [:]
+    private var pending = Pending()
+    /// Packs being uploaded: still readable from memory until their index is in the bucket.
+    private var uploading: [Pending] = []
+    private var epoch: Set<ChunkID>?
+    private var serials = 0
+    private let flushing = NSLock()
+
+    static let packMagic = Array("AFSPACK1".utf8)
+    static let packPrefix = "packs/"
+
+    init(client: S3Client, options: Options, cache: LocalChunkCache?) {
+        self.client = client
+        self.options = options
+        self.cache = cache
+    }
+
+    /// Opens the store in the client's bucket and prefix: checks the bucket (clear errors for a
+    /// missing bucket, wrong credentials, an endpoint that does not answer), then loads every
+    /// pack index.
+    public static func open(client: S3Client, options: Options = Options()) throws(AFSError) -> PackChunkStore {
+        try client.checkBucket()
+        let cache = try options.cacheDirectory.map { (dir) throws(AFSError) in try LocalChunkCache(directory: dir, maxBytes: options.cacheBytes) }
+        let store = PackChunkStore(client: client, options: options, cache: cache)
+        let objects = try client.list(prefix: packPrefix)
+        let sizes = Dictionary(objects.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+        for object in objects where object.key.hasSuffix(".idx") {
+            let name = String(object.key.dropFirst(packPrefix.count).dropLast(4))
+            guard let packSize = sizes[packPrefix + name + ".pack"] else {
+                throw AFSError(.corrupted, "pack index \(object.key) has no pack \(packPrefix)\(name).pack in s3://\(client.location.bucket)/\(client.location.prefix): its records are lost")
+            }
+            let bytes = try client.get(object.key)
+            switch PackIndex.decode(bytes) {
+            case .failure(let why):
+                throw AFSError(.corrupted, "pack index \(object.key) is damaged (\(why)); restore it from a backup or rebuild it from its pack")
+            case .success(let packIndex):
+                store.adopt(name, size: Int(packSize), index: packIndex)
+            }
+        }
+        return store
+    }
+
+    private func adopt(_ name: String, size: Int, index packIndex: PackIndex) {
+        lock.withLock {
+            packs[name] = (size, packIndex)
+            for e in packIndex.entries where index[e.id] == nil {
+                index[e.id] = Location(pack: name, offset: e.offset, size: e.size, rawLength: e.rawLength, type: e.type)
+            }
+        }
+    }
+
+    static func packKey(_ name: String) -> String { packPrefix + name + ".pack" }
+    static func indexKey(_ name: String) -> String { packPrefix + name + ".idx" }
+
+    // MARK: Writing
+
+    @discardableResult
+    public func put(_ type: RecordType, _ raw: UnsafeRawBufferPointer) throws(AFSError) -> ChunkID {
+        guard raw.count <= ChunkRecord.maxPayload else {
+            throw AFSError(.invalidArgument, "a record of \(raw.count) bytes exceeds the \(ChunkRecord.maxPayload)-byte limit")
+        }
+        let (id, record) = ChunkRecord.encode(type, raw)
+        let full = lock.withLock { () -> Bool? in
+            epoch?.insert(id)
+            if index[id] != nil || pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil }) { return nil }
+            append(record, id: id, type: type, rawLength: raw.count)
+            return pending.bytes.count >= options.packSize
+        }
+        if full == true { try sync() }
+        return id
+    }
+
+    /// Adds a record to the pending pack. Caller holds `lock`.
+    private func append(_ record: [UInt8], id: ChunkID, type: RecordType, rawLength: Int) {
+        if pending.bytes.isEmpty { pending.bytes = PackChunkStore.packMagic }
+        pending.byID[id] = pending.entries.count
+        pending.entries.append(PackIndex.Entry(id: id, offset: pending.bytes.count, size: record.count, rawLength: rawLength, type: type))
+        pending.bytes += record
+    }
+
+    public func contains(_ id: ChunkID) -> Bool {
+        lock.withLock {
+            let found = index[id] != nil || pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil })
+            if found { epoch?.insert(id) }
+            return found
+        }
+    }
+
+    /// Uploads the pending pack, then its index. Concurrent callers queue behind one upload; a
+    /// caller whose records another caller's upload took finds nothing left and returns once that
+    /// upload is done.
+    public func sync() throws(AFSError) {
+        flushing.lock()
+        defer { flushing.unlock() }
+        let batch = lock.withLock { () -> Pending? in
+            guard !pending.entries.isEmpty else { return nil }
+            var b = pending
+            serials += 1
+            b.serial = serials
+            pending = Pending()
+            uploading.append(b)
+            return b
+        }
+        guard let batch else { return }
+        let name = PackChunkStore.hex(SHA256.hash(data: batch.bytes))
+        let packIndex = PackIndex(entries: batch.entries)
+        do {
+            try client.put(PackChunkStore.packKey(name), batch.bytes)
+            try client.put(PackChunkStore.indexKey(name), packIndex.encoded)
+        } catch {
+            // Put the records back in front of what came since, so the next sync retries them.
+            lock.withLock {
+                uploading.removeAll { $0.serial == batch.serial }
+                let newer = pending
+                pending = batch
+                for e in newer.entries where pending.byID[e.id] == nil {
+                    append(Array(newer.bytes[e.offset..<(e.offset + e.size)]), id: e.id, type: e.type, rawLength: e.rawLength)
+                }
+            }
+            throw error
+        }
+        lock.withLock {
+            packs[name] = (batch.bytes.count, packIndex)
+            for e in batch.entries {
+                index[e.id] = Location(pack: name, offset: e.offset, size: e.size, rawLength: e.rawLength, type: e.type)
+            }
+            uploading.removeAll { $0.serial == batch.serial }
+        }
+    }
+
+    // MARK: Reading
+
+    public func get(_ id: ChunkID) throws(AFSError) -> [UInt8] {
+        enum Source { case memory([UInt8]), pack(Location) }
+        let source = lock.withLock { () -> Source? in
+            for p in [pending] + uploading {
+                if let i = p.byID[id] {
+                    let e = p.entries[i]
+                    return .memory(Array(p.bytes[e.offset..<(e.offset + e.size)]))
+                }
+            }
+            return index[id].map { .pack($0) }
+        }
+        switch source {
+        case nil:
+            throw AFSError(.notFound, "chunk \(id.hex) is not in the store")
+        case .memory(let record)?:
+            return try decode(record, id: id, whereabouts: "the pack being written")
+        case .pack(let loc)?:
+            if let cached = cache?.get(id) { return cached }
+            let key = PackChunkStore.packKey(loc.pack)
+            let record: [UInt8]
+            do {
+                record = try client.get(key, range: Int64(loc.offset)..<Int64(loc.offset + loc.size))
+            } catch where error.code == .notFound {
+                throw AFSError(.corrupted, "chunk \(id.hex) is lost: its pack s3://\(client.location.bucket)/\(client.location.prefix)\(key) is gone; restore the object from a backup")
+            }
+            let raw = try decode(record, id: id, whereabouts: "s3://\(client.location.bucket)/\(client.location.prefix)\(key) at offset \(loc.offset)")
+            cache?.put(id, raw)
+            return raw
+        }
+    }
+
+    private func decode(_ record: [UInt8], id: ChunkID, whereabouts: String) throws(AFSError) -> [UInt8] {
+        switch ChunkRecord.decode(record, expected: id) {
+        case .success(let r): return r.raw
+        case .failure(let why):
+            throw AFSError(.corrupted, "chunk \(id.hex) in \(whereabouts) is damaged (\(why)); nothing was served from it — restore the object from a backup")
+        }
+    }
+
+    // MARK: Garbage collection
+
+    public func beginGCEpoch() { lock.withLock { epoch = [] } }
+    public func endGCEpoch() { lock.withLock { epoch = nil } }
+
+    /// Deletes packs without live records and repacks those whose live share is below the
+    /// threshold. Index objects go before their packs (a crash between leaves an unindexed pack,
+    /// which holds nothing anyone refers to).
+    public func sweep(live: Set<ChunkID>, liveRatioThreshold: Double) throws(AFSError) -> ChunkSweepReport {
+        try sync()
+        let snapshot = lock.withLock { packs }
+        var report = ChunkSweepReport()
+        for (name, pack) in snapshot.sorted(by: { $0.key < $1.key }) {
+            let epochNow = lock.withLock { epoch ?? [] }
+            var liveEntries: [PackIndex.Entry] = []
+            var deadBytes = 0, liveBytes = 0
+            for e in pack.index.entries {
+                // Only records this pack is the home of count; a copy elsewhere answers for the rest.
+                let home = lock.withLock { index[e.id]?.pack == name }
+                if live.contains(e.id) || epochNow.contains(e.id) {
+                    if home { liveEntries.append(e) }
+                    liveBytes += e.size
+                } else {
+                    deadBytes += e.size
+                    report.deadRecords += 1
+                }
+            }
+            guard deadBytes > 0 else { continue }
+            let total = deadBytes + liveBytes
+            guard liveEntries.isEmpty || Double(liveBytes) / Double(total) < liveRatioThreshold else { continue }
+            // Copy the live records into the pending pack (bypassing deduplication: they are
+            // indexed here), upload it, and only then let the old pack go.
+            for e in liveEntries {
+                let raw = try get(e.id)
+                lock.withLock {
+                    if pending.byID[e.id] == nil { append(ChunkRecord.encode(e.type, id: e.id, raw), id: e.id, type: e.type, rawLength: e.rawLength) }
+                }
+            }
+            try sync()
+            // A record found or put since the snapshot keeps the pack (the next collection retries).
+            let dropped = lock.withLock { () -> Bool in
+                let epochLate = epoch ?? []
+                if pack.index.entries.contains(where: { epochLate.contains($0.id) && index[$0.id]?.pack == name }) { return false }
+                for e in pack.index.entries where index[e.id]?.pack == name { index[e.id] = nil }
+                packs[name] = nil
+                return true
+            }
+            guard dropped else { continue }
+            try client.delete(PackChunkStore.indexKey(name))
+            try client.delete(PackChunkStore.packKey(name))
+            report.unitsCleaned += 1
+            report.recordsRelocated += liveEntries.count
+            report.bytesFreed += Int64(pack.size)
+        }
+        return report
+    }
+
+    public func storedSizes() -> [ChunkID: Int] {
+        lock.withLock { index.mapValues(\.size) }
+    }
+
+    public func usage() -> ChunkStoreUsage {
+        lock.withLock {
+            var raw: Int64 = 0, stored: Int64 = 0
+            for loc in index.values {
+                raw += Int64(loc.rawLength)
+                stored += Int64(loc.size)
+            }
+            // Records not yet uploaded count too (as the segment log counts unsynced appends).
+            var records = index.count
+            for p in [pending] + uploading {
+                for e in p.entries where index[e.id] == nil {
+                    records += 1
+                    raw += Int64(e.rawLength)
+                    stored += Int64(e.size)
+                }
+            }
+            return ChunkStoreUsage(records: records, rawBytes: raw, storedBytes: stored, units: packs.count, unitBytes: packs.values.reduce(0) { $0 + Int64($1.size) })
+        }
+    }
+
+    /// Downloads every pack and checks every record against the index.
+    public func verifyRecords() throws(AFSError) -> ChunkVerification {
+        var report = ChunkVerification()
+        let (snapshot, current) = lock.withLock { (packs, index) }
+        for (name, pack) in snapshot.sorted(by: { $0.key < $1.key }) {
+            let key = PackChunkStore.packKey(name)
+            let bytes: [UInt8]
+            do {
+                bytes = try client.get(key)
+            } catch {
+                report.problems.append("\(key): \(error.message)")
+                continue
+            }
+            if Array(bytes.prefix(8)) != PackChunkStore.packMagic { report.problems.append("\(key): not a pack (bad magic)") }
+            for e in pack.index.entries {
+                guard e.offset + e.size <= bytes.count else {
+                    report.problems.append("\(key) offset \(e.offset): record of \(e.id.hex) lies past the end of the pack")
+                    continue
+                }
+                report.recordsChecked += 1
+                report.bytesChecked += Int64(e.size)
+                switch ChunkRecord.decode(Array(bytes[e.offset..<(e.offset + e.size)]), expected: e.id) {
+                case .success: if current[e.id]?.pack == name { report.intact.insert(e.id) }
+                case .failure(let why): report.problems.append("\(key) offset \(e.offset): \(e.id.hex) is damaged (\(why))")
+                }
+            }
+        }
+        for (id, loc) in current where !report.intact.contains(id) && !report.problems.contains(where: { $0.contains(id.hex) || $0.hasPrefix(PackChunkStore.packKey(loc.pack)) }) {
+            report.problems.append("index entry \(id.hex) points to \(PackChunkStore.packKey(loc.pack)) offset \(loc.offset), where no valid record is")
+        }
+        return report
+    }
+
+    public func close() throws(AFSError) {
+        try sync()
+    }
+
+    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}
