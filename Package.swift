@@ -119,7 +119,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSObjectStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
         .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "AFSServerTests",
             dependencies: [
-                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport",
+                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

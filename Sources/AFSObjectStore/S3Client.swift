@@ -31,7 +31,14 @@ public final class S3Client: Sendable {
         }
     }
 
-    public init(location: S3Location, credentials: SigV4Signer.Credentials, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(60)) {
+    /// One HTTP client for every S3Client of the process, never shut down (as `HTTPClient.shared`),
+    /// but with a connect timeout: a refused or silent endpoint fails in seconds, not at the
+    /// request deadline (AsyncHTTPClient retries refused connections until then).
+    public static let sharedHTTPClient = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(3), read: .seconds(60))))
+
+    public init(location: S3Location, credentials: SigV4Signer.Credentials, client: HTTPClient = S3Client.sharedHTTPClient, timeout: TimeAmount = .seconds(60)) {
         self.location = location
         self.signer = SigV4Signer(credentials: credentials, region: location.region)
         self.client = client
@@ -100,7 +107,8 @@ public final class S3Client: Sendable {
     /// bucket, `forbidden` naming the credential check that failed, `unavailable` when the
     /// endpoint does not answer.
     public func checkBucket() throws(AFSError) {
-        let reply = try send("HEAD", key: nil, accept: [404, 403, 301, 400], what: "check the bucket")
+        // One attempt: a server starting against a dead endpoint should say so at once.
+        let reply = try send("HEAD", key: nil, accept: [404, 403, 301, 400], attempts: 1, what: "check the bucket")
         switch reply.status {
         case 200: return
         case 404: throw AFSError(.notFound, "bucket '\(location.bucket)' does not exist at \(location.endpoint); create it (aws s3 mb s3://\(location.bucket)) or fix --objects")
@@ -141,8 +149,9 @@ public final class S3Client: Sendable {
 
     func send(
         _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
-        accept: Set<Int> = [], what: String
+        accept: Set<Int> = [], attempts: Int? = nil, what: String
     ) throws(AFSError) -> Reply {
+        let maxAttempts = attempts ?? self.maxAttempts
         let path = path(for: key)
         let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash : SigV4Signer.payloadHash(body)
         var attempt = 0

@@ -22,6 +22,9 @@ public final class AetherServer: Sendable {
         /// Largest tar accepted by POST /v1/sessions/import.
         public var maxArchiveBytes: UInt64 = 256 << 30
         public var storeOptions = AetherStore.Options()
+        /// Where records live; nil keeps them in the data directory's segment log. afs-server
+        /// passes S3 packs here for `--objects s3://…`.
+        public var chunks: (any ChunkStore)?
         /// Requests per second allowed per bearer token (0: unlimited), and the burst above it.
         public var rateLimit: Double = 2000
         public var rateBurst: Double = 4000
@@ -46,7 +49,7 @@ public final class AetherServer: Sendable {
         self.configuration = configuration
         let storeDir = configuration.dataDirectory + "/store"
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        store = try AetherStore.open(at: storeDir, options: configuration.storeOptions)
+        store = try AetherStore.open(at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks)
         access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         registry = AetherServer.bootstrapMetrics()

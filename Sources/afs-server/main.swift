@@ -1,4 +1,5 @@
 import AFSCore
+import AFSObjectStore
 import AFSServer
 import ArgumentParser
 import Foundation
@@ -13,7 +14,11 @@ struct AFSServerCommand: AsyncParsableCommand {
             Settings come from flags, then environment (AFS_DATA, AFS_HTTP, AFS_GRPC), then the TOML file given by
             --config ([server] data = "DIR", http = "HOST:PORT", grpc = "HOST:PORT"; [limits] max_file_bytes = N,
             requests_per_second = R, burst = B), then defaults (./aether-data, 127.0.0.1:8787, 127.0.0.1:8788,
-            2000 requests/s per token with a burst of 4000; AFS_RATE_LIMIT=0 disables the limit). On first start an
+            2000 requests/s per token with a burst of 4000; AFS_RATE_LIMIT=0 disables the limit).
+            With --objects s3://BUCKET[/PREFIX]?endpoint=URL&region=R (AFS_OBJECTS, [storage] objects) records live in
+            pack objects in that bucket instead of the data directory; credentials come from AWS_ACCESS_KEY_ID and
+            AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN for temporary ones) or [storage] access_key / secret_key, and are
+            never logged; a local read cache lives in DATA/chunk-cache ([storage] cache_dir, cache_bytes). On first start an
             admin token is written to DATA/admin.token (mode 0600). gRPC takes the same tokens as metadata
             (authorization: Bearer TOKEN).
             SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
@@ -23,11 +28,29 @@ struct AFSServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("HTTP listen address; port 0 picks a free port.", valueName: "HOST:PORT")) var http: String?
     @Option(help: ArgumentHelp("gRPC listen address (IPv4, [IPv6] or localhost); port 0 picks a free port.", valueName: "HOST:PORT")) var grpc: String?
     @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
+    @Option(help: ArgumentHelp("Keep records in S3: s3://BUCKET[/PREFIX]?endpoint=URL&region=R.", valueName: "URL")) var objects: String?
 
     /// Splits HOST:PORT (the host may be a bracketed IPv6 address).
     static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else { return nil }
         return (String(listen[..<colon]), port)
+    }
+
+    /// S3 packs for `--objects`: the location, credentials (environment first, then the file),
+    /// and the local read cache; the bucket is checked before the server starts.
+    static func openObjects(_ url: String, env: [String: String], file: ConfigFile?, dataDirectory: String) throws(AFSError) -> PackChunkStore {
+        let location = try S3Location(url: url)
+        guard let key = env["AWS_ACCESS_KEY_ID"] ?? file?["storage.access_key"], let secret = env["AWS_SECRET_ACCESS_KEY"] ?? file?["storage.secret_key"] else {
+            throw AFSError(.invalidArgument, "\(location.bucket): no credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or [storage] access_key and secret_key)")
+        }
+        let credentials = SigV4Signer.Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"] ?? file?["storage.session_token"])
+        var options = PackChunkStore.Options()
+        options.cacheDirectory = file?["storage.cache_dir"] ?? dataDirectory + "/chunk-cache"
+        if let raw = file?["storage.cache_bytes"] {
+            guard let v = Int64(raw), v >= 0 else { throw AFSError(.invalidArgument, "[storage] cache_bytes must be a byte count >= 0") }
+            options.cacheBytes = v
+        }
+        return try PackChunkStore.open(client: S3Client(location: location, credentials: credentials), options: options)
     }
 
     func run() async throws {
@@ -62,6 +85,14 @@ struct AFSServerCommand: AsyncParsableCommand {
         if let raw = file?["limits.max_file_bytes"] {
             guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }
             configuration.maxFileBytes = v
+        }
+        if let url = objects ?? env["AFS_OBJECTS"] ?? file?["storage.objects"] {
+            do throws(AFSError) {
+                configuration.chunks = try AFSServerCommand.openObjects(url, env: env, file: file, dataDirectory: configuration.dataDirectory)
+            } catch {
+                FileHandle.standardError.write(Data("error: object storage: \(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
         }
         let server: AetherServer
         do { server = try AetherServer(configuration: configuration) } catch {

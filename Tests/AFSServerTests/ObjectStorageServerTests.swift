@@ -1,0 +1,85 @@
+import AFSCore
+import AFSObjectStore
+import AFSTestSupport
+import Dispatch
+import Foundation
+import Testing
+
+/// afs-server with `--objects s3://…` on a real S3 server (SeaweedFS via scripts/seaweedfs.sh):
+/// what it acknowledges is in the bucket and survives kill -9, and a bucket that is missing,
+/// credentials that are wrong or an endpoint that is down stop it at start with a message that
+/// says which.
+@Suite(.offCooperativePool, .serialized) struct ObjectStorageServerTests {
+    static func afsServer(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+        let exe = ServerProcess.productsDirectory() + "/afs-server"
+        var env = ProcessInfo.processInfo.environment
+        // An empty value removes the variable.
+        for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
+        let r = try ChildProcess.run(exe, arguments, environment: env, mergeStderr: true)
+        return (r.status, String(decoding: r.stdout, as: UTF8.self))
+    }
+
+    @Test func acknowledgedWritesLiveInTheBucketAndSurviveKill9() throws {
+        let s3 = try BackendProcess(.seaweedfs)
+        defer { s3.stop() }
+        let url = "s3://aether-server/prod?endpoint=\(s3.value("S3_ENDPOINT"))"
+        let credentials = ["AWS_ACCESS_KEY_ID": s3.value("S3_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY": s3.value("S3_SECRET_KEY")]
+        let data = "/var/tmp/afs-srv-s3-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let arguments = ["--data", data, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--objects", url]
+
+        // The bucket does not exist yet: a clear refusal, before anything listens.
+        let missing = try Self.afsServer(arguments, environment: credentials)
+        #expect(missing.status == 1 && missing.output.contains("bucket 'aether-server' does not exist"), "\(missing.output)")
+        let client = S3Client(location: try S3Location(url: url), credentials: .init(accessKeyID: s3.value("S3_ACCESS_KEY"), secretAccessKey: s3.value("S3_SECRET_KEY")))
+        try client.createBucket()
+        // Wrong credentials and no credentials: refused, naming what to set. The secret never shows.
+        let wrong = try Self.afsServer(arguments, environment: ["AWS_ACCESS_KEY_ID": s3.value("S3_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY": "wrong-secret-123"])
+        #expect(wrong.status == 1 && wrong.output.contains("AWS_SECRET_ACCESS_KEY") && !wrong.output.contains("wrong-secret-123"), "\(wrong.output)")
+        let none = try Self.afsServer(arguments, environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
+        #expect(none.status == 1 && none.output.contains("credentials"), "\(none.output)")
+
+        // A write storm, acknowledged, then SIGKILL.
+        let first = try ServerHarness(data: data, arguments: ["--objects", url], environment: credentials)
+        let id = try #require(try first.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        let large = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
+        let acknowledged = ResultSet()
+        DispatchQueue.concurrentPerform(iterations: 4) { writer in
+            for i in 0..<15 {
+                let body = i % 5 == 0 ? large + Data("\(writer)-\(i)".utf8) : Data("writer \(writer) file \(i)".utf8)
+                if let r = try? first.request("PUT", "/v1/sessions/\(id)/files/w\(writer)/f\(i)", body: body), r.status == 201 {
+                    acknowledged.insert("/w\(writer)/f\(i)", body)
+                }
+            }
+        }
+        let fork = try first.request("POST", "/v1/sessions/\(id)/fork", json: [:])
+        #expect(fork.status == 201, "\(fork.text)")
+        #expect(try first.request("POST", "/v1/sessions/\(id)/checkpoints", json: [:]).status == 201)
+        #expect(acknowledged.count == 60)
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+        #expect(try client.list(prefix: "packs/").contains { $0.key.hasSuffix(".pack") }, "the records are in the bucket")
+
+        let server = try ServerHarness(data: data, arguments: ["--objects", url], environment: credentials)
+        defer { server.stop() }
+        for (path, body) in acknowledged.all {
+            #expect(try server.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) after kill -9")
+        }
+        let verify = try server.request("POST", "/v1/store/verify").object()
+        #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
+
+        // S3 down: the next start says so.
+        server.stop()
+        s3.stop(keep: true)
+        let down = try Self.afsServer(arguments, environment: credentials)
+        #expect(down.status == 1 && down.output.contains("cannot reach S3"), "\(down.output)")
+    }
+
+    final class ResultSet: @unchecked Sendable {
+        private let lock = NSLock()
+        private var files: [String: Data] = [:]
+        func insert(_ path: String, _ body: Data) { lock.withLock { files[path] = body } }
+        var count: Int { lock.withLock { files.count } }
+        var all: [String: Data] { lock.withLock { files } }
+    }
+}
