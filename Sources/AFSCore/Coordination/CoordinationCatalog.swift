@@ -1,6 +1,6 @@
 /// Durable coordination state beside the trees: changefeed, bus, leases, annotations, reviews,
 /// knowledge. Kept behind a protocol for the same reason as `Catalog`.
-protocol CoordinationCatalog: Sendable {
+public protocol CoordinationCatalog: Sendable {
     /// Inserts events (ignoring ones already present, for journal replay). `durable: false` lets the
     /// caller rely on its own journal for durability and skip the catalog's fsync.
     func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError)

@@ -66,7 +66,7 @@ public final class AetherStore: Sendable {
 
     var journalDirectory: String { directory + "/journals" }
 
-    private init(directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: SQLiteCatalog, ownership: StoreLock) {
+    private init(directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: any Catalog & CoordinationCatalog, ownership: StoreLock) {
         self.directory = directory
         self.options = options
         self.log = log
@@ -85,7 +85,11 @@ public final class AetherStore: Sendable {
     /// - Parameter chunks: where records live; nil keeps them in the directory's segment log
     ///   (the embedded store). Another ``ChunkStore`` (S3 packs, say) replaces the log; the
     ///   catalog and journals stay in the directory.
-    public static func open(at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil) throws(AFSError) -> AetherStore {
+    /// - Parameter catalog: sessions, commits, refs and coordination state; nil keeps them in
+    ///   `catalog.sqlite` in the directory (the embedded catalog).
+    public static func open(
+        at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil, catalog: (any Catalog & CoordinationCatalog)? = nil
+    ) throws(AFSError) -> AetherStore {
         let dir = (directory as NSString).standardizingPath
         let fm = FileManager.default
         do {
@@ -119,8 +123,9 @@ public final class AetherStore: Sendable {
             }
             let nodes = try NodeStore(log: log, cacheCapacity: options.nodeCacheCapacity)
             try log.sync()
-            let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
-            return AetherStore(directory: dir, options: options, log: log, nodes: nodes, catalog: catalog, ownership: ownership)
+            let metadata: any Catalog & CoordinationCatalog
+            if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite") }
+            return AetherStore(directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, ownership: ownership)
         } catch {
             ownership.release()
             throw error
