@@ -160,6 +160,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "afs-objectbench",
+            dependencies: ["AFSCore", "AFSObjectStore"],
+            path: "Benchmarks/ObjectStoreBench"
+        ),
+
+        .executableTarget(
             name: "afs-vmbench",
             dependencies: ["AFSWorkspaces"],
             path: "Benchmarks/VMBench"

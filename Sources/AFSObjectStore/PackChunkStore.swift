@@ -28,6 +28,8 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         /// Local cache of fetched records (nil: none).
         public var cacheDirectory: String?
         public var cacheBytes: Int64 = 1 << 30
+        /// Bytes fetched per cold read (the record asked for and the ones after it, cached).
+        public var readAhead = 4 << 20
 
         public init() {}
     }
@@ -206,16 +208,49 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         case .pack(let loc)?:
             if let cached = cache?.get(id) { return cached }
             let key = PackChunkStore.packKey(loc.pack)
-            let record: [UInt8]
+            // Records of one file are written one after another into the same pack: with a cache,
+            // one GET brings the records that follow too (a sequential read costs a request per
+            // `readAhead` bytes, not per chunk).
+            let window = cache == nil ? [] : lock.withLock { followers(of: loc) }
+            let end = window.last.map { $0.offset + $0.size } ?? loc.offset + loc.size
+            let fetched: [UInt8]
             do {
-                record = try client.get(key, range: Int64(loc.offset)..<Int64(loc.offset + loc.size))
+                fetched = try client.get(key, range: Int64(loc.offset)..<Int64(end))
             } catch where error.code == .notFound {
                 throw AFSError(.corrupted, "chunk \(id.hex) is lost: its pack s3://\(client.location.bucket)/\(client.location.prefix)\(key) is gone; restore the object from a backup")
             }
-            let raw = try decode(record, id: id, whereabouts: "s3://\(client.location.bucket)/\(client.location.prefix)\(key) at offset \(loc.offset)")
+            guard fetched.count >= loc.size else {
+                throw AFSError(.corrupted, "chunk \(id.hex) in s3://\(client.location.bucket)/\(client.location.prefix)\(key) is cut short; restore the object from a backup")
+            }
+            let raw = try decode(Array(fetched[0..<loc.size]), id: id, whereabouts: "s3://\(client.location.bucket)/\(client.location.prefix)\(key) at offset \(loc.offset)")
             cache?.put(id, raw)
+            for e in window where e.id != id && e.offset + e.size - loc.offset <= fetched.count {
+                let start = e.offset - loc.offset
+                // A damaged neighbour is simply not cached; its own read reports it.
+                if case .success(let r) = ChunkRecord.decode(Array(fetched[start..<(start + e.size)]), expected: e.id) { cache?.put(e.id, r.raw) }
+            }
             return raw
         }
+    }
+
+    /// The record at `loc` and those right after it in its pack, up to ``Options/readAhead``
+    /// bytes. Caller holds `lock`.
+    private func followers(of loc: Location) -> [PackIndex.Entry] {
+        guard let entries = packs[loc.pack]?.index.entries else { return [] }
+        var lo = 0, hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].offset < loc.offset { lo = mid + 1 } else { hi = mid }
+        }
+        var out: [PackIndex.Entry] = []
+        var total = 0
+        var i = lo
+        while i < entries.count, total + entries[i].size <= max(options.readAhead, loc.size) {
+            out.append(entries[i])
+            total += entries[i].size
+            i += 1
+        }
+        return out
     }
 
     private func decode(_ record: [UInt8], id: ChunkID, whereabouts: String) throws(AFSError) -> [UInt8] {
