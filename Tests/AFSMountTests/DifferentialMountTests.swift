@@ -198,7 +198,7 @@ struct DifferentialMountTests {
                 guard lstat(root + path, &st) == 0 else { continue }
                 let mode = UInt32(st.st_mode & 0o7777)
                 let owner = "\(st.st_uid):\(st.st_gid)"
-                let xattrs = localXattrs(root + path)
+                let xattrs = userXattrText(root + path)
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
                     out.append(Node(path: path, kind: .directory, mode: mode, bytes: [], mtime: st.st_mtim.tv_sec, owner: owner, xattrs: xattrs))
@@ -216,22 +216,6 @@ struct DifferentialMountTests {
         }
         walk("")
         return out
-    }
-
-    /// The `user.` extended attributes of a local path (not following links), as `Node.xattrs`.
-    static func localXattrs(_ path: String) -> String {
-        var names = [CChar](repeating: 0, count: 4096)
-        let n = llistxattr(path, &names, names.count)
-        guard n > 0 else { return "" }
-        var parts: [String] = []
-        for raw in names[0..<n].split(separator: 0) {
-            let name = String(decoding: raw.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard name.hasPrefix("user.") else { continue }
-            var value = [UInt8](repeating: 0, count: 65_536)
-            let size = value.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, $0.count) }
-            parts.append("\(name)=\(size >= 0 ? Array(value[0..<size]).description : "?")")
-        }
-        return parts.sorted().joined(separator: ";")
     }
 
     /// The session's tree as the service holds it, walked with `list` (the manifest names files only).

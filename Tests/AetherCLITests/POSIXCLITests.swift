@@ -149,7 +149,7 @@ struct POSIXRoundTripTests {
                 }
                 let time = ignored.contains(path) ? "-" : String(st.st_mtim.tv_sec)
                 let mode = String(st.st_mode & 0o7777, radix: 8)
-                lines.append(("\(path) \(kind) \(kind == "link" ? "-" : mode) \(st.st_uid):\(st.st_gid) t=\(time) \(content) [\(DifferentialXattrs.list(full))]", UInt64(st.st_ino), Int(st.st_nlink)))
+                lines.append(("\(path) \(kind) \(kind == "link" ? "-" : mode) \(st.st_uid):\(st.st_gid) t=\(time) \(content) [\(userXattrText(full))]", UInt64(st.st_ino), Int(st.st_nlink)))
                 if st.st_mode & S_IFMT != S_IFDIR, st.st_nlink > 1 { inodes[UInt64(st.st_ino), default: []].append(path) }
                 if st.st_mode & S_IFMT == S_IFDIR { walk(path) }
             }
@@ -274,23 +274,5 @@ struct POSIXRoundTripTests {
         let changed: Set<String> = ["src/main.c", "run", "run/new-pipe"]
         // Sockets are bound, not copied: cp -a made the model's a socket too.
         try exportMatches(merged, Self.describe(model, ignoringTimesOf: changed), what: "merge", ignoringTimesOf: changed, listing: nil)
-    }
-}
-
-/// The `user.` extended attributes of a path (not following links), "name=bytes;…" sorted.
-enum DifferentialXattrs {
-    static func list(_ path: String) -> String {
-        var names = [CChar](repeating: 0, count: 4096)
-        let n = llistxattr(path, &names, names.count)
-        guard n > 0 else { return "" }
-        var parts: [String] = []
-        for raw in names[0..<n].split(separator: 0) {
-            let name = String(decoding: raw.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard name.hasPrefix("user.") else { continue }
-            var value = [UInt8](repeating: 0, count: 65_536)
-            let size = value.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, $0.count) }
-            parts.append("\(name)=\(size >= 0 ? Array(value[0..<size]).description : "?")")
-        }
-        return parts.sorted().joined(separator: ";")
     }
 }

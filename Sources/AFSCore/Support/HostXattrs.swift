@@ -2,11 +2,12 @@ import CSystemExtras
 import Glibc
 
 /// Reads the `user.` extended attributes of a host file without following symlinks
-/// (`llistxattr`/`lgetxattr`), for imports. The only place AFSCore calls the xattr syscalls.
-enum HostXattrs {
+/// (`llistxattr`/`lgetxattr`), for imports. The only place AFSCore calls the xattr syscalls;
+/// public so that tools and tests compare host trees with sessions the same way.
+public enum HostXattrs {
     /// Every `user.` attribute of `path`; empty where the file system has none or does not
     /// support them (`ENOTSUP`), as for a file on tmpfs without xattr support.
-    static func read(_ path: String) throws(AFSError) -> [String: [UInt8]] {
+    public static func read(_ path: String) throws(AFSError) -> [String: [UInt8]] {
         var size = llistxattr(path, nil, 0)
         if size < 0 {
             if errno == ENOTSUP || errno == ENODATA { return [:] }
