@@ -77,8 +77,23 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     /// Opens the store in the client's bucket and prefix: checks the bucket (clear errors for a
     /// missing bucket, wrong credentials, an endpoint that does not answer), then loads every
     /// pack index.
-    public static func open(client: S3Client, options: Options = Options()) throws(AFSError) -> PackChunkStore {
+    /// - Parameter owner: the identity of the store these records belong to. Garbage collection
+    ///   deletes every pack under the prefix that the store does not reference, so a prefix must
+    ///   have one owner: the first open records it (`OWNER`), and an open by another store is
+    ///   refused instead of destroying the first one's data. nil skips the check.
+    public static func open(client: S3Client, owner: String? = nil, options: Options = Options()) throws(AFSError) -> PackChunkStore {
         try client.checkBucket()
+        if let owner {
+            if try client.size(of: "OWNER") == nil {
+                try client.put("OWNER", Array(owner.utf8))
+            }
+            let recorded = String(decoding: try client.get("OWNER"), as: UTF8.self)
+            guard recorded == owner else {
+                throw AFSError(
+                    .conflict,
+                    "s3://\(client.location.bucket)/\(client.location.prefix) belongs to another store (\(recorded)); give this one a prefix of its own (s3://\(client.location.bucket)/OTHER-PREFIX?…)")
+            }
+        }
         let cache = try options.cacheDirectory.map { (dir) throws(AFSError) in try LocalChunkCache(directory: dir, maxBytes: options.cacheBytes) }
         let store = PackChunkStore(client: client, options: options, cache: cache)
         let objects = try client.list(prefix: packPrefix)

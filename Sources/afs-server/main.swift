@@ -50,7 +50,19 @@ struct AFSServerCommand: AsyncParsableCommand {
             guard let v = Int64(raw), v >= 0 else { throw AFSError(.invalidArgument, "[storage] cache_bytes must be a byte count >= 0") }
             options.cacheBytes = v
         }
-        return try PackChunkStore.open(client: S3Client(location: location, credentials: credentials), options: options)
+        // The store's identity, made at its first start: the prefix is bound to it (PackChunkStore.open).
+        let idPath = dataDirectory + "/objects.owner"
+        var owner = (try? String(contentsOfFile: idPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if owner.isEmpty {
+            owner = "afs-store-" + UUID().uuidString.lowercased()
+            do {
+                try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+                try Data((owner + "\n").utf8).write(to: URL(fileURLWithPath: idPath), options: .atomic)
+            } catch {
+                throw AFSError(.io, "cannot record the store's identity in \(idPath): \(error.localizedDescription)")
+            }
+        }
+        return try PackChunkStore.open(client: S3Client(location: location, credentials: credentials), owner: owner, options: options)
     }
 
     func run() async throws {

@@ -68,6 +68,12 @@ import Testing
         let verify = try server.request("POST", "/v1/store/verify").object()
         #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
 
+        // A second store pointed at the same prefix is refused: its GC would delete this one's packs.
+        let intruder = "/var/tmp/afs-srv-s3-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: intruder) }
+        let shared = try Self.afsServer(["--data", intruder, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--objects", url], environment: credentials)
+        #expect(shared.status == 1 && shared.output.contains("belongs to another store"), "\(shared.output)")
+
         // S3 down: the next start says so.
         server.stop()
         s3.stop(keep: true)
