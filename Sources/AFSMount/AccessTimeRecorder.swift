@@ -18,6 +18,8 @@ final class AccessTimeRecorder: Sendable {
     private let pending = Mutex<[String: Int64]>([:])
     /// Serialises sends, so an unmount's final flush finds the timer's send finished.
     private let sending = Mutex<Void>(())
+    /// Whether a send is scheduled.
+    private let timerArmed = Atomic<Bool>(false)
 
     init(service: any AetherService & Sendable, session: String, interval: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void) {
         self.service = service
@@ -27,19 +29,23 @@ final class AccessTimeRecorder: Sendable {
     }
 
     func record(_ path: String, at time: Int64) {
-        let first = pending.withLock { p -> Bool in
-            let wasEmpty = p.isEmpty
-            p[path] = max(p[path] ?? 0, time)
-            return wasEmpty
-        }
-        guard first else { return }
+        pending.withLock { $0[path] = max($0[path] ?? 0, time) }
+        // One timer at a time: the first record after a send arms it.
+        guard !timerArmed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let delay = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         let thread = Thread { [self] in
             Thread.sleep(forTimeInterval: delay)
+            // Disarmed first: a read recorded during the send arms the next timer.
+            timerArmed.store(false, ordering: .releasing)
             flush()
         }
         thread.name = "aether-atime"
         thread.start()
+    }
+
+    /// The access time recorded for `path` and not yet sent (the service still has an older one).
+    func pending(_ path: String) -> Int64? {
+        pending.withLock { $0[path] }
     }
 
     /// A path renamed or removed through the mount: its pending time follows it, or goes.
@@ -61,16 +67,18 @@ final class AccessTimeRecorder: Sendable {
     /// Sends everything recorded so far.
     func flush() {
         sending.withLock { _ in
-            let batch = pending.withLock { p -> [String: Int64] in
-                defer { p.removeAll() }
-                return p
-            }
+            let batch = pending.withLock { $0 }
             guard !batch.isEmpty else { return }
             do throws(AFSError) {
                 try service.recordAccessTimes(session, batch)
             } catch {
                 // Access times are advisory: a failed batch is logged, not retried forever.
                 log("recording \(batch.count) access times failed: \(error.message)")
+            }
+            // Sent: forget what was sent (a later read of the same path stays pending). Until
+            // now the pending times answered for the service, which had older ones.
+            pending.withLock { p in
+                for (path, time) in batch where p[path] == time { p[path] = nil }
             }
         }
     }

@@ -205,6 +205,17 @@ public final class SessionFilesystem: Sendable {
     /// Attributes of an open handle (`fi` given) or a path: open files first (their unsaved size
     /// counts), then the cache, then the service.
     public func attributes(path: String?, handle: UInt64? = nil) throws(Errno) -> FileAttributes {
+        var found = try storedAttributes(path: path, handle: handle)
+        // An access time this mount recorded and has not sent yet is newer than the service's.
+        if accessTimePolicy != .noatime, let p = path ?? handle.flatMap({ openFile(handle: $0)?.path }), let pending = accessTimes.pending(p),
+            pending > (found.atime ?? found.mtime)
+        {
+            found.atime = pending
+        }
+        return found
+    }
+
+    private func storedAttributes(path: String?, handle: UInt64?) throws(Errno) -> FileAttributes {
         if let handle, let file = openFile(handle: handle) { return file.attributes() }
         guard let path else { throw Errno.badDescriptor }
         if let file = openFile(at: path) { return file.attributes() }
@@ -366,7 +377,7 @@ public final class SessionFilesystem: Sendable {
         let path = file.state.withLock { s -> String? in
             // A file not yet at the service was created just now: its times are its creation's.
             guard let remote = s.remote, !s.unlinked else { return nil }
-            let atime = remote.atime ?? remote.mtime
+            let atime = max(remote.atime ?? remote.mtime, accessTimes.pending(s.path) ?? 0)
             guard accessTimePolicy.shouldRecord(atime: atime, mtime: remote.mtime, ctime: remote.ctime ?? remote.mtime, now: now) else { return nil }
             s.remote?.atime = now
             return s.path

@@ -361,6 +361,9 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     public func verifyRecords() throws(AFSError) -> ChunkVerification {
         var report = ChunkVerification()
         let (snapshot, current) = lock.withLock { (packs, index) }
+        // IDs and packs already named in a problem, so the index check below does not repeat them.
+        var reported: Set<ChunkID> = []
+        var unreadable: Set<String> = []
         for (name, pack) in snapshot.sorted(by: { $0.key < $1.key }) {
             let key = PackChunkStore.packKey(name)
             let bytes: [UInt8]
@@ -368,23 +371,27 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
                 bytes = try client.get(key)
             } catch {
                 report.problems.append("\(key): \(error.message)")
+                unreadable.insert(name)
                 continue
             }
             if Array(bytes.prefix(8)) != PackChunkStore.packMagic { report.problems.append("\(key): not a pack (bad magic)") }
             for e in pack.index.entries {
                 guard e.offset + e.size <= bytes.count else {
                     report.problems.append("\(key) offset \(e.offset): record of \(e.id.hex) lies past the end of the pack")
+                    reported.insert(e.id)
                     continue
                 }
                 report.recordsChecked += 1
                 report.bytesChecked += Int64(e.size)
                 switch ChunkRecord.decode(Array(bytes[e.offset..<(e.offset + e.size)]), expected: e.id) {
                 case .success: if current[e.id]?.pack == name { report.intact.insert(e.id) }
-                case .failure(let why): report.problems.append("\(key) offset \(e.offset): \(e.id.hex) is damaged (\(why))")
+                case .failure(let why):
+                    report.problems.append("\(key) offset \(e.offset): \(e.id.hex) is damaged (\(why))")
+                    reported.insert(e.id)
                 }
             }
         }
-        for (id, loc) in current where !report.intact.contains(id) && !report.problems.contains(where: { $0.contains(id.hex) || $0.hasPrefix(PackChunkStore.packKey(loc.pack)) }) {
+        for (id, loc) in current where !report.intact.contains(id) && !reported.contains(id) && !unreadable.contains(loc.pack) {
             report.problems.append("index entry \(id.hex) points to \(PackChunkStore.packKey(loc.pack)) offset \(loc.offset), where no valid record is")
         }
         return report
