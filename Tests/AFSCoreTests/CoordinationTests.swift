@@ -129,7 +129,8 @@ import Testing
         let store = try AetherStore.open(at: dir.path)
         let id = try store.createSession(from: .blank).id
         try store.writeFile(id, path: "/src/main.c", data: Array("v0".utf8))
-        let first = try store.acquireLease(id, path: "/src", exclusive: true, ttl: 0.5, holder: "alice")
+        // Long enough that a loaded machine still writes with it before it expires.
+        let first = try store.acquireLease(id, path: "/src", exclusive: true, ttl: 3, holder: "alice")
         // Two holders: the second is refused while the first is live.
         do {
             _ = try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 5, holder: "bob")
@@ -141,9 +142,8 @@ import Testing
         // Writes need the token; with it they pass.
         #expect(throws: AFSError.self) { try store.writeFile(id, path: "/src/main.c", data: Array("x".utf8), context: bob) }
         try store.writeFile(id, path: "/src/main.c", data: Array("v1".utf8), context: MutationContext(actor: "alice", lockToken: first.token))
-        // After expiry bob gets a new lease with a higher token; alice's token is now stale.
-        Thread.sleep(forTimeInterval: 0.7)
-        let second = try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 30, holder: "bob", wait: 1)
+        // After expiry bob gets a new lease with a higher token (he waits for it); alice's token is now stale.
+        let second = try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 30, holder: "bob", wait: 10)
         #expect(second.token > first.token)
         do {
             try store.writeFile(id, path: "/src/main.c", data: Array("late".utf8), context: MutationContext(actor: "alice", lockToken: first.token))
