@@ -19,15 +19,8 @@ version="4.48"
 
 die() { echo "seaweedfs.sh: $*" >&2; exit 1; }
 
-# Closes every descriptor above 2 in this shell. A server left running must not hold what the caller
-# gave us (a pipe it reads to the end, the socket Foundation's Process watches for our exit): the caller
-# would wait for the server instead of for this script.
-close_inherited() {
-  local fd
-  for fd in $(ls /proc/$BASHPID/fd); do
-    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true
-  done
-}
+# shellcheck source=lib/detach.sh
+. "$(dirname "$0")/lib/detach.sh"
 
 install_weed() {
   [ -x "$weed" ] && return 0

@@ -34,12 +34,10 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         public init() {}
     }
 
+    /// Where a record lives: its pack and its entry in that pack's index.
     struct Location: Sendable {
         var pack: String
-        var offset: Int
-        var size: Int
-        var rawLength: Int
-        var type: RecordType
+        var entry: PackIndex.Entry
     }
 
     /// Records gathered for the next pack.
@@ -118,7 +116,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         lock.withLock {
             packs[name] = (size, packIndex)
             for e in packIndex.entries where index[e.id] == nil {
-                index[e.id] = Location(pack: name, offset: e.offset, size: e.size, rawLength: e.rawLength, type: e.type)
+                index[e.id] = Location(pack: name, entry: e)
             }
         }
     }
@@ -176,7 +174,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             return b
         }
         guard let batch else { return }
-        let name = PackChunkStore.hex(SHA256.hash(data: batch.bytes))
+        let name = SigV4Signer.payloadHash(batch.bytes)  // hex SHA-256: the pack is named by its content
         let packIndex = PackIndex(entries: batch.entries)
         do {
             try client.put(PackChunkStore.packKey(name), batch.bytes)
@@ -196,7 +194,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         lock.withLock {
             packs[name] = (batch.bytes.count, packIndex)
             for e in batch.entries {
-                index[e.id] = Location(pack: name, offset: e.offset, size: e.size, rawLength: e.rawLength, type: e.type)
+                index[e.id] = Location(pack: name, entry: e)
             }
             uploading.removeAll { $0.serial == batch.serial }
         }
@@ -227,20 +225,20 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             // one GET brings the records that follow too (a sequential read costs a request per
             // `readAhead` bytes, not per chunk).
             let window = cache == nil ? [] : lock.withLock { followers(of: loc) }
-            let end = window.last.map { $0.offset + $0.size } ?? loc.offset + loc.size
+            let end = window.last.map { $0.offset + $0.size } ?? loc.entry.offset + loc.entry.size
             let fetched: [UInt8]
             do {
-                fetched = try client.get(key, range: Int64(loc.offset)..<Int64(end))
+                fetched = try client.get(key, range: Int64(loc.entry.offset)..<Int64(end))
             } catch where error.code == .notFound {
                 throw AFSError(.corrupted, "chunk \(id.hex) is lost: its pack s3://\(client.location.bucket)/\(client.location.prefix)\(key) is gone; restore the object from a backup")
             }
-            guard fetched.count >= loc.size else {
+            guard fetched.count >= loc.entry.size else {
                 throw AFSError(.corrupted, "chunk \(id.hex) in s3://\(client.location.bucket)/\(client.location.prefix)\(key) is cut short; restore the object from a backup")
             }
-            let raw = try decode(Array(fetched[0..<loc.size]), id: id, whereabouts: "s3://\(client.location.bucket)/\(client.location.prefix)\(key) at offset \(loc.offset)")
+            let raw = try decode(Array(fetched[0..<loc.entry.size]), id: id, whereabouts: "s3://\(client.location.bucket)/\(client.location.prefix)\(key) at offset \(loc.entry.offset)")
             cache?.put(id, raw)
-            for e in window where e.id != id && e.offset + e.size - loc.offset <= fetched.count {
-                let start = e.offset - loc.offset
+            for e in window where e.id != id && e.offset + e.size - loc.entry.offset <= fetched.count {
+                let start = e.offset - loc.entry.offset
                 // A damaged neighbour is simply not cached; its own read reports it.
                 if case .success(let r) = ChunkRecord.decode(Array(fetched[start..<(start + e.size)]), expected: e.id) { cache?.put(e.id, r.raw) }
             }
@@ -255,12 +253,12 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if entries[mid].offset < loc.offset { lo = mid + 1 } else { hi = mid }
+            if entries[mid].offset < loc.entry.offset { lo = mid + 1 } else { hi = mid }
         }
         var out: [PackIndex.Entry] = []
         var total = 0
         var i = lo
-        while i < entries.count, total + entries[i].size <= max(options.readAhead, loc.size) {
+        while i < entries.count, total + entries[i].size <= max(options.readAhead, loc.entry.size) {
             out.append(entries[i])
             total += entries[i].size
             i += 1
@@ -334,15 +332,15 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     }
 
     public func storedSizes() -> [ChunkID: Int] {
-        lock.withLock { index.mapValues(\.size) }
+        lock.withLock { index.mapValues(\.entry.size) }
     }
 
     public func usage() -> ChunkStoreUsage {
         lock.withLock {
             var raw: Int64 = 0, stored: Int64 = 0
             for loc in index.values {
-                raw += Int64(loc.rawLength)
-                stored += Int64(loc.size)
+                raw += Int64(loc.entry.rawLength)
+                stored += Int64(loc.entry.size)
             }
             // Records not yet uploaded count too (as the segment log counts unsynced appends).
             var records = index.count
@@ -392,16 +390,12 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             }
         }
         for (id, loc) in current where !report.intact.contains(id) && !reported.contains(id) && !unreadable.contains(loc.pack) {
-            report.problems.append("index entry \(id.hex) points to \(PackChunkStore.packKey(loc.pack)) offset \(loc.offset), where no valid record is")
+            report.problems.append("index entry \(id.hex) points to \(PackChunkStore.packKey(loc.pack)) offset \(loc.entry.offset), where no valid record is")
         }
         return report
     }
 
     public func close() throws(AFSError) {
         try sync()
-    }
-
-    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }
