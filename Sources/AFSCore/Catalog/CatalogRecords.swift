@@ -28,7 +28,7 @@ public struct SessionInfo: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     /// Which journal file holds unfolded writes; bumped by every fold.
-    var journalGeneration: Int
+    public var journalGeneration: Int
 
     enum CodingKeys: String, CodingKey {
         case id, name, status, source, root
@@ -38,6 +38,20 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case journalGeneration = "journal_generation"
+    }
+
+    public init(id: String, name: String? = nil, status: SessionStatus, parentID: String? = nil, source: String, root: ChunkID, baseCommit: String? = nil, headCommit: String? = nil, createdAt: Date, updatedAt: Date, journalGeneration: Int) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.parentID = parentID
+        self.source = source
+        self.root = root
+        self.baseCommit = baseCommit
+        self.headCommit = headCommit
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.journalGeneration = journalGeneration
     }
 }
 
@@ -57,6 +71,15 @@ public struct CheckpointInfo: Sendable, Codable, Equatable {
         case createdAt = "created_at"
         case changeSeq = "change_seq"
     }
+
+    public init(id: String, sessionID: String, root: ChunkID, label: String? = nil, createdAt: Date, changeSeq: UInt64 = 0) {
+        self.id = id
+        self.sessionID = sessionID
+        self.root = root
+        self.label = label
+        self.createdAt = createdAt
+        self.changeSeq = changeSeq
+    }
 }
 
 /// An immutable outcome; its ID is the SHA-256 of its canonical encoding.
@@ -74,6 +97,16 @@ public struct CommitInfo: Sendable, Codable, Equatable {
         case createdAt = "created_at"
         case sessionID = "session_id"
     }
+
+    public init(id: String, root: ChunkID, parents: [String], message: String, author: String, createdAt: Date, sessionID: String? = nil) {
+        self.id = id
+        self.root = root
+        self.parents = parents
+        self.message = message
+        self.author = author
+        self.createdAt = createdAt
+        self.sessionID = sessionID
+    }
 }
 
 /// A named pointer to a commit (`main`, a template…).
@@ -86,6 +119,12 @@ public struct RefInfo: Sendable, Codable, Equatable {
         case name
         case commitID = "commit_id"
         case updatedAt = "updated_at"
+    }
+
+    public init(name: String, commitID: String, updatedAt: Date) {
+        self.name = name
+        self.commitID = commitID
+        self.updatedAt = updatedAt
     }
 }
 
@@ -100,6 +139,13 @@ public struct SnapshotInfo: Sendable, Codable, Equatable {
         case name, root
         case sessionID = "session_id"
         case createdAt = "created_at"
+    }
+
+    public init(name: String, root: ChunkID, sessionID: String? = nil, createdAt: Date) {
+        self.name = name
+        self.root = root
+        self.sessionID = sessionID
+        self.createdAt = createdAt
     }
 }
 

@@ -3,10 +3,11 @@ import GRDB
 
 /// The embedded catalog: one SQLite database in WAL mode with `synchronous=FULL`, so a returned
 /// call survives a crash.
-final class SQLiteCatalog: Catalog {
+public final class SQLiteCatalog: Catalog {
     private let db: DatabaseQueue
 
-    init(path: String) throws(AFSError) {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    public init(path: String) throws(AFSError) {
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -140,7 +141,7 @@ final class SQLiteCatalog: Catalog {
          s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration]
     }
 
-    func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
+    public func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
         try write { db in
             try SQLiteCatalog.insertEvents(events, db)
             try db.execute(
@@ -151,13 +152,13 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func session(_ id: String) throws(AFSError) -> SessionInfo? {
+    public func session(_ id: String) throws(AFSError) -> SessionInfo? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(SQLiteCatalog.session)
         }
     }
 
-    func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
+    public func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
         try read { db in
             let rows: [Row]
             if let status {
@@ -169,7 +170,7 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func updateSession(_ session: SessionInfo) throws(AFSError) {
+    public func updateSession(_ session: SessionInfo) throws(AFSError) {
         try write { db in
             var args = SQLiteCatalog.arguments(session)
             _ = args.append(contentsOf: [session.id])
@@ -182,7 +183,7 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func deleteSession(_ id: String) throws(AFSError) {
+    public func deleteSession(_ id: String) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM checkpoint WHERE session_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM session WHERE id = ?", arguments: [id])
@@ -197,7 +198,7 @@ final class SQLiteCatalog: Catalog {
             changeSeq: UInt64(row["seq"] as Int64))
     }
 
-    func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
+    public func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
         try write { db in
             try db.execute(
                 sql: "INSERT INTO checkpoint (id, session_id, root, label, created_at, seq) VALUES (?,?,?,?,?,?)",
@@ -205,11 +206,11 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func checkpoint(_ id: String) throws(AFSError) -> CheckpointInfo? {
+    public func checkpoint(_ id: String) throws(AFSError) -> CheckpointInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM checkpoint WHERE id = ?", arguments: [id]).map(SQLiteCatalog.checkpoint) }
     }
 
-    func checkpoints(session: String) throws(AFSError) -> [CheckpointInfo] {
+    public func checkpoints(session: String) throws(AFSError) -> [CheckpointInfo] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM checkpoint WHERE session_id = ? ORDER BY created_at, rowid", arguments: [session])
                 .map(SQLiteCatalog.checkpoint)
@@ -226,7 +227,7 @@ final class SQLiteCatalog: Catalog {
             message: row["message"], author: row["author"], createdAt: date(row, "created_at"), sessionID: row["session_id"])
     }
 
-    func insertCommit(_ c: CommitInfo) throws(AFSError) {
+    public func insertCommit(_ c: CommitInfo) throws(AFSError) {
         try write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO commit_object (id, root, parents, message, author, created_at, session_id) VALUES (?,?,?,?,?,?,?)",
@@ -234,7 +235,7 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func commit(_ id: String) throws(AFSError) -> CommitInfo? {
+    public func commit(_ id: String) throws(AFSError) -> CommitInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM commit_object WHERE id = ?", arguments: [id]).map(SQLiteCatalog.commit) }
     }
 
@@ -242,15 +243,15 @@ final class SQLiteCatalog: Catalog {
         RefInfo(name: row["name"], commitID: row["commit_id"], updatedAt: date(row, "updated_at"))
     }
 
-    func ref(_ name: String) throws(AFSError) -> RefInfo? {
+    public func ref(_ name: String) throws(AFSError) -> RefInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM ref WHERE name = ?", arguments: [name]).map(SQLiteCatalog.ref) }
     }
 
-    func refs() throws(AFSError) -> [RefInfo] {
+    public func refs() throws(AFSError) -> [RefInfo] {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM ref ORDER BY name").map(SQLiteCatalog.ref) }
     }
 
-    func setRef(_ name: String, to commit: String, expected: String?) throws(AFSError) -> Bool {
+    public func setRef(_ name: String, to commit: String, expected: String?) throws(AFSError) -> Bool {
         try write { db in
             let now = Date().timeIntervalSince1970
             if let expected {
@@ -268,7 +269,7 @@ final class SQLiteCatalog: Catalog {
         SnapshotInfo(name: row["name"], root: try id(row, "root"), sessionID: row["session_id"], createdAt: date(row, "created_at"))
     }
 
-    func insertSnapshot(_ s: SnapshotInfo) throws(AFSError) {
+    public func insertSnapshot(_ s: SnapshotInfo) throws(AFSError) {
         try write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE name = ?", arguments: [s.name]) != nil {
                 throw AFSError(.alreadyExists, "snapshot \(s.name) already exists; pick another name")
@@ -279,15 +280,15 @@ final class SQLiteCatalog: Catalog {
         }
     }
 
-    func snapshot(_ name: String) throws(AFSError) -> SnapshotInfo? {
+    public func snapshot(_ name: String) throws(AFSError) -> SnapshotInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE name = ?", arguments: [name]).map(SQLiteCatalog.snapshot) }
     }
 
-    func snapshots() throws(AFSError) -> [SnapshotInfo] {
+    public func snapshots() throws(AFSError) -> [SnapshotInfo] {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY name").map(SQLiteCatalog.snapshot) }
     }
 
-    func liveRoots() throws(AFSError) -> [ChunkID] {
+    public func liveRoots() throws(AFSError) -> [ChunkID] {
         try read { db in
             var out: [ChunkID] = []
             for table in ["session", "checkpoint", "commit_object", "snapshot"] {

@@ -51,6 +51,18 @@ public struct ChangeEvent: Sendable, Codable, Equatable {
         case seq, session, kind, path, size, actor, time, detail
         case contentID = "content_id"
     }
+
+    public init(seq: UInt64, session: String, kind: Kind, path: String, size: UInt64? = nil, contentID: String? = nil, actor: String, time: Int64, detail: String? = nil) {
+        self.seq = seq
+        self.session = session
+        self.kind = kind
+        self.path = path
+        self.size = size
+        self.contentID = contentID
+        self.actor = actor
+        self.time = time
+        self.detail = detail
+    }
 }
 
 /// A message on a session-scoped topic.
@@ -63,6 +75,15 @@ public struct BusMessage: Sendable, Codable, Equatable {
     /// A JSON document, as published.
     public var payload: String
     public var time: Int64
+
+    public init(session: String, topic: String, offset: UInt64, sender: String, payload: String, time: Int64) {
+        self.session = session
+        self.topic = topic
+        self.offset = offset
+        self.sender = sender
+        self.payload = payload
+        self.time = time
+    }
 }
 
 /// A lease on a path or a path prefix.
@@ -81,6 +102,16 @@ public struct Lease: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case session, path, prefix, exclusive, holder, token
         case expiresAt = "expires_at"
+    }
+
+    public init(session: String, path: String, prefix: Bool, exclusive: Bool, holder: String, token: UInt64, expiresAt: Double) {
+        self.session = session
+        self.path = path
+        self.prefix = prefix
+        self.exclusive = exclusive
+        self.holder = holder
+        self.token = token
+        self.expiresAt = expiresAt
     }
 }
 
@@ -103,6 +134,19 @@ public struct Annotation: Sendable, Codable, Equatable {
         case lineEnd = "line_end"
         case commitID = "commit_id"
     }
+
+    public init(id: String, session: String, path: String? = nil, lineStart: Int? = nil, lineEnd: Int? = nil, commitID: String? = nil, author: String, kind: String, text: String, time: Int64) {
+        self.id = id
+        self.session = session
+        self.path = path
+        self.lineStart = lineStart
+        self.lineEnd = lineEnd
+        self.commitID = commitID
+        self.author = author
+        self.kind = kind
+        self.text = text
+        self.time = time
+    }
 }
 
 /// A review request and its decisions.
@@ -112,6 +156,13 @@ public struct ReviewState: Sendable, Codable, Equatable {
         public var approved: Bool
         public var comment: String
         public var time: Int64
+
+        public init(reviewer: String, approved: Bool, comment: String, time: Int64) {
+            self.reviewer = reviewer
+            self.approved = approved
+            self.comment = comment
+            self.time = time
+        }
     }
 
     public var session: String
@@ -136,6 +187,15 @@ public struct KnowledgeEntry: Sendable, Codable, Equatable {
     public var tags: [String]
     public var author: String
     public var time: Int64
+
+    public init(scope: String? = nil, key: String, value: String, tags: [String], author: String, time: Int64) {
+        self.scope = scope
+        self.key = key
+        self.value = value
+        self.tags = tags
+        self.author = author
+        self.time = time
+    }
 }
 
 /// What `undo` did.

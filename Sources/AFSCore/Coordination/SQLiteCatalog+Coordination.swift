@@ -12,7 +12,7 @@ extension SQLiteCatalog: CoordinationCatalog {
             time: row["time"], detail: row["detail"])
     }
 
-    func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError) {
+    public func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError) {
         if events.isEmpty { return }
         let body = { (db: Database) throws -> Void in try SQLiteCatalog.insertEvents(events, db) }
         if durable { try write(body) } else { try writeRelaxed(body) }
@@ -29,7 +29,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func events(session: String, after seq: UInt64, limit: Int) throws(AFSError) -> [ChangeEvent] {
+    public func events(session: String, after seq: UInt64, limit: Int) throws(AFSError) -> [ChangeEvent] {
         try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM change_event WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -38,7 +38,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func lastSeq(session: String) throws(AFSError) -> UInt64 {
+    public func lastSeq(session: String) throws(AFSError) -> UInt64 {
         try read { db in
             let events = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM change_event WHERE session_id = ?", arguments: [session]) ?? 0
             let floor = try Int64.fetchOne(db, sql: "SELECT floor FROM change_floor WHERE session_id = ?", arguments: [session]) ?? 0
@@ -46,11 +46,11 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func eventFloor(session: String) throws(AFSError) -> UInt64 {
+    public func eventFloor(session: String) throws(AFSError) -> UInt64 {
         try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT floor FROM change_floor WHERE session_id = ?", arguments: [session]) ?? 0) }
     }
 
-    func pruneEvents(session: String, through seq: UInt64) throws(AFSError) {
+    public func pruneEvents(session: String, through seq: UInt64) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM change_event WHERE session_id = ? AND seq <= ?", arguments: [session, Int64(seq)])
             try db.execute(
@@ -61,7 +61,7 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Bus
 
-    func publish(session: String, topic: String, sender: String, payload: String, time: Int64, retain: Int) throws(AFSError) -> BusMessage {
+    public func publish(session: String, topic: String, sender: String, payload: String, time: Int64, retain: Int) throws(AFSError) -> BusMessage {
         try write { db in
             let last = try Int64.fetchOne(db, sql: "SELECT MAX(offset) FROM bus_message WHERE session_id = ? AND topic = ?", arguments: [session, topic]) ?? 0
             let offset = last + 1
@@ -77,7 +77,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func messages(session: String, topic: String, from offset: UInt64, limit: Int) throws(AFSError) -> [BusMessage] {
+    public func messages(session: String, topic: String, from offset: UInt64, limit: Int) throws(AFSError) -> [BusMessage] {
         try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM bus_message WHERE session_id = ? AND topic = ? AND offset >= ? ORDER BY offset LIMIT ?",
@@ -90,7 +90,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func topics(session: String) throws(AFSError) -> [String] {
+    public func topics(session: String) throws(AFSError) -> [String] {
         try read { db in try String.fetchAll(db, sql: "SELECT DISTINCT topic FROM bus_message WHERE session_id = ? ORDER BY topic", arguments: [session]) }
     }
 
@@ -102,7 +102,7 @@ extension SQLiteCatalog: CoordinationCatalog {
             token: UInt64(row["token"] as Int64), expiresAt: row["expires_at"])
     }
 
-    func grantLease(session: String, path: String, prefix: Bool, exclusive: Bool, holder: String, ttl: Double, now: Double) throws(AFSError) -> Lease? {
+    public func grantLease(session: String, path: String, prefix: Bool, exclusive: Bool, holder: String, ttl: Double, now: Double) throws(AFSError) -> Lease? {
         try write { db in
             try db.execute(sql: "DELETE FROM lease WHERE expires_at <= ?", arguments: [now])
             let live = try Row.fetchAll(db, sql: "SELECT * FROM lease WHERE session_id = ?", arguments: [session]).map(SQLiteCatalog.lease)
@@ -120,7 +120,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func renewLease(token: UInt64, ttl: Double, now: Double) throws(AFSError) -> Lease? {
+    public func renewLease(token: UInt64, ttl: Double, now: Double) throws(AFSError) -> Lease? {
         try write { db in
             try db.execute(sql: "UPDATE lease SET expires_at = ? WHERE token = ? AND expires_at > ?", arguments: [now + ttl, Int64(token), now])
             guard db.changesCount == 1 else { return nil }
@@ -128,14 +128,14 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func releaseLease(token: UInt64) throws(AFSError) -> Bool {
+    public func releaseLease(token: UInt64) throws(AFSError) -> Bool {
         try write { db in
             try db.execute(sql: "DELETE FROM lease WHERE token = ?", arguments: [Int64(token)])
             return db.changesCount == 1
         }
     }
 
-    func leases(session: String, now: Double) throws(AFSError) -> [Lease] {
+    public func leases(session: String, now: Double) throws(AFSError) -> [Lease] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM lease WHERE session_id = ? AND expires_at > ? ORDER BY token", arguments: [session, now])
                 .map(SQLiteCatalog.lease)
@@ -144,7 +144,7 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Annotations
 
-    func insertAnnotation(_ a: Annotation) throws(AFSError) {
+    public func insertAnnotation(_ a: Annotation) throws(AFSError) {
         try write { db in
             try db.execute(
                 sql: "INSERT INTO annotation (id, session_id, path, line_start, line_end, commit_id, author, kind, text, time) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -152,7 +152,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func annotations(session: String) throws(AFSError) -> [Annotation] {
+    public func annotations(session: String) throws(AFSError) -> [Annotation] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM annotation WHERE session_id = ? ORDER BY time, id", arguments: [session]).map { row in
                 Annotation(
@@ -164,7 +164,7 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Reviews
 
-    func setReview(session: String, reviewers: [String], required: Int, requestedBy: String, time: Int64) throws(AFSError) {
+    public func setReview(session: String, reviewers: [String], required: Int, requestedBy: String, time: Int64) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session])
             try db.execute(
@@ -173,7 +173,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func review(session: String) throws(AFSError) -> (reviewers: [String], required: Int, requestedBy: String)? {
+    public func review(session: String) throws(AFSError) -> (reviewers: [String], required: Int, requestedBy: String)? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM review WHERE session_id = ?", arguments: [session]).map { row in
                 let r: String = row["reviewers"]
@@ -182,7 +182,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func addDecision(session: String, _ d: ReviewState.Decision) throws(AFSError) {
+    public func addDecision(session: String, _ d: ReviewState.Decision) throws(AFSError) {
         try write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO review_decision (session_id, reviewer, approved, comment, time) VALUES (?,?,?,?,?)",
@@ -190,7 +190,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func decisions(session: String) throws(AFSError) -> [ReviewState.Decision] {
+    public func decisions(session: String) throws(AFSError) -> [ReviewState.Decision] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM review_decision WHERE session_id = ? ORDER BY time", arguments: [session]).map { row in
                 ReviewState.Decision(reviewer: row["reviewer"], approved: row["approved"], comment: row["comment"], time: row["time"])
@@ -198,17 +198,17 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func clearDecisions(session: String) throws(AFSError) {
+    public func clearDecisions(session: String) throws(AFSError) {
         try write { db in try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session]) }
     }
 
-    func setRefPolicy(ref: String, requiredApprovals: Int) throws(AFSError) {
+    public func setRefPolicy(ref: String, requiredApprovals: Int) throws(AFSError) {
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO ref_policy (ref, required_approvals) VALUES (?, ?)", arguments: [ref, requiredApprovals])
         }
     }
 
-    func refPolicy(ref: String) throws(AFSError) -> Int {
+    public func refPolicy(ref: String) throws(AFSError) -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT required_approvals FROM ref_policy WHERE ref = ?", arguments: [ref]) ?? 0 }
     }
 
@@ -222,7 +222,7 @@ extension SQLiteCatalog: CoordinationCatalog {
             tags: tags.split(separator: "\n").map(String.init), author: row["author"], time: row["time"])
     }
 
-    func putKnowledge(_ e: KnowledgeEntry) throws(AFSError) {
+    public func putKnowledge(_ e: KnowledgeEntry) throws(AFSError) {
         try write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO knowledge (scope, key, value, tags, author, time) VALUES (?,?,?,?,?,?)",
@@ -230,20 +230,20 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func knowledge(scope: String?, key: String) throws(AFSError) -> KnowledgeEntry? {
+    public func knowledge(scope: String?, key: String) throws(AFSError) -> KnowledgeEntry? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key]).map(SQLiteCatalog.knowledgeEntry)
         }
     }
 
-    func deleteKnowledge(scope: String?, key: String) throws(AFSError) -> Bool {
+    public func deleteKnowledge(scope: String?, key: String) throws(AFSError) -> Bool {
         try write { db in
             try db.execute(sql: "DELETE FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key])
             return db.changesCount == 1
         }
     }
 
-    func knowledge(scope: String?, prefix: String?, tag: String?) throws(AFSError) -> [KnowledgeEntry] {
+    public func knowledge(scope: String?, prefix: String?, tag: String?) throws(AFSError) -> [KnowledgeEntry] {
         try read { db in
             var sql = "SELECT * FROM knowledge WHERE scope = ?"
             var args: StatementArguments = [scope ?? ""]
@@ -258,7 +258,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
-    func deleteCoordination(session: String) throws(AFSError) {
+    public func deleteCoordination(session: String) throws(AFSError) {
         try write { db in
             for table in ["change_event", "change_floor", "bus_message", "lease", "annotation", "review", "review_decision"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE session_id = ?", arguments: [session])
@@ -270,13 +270,14 @@ extension SQLiteCatalog: CoordinationCatalog {
 
 extension Lease {
     /// Whether the lease covers `path` (itself, or below it for a prefix lease).
-    func covers(_ path: String) -> Bool {
+    public func covers(_ path: String) -> Bool {
         if path == self.path { return true }
         guard prefix else { return false }
         return self.path == "/" || path.hasPrefix(self.path + "/")
     }
 
-    func overlaps(_ other: Lease) -> Bool {
+    /// Whether one of the two leases covers the other's path (they conflict when either is exclusive).
+    public func overlaps(_ other: Lease) -> Bool {
         covers(other.path) || other.covers(path)
     }
 }

@@ -16,8 +16,7 @@ extension AetherStore {
         // Unfolded writes of sessions not yet opened in this process live only in their journals:
         // load every session whose journal holds records, so their large-write chunks stay roots.
         for info in try catalog.sessions(status: nil) where live.withLock({ $0[info.id] == nil }) {
-            let path = SessionJournal.path(directory: journalDirectory, session: info.id, generation: info.journalGeneration)
-            if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64, size > SessionJournal.headerSize {
+            if try journals.holdsRecords(session: info.id, generation: info.journalGeneration) {
                 _ = try liveSession(info.id)
             }
         }

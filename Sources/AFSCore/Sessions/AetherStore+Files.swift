@@ -521,7 +521,16 @@ extension AetherStore {
         let journal = s.journal
         if let event {
             // The journal record is the durable copy of the event; the catalog row may skip its fsync.
-            try coordination.appendEvents([event], durable: false)
+            // Events a failed call left behind (a catalog that was briefly unreachable) go first,
+            // so readers of the feed never see a gap that only a replay would fill.
+            let events = s.unsentEvents + [event]
+            do {
+                try coordination.appendEvents(events, durable: false)
+                s.unsentEvents = []
+            } catch {
+                s.unsentEvents = events
+                throw error
+            }
             try afterEvent(s, event)
         }
         // Journaled after `p`'s record; the ticket returned is the last one, so the caller waits

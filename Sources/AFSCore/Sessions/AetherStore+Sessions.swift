@@ -343,7 +343,7 @@ extension AetherStore {
             try s.withLock { () throws(AFSError) in
                 try catalog.deleteSession(id)
                 try coordination.deleteCoordination(session: id)
-                unlink(s.journal.path)
+                try? journals.remove(session: id, generation: s.journal.generation)
                 s.clearOverlay()
             }
             _ = live.withLock { $0.removeValue(forKey: id) }

@@ -46,6 +46,8 @@ public final class AetherStore: Sendable {
     let nodes: NodeStore
     let catalog: any Catalog
     let coordination: any CoordinationCatalog
+    /// Where unfolded writes are logged (files in `journals/`, or the clustered catalog's table).
+    let journals: any JournalStore
     /// Wakes changefeed and bus readers waiting for new entries.
     let notifier = ChangeNotifier()
     let content: ContentStore
@@ -64,15 +66,17 @@ public final class AetherStore: Sendable {
     static let formatLine = "aetherfs-store 2\n"
     static let upgradableFormatLines = ["aetherfs-store 1\n"]
 
-    var journalDirectory: String { directory + "/journals" }
-
-    private init(directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: any Catalog & CoordinationCatalog, ownership: StoreLock) {
+    private init(
+        directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: any Catalog & CoordinationCatalog,
+        journals: any JournalStore, ownership: StoreLock
+    ) {
         self.directory = directory
         self.options = options
         self.log = log
         self.nodes = nodes
         self.catalog = catalog
         self.coordination = catalog
+        self.journals = journals
         self.content = ContentStore(log: log)
         self.tree = FileTree(store: nodes)
         self.ownership = ownership
@@ -87,8 +91,12 @@ public final class AetherStore: Sendable {
     ///   catalog and journals stay in the directory.
     /// - Parameter catalog: sessions, commits, refs and coordination state; nil keeps them in
     ///   `catalog.sqlite` in the directory (the embedded catalog).
+    /// - Parameter journals: where unfolded writes are logged before they are acknowledged; nil
+    ///   keeps them in `journals/` in the directory. A clustered deployment passes its catalog's
+    ///   journal store, so no acknowledged write lives only on this machine.
     public static func open(
-        at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil, catalog: (any Catalog & CoordinationCatalog)? = nil
+        at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil,
+        catalog: (any Catalog & CoordinationCatalog)? = nil, journals: (any JournalStore)? = nil
     ) throws(AFSError) -> AetherStore {
         let dir = (directory as NSString).standardizingPath
         let fm = FileManager.default
@@ -125,7 +133,9 @@ public final class AetherStore: Sendable {
             try log.sync()
             let metadata: any Catalog & CoordinationCatalog
             if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite") }
-            return AetherStore(directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, ownership: ownership)
+            let journalStore = journals ?? FileJournalStore(directory: dir + "/journals")
+            return AetherStore(
+                directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, journals: journalStore, ownership: ownership)
         } catch {
             ownership.release()
             throw error
@@ -151,12 +161,11 @@ public final class AetherStore: Sendable {
         guard let info = try catalog.session(id) else {
             throw AFSError.notFound("session \(id) does not exist (list them with `aether session list`)")
         }
-        let path = SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration)
         if info.journalGeneration > 0 {
             // A fold that crashed after its catalog update leaves the previous journal behind.
-            unlink(SessionJournal.path(directory: journalDirectory, session: id, generation: info.journalGeneration - 1))
+            try journals.remove(session: id, generation: info.journalGeneration - 1)
         }
-        let (journal, replay) = try SessionJournal.open(path: path, session: id)
+        let (journal, replay) = try SessionJournal.open(journals, session: id, generation: info.journalGeneration)
         // Events whose catalog rows a power loss took back are restored from the journal.
         try coordination.appendEvents(replay.events, durable: true)
         let session = LiveSession(info: info, journal: journal, items: replay.items)
@@ -200,11 +209,11 @@ public final class AetherStore: Sendable {
     /// (root + generation) is the commit point; the old journal is removed after it. Caller holds the
     /// session lock and has folded or discarded the overlay.
     func replaceRoot(_ s: LiveSession, with root: ChunkID) throws(AFSError) {
-        let oldJournal = s.journal.path
+        let oldGeneration = s.journal.generation
         let generation = s.info.journalGeneration + 1
-        let path = SessionJournal.path(directory: journalDirectory, session: s.info.id, generation: generation)
-        unlink(path)  // a leftover of a fold that crashed before its catalog update
-        let (journal, _) = try SessionJournal.open(path: path, session: s.info.id)
+        // A leftover of a fold that crashed before its catalog update.
+        try journals.remove(session: s.info.id, generation: generation)
+        let (journal, _) = try SessionJournal.open(journals, session: s.info.id, generation: generation)
         var info = s.info
         info.root = root
         info.journalGeneration = generation
@@ -220,7 +229,9 @@ public final class AetherStore: Sendable {
             _ = try journal.append(.root, rootItem)
             s.record(.root, rootItem)
         }
-        unlink(oldJournal)
+        // The new root is committed; a failure to remove the old generation only leaves it for
+        // the next open of the session to remove.
+        try? journals.remove(session: s.info.id, generation: oldGeneration)
     }
 
     func foldIfNeeded(_ session: LiveSession) throws(AFSError) {
@@ -267,7 +278,8 @@ public final class AetherStore: Sendable {
     ) throws(AFSError) {
         let event = makeEvent(s, kind, path, context, detail: detail)
         do {
-            try coordination.appendEvents([event], durable: true)
+            try coordination.appendEvents(s.unsentEvents + [event], durable: true)
+            s.unsentEvents = []
         } catch {
             s.lastSeq -= 1  // never recorded: keep the feed dense
             throw error

@@ -16,6 +16,8 @@ final class LiveSession: @unchecked Sendable {
     var journal: SessionJournal
     /// The last changefeed sequence number handed out.
     var lastSeq: UInt64 = 0
+    /// Journaled events whose catalog rows a failed call did not write; sent with the next event.
+    var unsentEvents: [ChangeEvent] = []
     /// Names of each hard-linked file, by inode number; nil until needed (built by walking the
     /// merged tree, which only sessions that hold links ever pay for) and after any change that
     /// may move a name (``record(_:_:)`` of a linked item, folds).

@@ -1,30 +1,20 @@
 import Foundation
 
-/// The durable, per-session log of writes not yet folded into the session's tree.
+/// A session's journal as the engine sees it: overlay items (with the changefeed events that ride
+/// along) encoded into the records of a ``JournalLog``.
 ///
-/// A write appends one record and waits for a group-committed `fdatasync`, so it costs one small
-/// sequential write instead of rewriting tree nodes up to the root. Records are
-/// `u32 length | payload | u64 XXH3-64(length + payload)`; replay stops at the first torn record and
-/// truncates it (it was never acknowledged: its sync never returned).
-final class SessionJournal: @unchecked Sendable {
-    // @unchecked: `end` is guarded by `lock`; the file handle is shareable.
-    static let magic = Array("AFSJNL02".utf8)
-    static let headerSize: Int64 = 8
+/// A write appends one record and waits for it to be durable, so it costs one small append
+/// instead of rewriting tree nodes up to the root. Where the records live (a file, a database
+/// table) is the ``JournalStore``'s business.
+final class SessionJournal: Sendable {
+    let session: String
+    let generation: Int
+    private let log: any JournalLog
 
-    let path: String
-    private let file: POSIXFile
-    private let lock = NSLock()
-    private var end: Int64
-    private let committer = GroupCommit()
-
-    private init(path: String, file: POSIXFile, end: Int64) {
-        self.path = path
-        self.file = file
-        self.end = end
-    }
-
-    static func path(directory: String, session: String, generation: Int) -> String {
-        "\(directory)/\(session).\(generation).jnl"
+    private init(session: String, generation: Int, log: any JournalLog) {
+        self.session = session
+        self.generation = generation
+        self.log = log
     }
 
     /// What replay found: overlay items in order, and the changefeed events that rode along.
@@ -33,53 +23,18 @@ final class SessionJournal: @unchecked Sendable {
         var events: [ChangeEvent] = []
     }
 
-    /// Opens (creating if needed) and replays the journal.
-    static func open(path: String, session: String) throws(AFSError) -> (SessionJournal, Replay) {
-        let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
-        var size = try file.size()
-        if size < headerSize {
-            try file.truncate(to: 0)
-            try file.write(magic, at: 0)
-            try file.sync()
-            try POSIXFile.syncDirectory((path as NSString).deletingLastPathComponent)
-            size = headerSize
-        }
-        var bytes = try file.read(count: Int(size), at: 0)
-        if size == headerSize, Array(bytes[0..<6]) == Array(magic[0..<6]), Array(bytes[0..<8]) != magic {
-            // An empty journal of another version holds nothing to misread: upgrade its header.
-            try file.write(magic, at: 0)
-            try file.sync()
-            bytes = magic
-        }
-        guard Array(bytes[0..<8]) == magic else {
-            if Array(bytes[0..<6]) == Array(magic[0..<6]) {
-                throw AFSError(
-                    .unsupportedFormat,
-                    "journal \(path) is format \(String(decoding: bytes[6..<8], as: UTF8.self)); this build reads \(String(decoding: magic[6..<8], as: UTF8.self)). Open the store with the build that wrote it and checkpoint the session first")
-            }
-            throw AFSError.corrupted("journal \(path) has no valid header")
-        }
+    /// Opens (creating if needed) one generation and replays it. Replay stops at the first record
+    /// that does not decode, as at a torn one.
+    static func open(_ store: any JournalStore, session: String, generation: Int) throws(AFSError) -> (SessionJournal, Replay) {
+        let (log, records) = try store.open(session: session, generation: generation)
         var replay = Replay()
-        var offset = Int(headerSize)
-        while offset + 4 <= bytes.count {
-            let length = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
-            let recordEnd = offset + 4 + length + 8
-            guard length > 0, recordEnd <= bytes.count else { break }
-            let expected = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 4 + length, as: UInt64.self)) }
-            let actual = bytes.withUnsafeBytes { ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + 4 + length])) }
-            guard actual == expected else { break }
-            var r = BinaryReader(Array(bytes[offset + 4..<offset + 4 + length]))
-            guard let (event, item) = try? SessionJournal.decodeRecord(&r, session: session) else { break }
+        for record in records {
+            var r = BinaryReader(record)
+            guard let (event, item) = try? decodeRecord(&r, session: session) else { break }
             replay.items.append(item)
             if let event { replay.events.append(event) }
-            offset = recordEnd
         }
-        if offset < bytes.count {
-            // Torn tail: drop it so later appends start on a clean boundary.
-            try file.truncate(to: Int64(offset))
-            try file.syncData()
-        }
-        return (SessionJournal(path: path, file: file, end: Int64(offset)), replay)
+        return (SessionJournal(session: session, generation: generation, log: log), replay)
     }
 
     /// Record payload: u8 flags (bit 0: an event follows), the event, then the overlay item.
@@ -119,25 +74,13 @@ final class SessionJournal: @unchecked Sendable {
             payload.u8(0)
         }
         item.encode(path: path, into: &payload)
-        var w = BinaryWriter(capacity: payload.bytes.count + 12)
-        w.u32(UInt32(payload.bytes.count))
-        w.raw(payload.bytes)
-        w.u64(ContentHash.xxh3(w.bytes))
-        lock.lock()
-        defer { lock.unlock() }
-        try file.write(w.bytes, at: end)
-        end += Int64(w.bytes.count)
-        return committer.noteAppended()
+        return try log.append(payload.bytes)
     }
 
-    /// Returns once the ticket's record is on stable storage (shared fdatasync among writers).
+    /// Returns once the ticket's record is durable (commits are shared among writers).
     func waitDurable(_ ticket: UInt64) throws(AFSError) {
-        try committer.waitDurable(ticket) { () throws(AFSError) in try file.syncData() }
+        try log.waitDurable(ticket)
     }
 
-    var byteSize: Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return end
-    }
+    var byteSize: Int64 { log.byteSize }
 }

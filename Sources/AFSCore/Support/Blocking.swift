@@ -26,15 +26,32 @@ public enum Blocking {
 
     /// Waits for `body` and returns its result or rethrows its error.
     public static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        guard let result = try run(timeout: nil, body) else { preconditionFailure("no result without a timeout") }
+        return result
+    }
+
+    /// Waits at most `timeout` for `body`: nil when it has not finished by then. The work is not
+    /// stopped (it may not stop on cancellation: a query already sent, say) and its outcome is
+    /// dropped, so a caller that gets nil must treat the effect as unknown.
+    public static func run<T: Sendable>(timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) throws -> T? {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task(executorPreference: executor) {
+        let task = Task(executorPreference: executor) {
             let r: Result<T, any Error>
             do { r = .success(try await body()) } catch { r = .failure(error) }
             result.withLock { $0 = r }
             done.signal()
         }
-        done.wait()
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            if done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+                task.cancel()
+                return nil
+            }
+        } else {
+            done.wait()
+        }
         return try result.withLock { $0! }.get()
     }
 }

@@ -6,17 +6,31 @@ import Foundation
 /// `waitDurable(ticket)`. The first waiter whose ticket is not yet durable becomes the leader and
 /// syncs everything appended so far; writers that arrive while it syncs wait and are usually
 /// covered by the next sync, so N concurrent writers cost about two syncs instead of N.
-final class GroupCommit: @unchecked Sendable {
+///
+/// Public for ``JournalLog`` implementations outside the engine (a database-backed journal
+/// commits one transaction per batch the same way).
+public final class GroupCommit: @unchecked Sendable {
     // @unchecked: every stored property is guarded by `condition`.
     private let condition = NSCondition()
     private var appended: UInt64 = 0
     private var durable: UInt64 = 0
     private var syncing = false
     private var failure: AFSError?
-    private(set) var syncCount: UInt64 = 0
+    /// The last failed batch (retryable mode): its waiters get its error.
+    private var failedBatch: (error: AFSError, through: UInt64)?
+    private let failureIsFinal: Bool
+    public private(set) var syncCount: UInt64 = 0
+
+    /// - Parameter failureIsFinal: whether one failed sync fails every later wait. True for
+    ///   `fdatasync`, whose failure leaves the page cache in an unknown state (the fsyncgate
+    ///   lesson); false for a commit that can be retried safely, such as an idempotent database
+    ///   transaction: the waiters of the failed batch get the error, later ones try again.
+    public init(failureIsFinal: Bool = true) {
+        self.failureIsFinal = failureIsFinal
+    }
 
     /// Records that bytes were appended; the returned ticket is durable once a sync starting after this call ends.
-    func noteAppended() -> UInt64 {
+    public func noteAppended() -> UInt64 {
         condition.lock()
         defer { condition.unlock() }
         appended += 1
@@ -24,14 +38,14 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     /// The latest ticket handed out, to wait on "everything so far".
-    var latest: UInt64 {
+    public var latest: UInt64 {
         condition.lock()
         defer { condition.unlock() }
         return appended
     }
 
     /// Returns once `ticket` is durable, running `sync` as the leader when needed.
-    func waitDurable(_ ticket: UInt64, sync: () throws(AFSError) -> Void) throws(AFSError) {
+    public func waitDurable(_ ticket: UInt64, sync: () throws(AFSError) -> Void) throws(AFSError) {
         condition.lock()
         while true {
             if let failure {
@@ -41,6 +55,10 @@ final class GroupCommit: @unchecked Sendable {
             if durable >= ticket {
                 condition.unlock()
                 return
+            }
+            if let failedBatch, ticket <= failedBatch.through {
+                condition.unlock()
+                throw failedBatch.error
             }
             if !syncing {
                 syncing = true
@@ -52,9 +70,13 @@ final class GroupCommit: @unchecked Sendable {
                 syncing = false
                 syncCount += 1
                 if let error {
-                    // A failed fdatasync leaves the page cache state unknown: refuse all later writes
-                    // rather than acknowledging data that may be gone (the fsyncgate lesson).
-                    failure = error
+                    if failureIsFinal {
+                        // A failed fdatasync leaves the page cache state unknown: refuse all later writes
+                        // rather than acknowledging data that may be gone (the fsyncgate lesson).
+                        failure = error
+                    } else {
+                        failedBatch = (error, target)
+                    }
                 } else {
                     durable = max(durable, target)
                 }
