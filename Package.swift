@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -54,6 +56,18 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The catalog of the clustered backend: sessions, commits, refs, coordination state and
+        // session journals in PostgreSQL (postgres-nio), with versioned migrations.
+        .target(
+            name: "AFSPostgres",
+            dependencies: [
+                "AFSCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // One API, two transports: the embedded store and an afs-server over HTTP.
@@ -119,7 +133,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", "AFSObjectStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSObjectStore", "AFSPostgres", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
         .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -161,7 +175,7 @@ let package = Package(
 
         .executableTarget(
             name: "afs-objectbench",
-            dependencies: ["AFSCore", "AFSObjectStore"],
+            dependencies: ["AFSClient", "AFSCore", "AFSObjectStore", "AFSPostgres"],
             path: "Benchmarks/ObjectStoreBench"
         ),
 
@@ -174,11 +188,12 @@ let package = Package(
         // Shared by the end-to-end suites: a real afs-server child process.
         .target(
             name: "AFSTestSupport",
-            dependencies: ["AFSClient", "AFSCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["AFSClient", "AFSCore", "AFSObjectStore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/AFSTestSupport"
         ),
 
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),

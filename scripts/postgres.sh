@@ -5,7 +5,7 @@
 #   scripts/postgres.sh start DIR   initdb DIR/data (once) and start it; waits until it accepts connections,
 #                                   creates database "aether", then prints shell assignments:
 #                                   PG_URL=postgres://postgres@127.0.0.1:PORT/aether PG_PORT=PORT
-#   scripts/postgres.sh stop DIR    pg_ctl stop -m fast (DIR is kept)
+#   scripts/postgres.sh stop DIR    pg_ctl stop -m fast (DIR is kept; a later start reuses its port)
 #
 # Trust authentication on 127.0.0.1 only: the cluster is a test fixture, never a deployment.
 set -euo pipefail
@@ -43,7 +43,8 @@ start() {
     as_postgres "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   fi
-  port="$(free_port)"
+  # A restart keeps the port, so clients reconnect to the same address.
+  if [ -f "$dir/port" ]; then port="$(cat "$dir/port")"; else port="$(free_port)"; fi
   ( close_inherited; as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=200" start >/dev/null </dev/null ) \
     || { tail -20 "$dir/postgres.log" >&2; die "pg_ctl start failed (log: $dir/postgres.log)"; }

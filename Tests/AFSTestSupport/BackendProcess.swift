@@ -30,7 +30,17 @@ public final class BackendProcess: @unchecked Sendable {
     public init(_ kind: Kind) throws {
         self.kind = kind
         directory = "/var/tmp/afs-\(kind.rawValue)-\(UUID().uuidString.prefix(8))"
-        let script = BackendProcess.repositoryRoot + "/scripts/\(kind.rawValue).sh"
+        values = try BackendProcess.start(kind, directory: directory)
+    }
+
+    /// Starts the server again after ``stop(keep:)`` with `keep: true`: same data, same port.
+    public func startAgain() throws {
+        let again = try BackendProcess.start(kind, directory: directory)
+        guard again == values else { throw StartError(description: "\(kind) came back with other settings: \(again)") }
+    }
+
+    private static func start(_ kind: Kind, directory: String) throws -> [String: String] {
+        let script = repositoryRoot + "/scripts/\(kind.rawValue).sh"
         // Output to a file, not a pipe: the server the script leaves running may hold inherited
         // descriptors, and a pipe would then never reach its end.
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -57,10 +67,20 @@ public final class BackendProcess: @unchecked Sendable {
             let parts = pair.split(separator: "=", maxSplits: 1)
             if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
         }
-        self.values = values
+        return values
     }
 
     public func value(_ name: String) -> String { values[name] ?? "" }
+
+    /// Runs SQL with Debian's `psql` against the PostgreSQL server (to look at or alter the
+    /// database behind the code under test); returns what it printed, unaligned.
+    public func psql(_ sql: String) throws -> String {
+        let r = try ChildProcess.run("/usr/bin/psql", [value("PG_URL"), "-qAtc", sql])
+        guard r.status == 0 else {
+            throw StartError(description: "psql failed (\(r.status)): \(String(decoding: r.stderr, as: UTF8.self))")
+        }
+        return String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     /// Stops the server (the data directory is removed too unless `keep`).
     public func stop(keep: Bool = false) {

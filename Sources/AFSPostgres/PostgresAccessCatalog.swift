@@ -1,0 +1,74 @@
+import AFSCore
+import Foundation
+import PostgresNIO
+
+/// Tokens, tenants and session ownership in the clustered catalog (`afs_token`,
+/// `afs_ownership`), so that every server on it, on any machine, knows every token.
+public final class PostgresAccessCatalog: AccessCatalog {
+    let catalog: PostgresCatalog
+
+    public init(backend: PostgresBackend) {
+        catalog = PostgresCatalog(backend: backend)
+    }
+
+    static func token(_ row: PostgresRandomAccessRow) throws -> StoredToken {
+        StoredToken(
+            id: try row["id"].decode(String.self), secretHash: try row["secret_hash"].decode(String.self),
+            tenant: try row["tenant"].decode(String.self), role: try row["role"].decode(String.self),
+            label: try row["label"].decode(String?.self), createdAt: try PostgresCatalog.date(row, "created_at"))
+    }
+
+    public func insertToken(_ t: StoredToken) throws(AFSError) {
+        try catalog.execute(
+            "create token \(t.id)",
+            """
+            INSERT INTO afs_token (id, secret_hash, tenant, role, label, created_at)
+            VALUES (\(t.id), \(t.secretHash), \(t.tenant), \(t.role), \(t.label), \(t.createdAt.timeIntervalSince1970))
+            """)
+    }
+
+    public func token(secretHash: String) throws(AFSError) -> StoredToken? {
+        try catalog.select("authenticate a token", "SELECT * FROM afs_token WHERE secret_hash = \(secretHash)", PostgresAccessCatalog.token).first
+    }
+
+    public func tokens(tenant: String?) throws(AFSError) -> [StoredToken] {
+        if let tenant {
+            return try catalog.select(
+                "list tokens", "SELECT * FROM afs_token WHERE tenant = \(tenant) ORDER BY created_at, id", PostgresAccessCatalog.token)
+        }
+        return try catalog.select("list tokens", "SELECT * FROM afs_token ORDER BY created_at, id", PostgresAccessCatalog.token)
+    }
+
+    public func deleteToken(id: String, tenant: String?) throws(AFSError) -> Bool {
+        if let tenant {
+            return try catalog.execute("revoke token \(id)", "DELETE FROM afs_token WHERE id = \(id) AND tenant = \(tenant) RETURNING id") == 1
+        }
+        return try catalog.execute("revoke token \(id)", "DELETE FROM afs_token WHERE id = \(id) RETURNING id") == 1
+    }
+
+    public func setOwner(session: String, tenant: String) throws(AFSError) {
+        try catalog.execute(
+            "record the owner of \(session)",
+            """
+            INSERT INTO afs_ownership (session_id, tenant) VALUES (\(session), \(tenant))
+            ON CONFLICT (session_id) DO UPDATE SET tenant = excluded.tenant
+            """)
+    }
+
+    public func owner(session: String) throws(AFSError) -> String? {
+        try catalog.select("read the owner of \(session)", "SELECT tenant FROM afs_ownership WHERE session_id = \(session)") { row in
+            try row["tenant"].decode(String.self)
+        }.first
+    }
+
+    public func sessions(tenant: String) throws(AFSError) -> Set<String> {
+        Set(
+            try catalog.select("list the sessions of \(tenant)", "SELECT session_id FROM afs_ownership WHERE tenant = \(tenant)") { row in
+                try row["session_id"].decode(String.self)
+            })
+    }
+
+    public func forgetOwner(session: String) throws(AFSError) {
+        try catalog.execute("forget the owner of \(session)", "DELETE FROM afs_ownership WHERE session_id = \(session)")
+    }
+}

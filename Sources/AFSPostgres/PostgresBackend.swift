@@ -1,0 +1,172 @@
+import AFSCore
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// One PostgreSQL database as the clustered backend's catalog: a connection pool, the schema
+/// (migrated on connect), and the bridge from the engine's synchronous calls to postgres-nio.
+///
+/// The engine's catalog protocols are synchronous (the engine holds locks across them); each
+/// call here runs its queries on threads that may block (``Blocking``) and waits at most
+/// ``Options/requestTimeout``. A call that fails because the database is down or restarting
+/// throws ``AFSError/Code/unavailable`` naming the server; the pool reconnects on its own, so
+/// service resumes when the database is back.
+public final class PostgresBackend: Sendable {
+    public struct Options: Sendable {
+        /// How long one catalog call may take before it fails as unavailable.
+        public var requestTimeout: Duration = .seconds(15)
+        /// How long connecting may take at start.
+        public var connectTimeout: Duration = .seconds(5)
+        /// Pooled connections at most.
+        public var maximumConnections = 16
+
+        public init() {}
+    }
+
+    public let location: PostgresLocation
+    let options: Options
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    private let closed = Atomic<Bool>(false)
+    /// The connection that holds the ownership claim (``claimOwnership()``), if taken.
+    let ownerConnection = Mutex<PostgresConnection?>(nil)
+
+    private init(location: PostgresLocation, options: Options, client: PostgresClient, logger: Logger, runner: Task<Void, Never>) {
+        self.location = location
+        self.options = options
+        self.client = client
+        self.logger = logger
+        self.runner = runner
+    }
+
+    /// Connects, checks that the server answers, and migrates the schema to this build's version.
+    ///
+    /// Fails with ``AFSError/Code/unavailable`` when the server cannot be reached (naming host,
+    /// port and what to check), and ``AFSError/Code/unsupportedFormat`` when the database holds a
+    /// newer schema than this build knows.
+    public static func connect(_ location: PostgresLocation, options: Options = Options(), logger: Logger? = nil) throws(AFSError) -> PostgresBackend {
+        let logger = logger ?? Logger(label: "aetherfs.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: tlsMode(location.tls))
+        configuration.options.connectTimeout = options.connectTimeout
+        configuration.options.maximumConnections = options.maximumConnections
+        configuration.options.additionalStartupParameters = [("application_name", "afs-server")]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let runner = Task(executorPreference: Blocking.executor) { await client.run() }
+        let backend = PostgresBackend(location: location, options: options, client: client, logger: logger, runner: runner)
+        do {
+            try backend.perform("connect", timeout: options.connectTimeout + .seconds(1)) { client in
+                try await client.query("SELECT 1", logger: logger)
+            }
+            try PostgresSchema.migrate(backend)
+        } catch {
+            backend.close()
+            if error.code == .unavailable {
+                throw AFSError(
+                    .unavailable,
+                    "PostgreSQL at \(location) cannot be reached: \(error.message). Check that the server is running and accepts TCP connections on \(location.host):\(location.port), and that --catalog (AFS_CATALOG) names the right host, port, user and database")
+            }
+            throw error
+        }
+        return backend
+    }
+
+    private static func tlsMode(_ mode: PostgresLocation.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(.makeClientConfiguration())
+        case .require: return .require(.makeClientConfiguration())
+        }
+    }
+
+    /// Closes the pool; later calls fail as unavailable.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let owner = ownerConnection.withLock({ c in defer { c = nil }; return c }) {
+            // Ends the advisory lock. Waiting is fine here: this is never an event-loop thread.
+            let closing: EventLoopFuture<Void> = owner.close()
+            try? closing.wait()
+        }
+        runner.cancel()
+    }
+
+    deinit { close() }
+
+    /// Runs `body` against the pool from synchronous code and maps what can go wrong to
+    /// ``AFSError``: unreachable or restarting server → `unavailable`; a unique key taken →
+    /// `alreadyExists`; anything else the server refuses → `io` with its SQLSTATE and message.
+    @discardableResult
+    func perform<T: Sendable>(
+        _ what: String, timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) throws(AFSError) -> T {
+        guard !closed.load(ordering: .acquiring) else {
+            throw AFSError(.unavailable, "the catalog connection to \(location) is closed")
+        }
+        let client = self.client
+        let result: T?
+        do {
+            result = try Blocking.run(timeout: timeout ?? options.requestTimeout) { try await body(client) }
+        } catch {
+            throw PostgresBackend.map(error, what: what, location: location)
+        }
+        guard let result else {
+            throw AFSError(
+                .unavailable,
+                "PostgreSQL at \(location) did not answer \(what) within \(timeout ?? options.requestTimeout); its outcome is unknown. Retry once the database is reachable")
+        }
+        return result
+    }
+
+    /// Runs `body` in one transaction (`BEGIN` … `COMMIT`, rolled back if it throws).
+    @discardableResult
+    func transaction<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(AFSError) -> T {
+        let logger = self.logger
+        return try perform(what) { client in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        }
+    }
+
+    static func map(_ error: any Error, what: String, location: PostgresLocation) -> AFSError {
+        if let e = error as? AFSError { return e }
+        if let tx = error as? PostgresTransactionError {
+            return map(tx.closureError ?? tx.beginError ?? tx.commitError ?? tx.rollbackError ?? error, what: what, location: location)
+        }
+        if let e = error as? PSQLError {
+            if let info = e.serverInfo {
+                let state = info[.sqlState] ?? "?"
+                let message = info[.message] ?? "no message"
+                if state == "23505" { return AFSError(.alreadyExists, "\(what): \(message)") }
+                if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" {
+                    // Connection exceptions, admin shutdown / crash recovery, too many connections.
+                    return AFSError(.unavailable, "PostgreSQL at \(location) is unavailable (\(what)): \(message) [SQLSTATE \(state)]; retry once it is back")
+                }
+                return AFSError(.io, "catalog \(what) failed: \(message) [SQLSTATE \(state)]")
+            }
+            let reason = e.underlying.map { "\($0)" } ?? "\(e.code)"
+            return AFSError(.unavailable, "PostgreSQL at \(location) is unavailable (\(what)): \(reason); retry once it is back")
+        }
+        if error is CancellationError {
+            return AFSError(.unavailable, "catalog \(what) was cancelled (the catalog is closing)")
+        }
+        return AFSError(.unavailable, "PostgreSQL at \(location) is unavailable (\(what)): \(error)")
+    }
+}
+
+extension PostgresRowSequence {
+    /// Every row, each readable by column name.
+    func rows() async throws -> [PostgresRandomAccessRow] {
+        try await collect().map { $0.makeRandomAccess() }
+    }
+}
+
+extension PostgresBackend {
+    /// The schema version the database is at (this build migrates it on connect).
+    public func schemaVersion() throws(AFSError) -> Int {
+        try PostgresSchema.version(self)
+    }
+}
