@@ -144,7 +144,12 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
 
     /// Adds a record to the pending pack. Caller holds `lock`.
     private func append(_ record: [UInt8], id: ChunkID, type: RecordType, rawLength: Int) {
-        if pending.bytes.isEmpty { pending.bytes = PackChunkStore.packMagic }
+        if pending.bytes.isEmpty {
+            // One allocation for the whole pack: growing by doubling would leave up to a pack's
+            // size of slack in every pack held while it uploads.
+            pending.bytes.reserveCapacity(options.packSize + max(record.count, 1 << 20))
+            pending.bytes.append(contentsOf: PackChunkStore.packMagic)
+        }
         pending.byID[id] = pending.entries.count
         pending.entries.append(PackIndex.Entry(id: id, offset: pending.bytes.count, size: record.count, rawLength: rawLength, type: type))
         pending.bytes += record

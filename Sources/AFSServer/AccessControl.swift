@@ -1,6 +1,6 @@
 import AFSCore
 import Foundation
-import GRDB
+import Synchronization
 
 /// A caller's role within its tenant.
 public enum Role: String, Sendable, Codable, Comparable {
@@ -25,25 +25,30 @@ public struct TokenInfo: Sendable, Codable, Equatable {
 }
 
 /// Tokens (stored as SHA-256 hashes, never in clear), tenants and which tenant owns each session,
-/// in `DIR/server.sqlite` beside the store.
+/// over an ``AccessCatalog``: `DIR/server.sqlite` beside the embedded store, or the clustered
+/// backend's PostgreSQL catalog.
+///
+/// Every request authenticates and most check a session's owner, so both answers are cached in
+/// memory: a token for ``tokenCacheLifetime`` (a revocation through this server drops the cache at
+/// once; through another server sharing the catalog, it takes effect here within that time), a
+/// session's owner until the session is forgotten (ownership never moves). Unknown tokens are not
+/// cached, so guessing fills nothing.
 public final class AccessControl: Sendable {
-    private let db: DatabaseQueue
+    private let records: any AccessCatalog
+    private let tokenCache = Mutex<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
+    private let ownerCache = Mutex<[String: String]>([:])
+    /// How long an authenticated token is trusted without asking the catalog again.
+    public static let tokenCacheLifetime: Duration = .seconds(5)
+    /// Entries kept at most in each cache (cleared when exceeded).
+    static let cacheLimit = 100_000
 
-    public init(path: String) throws {
-        var config = Configuration()
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        db = try DatabaseQueue(path: path, configuration: config)
-        try db.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE token (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, role TEXT NOT NULL,
-                    label TEXT, created_at REAL NOT NULL);
-                CREATE TABLE ownership (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL);
-                CREATE INDEX ownership_tenant ON ownership(tenant);
-                """)
-        }
-        try m.migrate(db)
+    /// The embedded records in `path` (SQLite).
+    public convenience init(path: String) throws {
+        self.init(records: try SQLiteAccessCatalog(path: path))
+    }
+
+    public init(records: any AccessCatalog) {
+        self.records = records
     }
 
     static func hash(_ secret: String) -> String { ChunkID.digest(of: Array(secret.utf8)).hex }
@@ -54,6 +59,10 @@ public final class AccessControl: Sendable {
         return "afs_" + String((0..<40).map { _ in alphabet[Int(g.next() % 32)] })
     }
 
+    private static func info(_ t: StoredToken) -> TokenInfo {
+        TokenInfo(id: t.id, tenant: t.tenant, role: Role(rawValue: t.role) ?? .reader, label: t.label, createdAt: t.createdAt)
+    }
+
     /// Creates a token; the secret is returned once and only its hash is kept.
     public func createToken(tenant: String, role: Role, label: String?) throws -> (TokenInfo, secret: String) {
         guard !tenant.isEmpty, tenant.utf8.count <= 100, tenant.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -61,63 +70,64 @@ public final class AccessControl: Sendable {
         }
         let secret = AccessControl.newSecret()
         let info = TokenInfo(id: "tok_" + String(AccessControl.newSecret().dropFirst(4).prefix(12)), tenant: tenant, role: role, label: label, createdAt: Date())
-        try db.write { db in
-            try db.execute(
-                sql: "INSERT INTO token (id, hash, tenant, role, label, created_at) VALUES (?,?,?,?,?,?)",
-                arguments: [info.id, AccessControl.hash(secret), tenant, role.rawValue, label, info.createdAt.timeIntervalSince1970])
-        }
+        try records.insertToken(
+            StoredToken(id: info.id, secretHash: AccessControl.hash(secret), tenant: tenant, role: role.rawValue, label: label, createdAt: info.createdAt))
         return (info, secret)
     }
 
     public func authenticate(secret: String) throws -> Principal? {
-        try db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [AccessControl.hash(secret)]).map { row in
-                Principal(tokenID: row["id"], tenant: row["tenant"], role: Role(rawValue: row["role"]) ?? .reader)
-            }
+        let hash = AccessControl.hash(secret)
+        let now = ContinuousClock.now
+        if let hit = tokenCache.withLock({ $0[hash] }), hit.until > now { return hit.principal }
+        guard let t = try records.token(secretHash: hash) else { return nil }
+        let principal = Principal(tokenID: t.id, tenant: t.tenant, role: Role(rawValue: t.role) ?? .reader)
+        tokenCache.withLock { cache in
+            if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
+            cache[hash] = (principal, now + AccessControl.tokenCacheLifetime)
         }
+        return principal
     }
 
     public func tokens(tenant: String?) throws -> [TokenInfo] {
-        try db.read { db in
-            let rows = tenant == nil
-                ? try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at")
-                : try Row.fetchAll(db, sql: "SELECT * FROM token WHERE tenant = ? ORDER BY created_at", arguments: [tenant])
-            return rows.map { row in
-                TokenInfo(
-                    id: row["id"], tenant: row["tenant"], role: Role(rawValue: row["role"]) ?? .reader, label: row["label"],
-                    createdAt: Date(timeIntervalSince1970: row["created_at"]))
-            }
-        }
+        try records.tokens(tenant: tenant).map(AccessControl.info)
     }
 
     public func revoke(tokenID: String, tenant: String?) throws -> Bool {
-        try db.write { db in
-            if let tenant {
-                try db.execute(sql: "DELETE FROM token WHERE id = ? AND tenant = ?", arguments: [tokenID, tenant])
-            } else {
-                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [tokenID])
-            }
-            return db.changesCount == 1
-        }
+        let revoked = try records.deleteToken(id: tokenID, tenant: tenant)
+        tokenCache.withLock { cache in cache = cache.filter { $0.value.principal.tokenID != tokenID } }
+        return revoked
     }
 
     public func setOwner(session: String, tenant: String) throws {
-        try db.write { db in try db.execute(sql: "INSERT OR REPLACE INTO ownership (session_id, tenant) VALUES (?, ?)", arguments: [session, tenant]) }
+        try records.setOwner(session: session, tenant: tenant)
+        ownerCache.withLock { cache in
+            if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
+            cache[session] = tenant
+        }
     }
 
     public func owner(session: String) throws -> String? {
-        try db.read { db in try String.fetchOne(db, sql: "SELECT tenant FROM ownership WHERE session_id = ?", arguments: [session]) }
+        if let tenant = ownerCache.withLock({ $0[session] }) { return tenant }
+        guard let tenant = try records.owner(session: session) else { return nil }
+        ownerCache.withLock { cache in
+            if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
+            cache[session] = tenant
+        }
+        return tenant
     }
 
     public func sessions(tenant: String) throws -> Set<String> {
-        try db.read { db in Set(try String.fetchAll(db, sql: "SELECT session_id FROM ownership WHERE tenant = ?", arguments: [tenant])) }
+        try records.sessions(tenant: tenant)
     }
 
     public func forget(session: String) throws {
-        try db.write { db in try db.execute(sql: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+        _ = ownerCache.withLock { $0.removeValue(forKey: session) }
+        try records.forgetOwner(session: session)
     }
 
     /// On first start: an admin token written to `path` with mode 0600. Later starts keep it.
+    /// A server on a shared catalog that finds no file (another machine) makes its own admin
+    /// token; the ones made before stay valid.
     public func ensureAdminToken(at path: String) throws -> Bool {
         if FileManager.default.fileExists(atPath: path), try tokens(tenant: "admin").contains(where: { $0.role == .admin }) { return false }
         let (_, secret) = try createToken(tenant: "admin", role: .admin, label: "bootstrap admin")

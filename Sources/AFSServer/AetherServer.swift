@@ -25,6 +25,13 @@ public final class AetherServer: Sendable {
         /// Where records live; nil keeps them in the data directory's segment log. afs-server
         /// passes S3 packs here for `--objects s3://…`.
         public var chunks: (any ChunkStore)?
+        /// Sessions, commits, refs and coordination state; nil keeps them in SQLite in the data
+        /// directory. afs-server passes the PostgreSQL catalog here for `--catalog postgres://…`.
+        public var catalog: (any Catalog & CoordinationCatalog)?
+        /// Where unfolded writes are logged; nil keeps them in files in the data directory.
+        public var journals: (any JournalStore)?
+        /// Tokens, tenants and session ownership; nil keeps them in `DIR/server.sqlite`.
+        public var access: (any AccessCatalog)?
         /// Requests per second allowed per bearer token (0: unlimited), and the burst above it.
         public var rateLimit: Double = 2000
         public var rateBurst: Double = 4000
@@ -49,8 +56,14 @@ public final class AetherServer: Sendable {
         self.configuration = configuration
         let storeDir = configuration.dataDirectory + "/store"
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        store = try AetherStore.open(at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks)
-        access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
+        store = try AetherStore.open(
+            at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks, catalog: configuration.catalog,
+            journals: configuration.journals)
+        if let records = configuration.access {
+            access = AccessControl(records: records)
+        } else {
+            access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
+        }
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         registry = AetherServer.bootstrapMetrics()
         limiter = configuration.rateLimit > 0 ? RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst) : nil

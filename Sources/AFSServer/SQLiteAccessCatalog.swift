@@ -1,0 +1,96 @@
+import AFSCore
+import Foundation
+import GRDB
+
+/// The embedded ``AccessCatalog``: `DIR/server.sqlite` beside the store, WAL with
+/// `synchronous=FULL`.
+public final class SQLiteAccessCatalog: AccessCatalog {
+    private let db: DatabaseQueue
+
+    public init(path: String) throws(AFSError) {
+        do {
+            var config = Configuration()
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            db = try DatabaseQueue(path: path, configuration: config)
+            try db.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+            var m = DatabaseMigrator()
+            m.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE token (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, role TEXT NOT NULL,
+                        label TEXT, created_at REAL NOT NULL);
+                    CREATE TABLE ownership (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL);
+                    CREATE INDEX ownership_tenant ON ownership(tenant);
+                    """)
+            }
+            try m.migrate(db)
+        } catch {
+            throw AFSError(.io, "cannot open the access database \(path): \(error)")
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        do { return try db.write(body) } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+            throw AFSError(.alreadyExists, "access database: \(e.message ?? "constraint failed")")
+        } catch {
+            throw AFSError(.io, "access database write failed: \(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        do { return try db.read(body) } catch { throw AFSError(.io, "access database read failed: \(error)") }
+    }
+
+    private static func token(_ row: Row) -> StoredToken {
+        StoredToken(
+            id: row["id"], secretHash: row["hash"], tenant: row["tenant"], role: row["role"], label: row["label"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    public func insertToken(_ t: StoredToken) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO token (id, hash, tenant, role, label, created_at) VALUES (?,?,?,?,?,?)",
+                arguments: [t.id, t.secretHash, t.tenant, t.role, t.label, t.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func token(secretHash: String) throws(AFSError) -> StoredToken? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [secretHash]).map(SQLiteAccessCatalog.token) }
+    }
+
+    public func tokens(tenant: String?) throws(AFSError) -> [StoredToken] {
+        try read { db in
+            let rows = tenant == nil
+                ? try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id")
+                : try Row.fetchAll(db, sql: "SELECT * FROM token WHERE tenant = ? ORDER BY created_at, id", arguments: [tenant])
+            return rows.map(SQLiteAccessCatalog.token)
+        }
+    }
+
+    public func deleteToken(id: String, tenant: String?) throws(AFSError) -> Bool {
+        try write { db in
+            if let tenant {
+                try db.execute(sql: "DELETE FROM token WHERE id = ? AND tenant = ?", arguments: [id, tenant])
+            } else {
+                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [id])
+            }
+            return db.changesCount == 1
+        }
+    }
+
+    public func setOwner(session: String, tenant: String) throws(AFSError) {
+        try write { db in try db.execute(sql: "INSERT OR REPLACE INTO ownership (session_id, tenant) VALUES (?, ?)", arguments: [session, tenant]) }
+    }
+
+    public func owner(session: String) throws(AFSError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT tenant FROM ownership WHERE session_id = ?", arguments: [session]) }
+    }
+
+    public func sessions(tenant: String) throws(AFSError) -> Set<String> {
+        try read { db in Set(try String.fetchAll(db, sql: "SELECT session_id FROM ownership WHERE tenant = ?", arguments: [tenant])) }
+    }
+
+    public func forgetOwner(session: String) throws(AFSError) {
+        try write { db in try db.execute(sql: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+    }
+}
