@@ -342,7 +342,7 @@ struct DifferentialMountTests {
         let service: any AetherService
         switch transport {
         case .embedded: service = try AetherStore.open(at: f.root + "/store")
-        case .remote: service = try RemoteStore(endpoint: try #require(f.server).base, token: f.server?.adminToken)
+        case .remote, .clustered: service = try RemoteStore(endpoint: try #require(f.server).base, token: f.server?.adminToken)
         }
         defer { try? service.close() }
         let stored = try Self.tree(of: id, in: service)

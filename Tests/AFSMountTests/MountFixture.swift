@@ -5,7 +5,8 @@ import Testing
 
 /// Which side of the network the mounted session lives on.
 enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case embedded, remote
+    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3.
+    case embedded, remote, clustered
     var testDescription: String { rawValue }
 }
 
@@ -45,8 +46,8 @@ final class MountFixture: @unchecked Sendable {
             server = nil
             env["AFS_STORE"] = root + "/store"
             env["AFS_AETHER_SERVER_ENDPOINT"] = ""
-        case .remote:
-            let s = try ServerProcess()
+        case .remote, .clustered:
+            let s = try ServerProcess(backend: transport == .clustered ? .clustered : .embedded)
             server = s
             env["AFS_STORE"] = ""
             env["AFS_AETHER_SERVER_ENDPOINT"] = s.base

@@ -11,8 +11,8 @@ import Testing
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
     }
 
-    @Test func editsOfALargeFileSendOnlyTheEditedChunks() throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func editsOfALargeFileSendOnlyTheEditedChunks(_ backend: ServerBackend) throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         let remote = try RemoteStore(endpoint: server.base, token: server.adminToken)
         let session = try remote.createSession(name: "big", from: .blank, context: .anonymous, progress: nil).id

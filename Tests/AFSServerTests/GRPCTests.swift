@@ -93,8 +93,8 @@ import Testing
         }
     }
 
-    @Test func sessionLifecycleOverGRPC() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func sessionLifecycleOverGRPC(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         try await withClients(server) { c in
             let admin = GRPCTests.auth(server.adminToken)
@@ -249,8 +249,8 @@ import Testing
         }
     }
 
-    @Test func largeStreamedWriteAndReadKeepServerMemoryFlat() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func largeStreamedWriteAndReadKeepServerMemoryFlat(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         let megabytes = Int(ProcessInfo.processInfo.environment["AFS_BIG_FILE_MB"] ?? "") ?? 64
         let size = UInt64(megabytes) << 20
@@ -289,13 +289,15 @@ import Testing
             #expect(matches, "downloaded bytes differ from uploaded ones")
             // Flat: a bounded working set (windows, HTTP/2 buffers, the store's caches; about 26 MiB
             // at 64 MiB and 38 MiB at 256 MiB here), never a copy of the file.
+            // On S3, add the pack being filled and the one being uploaded (16 MiB each).
             let growth = server.peakRSS() - baseline
-            #expect(growth < 64 << 20, "server memory grew by \(growth >> 20) MiB for a \(megabytes) MiB file")
+            let bound = (backend == .clustered ? 96 : 64) << 20
+            #expect(growth < bound, "server memory grew by \(growth >> 20) MiB for a \(megabytes) MiB file")
         }
     }
 
-    @Test func tenantsCannotSeeEachOthersSessions() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func tenantsCannotSeeEachOthersSessions(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         let a = try server.request("POST", "/v1/tokens", json: ["tenant": "acme", "role": "writer"]).object()["token"] as! String
         let b = try server.request("POST", "/v1/tokens", json: ["tenant": "globex", "role": "writer"]).object()["token"] as! String
@@ -336,8 +338,8 @@ import Testing
         }
     }
 
-    @Test func errorClassesMapToStatusCodes() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func errorClassesMapToStatusCodes(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         let reader = try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as! String
         try await withClients(server) { c in
@@ -387,8 +389,8 @@ import Testing
         }
     }
 
-    @Test func changefeedSubscriptionFollowsLiveChanges() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func changefeedSubscriptionFollowsLiveChanges(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         try await withClients(server) { c in
             let admin = GRPCTests.auth(server.adminToken)
@@ -447,8 +449,8 @@ import Testing
         }
     }
 
-    @Test func gracefulShutdownEndsLiveSubscriptions() async throws {
-        let server = try ServerHarness()
+    @Test(arguments: ServerBackend.allCases) func gracefulShutdownEndsLiveSubscriptions(_ backend: ServerBackend) async throws {
+        let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         // kill(0, …) would signal this whole process group: only ever signal the server itself.
         let pid = server.pid

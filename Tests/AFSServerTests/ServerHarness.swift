@@ -29,8 +29,8 @@ final class ServerHarness: @unchecked Sendable {
         }
     }
 
-    init(data existing: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
-        server = try ServerProcess(data: existing, arguments: arguments, environment: environment)
+    init(data existing: String? = nil, backend: ServerBackend = .embedded, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        server = try ServerProcess(data: existing, backend: backend, arguments: arguments, environment: environment)
     }
 
     /// SIGTERM and wait: the graceful path.

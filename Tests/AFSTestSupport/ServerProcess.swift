@@ -1,5 +1,13 @@
 import Foundation
 
+/// Which store an end-to-end afs-server runs on.
+public enum ServerBackend: String, CaseIterable, Sendable {
+    /// The default: everything in the data directory.
+    case embedded
+    /// PostgreSQL catalog + S3 packs (``ClusteredBackends``), a database and prefix per server.
+    case clustered
+}
+
 /// A real `afs-server` child process on free loopback ports, for end-to-end tests: started with
 /// `--http 127.0.0.1:0 --grpc 127.0.0.1:0`, the bound ports read from its startup banners, stopped
 /// with SIGTERM.
@@ -31,8 +39,30 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts the server on `data` (a fresh directory when nil) with extra `arguments` and `environment`.
-    public init(data existing: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    ///
+    /// A clustered server gets a new database and bucket prefix; restarted on the same `data`, it
+    /// finds them again (the data directory remembers which, in `test-backend.json`).
+    public init(
+        data existing: String? = nil, backend: ServerBackend = .embedded, arguments: [String] = [], environment: [String: String] = [:]
+    ) throws {
         data = existing ?? "/var/tmp/afs-srv-\(UUID().uuidString.prefix(8))"
+        var arguments = arguments
+        var environment = environment
+        let remembered = data + "/test-backend.json"
+        if let saved = FileManager.default.contents(atPath: remembered),
+            let store = try JSONSerialization.jsonObject(with: saved) as? [String: [String: String]]
+        {
+            arguments = (store["arguments"] ?? [:]).sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] } + arguments
+            environment.merge(store["environment"] ?? [:]) { mine, _ in mine }
+        } else if backend == .clustered {
+            let store = try ClusteredBackends.start().newStore()
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            var named: [String: String] = [:]
+            for i in stride(from: 0, to: store.arguments.count - 1, by: 2) { named[store.arguments[i]] = store.arguments[i + 1] }
+            try JSONSerialization.data(withJSONObject: ["arguments": named, "environment": store.environment]).write(to: URL(fileURLWithPath: remembered))
+            arguments = store.arguments + arguments
+            environment.merge(store.environment) { mine, _ in mine }
+        }
         let exe = ServerProcess.productsDirectory() + "/afs-server"
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw StartError(description: "no afs-server next to the tests: build it first (swift build --build-tests)")
@@ -45,7 +75,10 @@ public final class ServerProcess: @unchecked Sendable {
         process.environment = env
         output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // The server's errors go to a file in its data directory, for a failing test to show.
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: data + "/stderr.log", contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/stderr.log"))
         try process.run()
         // The banners name the bound ports; HTTP and gRPC bind independently, in either order, and
         // each banner is one write.
@@ -66,7 +99,8 @@ public final class ServerProcess: @unchecked Sendable {
             let port = Int(text[grpcRange].dropLast().split(separator: ":").last ?? "")
         else {
             process.terminate()
-            throw StartError(description: "afs-server did not start: \(text)")
+            let errors = (try? String(contentsOfFile: data + "/stderr.log", encoding: .utf8)) ?? ""
+            throw StartError(description: "afs-server did not start: \(text)\(errors)")
         }
         base = String(text[range])
         grpcPort = port

@@ -4,7 +4,8 @@ import Testing
 
 /// Which side of the network the store is on. The same tests run over both: one command set, two transports.
 enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case embedded, remote
+    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3.
+    case embedded, remote, clustered
     var testDescription: String { rawValue }
 }
 
@@ -38,8 +39,8 @@ final class CLI: @unchecked Sendable {
             store = "/var/tmp/afs-cli-\(UUID().uuidString.prefix(8))"
             server = nil
             environment = ["AFS_STORE": store, "AFS_AETHER_SERVER_ENDPOINT": "", "AFS_TOKEN": ""]
-        case .remote:
-            let s = try ServerProcess()
+        case .remote, .clustered:
+            let s = try ServerProcess(backend: transport == .clustered ? .clustered : .embedded)
             server = s
             store = s.data
             environment = ["AFS_STORE": "", "AFS_AETHER_SERVER_ENDPOINT": s.base, "AFS_TOKEN": s.adminToken]
