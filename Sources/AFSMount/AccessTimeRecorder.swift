@@ -16,6 +16,11 @@ final class AccessTimeRecorder: Sendable {
     let interval: Duration
     private let log: @Sendable (String) -> Void
     private let pending = Mutex<[String: Int64]>([:])
+    /// Times sent lately, still answered for a while: a metadata fetch that raced the send may
+    /// have cached the service's older time, and the display must not go back to it.
+    private let sent = Mutex<[String: (time: Int64, until: ContinuousClock.Instant)]>([:])
+    /// How long a sent time keeps answering (longer than any metadata cache entry lives).
+    static let sentGrace: Duration = .seconds(10)
     /// Serialises sends, so an unmount's final flush finds the timer's send finished.
     private let sending = Mutex<Void>(())
     /// Whether a send is scheduled.
@@ -43,9 +48,18 @@ final class AccessTimeRecorder: Sendable {
         thread.start()
     }
 
-    /// The access time recorded for `path` and not yet sent (the service still has an older one).
+    /// The access time recorded for `path` and not yet sent (the service still has an older one),
+    /// or sent lately (a cached copy of the service's attributes may be older).
     func pending(_ path: String) -> Int64? {
-        pending.withLock { $0[path] }
+        let unsent = pending.withLock { $0[path] }
+        let recent = sent.withLock { s -> Int64? in
+            guard let entry = s[path], entry.until > .now else { return nil }
+            return entry.time
+        }
+        switch (unsent, recent) {
+        case let (a?, b?): return max(a, b)
+        case let (a, b): return a ?? b
+        }
     }
 
     /// A path renamed or removed through the mount: its pending time follows it, or goes.
@@ -54,6 +68,10 @@ final class AccessTimeRecorder: Sendable {
             guard let time = p.removeValue(forKey: from) else { return }
             if let to { p[to] = time }
         }
+        sent.withLock { s in
+            guard let entry = s.removeValue(forKey: from) else { return }
+            if let to { s[to] = entry }
+        }
     }
 
     /// An access time set explicitly (`touch -a`, `utimensat`) wins over reads before it: their
@@ -61,6 +79,7 @@ final class AccessTimeRecorder: Sendable {
     func cancel(_ path: String) {
         sending.withLock { _ in
             pending.withLock { _ = $0.removeValue(forKey: path) }
+            sent.withLock { _ = $0.removeValue(forKey: path) }
         }
     }
 
@@ -71,6 +90,11 @@ final class AccessTimeRecorder: Sendable {
             guard !batch.isEmpty else { return }
             do throws(AFSError) {
                 try service.recordAccessTimes(session, batch)
+                let now = ContinuousClock.now
+                sent.withLock { s in
+                    s = s.filter { $0.value.until > now }
+                    for (path, time) in batch { s[path] = (time, now + AccessTimeRecorder.sentGrace) }
+                }
             } catch {
                 // Access times are advisory: a failed batch is logged, not retried forever.
                 log("recording \(batch.count) access times failed: \(error.message)")
