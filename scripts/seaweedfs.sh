@@ -54,18 +54,11 @@ print(" ".join(map(str, ports)))
 PY
 }
 
-start() {
-  local dir="$1"
-  install_weed
-  mkdir -p "$dir/data"
-  [ -f "$dir/weed.pid" ] && kill -0 "$(cat "$dir/weed.pid")" 2>/dev/null && die "a weed server already runs for $dir (pid $(cat "$dir/weed.pid"))"
+# One attempt on fresh ports: 0 when ready (assignments printed), 2 when weed exited at start (a port
+# taken between choosing and binding it: another server starting at the same moment), 1 otherwise.
+start_once() {
+  local dir="$1" access="$2" secret="$3"
   read -r master volume filer s3 < <(free_ports)
-  local access="AKAETHER$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
-  local secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')"
-  cat > "$dir/s3.json" <<JSON
-{"identities":[{"name":"aether","credentials":[{"accessKey":"$access","secretKey":"$secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
-JSON
-  chmod 600 "$dir/s3.json"
   ( close_inherited; exec setsid "$weed" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$master" -volume.port="$volume" -filer -filer.port="$filer" \
     -s3 -s3.port="$s3" -s3.config="$dir/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 -volume.preStopSeconds=0 \
@@ -78,11 +71,42 @@ JSON
       echo "S3_ENDPOINT=http://127.0.0.1:$s3 S3_ACCESS_KEY=$access S3_SECRET_KEY=$secret S3_PID=$pid"
       return 0
     fi
-    kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/weed.log" >&2; die "weed server exited during start (log: $dir/weed.log)"; }
+    kill -0 "$pid" 2>/dev/null || return 2
     sleep 0.25
   done
   kill -9 "$pid" 2>/dev/null || true
-  die "weed's S3 port $s3 did not answer within 30 s (log: $dir/weed.log)"
+  echo "seaweedfs.sh: weed's S3 port $s3 did not answer within 30 s (log: $dir/weed.log)" >&2
+  return 1
+}
+
+start() {
+  local dir="$1"
+  install_weed
+  mkdir -p "$dir/data"
+  local fresh=0
+  [ -z "$(ls -A "$dir/data")" ] && fresh=1
+  [ -f "$dir/weed.pid" ] && kill -0 "$(cat "$dir/weed.pid")" 2>/dev/null && die "a weed server already runs for $dir (pid $(cat "$dir/weed.pid"))"
+  local access="AKAETHER$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
+  local secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')"
+  cat > "$dir/s3.json" <<JSON
+{"identities":[{"name":"aether","credentials":[{"accessKey":"$access","secretKey":"$secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  chmod 600 "$dir/s3.json"
+  local attempt status
+  for attempt in 1 2 3; do
+    status=0
+    start_once "$dir" "$access" "$secret" || status=$?
+    [ "$status" -eq 0 ] && return 0
+    [ "$status" -eq 2 ] || die "start failed"
+    if grep -q "address already in use" "$dir/weed.log" && [ "$attempt" -lt 3 ]; then
+      echo "seaweedfs.sh: a port was taken while weed started; trying other ports" >&2
+      # A new server stored nothing yet (it never became ready): start it clean on the new ports.
+      [ "$fresh" -eq 1 ] && rm -rf "$dir/data" && mkdir -p "$dir/data"
+      continue
+    fi
+    tail -20 "$dir/weed.log" >&2
+    die "weed server exited during start (log: $dir/weed.log)"
+  done
 }
 
 stop() {

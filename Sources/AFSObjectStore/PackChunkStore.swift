@@ -30,6 +30,9 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         public var cacheBytes: Int64 = 1 << 30
         /// Bytes fetched per cold read (the record asked for and the ones after it, cached).
         public var readAhead = 4 << 20
+        /// A pack with no index is deleted by GC once it is this old (seconds): an upload cut off
+        /// between pack and index. Younger ones may be an upload whose index is on its way.
+        public var orphanAge: Double = 3600
 
         public init() {}
     }
@@ -44,6 +47,8 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     struct Pending {
         /// Tells batches apart while they upload.
         var serial = 0
+        /// The pack's name once its upload has computed it.
+        var name: String?
         var bytes: [UInt8] = []
         var entries: [PackIndex.Entry] = []
         var byID: [ChunkID: Int] = [:]
@@ -180,6 +185,9 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         }
         guard let batch else { return }
         let name = SigV4Signer.payloadHash(batch.bytes)  // hex SHA-256: the pack is named by its content
+        lock.withLock {
+            if let i = uploading.firstIndex(where: { $0.serial == batch.serial }) { uploading[i].name = name }
+        }
         let packIndex = PackIndex(entries: batch.entries)
         do {
             try client.put(PackChunkStore.packKey(name), batch.bytes)
@@ -333,7 +341,29 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             report.recordsRelocated += liveEntries.count
             report.bytesFreed += Int64(pack.size)
         }
+        try sweepOrphanPacks(&report)
         return report
+    }
+
+    /// Deletes packs that have no index: an upload cut off between its pack and its index (a
+    /// crash, a failed index write whose records went into a later pack). Nothing refers to
+    /// them, since a record is indexed only once its index is written. Only packs older than
+    /// ``Options/orphanAge`` go, and never one this store is uploading, so an upload in flight
+    /// (whose index is about to follow) is never taken.
+    private func sweepOrphanPacks(_ report: inout ChunkSweepReport) throws(AFSError) {
+        let objects = try client.list(prefix: PackChunkStore.packPrefix)
+        let indexed = Set(objects.filter { $0.key.hasSuffix(".idx") }.map { $0.key.dropLast(4) })
+        let cutoff = Date().addingTimeInterval(-options.orphanAge)
+        for object in objects where object.key.hasSuffix(".pack") && !indexed.contains(object.key.dropLast(5)) {
+            let name = String(object.key.dropFirst(PackChunkStore.packPrefix.count).dropLast(5))
+            guard let written = object.lastModified, written < cutoff else { continue }
+            // An upload not yet named could be this very pack again: wait for the next collection.
+            let busy = lock.withLock { packs[name] != nil || uploading.contains { $0.name == nil || $0.name == name } }
+            if busy { continue }
+            try client.delete(object.key)
+            report.unitsCleaned += 1
+            report.bytesFreed += object.size
+        }
     }
 
     public func storedSizes() -> [ChunkID: Int] {

@@ -24,10 +24,13 @@ public final class S3Client: Sendable {
     public struct Object: Sendable, Equatable {
         public var key: String
         public var size: Int64
+        /// When the object was written, by the server's clock (nil when the listing had no date).
+        public var lastModified: Date?
 
-        public init(key: String, size: Int64) {
+        public init(key: String, size: Int64, lastModified: Date? = nil) {
             self.key = key
             self.size = size
+            self.lastModified = lastModified
         }
     }
 
@@ -94,11 +97,20 @@ public final class S3Client: Sendable {
             let page = S3XML(reply.body)
             for contents in page.elements("Contents") {
                 guard let key = contents.first("Key"), key.hasPrefix(location.prefix) else { continue }
-                out.append(Object(key: String(key.dropFirst(location.prefix.count)), size: Int64(contents.first("Size") ?? "0") ?? 0))
+                out.append(Object(
+                    key: String(key.dropFirst(location.prefix.count)), size: Int64(contents.first("Size") ?? "0") ?? 0,
+                    lastModified: contents.first("LastModified").flatMap(S3Client.parseTimestamp)))
             }
             token = page.first("IsTruncated") == "true" ? page.first("NextContinuationToken") : nil
         } while token != nil
         return out
+    }
+
+    /// An ISO 8601 time as S3 listings write it (`2026-12-05T20:18:35.000Z`, fractions optional).
+    static func parseTimestamp(_ text: String) -> Date? {
+        let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let plain = Date.ISO8601FormatStyle()
+        return (try? withFraction.parse(text)) ?? (try? plain.parse(text))
     }
 
     // MARK: Bucket

@@ -71,4 +71,27 @@ public final class PostgresAccessCatalog: AccessCatalog {
     public func forgetOwner(session: String) throws(AFSError) {
         try catalog.execute("forget the owner of \(session)", "DELETE FROM afs_ownership WHERE session_id = \(session)")
     }
+
+    public func addUsage(_ counts: [UsageCount]) throws(AFSError) {
+        guard !counts.isEmpty else { return }
+        var sql = "INSERT INTO afs_usage (tenant, session_id, op, count) VALUES "
+        var binds = PostgresBindings(capacity: counts.count * 4)
+        for (i, c) in counts.enumerated() {
+            sql += (i == 0 ? "" : ", ") + "($\(i * 4 + 1), $\(i * 4 + 2), $\(i * 4 + 3), $\(i * 4 + 4))"
+            binds.append(c.tenant)
+            binds.append(c.session)
+            binds.append(c.operation)
+            binds.append(c.count)
+        }
+        sql += " ON CONFLICT (tenant, session_id, op) DO UPDATE SET count = afs_usage.count + excluded.count"
+        try catalog.execute("add usage counts", PostgresQuery(unsafeSQL: sql, binds: binds))
+    }
+
+    public func usage() throws(AFSError) -> [UsageCount] {
+        try catalog.select("read usage counts", "SELECT * FROM afs_usage") { row in
+            UsageCount(
+                tenant: try row["tenant"].decode(String.self), session: try row["session_id"].decode(String.self),
+                operation: try row["op"].decode(String.self), count: try row["count"].decode(Int64.self))
+        }
+    }
 }

@@ -24,8 +24,20 @@ extension PostgresBackend {
     /// Claims the catalog for this process: one serving process per catalog, until replicas
     /// coordinate through it. The claim is a session-level advisory lock on a connection of its
     /// own, so it ends when this process dies, however it dies, and the next server can start
-    /// at once. Another live holder is named in the error.
-    public func claimOwnership() throws(AFSError) {
+    /// at once. Another live holder is named in the error, after `wait` (a holder that just died
+    /// is released once the database notices its connection is gone).
+    public func claimOwnership(wait: Duration = .seconds(3)) throws(AFSError) {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            do {
+                return try claimOnce()
+            } catch where error.code == .storeLocked && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
+    private func claimOnce() throws(AFSError) {
         let location = self.location
         let logger = self.logger
         let host = ProcessInfo.processInfo.hostName

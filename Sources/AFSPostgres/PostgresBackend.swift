@@ -88,7 +88,13 @@ public final class PostgresBackend: Sendable {
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if let owner = ownerConnection.withLock({ c in defer { c = nil }; return c }) {
-            // Ends the advisory lock. Waiting is fine here: this is never an event-loop thread.
+            // Releases the claim before the connection goes, so the next server may start at
+            // once (closing alone releases it too, but only once the database has noticed).
+            let logger = self.logger
+            _ = try? Blocking.run(timeout: .seconds(2)) {
+                try await owner.query("SELECT pg_advisory_unlock(\(PostgresBackend.ownershipLockKey))", logger: logger)
+            }
+            // Waiting is fine here: this is never an event-loop thread.
             let closing: EventLoopFuture<Void> = owner.close()
             try? closing.wait()
         }

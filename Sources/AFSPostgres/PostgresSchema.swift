@@ -106,6 +106,11 @@ enum PostgresSchema {
             """,
             "CREATE TABLE afs_ownership (session_id text PRIMARY KEY, tenant text NOT NULL)",
             "CREATE INDEX afs_ownership_tenant ON afs_ownership (tenant)",
+            """
+            CREATE TABLE afs_usage (
+                tenant text NOT NULL, session_id text NOT NULL, op text NOT NULL, count bigint NOT NULL,
+                PRIMARY KEY (tenant, session_id, op))
+            """,
         ]),
     ]
 

@@ -125,6 +125,16 @@ public final class AccessControl: Sendable {
         try records.forgetOwner(session: session)
     }
 
+    /// Adds operation counts (``UsageCounters`` flushes here).
+    public func addUsage(_ counts: [UsageCount]) throws {
+        try records.addUsage(counts)
+    }
+
+    /// Every operation counter.
+    public func usage() throws -> [UsageCount] {
+        try records.usage()
+    }
+
     /// On first start: an admin token written to `path` with mode 0600. Later starts keep it.
     /// A server on a shared catalog that finds no file (another machine) makes its own admin
     /// token; the ones made before stay valid.

@@ -123,8 +123,9 @@ extension AetherServer {
         try principal.require(.reader)
         let store = self.store
         let access = self.access
-        let counts = usage.snapshot()
+        let usage = self.usage
         return try await Blocking.run { () -> UsageReport in
+            let counts = try usage.snapshot(access)
             let stats = try store.stats()
             var report = UsageReport(stats: stats)
             for s in try store.sessions() {

@@ -126,12 +126,14 @@ public final class AetherServer: Sendable {
         let grpc = try grpcEndpoint(onListening: onGRPCListening)
         var logger = Logger(label: "afs-server")
         logger.logLevel = .info
-        let group = ServiceGroup(configuration: .init(services: [http, grpc], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let flusher = UsageFlusher(usage: usage, access: access)
+        let group = ServiceGroup(configuration: .init(services: [http, grpc, flusher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
     /// Flushes and closes the store (after the HTTP and gRPC servers stopped).
     public func shutdown() throws {
+        usage.flush(to: access)
         try store.close()
     }
 
@@ -152,21 +154,82 @@ public final class AetherServer: Sendable {
     }
 }
 
-/// Operation counts per tenant and per session, in memory since start.
+/// Operation counts per tenant and per session: counted in memory, added to the access catalog
+/// every few seconds and at shutdown (``flush(to:)``), so they survive restarts and, on the
+/// clustered backend, add up across servers. Requests per minute stay in memory (a rate, not a
+/// total).
 final class UsageCounters: Sendable {
-    private let counts = Mutex<(tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int])>(([:], [:], [:]))
+    private struct Key: Hashable {
+        var tenant: String
+        var session: String
+        var op: String
+    }
+
+    private let pending = Mutex<[Key: Int64]>([:])
+    private let perMinute = Mutex<[Int: Int]>([:])
+    /// Serializes flushes (the timer's and shutdown's).
+    private let flushing = Mutex<Void>(())
 
     func record(tenant: String, session: String?, op: String) {
-        counts.withLock { c in
-            c.tenants[tenant, default: [:]][op, default: 0] += 1
-            if let session { c.sessions[session, default: [:]][op, default: 0] += 1 }
+        pending.withLock { $0[Key(tenant: tenant, session: session ?? "", op: op), default: 0] += 1 }
+        perMinute.withLock { m in
             let minute = Int(Date().timeIntervalSince1970 / 60)
-            c.perMinute[minute, default: 0] += 1
-            if c.perMinute.count > 1440 { c.perMinute = c.perMinute.filter { $0.key > minute - 1440 } }
+            m[minute, default: 0] += 1
+            if m.count > 1440 { m = m.filter { $0.key > minute - 1440 } }
         }
     }
 
-    func snapshot() -> (tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int]) {
-        counts.withLock { $0 }
+    /// Adds what was counted since the last flush to `records`; on failure keeps it for the next.
+    func flush(to records: AccessControl) {
+        flushing.withLock { _ in
+            let batch = pending.withLock { p in
+                defer { p.removeAll() }
+                return p
+            }
+            guard !batch.isEmpty else { return }
+            let counts = batch.map { UsageCount(tenant: $0.key.tenant, session: $0.key.session, operation: $0.key.op, count: $0.value) }
+            do {
+                var start = 0
+                while start < counts.count {
+                    let end = min(counts.count, start + 5_000)
+                    try records.addUsage(Array(counts[start..<end]))
+                    start = end
+                }
+            } catch {
+                // Counted again with the next flush (a partly added batch may count some twice).
+                pending.withLock { p in for (k, v) in batch { p[k, default: 0] += v } }
+            }
+        }
+    }
+
+    /// Totals per tenant and per session (stored plus not yet flushed), and requests per minute.
+    func snapshot(_ records: AccessControl) throws -> (tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int]) {
+        var all = try records.usage()
+        all += pending.withLock { p in p.map { UsageCount(tenant: $0.key.tenant, session: $0.key.session, operation: $0.key.op, count: $0.value) } }
+        var tenants: [String: [String: Int]] = [:]
+        var sessions: [String: [String: Int]] = [:]
+        for c in all {
+            tenants[c.tenant, default: [:]][c.operation, default: 0] += Int(c.count)
+            if !c.session.isEmpty { sessions[c.session, default: [:]][c.operation, default: 0] += Int(c.count) }
+        }
+        return (tenants, sessions, perMinute.withLock { $0 })
+    }
+
+    /// Requests per minute over the last day.
+    func requestsPerMinute() -> [Int: Int] { perMinute.withLock { $0 } }
+}
+
+/// Adds the operation counters to the access catalog every few seconds until shutdown.
+struct UsageFlusher: Service {
+    let usage: UsageCounters
+    let access: AccessControl
+    static let interval: Duration = .seconds(2)
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: UsageFlusher.interval) }
+            let usage = self.usage, access = self.access
+            _ = try? await Blocking.run { usage.flush(to: access) }
+        }
     }
 }

@@ -22,6 +22,12 @@ public final class SQLiteAccessCatalog: AccessCatalog {
                     CREATE INDEX ownership_tenant ON ownership(tenant);
                     """)
             }
+            m.registerMigration("v2-usage") { db in
+                try db.execute(sql: """
+                    CREATE TABLE usage (tenant TEXT NOT NULL, session_id TEXT NOT NULL, op TEXT NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (tenant, session_id, op)) WITHOUT ROWID;
+                    """)
+            }
             try m.migrate(db)
         } catch {
             throw AFSError(.io, "cannot open the access database \(path): \(error)")
@@ -92,5 +98,23 @@ public final class SQLiteAccessCatalog: AccessCatalog {
 
     public func forgetOwner(session: String) throws(AFSError) {
         try write { db in try db.execute(sql: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+    }
+
+    public func addUsage(_ counts: [UsageCount]) throws(AFSError) {
+        try write { db in
+            for c in counts {
+                try db.execute(
+                    sql: "INSERT INTO usage (tenant, session_id, op, count) VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                    arguments: [c.tenant, c.session, c.operation, c.count])
+            }
+        }
+    }
+
+    public func usage() throws(AFSError) -> [UsageCount] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM usage").map { row in
+                UsageCount(tenant: row["tenant"], session: row["session_id"], operation: row["op"], count: row["count"])
+            }
+        }
     }
 }

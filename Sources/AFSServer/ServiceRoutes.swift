@@ -45,7 +45,7 @@ extension AetherServer {
             let store = self.store
             let access = self.access
             let isAdmin = principal.isStoreAdmin
-            let perMinute = self.usage.snapshot().perMinute
+            let perMinute = self.usage.requestsPerMinute()
             return try await Blocking.run { () -> Response in
                 let stats = try store.stats()
                 var sessions = try store.sessions()

@@ -104,6 +104,35 @@ import Testing
     /// The engine itself on S3 packs: what it writes survives a reopen with a new local
     /// directory (the bucket holds every record), GC frees bucket space after a delete, and a
     /// damaged or missing pack is reported by name, never served.
+    /// A pack whose index never came (an upload cut off between the two) is garbage, but only
+    /// once it is old: a young one may be an upload whose index is on its way.
+    @Test func packsWithoutAnIndexGoWhenOld() throws {
+        let f = try Fixture(.s3Packs)
+        let client = try #require(f.client)
+        var options = PackChunkStore.Options()
+        options.packSize = 64 << 10
+        var store = try PackChunkStore.open(client: client, options: options)
+        let kept = try store.put(.chunk, Self.bytes(5000, seed: 1))
+        try store.sync()
+        let stray = "packs/" + String(repeating: "ab", count: 32) + ".pack"
+        try client.put(stray, Self.bytes(3000, seed: 2))
+        let listed = try client.list(prefix: "packs/")
+        #expect(listed.allSatisfy { $0.lastModified != nil }, "listings carry LastModified")
+
+        var report = try store.sweep(live: [kept], liveRatioThreshold: 0.5)
+        #expect(try client.size(of: stray) != nil, "a young pack without an index stays")
+        #expect(report.unitsCleaned == 0)
+        try store.close()
+
+        options.orphanAge = 0
+        store = try PackChunkStore.open(client: client, options: options)
+        report = try store.sweep(live: [kept], liveRatioThreshold: 0.5)
+        #expect(try client.size(of: stray) == nil, "an old one goes")
+        #expect(report.unitsCleaned == 1 && report.bytesFreed == 3000)
+        #expect(try store.get(kept) == Self.bytes(5000, seed: 1), "indexed packs are untouched")
+        #expect(try client.list(prefix: "packs/").count == 2)
+    }
+
     @Test func theEngineRunsOnS3Packs() throws {
         let f = try Fixture(.s3Packs)
         let client = try #require(f.client)

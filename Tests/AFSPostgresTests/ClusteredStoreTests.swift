@@ -50,6 +50,17 @@ import Testing
         }
     }
 
+    /// Bytes that neither lz4 nor deduplication shrink.
+    static func noise(_ n: Int, seed: Int) -> [UInt8] {
+        var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<n).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+    }
+
     static func bytes(_ n: Int, seed: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed &* 7 &+ $0 >> 9) } }
 
     @Test func aStoreReopenedOnAnotherMachineFindsEverything() throws {
@@ -138,6 +149,67 @@ import Testing
         #expect(throws: AFSError.self) { try PostgresLocation(parsing: "mysql://x@y/z") }
         #expect(throws: AFSError.self) { try PostgresLocation(parsing: "postgres://u@h:5432/") }
         #expect(try PostgresLocation(parsing: "postgres://u:secret@h:6000/db").description == "postgres://u@h:6000/db", "no password in messages")
+    }
+
+    /// GC on the clustered backend while writers run: small writes (journaled in PostgreSQL) and
+    /// large ones (their chunks in S3 before the journal), forks deleted under it. Every
+    /// acknowledged write reads back, deleted sessions' space leaves the bucket, verify is clean.
+    @Test func garbageCollectionWhileWritersRunKeepsEverythingLive() throws {
+        let cluster = try Cluster()
+        let (store, backend) = try cluster.open("a")
+        defer {
+            try? store.close()
+            backend.close()
+        }
+        let session = try store.createSession(name: "busy", from: .blank).id
+        // Space to free: a session of large files, deleted before the writers start.
+        let doomed = try store.createSession(name: "doomed", from: .blank).id
+        for i in 0..<4 { try store.writeFile(doomed, path: "/big\(i)", data: Self.noise(2 << 20, seed: 100 + i)) }
+        _ = try store.checkpoint(doomed)
+        let bucketBefore = try cluster.client.list(prefix: "packs/").reduce(0) { $0 + $1.size }
+        try store.delete(doomed)
+        _ = try store.collectGarbage()
+        let bucketAfter = try cluster.client.list(prefix: "packs/").reduce(0) { $0 + $1.size }
+        #expect(bucketBefore - bucketAfter > 7 << 20, "the deleted session's 8 MiB left the bucket: \(bucketBefore) → \(bucketAfter) bytes")
+
+        let acknowledged = Mutex<[String: [UInt8]]>([:])
+        let failures = Mutex<[String]>([])
+        let stop = Atomic<Bool>(false)
+        let writers = DispatchGroup()
+        for w in 0..<3 {
+            DispatchQueue.global().async(group: writers) {
+                var i = 0
+                while !stop.load(ordering: .acquiring) {
+                    i += 1
+                    let path = "/w\(w)/f\(i % 20)"
+                    // Every fourth write is large: its chunks reach S3 before its journal record.
+                    let data = Self.bytes(i % 4 == 0 ? 300_000 + i : 100 + i, seed: w * 1000 + i)
+                    do throws(AFSError) {
+                        try store.writeFile(session, path: path, data: data)
+                        acknowledged.withLock { $0[path] = data }
+                        if i % 25 == 0 { _ = try store.checkpoint(session) }
+                    } catch {
+                        failures.withLock { $0.append(error.message) }
+                    }
+                }
+            }
+        }
+        var collections = 0
+        let deadline = Date().addingTimeInterval(8)
+        while Date() < deadline {
+            _ = try store.collectGarbage()
+            collections += 1
+        }
+        stop.store(true, ordering: .releasing)
+        writers.wait()
+        _ = try store.collectGarbage()
+        #expect(failures.withLock { $0 } == [])
+        #expect(collections >= 2)
+        for (path, data) in acknowledged.withLock({ $0 }) {
+            #expect(try store.readFile(session, path: path) == data, "\(path) reads back as acknowledged")
+        }
+        let report = try store.verify()
+        #expect(report.problems == [], "\(report.problems)")
     }
 
     /// Writers run while PostgreSQL is stopped and started again: writes fail as unavailable

@@ -197,6 +197,42 @@ import Testing
         #expect(try server.request("GET", "/v1/sessions", token: b).status == 401)
     }
 
+    /// `/v1/usage` counts operations per tenant and per session, shows each tenant only its own,
+    /// and keeps the counts across a restart (they live in the access catalog: SQLite, or
+    /// PostgreSQL on the clustered backend).
+    @Test(arguments: ServerBackend.allCases) func usageCountsPerTenantAndSessionSurviveRestarts(_ backend: ServerBackend) throws {
+        let server = try ServerHarness(backend: backend)
+        let a = try server.request("POST", "/v1/tokens", json: ["tenant": "acme", "role": "writer"]).object()["token"] as! String
+        let b = try server.request("POST", "/v1/tokens", json: ["tenant": "globex", "role": "writer"]).object()["token"] as! String
+        let sa = try #require(try server.request("POST", "/v1/sessions", token: a, json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        for i in 0..<3 { #expect(try server.request("PUT", "/v1/sessions/\(sa)/files/f\(i)", token: a, body: Data("x".utf8)).status == 201) }
+        #expect(try server.request("GET", "/v1/sessions/\(sa)/files/f0", token: a).status == 200)
+        let sb = try #require(try server.request("POST", "/v1/sessions", token: b, json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try server.request("PUT", "/v1/sessions/\(sb)/files/g", token: b, body: Data("y".utf8)).status == 201)
+
+        func operations(_ token: String?, tenant: String) throws -> [String: Int] {
+            let usage = try server.request("GET", "/v1/usage", token: token).object()
+            let tenants = try #require(usage["tenants"] as? [String: [String: Any]])
+            return tenants[tenant]?["operations"] as? [String: Int] ?? [:]
+        }
+        func sessionOperations(_ server: ServerHarness, _ id: String) throws -> [String: Int] {
+            let sessions = try #require(try server.request("GET", "/v1/usage").object()["sessions"] as? [[String: Any]])
+            return sessions.first { $0["id"] as? String == id }?["operations"] as? [String: Int] ?? [:]
+        }
+        #expect(try operations(a, tenant: "acme") == ["create": 1, "write": 3, "read": 1])
+        #expect(try operations(a, tenant: "globex") == [:], "a tenant sees only its own counts")
+        #expect(try sessionOperations(server, sa) == ["create": 1, "write": 3, "read": 1])
+
+        server.stop()
+        let again = try ServerHarness(data: server.data)
+        defer { again.cleanup() }
+        #expect(try sessionOperations(again, sa) == ["create": 1, "write": 3, "read": 1], "counts survive a restart")
+        #expect(try again.request("PUT", "/v1/sessions/\(sb)/files/g2", token: b, body: Data("z".utf8)).status == 201)
+        let usage = try again.request("GET", "/v1/usage").object()
+        let globex = (usage["tenants"] as? [String: [String: Any]])?["globex"]?["operations"] as? [String: Int]
+        #expect(globex == ["create": 1, "write": 2], "and keep adding up")
+    }
+
     @Test(arguments: ServerBackend.allCases) func largeStreamedUploadAndDownloadKeepMemoryFlat(_ backend: ServerBackend) throws {
         let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }

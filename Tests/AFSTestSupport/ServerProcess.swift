@@ -77,7 +77,7 @@ public final class ServerProcess: @unchecked Sendable {
         process.standardOutput = output
         // The server's errors go to a file in its data directory, for a failing test to show.
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: data + "/stderr.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: data + "/stderr.log", contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/stderr.log"))
         try process.run()
         // The banners name the bound ports; HTTP and gRPC bind independently, in either order, and

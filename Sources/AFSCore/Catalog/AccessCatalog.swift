@@ -21,7 +21,8 @@ public struct StoredToken: Sendable, Equatable {
     }
 }
 
-/// Who may call a server: tokens and their tenants, and which tenant owns each session.
+/// Who may call a server: tokens and their tenants, which tenant owns each session, and how many
+/// operations each tenant made.
 ///
 /// The third storage seam beside ``Catalog`` and ``ChunkStore``: a server on the embedded store
 /// keeps these in SQLite in its data directory; a clustered one keeps them in its PostgreSQL
@@ -40,4 +41,24 @@ public protocol AccessCatalog: Sendable {
     func owner(session: String) throws(AFSError) -> String?
     func sessions(tenant: String) throws(AFSError) -> Set<String>
     func forgetOwner(session: String) throws(AFSError)
+
+    /// Adds to the operation counters (one upsert per tenant, session and operation).
+    func addUsage(_ counts: [UsageCount]) throws(AFSError)
+    /// Every counter.
+    func usage() throws(AFSError) -> [UsageCount]
+}
+
+/// Operations counted for one tenant on one session (`session` empty: not about a session).
+public struct UsageCount: Sendable, Equatable, Hashable {
+    public var tenant: String
+    public var session: String
+    public var operation: String
+    public var count: Int64
+
+    public init(tenant: String, session: String, operation: String, count: Int64) {
+        self.tenant = tenant
+        self.session = session
+        self.operation = operation
+        self.count = count
+    }
 }
