@@ -81,6 +81,65 @@ import Testing
         #expect(down.status == 1 && down.output.contains("cannot reach S3"), "\(down.output)")
     }
 
+    /// afs-server on the clustered backend (`--catalog postgres://… --objects s3://…`): migrate,
+    /// a write storm with forks and checkpoints killed with SIGKILL, then a server on another data
+    /// directory (another machine) finds every acknowledged write; one server per catalog; an
+    /// unreachable PostgreSQL stops the start with a message that says what to check.
+    @Test func clusteredServerSurvivesKill9AndMovesToAnotherMachine() throws {
+        let backends = try ClusteredBackends.start()
+        let store = try backends.newStore()
+        let catalog = try #require(store.arguments.firstIndex(of: "--catalog").map { store.arguments[$0 + 1] })
+        let root = "/var/tmp/afs-srv-pg-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+
+        let migrate = try Self.afsServer(["migrate", "--catalog", catalog, "--json"], environment: [:])
+        #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":2"#), "\(migrate.output)")
+        let port = Int(backends.postgres.value("PG_PORT")) ?? 5432
+        let nowhere = "postgres://postgres@127.0.0.1:\(port == 65535 ? 65534 : port + 1)/x?sslmode=disable"
+        let down = try Self.afsServer(["--data", root + "/x", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--catalog", nowhere], environment: [:])
+        #expect(down.status == 1 && down.output.contains("cannot be reached") && down.output.contains("--catalog"), "\(down.output)")
+
+        let first = try ServerHarness(data: root + "/a", arguments: store.arguments, environment: store.environment)
+        // A second server on the same catalog is refused while the first runs.
+        let second = try Self.afsServer(["--data", root + "/b", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"] + store.arguments, environment: store.environment)
+        #expect(second.status == 1 && second.output.contains("is in use by afs-server pid \(first.pid)"), "\(second.output)")
+
+        let id = try #require(try first.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
+        let large = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
+        let acknowledged = ResultSet()
+        let forks = ResultSet()
+        DispatchQueue.concurrentPerform(iterations: 4) { writer in
+            for i in 0..<15 {
+                let body = i % 5 == 0 ? large + Data("\(writer)-\(i)".utf8) : Data("writer \(writer) file \(i)".utf8)
+                if let r = try? first.request("PUT", "/v1/sessions/\(id)/files/w\(writer)/f\(i)", body: body), r.status == 201 {
+                    acknowledged.insert("/w\(writer)/f\(i)", body)
+                }
+                if i % 7 == 3, let r = try? first.request("POST", "/v1/sessions/\(id)/fork", json: [:]), r.status == 201,
+                    let fork = (try? r.object())?["id"] as? String
+                {
+                    forks.insert(fork, Data())
+                }
+                if i % 7 == 5 { _ = try? first.request("POST", "/v1/sessions/\(id)/checkpoints", json: [:]) }
+            }
+        }
+        #expect(acknowledged.count == 60 && forks.count == 8)
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+
+        // Another machine: a new data directory, the same two backends.
+        let server = try ServerHarness(data: root + "/c", arguments: store.arguments, environment: store.environment)
+        defer { server.stop() }
+        for (path, body) in acknowledged.all {
+            #expect(try server.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) after kill -9, on another machine")
+        }
+        for fork in forks.all.keys {
+            #expect(try server.request("GET", "/v1/sessions/\(fork)").status == 200, "fork \(fork) survives")
+        }
+        #expect(try server.request("GET", "/v1/sessions/\(id)/checkpoints").array().count >= 4)
+        let verify = try server.request("POST", "/v1/store/verify").object()
+        #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
+    }
+
     final class ResultSet: @unchecked Sendable {
         private let lock = NSLock()
         private var files: [String: Data] = [:]

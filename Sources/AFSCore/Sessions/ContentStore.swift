@@ -84,6 +84,11 @@ struct ContentStore: Sendable {
         /// IDs of the chunks cut so far.
         var chunkIDs: [ChunkID] { items.map(\.id) }
 
+        /// All the bytes, when nothing was cut yet and they are at most `limit`: a small upload
+        /// can then go into the session's journal whole, as a `writeFile` does, instead of into
+        /// the chunk store (whose commit is an object upload on S3).
+        func uncut(limit: Int) -> [UInt8]? { items.isEmpty && buffer.count <= limit ? buffer : nil }
+
         mutating func append(_ bytes: UnsafeRawBufferPointer) throws(AFSError) {
             buffer.append(contentsOf: bytes)
             total += UInt64(bytes.count)

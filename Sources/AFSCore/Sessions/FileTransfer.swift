@@ -117,7 +117,13 @@ public final class FileUpload: @unchecked Sendable {
         finished = true
         let size = writer.total
         let content: TreeValue.Content
-        do { content = form == .chunks ? try writer.finishChunks() : try writer.finish() } catch {
+        do {
+            if form != .chunks, let bytes = writer.uncut(limit: store.options.journalInlineLimit) {
+                content = .inline(bytes)
+            } else {
+                content = form == .chunks ? try writer.finishChunks() : try writer.finish()
+            }
+        } catch {
             lock.unlock()
             throw error
         }
@@ -171,7 +177,9 @@ extension AetherStore {
         session: String, path: String, content c: TreeValue.Content, size: UInt64, mode: UInt32?, mtime: Int64?, context: MutationContext
     ) throws(AFSError) {
         let p = try SessionPath(path)
-        try log.sync()
+        // Chunks must be durable before the journal names them; bytes carried whole in the
+        // journal record need nothing else.
+        if case .inline = c {} else { try log.sync() }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
             let now = AetherStore.now()
             let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
