@@ -25,6 +25,12 @@ import Testing
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: cache.path(ids[3])))
         #expect(cache.get(ids[3]) == nil)
         #expect(!FileManager.default.fileExists(atPath: cache.path(ids[3])))
+        // One flipped bit in a whole entry: a miss too, never wrong bytes.
+        var entry = try #require(FileManager.default.contents(atPath: cache.path(ids[4])))
+        entry[100] ^= 0x10
+        try entry.write(to: URL(fileURLWithPath: cache.path(ids[4])))
+        #expect(cache.get(ids[4]) == nil)
+        cache.put(ids[4], [UInt8](repeating: 4, count: 3000))
         // What survives a restart is found again; strays are cleaned.
         FileManager.default.createFile(atPath: dir + "/not-an-id", contents: Data([0]))
         cache = try LocalChunkCache(directory: dir, maxBytes: 10_000)
