@@ -2,7 +2,7 @@
 // real servers: PostgreSQL 15 (scripts/postgres.sh) and S3 (SeaweedFS, scripts/seaweedfs.sh, unless
 // --endpoint is given with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 //
-//   swift build -c release --product afs-objectbench --product afs-server && .build/release/afs-objectbench [--quick]
+//   swift build -c release --product afs-objectbench && swift build -c release --product afs-server && .build/release/afs-objectbench [--quick]
 //
 // Three stores in process: embedded (segment log, SQLite, journal files), S3 packs (records in the bucket,
 // catalog and journals local), clustered (records in the bucket, catalog and journals in PostgreSQL). Then
