@@ -75,12 +75,37 @@ extension PostgresBackend {
                 throw error
             }
             self.ownerConnection.withLock { $0 = connection }
+            // The claim ends with its connection. If the connection goes while this server runs
+            // (the database restarted), take the claim again; if another server took it in
+            // between, this one stops serving the catalog rather than share it.
+            connection.closeFuture.whenComplete { _ in self.reclaimAfterLoss() }
             return nil
         }
         if let holder {
             throw AFSError(
                 .storeLocked,
                 "the catalog at \(location) is in use by \(holder); one afs-server serves a catalog at a time. Stop that server, or give this one another database")
+        }
+    }
+
+    private func reclaimAfterLoss() {
+        guard !isClosed, ownerConnection.withLock({ $0 != nil }) else { return }
+        ownerConnection.withLock { $0 = nil }
+        logger.warning("the catalog claim's connection to \(location) closed; claiming it again")
+        Thread.detachNewThread { [self] in
+            while !isClosed {
+                do throws(AFSError) {
+                    try claimOnce()
+                    logger.info("the catalog claim on \(location) is held again")
+                    return
+                } catch where error.code == .storeLocked {
+                    ownershipLost.store(true, ordering: .releasing)
+                    logger.critical("\(error.message); this server stops using the catalog")
+                    return
+                } catch {
+                    Thread.sleep(forTimeInterval: 1)  // the database is not back yet
+                }
+            }
         }
     }
 }

@@ -34,6 +34,9 @@ public final class PostgresBackend: Sendable {
     private let closed = Atomic<Bool>(false)
     /// The connection that holds the ownership claim (``claimOwnership()``), if taken.
     let ownerConnection = Mutex<PostgresConnection?>(nil)
+    /// Another server took the catalog while this one's claim was down: every call fails.
+    let ownershipLost = Atomic<Bool>(false)
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     private init(location: PostgresLocation, options: Options, client: PostgresClient, logger: Logger, runner: Task<Void, Never>) {
         self.location = location
@@ -112,6 +115,11 @@ public final class PostgresBackend: Sendable {
     ) throws(AFSError) -> T {
         guard !closed.load(ordering: .acquiring) else {
             throw AFSError(.unavailable, "the catalog connection to \(location) is closed")
+        }
+        guard !ownershipLost.load(ordering: .acquiring) else {
+            throw AFSError(
+                .storeLocked,
+                "another afs-server took the catalog at \(location) while this one's claim was down (the database restarted); restart this server once that one is stopped")
         }
         let client = self.client
         let result: T?

@@ -255,6 +255,17 @@ import Testing
         stop.store(true, ordering: .releasing)
         writers.wait()
         #expect(afterRestart.load(ordering: .relaxed) >= 20, "service resumed after the restart")
+        // The claim on the catalog died with its connection and was taken again (within a second
+        // of the database's return): another server is still refused.
+        Thread.sleep(forTimeInterval: 2)
+        let intruder = try PostgresBackend.connect(try cluster.location)
+        do {
+            try intruder.claimOwnership(wait: .zero)
+            Issue.record("another server claimed the catalog after the restart")
+        } catch {
+            #expect(error.code == .storeLocked, "\(error.message)")
+        }
+        intruder.close()
         let failed = failures.withLock { $0 }
         #expect(failed[.unavailable, default: 0] > 0, "writes failed while the database was down: \(failed)")
         #expect(Set(failed.keys).subtracting([.unavailable]).isEmpty, "and only as unavailable: \(failed)")
