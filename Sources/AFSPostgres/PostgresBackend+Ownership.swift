@@ -1,5 +1,7 @@
 import AFSCore
 import Foundation
+import Logging
+import NIOCore
 import NIOSSL
 import PostgresNIO
 
@@ -30,9 +32,38 @@ extension PostgresBackend {
         let deadline = ContinuousClock.now + wait
         while true {
             do {
-                return try claimOnce()
+                try claimOnce()
+                startHeartbeat()
+                return
             } catch where error.code == .storeLocked && ContinuousClock.now < deadline {
                 Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
+    /// Every few seconds, asks the claim's connection whether it still holds the lock: a
+    /// connection that died without the client noticing (a half-open TCP connection, a dropped
+    /// NAT entry) is closed, which starts the reclaim.
+    private func startHeartbeat() {
+        Thread.detachNewThread { [self] in
+            while !isClosed {
+                Thread.sleep(forTimeInterval: 3)
+                guard let connection = ownerConnection.withLock({ $0 }) else { continue }
+                let logger = self.logger
+                let held = try? Blocking.run(timeout: .seconds(5)) {
+                    let rows = try await connection.query(
+                        """
+                        SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+                        AND ((classid::bigint << 32) | objid::bigint) = \(PostgresBackend.ownershipLockKey)
+                        """, logger: logger
+                    ).rows()
+                    return try rows[0]["n"].decode(Int64.self) == 1
+                }
+                if held != true && !isClosed {
+                    logger.warning("the catalog claim on \(location) did not answer its heartbeat; reconnecting it")
+                    let closing: EventLoopFuture<Void> = connection.close()
+                    try? closing.wait()
+                }
             }
         }
     }
@@ -46,8 +77,8 @@ extension PostgresBackend {
         do {
             switch location.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: PostgresBackend.tlsConfiguration(location.tls)))
+            case .require, .verifyFull: tls = .require(try NIOSSLContext(configuration: PostgresBackend.tlsConfiguration(location.tls)))
             }
         } catch {
             throw AFSError(.invalidArgument, "cannot set up TLS for \(location): \(error)")
@@ -55,26 +86,25 @@ extension PostgresBackend {
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls)
-        let holder: String? = try perform("claim the catalog") { _ in
+        let holder: String? = try perform("claim the catalog", requireClaim: false) { _ in
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             do {
                 let rows = try await connection.query("SELECT pg_try_advisory_lock(\(PostgresBackend.ownershipLockKey)) AS ok", logger: logger).rows()
                 guard try rows[0]["ok"].decode(Bool.self) else {
-                    let owner = try await connection.query("SELECT host, pid, since::text AS since FROM afs_owner WHERE id = 1", logger: logger).rows()
+                    // (No afs_owner table yet: the holder claimed a database it has not migrated.)
+                    let owner = try? await connection.query("SELECT host, pid, since::text AS since FROM afs_owner WHERE id = 1", logger: logger).rows()
                     try? await connection.close()
-                    guard let row = owner.first else { return "another server" }
+                    guard let row = owner?.first else { return "another server" }
                     return "afs-server pid \(try row["pid"].decode(Int64.self)) on \(try row["host"].decode(String.self)) (since \(try row["since"].decode(String.self)))"
                 }
-                try await connection.query(
-                    """
-                    INSERT INTO afs_owner (id, host, pid) VALUES (1, \(host), \(pid))
-                    ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, since = now()
-                    """, logger: logger)
+                try? await PostgresBackend.recordOwner(on: connection, host: host, pid: pid, logger: logger)
             } catch {
                 try? await connection.close()
                 throw error
             }
             self.ownerConnection.withLock { $0 = connection }
+            self.claimed.store(true, ordering: .releasing)
+            self.claimHeld.store(true, ordering: .releasing)
             // The claim ends with its connection. If the connection goes while this server runs
             // (the database restarted), take the claim again; if another server took it in
             // between, this one stops serving the catalog rather than share it.
@@ -89,6 +119,8 @@ extension PostgresBackend {
     }
 
     private func reclaimAfterLoss() {
+        // Calls stop first: until the claim is held again, another server may be taking it.
+        claimHeld.store(false, ordering: .releasing)
         guard !isClosed, ownerConnection.withLock({ $0 != nil }) else { return }
         ownerConnection.withLock { $0 = nil }
         logger.warning("the catalog claim's connection to \(location) closed; claiming it again")
@@ -107,5 +139,15 @@ extension PostgresBackend {
                 }
             }
         }
+    }
+
+    /// Names this process as the holder in `afs_owner`, for the error another server gets. Before
+    /// the first migration there is no such table; ``migrate()`` records it then.
+    static func recordOwner(on connection: PostgresConnection, host: String, pid: Int64, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO afs_owner (id, host, pid) VALUES (1, \(host), \(pid))
+            ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, since = now()
+            """, logger: logger)
     }
 }

@@ -36,6 +36,11 @@ public final class PostgresBackend: Sendable {
     let ownerConnection = Mutex<PostgresConnection?>(nil)
     /// Another server took the catalog while this one's claim was down: every call fails.
     let ownershipLost = Atomic<Bool>(false)
+    /// Whether this process claimed the catalog (``claimOwnership()``) and, if so, whether the
+    /// claim is held right now. While a claimed catalog's claim is down, calls fail as
+    /// unavailable: another server could be claiming it, and two must never write at once.
+    let claimed = Atomic<Bool>(false)
+    let claimHeld = Atomic<Bool>(false)
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     private init(location: PostgresLocation, options: Options, client: PostgresClient, logger: Logger, runner: Task<Void, Never>) {
@@ -51,7 +56,11 @@ public final class PostgresBackend: Sendable {
     /// Fails with ``AFSError/Code/unavailable`` when the server cannot be reached (naming host,
     /// port and what to check), and ``AFSError/Code/unsupportedFormat`` when the database holds a
     /// newer schema than this build knows.
-    public static func connect(_ location: PostgresLocation, options: Options = Options(), logger: Logger? = nil) throws(AFSError) -> PostgresBackend {
+    /// - Parameter migrate: false leaves the schema alone (a server claims the catalog first, then
+    ///   calls ``migrate()``, so a second server started by mistake never migrates under the first).
+    public static func connect(
+        _ location: PostgresLocation, options: Options = Options(), migrate: Bool = true, logger: Logger? = nil
+    ) throws(AFSError) -> PostgresBackend {
         let logger = logger ?? Logger(label: "aetherfs.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
@@ -66,7 +75,7 @@ public final class PostgresBackend: Sendable {
             try backend.perform("connect", timeout: options.connectTimeout + .seconds(1)) { client in
                 try await client.query("SELECT 1", logger: logger)
             }
-            try PostgresSchema.migrate(backend)
+            if migrate { try PostgresSchema.migrate(backend) }
         } catch {
             backend.close()
             if error.code == .unavailable {
@@ -79,11 +88,19 @@ public final class PostgresBackend: Sendable {
         return backend
     }
 
+    /// As libpq: `prefer` and `require` encrypt without checking the certificate; `verify-full`
+    /// checks it against the system's trust store and the host name.
+    static func tlsConfiguration(_ mode: PostgresLocation.TLSMode) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if mode != .verifyFull { tls.certificateVerification = .none }
+        return tls
+    }
+
     private static func tlsMode(_ mode: PostgresLocation.TLSMode) -> PostgresClient.Configuration.TLS {
         switch mode {
         case .disable: return .disable
-        case .prefer: return .prefer(.makeClientConfiguration())
-        case .require: return .require(.makeClientConfiguration())
+        case .prefer: return .prefer(tlsConfiguration(mode))
+        case .require, .verifyFull: return .require(tlsConfiguration(mode))
         }
     }
 
@@ -111,7 +128,7 @@ public final class PostgresBackend: Sendable {
     /// `alreadyExists`; anything else the server refuses → `io` with its SQLSTATE and message.
     @discardableResult
     func perform<T: Sendable>(
-        _ what: String, timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T
+        _ what: String, timeout: Duration? = nil, requireClaim: Bool = true, _ body: @escaping @Sendable (PostgresClient) async throws -> T
     ) throws(AFSError) -> T {
         guard !closed.load(ordering: .acquiring) else {
             throw AFSError(.unavailable, "the catalog connection to \(location) is closed")
@@ -120,6 +137,9 @@ public final class PostgresBackend: Sendable {
             throw AFSError(
                 .storeLocked,
                 "another afs-server took the catalog at \(location) while this one's claim was down (the database restarted); restart this server once that one is stopped")
+        }
+        guard !requireClaim || !claimed.load(ordering: .acquiring) || claimHeld.load(ordering: .acquiring) else {
+            throw AFSError(.unavailable, "the claim on the catalog at \(location) is being taken again (its connection closed); retry shortly")
         }
         let client = self.client
         let result: T?
@@ -162,7 +182,17 @@ public final class PostgresBackend: Sendable {
                 return AFSError(.io, "catalog \(what) failed: \(message) [SQLSTATE \(state)]")
             }
             let reason = e.underlying.map { "\($0)" } ?? "\(e.code)"
-            return AFSError(.unavailable, "PostgreSQL at \(location) is unavailable (\(what)): \(reason); retry once it is back")
+            let connectionCodes: [PSQLError.Code] = [
+                .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+                .sslUnsupported, .failedToAddSSLHandler,
+            ]
+            if connectionCodes.contains(e.code) || e.underlying != nil {
+                return AFSError(.unavailable, "PostgreSQL at \(location) is unavailable (\(what)): \(reason); retry once it is back")
+            }
+            return AFSError(.io, "catalog \(what) failed: \(reason)")
+        }
+        if let e = error as? PostgresDecodingError {
+            return AFSError(.corrupted, "catalog \(what): a row does not decode (\(e.code), column \(e.columnName)); the database holds something this build does not expect")
         }
         if error is CancellationError {
             return AFSError(.unavailable, "catalog \(what) was cancelled (the catalog is closing)")
@@ -182,5 +212,19 @@ extension PostgresBackend {
     /// The schema version the database is at (this build migrates it on connect).
     public func schemaVersion() throws(AFSError) -> Int {
         try PostgresSchema.version(self)
+    }
+
+    /// Applies the migrations the database lacks (``connect(_:options:migrate:logger:)`` does by
+    /// default), then names this process in `afs_owner` if it holds the claim.
+    public func migrate() throws(AFSError) {
+        try PostgresSchema.migrate(self)
+        if let connection = ownerConnection.withLock({ $0 }) {
+            let logger = self.logger
+            let host = ProcessInfo.processInfo.hostName
+            let pid = Int64(getpid())
+            try perform("record the catalog's holder") { _ in
+                try await PostgresBackend.recordOwner(on: connection, host: host, pid: pid, logger: logger)
+            }
+        }
     }
 }

@@ -59,10 +59,16 @@ final class PostgresJournal: JournalLog {
         var size: Int64
         /// Appended, not yet committed, in order.
         var pending: [(seq: Int64, record: [UInt8])] = []
+        var pendingBytes = 0
     }
 
-    /// Rows per `INSERT` (PostgreSQL allows 65,535 parameters; four per row).
+    /// Rows per `INSERT` (PostgreSQL allows 65,535 parameters; four per row), and bytes: a
+    /// statement stays far below PostgreSQL's 1 GB message limit.
     static let rowsPerStatement = 4_000
+    static let bytesPerStatement = 32 << 20
+    /// Bytes queued at most (the database unreachable, writers retrying): past this, appends fail
+    /// as unavailable instead of growing memory without bound.
+    static let pendingLimit = 256 << 20
 
     let backend: PostgresBackend
     let session: String
@@ -80,8 +86,12 @@ final class PostgresJournal: JournalLog {
     func append(_ record: [UInt8]) throws(AFSError) -> UInt64 {
         // The ticket is taken under the same lock as the queue position, so a batch that drains
         // the queue holds every record whose ticket the batch's leader saw.
-        state.withLock { s in
+        try state.withLock { (s) throws(AFSError) -> UInt64 in
+            guard s.pendingBytes + record.count <= PostgresJournal.pendingLimit else {
+                throw AFSError(.unavailable, "the journal of \(session) has \(s.pendingBytes >> 20) MiB waiting for the database; retry once it is reachable")
+            }
             s.pending.append((s.nextSeq, record))
+            s.pendingBytes += record.count
             s.nextSeq += 1
             s.size += Int64(record.count)
             return committer.noteAppended()
@@ -99,6 +109,7 @@ final class PostgresJournal: JournalLog {
         let batch = state.withLock { s in
             let b = s.pending
             s.pending.removeAll(keepingCapacity: true)
+            s.pendingBytes = 0
             return b
         }
         if batch.isEmpty { return }
@@ -111,7 +122,15 @@ final class PostgresJournal: JournalLog {
             // batch, which replays as the writes acknowledged so far (none of this batch was).
             var start = 0
             while start < batch.count {
-                let slice = batch[start..<min(batch.count, start + PostgresJournal.rowsPerStatement)]
+                var end = start
+                var bytes = 0
+                while end < batch.count, end - start < PostgresJournal.rowsPerStatement,
+                    end == start || bytes + batch[end].record.count <= PostgresJournal.bytesPerStatement
+                {
+                    bytes += batch[end].record.count
+                    end += 1
+                }
+                let slice = batch[start..<end]
                 var sql = "INSERT INTO afs_journal (session_id, generation, seq, record) VALUES "
                 var binds = PostgresBindings(capacity: slice.count * 4)
                 for (i, entry) in slice.enumerated() {
@@ -129,7 +148,10 @@ final class PostgresJournal: JournalLog {
                 start += slice.count
             }
         } catch {
-            state.withLock { s in s.pending.insert(contentsOf: batch, at: 0) }
+            state.withLock { s in
+                s.pending.insert(contentsOf: batch, at: 0)
+                s.pendingBytes += batch.reduce(0) { $0 + $1.record.count }
+            }
             throw error
         }
     }

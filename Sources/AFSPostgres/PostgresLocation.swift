@@ -11,8 +11,11 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         case disable
         /// TLS when the server offers it (libpq's default).
         case prefer
-        /// TLS or nothing.
+        /// TLS or nothing (the certificate is not checked, as libpq's `require`).
         case require
+        /// TLS with the certificate checked against the system's trust store and the host name
+        /// (`verify-ca` and `verify-full`).
+        case verifyFull = "verify-full"
     }
 
     public var host: String
@@ -50,16 +53,18 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
                 switch item.value ?? "" {
                 case "disable": tls = .disable
                 case "allow", "prefer": tls = .prefer
-                case "require", "verify-ca", "verify-full": tls = .require
-                default: throw AFSError(.invalidArgument, "catalog URL: sslmode '\(item.value ?? "")' is not disable, prefer or require")
+                case "require": tls = .require
+                case "verify-ca", "verify-full": tls = .verifyFull
+                default: throw AFSError(.invalidArgument, "catalog URL: sslmode '\(item.value ?? "")' is not disable, prefer, require, verify-ca or verify-full")
                 }
             case "application_name", "connect_timeout": break
             default: throw AFSError(.invalidArgument, "catalog URL: unknown parameter '\(item.name)' (known: sslmode)")
             }
         }
         self.init(
-            host: host, port: url.port ?? 5432, user: url.user?.removingPercentEncoding ?? environment["PGUSER"] ?? "postgres",
-            password: url.password?.removingPercentEncoding ?? environment["PGPASSWORD"], database: database, tls: tls)
+            host: host, port: url.port ?? 5432,
+            user: url.percentEncodedUser?.removingPercentEncoding ?? environment["PGUSER"] ?? "postgres",
+            password: url.percentEncodedPassword?.removingPercentEncoding ?? environment["PGPASSWORD"], database: database, tls: tls)
     }
 
     /// The URL without its password, for messages and logs.
@@ -67,9 +72,13 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
     }
 
+    /// `text` with whatever stands between `://USER:` and `@` replaced, whether or not it parses
+    /// as a URL (a password with a space or a stray `%` does not).
     static func redacted(_ text: String) -> String {
-        guard var url = URLComponents(string: text), url.password != nil else { return text }
-        url.password = "***"
-        return url.string ?? text
+        guard let scheme = text.range(of: "://"), let at = text.range(of: "@", options: .backwards),
+            scheme.upperBound < at.lowerBound,
+            let colon = text[scheme.upperBound..<at.lowerBound].firstIndex(of: ":")
+        else { return text }
+        return String(text[..<text.index(after: colon)]) + "***" + String(text[at.lowerBound...])
     }
 }

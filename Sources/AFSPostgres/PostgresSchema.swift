@@ -119,8 +119,11 @@ enum PostgresSchema {
     /// Applies every migration the database lacks, each in its own transaction.
     static func migrate(_ backend: PostgresBackend) throws(AFSError) {
         let logger = backend.logger
-        try backend.perform("migrate the schema") { client in
-            try await client.query(
+        // Under the migration lock: two servers creating the table at once would otherwise race
+        // in the system catalog (a unique violation on pg_type).
+        try backend.transaction("create the schema table") { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
+            try await connection.query(
                 "CREATE TABLE IF NOT EXISTS afs_schema (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                 logger: logger)
         }

@@ -37,6 +37,8 @@ public final class AccessControl: Sendable {
     private let records: any AccessCatalog
     private let tokenCache = Mutex<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
     private let ownerCache = Mutex<[String: String]>([:])
+    /// Bumped by every revocation: an answer read before one is not cached after it.
+    private let revocations = Atomic<UInt64>(0)
     /// How long an authenticated token is trusted without asking the catalog again.
     public static let tokenCacheLifetime: Duration = .seconds(5)
     /// Entries kept at most in each cache (cleared when exceeded).
@@ -79,9 +81,12 @@ public final class AccessControl: Sendable {
         let hash = AccessControl.hash(secret)
         let now = ContinuousClock.now
         if let hit = tokenCache.withLock({ $0[hash] }), hit.until > now { return hit.principal }
+        let generation = revocations.load(ordering: .acquiring)
         guard let t = try records.token(secretHash: hash) else { return nil }
         let principal = Principal(tokenID: t.id, tenant: t.tenant, role: Role(rawValue: t.role) ?? .reader)
         tokenCache.withLock { cache in
+            // A revocation since the read may have deleted this token: answer, but do not cache.
+            guard revocations.load(ordering: .acquiring) == generation else { return }
             if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
             cache[hash] = (principal, now + AccessControl.tokenCacheLifetime)
         }
@@ -94,7 +99,10 @@ public final class AccessControl: Sendable {
 
     public func revoke(tokenID: String, tenant: String?) throws -> Bool {
         let revoked = try records.deleteToken(id: tokenID, tenant: tenant)
-        tokenCache.withLock { cache in cache = cache.filter { $0.value.principal.tokenID != tokenID } }
+        tokenCache.withLock { cache in
+            revocations.add(1, ordering: .acquiringAndReleasing)
+            cache = cache.filter { $0.value.principal.tokenID != tokenID }
+        }
         return revoked
     }
 

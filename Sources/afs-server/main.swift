@@ -174,9 +174,12 @@ struct AFSServerCommand: AsyncParsableCommand {
         var backend: PostgresBackend?
         if let url = catalog ?? env["AFS_CATALOG"] ?? file?["storage.catalog"] {
             do throws(AFSError) {
-                let b = try PostgresBackend.connect(try PostgresLocation(parsing: url, environment: env))
+                // Claimed before migrating: a second server started by mistake (perhaps a newer
+                // build) is refused before it touches the schema.
+                let b = try PostgresBackend.connect(try PostgresLocation(parsing: url, environment: env), migrate: false)
                 backend = b
                 try b.claimOwnership()
+                try b.migrate()
                 configuration.catalog = PostgresCatalog(backend: b)
                 configuration.journals = PostgresJournalStore(backend: b)
                 configuration.access = PostgresAccessCatalog(backend: b)

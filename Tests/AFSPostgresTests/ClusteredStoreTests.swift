@@ -149,6 +149,14 @@ import Testing
         #expect(throws: AFSError.self) { try PostgresLocation(parsing: "mysql://x@y/z") }
         #expect(throws: AFSError.self) { try PostgresLocation(parsing: "postgres://u@h:5432/") }
         #expect(try PostgresLocation(parsing: "postgres://u:secret@h:6000/db").description == "postgres://u@h:6000/db", "no password in messages")
+        #expect(try PostgresLocation(parsing: "postgres://u:p%2541@h/db").password == "p%41", "percent-decoded once")
+        #expect(try PostgresLocation(parsing: "postgres://u@h/db?sslmode=verify-full").tls == .verifyFull)
+        do {
+            _ = try PostgresLocation(parsing: "postgres://u:se cret%zz@h/db?sslmode=bogus")
+            Issue.record("a malformed URL was accepted")
+        } catch {
+            #expect(!error.message.contains("se cret"), "a password that does not parse is not printed either: \(error.message)")
+        }
     }
 
     /// GC on the clustered backend while writers run: small writes (journaled in PostgreSQL) and

@@ -218,16 +218,33 @@ public final class AetherStore: Sendable {
         info.root = root
         info.journalGeneration = generation
         info.updatedAt = Date()
-        try catalog.updateSession(info)
+        do {
+            try catalog.updateSession(info)
+        } catch {
+            // A shared catalog may have committed the update and still reported an error (a
+            // timeout, a connection lost after COMMIT). Which generation is current is then
+            // unknown here: this live state is retired, and the next call reloads the session
+            // from the catalog (replaying whichever generation it names).
+            s.stale = true
+            live.withLock { table in
+                if table[s.info.id] === s { table[s.info.id] = nil }
+            }
+            throw error
+        }
+        // Records still queued for the old generation are committed before it is removed, so no
+        // row lands in a generation that is gone (the fold holds their writes already).
+        let oldJournal = s.journal
         s.info = info
         s.journal = journal
+        try? oldJournal.waitDurable(oldJournal.lastTicket)
         // The root's own mode and times live only in the overlay (the tree stores entries below
-        // it): carry them into the new journal.
+        // it): carry them into the new journal, durably, before the old generation goes.
         let rootItem = s.overlay[.root]
         s.clearOverlay()
         if let rootItem {
-            _ = try journal.append(.root, rootItem)
+            let ticket = try journal.append(.root, rootItem)
             s.record(.root, rootItem)
+            try journal.waitDurable(ticket)
         }
         // The new root is committed; a failure to remove the old generation only leaves it for
         // the next open of the session to remove.
@@ -250,6 +267,9 @@ public final class AetherStore: Sendable {
         try gate.withReadLock { () throws(AFSError) -> R in
             let session = try liveSession(id)
             return try session.withLock { () throws(AFSError) -> R in
+                guard !session.stale else {
+                    throw AFSError(.unavailable, "session \(id) is being reloaded from the catalog after a failed update; retry")
+                }
                 guard session.info.status != .archived else {
                     throw AFSError.conflict("session \(id) is archived and read-only; fork it to keep working")
                 }
@@ -281,7 +301,10 @@ public final class AetherStore: Sendable {
             try coordination.appendEvents(s.unsentEvents + [event], durable: true)
             s.unsentEvents = []
         } catch {
-            s.lastSeq -= 1  // never recorded: keep the feed dense
+            // Never recorded: keep the feed dense. Unless the outcome is unknown (a shared
+            // catalog that did not answer in time may have committed it): then the number is
+            // not handed out again, and the feed may have a gap, never one number twice.
+            if error.code != .unavailable { s.lastSeq -= 1 }
             throw error
         }
         try afterEvent(s, event)

@@ -18,6 +18,9 @@ final class LiveSession: @unchecked Sendable {
     var lastSeq: UInt64 = 0
     /// Journaled events whose catalog rows a failed call did not write; sent with the next event.
     var unsentEvents: [ChangeEvent] = []
+    /// Retired after a catalog update of unknown outcome: mutations refuse it, and the next call
+    /// loads the session afresh.
+    var stale = false
     /// Names of each hard-linked file, by inode number; nil until needed (built by walking the
     /// merged tree, which only sessions that hold links ever pay for) and after any change that
     /// may move a name (``record(_:_:)`` of a linked item, folds).

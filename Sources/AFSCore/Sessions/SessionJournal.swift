@@ -6,10 +6,13 @@ import Foundation
 /// A write appends one record and waits for it to be durable, so it costs one small append
 /// instead of rewriting tree nodes up to the root. Where the records live (a file, a database
 /// table) is the ``JournalStore``'s business.
-final class SessionJournal: Sendable {
+final class SessionJournal: @unchecked Sendable {
+    // @unchecked: `lastTicket` is written by the session-lock holder only.
     let session: String
     let generation: Int
     private let log: any JournalLog
+    /// The ticket of the last record appended (waiting on it covers every record).
+    private(set) var lastTicket: UInt64 = 0
 
     private init(session: String, generation: Int, log: any JournalLog) {
         self.session = session
@@ -74,7 +77,9 @@ final class SessionJournal: Sendable {
             payload.u8(0)
         }
         item.encode(path: path, into: &payload)
-        return try log.append(payload.bytes)
+        let ticket = try log.append(payload.bytes)
+        lastTicket = max(lastTicket, ticket)
+        return ticket
     }
 
     /// Returns once the ticket's record is durable (commits are shared among writers).
