@@ -204,8 +204,11 @@ final class UsageCounters: Sendable {
 
     /// Totals per tenant and per session (stored plus not yet flushed), and requests per minute.
     func snapshot(_ records: AccessControl) throws -> (tenants: [String: [String: Int]], sessions: [String: [String: Int]], perMinute: [Int: Int]) {
-        var all = try records.usage()
-        all += pending.withLock { p in p.map { UsageCount(tenant: $0.key.tenant, session: $0.key.session, operation: $0.key.op, count: $0.value) } }
+        // Not while a flush is under way: its batch is then neither pending nor stored yet.
+        let all = try flushing.withLock { _ in
+            try records.usage()
+                + pending.withLock { p in p.map { UsageCount(tenant: $0.key.tenant, session: $0.key.session, operation: $0.key.op, count: $0.value) } }
+        }
         var tenants: [String: [String: Int]] = [:]
         var sessions: [String: [String: Int]] = [:]
         for c in all {
