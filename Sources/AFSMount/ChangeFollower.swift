@@ -23,6 +23,18 @@ final class ChangeFollower: Sendable {
     /// (closing the HTTP client lets running requests finish).
     static let pollWait = 2.0
     private let stopped = Atomic<Bool>(false)
+    /// Events the mount's own changes will bring back, by path: their caches were updated exactly
+    /// when the change landed, so the event needs no invalidation (``expect(_:)``).
+    private let expected = Mutex<[String: Expected]>([:])
+
+    private struct Expected {
+        var kinds: [ChangeEvent.Kind]
+        var until: ContinuousClock.Instant
+    }
+
+    /// How long an expected event is waited for: it normally arrives within a poll; one that
+    /// never does (an expired cursor) must not hide another writer's event for long.
+    static let expectationLifetime: Duration = .seconds(30)
     /// The last event seen, for tests and status.
     private let cursor = Atomic<UInt64>(0)
 
@@ -104,10 +116,52 @@ final class ChangeFollower: Sendable {
         }
     }
 
+    /// The mount's own change of `path`, with event `kind`, has landed and its caches (the
+    /// mount's and, since the kernel made the change, the kernel's) already show it: its event
+    /// will be skipped rather than drop them again. During `rm -rf` or `tar -x` an invalidation
+    /// per event cost a service call per name looked up next in the directory.
+    ///
+    /// Should another writer change the same path at the same time, one of the two events is
+    /// skipped, never both: the later one still invalidates.
+    func expect(_ path: String, _ kind: ChangeEvent.Kind) {
+        let until = ContinuousClock.now + ChangeFollower.expectationLifetime
+        expected.withLock { table in
+            if table.count > 100_000 { table.removeAll() }
+            table[path, default: Expected(kinds: [], until: until)].kinds.append(kind)
+            table[path]?.until = until
+        }
+    }
+
+    /// Takes back an ``expect(_:_:)`` whose change did not land.
+    func unexpect(_ path: String, _ kind: ChangeEvent.Kind) {
+        expected.withLock { table in
+            guard var entry = table[path], let i = entry.kinds.firstIndex(of: kind) else { return }
+            entry.kinds.remove(at: i)
+            table[path] = entry.kinds.isEmpty ? nil : entry
+        }
+    }
+
+    /// Whether `event` is one ``expect(_:_:)`` announced (consumed if so).
+    private func isExpected(_ event: ChangeEvent) -> Bool {
+        let now = ContinuousClock.now
+        return expected.withLock { table in
+            guard var entry = table[event.path] else { return false }
+            guard entry.until > now else {
+                table[event.path] = nil
+                return false
+            }
+            guard let i = entry.kinds.firstIndex(of: event.kind) else { return false }
+            entry.kinds.remove(at: i)
+            table[event.path] = entry.kinds.isEmpty ? nil : entry
+            return true
+        }
+    }
+
     /// Drops what `events` make stale: the mount's metadata, then the kernel's attributes and
     /// pages of each path named (tree-wide events leave the kernel's copies to their 1 s timeout).
     func apply(_ events: [ChangeEvent]) {
         for event in events {
+            if isExpected(event) { continue }
             switch TreeChange(event) {
             case .paths(let changed):
                 for change in changed {
@@ -118,6 +172,7 @@ final class ChangeFollower: Sendable {
                 break
             case .everything:
                 metadata.invalidateAll()
+                expected.withLock { $0.removeAll() }
             }
         }
     }

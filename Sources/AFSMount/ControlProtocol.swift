@@ -15,6 +15,9 @@ public enum ControlProtocol {
             case metrics
             /// What changed under `prefix` since `since` (git's file-system monitor hook).
             case changes
+            /// Publish every acknowledged change (open files, the write-back queue) and wait
+            /// until the service holds them durably.
+            case sync
         }
 
         public var op: Operation
@@ -44,13 +47,32 @@ public enum ControlProtocol {
         public var checkpoint: CheckpointInfo?
         public var metrics: MountMetrics.Snapshot?
         public var changes: ChangedPaths?
+        /// `sync`: the changes the mount had sent to the service when it answered.
+        public var synced: SyncReport?
         public var error: Failure?
 
-        public init(checkpoint: CheckpointInfo? = nil, metrics: MountMetrics.Snapshot? = nil, changes: ChangedPaths? = nil, error: AFSError? = nil) {
+        public init(
+            checkpoint: CheckpointInfo? = nil, metrics: MountMetrics.Snapshot? = nil, changes: ChangedPaths? = nil, synced: SyncReport? = nil,
+            error: AFSError? = nil
+        ) {
             self.checkpoint = checkpoint
             self.metrics = metrics
             self.changes = changes
+            self.synced = synced
             self.error = error.map { Failure(code: $0.code.rawValue, message: $0.message) }
+        }
+    }
+
+    /// What `sync` reports: every change acknowledged before the request is at the service.
+    public struct SyncReport: Sendable, Codable, Equatable {
+        /// Changes the write-back workers have sent since the mount started.
+        public var sent: UInt64
+        /// Changes the service refused since the mount started (each was logged).
+        public var failed: Int
+
+        public init(sent: UInt64, failed: Int) {
+            self.sent = sent
+            self.failed = failed
         }
     }
 

@@ -150,6 +150,52 @@ final class MetadataCache: Sendable {
         }
     }
 
+    /// Forgets what is cached of `path` itself but keeps its parent's listing: for a change the
+    /// mount shows through its own tables until the service has it (a created file waiting to be
+    /// published, a queued `mkdir` or removal), after which ``settle(_:to:)`` updates the listing.
+    /// Dropping the listing instead cost a service call per name looked up next in the directory
+    /// (`tar -x` and `rm -rf` look up every name).
+    func forget(_ path: String) {
+        state.withLock { s in
+            s.generation &+= 1
+            s.attributes[path] = nil
+            s.absent[path] = nil
+        }
+    }
+
+    /// The service now holds `attributes` for `path` (nil: nothing), as the mount's own change
+    /// left it: stored, and written into the parent's cached listing in place. A removed
+    /// directory's own listing (and anything cached below it) goes.
+    func settle(_ path: String, to attributes: FileAttributes?) {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            s.generation &+= 1
+            if let attributes {
+                s.attributes[path] = Timed(value: attributes, stored: now)
+                s.absent[path] = nil
+            } else {
+                s.attributes[path] = nil
+                s.absent[path] = now
+                if s.listings.removeValue(forKey: path) != nil {
+                    let prefix = path + "/"
+                    s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }
+                }
+            }
+            guard path != "/" else { return }
+            let parent = MountPath.parent(of: path)
+            guard var listing = s.listings[parent] else { return }
+            let name = MountPath.name(of: path)
+            let index = listing.value.firstIndex { $0.name == name }
+            switch (index, attributes) {
+            case (let i?, let a?): listing.value[i].attributes = a
+            case (let i?, nil): listing.value.remove(at: i)
+            case (nil, let a?): listing.value.append((name, a))
+            case (nil, nil): break
+            }
+            s.listings[parent] = listing
+        }
+    }
+
     /// Forgets `path`, everything cached below it, and its parent's listing: what a rename or
     /// removal of `path` changes when it may be a directory (every path below it moved). One pass
     /// over the tables, where dropping everything would cost every later lookup a round trip (git

@@ -74,6 +74,16 @@ public final class MountControl: Sendable {
                 log.write("fsmonitor query failed: \(error.message)", level: .warning)
                 return ControlProtocol.Reply(error: error)
             }
+        case .sync:
+            let failures = filesystem.publishAll()
+            let counts = filesystem.writeBackCounts
+            guard failures.isEmpty else {
+                let list = failures.prefix(5).map { "\($0.path) (\($0.error))" }.joined(separator: ", ")
+                let error = AFSError(.io, "\(failures.count) change(s) could not reach the service: \(list); see the mount's log (`aether logs`)")
+                log.write("sync: \(error.message)", level: .error)
+                return ControlProtocol.Reply(error: error)
+            }
+            return ControlProtocol.Reply(synced: ControlProtocol.SyncReport(sent: counts.sent, failed: counts.failed))
         case .checkpoint:
             do throws(AFSError) {
                 let checkpoint = try checkpoint(filesystem, label: request.label, actor: request.actor)
@@ -93,7 +103,7 @@ public final class MountControl: Sendable {
         let failures = filesystem.publishAll()
         guard failures.isEmpty else {
             let list = failures.prefix(5).map { "\($0.path) (\($0.error))" }.joined(separator: ", ")
-            throw AFSError(.io, "no checkpoint taken: \(failures.count) open file(s) could not be published first: \(list); see the mount's log")
+            throw AFSError(.io, "no checkpoint taken: \(failures.count) change(s) could not be published first: \(list); see the mount's log")
         }
         let context = actor.map { MutationContext(actor: $0, lockToken: filesystem.context.lockToken) } ?? filesystem.context
         return try filesystem.service.checkpoint(filesystem.session, label: label, context: context)

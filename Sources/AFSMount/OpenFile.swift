@@ -23,6 +23,9 @@ final class OpenFile: Sendable {
         var retired: [Int32] = []
         /// Written since the last upload began.
         var dirty: Bool
+        /// An upload is under way: `remote` still describes the previous version, so what the
+        /// file shows comes from the scratch copy, as while dirty.
+        var publishing = false
         /// A modification time set (utimens) after the last write: published with the content,
         /// in the same service call. A later write clears it (it moves the time to now).
         var pendingMtime: Int64?
@@ -32,6 +35,9 @@ final class OpenFile: Sendable {
         /// Unlinked while open: still readable and writable, never uploaded again.
         var unlinked = false
         var handles = 0
+        /// A publication of the file waits in the write-back queue (not started yet): a release
+        /// need not queue another, and the file stays in the table until it has run.
+        var queued = false
         /// Dropped from the open-file table with its last handle: its descriptors are closed or
         /// about to be. An open that found it just before must load the file afresh.
         var dropped = false
@@ -104,7 +110,7 @@ final class OpenFile: Sendable {
                 var st = Glibc.stat()
                 if fstat(scratch, &st) == 0 {
                     attributes.size = UInt64(st.st_size)
-                    if s.dirty || s.remote == nil {
+                    if s.dirty || s.publishing || s.remote == nil {
                         // Written here and not yet published: changed (content and ctime) when the scratch copy was.
                         attributes.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
                         attributes.ctime = attributes.mtime
@@ -114,7 +120,7 @@ final class OpenFile: Sendable {
             if let pending = s.pendingMtime { attributes.mtime = pending }
             // Unlinked while open: no name is left.
             if s.unlinked { attributes.nlink = 0 }
-            attributes.contentID = s.dirty ? nil : attributes.contentID
+            attributes.contentID = s.dirty || s.publishing ? nil : attributes.contentID
             return attributes
         }
     }

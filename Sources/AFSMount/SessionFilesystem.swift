@@ -35,6 +35,8 @@ public final class SessionFilesystem: Sendable {
     public let accessTimePolicy: AccessTimePolicy
     /// Access times owed to the service, sent in batches.
     let accessTimes: AccessTimeRecorder
+    /// Changes acknowledged to programs and on their way to the service, in order.
+    let writeBack: WriteBack
     private let log: @Sendable (String) -> Void
     private let files = Mutex(FileTable())
 
@@ -50,10 +52,12 @@ public final class SessionFilesystem: Sendable {
     /// - Parameters:
     ///   - attributeTTL: how long metadata is trusted without asking the service again; changes
     ///     made through this mount are seen at once whatever the TTL.
+    ///   - writePolicy: whether `close`, `unlink`, `mkdir` and `rmdir` wait for the service
+    ///     (``WritePolicy``); ``flushAll()`` sends what is queued and stops the workers.
     ///   - log: receives one line per service failure (the kernel only sees an errno).
     public init(
         service: any AetherService & Sendable, session: String, cache: ContentCache, context: MutationContext,
-        attributeTTL: Duration = .seconds(1), accessTimePolicy: AccessTimePolicy = .relatime,
+        attributeTTL: Duration = .seconds(1), accessTimePolicy: AccessTimePolicy = .relatime, writePolicy: WritePolicy = .synchronous,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(AFSError) {
         let info = try service.session(session)
@@ -65,6 +69,7 @@ public final class SessionFilesystem: Sendable {
         self.log = log
         self.accessTimePolicy = accessTimePolicy
         accessTimes = AccessTimeRecorder(service: service, session: session, log: log)
+        writeBack = WriteBack(policy: writePolicy, log: log)
         metadata = MetadataCache(ttl: attributeTTL)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
@@ -73,6 +78,7 @@ public final class SessionFilesystem: Sendable {
         } catch {
             throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
         }
+        writeBack.start()
     }
 
     /// Starts following the changefeed (writes made through the API appear without waiting for
@@ -219,6 +225,11 @@ public final class SessionFilesystem: Sendable {
         if let handle, let file = openFile(handle: handle) { return file.attributes() }
         guard let path else { throw Errno.badDescriptor }
         if let file = openFile(at: path) { return file.attributes() }
+        switch writeBack.lookup(path) {
+        case .directory(let attributes)?: return attributes
+        case .absent?: throw Errno.notFound
+        case nil: break
+        }
         switch metadata.lookup(path) {
         case .found(let attributes): return attributes
         case .missing: throw Errno.notFound
@@ -245,12 +256,22 @@ public final class SessionFilesystem: Sendable {
             attempt += 1
             let generation = metadata.generation
             var entries: [(name: String, attributes: FileAttributes)]
-            if let cached = metadata.listing(path) {
+            let pending = writeBack.lookup(path)
+            if case .absent? = pending { throw Errno.notFound }
+            if case .directory? = pending {
+                // Created here and not yet at the service: what it holds is all queued or open.
+                entries = []
+            } else if let cached = metadata.listing(path) {
                 entries = cached
             } else {
                 let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
                 entries = listed.map { ($0.name, FileAttributes($0)) }
                 metadata.store(listing: entries, of: path, asOf: generation)
+            }
+            // Queued removals and directories not yet at the service.
+            for (name, change) in writeBack.children(of: path) {
+                entries.removeAll { $0.name == name }
+                if case .directory(let attributes) = change { entries.append((name, attributes)) }
             }
             // Files created here and not yet uploaded, and open files whose size moved on.
             let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
@@ -334,6 +355,11 @@ public final class SessionFilesystem: Sendable {
     /// A fresh `stat` (close-to-open: the content identity is the service's current one) and the
     /// content from the cache, fetched on a miss. Retries when the file changed mid-fetch.
     private func load(_ path: String, fetch: Bool) throws(Errno) -> OpenFile {
+        switch writeBack.lookup(path) {
+        case .absent?: throw Errno.notFound
+        case .directory?: throw Errno.isDirectory
+        case nil: break
+        }
         var attempt = 0
         // While the changefeed vouches for the cache, a stat from it is the current version.
         var cached = metadata.contentAttributes(path)
@@ -375,10 +401,18 @@ public final class SessionFilesystem: Sendable {
         guard accessTimePolicy != .noatime else { return }
         let now = OpenFile.now()
         let path = file.state.withLock { s -> String? in
-            // A file not yet at the service was created just now: its times are its creation's.
-            guard let remote = s.remote, !s.unlinked else { return nil }
-            let atime = max(remote.atime ?? remote.mtime, accessTimes.pending(s.path) ?? 0)
-            guard accessTimePolicy.shouldRecord(atime: atime, mtime: remote.mtime, ctime: remote.ctime ?? remote.mtime, now: now) else { return nil }
+            guard !s.unlinked else { return nil }
+            // Written here and not yet published (or created here): changed when its scratch copy was.
+            var written: Int64?
+            if s.dirty || s.publishing || s.remote == nil, let scratch = s.scratch {
+                var st = Glibc.stat()
+                if fstat(scratch, &st) == 0 { written = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
+            }
+            guard s.remote != nil || written != nil else { return nil }
+            let mtime = max(s.remote?.mtime ?? .min, written ?? .min)
+            let ctime = max(s.remote.map { $0.ctime ?? $0.mtime } ?? .min, written ?? .min)
+            let atime = max(s.remote.map { $0.atime ?? $0.mtime } ?? mtime, accessTimes.pending(s.path) ?? .min)
+            guard accessTimePolicy.shouldRecord(atime: atime, mtime: mtime, ctime: ctime, now: now) else { return nil }
             s.remote?.atime = now
             return s.path
         }
@@ -393,7 +427,9 @@ public final class SessionFilesystem: Sendable {
         let scratch = try makeScratch()
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
         if caller != .mounter { file.state.withLock { $0.creator = caller } }
-        entryChanged(path)
+        // The open-file table shows it until it is published, which then settles the listing.
+        metadata.forget(path)
+        metadata.touchParent(of: path, at: OpenFile.now())
         guard let (handle, shared) = register(file, at: path) else { throw Errno.io }
         if shared !== file { try ensureScratch(shared, truncating: true) }
         return handle
@@ -427,24 +463,95 @@ public final class SessionFilesystem: Sendable {
         return written
     }
 
-    /// Publishes what was written through any handle of the file; returns once the service has it
-    /// durably (both transports acknowledge a write only when it is durable).
+    /// `close()` (FUSE sends a flush for every close of a descriptor): publishes what was written
+    /// through any handle of the file. With write-back the publication is queued and this returns
+    /// at once; synchronously it returns once the service has the bytes durably.
     public func flush(_ handle: UInt64) throws(Errno) {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
-        try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+        if deferPublication(of: file) {
+            queuePublication(file)
+            return
+        }
+        try publishNow(file)
     }
 
-    /// Uploads the scratch copy if it changed. The caller holds `file.transfer`.
-    private func uploadLocked(_ file: OpenFile) throws(Errno) {
+    /// Whether `file`'s publication may wait in the queue: with write-back, unless the file has
+    /// other names (the kernel knows each as its own node, so a write through one shows through
+    /// the others only once the service has it and the mount has dropped their copies).
+    private func deferPublication(of file: OpenFile) -> Bool {
+        writeBack.policy == .writeBack && file.state.withLock { ($0.remote?.nlink ?? 1) <= 1 }
+    }
+
+    /// Publishes `file` in the caller's thread, after any queued change it depends on (its
+    /// directory's creation, an earlier publication).
+    private func publishNow(_ file: OpenFile) throws(Errno) {
+        try writeBack.perform([file.path]) { () throws(Errno) in
+            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+        }
+    }
+
+    /// Queues a publication of `file` unless one is queued already or nothing needs one. The file
+    /// stays in the open-file table (readable, listed, with its size) until it has run.
+    private func queuePublication(_ file: OpenFile) {
+        let needed = file.state.withLock { s -> Bool in
+            guard s.dirty, !s.unlinked, !s.queued else { return false }
+            s.queued = true
+            return true
+        }
+        guard needed else { return }
+        do throws(Errno) {
+            try writeBack.submit(file.path, operation: "publish", pending: nil) { [self] () throws(Errno) in
+                file.state.withLock { $0.queued = false }
+                defer { retireIfIdle(file) }
+                let published = try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file, announced: true) }
+                // The kernel still holds what `stat` showed before (the change time was the
+                // scratch copy's). Not on a FUSE thread and holding no lock: safe to drop here.
+                if let published { kernel.invalidate(published) }
+            }
+        } catch {
+            // Only a synchronous write-back runs the change here; its failure stays in the log
+            // and the file stays dirty, published by the next flush, fsync or sync.
+            file.state.withLock { $0.queued = false }
+        }
+    }
+
+    /// Drops `file` from the open-file table and closes its descriptors once nothing needs it:
+    /// no handle, no queued publication, nothing unpublished (a file whose publication failed
+    /// stays, readable here, and is published again by the next sync or unmount).
+    private func retireIfIdle(_ file: OpenFile) {
+        file.transfer.withLock { _ in
+            let retired = files.withLock { t -> Bool in
+                let idle = file.state.withLock { s -> Bool in
+                    guard s.handles == 0, !s.queued, !s.dropped, !s.dirty || s.unlinked else { return false }
+                    s.dropped = true
+                    return true
+                }
+                guard idle else { return false }
+                let path = file.path
+                if t.byPath[path] === file { t.byPath[path] = nil }
+                return true
+            }
+            if retired { file.closeDescriptors() }
+        }
+    }
+
+    /// Uploads the scratch copy if it changed; returns the path published, if any. The caller
+    /// holds `file.transfer`. `announced`: the changefeed event of this write is expected (a
+    /// write-back worker updates the kernel's caches itself), so the follower skips it.
+    @discardableResult
+    private func uploadLocked(_ file: OpenFile, announced: Bool = false) throws(Errno) -> String? {
         let snapshot = file.state.withLock { s -> (String, UInt32, Int64?, Int32, MutationContext)? in
             guard s.dirty, !s.unlinked, let scratch = s.scratch else { return nil }
             s.dirty = false
+            s.publishing = true
             // The first upload creates the file: with its creator as owner.
             let owner = s.remote == nil ? s.creator.map { $0.context(context) } : nil
             return (s.path, s.mode, s.pendingMtime, scratch, owner ?? context)
         }
-        guard let (path, mode, mtime, scratch, uploadContext) = snapshot else { return }
+        guard let (path, mode, explicitMtime, scratch, uploadContext) = snapshot else { return nil }
         // A second open file description: its own offset, so uploads never disturb other readers.
+        // Whatever happens, the file's attributes come from `remote` again afterwards.
+        defer { file.state.withLock { $0.publishing = false } }
         let source = Glibc.open("/proc/self/fd/\(scratch)", O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
             file.state.withLock { $0.dirty = true }
@@ -452,87 +559,112 @@ public final class SessionFilesystem: Sendable {
         }
         defer { close(source) }
         var size = Glibc.stat()
-        let bytes = fstat(source, &size) == 0 ? UInt64(size.st_size) : 0
+        let statted = fstat(source, &size) == 0
+        let bytes = statted ? UInt64(size.st_size) : 0
+        // The time `stat` showed while the bytes were here is the time they keep: a build that
+        // compared it with its sources' (make) sees no jump when the file is published.
+        let mtime = explicitMtime ?? (statted ? Int64(size.st_mtim.tv_sec) * 1_000_000_000 + Int64(size.st_mtim.tv_nsec) : nil)
         // A chunked upload sends only the chunks the server lacks; count what travelled.
         let chunks = (service as? RemoteStore)?.chunkStatistics
         let reusedBefore = chunks?.bytesReused ?? 0
+        if announced { follower.expect(path, .write) }
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
                 try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: uploadContext)
             }
         } catch {
+            if announced { follower.unexpect(path, .write) }
             file.state.withLock { $0.dirty = true }
             throw error
         }
         let reused = UInt64(max(0, (chunks?.bytesReused ?? 0) - reusedBefore))
         metrics.add(uploaded: bytes - min(bytes, reused))
         // Published with the content (unless a write came since and cleared it already).
-        file.state.withLock { if $0.pendingMtime == mtime { $0.pendingMtime = nil } }
-        metadata.invalidate(path)
-        refreshRemote(file)
+        file.state.withLock { if $0.pendingMtime == explicitMtime { $0.pendingMtime = nil } }
+        if let remote = refreshRemote(file) {
+            metadata.settle(path, to: remote)
+        } else {
+            metadata.invalidate(path)
+            // Published: whatever its attributes, the file is at the service now.
+            file.state.withLock { s in if s.remote == nil { s.remote = FileAttributes(kind: .file, mode: s.mode, size: bytes, mtime: mtime ?? OpenFile.now()) } }
+        }
         if let remote = file.state.withLock({ $0.remote }), (remote.nlink ?? 1) > 1 { invalidateOtherNames(of: path) }
+        return path
     }
 
+    /// Returns once the file's writes, through any handle, are durable at the service.
     public func fsync(_ handle: UInt64) throws(Errno) {
-        try flush(handle)
+        guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        try publishNow(file)
     }
 
-    /// Drops a handle: uploads pending writes, and closes the file's descriptors with its last handle.
+    /// Drops a handle. Pending writes are published (queued, with write-back); the file's
+    /// descriptors close once nothing needs them.
     public func release(_ handle: UInt64) throws(Errno) {
         guard let file = files.withLock({ $0.byHandle.removeValue(forKey: handle) }) else { throw Errno.badDescriptor }
         var failure: Errno?
-        do throws(Errno) {
-            try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
-        } catch {
-            log("release of \(file.path) could not upload: \(error)")
-            failure = error
-        }
-        let last = files.withLock { t -> Bool in
-            let remaining = file.state.withLock { s -> Int in
-                s.handles -= 1
-                if s.handles == 0 { s.dropped = true }
-                return s.handles
+        if deferPublication(of: file) {
+            queuePublication(file)
+        } else {
+            do throws(Errno) {
+                try publishNow(file)
+            } catch {
+                log("release of \(file.path) could not upload: \(error)")
+                failure = error
             }
-            guard remaining == 0 else { return false }
-            let path = file.path
-            if t.byPath[path] === file { t.byPath[path] = nil }
-            return true
         }
-        if last { file.closeDescriptors() }
+        let remaining = files.withLock { _ in file.state.withLock { s -> Int in
+            s.handles -= 1
+            return s.handles
+        } }
+        if remaining == 0 { retireIfIdle(file) }
         if let failure { throw failure }
     }
 
-    /// Uploads every open file's pending writes: the mount's last act before it goes away.
+    /// Sends everything pending (open files' writes, the write-back queue) and stops the
+    /// write-back workers: the mount's last act before it goes away.
     public func flushAll() {
         for (path, error) in publishAll() {
             log("unmount could not upload \(path): \(error)")
         }
+        for failure in writeBack.stop() {
+            log("unmount: \(failure.operation) \(failure.path) failed: \(failure.error)")
+        }
         accessTimes.flush()
     }
 
-    /// Publishes every write acknowledged so far, through every open file (what each file's
-    /// flush does), and returns the files that could not be published. When it returns with no
-    /// failures, the service holds every byte a `write` returned for before the call: what a live
-    /// checkpoint needs. Writes arriving meanwhile may or may not be included.
+    /// Publishes every write acknowledged so far (what each file's flush does, for every file
+    /// open or waiting to be published), waits for the write-back queue, and returns what could
+    /// not reach the service: files that could not be published now, and queued changes the
+    /// service refused since the last call. When it returns with no failures, the service holds
+    /// every change a call returned for before: what a live checkpoint and `aether sync` need.
+    /// Changes arriving meanwhile may or may not be included.
     public func publishAll() -> [(path: String, error: Errno)] {
         let open = files.withLock { t in
-            Dictionary(t.byHandle.values.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
+            Dictionary((Array(t.byHandle.values) + Array(t.byPath.values)).map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
         }
         var failures: [(path: String, error: Errno)] = []
         for file in open {
             do throws(Errno) {
-                try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file) }
+                try publishNow(file)
             } catch {
                 failures.append((file.path, error))
             }
         }
+        failures += writeBack.drain().map { ($0.operation == "publish" ? $0.path : "\($0.operation) \($0.path)", $0.error) }
+        for file in open { retireIfIdle(file) }
         return failures
     }
+
+    /// Changes acknowledged and not yet at the service, sent so far, and refused so far.
+    public var writeBackCounts: (queued: Int, sent: UInt64, failed: Int) { writeBack.counts }
 
     /// Paths of files open for writing through the mount: their bytes may not have reached the
     /// service (nor its changefeed) yet.
     var writablePaths: [String] {
-        files.withLock { t in t.byPath.compactMap { path, file in file.state.withLock { $0.scratch != nil } ? path : nil } }
+        let open = files.withLock { t in t.byPath.compactMap { path, file in file.state.withLock { $0.scratch != nil } ? path : nil } }
+        // Queued removals and directories: acknowledged, not yet in the changefeed.
+        return open + writeBack.pendingPaths
     }
 
     /// Files open through the mount (distinct paths).
@@ -571,7 +703,8 @@ public final class SessionFilesystem: Sendable {
     public func chmod(path: String?, handle: UInt64?, mode: UInt32) throws(Errno) {
         let bits = mode & 0o7777
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
-            try file.transfer.withLock { _ throws(Errno) in
+            let local = file.state.withLock { $0.dirty || $0.unlinked || $0.remote?.mode == bits }
+            try changeOpenFile(file, local: local) { () throws(Errno) in try file.transfer.withLock { _ throws(Errno) in
                 let (deferred, unchanged) = file.state.withLock { s -> (Bool, Bool) in
                     let unchanged = s.remote?.mode == bits
                     s.mode = bits
@@ -583,7 +716,7 @@ public final class SessionFilesystem: Sendable {
                 try call("chmod", current) { () throws(AFSError) in try service.setMode(session, path: current, mode: bits, context: context) }
                 // Only the mode changed: no need to ask the service again.
                 file.state.withLock { $0.remote?.mode = bits }
-            }
+            } }
             metadata.invalidate(file.path)
             return
         }
@@ -594,7 +727,9 @@ public final class SessionFilesystem: Sendable {
         let current = try attributes(path: path)
         if current.mode == bits { return }
         let linked = (current.nlink ?? 1) > 1
-        try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
+        try writeBack.perform([path]) { () throws(Errno) in
+            try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
+        }
         metadata.invalidate(path)
         invalidateOtherNames(of: path, linked: linked)
     }
@@ -633,7 +768,8 @@ public final class SessionFilesystem: Sendable {
         let open = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) })
         if atime != nil, let target = open?.path ?? path { accessTimes.cancel(target) }
         if let file = open {
-            try file.transfer.withLock { _ throws(Errno) in
+            let local = file.state.withLock { $0.dirty || $0.unlinked }
+            try changeOpenFile(file, local: local) { () throws(Errno) in try file.transfer.withLock { _ throws(Errno) in
                 let deferred = file.state.withLock { s -> Bool in
                     guard s.dirty || s.unlinked else { return false }
                     if let mtime { s.pendingMtime = mtime }
@@ -648,33 +784,82 @@ public final class SessionFilesystem: Sendable {
                     if let mtime { $0.remote?.mtime = mtime }
                     if let atime { $0.remote?.atime = atime }
                 }
-            }
+            } }
             metadata.invalidate(file.path)
             return
         }
         guard let path else { throw Errno.badDescriptor }
         let linked = isLinked(path)
-        try call("utimens", path) { () throws(AFSError) in try service.setTimes(session, path: path, mtime: mtime, atime: atime, context: context) }
+        // After every queued change below it: their creations would move a directory's times.
+        try writeBack.perform([path]) { () throws(Errno) in
+            try call("utimens", path) { () throws(AFSError) in
+                try service.setTimes(session, path: path, mtime: mtime, atime: atime, context: context)
+            }
+        }
         metadata.invalidate(path)
         invalidateOtherNames(of: path, linked: linked)
     }
 
-    /// Takes the service's current attributes for an open file (after an upload).
-    private func refreshRemote(_ file: OpenFile) {
-        if let stat = try? service.stat(session, path: file.path) {
-            file.state.withLock { $0.remote = FileAttributes(stat) }
+    /// Takes the service's current attributes for an open file (after an upload); nil when the
+    /// service could not say.
+    @discardableResult
+    private func refreshRemote(_ file: OpenFile) -> FileAttributes? {
+        guard let stat = try? service.stat(session, path: file.path) else { return nil }
+        let attributes = FileAttributes(stat)
+        file.state.withLock { $0.remote = attributes }
+        return attributes
+    }
+
+    /// Runs a change of an open file: directly when it only records something in the file (a
+    /// mode or time that travels with its unpublished bytes: no service call, nothing to wait
+    /// for), else in order with the queued changes it depends on. `body` takes the file's
+    /// transfer lock itself.
+    private func changeOpenFile(_ file: OpenFile, local: Bool, _ body: () throws(Errno) -> Void) throws(Errno) {
+        if local {
+            try body()
+        } else {
+            try writeBack.perform([file.path]) { () throws(Errno) in try body() }
         }
     }
 
     // MARK: Namespace
 
+    /// Creates a directory. With write-back it shows at once and reaches the service from the
+    /// queue (before anything created in it); the kernel has checked that the name is free.
     public func makeDirectory(_ path: String, mode: UInt32, caller: Caller = .mounter) throws(Errno) {
         if openFile(at: path) != nil { throw Errno.exists }
-        let context = caller.context(self.context)
-        try call("mkdir", path) { () throws(AFSError) in
-            try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
+        if writeBack.policy == .writeBack {
+            do throws(Errno) {
+                _ = try attributes(path: path)
+                throw Errno.exists
+            } catch where error == .notFound {}
         }
-        entryChanged(path)
+        let context = caller.context(self.context)
+        let now = OpenFile.now()
+        let shown = {
+            var a = FileAttributes(
+                kind: .directory, mode: mode & 0o7777, size: 0, mtime: now, uid: caller == .mounter ? nil : caller.uid,
+                gid: caller == .mounter ? nil : caller.gid, ctime: now)
+            a.atime = now
+            return a
+        }()
+        try writeBack.submit(path, operation: "mkdir", pending: .directory(shown)) { [self] () throws(Errno) in
+            follower.expect(path, .mkdir)
+            do throws(Errno) {
+                try call("mkdir", path) { () throws(AFSError) in
+                    try service.makeDirectory(session, path: path, parents: false, mode: mode & 0o7777, context: context)
+                }
+            } catch {
+                follower.unexpect(path, .mkdir)
+                throw error
+            }
+            // New, so empty at the service: what is created in it later is queued after this
+            // and settles the listing itself. Lookups of new names there then need no call.
+            metadata.store(listing: [], of: path, asOf: metadata.generation)
+            metadata.settle(path, to: (try? service.stat(session, path: path)).map(FileAttributes.init) ?? shown)
+        }
+        metadata.forget(path)
+        metadata.touchParent(of: path, at: now)
     }
 
     /// Creates a symbolic link at `path` pointing to `target`, stored as given: the kernel resolves
@@ -682,7 +867,9 @@ public final class SessionFilesystem: Sendable {
     public func symlink(target: String, at path: String, caller: Caller = .mounter) throws(Errno) {
         if openFile(at: path) != nil { throw Errno.exists }
         let context = caller.context(self.context)
-        try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
+        try writeBack.perform([path]) { () throws(Errno) in
+            try call("symlink", path) { () throws(AFSError) in try service.symlink(session, path: path, target: target, context: context) }
+        }
         entryChanged(path)
     }
 
@@ -693,14 +880,16 @@ public final class SessionFilesystem: Sendable {
         if openFile(at: path) != nil { throw Errno.exists }
         guard let kind = EntryKind(typeBits: mode), kind == .file || kind.isSpecial else { throw Errno.invalid }
         let context = caller.context(self.context)
-        if kind == .file {
-            if (try? attributes(path: path)) != nil { throw Errno.exists }
-            try call("mknod", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.writeFile(session, path: path, data: [], mode: mode & 0o7777, context: context)
-            }
-        } else {
-            try call("mknod", path) { () throws(AFSError) in
-                try service.makeNode(session, path: path, kind: kind, mode: mode & 0o7777, rdev: rdev, context: context)
+        if kind == .file, (try? attributes(path: path)) != nil { throw Errno.exists }
+        try writeBack.perform([path]) { () throws(Errno) in
+            if kind == .file {
+                try call("mknod", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                    try service.writeFile(session, path: path, data: [], mode: mode & 0o7777, context: context)
+                }
+            } else {
+                try call("mknod", path) { () throws(AFSError) in
+                    try service.makeNode(session, path: path, kind: kind, mode: mode & 0o7777, rdev: rdev, context: context)
+                }
             }
         }
         entryChanged(path)
@@ -711,7 +900,8 @@ public final class SessionFilesystem: Sendable {
     /// a separate mode change; the service clears them too, for callers of the API.
     public func chown(path: String?, handle: UInt64?, uid: UInt32?, gid: UInt32?) throws(Errno) {
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
-            try file.transfer.withLock { _ throws(Errno) in
+            let local = file.state.withLock { $0.remote == nil && !$0.unlinked }
+            try changeOpenFile(file, local: local) { () throws(Errno) in try file.transfer.withLock { _ throws(Errno) in
                 // A file created here and not yet uploaded (what `tar x` and `cp -a` chown before
                 // closing) takes its owner with its first upload, in the same service call.
                 let deferred = file.state.withLock { s -> Bool in
@@ -724,7 +914,7 @@ public final class SessionFilesystem: Sendable {
                 let current = file.path
                 try call("chown", current) { () throws(AFSError) in try service.setOwner(session, path: current, uid: uid, gid: gid, context: context) }
                 refreshRemote(file)
-            }
+            } }
             metadata.invalidate(file.path)
             return
         }
@@ -737,7 +927,9 @@ public final class SessionFilesystem: Sendable {
             return
         }
         let linked = (current.nlink ?? 1) > 1
-        try call("chown", path) { () throws(AFSError) in try service.setOwner(session, path: path, uid: uid, gid: gid, context: context) }
+        try writeBack.perform([path]) { () throws(Errno) in
+            try call("chown", path) { () throws(AFSError) in try service.setOwner(session, path: path, uid: uid, gid: gid, context: context) }
+        }
         metadata.invalidate(path)
         invalidateOtherNames(of: path, linked: linked)
     }
@@ -799,14 +991,16 @@ public final class SessionFilesystem: Sendable {
     /// Runs an extended-attribute change, publishing a never-uploaded open file first, and maps
     /// the service's answers to xattr errnos (absent → `ENODATA`, over the entry's limit → `ENOSPC`).
     private func changeAttributes(_ path: String, _ what: String, _ body: () throws(AFSError) -> Void) throws(Errno) {
-        if let file = openFile(at: path) {
-            try file.transfer.withLock { _ throws(Errno) in
-                try publishIfNew(file)
+        try writeBack.perform([path]) { () throws(Errno) in
+            if let file = openFile(at: path) {
+                try file.transfer.withLock { _ throws(Errno) in
+                    try publishIfNew(file)
+                    try runAttributeChange(path, what, body)
+                    refreshRemote(file)
+                }
+            } else {
                 try runAttributeChange(path, what, body)
-                refreshRemote(file)
             }
-        } else {
-            try runAttributeChange(path, what, body)
         }
         metadata.invalidate(path)
     }
@@ -839,14 +1033,16 @@ public final class SessionFilesystem: Sendable {
     /// published first, so the new name shows them.
     public func link(_ path: String, to newPath: String) throws(Errno) {
         if openFile(at: newPath) != nil { throw Errno.exists }
-        if let file = openFile(at: path) {
-            try file.transfer.withLock { _ throws(Errno) in
-                try publishIfNew(file)
-                try uploadLocked(file)
+        try writeBack.perform([path, newPath]) { () throws(Errno) in
+            if let file = openFile(at: path) {
+                try file.transfer.withLock { _ throws(Errno) in
+                    try publishIfNew(file)
+                    try uploadLocked(file)
+                }
             }
-        }
-        try call("link", newPath, wrongKind: .notPermitted) { () throws(AFSError) in
-            try service.link(session, from: path, to: newPath, context: context)
+            try call("link", newPath, wrongKind: .notPermitted) { () throws(AFSError) in
+                try service.link(session, from: path, to: newPath, context: context)
+            }
         }
         entryChanged(newPath)
         // Every existing name, the linked one included: the kernel knows each name as its own
@@ -883,52 +1079,93 @@ public final class SessionFilesystem: Sendable {
     }
 
     /// Removes a file or symlink. An open file stays readable and writable through its handles
-    /// and is never uploaded again.
+    /// and is never uploaded again. With write-back the removal is queued (the path disappears
+    /// at once); a hard-linked file is removed synchronously, since its other names change too.
     public func unlink(_ path: String) throws(Errno) {
         let attributes = try self.attributes(path: path)
         if attributes.kind == .directory { throw Errno.isDirectory }
-        // The other names lose a link: their cached counts go with this one.
-        let others = otherNames(of: path, linked: (attributes.nlink ?? 1) > 1)
-        defer { forget(others) }
-        let file = files.withLock { t -> OpenFile? in
-            guard let file = t.byPath.removeValue(forKey: path) else { return nil }
-            return file
+        if (attributes.nlink ?? 1) > 1 {
+            try writeBack.perform([path]) { () throws(Errno) in try unlinkLinked(path) }
+            return
         }
+        accessTimes.moved(path, to: nil)
+        var atService = true
+        if let file = files.withLock({ $0.byPath.removeValue(forKey: path) }) {
+            // After an upload in flight: the file is then at the service and must go there too.
+            file.transfer.withLock { _ in
+                file.state.withLock { s in
+                    s.unlinked = true
+                    atService = s.remote != nil
+                }
+            }
+            retireIfIdle(file)
+        }
+        let now = OpenFile.now()
+        guard atService else {
+            // Created and removed before any upload: the service never saw it.
+            metadata.touchParent(of: path, at: now)
+            return
+        }
+        try writeBack.submit(path, operation: "unlink", pending: .absent) { [self] () throws(Errno) in
+            try removeAtService(path, "unlink", wrongKind: .isDirectory)
+        }
+        metadata.touchParent(of: path, at: now)
+    }
+
+    /// The service call of a removal, with the caches it leaves exact. A path already gone (its
+    /// removal raced another client's) is what was asked for.
+    private func removeAtService(_ path: String, _ what: String, wrongKind: Errno) throws(Errno) {
+        follower.expect(path, .delete)
+        do throws(Errno) {
+            try call(what, path, wrongKind: wrongKind) { () throws(AFSError) in
+                try service.remove(session, path: path, recursive: false, context: context)
+            }
+        } catch {
+            follower.unexpect(path, .delete)
+            metadata.invalidate(path)
+            if error == .notFound, writeBack.policy == .writeBack { return }
+            throw error
+        }
+        metadata.settle(path, to: nil)
+    }
+
+    /// `unlink` of a name of a hard-linked file: the other names lose a link, so their cached
+    /// counts go with this one.
+    private func unlinkLinked(_ path: String) throws(Errno) {
+        let others = otherNames(of: path, linked: true)
+        defer { forget(others) }
+        let file = files.withLock { $0.byPath.removeValue(forKey: path) }
         defer {
             entryChanged(path)
             accessTimes.moved(path, to: nil)
         }
-        guard let file else {
-            try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.remove(session, path: path, recursive: false, context: context)
-            }
-            return
-        }
-        try file.transfer.withLock { _ throws(Errno) in
-            let neverUploaded = file.state.withLock { s -> Bool in
-                s.unlinked = true
-                return s.remote == nil
-            }
-            do throws(Errno) {
+        if let file {
+            try file.transfer.withLock { _ throws(Errno) in
+                file.state.withLock { $0.unlinked = true }
                 try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
                     try service.remove(session, path: path, recursive: false, context: context)
                 }
-            } catch where neverUploaded && error == .notFound {
-                // Created and removed before any flush: the service never saw it.
+            }
+            retireIfIdle(file)
+        } else {
+            try call("unlink", path, wrongKind: .isDirectory) { () throws(AFSError) in
+                try service.remove(session, path: path, recursive: false, context: context)
             }
         }
     }
 
+    /// Removes an empty directory. With write-back, emptiness is judged on what the mount shows
+    /// (queued removals of its entries count as done) and the removal is queued after them.
     public func removeDirectory(_ path: String) throws(Errno) {
         let attributes = try self.attributes(path: path)
         guard attributes.kind == .directory else { throw Errno.notDirectory }
         let pending = files.withLock { t in t.byPath.keys.contains { $0 != path && MountPath.isWithin($0, path) } }
         if pending { throw Errno.notEmpty }
-        defer {
-            metadata.invalidateTree(path)
-            metadata.touchParent(of: path, at: OpenFile.now())
+        if writeBack.policy == .writeBack, !(try list(path)).isEmpty { throw Errno.notEmpty }
+        try writeBack.submit(path, operation: "rmdir", pending: .absent) { [self] () throws(Errno) in
+            try removeAtService(path, "rmdir", wrongKind: .notDirectory)
         }
-        try call("rmdir", path) { () throws(AFSError) in try service.remove(session, path: path, recursive: false, context: context) }
+        metadata.touchParent(of: path, at: OpenFile.now())
     }
 
     /// `renameat2` flags (Linux ABI values).
@@ -953,7 +1190,8 @@ public final class SessionFilesystem: Sendable {
             case (false, true): throw Errno.isDirectory
             case (true, false): throw Errno.notDirectory
             case (true, true):
-                // POSIX replaces an empty directory; the service refuses any, so remove it first.
+                // POSIX replaces an empty directory; the service refuses any, so remove it first
+                // (queued before the rename, which waits for it).
                 try removeDirectory(to)
             case (false, false): break
             }
@@ -961,6 +1199,23 @@ public final class SessionFilesystem: Sendable {
         // A replaced hard-linked file keeps its other names, one link fewer: their caches go.
         let replacedNames = otherNames(of: to, linked: (destination?.nlink ?? 1) > 1)
         defer { forget(replacedNames) }
+        // In order: after every queued change of either path or below them, before any later one.
+        try writeBack.perform([from, to]) { () throws(Errno) in try renameNow(from, to: to) }
+        accessTimes.moved(from, to: to)
+        if source.kind == .directory {
+            metadata.invalidateTree(from)
+            metadata.invalidateTree(to)
+        } else {
+            metadata.invalidate(from)
+            metadata.invalidate(to)
+        }
+        let now = OpenFile.now()
+        metadata.touchParent(of: from, at: now)
+        metadata.touchParent(of: to, at: now)
+    }
+
+    /// The service's rename and the open-file table's, once nothing queued stands in between.
+    private func renameNow(_ from: String, to: String) throws(Errno) {
         let moving = openFile(at: from)
         let perform = { () throws(Errno) in
             if let moving {
@@ -993,16 +1248,5 @@ public final class SessionFilesystem: Sendable {
         } else {
             try perform()
         }
-        accessTimes.moved(from, to: to)
-        if source.kind == .directory {
-            metadata.invalidateTree(from)
-            metadata.invalidateTree(to)
-        } else {
-            metadata.invalidate(from)
-            metadata.invalidate(to)
-        }
-        let now = OpenFile.now()
-        metadata.touchParent(of: from, at: now)
-        metadata.touchParent(of: to, at: now)
     }
 }

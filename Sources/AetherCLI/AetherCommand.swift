@@ -25,7 +25,7 @@ public struct AetherCommand: ParsableCommand {
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
-            TokenCommand.self, MountCommand.self, UnmountCommand.self, CheckpointCommand.self, CacheCommand.self, MetricsCommand.self,
+            TokenCommand.self, MountCommand.self, UnmountCommand.self, SyncCommand.self, CheckpointCommand.self, CacheCommand.self, MetricsCommand.self,
             StatusCommand.self, DoctorCommand.self, LogsCommand.self, FSMonitorCommand.self, WorkspaceCommand.self, DemoCommand.self,
         ]
     )

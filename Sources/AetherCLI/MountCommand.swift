@@ -12,10 +12,13 @@ struct MountCommand: ParsableCommand {
         discussion: """
             Runs in the foreground. File contents are fetched once into a local cache keyed by content
             identity and shared by every mount on the machine ([cache] dir and max_bytes in config.toml,
-            default ~/.cache/aether and 4 GiB). Writes are buffered per open file and published, as one
-            atomic file write, on close, flush or fsync (fsync returns once the store has them durably).
-            With --store the mount holds the store for its lifetime; other aether commands reach the
-            session through it, or through an afs-server.
+            default ~/.cache/aether and 4 GiB). Writes are buffered per open file and published as one
+            atomic file write. close, unlink, mkdir and rmdir return once the mount has the change, and
+            worker threads send it to the store moments later, many at a time (write-back): fsync returns
+            once the store has the file durably, `aether sync DIR` once it has every acknowledged change,
+            and unmount sends everything first. --sync-close makes each of those calls wait for the store
+            instead (a round trip per file). With --store the mount holds the store for its lifetime;
+            other aether commands reach the session through it, or through an afs-server.
 
             A running mount registers itself (in $XDG_RUNTIME_DIR/aether/mounts, else /tmp/aether-UID/mounts)
             and answers on a control socket there: `aether checkpoint DIR` takes a checkpoint holding every
@@ -39,6 +42,10 @@ struct MountCommand: ParsableCommand {
         "Serve extended attributes (user. namespace: getfattr, setfattr, tar --xattrs).",
         discussion: "Off by default: with them, the kernel asks the mount for security.capability before every write(2), one more round trip per write."))
     var xattrs = false
+    @Flag(name: .customLong("sync-close"), help: ArgumentHelp(
+        "Make close, unlink, mkdir and rmdir return only once the store has the change durably.",
+        discussion: "Without it they return at once and the change follows moments later (fsync and `aether sync` wait for it): other clients of the session see a closed file a few milliseconds later, and a crash of the mount's machine may lose changes no fsync or sync covered, as with a local disk."))
+    var syncClose = false
     @Flag(help: "Detach once mounted: the mount keeps running in its own session; its log goes to --log.")
     var background = false
     @Option(help: ArgumentHelp("Log file of a --background mount (default: CACHE_DIR/mount-SESSION.log).", valueName: "FILE"))
@@ -74,7 +81,7 @@ struct MountCommand: ParsableCommand {
             options.removeAll { AccessTimePolicy(rawValue: $0) != nil }
             let filesystem = try SessionFilesystem(
                 service: service, session: session, cache: cache, context: global.context(), accessTimePolicy: accessTimePolicy,
-                log: { log.write($0) })
+                writePolicy: syncClose ? .synchronous : .writeBack, log: { log.write($0) })
             let mount = FUSEMount(filesystem: filesystem, mountpoint: mountpoint, options: options, extendedAttributes: xattrs)
             var control: MountControl?
             defer { control?.stop() }

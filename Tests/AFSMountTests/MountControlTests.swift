@@ -146,12 +146,14 @@ struct MountControlTests {
         let size = 8 << 20
         let local = f.root + "/big.bin"
         _ = try f.sh("head -c \(size) /dev/urandom > \(local) && cp \(local) \(m.directory)/big.bin", in: f.root)
+        try m.sync()
         let first = try uploaded()
         #expect(first >= size, "a new file goes whole: \(first)")
         // Overwrite 4 KiB in the middle in place (conv=notrunc), as an editor or a database would.
         _ = try f.sh(
             "head -c 4096 /dev/urandom > patch && dd if=patch of=\(local) bs=4096 seek=1000 conv=notrunc status=none "
                 + "&& dd if=patch of=\(m.directory)/big.bin bs=4096 seek=1000 conv=notrunc status=none", in: f.root)
+        try m.sync()
         let second = try uploaded() - first
         #expect(second > 0 && second <= 4 * (64 << 10), "the edit sent \(second) bytes of \(size)")
         // The server has exactly the local bytes.

@@ -161,6 +161,13 @@ final class MountedSession: @unchecked Sendable {
 
     /// `aether unmount DIR`, then waits for the mount's process to exit; returns its status.
     @discardableResult
+    /// `aether sync DIR`: returns once the service holds every change the mount acknowledged
+    /// (close, unlink, mkdir and rmdir return before it does).
+    func sync(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try fixture.cli(["sync", directory])
+        #expect(r.status == 0, "sync: \(r.output)", sourceLocation: sourceLocation)
+    }
+
     func unmount(sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
         let r = try fixture.cli(["unmount", directory])
         #expect(r.status == 0, "unmount: \(r.output)", sourceLocation: sourceLocation)

@@ -97,6 +97,8 @@ struct POSIXMountTests {
         var m = try f.mount(id)
         let file = m.directory + "/notes.txt"
         try f.sh("echo one > notes.txt", in: m.directory)
+        // Published (its change time is then the service's: the time the file reached it).
+        try m.sync()
         // Created: its access time is its creation's, not after its modification.
         let created = Self.times(file)
         Self.read(file)

@@ -1,0 +1,296 @@
+import AFSCore
+import Foundation
+
+/// The mount's changes on their way to the service: acknowledged to programs at once, sent by a
+/// few worker threads, in an order that keeps every path's history.
+///
+/// A durable service call per `close`, `unlink` and `mkdir` made `tar -x` and `rm -rf` a round
+/// trip (and, embedded, an `fsync`) per file. With write-back, those operations are checked
+/// against what the mount knows (the kernel has already checked permissions and existence), then
+/// queued; the caller returns, and the workers send the queue concurrently, so the service
+/// group-commits many changes per durable write. `fsync` still returns only once the file is
+/// durable, as on a local disk; `aether sync` (and unmount, and a live checkpoint) waits for
+/// everything queued.
+///
+/// **Order.** Two changes *conflict* when their paths are equal or one lies below the other. A
+/// change starts only once every earlier conflicting one has finished, so each path sees its
+/// changes in the order programs made them (`mkdir d` before the files in `d`, the unlinks in `d`
+/// before `rmdir d`), while changes to unrelated paths run side by side. Operations the mount
+/// still performs synchronously (rename, chmod, utimens, link, …) take their place in the same
+/// order through ``perform(_:_:)``: they wait for what they depend on and hold back later changes
+/// that depend on them.
+///
+/// **What the mount shows meanwhile.** A queued `mkdir` shows its directory and a queued removal
+/// hides its path (``lookup(_:)``, ``children(of:)``); files waiting to be published stay in the
+/// open-file table, which answers before anything else. A change the service refuses later (a
+/// path another client removed meanwhile, a quota) cannot fail the call that queued it: it is
+/// logged, counted and reported by the next ``drain()`` (`aether sync` exits non-zero), and the
+/// mount's view falls back to what the service holds.
+///
+/// With ``WritePolicy/synchronous`` (`aether mount --sync-close`) every change runs in the caller's thread
+/// and its errors reach the program: the behaviour before write-back, for who wants `close()` to
+/// mean "durable and visible everywhere".
+final class WriteBack: @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `condition`.
+
+    /// What a queued change makes of its path until the service has it.
+    enum Pending: Sendable, Equatable {
+        /// Created as a directory (`mkdir`) with these attributes.
+        case directory(FileAttributes)
+        /// Removed (`unlink`, `rmdir`).
+        case absent
+    }
+
+    /// A change the service refused after its caller had returned.
+    struct Failure: Sendable, Equatable {
+        var path: String
+        var operation: String
+        var error: Errno
+    }
+
+    private final class Item {
+        let id: UInt64
+        let path: String
+        let operation: String
+        /// Nil for a change its caller performs itself (``perform(_:_:)``).
+        let body: (@Sendable () throws(Errno) -> Void)?
+        let extraPaths: [String]
+        var started = false
+
+        init(id: UInt64, path: String, operation: String, extraPaths: [String], body: (@Sendable () throws(Errno) -> Void)?) {
+            self.id = id
+            self.path = path
+            self.operation = operation
+            self.extraPaths = extraPaths
+            self.body = body
+        }
+
+        var paths: [String] { [path] + extraPaths }
+    }
+
+    let policy: WritePolicy
+    /// Threads sending queued changes.
+    let workers: Int
+    /// Callers block once this many changes are queued (each queued file holds descriptors).
+    let limit: Int
+    private let log: @Sendable (String) -> Void
+    private let condition = NSCondition()
+    /// Changes not finished, in the order they were made (started ones included).
+    private var items: [Item] = []
+    private var nextID: UInt64 = 1
+    /// The newest queued change of each path that alters what the mount shows for it.
+    private var overlay: [String: (id: UInt64, pending: Pending)] = [:]
+    private var failures: [Failure] = []
+    private var failureCount = 0
+    private var stopping = false
+    private var workersRunning = 0
+    /// Changes sent by the workers since the mount started, for metrics.
+    private var sent: UInt64 = 0
+    /// Changes only the first `window` queued ones are considered when a worker looks for one it
+    /// may start: enough to keep every worker busy, and a bound on the scan.
+    private let window = 64
+    /// At most this many refusals are kept for the next drain (all are counted and logged).
+    private let failureLimit = 1000
+    /// Pauses before retrying a change whose call failed for a reason that may pass (`EIO`: the
+    /// service was unreachable, or answered 5xx).
+    static let retryPauses: [Double] = [0.2, 1, 3]
+
+    init(policy: WritePolicy, workers: Int = 8, limit: Int = 1024, log: @escaping @Sendable (String) -> Void) {
+        self.policy = policy
+        self.workers = max(1, workers)
+        self.limit = max(1, limit)
+        self.log = log
+    }
+
+    /// Starts the workers (none in ``WritePolicy/synchronous``).
+    func start() {
+        guard policy == .writeBack else { return }
+        condition.lock()
+        workersRunning = workers
+        condition.unlock()
+        for n in 0..<workers {
+            let thread = Thread { [self] in work() }
+            thread.name = "aether-writeback-\(n)"
+            thread.start()
+        }
+    }
+
+    /// Sends what is queued, then stops the workers.
+    func stop() -> [Failure] {
+        let left = drain()
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while workersRunning > 0 { condition.wait() }
+        condition.unlock()
+        return left
+    }
+
+    // MARK: Making changes
+
+    /// Queues a change of `path` (with ``WritePolicy/synchronous``, runs it now and throws its error).
+    /// `pending` is what the mount shows for `path` until it lands; `body` is the service call.
+    /// Blocks while the queue is full.
+    func submit(_ path: String, operation: String, pending: Pending?, _ body: @escaping @Sendable () throws(Errno) -> Void) throws(Errno) {
+        guard policy == .writeBack else {
+            try perform([path]) { () throws(Errno) in try body() }
+            return
+        }
+        condition.lock()
+        while items.count >= limit && !stopping { condition.wait() }
+        let item = Item(id: nextID, path: path, operation: operation, extraPaths: [], body: body)
+        nextID += 1
+        items.append(item)
+        if let pending { overlay[path] = (item.id, pending) }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Runs `body` in the caller's thread once every earlier change conflicting with `paths` has
+    /// finished; changes queued meanwhile that conflict with `paths` wait for it. Never call it
+    /// holding a lock a queued change needs (a file's transfer lock): that change may be the one
+    /// it waits for.
+    func perform<T>(_ paths: [String], _ body: () throws(Errno) -> T) throws(Errno) -> T {
+        condition.lock()
+        let item = Item(id: nextID, path: paths.first ?? "/", operation: "", extraPaths: Array(paths.dropFirst()), body: nil)
+        nextID += 1
+        items.append(item)
+        while !mayStart(item) { condition.wait() }
+        item.started = true
+        condition.unlock()
+        defer { finish(item) }
+        return try body()
+    }
+
+    // MARK: What the mount shows
+
+    /// What a queued change makes of `path`: its own pending state, or `absent` when it would be
+    /// a child of a directory still being created or removed (the service has no such child);
+    /// nil when nothing queued concerns it.
+    func lookup(_ path: String) -> Pending? {
+        condition.lock()
+        defer { condition.unlock() }
+        if overlay.isEmpty { return nil }
+        if let own = overlay[path] { return own.pending }
+        guard path != "/" else { return nil }
+        if overlay[MountPath.parent(of: path)] != nil { return .absent }
+        return nil
+    }
+
+    /// Queued changes of entries directly in `directory`: names to hide or to add to a listing.
+    func children(of directory: String) -> [(name: String, pending: Pending)] {
+        condition.lock()
+        defer { condition.unlock() }
+        if overlay.isEmpty { return [] }
+        return overlay.compactMap { path, entry in
+            path != "/" && MountPath.parent(of: path) == directory ? (MountPath.name(of: path), entry.pending) : nil
+        }
+    }
+
+    /// Paths with a change not yet at the service (git's monitor reports them as changed).
+    var pendingPaths: [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.filter { $0.body != nil }.map(\.path)
+    }
+
+    /// Changes queued or running, sent so far, and refused so far.
+    var counts: (queued: Int, sent: UInt64, failed: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (items.count, sent, failureCount)
+    }
+
+    /// Waits until every change queued before the call has finished; returns (and forgets) the
+    /// changes the service refused since the last drain.
+    func drain() -> [Failure] {
+        condition.lock()
+        let last = nextID
+        while items.contains(where: { $0.id < last }) { condition.wait() }
+        let refused = failures
+        failures = []
+        condition.unlock()
+        return refused
+    }
+
+    // MARK: Running changes
+
+    /// Two paths conflict when they are equal or one is below the other.
+    /// Byte comparisons: `String.hasPrefix` compares by Unicode equivalence, which session paths
+    /// (compared byte for byte everywhere else) must not, and which costs more in this hot loop.
+    static func conflict(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (a.utf8, b.utf8)
+        if x.count == y.count { return x.elementsEqual(y) }
+        let (short, long) = x.count < y.count ? (x, y) : (y, x)
+        if short.count == 1 { return true }  // "/"
+        guard long.starts(with: short) else { return false }
+        return long[long.index(long.startIndex, offsetBy: short.count)] == UInt8(ascii: "/")
+    }
+
+    /// Whether `item` may start: no earlier unfinished change conflicts with it. Caller holds the lock.
+    private func mayStart(_ item: Item) -> Bool {
+        let paths = item.paths
+        for other in items {
+            if other === item { return true }
+            for p in other.paths where paths.contains(where: { WriteBack.conflict($0, p) }) { return false }
+        }
+        return true
+    }
+
+    private func finish(_ item: Item, failure: Failure? = nil) {
+        condition.lock()
+        if let i = items.firstIndex(where: { $0 === item }) { items.remove(at: i) }
+        if overlay[item.path]?.id == item.id { overlay[item.path] = nil }
+        if item.body != nil { sent += 1 }
+        if let failure {
+            failureCount += 1
+            if failures.count < failureLimit { failures.append(failure) }
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            var next: Item?
+            while next == nil {
+                if stopping {
+                    workersRunning -= 1
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                for candidate in items.prefix(window) where !candidate.started && candidate.body != nil && mayStart(candidate) {
+                    next = candidate
+                    break
+                }
+                if next == nil { condition.wait() }
+            }
+            let item = next!
+            item.started = true
+            condition.unlock()
+            finish(item, failure: run(item))
+        }
+    }
+
+    /// Runs a queued change, retrying while the service is unreachable; the refusal, if any.
+    private func run(_ item: Item) -> Failure? {
+        guard let body = item.body else { return nil }
+        var attempt = 0
+        while true {
+            do throws(Errno) {
+                try body()
+                return nil
+            } catch {
+                if error == .io, attempt < WriteBack.retryPauses.count {
+                    Thread.sleep(forTimeInterval: WriteBack.retryPauses[attempt])
+                    attempt += 1
+                    continue
+                }
+                log("write-back: \(item.operation) \(item.path) failed: \(error); the change is lost (run `aether sync` to see refused changes)")
+                return Failure(path: item.path, operation: item.operation, error: error)
+            }
+        }
+    }
+}
