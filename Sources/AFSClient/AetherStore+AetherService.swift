@@ -1,4 +1,5 @@
 import AFSCore
+import Glibc
 
 /// The embedded transport: the store itself, with a few adapters where the service's shape
 /// (which mirrors the HTTP API) differs from the engine's.
@@ -32,8 +33,12 @@ extension AetherStore: AetherService {
 
     public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
         let upload = try beginUpload(session, path: path, mode: mode, mtime: mtime)
+        // Pieces of at most 1 MiB, no larger than the file (plus one byte, so a file that does not
+        // grow meanwhile ends in one read): small files are most files.
+        var st = Glibc.stat()
+        let piece = fstat(fd, &st) == 0 ? max(4096, min(1 << 20, Int(st.st_size) + 1)) : 1 << 20
         do {
-            while let chunk = try FileDescriptorIO.read(fd, upTo: 1 << 20) {
+            while let chunk = try FileDescriptorIO.read(fd, upTo: piece) {
                 try upload.append(chunk)
             }
             try upload.finish(context: context)
