@@ -168,13 +168,17 @@ drop_caches() {
 
 # --- Workloads (each a function, so measure times exactly the command) ----------------------------
 git_status() { git -C "$1" status; }
-build() { make -C "$1" -j2 -s; }
+# Until the session holds every change durably: a mount acknowledges close, unlink, mkdir and rmdir
+# before the service has them (write-back), and the kernel does not pass sync(2)/syncfs(2) on to
+# FUSE, so `sync -f` alone would stop the clock early. `t` is the caller's target (bash scoping).
+settle() { sync -f "$1" && { [[ $t == local ]] || aether sync "$1" > /dev/null; }; }
+build() { make -C "$1" -j2 -s && settle "$1"; }
 read_tree() { tar -cf - -C "$1" . | wc -c > "$work/logs/bytes-$2"; }
 # The plain `tar -xf` a user types. As root GNU tar also restores owners, modes and times: it
 # creates directories 0700 and chmods them at the end. Builds whose mount refuses a directory chmod
 # fail there; then the same runs are also timed without those steps (untar_alt) so there is a figure.
-untar() { tar -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
-remove_tree() { rm -rf "$1"; }
+untar() { tar -xf "$work/repo.tar" -C "$1" && settle "$1"; }
+remove_tree() { rm -rf "$1" && settle "$(dirname "$1")"; }
 # A node_modules-like tree: 150 packages × (package.json, README, 2 dirs × 9 small files) = 3,000 files.
 gen_modules() {
     local d=$1 p k f
@@ -186,7 +190,7 @@ gen_modules() {
     done
 }
 seq_read() { dd if="$1" of=/dev/null bs=1M status=none; }
-untar_alt() { tar --no-same-owner --no-same-permissions -xf "$work/repo.tar" -C "$1" && sync -f "$1"; }
+untar_alt() { tar --no-same-owner --no-same-permissions -xf "$work/repo.tar" -C "$1" && settle "$1"; }
 
 # A generated C project, because no real C project with a Makefile is available offline here
 # (the mirror has only Swift packages; BoringSSL inside swift-crypto/nio-ssl is C++ without one):
@@ -458,9 +462,9 @@ elapsed=$((EPOCHSECONDS - started_epoch))
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 labels=("git/\`git status\`, warm (repository)" "git-first/\`git status\`, first after mounting (cold caches)" \
     "git-fsm/\`git status\` with \`aether fsmonitor\` on the mounts, warm (local: plain git)" \
-    "git-fsm-first/\`git status\` with \`aether fsmonitor\`, first after mounting (local: plain git, cold)" "make/clean \`make -j2\` (C project)" \
+    "git-fsm-first/\`git status\` with \`aether fsmonitor\`, first after mounting (local: plain git, cold)" "make/clean \`make -j2\` (C project) until durable" \
     "read-cold/\`tar -cf - . \\| wc -c\` of the repository, cold" "read-warm/\`tar -cf - . \\| wc -c\` of the repository, warm" \
-    "untar/\`tar -xf repo.tar\` into an empty directory + \`sync -f\`" "rm/\`rm -rf\` of a 3,000-file node_modules-like tree" \
+    "untar/\`tar -xf repo.tar\` into an empty directory until durable" "rm/\`rm -rf\` of a 3,000-file node_modules-like tree until durable" \
     "bigread/one 1 GiB file read sequentially (\`dd bs=1M\`), warm")
 table() {
     echo "| workload | local disk | embedded mount (\`--store\`) | ratio | remote mount (HTTP) | ratio |"
@@ -498,13 +502,14 @@ failures() {
     if [[ -n "$tree_files" ]]; then echo "- Repository: $repo_name (\`git archive HEAD\` of each into its own directory, \`git init\`, one commit; \`--tree-files $tree_files\`): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."
     else echo "- Repository: \`git clone --no-hardlinks $mirror/$repo_name.git\` (HEAD $repo_head): $repo_files files ($repo_git_files in \`.git\`), $((repo_bytes / 1048576)) MiB, $tar_entries tar entries."; fi
     [[ $only == all ]] || echo "- Only the workloads \`$only\` ran (\`--only\`); other rows show —."
-    echo "- C project: **generated** (no real C project with a Makefile is offline here): 200 \`.c\` files in 10 directories + \`main.c\`, 11 headers, gcc \`-O2 -MMD\`, linked into one binary; \`make clean\` (untimed) before each \`make -j2\`. On the mount every \`.o\` and \`.d\` is published durably on close; locally nothing is synced."
+    echo "- C project: **generated** (no real C project with a Makefile is offline here): 200 \`.c\` files in 10 directories + \`main.c\`, 11 headers, gcc \`-O2 -MMD\`, linked into one binary; \`make clean\` (untimed) before each \`make -j2\`, then \`sync -f\`, and on the mounts \`aether sync\` (until the session holds every \`.o\` and \`.d\` durably)."
     echo "- \`git status\`: the first run on each mount (index refresh, cache fill) is a warm-up and not counted."
     echo "- \`git status\`, first after mounting: the warm runs refreshed the index; then, per run, an unmount, a new mount with an empty \`--cache-dir\`, and drop_caches (local: drop_caches). It shows whether git's index stays valid across mounts."
     echo "- With \`aether fsmonitor\`: \`aether fsmonitor enable REPO\` on the mount, two untimed runs to settle the token, then the same two measurements; the local baseline is plain git (no monitor)."
+    echo "- *Until durable*: the mounts acknowledge \`close\`, \`unlink\`, \`mkdir\` and \`rmdir\` before the session has them (write-back) and the kernel does not pass \`sync -f\` on to FUSE, so every writing workload ends with \`sync -f DIR\` and, on the mounts, \`aether sync DIR\`, which returns once the service holds every change durably: the clock stops when the session has everything."
     echo "- \`rm -rf\`: 150 packages × 20 small files, copied in with \`cp -r\` and \`sync -f\` (untimed) before each run. 1 GiB read: \`head -c 1GiB /dev/urandom\` written through the target and read once (untimed), then \`dd bs=1M\` timed."
     echo "- Reads: cold = a new mount with an empty \`--cache-dir\` and \`echo 3 > /proc/sys/vm/drop_caches\` (local: drop_caches only); warm = the same command again right after. The remote server's in-process caches stay warm (it keeps running).${drop_note:+ **$drop_note.**}"
-    echo "- Untar: plain \`tar -xf\` as root (so it also restores owners, modes and times) into a new directory, then \`sync -f DIR\`; where it fails on a mount, an extra row times it without owners and modes. On the mount each \`close()\` returns once the file is durably in the store, so the time counts until the session has every file; the checks export the session through the service after unmount to confirm."
+    echo "- Untar: plain \`tar -xf\` as root (so it also restores owners, modes and times) into a new directory, until durable (above); where it fails on a mount, an extra row times it without owners and modes. The checks export the session through the service after unmount to confirm every entry arrived."
     echo
     table
     if [[ ${#F[@]} -gt 0 ]]; then echo; echo "Failures:"; echo; failures; fi

@@ -25,7 +25,8 @@ final class MetadataCache: Sendable {
 
     private struct State {
         var attributes: [String: Timed<FileAttributes>] = [:]
-        var listings: [String: Timed<[(name: String, attributes: FileAttributes)]>] = [:]
+        /// By directory, then by name: a lookup in a directory of 10,000 names is one hash probe.
+        var listings: [String: Timed<[String: FileAttributes]>] = [:]
         /// Paths the service said do not exist (git probes many: `.git/info/exclude`, refs, …).
         var absent: [String: ContinuousClock.Instant] = [:]
         /// Until when the changefeed vouches for the cache (nil: it does not).
@@ -77,8 +78,7 @@ final class MetadataCache: Sendable {
             if let stored = s.absent[path], Self.fresh(Timed(value: (), stored: stored), s, now: now, ttl: ttl, followedTTL: followedTTL) { return .missing }
             guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL)
             else { return .unknown }
-            let name = MountPath.name(of: path)
-            if let entry = listing.value.first(where: { $0.name == name }) { return .found(entry.attributes) }
+            if let attributes = listing.value[MountPath.name(of: path)] { return .found(attributes) }
             return .missing
         }
     }
@@ -94,14 +94,15 @@ final class MetadataCache: Sendable {
         }
     }
 
-    /// A fresh listing of `directory`, if one is cached.
+    /// A fresh listing of `directory`, if one is cached, sorted by name.
     func listing(_ directory: String) -> [(name: String, attributes: FileAttributes)]? {
         let now = ContinuousClock.now
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
-        return state.withLock { s in
+        let entries = state.withLock { s -> [String: FileAttributes]? in
             guard let hit = s.listings[directory], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
             return hit.value
         }
+        return entries?.map { (name: $0.key, attributes: $0.value) }.sorted { $0.name < $1.name }
     }
 
     /// Take this before asking the service and hand it to `store`: an answer that raced an
@@ -131,10 +132,11 @@ final class MetadataCache: Sendable {
 
     func store(listing: [(name: String, attributes: FileAttributes)], of directory: String, asOf generation: UInt64) {
         let now = ContinuousClock.now
+        let byName = Dictionary(listing.map { ($0.name, $0.attributes) }, uniquingKeysWith: { _, last in last })
         state.withLock { s in
             guard s.generation == generation else { return }
             if s.listings.count >= capacity / 16 { s.listings.removeAll(keepingCapacity: true) }
-            s.listings[directory] = Timed(value: listing, stored: now)
+            s.listings[directory] = Timed(value: byName, stored: now)
         }
     }
 
@@ -183,16 +185,7 @@ final class MetadataCache: Sendable {
             }
             guard path != "/" else { return }
             let parent = MountPath.parent(of: path)
-            guard var listing = s.listings[parent] else { return }
-            let name = MountPath.name(of: path)
-            let index = listing.value.firstIndex { $0.name == name }
-            switch (index, attributes) {
-            case (let i?, let a?): listing.value[i].attributes = a
-            case (let i?, nil): listing.value.remove(at: i)
-            case (nil, let a?): listing.value.append((name, a))
-            case (nil, nil): break
-            }
-            s.listings[parent] = listing
+            s.listings[parent]?.value[MountPath.name(of: path)] = attributes
         }
     }
 
@@ -235,11 +228,7 @@ final class MetadataCache: Sendable {
         state.withLock { s in
             s.attributes[path]?.value.atime = time
             guard path != "/" else { return }
-            let parent = MountPath.parent(of: path)
-            let name = String(path.dropFirst(parent == "/" ? 1 : parent.count + 1))
-            if let i = s.listings[parent]?.value.firstIndex(where: { $0.name == name }) {
-                s.listings[parent]?.value[i].attributes.atime = time
-            }
+            s.listings[MountPath.parent(of: path)]?.value[MountPath.name(of: path)]?.atime = time
         }
     }
 

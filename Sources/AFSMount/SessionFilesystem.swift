@@ -235,6 +235,16 @@ public final class SessionFilesystem: Sendable {
         case .missing: throw Errno.notFound
         case .unknown: break
         }
+        // One listing answers for every name in the directory: the first `git status` on a fresh
+        // mount lstat()s every tracked file without reading the directories first, which was a
+        // service call per file.
+        if path != "/", metadata.listing(MountPath.parent(of: path)) == nil, (try? list(MountPath.parent(of: path))) != nil {
+            switch metadata.lookup(path) {
+            case .found(let attributes): return attributes
+            case .missing: throw Errno.notFound
+            case .unknown: break
+            }
+        }
         let generation = metadata.generation
         let attributes: FileAttributes
         do throws(Errno) {
@@ -851,6 +861,8 @@ public final class SessionFilesystem: Sendable {
                 }
             } catch {
                 follower.unexpect(path, .mkdir)
+                // What the mount showed was not so: ask the service next time.
+                metadata.invalidate(path)
                 throw error
             }
             // New, so empty at the service: what is created in it later is queued after this

@@ -15,17 +15,19 @@ import Testing
         let session: String
         let fs: SessionFilesystem
 
-        init(ttl: Duration = .seconds(1)) throws {
+        init(ttl: Duration = .seconds(1), writePolicy: WritePolicy = .synchronous) throws {
             store = try AetherStore.open(at: directory + "/store")
             session = try store.createSession(name: "m", from: .blank).id
             try store.writeFile(session, path: "/a.txt", data: Array("alpha".utf8))
             try store.makeDirectory(session, path: "/dir")
             try store.writeFile(session, path: "/dir/b.txt", data: Array("bravo".utf8))
             let cache = try ContentCache(.init(directory: directory + "/cache", maxBytes: 1 << 30))
-            fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"), attributeTTL: ttl)
+            fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"), attributeTTL: ttl,
+                writePolicy: writePolicy)
         }
 
         deinit {
+            fs.flushAll()
             try? store.close()
             try? FileManager.default.removeItem(atPath: directory)
         }

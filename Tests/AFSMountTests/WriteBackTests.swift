@@ -1,0 +1,151 @@
+import AFSCore
+import Foundation
+import Synchronization
+import Testing
+
+@testable import AFSMount
+
+/// Write-back: changes acknowledged at once, sent by workers in an order that keeps every path's
+/// history, shown by the mount meanwhile, and all at the service after a sync.
+@Suite(.offCooperativePool) struct WriteBackTests {
+    @Test func pathsConflictWhenEqualOrNested() {
+        #expect(WriteBack.conflict("/a", "/a"))
+        #expect(WriteBack.conflict("/a", "/a/b"))
+        #expect(WriteBack.conflict("/a/b/c", "/a"))
+        #expect(WriteBack.conflict("/", "/x/y"))
+        #expect(!WriteBack.conflict("/a", "/ab"))
+        #expect(!WriteBack.conflict("/ab/c", "/a"))
+        #expect(!WriteBack.conflict("/a/b", "/a/c"))
+        #expect(!WriteBack.conflict("/é", "/e\u{301}"), "paths compare as bytes, not as Unicode text")
+    }
+
+    /// A change waits for earlier changes of its path, ancestors and descendants, and for
+    /// nothing else; a synchronous operation takes its place in the same order.
+    @Test func changesRunInPathOrderAndUnrelatedOnesSideBySide() throws {
+        let writeBack = WriteBack(policy: .writeBack, workers: 4, limit: 64, log: { _ in })
+        writeBack.start()
+        defer { _ = writeBack.stop() }
+        final class Events: Sendable { let list = Mutex<[String]>([]) }
+        let events = Events()
+        @Sendable func note(_ e: String) { events.list.withLock { $0.append(e) } }
+        try writeBack.submit("/d", operation: "mkdir", pending: .directory(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0))) {
+            note("start /d")
+            Thread.sleep(forTimeInterval: 0.3)
+            note("end /d")
+        }
+        try writeBack.submit("/d/f", operation: "publish", pending: nil) { note("start /d/f") }
+        try writeBack.submit("/x", operation: "publish", pending: nil) { note("start /x") }
+        // While /d is being created it shows, and so do the names its creation hides.
+        #expect(writeBack.lookup("/d") == .directory(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0)))
+        #expect(writeBack.lookup("/d/other") == .absent, "a directory not yet at the service holds only what is queued")
+        #expect(writeBack.lookup("/y") == nil)
+        let waited = try writeBack.perform(["/d"]) { () throws(Errno) -> [String] in events.list.withLock { $0 } }
+        #expect(waited.contains("end /d") && waited.contains("start /d/f"), "a synchronous change of /d waits for the queued ones below it: \(waited)")
+        #expect(writeBack.drain().isEmpty)
+        let order = events.list.withLock { $0 }
+        let index = { (e: String) in order.firstIndex(of: e) ?? -1 }
+        #expect(index("end /d") < index("start /d/f"), "\(order)")
+        #expect(index("start /x") < index("end /d"), "an unrelated change does not wait: \(order)")
+        #expect(writeBack.lookup("/d") == nil, "nothing pending once it landed")
+        #expect(writeBack.counts.sent == 3)
+    }
+
+    /// Callers block once `limit` changes are queued; refusals come back from the next drain.
+    @Test func aFullQueueHoldsCallersBackAndRefusalsAreReported() throws {
+        let writeBack = WriteBack(policy: .writeBack, workers: 1, limit: 2, log: { _ in })
+        writeBack.start()
+        defer { _ = writeBack.stop() }
+        let started = ContinuousClock.now
+        for i in 0..<4 {
+            try writeBack.submit("/f\(i)", operation: "publish", pending: nil) { Thread.sleep(forTimeInterval: 0.15) }
+        }
+        // Four changes of 150 ms, one worker, two slots: the fourth waits for the first two.
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+        try writeBack.submit("/bad", operation: "mkdir", pending: nil) { () throws(Errno) in throw Errno.exists }
+        let refused = writeBack.drain()
+        #expect(refused == [WriteBack.Failure(path: "/bad", operation: "mkdir", error: .exists)])
+        #expect(writeBack.drain().isEmpty, "reported once")
+        #expect(writeBack.counts.failed == 1)
+    }
+
+    /// What `tar -x` and `rm -rf` do, through the file system with write-back: each call returns
+    /// before the service has the change, the mount shows it at once, and after a sync the
+    /// session holds exactly what the calls made.
+    @Test func untarAndRemoveThroughTheMountReachTheService() throws {
+        let f = try SessionFilesystemTests.Fixture(writePolicy: .writeBack)
+        try f.fs.makeDirectory("/pkg", mode: 0o755)
+        try f.fs.makeDirectory("/pkg/lib", mode: 0o700)
+        for i in 0..<20 {
+            let h = try f.fs.create("/pkg/lib/m\(i).js", mode: 0o644, flags: O_WRONLY)
+            _ = try f.fs.write(h, offset: 0, bytes: Array("module \(i)\n".utf8))
+            try f.fs.flush(h)
+            try f.fs.release(h)
+        }
+        #expect(try f.fs.list("/pkg").map(\.name) == ["lib"])
+        #expect(try f.fs.attributes(path: "/pkg/lib").mode == 0o700)
+        #expect(try f.fs.list("/pkg/lib").count == 20)
+        #expect(try f.fs.attributes(path: "/pkg/lib/m3.js").size == 9)
+        #expect(throws: Errno.notFound) { try f.fs.attributes(path: "/pkg/lib/missing") }
+        // Read back through the mount before anything may have landed.
+        let h = try f.fs.open("/pkg/lib/m7.js", flags: O_RDONLY)
+        #expect(try f.fs.read(h, offset: 0, count: 100) == Array("module 7\n".utf8))
+        try f.fs.release(h)
+        #expect(f.fs.publishAll().isEmpty)
+        #expect(try f.store.list(f.session, path: "/pkg/lib").count == 20)
+        #expect(try f.store.stat(f.session, path: "/pkg/lib").mode == 0o700)
+        #expect(try f.text("/pkg/lib/m19.js") == "module 19\n")
+
+        // rm -rf: every unlink, then the directories, bottom up.
+        for i in 0..<20 { try f.fs.unlink("/pkg/lib/m\(i).js") }
+        #expect(throws: Errno.notEmpty) { try f.fs.removeDirectory("/pkg") }
+        try f.fs.removeDirectory("/pkg/lib")
+        try f.fs.removeDirectory("/pkg")
+        #expect(throws: Errno.notFound) { try f.fs.attributes(path: "/pkg") }
+        #expect(!(try f.fs.list("/").map(\.name)).contains("pkg"))
+        #expect(f.fs.publishAll().isEmpty)
+        #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/pkg") }
+    }
+
+    /// One path made, removed and made again, in quick succession: the service ends as the calls
+    /// left it, whatever the workers' timing.
+    @Test func aPathsHistoryArrivesInOrder() throws {
+        let f = try SessionFilesystemTests.Fixture(writePolicy: .writeBack)
+        for round in 0..<5 {
+            try f.fs.makeDirectory("/d", mode: 0o755)
+            let h = try f.fs.create("/d/f", mode: 0o644, flags: O_WRONLY)
+            _ = try f.fs.write(h, offset: 0, bytes: Array("round \(round)".utf8))
+            try f.fs.release(h)
+            try f.fs.unlink("/d/f")
+            try f.fs.removeDirectory("/d")
+        }
+        try f.fs.makeDirectory("/d", mode: 0o750)
+        let h = try f.fs.create("/d/g", mode: 0o600, flags: O_WRONLY)
+        _ = try f.fs.write(h, offset: 0, bytes: Array("last".utf8))
+        try f.fs.release(h)
+        try f.fs.rename("/a.txt", to: "/d/a.txt")
+        #expect(f.fs.publishAll().isEmpty)
+        #expect(try f.store.list(f.session, path: "/d").map(\.name) == ["a.txt", "g"])
+        #expect(try f.store.stat(f.session, path: "/d").mode == 0o750)
+        #expect(try f.text("/d/g") == "last")
+        #expect(try f.text("/d/a.txt") == "alpha")
+    }
+
+    /// `fsync` returns once the file is durable at the service, without a sync; a change the
+    /// service refuses later is reported by the next sync (here: a directory another client
+    /// made meanwhile, which the mount still knew as absent).
+    @Test func fsyncIsDurableAndRefusalsReachTheNextSync() throws {
+        let f = try SessionFilesystemTests.Fixture(writePolicy: .writeBack)
+        let h = try f.fs.create("/durable.txt", mode: 0o644, flags: O_WRONLY)
+        _ = try f.fs.write(h, offset: 0, bytes: Array("kept".utf8))
+        try f.fs.fsync(h)
+        #expect(try f.text("/durable.txt") == "kept")
+        try f.fs.release(h)
+
+        #expect(throws: Errno.notFound) { try f.fs.attributes(path: "/z") }
+        try f.store.makeDirectory(f.session, path: "/z")
+        try f.fs.makeDirectory("/z", mode: 0o755)
+        let failures = f.fs.publishAll()
+        #expect(failures.count == 1 && failures.first?.path == "mkdir /z" && failures.first?.error == .exists, "\(failures)")
+        #expect(try f.fs.attributes(path: "/z").kind == .directory, "the mount shows the service's directory afterwards")
+    }
+}
