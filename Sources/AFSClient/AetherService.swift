@@ -57,6 +57,9 @@ public protocol AetherService: AnyObject {
     func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError)
     func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError)
     func remove(_ session: String, path: String, recursive: Bool, context: MutationContext) throws(AFSError)
+    /// Applies many directory creations, removals and small whole-file writes in order, with one
+    /// durable wait (``AetherStore/apply(_:_:context:)``): one outcome per change.
+    func apply(_ session: String, _ changes: [BatchChange], context: MutationContext) throws(AFSError) -> [BatchOutcome]
     func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError)
     /// Creates a symbolic link at `path` whose target is stored as given (never followed by the
     /// store; the client that reads it resolves it). Missing parents are created.

@@ -92,6 +92,16 @@ extension RemoteStore {
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context), body: RemoteStore.jsonBody(body))
     }
 
+    public func apply(_ session: String, _ changes: [BatchChange], context: MutationContext) throws(AFSError) -> [BatchOutcome] {
+        let body: Data
+        do { body = try JSONEncoder().encode(BatchRequest(changes: changes)) } catch { throw AFSError(.invalidArgument, "cannot encode the batch: \(error)") }
+        let reply = try json(BatchReply.self, Call(.POST, RemoteStore.sessionPath(session, "/batch"), context: context), body: .bytes(body, contentType: "application/json"))
+        guard reply.outcomes.count == changes.count else {
+            throw AFSError(.unsupportedFormat, "the server answered \(reply.outcomes.count) outcomes for a batch of \(changes.count) changes")
+        }
+        return reply.outcomes
+    }
+
     /// The body and answer of `POST …/atimes`.
     struct AccessTimes: Codable {
         var atimes: [String: Int64]

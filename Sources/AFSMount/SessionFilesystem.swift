@@ -69,7 +69,14 @@ public final class SessionFilesystem: Sendable {
         self.log = log
         self.accessTimePolicy = accessTimePolicy
         accessTimes = AccessTimeRecorder(service: service, session: session, log: log)
-        writeBack = WriteBack(policy: writePolicy, log: log)
+        writeBack = WriteBack(policy: writePolicy, send: { [service, context] (changes) throws(Errno) -> [BatchOutcome] in
+            do throws(AFSError) {
+                return try service.apply(session, changes, context: context)
+            } catch {
+                log("write-back batch of \(changes.count) change(s): \(error.message)")
+                throw Errno(error)
+            }
+        }, log: log)
         metadata = MetadataCache(ttl: attributeTTL)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
@@ -226,7 +233,7 @@ public final class SessionFilesystem: Sendable {
         guard let path else { throw Errno.badDescriptor }
         if let file = openFile(at: path) { return file.attributes() }
         switch writeBack.lookup(path) {
-        case .directory(let attributes)?: return attributes
+        case .directory(let attributes)?, .changed(let attributes)?: return attributes
         case .absent?: throw Errno.notFound
         case nil: break
         }
@@ -281,7 +288,10 @@ public final class SessionFilesystem: Sendable {
             // Queued removals and directories not yet at the service.
             for (name, change) in writeBack.children(of: path) {
                 entries.removeAll { $0.name == name }
-                if case .directory(let attributes) = change { entries.append((name, attributes)) }
+                switch change {
+                case .directory(let attributes), .changed(let attributes): entries.append((name, attributes))
+                case .absent: break
+                }
             }
             // Files created here and not yet uploaded, and open files whose size moved on.
             let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
@@ -367,7 +377,7 @@ public final class SessionFilesystem: Sendable {
     private func load(_ path: String, fetch: Bool) throws(Errno) -> OpenFile {
         switch writeBack.lookup(path) {
         case .absent?: throw Errno.notFound
-        case .directory?: throw Errno.isDirectory
+        case .directory?, .changed?: throw Errno.isDirectory
         case nil: break
         }
         var attempt = 0
@@ -510,7 +520,11 @@ public final class SessionFilesystem: Sendable {
         }
         guard needed else { return }
         do throws(Errno) {
-            try writeBack.submit(file.path, operation: "publish", pending: nil) { [self] () throws(Errno) in
+            let sent = SentPublication()
+            let batchable = WriteBack.Batchable(
+                prepare: { [self] in preparePublication(file, sent) },
+                finish: { [self] result in finishPublication(file, sent, result) })
+            try writeBack.submit(file.path, operation: "publish", pending: nil, batchable: batchable) { [self] () throws(Errno) in
                 file.state.withLock { $0.queued = false }
                 defer { retireIfIdle(file) }
                 let published = try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file, announced: true) }
@@ -525,6 +539,148 @@ public final class SessionFilesystem: Sendable {
         }
     }
 
+    /// What a batched publication sent, for its outcome.
+    final class SentPublication: Sendable {
+        struct Sent {
+            var path = ""
+            var mtime: Int64?
+            var explicitMtime: Int64?
+            var size: UInt64 = 0
+        }
+        let value = Mutex(Sent())
+    }
+
+    /// Files this small travel in batches; larger ones go alone (chunked over HTTP).
+    static let batchedFileLimit: UInt64 = 256 << 10
+
+    /// A publication as one change of a batch: a new file the mounting user created, small
+    /// enough, not linked; anything else goes alone (its own upload keeps owners, xattrs and
+    /// chunked transfer). The file is marked `publishing` until the outcome arrives: a removal
+    /// meanwhile knows the service may have it.
+    private func preparePublication(_ file: OpenFile, _ sent: SentPublication) -> WriteBack.Batchable.Prepared {
+        enum Decision {
+            case nothing, alone
+            case send(path: String, mode: UInt32, mtime: Int64, explicit: Int64?, scratch: Int32, size: UInt64)
+        }
+        let decision = file.state.withLock { s -> Decision in
+            s.queued = false
+            guard s.dirty, !s.unlinked, let scratch = s.scratch else { return .nothing }
+            guard s.remote == nil, s.creator == nil else { return .alone }
+            var st = Glibc.stat()
+            guard fstat(scratch, &st) == 0, UInt64(st.st_size) <= SessionFilesystem.batchedFileLimit else { return .alone }
+            s.dirty = false
+            s.publishing = true
+            let written = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            return .send(path: s.path, mode: s.mode, mtime: s.pendingMtime ?? written, explicit: s.pendingMtime, scratch: scratch, size: UInt64(st.st_size))
+        }
+        switch decision {
+        case .nothing: return .nothing
+        case .alone: return .alone
+        case .send(let path, let mode, let mtime, let explicit, let scratch, let size):
+            var bytes = [UInt8](repeating: 0, count: Int(size))
+            let n = bytes.withUnsafeMutableBytes { Glibc.pread(scratch, $0.baseAddress, $0.count, 0) }
+            guard n == Int(size) else {
+                // Changed under us (truncated meanwhile): publish it alone, as it is then.
+                file.state.withLock { s in
+                    s.publishing = false
+                    s.dirty = true
+                }
+                return .alone
+            }
+            sent.value.withLock { $0 = SentPublication.Sent(path: path, mtime: mtime, explicitMtime: explicit, size: size) }
+            follower.expect(path, .write)
+            return .change(.write(path, data: bytes, mode: mode, mtime: mtime))
+        }
+    }
+
+    /// The outcome of a batched publication: the file's attributes are the service's now (the
+    /// caches settled in place, the kernel's copy dropped), or it is dirty again and stays here.
+    private func finishPublication(_ file: OpenFile, _ sent: SentPublication, _ result: Result<BatchOutcome, Errno>) -> Errno? {
+        let what = sent.value.withLock { $0 }
+        var refusal: Errno?
+        switch result {
+        case .success(let outcome):
+            if let error = outcome.error { refusal = Errno(error, wrongKind: .isDirectory) }
+        case .failure(let error):
+            refusal = error
+        }
+        if let refusal {
+            follower.unexpect(what.path, .write)
+            file.state.withLock { s in
+                s.publishing = false
+                s.dirty = true
+            }
+            return refusal
+        }
+        let attributes = (try? result.get())?.stat.map(FileAttributes.init)
+        file.state.withLock { s in
+            s.publishing = false
+            s.remote = attributes ?? FileAttributes(kind: .file, mode: s.mode, size: what.size, mtime: what.mtime ?? OpenFile.now())
+            if s.pendingMtime == what.explicitMtime { s.pendingMtime = nil }
+        }
+        metrics.add(uploaded: what.size)
+        if let attributes { metadata.settle(what.path, to: attributes) } else { metadata.invalidate(what.path) }
+        kernel.invalidate(what.path)
+        retireIfIdle(file)
+        return nil
+    }
+
+    /// Queues a mode or time change of a directory: shown at once (`shown`), sent after every
+    /// queued change below it, in a batch when it can (`change`), else by `body`.
+    private func queueDirectoryChange(
+        _ path: String, _ shown: FileAttributes, _ change: BatchChange, event: ChangeEvent.Kind, _ body: @escaping @Sendable () throws(Errno) -> Void
+    ) throws(Errno) {
+        // A directory still being created stays one (its children are all queued or open).
+        let pending: WriteBack.Pending = if case .directory? = writeBack.lookup(path) { .directory(shown) } else { .changed(shown) }
+        let batchable = WriteBack.Batchable(
+            prepare: { [self] in
+                follower.expect(path, event)
+                return .change(change)
+            },
+            finish: { [self] result in
+                let error: Errno?
+                switch result {
+                case .success(let outcome): error = outcome.error.map { Errno($0) }
+                case .failure(let e): error = e
+                }
+                if let error {
+                    follower.unexpect(path, event)
+                    metadata.invalidate(path)
+                    return error
+                }
+                metadata.settle(path, to: (try? result.get())?.stat.map(FileAttributes.init) ?? shown)
+                return nil
+            })
+        try writeBack.submit(path, operation: change.op.rawValue, pending: pending, batchable: batchable) { [self] () throws(Errno) in
+            try body()
+            metadata.invalidate(path)
+        }
+        metadata.forget(path)
+    }
+
+    /// A removal as one change of a batch.
+    private func removalBatchable(_ path: String) -> WriteBack.Batchable {
+        WriteBack.Batchable(
+            prepare: { [self] in
+                follower.expect(path, .delete)
+                return .change(.remove(path))
+            },
+            finish: { [self] result in
+                let error: Errno?
+                switch result {
+                case .success(let outcome): error = outcome.error.map { Errno($0) }
+                case .failure(let e): error = e
+                }
+                guard let error, error != .notFound else {
+                    metadata.settle(path, to: nil)
+                    return nil
+                }
+                follower.unexpect(path, .delete)
+                metadata.invalidate(path)
+                return error
+            })
+    }
+
     /// Drops `file` from the open-file table and closes its descriptors once nothing needs it:
     /// no handle, no queued publication, nothing unpublished (a file whose publication failed
     /// stays, readable here, and is published again by the next sync or unmount).
@@ -532,7 +688,7 @@ public final class SessionFilesystem: Sendable {
         file.transfer.withLock { _ in
             let retired = files.withLock { t -> Bool in
                 let idle = file.state.withLock { s -> Bool in
-                    guard s.handles == 0, !s.queued, !s.dropped, !s.dirty || s.unlinked else { return false }
+                    guard s.handles == 0, !s.queued, !s.publishing, !s.dropped, !s.dirty || s.unlinked else { return false }
                     s.dropped = true
                     return true
                 }
@@ -727,7 +883,9 @@ public final class SessionFilesystem: Sendable {
                 // Only the mode changed: no need to ask the service again.
                 file.state.withLock { $0.remote?.mode = bits }
             } }
-            metadata.invalidate(file.path)
+            // Only recorded in the open file: its publication settles the parent's listing, which
+            // a lookup of the next name in the directory (tar's next file) still needs.
+            if local { metadata.forget(file.path) } else { metadata.invalidate(file.path) }
             return
         }
         guard let path else { throw Errno.badDescriptor }
@@ -737,6 +895,15 @@ public final class SessionFilesystem: Sendable {
         let current = try attributes(path: path)
         if current.mode == bits { return }
         let linked = (current.nlink ?? 1) > 1
+        if current.kind == .directory, writeBack.policy == .writeBack {
+            var shown = current
+            shown.mode = bits
+            shown.ctime = OpenFile.now()
+            try queueDirectoryChange(path, shown, .setMode(path, mode: bits), event: .chmod) { [self] () throws(Errno) in
+                try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
+            }
+            return
+        }
         try writeBack.perform([path]) { () throws(Errno) in
             try call("chmod", path) { () throws(AFSError) in try service.setMode(session, path: path, mode: bits, context: context) }
         }
@@ -795,10 +962,25 @@ public final class SessionFilesystem: Sendable {
                     if let atime { $0.remote?.atime = atime }
                 }
             } }
-            metadata.invalidate(file.path)
+            // Only recorded in the open file: its publication settles the parent's listing, which
+            // a lookup of the next name in the directory (tar's next file) still needs.
+            if local { metadata.forget(file.path) } else { metadata.invalidate(file.path) }
             return
         }
         guard let path else { throw Errno.badDescriptor }
+        if writeBack.policy == .writeBack, var shown = try? attributes(path: path), shown.kind == .directory {
+            // Queued after every change below it (their creations would move its times), and
+            // nothing waits: `tar -x` sets each directory's times when it leaves it.
+            if let mtime { shown.mtime = mtime }
+            if let atime { shown.atime = atime }
+            shown.ctime = OpenFile.now()
+            try queueDirectoryChange(path, shown, .setTimes(path, mtime: mtime, atime: atime), event: .touch) { [self] () throws(Errno) in
+                try call("utimens", path) { () throws(AFSError) in
+                    try service.setTimes(session, path: path, mtime: mtime, atime: atime, context: context)
+                }
+            }
+            return
+        }
         let linked = isLinked(path)
         // After every queued change below it: their creations would move a directory's times.
         try writeBack.perform([path]) { () throws(Errno) in
@@ -853,7 +1035,28 @@ public final class SessionFilesystem: Sendable {
             a.atime = now
             return a
         }()
-        try writeBack.submit(path, operation: "mkdir", pending: .directory(shown)) { [self] () throws(Errno) in
+        // The mounting user's directories travel in batches (a batch carries one owner: the mount's).
+        let batchable = caller != .mounter ? nil : WriteBack.Batchable(
+            prepare: { [self] in
+                follower.expect(path, .mkdir)
+                return .change(.makeDirectory(path, mode: mode & 0o7777))
+            },
+            finish: { [self] result in
+                let error: Errno?
+                switch result {
+                case .success(let outcome): error = outcome.error.map { Errno($0) }
+                case .failure(let e): error = e
+                }
+                if let error {
+                    follower.unexpect(path, .mkdir)
+                    metadata.invalidate(path)
+                    return error
+                }
+                metadata.store(listing: [], of: path, asOf: metadata.generation)
+                metadata.settle(path, to: (try? result.get())?.stat.map(FileAttributes.init) ?? shown)
+                return nil
+            })
+        try writeBack.submit(path, operation: "mkdir", pending: .directory(shown), batchable: batchable) { [self] () throws(Errno) in
             follower.expect(path, .mkdir)
             do throws(Errno) {
                 try call("mkdir", path) { () throws(AFSError) in
@@ -912,12 +1115,13 @@ public final class SessionFilesystem: Sendable {
     /// a separate mode change; the service clears them too, for callers of the API.
     public func chown(path: String?, handle: UInt64?, uid: UInt32?, gid: UInt32?) throws(Errno) {
         if let file = handle.flatMap({ openFile(handle: $0) }) ?? path.flatMap({ openFile(at: $0) }) {
-            let local = file.state.withLock { $0.remote == nil && !$0.unlinked }
+            // Not while a batched publication of the file is in flight: it left without an owner.
+            let local = file.state.withLock { $0.remote == nil && !$0.unlinked && !$0.publishing }
             try changeOpenFile(file, local: local) { () throws(Errno) in try file.transfer.withLock { _ throws(Errno) in
                 // A file created here and not yet uploaded (what `tar x` and `cp -a` chown before
                 // closing) takes its owner with its first upload, in the same service call.
                 let deferred = file.state.withLock { s -> Bool in
-                    guard s.remote == nil, !s.unlinked else { return false }
+                    guard s.remote == nil, !s.unlinked, !s.publishing else { return false }
                     let owner = Caller(uid: uid ?? s.creator?.uid ?? Caller.mounter.uid, gid: gid ?? s.creator?.gid ?? Caller.mounter.gid)
                     s.creator = owner == .mounter ? nil : owner
                     return true
@@ -927,7 +1131,9 @@ public final class SessionFilesystem: Sendable {
                 try call("chown", current) { () throws(AFSError) in try service.setOwner(session, path: current, uid: uid, gid: gid, context: context) }
                 refreshRemote(file)
             } }
-            metadata.invalidate(file.path)
+            // Only recorded in the open file: its publication settles the parent's listing, which
+            // a lookup of the next name in the directory (tar's next file) still needs.
+            if local { metadata.forget(file.path) } else { metadata.invalidate(file.path) }
             return
         }
         guard let path else { throw Errno.badDescriptor }
@@ -1107,7 +1313,8 @@ public final class SessionFilesystem: Sendable {
             file.transfer.withLock { _ in
                 file.state.withLock { s in
                     s.unlinked = true
-                    atService = s.remote != nil
+                    // A batched publication in flight may have reached it already.
+                    atService = s.remote != nil || s.publishing
                 }
             }
             retireIfIdle(file)
@@ -1118,7 +1325,7 @@ public final class SessionFilesystem: Sendable {
             metadata.touchParent(of: path, at: now)
             return
         }
-        try writeBack.submit(path, operation: "unlink", pending: .absent) { [self] () throws(Errno) in
+        try writeBack.submit(path, operation: "unlink", pending: .absent, batchable: removalBatchable(path)) { [self] () throws(Errno) in
             try removeAtService(path, "unlink", wrongKind: .isDirectory)
         }
         metadata.touchParent(of: path, at: now)
@@ -1174,7 +1381,7 @@ public final class SessionFilesystem: Sendable {
         let pending = files.withLock { t in t.byPath.keys.contains { $0 != path && MountPath.isWithin($0, path) } }
         if pending { throw Errno.notEmpty }
         if writeBack.policy == .writeBack, !(try list(path)).isEmpty { throw Errno.notEmpty }
-        try writeBack.submit(path, operation: "rmdir", pending: .absent) { [self] () throws(Errno) in
+        try writeBack.submit(path, operation: "rmdir", pending: .absent, batchable: removalBatchable(path)) { [self] () throws(Errno) in
             try removeAtService(path, "rmdir", wrongKind: .notDirectory)
         }
         metadata.touchParent(of: path, at: OpenFile.now())

@@ -37,8 +37,28 @@ final class WriteBack: @unchecked Sendable {
     enum Pending: Sendable, Equatable {
         /// Created as a directory (`mkdir`) with these attributes.
         case directory(FileAttributes)
+        /// An existing directory whose mode or times change to these (`tar -x` sets them last).
+        case changed(FileAttributes)
         /// Removed (`unlink`, `rmdir`).
         case absent
+    }
+
+    /// A queued change that can travel with others in one service call (``AetherService/apply(_:_:context:)``).
+    struct Batchable: Sendable {
+        enum Prepared {
+            /// Send this.
+            case change(BatchChange)
+            /// Nothing is left to send (a file unlinked meanwhile): done.
+            case nothing
+            /// Not as part of a batch (a large file, another owner): run the item's own body.
+            case alone
+        }
+
+        /// Called when the change is sent, in queue order.
+        let prepare: @Sendable () -> Prepared
+        /// Takes the change's outcome, or the error of the whole call; returns the refusal to
+        /// record, if any.
+        let finish: @Sendable (Result<BatchOutcome, Errno>) -> Errno?
     }
 
     /// A change the service refused after its caller had returned.
@@ -54,14 +74,19 @@ final class WriteBack: @unchecked Sendable {
         let operation: String
         /// Nil for a change its caller performs itself (``perform(_:_:)``).
         let body: (@Sendable () throws(Errno) -> Void)?
+        let batchable: Batchable?
         let extraPaths: [String]
         var started = false
 
-        init(id: UInt64, path: String, operation: String, extraPaths: [String], body: (@Sendable () throws(Errno) -> Void)?) {
+        init(
+            id: UInt64, path: String, operation: String, extraPaths: [String], batchable: Batchable? = nil,
+            body: (@Sendable () throws(Errno) -> Void)?
+        ) {
             self.id = id
             self.path = path
             self.operation = operation
             self.extraPaths = extraPaths
+            self.batchable = batchable
             self.body = body
         }
 
@@ -74,6 +99,17 @@ final class WriteBack: @unchecked Sendable {
     /// Callers block once this many changes are queued (each queued file holds descriptors).
     let limit: Int
     private let log: @Sendable (String) -> Void
+    /// Sends a batch of changes in one call; nil: every change goes alone.
+    private let send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])?
+    /// Most changes, and bytes written, per batch: well under the service's limits (1,000
+    /// changes; a 4 MiB JSON body, in which bytes travel as base64).
+    static let batchChanges = 128
+    static let batchBytes = 2 << 20
+    /// Batches sent at once. Few on purpose: while they are in flight the queue fills, and the
+    /// next batch takes all of it (one call and one durable write for many changes). With a
+    /// worker free for every change, each call carried one change and paid its own `fsync`.
+    static let batchesInFlight = 2
+    private var batchesSending = 0
     private let condition = NSCondition()
     /// Changes not finished, in the order they were made (started ones included).
     private var items: [Item] = []
@@ -88,17 +124,21 @@ final class WriteBack: @unchecked Sendable {
     private var sent: UInt64 = 0
     /// Changes only the first `window` queued ones are considered when a worker looks for one it
     /// may start: enough to keep every worker busy, and a bound on the scan.
-    private let window = 64
+    private let window = 256
     /// At most this many refusals are kept for the next drain (all are counted and logged).
     private let failureLimit = 1000
     /// Pauses before retrying a change whose call failed for a reason that may pass (`EIO`: the
     /// service was unreachable, or answered 5xx).
     static let retryPauses: [Double] = [0.2, 1, 3]
 
-    init(policy: WritePolicy, workers: Int = 8, limit: Int = 1024, log: @escaping @Sendable (String) -> Void) {
+    init(
+        policy: WritePolicy, workers: Int = 8, limit: Int = 1024,
+        send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])? = nil, log: @escaping @Sendable (String) -> Void
+    ) {
         self.policy = policy
         self.workers = max(1, workers)
         self.limit = max(1, limit)
+        self.send = send
         self.log = log
     }
 
@@ -131,14 +171,17 @@ final class WriteBack: @unchecked Sendable {
     /// Queues a change of `path` (with ``WritePolicy/synchronous``, runs it now and throws its error).
     /// `pending` is what the mount shows for `path` until it lands; `body` is the service call.
     /// Blocks while the queue is full.
-    func submit(_ path: String, operation: String, pending: Pending?, _ body: @escaping @Sendable () throws(Errno) -> Void) throws(Errno) {
+    /// With `batchable`, a worker may send it in one call with other queued changes.
+    func submit(
+        _ path: String, operation: String, pending: Pending?, batchable: Batchable? = nil, _ body: @escaping @Sendable () throws(Errno) -> Void
+    ) throws(Errno) {
         guard policy == .writeBack else {
             try perform([path]) { () throws(Errno) in try body() }
             return
         }
         condition.lock()
         while items.count >= limit && !stopping { condition.wait() }
-        let item = Item(id: nextID, path: path, operation: operation, extraPaths: [], body: body)
+        let item = Item(id: nextID, path: path, operation: operation, extraPaths: [], batchable: send == nil ? nil : batchable, body: body)
         nextID += 1
         items.append(item)
         if let pending { overlay[path] = (item.id, pending) }
@@ -173,8 +216,10 @@ final class WriteBack: @unchecked Sendable {
         if overlay.isEmpty { return nil }
         if let own = overlay[path] { return own.pending }
         guard path != "/" else { return nil }
-        if overlay[MountPath.parent(of: path)] != nil { return .absent }
-        return nil
+        switch overlay[MountPath.parent(of: path)]?.pending {
+        case .directory?, .absent?: return .absent
+        case .changed?, nil: return nil
+        }
     }
 
     /// Queued changes of entries directly in `directory`: names to hide or to add to a listing.
@@ -227,11 +272,13 @@ final class WriteBack: @unchecked Sendable {
         return long[long.index(long.startIndex, offsetBy: short.count)] == UInt8(ascii: "/")
     }
 
-    /// Whether `item` may start: no earlier unfinished change conflicts with it. Caller holds the lock.
-    private func mayStart(_ item: Item) -> Bool {
+    /// Whether `item` may start: no earlier unfinished change conflicts with it, except those in
+    /// `batch` (sent before it, in order, in the same call). Caller holds the lock.
+    private func mayStart(_ item: Item, after batch: Set<ObjectIdentifier> = []) -> Bool {
         let paths = item.paths
         for other in items {
             if other === item { return true }
+            if batch.contains(ObjectIdentifier(other)) { continue }
             for p in other.paths where paths.contains(where: { WriteBack.conflict($0, p) }) { return false }
         }
         return true
@@ -253,24 +300,116 @@ final class WriteBack: @unchecked Sendable {
     private func work() {
         while true {
             condition.lock()
-            var next: Item?
-            while next == nil {
+            var picked: [Item] = []
+            while picked.isEmpty {
                 if stopping {
                     workersRunning -= 1
                     condition.broadcast()
                     condition.unlock()
                     return
                 }
-                for candidate in items.prefix(window) where !candidate.started && candidate.body != nil && mayStart(candidate) {
-                    next = candidate
-                    break
-                }
-                if next == nil { condition.wait() }
+                picked = pick()
+                if picked.isEmpty { condition.wait() }
             }
-            let item = next!
-            item.started = true
+            for item in picked { item.started = true }
             condition.unlock()
-            finish(item, failure: run(item))
+            if picked.count == 1, picked[0].batchable == nil {
+                finish(picked[0], failure: run(picked[0]))
+            } else {
+                runBatch(picked)
+            }
+        }
+    }
+
+    /// The next change a worker may start and, when it can travel in a batch, the queued changes
+    /// that may go with it: each waits for nothing but changes before it in the same batch.
+    /// Caller holds the lock.
+    private func pick() -> [Item] {
+        let candidates = items.prefix(window)
+        let batching = batchesSending < WriteBack.batchesInFlight
+        guard let first = candidates.firstIndex(where: { !$0.started && $0.body != nil && (batching || $0.batchable == nil) && mayStart($0) }) else {
+            return []
+        }
+        let head = candidates[first]
+        guard head.batchable != nil else { return [head] }
+        batchesSending += 1
+        var batch = [head]
+        var members: Set<ObjectIdentifier> = [ObjectIdentifier(head)]
+        for later in candidates[(first + 1)...] where batch.count < WriteBack.batchChanges {
+            guard !later.started, later.batchable != nil, mayStart(later, after: members) else { continue }
+            batch.append(later)
+            members.insert(ObjectIdentifier(later))
+        }
+        return batch
+    }
+
+    /// Sends `picked` (in queue order) in as few calls as the limits allow; a change that must go
+    /// alone splits the batch, so order is kept.
+    private func runBatch(_ picked: [Item]) {
+        defer {
+            condition.lock()
+            batchesSending -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+        var pending: [(Item, BatchChange)] = []
+        var bytes = 0
+        func flush() {
+            guard !pending.isEmpty else { return }
+            let sent = pending
+            pending = []
+            bytes = 0
+            let result = sendWithRetries(sent.map(\.1))
+            for (i, (item, _)) in sent.enumerated() {
+                let outcome: Result<BatchOutcome, Errno>
+                switch result {
+                case .success(let outcomes): outcome = .success(outcomes[i])
+                case .failure(let error): outcome = .failure(error)
+                }
+                let refusal = item.batchable!.finish(outcome)
+                if let refusal {
+                    log("write-back: \(item.operation) \(item.path) failed: \(refusal); the change is lost (run `aether sync` to see refused changes)")
+                }
+                finish(item, failure: refusal.map { Failure(path: item.path, operation: item.operation, error: $0) })
+            }
+        }
+        for item in picked {
+            guard let batchable = item.batchable else {
+                flush()
+                finish(item, failure: run(item))
+                continue
+            }
+            switch batchable.prepare() {
+            case .nothing:
+                finish(item)
+            case .alone:
+                flush()
+                finish(item, failure: run(item))
+            case .change(let change):
+                let size = change.data?.count ?? 0
+                if bytes + size > WriteBack.batchBytes { flush() }
+                pending.append((item, change))
+                bytes += size
+            }
+        }
+        flush()
+    }
+
+    /// One batch call, retried while the service is unreachable.
+    private func sendWithRetries(_ changes: [BatchChange]) -> Result<[BatchOutcome], Errno> {
+        guard let send else { return .failure(.io) }
+        var attempt = 0
+        while true {
+            do throws(Errno) {
+                return .success(try send(changes))
+            } catch {
+                if error == .io, attempt < WriteBack.retryPauses.count {
+                    Thread.sleep(forTimeInterval: WriteBack.retryPauses[attempt])
+                    attempt += 1
+                    continue
+                }
+                return .failure(error)
+            }
         }
     }
 

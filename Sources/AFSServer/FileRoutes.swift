@@ -325,6 +325,18 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
+        api.add(.post, "/v1/sessions/{id}/batch", "Apply many changes in order with one durable wait: {\"changes\": [{\"op\": \"mkdir\"|\"remove\"|\"write\"|\"chmod\"|\"times\", \"path\", \"mode\"?, \"mtime\"? (ns), \"atime\"? (ns), \"data\"? (base64)}]} (at most 1000 changes; the JSON body at most 4 MiB). Answers {\"outcomes\": [{\"path\", \"stat\"?, \"code\"?, \"message\"?}]}, one per change: a refused change does not stop the others.", role: .writer, body: "application/json") { request, context in
+            let id = try context.parameters.require("id")
+            let p = try context.require(.writer)
+            _ = try await self.authorize(id, context, .writer)
+            let body = try await HTTPHelpers.decode(BatchRequest.self, from: request, context: context)
+            let m = try HTTPHelpers.mutation(request, p)
+            let store = self.store
+            let outcomes = try await Blocking.run { () -> [BatchOutcome] in try store.apply(id, body.changes, context: m) }
+            self.count(context, "batch", session: id)
+            return try HTTPHelpers.json(BatchReply(outcomes: outcomes))
+        }
+
         api.add(.post, "/v1/sessions/{id}/atimes", "Move access times forward (relatime reads by a mount): {\"atimes\": {path: ns}}; no change time, no event. Answers {\"moved\": N}.", role: .writer, body: "application/json") { request, context in
             let id = try context.parameters.require("id")
             _ = try context.require(.writer)

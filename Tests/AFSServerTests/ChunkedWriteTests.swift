@@ -56,6 +56,30 @@ import Testing
         #expect(try remote.readFile(session, path: "/data/big.bin", offset: 0, length: nil) == bytes)
     }
 
+    /// `POST /v1/sessions/{id}/batch` through the client: one call, the outcomes in order, the
+    /// bytes and metadata as sent; a malformed body is a 400 or 422 that changes nothing.
+    @Test(arguments: ServerBackend.allCases) func batchesApplyManyChangesInOneCall(_ backend: ServerBackend) throws {
+        let server = try ServerHarness(backend: backend)
+        defer { server.cleanup() }
+        let remote = try RemoteStore(endpoint: server.base, token: server.adminToken)
+        let session = try remote.createSession(name: "batch", from: .blank, context: .anonymous, progress: nil).id
+        var changes: [BatchChange] = [.makeDirectory("/pkg", mode: 0o755)]
+        for i in 0..<50 { changes.append(.write("/pkg/m\(i).js", data: Array("module \(i)".utf8), mode: 0o644, mtime: 1_700_000_000_000_000_000 + Int64(i))) }
+        changes.append(.makeDirectory("/pkg", mode: 0o755))
+        changes.append(.remove("/pkg/m0.js"))
+        let outcomes = try remote.apply(session, changes, context: .anonymous)
+        #expect(outcomes.count == changes.count)
+        #expect(outcomes.filter { $0.error != nil }.map(\.error?.code) == [.alreadyExists])
+        #expect(outcomes[5].stat?.mtime == 1_700_000_000_000_000_004 && outcomes[5].stat?.size == 8)
+        #expect(try remote.list(session, path: "/pkg").count == 49)
+        #expect(try remote.readFile(session, path: "/pkg/m7.js", offset: 0, length: nil) == Array("module 7".utf8))
+        let bad = try server.request("POST", "/v1/sessions/\(session)/batch", body: Data(#"{"changes": [{"op": "explode", "path": "/x"}]}"#.utf8), headers: ["Content-Type": "application/json"])
+        #expect(bad.status == 422)
+        let notJSON = try server.request("POST", "/v1/sessions/\(session)/batch", body: Data("nope".utf8), headers: ["Content-Type": "application/json"])
+        #expect(notJSON.status == 400)
+        #expect(try remote.list(session, path: "/pkg").count == 49)
+    }
+
     @Test func malformedChunkedBodiesAreRefused() throws {
         let server = try ServerHarness()
         defer { server.cleanup() }

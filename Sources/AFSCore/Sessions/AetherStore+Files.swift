@@ -94,16 +94,30 @@ extension AetherStore {
     /// A replaced file keeps its owner and extended attributes (the same file with new bytes, as
     /// a write through the mount is); a new one gets the context's owner. Durable on return.
     public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32? = nil, context: MutationContext = .anonymous) throws(AFSError) {
-        let p = try SessionPath(path)
+        let (journal, ticket) = try recordWrite(session, try SessionPath(path), data: data, mode: mode, mtime: nil, context: context)
+        try journal.waitDurable(ticket)
+    }
+
+    /// `writeFile` up to its durability wait (the caller waits for the ticket); `mtime` nil: now.
+    /// `stored`: the data's content, already durable in the chunk log (a batch stores all its
+    /// files' chunks first and syncs the log once).
+    func recordWrite(
+        _ session: String, _ p: SessionPath, data: [UInt8], stored: TreeValue.Content? = nil, mode: UInt32?, mtime: Int64?,
+        context: MutationContext
+    ) throws(AFSError) -> (SessionJournal, UInt64) {
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
-        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
+        return try mutate(session, context, [p]) { (s) throws(AFSError) in
             let now = AetherStore.now()
             let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
-            let item = try fileItem(mode: fileMode, data: data, mtime: now, attributes: attributes)
+            let item: OverlayItem
+            if let stored {
+                item = .file(mode: fileMode, mtime: mtime ?? now, size: UInt64(data.count), data: .stored(stored), attributes: attributes)
+            } else {
+                item = try fileItem(mode: fileMode, data: data, mtime: mtime ?? now, attributes: attributes)
+            }
             if isNew { try touchParent(s, of: p, now: now) }
             return try journalAndRecord(s, p, item, event: .write, context)
         }
-        try journal.waitDurable(ticket)
     }
 
     /// Replaces `data.count` bytes at `offset` (extending the file, zero-filled, if it is shorter).
@@ -136,8 +150,15 @@ extension AetherStore {
 
     /// Creates a directory. With `parents`, missing parents are created and an existing directory is fine.
     public func makeDirectory(_ session: String, path: String, parents: Bool = false, mode: UInt32 = 0o755, context: MutationContext = .anonymous) throws(AFSError) {
-        let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64) in
+        let (journal, ticket) = try recordMakeDirectory(session, try SessionPath(path), parents: parents, mode: mode, context: context)
+        if ticket > 0 { try journal.waitDurable(ticket) }
+    }
+
+    /// `makeDirectory` up to its durability wait (ticket 0: nothing was recorded).
+    func recordMakeDirectory(
+        _ session: String, _ p: SessionPath, parents: Bool, mode: UInt32, context: MutationContext
+    ) throws(AFSError) -> (SessionJournal, UInt64) {
+        try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64) in
             if let existing = try s.resolve(p, tree: tree) {
                 if parents, case .directory = existing { return (s.journal, 0) }
                 throw AFSError(.alreadyExists, "\(p) already exists")
@@ -152,7 +173,6 @@ extension AetherStore {
             let item = OverlayItem.directory(mode: mode & 0o7777, mtime: now, fresh: true, attributes: newAttributes(context, now: now))
             return try journalAndRecord(s, p, item, event: .mkdir, context)
         }
-        if ticket > 0 { try journal.waitDurable(ticket) }
     }
 
     /// Creates a symbolic link at `path` pointing to `target` (stored as given, never followed by the store).
@@ -197,7 +217,13 @@ extension AetherStore {
 
     /// Changes permission bits of any entry (the root's included); its content and time stay.
     public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext = .anonymous) throws(AFSError) {
-        try updateEntry(session, path: path, event: .chmod, context: context) { (item) throws(AFSError) in
+        let (journal, ticket) = try recordSetMode(session, try SessionPath(path), mode: mode, context: context)
+        try journal.waitDurable(ticket)
+    }
+
+    /// `setMode` up to its durability wait.
+    func recordSetMode(_ session: String, _ p: SessionPath, mode: UInt32, context: MutationContext) throws(AFSError) -> (SessionJournal, UInt64) {
+        try recordEntryUpdate(session, p, event: .chmod, context: context) { (item) throws(AFSError) in
             item = item.with(mode: mode & 0o7777)
         }
     }
@@ -206,7 +232,13 @@ extension AetherStore {
     /// of any entry, as `touch -d`, `tar x` and `cp -p` expect; content and mode stay. A later
     /// write moves the modification time to the time of that write.
     public func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64? = nil, context: MutationContext = .anonymous) throws(AFSError) {
-        try updateEntry(session, path: path, event: .touch, context: context) { (item) throws(AFSError) in
+        let (journal, ticket) = try recordSetTimes(session, try SessionPath(path), mtime: mtime, atime: atime, context: context)
+        try journal.waitDurable(ticket)
+    }
+
+    /// `setTimes` up to its durability wait.
+    func recordSetTimes(_ session: String, _ p: SessionPath, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError) -> (SessionJournal, UInt64) {
+        try recordEntryUpdate(session, p, event: .touch, context: context) { (item) throws(AFSError) in
             var a = item.attributes
             if let atime { a.atime = atime }
             item = item.with(mtime: mtime, attributes: a)
@@ -325,22 +357,37 @@ extension AetherStore {
         _ session: String, path: String, event: ChangeEvent.Kind, context: MutationContext, detail: String? = nil,
         _ change: (inout OverlayItem) throws(AFSError) -> Void
     ) throws(AFSError) {
-        let p = try SessionPath(path)
-        let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
+        let (journal, ticket) = try recordEntryUpdate(session, try SessionPath(path), event: event, context: context, detail: detail, change)
+        try journal.waitDurable(ticket)
+    }
+
+    /// `updateEntry` up to its durability wait.
+    private func recordEntryUpdate(
+        _ session: String, _ p: SessionPath, event: ChangeEvent.Kind, context: MutationContext, detail: String? = nil,
+        _ change: (inout OverlayItem) throws(AFSError) -> Void
+    ) throws(AFSError) -> (SessionJournal, UInt64) {
+        try mutate(session, context, [p]) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             var item = view.item(fresh: s.isFreshDirectory(p))
             try change(&item)
             item = item.with(attributes: item.attributes.changed(at: AetherStore.now()))
             return try journalAndRecord(s, p, item, event: event, context, detail: detail)
         }
-        try journal.waitDurable(ticket)
     }
 
     /// Removes a file, a symlink, a special file or an empty directory; with `recursive`, a whole directory.
     public func remove(_ session: String, path: String, recursive: Bool = false, context: MutationContext = .anonymous) throws(AFSError) {
-        let p = try SessionPath(path)
+        if let (journal, ticket) = try recordRemove(session, try SessionPath(path), recursive: recursive, context: context) {
+            try journal.waitDurable(ticket)
+        }
+    }
+
+    /// `remove` up to its durability wait (nil: a structural removal, durable already).
+    func recordRemove(
+        _ session: String, _ p: SessionPath, recursive: Bool, context: MutationContext
+    ) throws(AFSError) -> (SessionJournal, UInt64)? {
         guard !p.isRoot else { throw AFSError.invalidPath("cannot remove the session root") }
-        let result = try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
+        return try mutate(session, context, [p]) { (s) throws(AFSError) -> (SessionJournal, UInt64)? in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             if case .directory(_, _, let treeRoot, _) = view {
                 let children = try s.children(of: p, treeRoot: treeRoot, tree: tree)
@@ -365,7 +412,6 @@ extension AetherStore {
             }
             return try journalAndRecord(s, p, .deleted, event: .delete, context)
         }
-        if let (journal, ticket) = result { try journal.waitDurable(ticket) }
     }
 
     /// Gives the file at `existing` one more name, `path` (`link(2)`): both names then show one

@@ -1,0 +1,106 @@
+import Foundation
+
+/// One change of a batch applied with ``AetherStore/apply(_:_:context:)``: what `mkdir`, `unlink`
+/// or `rmdir`, and a whole-file write would do, sent many at a time.
+///
+/// A mount that writes back (`tar -x`, `rm -rf`, a build) produces thousands of small changes;
+/// one call and one durable wait for a hundred of them is what makes that cheap over a network.
+/// The same value is the JSON body of `POST /v1/sessions/{id}/batch` (a write's bytes in base64).
+public struct BatchChange: Sendable, Codable, Equatable {
+    public enum Operation: String, Sendable, Codable, CaseIterable {
+        /// Create a directory (its parent must exist; an existing path is `already_exists`).
+        case mkdir
+        /// Remove a file, symlink, special file or empty directory.
+        case remove
+        /// Create or replace a file with `data` (a replaced file keeps its owner and xattrs).
+        case write
+        /// Set the permission bits (`mode`) of any entry.
+        case chmod
+        /// Set the modification and/or access time (`mtime`, `atime`) of any entry.
+        case times
+    }
+
+    public var op: Operation
+    public var path: String
+    /// Permission bits: of the directory (default 0755) or the file (default: the replaced
+    /// file's, else 0644).
+    public var mode: UInt32?
+    /// A written file's modification time, nanoseconds since 1970 (default: now); for `times`,
+    /// the modification time to set (nil: unchanged).
+    public var mtime: Int64?
+    /// For `times`: the access time to set, nanoseconds since 1970 (nil: unchanged).
+    public var atime: Int64?
+    /// A written file's bytes.
+    public var data: Data?
+
+    public static func makeDirectory(_ path: String, mode: UInt32) -> BatchChange {
+        BatchChange(op: .mkdir, path: path, mode: mode)
+    }
+
+    public static func remove(_ path: String) -> BatchChange {
+        BatchChange(op: .remove, path: path)
+    }
+
+    public static func write(_ path: String, data: [UInt8], mode: UInt32?, mtime: Int64?) -> BatchChange {
+        BatchChange(op: .write, path: path, mode: mode, mtime: mtime, data: Data(data))
+    }
+
+    public static func setMode(_ path: String, mode: UInt32) -> BatchChange {
+        BatchChange(op: .chmod, path: path, mode: mode)
+    }
+
+    public static func setTimes(_ path: String, mtime: Int64?, atime: Int64?) -> BatchChange {
+        BatchChange(op: .times, path: path, mtime: mtime, atime: atime)
+    }
+
+    public init(op: Operation, path: String, mode: UInt32? = nil, mtime: Int64? = nil, atime: Int64? = nil, data: Data? = nil) {
+        self.op = op
+        self.path = path
+        self.mode = mode
+        self.mtime = mtime
+        self.atime = atime
+        self.data = data
+    }
+}
+
+/// What became of one ``BatchChange``: done (with the entry's metadata once the whole batch is
+/// applied, for anything but a removal), or refused, with the error its own call would have raised.
+public struct BatchOutcome: Sendable, Codable, Equatable {
+    public var path: String
+    /// The entry after the batch (nil for a removal, and for a refused change).
+    public var stat: FileStat?
+    /// Why the change was refused: an ``AFSError/Code`` raw value and its message.
+    public var code: String?
+    public var message: String?
+
+    public init(path: String, stat: FileStat? = nil, error: AFSError? = nil) {
+        self.path = path
+        self.stat = stat
+        code = error?.code.rawValue
+        message = error?.message
+    }
+
+    /// The refusal, if the change was refused.
+    public var error: AFSError? {
+        guard let code else { return nil }
+        return AFSError(AFSError.Code(rawValue: code) ?? .io, message ?? code)
+    }
+}
+
+/// The JSON body of `POST /v1/sessions/{id}/batch`.
+public struct BatchRequest: Sendable, Codable, Equatable {
+    public var changes: [BatchChange]
+
+    public init(changes: [BatchChange]) {
+        self.changes = changes
+    }
+}
+
+/// The answer of `POST /v1/sessions/{id}/batch`: one outcome per change, in order.
+public struct BatchReply: Sendable, Codable, Equatable {
+    public var outcomes: [BatchOutcome]
+
+    public init(outcomes: [BatchOutcome]) {
+        self.outcomes = outcomes
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+@testable import AFSCore
+
+/// `apply`: many changes in order, each as its own call would make it, with one durable wait.
+@Suite struct BatchTests {
+    @Test func changesApplyInOrderAndRefusalsDoNotStopTheRest() throws {
+        let dir = TemporaryDirectory("batch")
+        var store = try AetherStore.open(at: dir.sub("store"))
+        let session = try store.createSession(name: "b", from: .blank).id
+        let big = (0..<(300 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let old: Int64 = 1_000_000_000_000_000_000
+        let outcomes = try store.apply(session, [
+            .makeDirectory("/d", mode: 0o750),
+            .write("/d/small.txt", data: Array("small".utf8), mode: 0o600, mtime: old),
+            .write("/d/big.bin", data: big, mode: nil, mtime: nil),
+            .makeDirectory("/d", mode: 0o755),
+            .write("/missing/x", data: [1], mode: nil, mtime: nil),
+            .setMode("/d", mode: 0o700),
+            .setTimes("/d", mtime: old + 5, atime: nil),
+            .write("/d/gone", data: [2], mode: nil, mtime: nil),
+            .remove("/d/gone"),
+            .remove("/d/gone"),
+        ])
+        // A write creates missing parents, as writeFile does.
+        #expect(outcomes.map(\.error?.code) == [nil, nil, nil, .alreadyExists, nil, nil, nil, nil, nil, .notFound])
+        #expect(outcomes[1].stat?.mtime == old && outcomes[1].stat?.mode == 0o600)
+        #expect(outcomes[2].stat?.size == UInt64(big.count))
+        // Metadata is the entry's after the whole batch: /d's time moved again with /d/gone.
+        #expect(outcomes[5].stat?.mode == 0o700 && outcomes[6].stat?.mtime ?? 0 > old + 5, "a later change sees the earlier ones")
+        #expect(outcomes[8].stat == nil, "removals carry no metadata")
+        // Acknowledged means durable: all of it is there after a reopen.
+        try store.close()
+        store = try AetherStore.open(at: dir.sub("store"))
+        #expect(try store.list(session, path: "/d").map(\.name) == ["big.bin", "small.txt"])
+        #expect(try store.readFile(session, path: "/d/big.bin") == big)
+        #expect(try store.stat(session, path: "/d/small.txt").mtime == old)
+        #expect(try store.stat(session, path: "/d").mode == 0o700)
+        #expect(try store.readFile(session, path: "/missing/x") == [1])
+        // The changefeed names each change, as the calls one by one would.
+        let kinds = try store.changes(session, after: 0, limit: 100).map { "\($0.kind.rawValue) \($0.path)" }
+        #expect(kinds.contains("write /d/big.bin") && kinds.contains("delete /d/gone") && kinds.contains("chmod /d"))
+        try store.close()
+    }
+
+    @Test func oversizedBatchesAreRefusedWhole() throws {
+        let dir = TemporaryDirectory("batch")
+        let store = try AetherStore.open(at: dir.sub("store"))
+        defer { try? store.close() }
+        let session = try store.createSession(name: "b", from: .blank).id
+        let many = (0...AetherStore.batchChangeLimit).map { BatchChange.makeDirectory("/d\($0)", mode: 0o755) }
+        #expect(throws: AFSError.self) { try store.apply(session, many) }
+        #expect(try store.list(session, path: "/").isEmpty, "nothing of a refused batch is applied")
+        let huge = (0..<17).map { BatchChange.write("/f\($0)", data: [UInt8](repeating: 1, count: 1 << 20), mode: nil, mtime: nil) }
+        #expect(throws: AFSError.self) { try store.apply(session, huge) }
+        #expect(try store.apply(session, [.setTimes("/", mtime: nil, atime: nil)]).first?.error?.code == .invalidArgument)
+    }
+}
