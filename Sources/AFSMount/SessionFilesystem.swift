@@ -272,6 +272,12 @@ public final class SessionFilesystem: Sendable {
         while true {
             attempt += 1
             let generation = metadata.generation
+            // The open-file table and the queue first, the listing last: a change that lands
+            // meanwhile is written into the listing before it leaves the table or the queue, so
+            // whichever side it is on when looked at, it is seen (read the other way round, a
+            // removal landing in between left its name in an `rmdir`'s listing: ENOTEMPTY).
+            let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
+            let queued = writeBack.children(of: path)
             var entries: [(name: String, attributes: FileAttributes)]
             let pending = writeBack.lookup(path)
             if case .absent? = pending { throw Errno.notFound }
@@ -286,15 +292,17 @@ public final class SessionFilesystem: Sendable {
                 metadata.store(listing: entries, of: path, asOf: generation)
             }
             // Queued removals and directories not yet at the service.
-            for (name, change) in writeBack.children(of: path) {
-                entries.removeAll { $0.name == name }
-                switch change {
-                case .directory(let attributes), .changed(let attributes): entries.append((name, attributes))
-                case .absent: break
+            if !queued.isEmpty {
+                let changed = Dictionary(queued.map { ($0.name, $0.pending) }, uniquingKeysWith: { _, last in last })
+                entries.removeAll { changed[$0.name] != nil }
+                for (name, change) in changed {
+                    switch change {
+                    case .directory(let attributes), .changed(let attributes): entries.append((name, attributes))
+                    case .absent: break
+                    }
                 }
             }
             // Files created here and not yet uploaded, and open files whose size moved on.
-            let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
             var position: [String: Int] = [:]
             for (i, e) in entries.enumerated() { position[e.name] = i }
             for (p, file) in open.sorted(by: { $0.key < $1.key }) {
