@@ -640,7 +640,30 @@ public final class SessionFilesystem: Sendable {
     ) throws(Errno) {
         // A directory still being created stays one (its children are all queued or open).
         let pending: WriteBack.Pending = if case .directory? = writeBack.lookup(path) { .directory(shown) } else { .changed(shown) }
-        let batchable = WriteBack.Batchable(
+        let batchable = announcedBatchable(path, event, change) { [self] outcome in
+            metadata.settle(path, to: outcome?.stat.map(FileAttributes.init) ?? shown)
+        }
+        try writeBack.submit(path, operation: change.op.rawValue, pending: pending, batchable: batchable) { [self] () throws(Errno) in
+            try body()
+            metadata.invalidate(path)
+        }
+        metadata.forget(path)
+    }
+
+    /// A removal as one change of a batch.
+    private func removalBatchable(_ path: String) -> WriteBack.Batchable {
+        // Already gone (another client's removal raced it) is what was asked for.
+        announcedBatchable(path, .delete, .remove(path), absentIsDone: true) { [self] _ in metadata.settle(path, to: nil) }
+    }
+
+    /// A batched change whose changefeed event the mount announces (``ChangeFollower/expect(_:_:)``)
+    /// before it is sent: `landed` updates the caches with the outcome (nil: an absent path that
+    /// counts as done); a refusal takes the announcement back and drops what the mount showed.
+    private func announcedBatchable(
+        _ path: String, _ event: ChangeEvent.Kind, _ change: BatchChange, absentIsDone: Bool = false,
+        landed: @escaping @Sendable (BatchOutcome?) -> Void
+    ) -> WriteBack.Batchable {
+        WriteBack.Batchable(
             prepare: { [self] in
                 follower.expect(path, event)
                 return .change(change)
@@ -651,39 +674,15 @@ public final class SessionFilesystem: Sendable {
                 case .success(let outcome): error = outcome.error.map { Errno($0) }
                 case .failure(let e): error = e
                 }
-                if let error {
-                    follower.unexpect(path, event)
-                    metadata.invalidate(path)
-                    return error
-                }
-                metadata.settle(path, to: (try? result.get())?.stat.map(FileAttributes.init) ?? shown)
-                return nil
-            })
-        try writeBack.submit(path, operation: change.op.rawValue, pending: pending, batchable: batchable) { [self] () throws(Errno) in
-            try body()
-            metadata.invalidate(path)
-        }
-        metadata.forget(path)
-    }
-
-    /// A removal as one change of a batch.
-    private func removalBatchable(_ path: String) -> WriteBack.Batchable {
-        WriteBack.Batchable(
-            prepare: { [self] in
-                follower.expect(path, .delete)
-                return .change(.remove(path))
-            },
-            finish: { [self] result in
-                let error: Errno?
-                switch result {
-                case .success(let outcome): error = outcome.error.map { Errno($0) }
-                case .failure(let e): error = e
-                }
-                guard let error, error != .notFound else {
-                    metadata.settle(path, to: nil)
+                guard let error else {
+                    landed(try? result.get())
                     return nil
                 }
-                follower.unexpect(path, .delete)
+                follower.unexpect(path, event)
+                if absentIsDone, error == .notFound {
+                    landed(nil)
+                    return nil
+                }
                 metadata.invalidate(path)
                 return error
             })
@@ -1044,26 +1043,10 @@ public final class SessionFilesystem: Sendable {
             return a
         }()
         // The mounting user's directories travel in batches (a batch carries one owner: the mount's).
-        let batchable = caller != .mounter ? nil : WriteBack.Batchable(
-            prepare: { [self] in
-                follower.expect(path, .mkdir)
-                return .change(.makeDirectory(path, mode: mode & 0o7777))
-            },
-            finish: { [self] result in
-                let error: Errno?
-                switch result {
-                case .success(let outcome): error = outcome.error.map { Errno($0) }
-                case .failure(let e): error = e
-                }
-                if let error {
-                    follower.unexpect(path, .mkdir)
-                    metadata.invalidate(path)
-                    return error
-                }
-                metadata.store(listing: [], of: path, asOf: metadata.generation)
-                metadata.settle(path, to: (try? result.get())?.stat.map(FileAttributes.init) ?? shown)
-                return nil
-            })
+        let batchable = caller != .mounter ? nil : announcedBatchable(path, .mkdir, .makeDirectory(path, mode: mode & 0o7777)) { [self] outcome in
+            metadata.store(listing: [], of: path, asOf: metadata.generation)
+            metadata.settle(path, to: outcome?.stat.map(FileAttributes.init) ?? shown)
+        }
         try writeBack.submit(path, operation: "mkdir", pending: .directory(shown), batchable: batchable) { [self] () throws(Errno) in
             follower.expect(path, .mkdir)
             do throws(Errno) {
