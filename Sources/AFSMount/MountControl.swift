@@ -56,7 +56,8 @@ public final class MountControl: Sendable {
     }
 
     static func snapshot(_ filesystem: SessionFilesystem) -> MountMetrics.Snapshot {
-        filesystem.metrics.snapshot(session: filesystem.session, cache: filesystem.cache, openFiles: filesystem.openFileCount)
+        filesystem.metrics.snapshot(
+            session: filesystem.session, cache: filesystem.cache, openFiles: filesystem.openFileCount, writeBack: filesystem.writeBackCounts)
     }
 
     static func handle(_ request: ControlProtocol.Request, filesystem: SessionFilesystem, log: MountLog) -> ControlProtocol.Reply {

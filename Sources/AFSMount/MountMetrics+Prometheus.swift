@@ -41,6 +41,12 @@ extension MountMetrics.Snapshot {
         out += "aether_mount_cache_max_bytes{\(session)} \(cacheMaxBytes)\n"
         family("aether_mount_open_files", "gauge", "Files held open through the mount.")
         out += "aether_mount_open_files{\(session)} \(openFiles)\n"
+        family("aether_mount_changes_queued", "gauge", "Changes acknowledged to programs and not yet at the service (write-back).")
+        out += "aether_mount_changes_queued{\(session)} \(changesQueued)\n"
+        family("aether_mount_changes_sent_total", "counter", "Queued changes sent to the service.")
+        out += "aether_mount_changes_sent_total{\(session)} \(changesSent)\n"
+        family("aether_mount_changes_refused_total", "counter", "Queued changes the service refused (each in the mount's log; `aether sync` reports them).")
+        out += "aether_mount_changes_refused_total{\(session)} \(changesRefused)\n"
         family("aether_mount_uptime_seconds", "gauge", "Seconds since the mount started.")
         out += "aether_mount_uptime_seconds{\(session)} \(uptimeSeconds)\n"
         return out

@@ -58,6 +58,11 @@ public final class MountMetrics: Sendable {
         public var cacheBytes: UInt64
         public var cacheMaxBytes: UInt64
         public var openFiles: Int
+        /// Write-back: changes acknowledged and not yet at the service, sent since the mount
+        /// started, and refused by the service (each logged).
+        public var changesQueued: Int
+        public var changesSent: UInt64
+        public var changesRefused: Int
 
         /// Hits over lookups, nil before the first open.
         public var cacheHitRatio: Double? {
@@ -74,6 +79,9 @@ public final class MountMetrics: Sendable {
             case cacheBytes = "cache_bytes"
             case cacheMaxBytes = "cache_max_bytes"
             case openFiles = "open_files"
+            case changesQueued = "changes_queued"
+            case changesSent = "changes_sent"
+            case changesRefused = "changes_refused"
         }
     }
 
@@ -109,7 +117,7 @@ public final class MountMetrics: Sendable {
         }
     }
 
-    func snapshot(session: String, cache: ContentCache, openFiles: Int) -> Snapshot {
+    func snapshot(session: String, cache: ContentCache, openFiles: Int, writeBack: (queued: Int, sent: UInt64, failed: Int) = (0, 0, 0)) -> Snapshot {
         let (operations, bytes) = state.withLock { ($0.operations, $0.bytes) }
         let elapsed = ContinuousClock.now - startInstant
         let usage = cache.usage
@@ -118,6 +126,7 @@ public final class MountMetrics: Sendable {
             session: session, started: started,
             uptimeSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             operations: operations, bytes: bytes, cacheHits: lookups.hits, cacheMisses: lookups.misses,
-            cacheEntries: usage.entries, cacheBytes: usage.bytes, cacheMaxBytes: cache.configuration.maxBytes, openFiles: openFiles)
+            cacheEntries: usage.entries, cacheBytes: usage.bytes, cacheMaxBytes: cache.configuration.maxBytes, openFiles: openFiles,
+            changesQueued: writeBack.queued, changesSent: writeBack.sent, changesRefused: writeBack.failed)
     }
 }

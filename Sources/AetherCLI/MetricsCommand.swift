@@ -46,6 +46,7 @@ struct MetricsCommand: ParsableCommand {
                 "cache     \(s.cacheHits) hits, \(s.cacheMisses) misses (\(ratio)); \(s.cacheEntries) entries, \(b(s.cacheBytes)) of \(b(s.cacheMaxBytes))",
                 "bytes     read \(b(s.bytes.read)), written \(b(s.bytes.written)); downloaded \(b(s.bytes.downloaded)), uploaded \(b(s.bytes.uploaded))",
                 "open      \(s.openFiles) file\(s.openFiles == 1 ? "" : "s")",
+                "changes   \(s.changesQueued) queued, \(s.changesSent) sent, \(s.changesRefused) refused (write-back; `aether sync` waits for the queue)",
                 "",
                 "op".padding(toLength: 12, withPad: " ", startingAt: 0) + "calls".leftPadded(10) + "errors".leftPadded(8) + "calls/s".leftPadded(10)
                     + "mean".leftPadded(10) + "p50 ≤".leftPadded(10) + "p99 ≤".leftPadded(10),

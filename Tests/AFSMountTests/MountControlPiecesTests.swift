@@ -113,7 +113,7 @@ import Testing
         metrics.add(read: 4096, downloaded: 10)
         let scratch = Scratch()
         let cache = try ContentCache(.init(directory: scratch.path, maxBytes: 1 << 20))
-        var snapshot = metrics.snapshot(session: "ses_\"q\"", cache: cache, openFiles: 2)
+        var snapshot = metrics.snapshot(session: "ses_\"q\"", cache: cache, openFiles: 2, writeBack: (queued: 5, sent: 40, failed: 1))
         let read = try #require(snapshot.operations["read"])
         #expect(read.count == 100 && read.errors == 1)
         #expect(read.buckets.first == 98 && read.buckets.last == 1)
@@ -124,6 +124,9 @@ import Testing
         snapshot.cacheMisses = 1
         #expect(snapshot.cacheHitRatio == 0.75)
         let text = snapshot.prometheusText
+        #expect(text.contains(#"aether_mount_changes_queued{session="ses_\"q\""} 5"#))
+        #expect(text.contains(#"aether_mount_changes_sent_total{session="ses_\"q\""} 40"#))
+        #expect(text.contains(#"aether_mount_changes_refused_total{session="ses_\"q\""} 1"#))
         #expect(text.contains(#"aether_mount_operations_total{session="ses_\"q\"",op="read"} 100"#))
         #expect(text.contains(#"aether_mount_operation_errors_total{session="ses_\"q\"",op="read"} 1"#))
         #expect(text.contains(#"aether_mount_operation_duration_seconds_bucket{session="ses_\"q\"",op="read",le="0.0001"} 98"#))

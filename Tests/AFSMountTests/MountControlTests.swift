@@ -155,6 +155,9 @@ struct MountControlTests {
                 + "&& dd if=patch of=\(m.directory)/big.bin bs=4096 seek=1000 conv=notrunc status=none", in: f.root)
         try m.sync()
         let second = try uploaded() - first
+        // The write-back queue is empty after a sync, and both publications went through it.
+        let counters = try f.json(["metrics", "show", m.directory])
+        #expect(counters["changes_queued"] as? Int == 0 && (counters["changes_sent"] as? Int ?? 0) >= 2, "\(counters)")
         #expect(second > 0 && second <= 4 * (64 << 10), "the edit sent \(second) bytes of \(size)")
         // The server has exactly the local bytes.
         let back = f.root + "/back.bin"
