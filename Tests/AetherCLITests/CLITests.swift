@@ -1,5 +1,6 @@
 import AFSTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Which side of the network the store is on. The same tests run over both: one command set, two transports.
@@ -298,18 +299,33 @@ final class CLI: @unchecked Sendable {
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
+        // The follower's output is collected as it arrives and the test waits for
+        // the two events with a generous deadline: a fixed sleep was too short on
+        // a loaded two-core CI machine, where starting the follower alone can take
+        // longer than a second.
+        let received = Mutex(Data())
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            received.withLock { $0.append(chunk) }
+        }
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        Thread.sleep(forTimeInterval: 0.5)
         #expect(try base.run(["fs", "write", id, "/one"], stdin: Data("1".utf8)).status == 0)
         #expect(try base.run(["fs", "write", id, "/two"], stdin: Data("2".utf8)).status == 0)
-        Thread.sleep(forTimeInterval: 1.0)
+        func paths() -> [String] {
+            let text = received.withLock { String(decoding: $0, as: UTF8.self) }
+            return text.split(separator: "\n").compactMap { line -> String? in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["path"] as? String
+            }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while paths().count < 2, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        // A moment more, so an event that should not be there has time to show.
+        Thread.sleep(forTimeInterval: 0.3)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-        let paths = lines.compactMap { line -> String? in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["path"] as? String
-        }
+        out.fileHandleForReading.readabilityHandler = nil
+        let paths = paths()
         #expect(paths == ["/one", "/two"])
     }
 }
