@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -70,12 +73,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // TLS for the services and their clients: a certificate pair reloaded on SIGHUP, the
+        // client's trust roots, and a probe that reads a server's certificate and says why it is
+        // refused. The libraries are the ones gRPC's transport already links (NIOSSL, X509).
+        .target(
+            name: "AFSTLS",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ]
+        ),
         // One API, two transports: the embedded store and an afs-server over HTTP.
         .target(
             name: "AFSClient",
             dependencies: [
                 "AFSCore",
                 "AFSWorkspaces",
+                "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -98,6 +119,7 @@ let package = Package(
                 "AFSWorkspaces",
                 "AFSClient",
                 "AFSMount",
+                "AFSTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -119,10 +141,13 @@ let package = Package(
             dependencies: [
                 "AFSCore",
                 "AFSGRPC",
+                "AFSTLS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -133,7 +158,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", "AFSObjectStore", "AFSPostgres", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
         .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -142,14 +167,17 @@ let package = Package(
             name: "AFSWorkspaceService",
             dependencies: [
                 "AFSWorkspaces",
+                "AFSTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "afs-vmd",
-            dependencies: ["AFSWorkspaceService", "AFSWorkspaces", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSWorkspaceService", "AFSWorkspaces", "AFSTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "AetherFSExample",
@@ -188,7 +216,14 @@ let package = Package(
         // Shared by the end-to-end suites: a real afs-server child process.
         .target(
             name: "AFSTestSupport",
-            dependencies: ["AFSClient", "AFSCore", "AFSObjectStore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "AFSClient", "AFSCore", "AFSObjectStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Tests/AFSTestSupport"
         ),
 

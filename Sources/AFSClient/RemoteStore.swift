@@ -1,8 +1,10 @@
 import AFSCore
+import AFSTLS
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// The remote transport: an `afs-server` reached over HTTP, with the same API as the embedded store.
@@ -19,6 +21,8 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     /// How long one request may take, body included (exports of big sessions take a while).
     let timeout: TimeAmount
     let maxRetries = 5
+    /// Which CAs an `https://` endpoint's certificate must chain to.
+    public let trust: TLSTrust
     /// What chunked uploads saved, for metrics and for seeing that they work.
     public let chunkStatistics = ChunkStatistics()
 
@@ -30,7 +34,9 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     ///   - timeout: how long one request may take, body included.
     ///   - connectTimeout: how long to keep trying to connect (a refused connection is retried
     ///     until then); short for health checks that should report a down server quickly.
-    public init(endpoint: String, token: String?, timeout: Double = 3600, connectTimeout: Double = 10) throws(AFSError) {
+    ///   - trust: for `https://` endpoints, the CAs the server's certificate must chain to (the
+    ///     system's by default); the host name is always checked, TLS 1.2 at least.
+    public init(endpoint: String, token: String?, timeout: Double = 3600, connectTimeout: Double = 10, trust: TLSTrust = TLSTrust()) throws(AFSError) {
         var e = endpoint
         while e.hasSuffix("/") { e.removeLast() }
         guard let url = URL(string: e), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
@@ -42,6 +48,12 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .milliseconds(Int64(connectTimeout * 1000)), read: self.timeout)
         configuration.redirectConfiguration = .disallow
+        do {
+            configuration.tlsConfiguration = try trust.clientConfiguration()
+        } catch {
+            throw AFSError(.invalidArgument, error.message)
+        }
+        self.trust = trust
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -212,13 +224,31 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     /// Connection-level failures, phrased so the reader knows what to check.
     func transportError(_ error: any Error) -> AFSError {
         let text = "\(error)"
+        if let refusal = RemoteStore.tlsRefusal(error, endpoint: endpoint, trust: trust) { return refusal }
         if let e = error as? HTTPClientError, e == .connectTimeout || e == .readTimeout || e == .deadlineExceeded {
             return AFSError(.unavailable, "afs-server at \(endpoint) did not answer in time (\(text)); check that it runs and the network")
         }
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connect(descriptor") {
             return AFSError(.unavailable, "cannot reach afs-server at \(endpoint): connection refused; start it (scripts/run.sh) or fix --endpoint / AFS_AETHER_SERVER_ENDPOINT")
         }
+        if endpoint.hasPrefix("http://"), let e = error as? HTTPClientError, e == .remoteConnectionClosed {
+            return AFSError(.unavailable, "afs-server at \(endpoint) closed the connection without answering; if it serves TLS, use https:// in --endpoint")
+        }
         return AFSError(.unavailable, "request to afs-server at \(endpoint) failed: \(text)")
+    }
+
+    /// A failed TLS handshake, explained: the server's certificate is read again without trusting
+    /// it, and the message says which check failed (`.untrustedServer`), or that the endpoint
+    /// does not speak TLS (`.unavailable`). Nil for errors that are not TLS's.
+    static func tlsRefusal(_ error: any Error, endpoint: String, trust: TLSTrust) -> AFSError? {
+        guard error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError,
+            let url = URL(string: endpoint), let host = url.host
+        else { return nil }
+        let port = url.port ?? (url.scheme == "https" ? 443 : 80)
+        let explained = (try? Blocking.run { await TLSProbe.explain(error, host: host, port: port, trust: trust) })
+            ?? TLSError(.handshake, "TLS handshake with \(host):\(port) failed: \(error)")
+        let code: AFSError.Code = explained.check == .handshake ? .unavailable : .untrustedServer
+        return AFSError(code, "\(endpoint): \(explained.message)")
     }
 
     /// Maps the server's `{"error": {"code", "message"}}` back onto the engine's codes.

@@ -1,9 +1,11 @@
 import AFSCore
+import AFSTLS
 import AFSWorkspaces
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A client of afs-vmd's HTTP API (the workspace VM controller), used by `aether workspace`.
 ///
@@ -14,18 +16,26 @@ public final class WorkspacesClient: @unchecked Sendable {
     public let endpoint: String
     let token: String?
     let client: HTTPClient
+    let trust: TLSTrust
 
-    public init(endpoint: String, token: String?) throws(WorkspaceError) {
+    /// - Parameter trust: for `https://` endpoints, the CAs afs-vmd's certificate must chain to.
+    public init(endpoint: String, token: String?, trust: TLSTrust = TLSTrust()) throws(WorkspaceError) {
         var e = endpoint
         while e.hasSuffix("/") { e.removeLast() }
         guard let url = URL(string: e), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            throw WorkspaceError(.invalidArgument, "workspaces endpoint \(endpoint) is not an http:// URL, e.g. http://127.0.0.1:8790")
+            throw WorkspaceError(.invalidArgument, "workspaces endpoint \(endpoint) is not an http:// or https:// URL, e.g. http://127.0.0.1:8790")
         }
         self.endpoint = e
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(3700))
         configuration.redirectConfiguration = .disallow
+        do {
+            configuration.tlsConfiguration = try trust.clientConfiguration()
+        } catch {
+            throw WorkspaceError(.invalidArgument, error.message)
+        }
+        self.trust = trust
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -134,6 +144,9 @@ public final class WorkspacesClient: @unchecked Sendable {
                 return (Int(response.status.code), Data(buffer.readableBytesView))
             }
         } catch {
+            if let refusal = RemoteStore.tlsRefusal(error, endpoint: endpoint, trust: trust) {
+                throw WorkspaceError(refusal.code == .untrustedServer ? .untrustedServer : .unavailable, refusal.message)
+            }
             throw WorkspaceError(.unavailable, "cannot reach afs-vmd at \(endpoint): \(error); is it running? (afs-vmd --listen …, or set --workspaces-endpoint)")
         }
         let (status, data) = result

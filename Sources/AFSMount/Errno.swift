@@ -59,7 +59,7 @@ public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
         case .locked, .forbidden: self = .denied
         // An archived session or a write racing a restore: the state refuses, retrying may work.
         case .conflict, .storeLocked: self = .busy
-        case .unavailable, .io, .corrupted, .unsupportedFormat, .externalTool, .expired: self = .io
+        case .unavailable, .untrustedServer, .io, .corrupted, .unsupportedFormat, .externalTool, .expired: self = .io
         }
     }
 }

@@ -32,6 +32,8 @@ struct APIError: Error, Sendable {
         case .forbidden: self.init(.forbidden, error.code.rawValue, error.message)
         case .expired: self.init(.gone, error.code.rawValue, error.message)
         case .storeLocked, .unavailable: self.init(.serviceUnavailable, error.code.rawValue, error.message)
+        // Only an upstream the server itself calls over TLS (an S3 endpoint) can fail this way.
+        case .untrustedServer: self.init(.badGateway, error.code.rawValue, error.message)
         case .corrupted, .io, .unsupportedFormat, .externalTool: self.init(.internalServerError, error.code.rawValue, error.message)
         }
     }

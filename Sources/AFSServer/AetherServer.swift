@@ -1,6 +1,9 @@
 import AFSCore
+import AFSTLS
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
@@ -35,6 +38,11 @@ public final class AetherServer: Sendable {
         /// Requests per second allowed per bearer token (0: unlimited), and the burst above it.
         public var rateLimit: Double = 2000
         public var rateBurst: Double = 4000
+        /// Serve HTTPS and gRPC over TLS with this pair (reloaded on SIGHUP); nil serves plaintext.
+        public var tls: ReloadableCertificate?
+        /// Believe `X-Forwarded-Proto` from the peer: set when a TLS-terminating proxy (nginx) is
+        /// the only way in, so requests it forwarded over https are treated as secure (HSTS).
+        public var trustForwardedHeaders = false
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -85,6 +93,7 @@ public final class AetherServer: Sendable {
     /// The router with every route (used by the app and by tests).
     func buildRouter() -> (Router<AFSRequestContext>, APIRouteTable) {
         let router = Router(context: AFSRequestContext.self)
+        router.add(middleware: TransportSecurityMiddleware(servedOverTLS: configuration.tls != nil, trustForwardedHeaders: configuration.trustForwardedHeaders))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"]))
@@ -99,14 +108,18 @@ public final class AetherServer: Sendable {
         return (router, table)
     }
 
-    /// Builds the Hummingbird application. `onRunning` receives the bound port (0 in the configuration picks a free one).
-    public func application(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
+    /// Builds the Hummingbird application, over TLS when the configuration has a certificate.
+    /// `onRunning` receives the bound port (0 in the configuration picks a free one).
+    public func application(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) throws -> some ApplicationProtocol {
         signal(SIGPIPE, SIG_IGN)
         let (router, _) = buildRouter()
         var logger = Logger(label: "afs-server")
         logger.logLevel = .info
+        let server: HTTPServerBuilder =
+            try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration(applicationProtocols: ["http/1.1"])) } ?? .http1()
         return Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "afs-server"),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -122,12 +135,14 @@ public final class AetherServer: Sendable {
         onHTTPListening: @escaping @Sendable (Int) -> Void = { _ in },
         onGRPCListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
     ) async throws {
-        let http = application(onRunning: onHTTPListening)
+        let http = try application(onRunning: onHTTPListening)
         let grpc = try grpcEndpoint(onListening: onGRPCListening)
         var logger = Logger(label: "afs-server")
         logger.logLevel = .info
         let flusher = UsageFlusher(usage: usage, access: access)
-        let group = ServiceGroup(configuration: .init(services: [http, grpc, flusher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = [http, grpc, flusher]
+        if let tls = configuration.tls { services.append(CertificateReloadService(certificates: [tls], logger: logger)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

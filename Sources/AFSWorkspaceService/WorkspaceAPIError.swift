@@ -24,7 +24,7 @@ struct WorkspaceAPIError: Error, HTTPResponseError {
         case .conflict: status = .conflict
         case .unavailable: status = .serviceUnavailable
         case .timeout: status = .requestTimeout
-        case .driver: status = .badGateway
+        case .driver, .untrustedServer: status = .badGateway
         case .io: status = .internalServerError
         case .unauthorized: status = .unauthorized
         }

@@ -1,6 +1,9 @@
+import AFSTLS
 import AFSWorkspaces
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 
@@ -24,6 +27,8 @@ public final class WorkspaceDaemon: Sendable {
         public var tickInterval: Double = 1
         /// Where project files come from (an afs-server through `aether`); nil: workspaces have none.
         public var projectFiles: (any ProjectFiles)?
+        /// Serve HTTPS with this pair (reloaded on SIGHUP); nil serves plaintext HTTP.
+        public var tls: ReloadableCertificate?
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -89,13 +94,18 @@ public final class WorkspaceDaemon: Sendable {
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "afs-vmd")
         logger.logLevel = .info
+        let server: HTTPServerBuilder =
+            try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration(applicationProtocols: ["http/1.1"])) } ?? .http1()
         let app = Application(
             router: router(),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "afs-vmd"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let reconciler = Reconciler(controller: controller, interval: configuration.tickInterval)
-        let group = ServiceGroup(configuration: .init(services: [app, reconciler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = [app, reconciler]
+        if let tls = configuration.tls { services.append(CertificateReloadService(certificates: [tls], logger: logger)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

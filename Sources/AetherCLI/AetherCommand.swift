@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSTLS
 import AFSWorkspaces
 import ArgumentParser
 import Foundation
@@ -20,7 +21,10 @@ public struct AetherCommand: ParsableCommand {
             Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict or already exists,
             5 invalid path or argument, 6 store in use, 7 corrupted data, 8 I/O error,
             9 changefeed cursor expired, 10 refused by a lease or fencing token, 11 refused by policy
-            or by the server (token, role), 12 server unreachable or busy, 13 a wait timed out.
+            or by the server (token, role), 12 server unreachable or busy, 13 a wait timed out,
+            14 the server's TLS certificate failed verification (unknown CA, expired, another host's;
+            https:// endpoints are checked against the system's CAs, or --ca-cert FILE, AETHER_CA_CERT
+            or [bridge] ca_cert).
             """,
         subcommands: [
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
@@ -48,6 +52,13 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bearer token for --endpoint (default: $AFS_TOKEN, then [bridge] token).", valueName: "TOKEN"))
     var token: String?
 
+    @Option(
+        name: .customLong("ca-cert"),
+        help: ArgumentHelp(
+            "PEM file of the CA(s) an https:// endpoint's certificate must chain to, instead of the system's (default: $AETHER_CA_CERT, then [bridge] ca_cert).",
+            valueName: "FILE"))
+    var caCert: String?
+
     @Flag(name: .long, help: "Print one JSON document instead of text.")
     var json = false
 
@@ -63,7 +74,7 @@ struct GlobalOptions: ParsableArguments {
     /// Which transport a command uses.
     enum Target {
         case embedded(String)
-        case remote(endpoint: String, token: String?)
+        case remote(endpoint: String, token: String?, trust: TLSTrust)
     }
 
     /// Flags first, then the environment, then the config file. Naming both a store and an
@@ -82,20 +93,25 @@ struct GlobalOptions: ParsableArguments {
             if let t = nonEmpty(token) ?? nonEmpty(env["AFS_TOKEN"]) { return t }
             return nonEmpty(try file()["bridge.token"])
         }
+        func trust() throws(AFSError) -> TLSTrust {
+            var path = nonEmpty(caCert) ?? nonEmpty(env["AETHER_CA_CERT"])
+            if path == nil { path = nonEmpty(try file()["bridge.ca_cert"]) }
+            return TLSTrust(caCertificatePath: path.map { ($0 as NSString).expandingTildeInPath })
+        }
         switch (nonEmpty(store), nonEmpty(endpoint)) {
         case (.some, .some): throw AFSError(.invalidArgument, "give --store or --endpoint, not both")
         case (.some(let dir), nil): return .embedded(dir)
-        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue())
+        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue(), trust: try trust())
         case (nil, nil): break
         }
         switch (nonEmpty(env["AFS_STORE"]), nonEmpty(env["AFS_AETHER_SERVER_ENDPOINT"])) {
         case (.some, .some):
             throw AFSError(.invalidArgument, "both AFS_STORE and AFS_AETHER_SERVER_ENDPOINT are set; unset one, or pass --store or --endpoint")
         case (.some(let dir), nil): return .embedded(dir)
-        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue())
+        case (nil, .some(let url)): return .remote(endpoint: url, token: try tokenValue(), trust: try trust())
         case (nil, nil): break
         }
-        if let url = nonEmpty(try file()["bridge.server_endpoint"]) { return .remote(endpoint: url, token: try tokenValue()) }
+        if let url = nonEmpty(try file()["bridge.server_endpoint"]) { return .remote(endpoint: url, token: try tokenValue(), trust: try trust()) }
         throw AFSError(
             .invalidArgument,
             "no store given: pass --store DIR (or set AFS_STORE) for an embedded store, or --endpoint URL (or AFS_AETHER_SERVER_ENDPOINT, or [bridge] server_endpoint in \(ClientConfiguration.defaultPath())) for afs-server")
@@ -114,8 +130,8 @@ struct GlobalOptions: ParsableArguments {
                 var options = AetherStore.Options()
                 options.lockWait = 10
                 return try AetherStore.open(at: dir, options: options)
-            case .remote(let endpoint, let token):
-                return try RemoteStore(endpoint: endpoint, token: token)
+            case .remote(let endpoint, let token, let trust):
+                return try RemoteStore(endpoint: endpoint, token: token, trust: trust)
             }
         } catch {
             throw CLIError(error, json: json)
@@ -125,10 +141,10 @@ struct GlobalOptions: ParsableArguments {
     /// The server, for commands that exist only there (tokens).
     func remote(for what: String) throws -> RemoteStore {
         do throws(AFSError) {
-            guard case .remote(let endpoint, let token) = try target() else {
+            guard case .remote(let endpoint, let token, let trust) = try target() else {
                 throw AFSError(.invalidArgument, "\(what) talks to afs-server: pass --endpoint URL or set AFS_AETHER_SERVER_ENDPOINT")
             }
-            return try RemoteStore(endpoint: endpoint, token: token)
+            return try RemoteStore(endpoint: endpoint, token: token, trust: trust)
         } catch {
             throw CLIError(error, json: json)
         }
@@ -188,6 +204,7 @@ struct CLIError: Error, CustomStringConvertible {
         case .locked: exitCode = 10
         case .forbidden: exitCode = 11
         case .unavailable: exitCode = 12
+        case .untrustedServer: exitCode = 14
         }
     }
 
@@ -204,6 +221,7 @@ struct CLIError: Error, CustomStringConvertible {
         case .unauthorized: exitCode = 11
         case .unavailable: exitCode = 12
         case .timeout: exitCode = 13
+        case .untrustedServer: exitCode = 14
         }
     }
 

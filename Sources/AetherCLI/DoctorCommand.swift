@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSTLS
 import AFSMount
 import ArgumentParser
 import Foundation
@@ -76,6 +77,33 @@ struct DoctorCommand: ParsableCommand {
         return .ok("fuse", "/dev/fuse opens; fusermount3 at \(FUSEMount.fusermount() ?? "?")")
     }
 
+    /// How long before expiry a server certificate is reported as a failure.
+    static let certificateWarning: TimeInterval = 7 * 86400
+
+    /// For an https:// endpoint, the certificate the server presents (read without trusting it,
+    /// so a refused one is still described): subject, issuer and expiry; a failure when it has
+    /// expired or expires within ``certificateWarning``. Nil for http:// endpoints.
+    static func certificate(_ endpoint: String, now: Date = Date()) -> Check? {
+        guard let url = URL(string: endpoint), url.scheme == "https", let host = url.host else { return nil }
+        let port = url.port ?? 443
+        let summary: CertificateSummary
+        do {
+            summary = try Blocking.run { try await TLSProbe.serverCertificate(host: host, port: port) }
+        } catch {
+            return .fail("tls", "no certificate from \(host):\(port): \((error as? TLSError)?.message ?? "\(error)")", fix: "check that the server serves TLS on that port")
+        }
+        let expiry = ISO8601DateFormatter().string(from: summary.notValidAfter)
+        let days = summary.notValidAfter.timeIntervalSince(now) / 86400
+        let detail = "certificate \(summary.subject), issued by \(summary.issuer), for \(summary.names), expires \(expiry)"
+        if days < 0 {
+            return .fail("tls", "\(detail): expired", fix: "renew the server's certificate, then send afs-server SIGHUP to load it")
+        }
+        if summary.notValidAfter.timeIntervalSince(now) < certificateWarning {
+            return .fail("tls", "\(detail): expires in \(String(format: "%.1f", days)) days", fix: "renew the server's certificate within the week, then send afs-server SIGHUP to load it")
+        }
+        return .ok("tls", "\(detail) (in \(Int(days)) days)")
+    }
+
     /// The store or server: reachable, token accepted, clock, versions.
     static func store(_ global: GlobalOptions) -> [Check] {
         let target: GlobalOptions.Target
@@ -104,20 +132,27 @@ struct DoctorCommand: ParsableCommand {
                 }
                 return [client, .fail("store", "embedded store \(directory): \(error.message)", fix: "check the directory's permissions, or `aether store verify`")]
             }
-        case .remote(let endpoint, let token):
+        case .remote(let endpoint, let token, let trust):
             let remote: RemoteStore
             do {
-                remote = try RemoteStore(endpoint: endpoint, token: token, timeout: 10, connectTimeout: 3)
+                remote = try RemoteStore(endpoint: endpoint, token: token, timeout: 10, connectTimeout: 3, trust: trust)
             } catch {
-                return [client, .fail("endpoint", error.message, fix: "give --endpoint http://HOST:PORT")]
+                return [client, .fail("endpoint", error.message, fix: "give --endpoint http://HOST:PORT or https://HOST:PORT")]
             }
+            var prefix = [client]
+            if let tls = certificate(endpoint) { prefix.append(tls) }
             let health: ServerHealth
             do {
                 health = try remote.health()
             } catch {
-                return [client, .fail("endpoint", error.message, fix: "start afs-server (scripts/run.sh) or fix --endpoint / AFS_AETHER_SERVER_ENDPOINT / [bridge] server_endpoint")]
+                if error.code == .untrustedServer {
+                    return prefix + [
+                        .fail("endpoint", error.message, fix: "pass the CA that signed the server's certificate with --ca-cert FILE (AETHER_CA_CERT, [bridge] ca_cert), or fix the certificate on the server")
+                    ]
+                }
+                return prefix + [.fail("endpoint", error.message, fix: "start afs-server (scripts/run.sh) or fix --endpoint / AFS_AETHER_SERVER_ENDPOINT / [bridge] server_endpoint")]
             }
-            var checks = [client, Check.ok("endpoint", "afs-server at \(endpoint) answered in \(String(format: "%.0f", health.roundTripSeconds * 1000)) ms (status \(health.status))")]
+            var checks = prefix + [Check.ok("endpoint", "afs-server at \(endpoint) answered in \(String(format: "%.0f", health.roundTripSeconds * 1000)) ms (status \(health.status))")]
             if token == nil {
                 checks.append(.fail("token", "no token given", fix: "pass --token, set AFS_TOKEN, or [bridge] token in \(ClientConfiguration.defaultPath())"))
             } else {

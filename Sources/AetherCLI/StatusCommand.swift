@@ -83,9 +83,9 @@ struct StatusCommand: ParsableCommand {
             } catch {
                 return Report.Store(location: directory, transport: "embedded", state: error.code == .storeLocked ? "locked" : "error", detail: error.message)
             }
-        case .remote(let endpoint, let token):
+        case .remote(let endpoint, let token, let trust):
             do {
-                let remote = try RemoteStore(endpoint: endpoint, token: token, timeout: 10, connectTimeout: 3)
+                let remote = try RemoteStore(endpoint: endpoint, token: token, timeout: 10, connectTimeout: 3, trust: trust)
                 let health: ServerHealth
                 do {
                     health = try remote.health()

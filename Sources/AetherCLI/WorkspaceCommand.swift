@@ -1,4 +1,5 @@
 import AFSClient
+import AFSTLS
 import AFSWorkspaces
 import ArgumentParser
 import Foundation
@@ -29,6 +30,13 @@ struct WorkspaceOptions: ParsableArguments {
     @Option(name: .customLong("workspaces-token"), help: ArgumentHelp("afs-vmd token (default: $AFS_WORKSPACES_TOKEN, [workspaces] token or token_file).", valueName: "TOKEN"))
     var token: String?
 
+    @Option(
+        name: .customLong("ca-cert"),
+        help: ArgumentHelp(
+            "PEM file of the CA(s) an https:// afs-vmd's certificate must chain to (default: $AETHER_CA_CERT, [workspaces] ca_cert, [bridge] ca_cert).",
+            valueName: "FILE"))
+    var caCert: String?
+
     @Flag(name: .long, help: "Print one JSON document instead of text.")
     var json = false
 
@@ -42,7 +50,9 @@ struct WorkspaceOptions: ParsableArguments {
         if secret == nil, let file = nonEmpty(config["workspaces.token_file"]) {
             secret = (try? String(contentsOfFile: (file as NSString).expandingTildeInPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return try call { () throws(WorkspaceError) in try WorkspacesClient(endpoint: url, token: secret) }
+        let ca = nonEmpty(caCert) ?? nonEmpty(env["AETHER_CA_CERT"]) ?? nonEmpty(config["workspaces.ca_cert"]) ?? nonEmpty(config["bridge.ca_cert"])
+        let trust = TLSTrust(caCertificatePath: ca.map { ($0 as NSString).expandingTildeInPath })
+        return try call { () throws(WorkspaceError) in try WorkspacesClient(endpoint: url, token: secret, trust: trust) }
     }
 
     /// Runs a client call, turning its error into the CLI's exit code.

@@ -2,6 +2,7 @@ import AFSCore
 import AFSObjectStore
 import AFSPostgres
 import AFSServer
+import AFSTLS
 import ArgumentParser
 import CSystemExtras
 import Foundation
@@ -80,6 +81,14 @@ struct AFSServerCommand: AsyncParsableCommand {
             holds only caches and the admin token file: another machine can take over. On first start an
             admin token is written to DATA/admin.token (mode 0600). gRPC takes the same tokens as metadata
             (authorization: Bearer TOKEN).
+            With --tls-cert FILE --tls-key FILE (AFS_TLS_CERT / AFS_TLS_KEY, [server] tls_cert / tls_key; PEM files,
+            the certificate followed by its intermediates) both ports speak TLS 1.2 or later only: HTTPS, and gRPC
+            over TLS with HTTP/2 offered by ALPN; answers over TLS carry Strict-Transport-Security. SIGHUP reads
+            both files again: new connections get the new certificate, open ones keep theirs, and a broken pair is
+            refused with the old one kept. Without them both ports are plaintext, which is meant for loopback; a
+            plaintext listener on another address prints a warning. Behind a TLS-terminating proxy, pass
+            --trust-forwarded (AFS_TRUST_FORWARDED=1, [server] trust_forwarded = true) so X-Forwarded-Proto: https
+            counts as TLS; only do so when the proxy is the only way in.
             SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
             """)
 
@@ -89,6 +98,11 @@ struct AFSServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
     @Option(help: ArgumentHelp("Keep records in S3: s3://BUCKET[/PREFIX]?endpoint=URL&region=R.", valueName: "URL")) var objects: String?
     @Option(help: ArgumentHelp("Keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DATABASE.", valueName: "URL")) var catalog: String?
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve TLS with this PEM certificate chain (needs --tls-key).", valueName: "FILE"))
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's PEM private key.", valueName: "FILE")) var tlsKey: String?
+    @Flag(name: .customLong("trust-forwarded"), help: "Treat X-Forwarded-Proto: https from the peer as TLS (behind a TLS-terminating proxy only).")
+    var trustForwarded = false
 
     /// Splits HOST:PORT (the host may be a bracketed IPv6 address).
     static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
@@ -171,6 +185,28 @@ struct AFSServerCommand: AsyncParsableCommand {
             guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }
             configuration.maxFileBytes = v
         }
+        let certificatePath = tlsCert ?? env["AFS_TLS_CERT"] ?? file?["server.tls_cert"]
+        let keyPath = tlsKey ?? env["AFS_TLS_KEY"] ?? file?["server.tls_key"]
+        switch (certificatePath.flatMap { $0.isEmpty ? nil : $0 }, keyPath.flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil): break
+        case (.some(let cert), .some(let key)):
+            do throws(TLSError) {
+                configuration.tls = try ReloadableCertificate(certificatePath: cert, keyPath: key)
+            } catch {
+                FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
+        case (.some, nil): throw ValidationError("--tls-cert needs --tls-key (AFS_TLS_KEY, [server] tls_key): the certificate's private key")
+        case (nil, .some): throw ValidationError("--tls-key needs --tls-cert (AFS_TLS_CERT, [server] tls_cert): the certificate chain")
+        }
+        configuration.trustForwardedHeaders = trustForwarded || ["1", "true", "yes"].contains((env["AFS_TRUST_FORWARDED"] ?? file?["server.trust_forwarded"] ?? "").lowercased())
+        if configuration.tls == nil {
+            for (listener, h, p) in [("HTTP", httpHost, httpPort), ("gRPC", grpcHost, grpcPort)] {
+                if let warning = PlaintextWarning.message(service: "afs-server", listener: listener, host: h, port: p) {
+                    FileHandle.standardError.write(Data((warning + "\n").utf8))
+                }
+            }
+        }
         var backend: PostgresBackend?
         if let url = catalog ?? env["AFS_CATALOG"] ?? file?["storage.catalog"] {
             do throws(AFSError) {
@@ -205,6 +241,11 @@ struct AFSServerCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let host = configuration.httpHost
+        let scheme = configuration.tls == nil ? "http" : "https"
+        let tlsLine = configuration.tls.map { tls in
+            let s = tls.summary
+            return "tls: \(s.subject), issued by \(s.issuer), expires \(ISO8601DateFormatter().string(from: s.notValidAfter)) · SIGHUP reloads it\n"
+        } ?? ""
         let storeDescription = [
             backend.map { "catalog \($0.location)" }, configuration.chunks == nil ? nil : "objects \(objects ?? env["AFS_OBJECTS"] ?? file?["storage.objects"] ?? "")",
         ].compactMap { $0 }.joined(separator: ", ").nonEmpty ?? configuration.dataDirectory + "/store"
@@ -212,9 +253,9 @@ struct AFSServerCommand: AsyncParsableCommand {
         try await server.run(
             onHTTPListening: { boundPort in
                 let banner = """
-                    afs-server listening on http://\(host):\(boundPort)
+                    afs-server listening on \(scheme)://\(host):\(boundPort)
                     store: \(storeDescription) · admin token: \(server.adminTokenPath) (mode 0600)
-                    try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" http://\(host):\(boundPort)/v1/sessions
+                    \(tlsLine)try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" \(scheme)://\(host):\(boundPort)/v1/sessions
 
                     """
                 FileHandle.standardOutput.write(Data(banner.utf8))

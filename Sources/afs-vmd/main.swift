@@ -1,3 +1,4 @@
+import AFSTLS
 import AFSWorkspaceService
 import AFSWorkspaces
 import ArgumentParser
@@ -19,7 +20,12 @@ struct AFSVMDCommand: AsyncParsableCommand {
             With --aether-endpoint, --project names an AetherFS session: each workspace gets its own fork of it, mounted
             on the host (aether mount, sharing the machine's content cache) and shared into the VM at /workspace
             (virtiofs for QEMU, a bind mount for bubblewrap); the fork is deleted with the workspace.
-            Environment: AFS_VMD_DATA, AFS_VMD_LISTEN, AFS_VMD_DRIVER, AFS_AETHER_SERVER_ENDPOINT, AFS_TOKEN.
+            With --tls-cert FILE --tls-key FILE (AFS_VMD_TLS_CERT, AFS_VMD_TLS_KEY) the API is served over HTTPS, TLS 1.2
+            or later only, with the pair read again on SIGHUP; a plaintext listener off loopback prints a warning.
+            The VMs' consoles and SSH are not affected. --aether-ca-cert (AETHER_CA_CERT) names the CA of an https://
+            --aether-endpoint.
+            Environment: AFS_VMD_DATA, AFS_VMD_LISTEN, AFS_VMD_DRIVER, AFS_VMD_TLS_CERT, AFS_VMD_TLS_KEY,
+            AFS_AETHER_SERVER_ENDPOINT, AFS_TOKEN, AETHER_CA_CERT.
             """)
 
     @Option(help: ArgumentHelp("Data directory.", valueName: "DIR")) var data: String?
@@ -36,6 +42,11 @@ struct AFSVMDCommand: AsyncParsableCommand {
     var aetherEndpoint: String?
     @Option(name: .customLong("aether-token"), help: ArgumentHelp("Token for --aether-endpoint (default: $AFS_TOKEN).", valueName: "TOKEN"))
     var aetherToken: String?
+    @Option(name: .customLong("aether-ca-cert"), help: ArgumentHelp("CA of an https:// --aether-endpoint (default: $AETHER_CA_CERT, else the system's CAs).", valueName: "FILE"))
+    var aetherCACert: String?
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (needs --tls-key).", valueName: "FILE"))
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's PEM private key.", valueName: "FILE")) var tlsKey: String?
     @Option(name: .customLong("aether"), help: ArgumentHelp("The aether CLI that forks and mounts project sessions (default: next to afs-vmd, then PATH).", valueName: "PATH"))
     var aetherPath: String?
 
@@ -58,7 +69,24 @@ struct AFSVMDCommand: AsyncParsableCommand {
         if let endpoint = aetherEndpoint ?? env["AFS_AETHER_SERVER_ENDPOINT"], !endpoint.isEmpty {
             let sibling = (URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path) + "/aether"
             let cli = aetherPath ?? (FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "aether")
-            configuration.projectFiles = AetherProjectFiles(aether: cli, endpoint: endpoint, token: aetherToken ?? env["AFS_TOKEN"])
+            var files = AetherProjectFiles(aether: cli, endpoint: endpoint, token: aetherToken ?? env["AFS_TOKEN"])
+            files.caCertificate = aetherCACert ?? env["AETHER_CA_CERT"]
+            configuration.projectFiles = files
+        }
+        switch ((tlsCert ?? env["AFS_VMD_TLS_CERT"]).flatMap { $0.isEmpty ? nil : $0 }, (tlsKey ?? env["AFS_VMD_TLS_KEY"]).flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil):
+            if let warning = PlaintextWarning.message(service: "afs-vmd", listener: "HTTP", host: configuration.host, port: port) {
+                FileHandle.standardError.write(Data((warning + "\n").utf8))
+            }
+        case (.some(let cert), .some(let key)):
+            do throws(TLSError) {
+                configuration.tls = try ReloadableCertificate(certificatePath: cert, keyPath: key)
+            } catch {
+                FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
+        case (.some, nil): throw ValidationError("--tls-cert needs --tls-key (AFS_VMD_TLS_KEY): the certificate's private key")
+        case (nil, .some): throw ValidationError("--tls-key needs --tls-cert (AFS_VMD_TLS_CERT): the certificate chain")
         }
         FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))
         let daemon: WorkspaceDaemon
@@ -68,10 +96,11 @@ struct AFSVMDCommand: AsyncParsableCommand {
         }
         let health = daemon.health()
         let host = configuration.host
+        let scheme = configuration.tls == nil ? "http" : "https"
         let dataDirectory = configuration.dataDirectory
         try await daemon.run(onListening: { bound in
             let banner = """
-                afs-vmd listening on http://\(host):\(bound)
+                afs-vmd listening on \(scheme)://\(host):\(bound)
                 driver: \(health["driver"] ?? "?")\(health["accelerator"].map { " (\($0))" } ?? "") · data: \(dataDirectory) · token: \(daemon.tokenPath)
 
                 """

@@ -40,6 +40,9 @@ public struct AFSError: Error, Sendable, Equatable, CustomStringConvertible {
         case forbidden
         /// A server could not be reached or asked the caller to slow down; retrying later may work.
         case unavailable
+        /// A server's TLS certificate failed verification (an unknown CA, expired, or issued for
+        /// another host): the client refused to talk to it.
+        case untrustedServer = "untrusted_server"
     }
 
     public let code: Code

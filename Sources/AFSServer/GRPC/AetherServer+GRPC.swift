@@ -6,8 +6,8 @@ import ServiceLifecycle
 
 extension AetherServer {
     /// The gRPC services over the same store, tokens and rules as the HTTP routes, with server
-    /// reflection, listening on `configuration.grpcHost:grpcPort` (plaintext HTTP/2; put a TLS
-    /// proxy in front of it off loopback, as for HTTP).
+    /// reflection, listening on `configuration.grpcHost:grpcPort`: HTTP/2 over TLS when the
+    /// configuration has a certificate, plaintext HTTP/2 otherwise.
     /// - Parameter onListening: receives the bound host and port once the socket is bound.
     func grpcEndpoint(onListening: @escaping @Sendable (String, Int) -> Void) throws -> GRPCEndpoint {
         let shutdown = ShutdownFlag()
@@ -16,7 +16,10 @@ extension AetherServer {
             ? .ipv6(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: configuration.grpcPort)
             : .ipv4(host: host, port: configuration.grpcPort)
         let server = GRPCServer(
-            transport: .http2NIOPosix(address: address, transportSecurity: .plaintext),
+            // Over TLS the transport offers h2 by ALPN, allows TLS 1.2 and later, and asks the
+            // reloadable pair for its certificate on every handshake (SIGHUP rotates it).
+            transport: .http2NIOPosix(
+                address: address, transportSecurity: try configuration.tls.map { try .tls(certificateReloader: $0) } ?? .plaintext),
             services: [
                 SessionsService(server: self),
                 FilesService(server: self),

@@ -31,7 +31,7 @@ extension RPCError {
         case .locked: code = .failedPrecondition
         case .forbidden: code = .permissionDenied
         case .expired: code = .outOfRange
-        case .storeLocked, .unavailable: code = .unavailable
+        case .storeLocked, .unavailable, .untrustedServer: code = .unavailable
         case .corrupted: code = .dataLoss
         case .io, .unsupportedFormat, .externalTool: code = .internalError
         }

@@ -23,6 +23,8 @@ public struct AetherProjectFiles: ProjectFiles {
     public var aether: String
     public var endpoint: String
     public var token: String?
+    /// The CA file an https:// endpoint's certificate must chain to (nil: the system's).
+    public var caCertificate: String?
 
     public init(aether: String, endpoint: String, token: String?) {
         self.aether = aether
@@ -31,7 +33,7 @@ public struct AetherProjectFiles: ProjectFiles {
     }
 
     var environment: [String: String] {
-        ["AFS_AETHER_SERVER_ENDPOINT": endpoint, "AFS_TOKEN": token ?? "", "AFS_STORE": ""]
+        ["AFS_AETHER_SERVER_ENDPOINT": endpoint, "AFS_TOKEN": token ?? "", "AFS_STORE": "", "AETHER_CA_CERT": caCertificate ?? ""]
     }
 
     public func provision(project: String, workspace: String) async throws(WorkspaceError) -> String {

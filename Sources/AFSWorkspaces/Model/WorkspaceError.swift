@@ -10,6 +10,8 @@ public struct WorkspaceError: Error, Sendable, Equatable, CustomStringConvertibl
         case conflict
         /// The host cannot provide what is asked (no QEMU, no GPU, no bubblewrap).
         case unavailable
+        /// afs-vmd's TLS certificate failed verification (unknown CA, expired, another host's).
+        case untrustedServer = "untrusted_server"
         /// A wait or a transition passed its deadline.
         case timeout
         /// The driver (QEMU, virtiofsd, bwrap, ssh) failed.

@@ -1,0 +1,94 @@
+import Foundation
+import NIOCertificateReloading
+import NIOSSL
+import Synchronization
+
+/// A server's certificate chain and private key, read from two PEM files and read again on
+/// request (``reload()``, which afs-server and afs-vmd call on SIGHUP).
+///
+/// Every TLS handshake asks it for the pair it holds at that moment (NIOSSL's context callback,
+/// through the `CertificateReloader` protocol that gRPC's transport takes too), so a rotation
+/// reaches new connections at once and leaves connections already open untouched. A reload that
+/// finds a broken pair — a file half-written, a key that does not belong to the certificate —
+/// keeps the previous pair and throws: a bad deploy never takes the service off the air.
+public final class ReloadableCertificate: CertificateReloader, Sendable {
+    public let certificatePath: String
+    public let keyPath: String
+
+    struct Pair: Sendable {
+        var chain: [NIOSSLCertificate]
+        var key: NIOSSLPrivateKey
+        var summary: CertificateSummary
+    }
+
+    private let current: Mutex<Pair>
+
+    /// Reads the pair; throws when either file is missing or malformed, or the key does not match.
+    public init(certificatePath: String, keyPath: String) throws(TLSError) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        current = Mutex(try ReloadableCertificate.load(certificatePath: certificatePath, keyPath: keyPath))
+    }
+
+    /// The leaf certificate now served.
+    public var summary: CertificateSummary { current.withLock { $0.summary } }
+
+    /// Reads both files again and serves the new pair to every later handshake; on failure keeps
+    /// serving the pair it had.
+    @discardableResult
+    public func reload() throws(TLSError) -> CertificateSummary {
+        let pair = try ReloadableCertificate.load(certificatePath: certificatePath, keyPath: keyPath)
+        current.withLock { $0 = pair }
+        return pair.summary
+    }
+
+    public var sslContextConfigurationOverride: NIOSSLContextConfigurationOverride {
+        let pair = current.withLock { $0 }
+        var override = NIOSSLContextConfigurationOverride()
+        override.certificateChain = pair.chain.map { .certificate($0) }
+        override.privateKey = .privateKey(pair.key)
+        return override
+    }
+
+    /// A server configuration: TLS 1.2 and later only, the given ALPN protocols, and this pair
+    /// looked up on every handshake.
+    public func serverConfiguration(applicationProtocols: [String] = []) -> TLSConfiguration {
+        let pair = current.withLock { $0 }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: pair.chain.map { .certificate($0) }, privateKey: .privateKey(pair.key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = applicationProtocols
+        configuration.setCertificateReloader(self)
+        return configuration
+    }
+
+    static func load(certificatePath: String, keyPath: String) throws(TLSError) -> Pair {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw TLSError(.files, "TLS certificate \(certificatePath): \(ReloadableCertificate.reason(error, path: certificatePath)); give a PEM file holding the server's certificate (then its intermediates)")
+        }
+        guard let leaf = chain.first else {
+            throw TLSError(.files, "TLS certificate \(certificatePath): no PEM certificate in the file")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw TLSError(.files, "TLS key \(keyPath): \(ReloadableCertificate.reason(error, path: keyPath)); give the certificate's private key as an unencrypted PEM file")
+        }
+        // BoringSSL checks that the key belongs to the certificate when a context takes both.
+        do {
+            _ = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))
+        } catch {
+            throw TLSError(.keyMismatch, "TLS key \(keyPath) does not belong to the certificate in \(certificatePath) (\(error))")
+        }
+        return Pair(chain: chain, key: key, summary: try CertificateSummary(leaf))
+    }
+
+    private static func reason(_ error: any Error, path: String) -> String {
+        if !FileManager.default.fileExists(atPath: path) { return "no such file" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "not readable by this user" }
+        return "not valid PEM (\(error))"
+    }
+}
