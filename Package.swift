@@ -223,6 +223,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Tests/AFSTestSupport"
         ),
@@ -232,11 +234,12 @@ let package = Package(
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),
-        .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport", "AFSTLS"]),
         .testTarget(
             name: "AFSServerTests",
             dependencies: [
-                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore",
+                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore", "AFSTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

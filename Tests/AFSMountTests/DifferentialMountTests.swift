@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSTLS
 import Dispatch
 import Foundation
 import AFSTestSupport
@@ -342,7 +343,9 @@ struct DifferentialMountTests {
         let service: any AetherService
         switch transport {
         case .embedded: service = try AetherStore.open(at: f.root + "/store")
-        case .remote, .clustered: service = try RemoteStore(endpoint: try #require(f.server).base, token: f.server?.adminToken)
+        case .remote, .clustered, .tls:
+            service = try RemoteStore(
+                endpoint: try #require(f.server).base, token: f.server?.adminToken, trust: TLSTrust(caCertificatePath: f.server?.caCertificate))
         }
         defer { try? service.close() }
         let stored = try Self.tree(of: id, in: service)

@@ -5,9 +5,14 @@ import Testing
 
 /// Which side of the network the mounted session lives on.
 enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3.
-    case embedded, remote, clustered
+    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3;
+    /// afs-server on its embedded store over HTTPS (the tests' CA in `AETHER_CA_CERT`).
+    case embedded, remote, clustered, tls
     var testDescription: String { rawValue }
+
+    static var allCases: [Transport] { [.embedded, .remote, .clustered] }
+    /// Every store, and the remote one over TLS: for the lifecycle tests.
+    static var withTLS: [Transport] { allCases + [.tls] }
 }
 
 /// Why mount tests cannot run here, or nil when they can.
@@ -46,8 +51,9 @@ final class MountFixture: @unchecked Sendable {
             server = nil
             env["AFS_STORE"] = root + "/store"
             env["AFS_AETHER_SERVER_ENDPOINT"] = ""
-        case .remote, .clustered:
-            let s = try ServerProcess(backend: transport == .clustered ? .clustered : .embedded)
+        case .remote, .clustered, .tls:
+            let s = try ServerProcess(backend: transport == .clustered ? .clustered : transport == .tls ? .tls : .embedded)
+            env["AETHER_CA_CERT"] = s.caCertificate ?? ""
             server = s
             env["AFS_STORE"] = ""
             env["AFS_AETHER_SERVER_ENDPOINT"] = s.base

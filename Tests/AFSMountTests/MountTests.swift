@@ -6,7 +6,7 @@ import Testing
 /// read back through the service after the unmount.
 @Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
 struct MountTests {
-    @Test(arguments: Transport.allCases) func shellToolsReadWriteMoveAndRemove(_ transport: Transport) throws {
+    @Test(arguments: Transport.withTLS) func shellToolsReadWriteMoveAndRemove(_ transport: Transport) throws {
         let f = try MountFixture(transport)
         let id = try f.createSession()
         #expect(try f.cli(["fs", "write", id, "/seed/readme.txt"], stdin: Data("from the API\n".utf8)).status == 0)

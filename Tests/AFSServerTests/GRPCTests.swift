@@ -20,7 +20,9 @@ import Testing
 
     func withClients<R: Sendable>(_ server: ServerHarness, _ body: (Clients) async throws -> R) async throws -> R {
         try await withGRPCClient(
-            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.grpcPort), transportSecurity: .plaintext)
+            transport: .http2NIOPosix(
+                target: .ipv4(address: "127.0.0.1", port: server.grpcPort),
+                transportSecurity: server.caCertificate.map { ca in .tls { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) } } ?? .plaintext)
         ) { client in
             try await body(
                 Clients(
@@ -93,7 +95,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ServerBackend.allCases) func sessionLifecycleOverGRPC(_ backend: ServerBackend) async throws {
+    @Test(arguments: ServerBackend.withTLS) func sessionLifecycleOverGRPC(_ backend: ServerBackend) async throws {
         let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         try await withClients(server) { c in

@@ -12,6 +12,8 @@ final class ServerHarness: @unchecked Sendable {
     var base: String { server.base }
     var grpcPort: Int { server.grpcPort }
     var adminToken: String { server.adminToken }
+    /// The CA to trust when the server runs over TLS.
+    var caCertificate: String? { server.caCertificate }
     var process: Process { server.process }
     var pid: Int32 { server.pid }
 

@@ -4,7 +4,7 @@ import Testing
 @testable import AFSServer
 
 @Suite(.serialized, .offCooperativePool) struct ServerTests {
-    @Test(arguments: ServerBackend.allCases) func sessionLifecycleOverHTTP(_ backend: ServerBackend) throws {
+    @Test(arguments: ServerBackend.withTLS) func sessionLifecycleOverHTTP(_ backend: ServerBackend) throws {
         let server = try ServerHarness(backend: backend)
         defer { server.cleanup() }
         #expect(try server.request("GET", "/v1/health", token: "").status == 200)

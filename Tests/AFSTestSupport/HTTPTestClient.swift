@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// A real HTTP client for the end-to-end tests (AsyncHTTPClient), with bodies streamed from and to
@@ -32,10 +33,14 @@ public enum HTTPTestClient {
         case file(String)
     }
 
+    /// Trusts the tests' CA (``TestPKI/shared``) for https:// servers started with TLS.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(TestPKI.shared.caPath)
+        configuration.tlsConfiguration = tls
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 

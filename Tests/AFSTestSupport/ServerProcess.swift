@@ -6,6 +6,14 @@ public enum ServerBackend: String, CaseIterable, Sendable {
     case embedded
     /// PostgreSQL catalog + S3 packs (``ClusteredBackends``), a database and prefix per server.
     case clustered
+    /// The embedded store served over TLS (HTTPS and gRPC over TLS), with a certificate for
+    /// localhost and 127.0.0.1 signed by the tests' CA (``TestPKI/shared``). Not a store of its
+    /// own: the lifecycle suites add it to check the transport; the rest run on the two stores.
+    case tls
+
+    public static var allCases: [ServerBackend] { [.embedded, .clustered] }
+    /// The stores, and the embedded one over TLS.
+    public static var withTLS: [ServerBackend] { allCases + [.tls] }
 }
 
 /// A real `afs-server` child process on free loopback ports, for end-to-end tests: started with
@@ -22,6 +30,10 @@ public final class ServerProcess: @unchecked Sendable {
     public let adminToken: String
     /// Every banner line printed before the server was ready (other listeners print theirs here).
     public let banner: String
+    /// The CA file a client must trust for this server (over TLS), or nil for plaintext.
+    public let caCertificate: String?
+    /// The certificate pair the server was started with (over TLS).
+    public let certificate: TestPKI.Pair?
     private let output: Pipe
 
     public struct StartError: Error, CustomStringConvertible {
@@ -62,6 +74,19 @@ public final class ServerProcess: @unchecked Sendable {
             try JSONSerialization.data(withJSONObject: ["arguments": named, "environment": store.environment]).write(to: URL(fileURLWithPath: remembered))
             arguments = store.arguments + arguments
             environment.merge(store.environment) { mine, _ in mine }
+        } else if backend == .tls {
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            let pair = try TestPKI.shared.issue("server-\(UUID().uuidString.prefix(8))")
+            let named = ["--tls-cert": pair.certificatePath, "--tls-key": pair.keyPath]
+            try JSONSerialization.data(withJSONObject: ["arguments": named, "environment": [String: String]()]).write(to: URL(fileURLWithPath: remembered))
+            arguments = named.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] } + arguments
+        }
+        if let i = arguments.firstIndex(of: "--tls-cert"), i + 1 < arguments.count, let k = arguments.firstIndex(of: "--tls-key"), k + 1 < arguments.count {
+            certificate = TestPKI.Pair(certificatePath: arguments[i + 1], keyPath: arguments[k + 1], serial: "")
+            caCertificate = TestPKI.shared.caPath
+        } else {
+            certificate = nil
+            caCertificate = nil
         }
         let exe = ServerProcess.productsDirectory() + "/afs-server"
         guard FileManager.default.isExecutableFile(atPath: exe) else {
@@ -82,7 +107,7 @@ public final class ServerProcess: @unchecked Sendable {
         try process.run()
         // The banners name the bound ports; HTTP and gRPC bind independently, in either order, and
         // each banner is one write.
-        let httpPattern = #"try: .*http://127\.0\.0\.1:[0-9]+.*\n"#
+        let httpPattern = #"try: .*https?://127\.0\.0\.1:[0-9]+.*\n"#
         let grpcPattern = #"gRPC listening on 127\.0\.0\.1:[0-9]+\n"#
         var text = ""
         let deadline = Date().addingTimeInterval(60)
@@ -94,7 +119,7 @@ public final class ServerProcess: @unchecked Sendable {
             text += String(decoding: chunk, as: UTF8.self)
         }
         banner = text
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+        guard let range = text.range(of: #"https?://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
             let grpcRange = text.range(of: grpcPattern, options: .regularExpression),
             let port = Int(text[grpcRange].dropLast().split(separator: ":").last ?? "")
         else {

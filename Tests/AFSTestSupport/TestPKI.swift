@@ -20,6 +20,16 @@ public final class TestPKI: Sendable {
         public let serial: String
     }
 
+    /// The CA of this test process: servers started with TLS (``ServerBackend/tls``) carry
+    /// certificates it signed, and the test clients trust it (``HTTPTestClient``, `AETHER_CA_CERT`).
+    public static let shared: TestPKI = {
+        do {
+            return try TestPKI(directory: "/var/tmp/afs-test-pki-\(getpid())")
+        } catch {
+            fatalError("cannot make the tests' CA: \(error)")
+        }
+    }()
+
     /// Makes a CA (`name` is its common name) in `directory`, created when missing.
     public init(directory: String, name: String = "AetherFS test CA") throws {
         self.directory = directory

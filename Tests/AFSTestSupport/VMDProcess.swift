@@ -7,14 +7,25 @@ public final class VMDProcess: @unchecked Sendable {
     public let data: String
     public let arguments: [String]
     public private(set) var process: Process
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` over TLS.
     public private(set) var base: String
+    /// Over TLS, the CA a client must trust (the tests' CA).
+    public let caCertificate: String?
     public private(set) var banner: String
     public private(set) var token: String
 
-    /// Starts afs-vmd with `--data` (a fresh directory when nil) and `arguments` (e.g. `--driver bwrap`).
-    public init(data existing: String? = nil, arguments: [String]) throws {
+    /// Starts afs-vmd with `--data` (a fresh directory when nil) and `arguments` (e.g. `--driver bwrap`);
+    /// with `tls`, over HTTPS with a certificate from the tests' CA (``TestPKI/shared``).
+    public init(data existing: String? = nil, arguments: [String], tls: Bool = false) throws {
         data = existing ?? "/var/tmp/afs-vmd-\(UUID().uuidString.prefix(8))"
+        var arguments = arguments
+        if tls {
+            let pair = try TestPKI.shared.issue("vmd-\(UUID().uuidString.prefix(8))")
+            arguments += ["--tls-cert", pair.certificatePath, "--tls-key", pair.keyPath]
+            caCertificate = TestPKI.shared.caPath
+        } else {
+            caCertificate = nil
+        }
         self.arguments = arguments
         (process, base, banner) = try VMDProcess.launch(data: data, arguments: arguments)
         token = try String(contentsOfFile: data + "/vmd.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -41,7 +52,7 @@ public final class VMDProcess: @unchecked Sendable {
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+        guard let range = text.range(of: #"https?://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
             process.terminate()
             throw ServerProcess.StartError(description: "afs-vmd did not start: \(text)")
         }
@@ -56,6 +67,7 @@ public final class VMDProcess: @unchecked Sendable {
         env["AFS_WORKSPACES_ENDPOINT"] = base
         env["AFS_WORKSPACES_TOKEN"] = token
         env["AETHER_CONFIG"] = data + "/no-config.toml"
+        if let caCertificate { env["AETHER_CA_CERT"] = caCertificate }
         return env
     }
 

@@ -21,9 +21,12 @@ struct BubblewrapWorkspaceTests {
 
     @Test(.enabled(if: MountAvailability.problem == nil, Comment(rawValue: MountAvailability.problem ?? "")))
     func projectFilesAreAForkOfTheProjectSession() throws {
-        let project = try ProjectServer()
+        // Over TLS at both ends: aether reaches afs-vmd over HTTPS, and afs-vmd's mounts reach
+        // afs-server over HTTPS; SSH into the workspace is unchanged.
+        let project = try ProjectServer(tls: true)
         defer { project.server.cleanup() }
-        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"] + project.vmdArguments)
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"] + project.vmdArguments, tls: true)
+        #expect(vmd.base.hasPrefix("https://"))
         defer { vmd.cleanup() }
         try projectFilesScenario(WorkspaceCLI(vmd: vmd), project, startTimeout: 30)
     }

@@ -9,8 +9,9 @@ struct ProjectServer {
     let base: String
     let aether = ServerProcess.productsDirectory(containing: "aether") + "/aether"
 
-    init() throws {
-        server = try ServerProcess()
+    /// - Parameter tls: serve afs-server over TLS (workspaces then reach it with the tests' CA).
+    init(tls: Bool = false) throws {
+        server = try ServerProcess(backend: tls ? .tls : .embedded)
         let source = server.data + "-src"
         try FileManager.default.createDirectory(atPath: source + "/src", withIntermediateDirectories: true)
         try "# my-app\n".write(toFile: source + "/README.md", atomically: true, encoding: .utf8)
@@ -30,10 +31,13 @@ struct ProjectServer {
         env["AFS_TOKEN"] = server.adminToken
         env["AFS_STORE"] = nil
         env["AETHER_CONFIG"] = server.data + "/no-config.toml"
+        env["AETHER_CA_CERT"] = server.caCertificate
         return env
     }
 
-    var vmdArguments: [String] { ["--aether-endpoint", server.base, "--aether-token", server.adminToken] }
+    var vmdArguments: [String] {
+        ["--aether-endpoint", server.base, "--aether-token", server.adminToken] + (server.caCertificate.map { ["--aether-ca-cert", $0] } ?? [])
+    }
 
     func cat(_ session: String, _ path: String) throws -> (Int32, String) {
         let r = try ChildProcess.run(aether, ["fs", "cat", session, path], environment: environment)

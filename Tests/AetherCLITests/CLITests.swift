@@ -5,9 +5,14 @@ import Testing
 
 /// Which side of the network the store is on. The same tests run over both: one command set, two transports.
 enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3.
-    case embedded, remote, clustered
+    /// The store in process; afs-server on its embedded store; afs-server on PostgreSQL + S3;
+    /// afs-server on its embedded store over HTTPS (the tests' CA in `AETHER_CA_CERT`).
+    case embedded, remote, clustered, tls
     var testDescription: String { rawValue }
+
+    static var allCases: [Transport] { [.embedded, .remote, .clustered] }
+    /// Every store, and the remote one over TLS: for the lifecycle tests.
+    static var withTLS: [Transport] { allCases + [.tls] }
 }
 
 /// Drives the real `aether` executable: arguments, stdin, stdout JSON, stderr and exit codes, on an
@@ -40,11 +45,11 @@ final class CLI: @unchecked Sendable {
             store = "/var/tmp/afs-cli-\(UUID().uuidString.prefix(8))"
             server = nil
             environment = ["AFS_STORE": store, "AFS_AETHER_SERVER_ENDPOINT": "", "AFS_TOKEN": ""]
-        case .remote, .clustered:
-            let s = try ServerProcess(backend: transport == .clustered ? .clustered : .embedded)
+        case .remote, .clustered, .tls:
+            let s = try ServerProcess(backend: transport == .clustered ? .clustered : transport == .tls ? .tls : .embedded)
             server = s
             store = s.data
-            environment = ["AFS_STORE": "", "AFS_AETHER_SERVER_ENDPOINT": s.base, "AFS_TOKEN": s.adminToken]
+            environment = ["AFS_STORE": "", "AFS_AETHER_SERVER_ENDPOINT": s.base, "AFS_TOKEN": s.adminToken, "AETHER_CA_CERT": s.caCertificate ?? ""]
         }
     }
 
@@ -72,7 +77,7 @@ final class CLI: @unchecked Sendable {
 }
 
 @Suite(.offCooperativePool) struct CLITests {
-    @Test(arguments: Transport.allCases) func sessionLifecycleThroughTheCLI(_ transport: Transport) throws {
+    @Test(arguments: Transport.withTLS) func sessionLifecycleThroughTheCLI(_ transport: Transport) throws {
         let cli = try CLI(transport)
         let store = cli.store
         let created = try cli.run(["session", "create", "--name", "base", "--blank", "--json"])
