@@ -1,8 +1,11 @@
 import AFSClient
 import AFSCore
+import AFSGRPC
 import AFSTLS
 import AFSTestSupport
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
 import NIOSSL
 import Synchronization
 import Testing
@@ -224,5 +227,54 @@ import Testing
             "/usr/bin/env", env.map { "\($0.key)=\($0.value)" } + ["python3", script, "refused", "\(server.grpcPort)", other.caPath, server.adminToken, Self.repositoryRoot + "/Protos", out])
         #expect(refused.status == 0, "\(String(decoding: refused.stdout, as: UTF8.self)) \(String(decoding: refused.stderr, as: UTF8.self))")
         #expect(String(decoding: refused.stdout, as: UTF8.self).contains("UNAVAILABLE"))
+    }
+
+    /// The README's nginx configuration in front of a plaintext server on loopback with
+    /// --trust-forwarded: HTTPS with HSTS, a changefeed streamed unbuffered, the CLI's client, and
+    /// gRPC over TLS passed through to the gRPC port.
+    @Test func behindNginxTerminatingTLS() async throws {
+        let server = try ServerHarness(arguments: ["--trust-forwarded"])
+        defer { server.cleanup() }
+        let httpPort = try #require(Int(server.base.split(separator: ":").last ?? ""))
+        let proxy = try NginxProxy(
+            httpPort: httpPort, grpcPort: server.grpcPort, pair: try TestPKI.shared.issue("nginx-\(UUID().uuidString.prefix(8))"),
+            directory: server.data + "/nginx")
+        defer { proxy.stop() }
+        let auth = [("Authorization", "Bearer \(server.adminToken)")]
+        let health = try HTTPTestClient.request("GET", proxy.base + "/v1/health")
+        #expect(health.status == 200)
+        #expect(health.header("Strict-Transport-Security") == "max-age=31536000")
+        // The session lifecycle through the proxy, by the CLI's client.
+        let remote = try RemoteStore(endpoint: proxy.base, token: server.adminToken, trust: TLSTrust(caCertificatePath: TestPKI.shared.caPath))
+        let created = try HTTPTestClient.request(
+            "POST", proxy.base + "/v1/sessions", headers: auth + [("Content-Type", "application/json")], body: .data(Data(#"{"source":{"kind":"blank"}}"#.utf8)))
+        #expect(created.status == 201)
+        let id = try #require((try JSONSerialization.jsonObject(with: created.body) as? [String: Any])?["id"] as? String)
+        // A changefeed stream through the proxy sees writes as they happen.
+        let streamed = Mutex(Data())
+        let reader = Thread {
+            let data = (try? HTTPTestClient.collect(proxy.base + "/v1/sessions/\(id)/changes", headers: auth + [("Accept", "text/event-stream")], for: 2.5)) ?? Data()
+            streamed.withLock { $0 = data }
+        }
+        reader.start()
+        try await Task.sleep(for: .milliseconds(700))
+        for i in 0..<5 {
+            #expect(try HTTPTestClient.request("PUT", proxy.base + "/v1/sessions/\(id)/files/f\(i).txt", headers: auth, body: .data(Data("\(i)".utf8))).status == 201)
+        }
+        while !reader.isFinished { try await Task.sleep(for: .milliseconds(50)) }
+        let text = String(decoding: streamed.withLock { $0 }, as: UTF8.self)
+        #expect((0..<5).allSatisfy { text.contains("/f\($0).txt") }, "\(text)")
+        #expect(try remote.sessions(status: nil).map(\.id).contains(id))
+        // gRPC over TLS through nginx's grpc_pass.
+        let ca = TestPKI.shared.caPath
+        let count = try await withGRPCClient(
+            transport: .http2NIOPosix(
+                target: .ipv4(address: "127.0.0.1", port: proxy.grpcPort),
+                transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) })
+        ) { client in
+            let sessions = Aether_V1_Sessions.Client(wrapping: client)
+            return try await sessions.list(Aether_V1_ListSessionsRequest(), metadata: ["authorization": "Bearer \(server.adminToken)"]).sessions.count
+        }
+        #expect(count == 1)
     }
 }
