@@ -167,6 +167,38 @@ import Testing
             streamed.withLock { $0 = data }
         }
         reader.start()
+        // A gRPC changefeed subscription over TLS open across the rotation.
+        let grpcEvents = Atomic<Int>(0)
+        let grpcFailure = Mutex<String?>(nil)
+        let token = server.adminToken
+        let grpcPort = server.grpcPort
+        let grpcReader = Thread {
+            do {
+                try Blocking.run {
+                    try await withGRPCClient(
+                        transport: .http2NIOPosix(
+                            target: .ipv4(address: "127.0.0.1", port: grpcPort),
+                            transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) })
+                    ) { client in
+                        let coordination = Aether_V1_Coordination.Client(wrapping: client)
+                        var subscribe = Aether_V1_SubscribeChangesRequest()
+                        subscribe.session = id
+                        let request = subscribe
+                        // The call's deadline ends the subscription after the rotation.
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(4)
+                        try await coordination.subscribeChanges(request, metadata: ["authorization": "Bearer \(token)"], options: options) { response in
+                            for try await _ in response.messages { grpcEvents.add(1, ordering: .relaxed) }
+                        }
+                    }
+                }
+            } catch is CancellationError {
+            } catch let error as RPCError where error.code == .deadlineExceeded {
+            } catch {
+                grpcFailure.withLock { $0 = "\(error)" }
+            }
+        }
+        grpcReader.start()
         Thread.sleep(forTimeInterval: 1.0)
         // Rotate: a new certificate (new serial, same CA) written over the old files, then SIGHUP.
         let renewed = try TestPKI.shared.issue("renewed-\(UUID().uuidString.prefix(8))")
@@ -175,11 +207,14 @@ import Testing
         try FileManager.default.removeItem(atPath: pair.keyPath)
         try FileManager.default.copyItem(atPath: renewed.keyPath, toPath: pair.keyPath)
         let writtenAtRotation = written.load(ordering: .relaxed)
+        let grpcAtRotation = grpcEvents.load(ordering: .relaxed)
         kill(server.pid, SIGHUP)
         Thread.sleep(forTimeInterval: 1.5)
         #expect(written.load(ordering: .relaxed) > writtenAtRotation, "writes went on after the rotation")
         stop.store(true, ordering: .relaxed)
-        while threads.contains(where: { !$0.isFinished }) || !reader.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        while threads.contains(where: { !$0.isFinished }) || !reader.isFinished || !grpcReader.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(grpcFailure.withLock { $0 } == nil, "\(grpcFailure.withLock { $0 } ?? "")")
+        #expect(grpcAtRotation > 0 && grpcEvents.load(ordering: .relaxed) > grpcAtRotation, "the gRPC stream went on after the rotation")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
         #expect(server.process.isRunning)
         // The stream saw events from after the rotation: it was not cut.
