@@ -177,9 +177,13 @@ final class MountedSession: @unchecked Sendable {
     func unmount(sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
         let r = try fixture.cli(["unmount", directory])
         #expect(r.status == 0, "unmount: \(r.output)", sourceLocation: sourceLocation)
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(60)
         while process.isRunning, Date() < deadline { usleep(20_000) }
-        #expect(!process.isRunning, "the mount did not exit after unmount", sourceLocation: sourceLocation)
+        // Foundation traps on the status of a running process: report, and let deinit kill it.
+        guard !process.isRunning else {
+            Issue.record("the mount did not exit within 60 s of unmount; its log:\n\(logText.suffix(2000))", sourceLocation: sourceLocation)
+            return -1
+        }
         return process.terminationStatus
     }
 
