@@ -154,7 +154,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            // The web console's pages, styles and script (Sources/AFSServer/Console/Assets).
+            resources: [.copy("Console/Assets")]
         ),
         .executableTarget(
             name: "afs-server",

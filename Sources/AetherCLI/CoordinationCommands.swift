@@ -14,7 +14,12 @@ func followLoop(_ global: GlobalOptions, interval: Double = 0.25, _ poll: (any A
         }
     }
     while true {
-        try global.run { (store) throws(AFSError) in try poll(store, 0) }
+        do {
+            try global.run { (store) throws(AFSError) in try poll(store, 0) }
+        } catch let error as CLIError where error.code == AFSError.Code.storeLocked.rawValue {
+            // Another process held the store for longer than the lock wait (a big import, a
+            // loaded machine): a follower outlasts that and polls again.
+        }
         Thread.sleep(forTimeInterval: interval)
     }
 }

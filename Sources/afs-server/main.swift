@@ -254,6 +254,7 @@ struct AFSServerCommand: AsyncParsableCommand {
             onHTTPListening: { boundPort in
                 let banner = """
                     afs-server listening on \(scheme)://\(host):\(boundPort)
+                    console: \(scheme)://\(host):\(boundPort)/ (sign in with a token, e.g. the admin token)
                     store: \(storeDescription) · admin token: \(server.adminTokenPath) (mode 0600)
                     \(tlsLine)try: curl -H "Authorization: Bearer $(cat \(server.adminTokenPath))" \(scheme)://\(host):\(boundPort)/v1/sessions
 

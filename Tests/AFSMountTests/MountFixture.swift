@@ -175,13 +175,27 @@ final class MountedSession: @unchecked Sendable {
     }
 
     func unmount(sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
-        let r = try fixture.cli(["unmount", directory])
+        // A descriptor the kernel is still releasing (a child of the test that just exited) makes
+        // the mount briefly busy on a loaded machine: try again for a few seconds before failing.
+        var r = try fixture.cli(["unmount", directory])
+        let busyUntil = Date().addingTimeInterval(5)
+        while r.status != 0, r.output.contains("busy"), Date() < busyUntil {
+            usleep(200_000)
+            r = try fixture.cli(["unmount", directory])
+        }
         #expect(r.status == 0, "unmount: \(r.output)", sourceLocation: sourceLocation)
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning, Date() < deadline { usleep(20_000) }
         // Foundation traps on the status of a running process: report, and let deinit kill it.
         guard !process.isRunning else {
-            Issue.record("the mount did not exit within 60 s of unmount; its log:\n\(logText.suffix(2000))", sourceLocation: sourceLocation)
+            // Where it is stuck, for whoever reads the failure: every thread's stack (gdb is on
+            // the test machines; without it the log alone).
+            let stacks = (try? ChildProcess.run(
+                "/usr/bin/gdb", ["-p", "\(process.processIdentifier)", "-batch", "-ex", "thread apply all bt 10"], mergeStderr: true))
+                .map { String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }.joined(separator: "\n") } ?? ""
+            Issue.record(
+                "the mount did not exit within 60 s of unmount; its log:\n\(logText.suffix(2000))\nits threads:\n\(stacks.suffix(6000))",
+                sourceLocation: sourceLocation)
             return -1
         }
         return process.terminationStatus

@@ -49,7 +49,7 @@ import Testing
     }
 
     /// Starts afs-server with `arguments`, waits until it prints a banner or exits, and stops it.
-    static func startAndStop(_ arguments: [String], seconds: Double = 20) throws -> (status: Int32?, stdout: String, stderr: String) {
+    static func startAndStop(_ arguments: [String], seconds: Double = 60) throws -> (status: Int32?, stdout: String, stderr: String) {
         let data = "/var/tmp/afs-tls-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: data) }
         let p = Process()
@@ -288,7 +288,7 @@ import Testing
         // A changefeed stream through the proxy sees writes as they happen.
         let streamed = Mutex(Data())
         let reader = Thread {
-            let data = (try? HTTPTestClient.collect(proxy.base + "/v1/sessions/\(id)/changes", headers: auth + [("Accept", "text/event-stream")], for: 2.5)) ?? Data()
+            let data = (try? HTTPTestClient.collect(proxy.base + "/v1/sessions/\(id)/changes", headers: auth + [("Accept", "text/event-stream")], for: 6)) ?? Data()
             streamed.withLock { $0 = data }
         }
         reader.start()

@@ -1,0 +1,199 @@
+"""The web console's real flows in Debian's Chromium, driven by Playwright, against a real afs-server.
+Run by Tests/AFSServerTests/ConsoleTests.swift, which starts the server and prepares the data:
+
+    console_flows.py SETUP_JSON
+
+SETUP_JSON names: base (https://127.0.0.1:PORT), admin / reviewer / outsider tokens, the base session made
+from a real tree, the outsider's session, the hostile file's path, and a screenshot directory (or "").
+Prints one JSON object of what it saw; any failed check exits non-zero with the reason.
+"""
+import json
+import ssl
+import sys
+import time
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+setup = json.load(open(sys.argv[1]))
+base = setup["base"]
+shots = setup.get("screenshots") or ""
+seen = {}
+dialogs = []
+insecure = ssl.create_default_context()
+insecure.check_hostname = False
+insecure.verify_mode = ssl.CERT_NONE
+
+
+def call(method, path, token, body=None, raw=None):
+    """The JSON API with a bearer token (the agents' side of the story)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, context=insecure) as response:
+        text = response.read().decode()
+        return json.loads(text) if text else None
+
+
+def check(condition, message):
+    if not condition:
+        raise SystemExit("check failed: " + message)
+
+
+def shot(page, name):
+    if shots:
+        page.screenshot(path=f"{shots}/{name}.png")
+
+
+def sign_in(browser, token):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.on("dialog", lambda d: dialogs.append(d.message) if d.type == "alert" else None)
+    page.goto(base + "/")
+    expect(page.locator("#sign-in")).to_be_visible()
+    page.fill("#token", token)
+    page.click("#sign-in button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible()
+    return context, page
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+
+    # A wrong token is refused on the sign-in page.
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.goto(base + "/")
+    shot(page, "sign-in")
+    page.fill("#token", "afs_not_a_token")
+    page.click("#sign-in button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("not accepted")
+    context.close()
+
+    # Sign in: the cookie is HttpOnly, SameSite=Strict and Secure (this server speaks TLS).
+    admin, page = sign_in(browser, setup["admin"])
+    cookie = next(c for c in admin.cookies() if c["name"] == "afs_console")
+    check(cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict", f"cookie flags: {cookie}")
+    check(setup["admin"] not in page.content(), "the token appears in the page")
+    check(page.evaluate("Object.keys(localStorage).length") == 0, "something was put in localStorage")
+    seen["cookie"] = {k: cookie[k] for k in ("httpOnly", "secure", "sameSite")}
+
+    # The sessions page lists the base session; filter and search work.
+    expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_be_visible()
+    shot(page, "sessions")
+    page.select_option("#status-filter", "archived")
+    expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_have_count(0)
+    page.select_option("#status-filter", "")
+    page.fill("#search", "project")
+    page.press("#search", "Enter")
+    expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_be_visible()
+
+    # Open the session made from a real tree, browse, open a file with line numbers.
+    page.click(f"#sessions tr[data-id='{setup['session']}'] td a")
+    expect(page.locator("#tree")).to_be_visible()
+    expect(page.locator("#tree tr[data-path='/Sources']")).to_be_visible()
+    shot(page, "session-files")
+    page.click("#tree tr[data-path='/README.md'] a")
+    expect(page.locator("#code tr[data-line='1'] td.ln")).to_have_text("1")
+    expect(page.locator("#code")).to_contain_text(setup["readme_first_line"])
+    shot(page, "file")
+
+    # A hostile name and hostile content show as text and run nothing.
+    page.goto(base + "/#/s/" + setup["session"] + "/files?path=/")
+    hostile = setup["hostile"]
+    row = page.locator("#tree tr", has_text=hostile.lstrip("/"))
+    expect(row).to_have_count(1)
+    row.locator("a").click()
+    expect(page.locator("#code")).to_contain_text("<script>")
+    time.sleep(0.5)
+    check(not dialogs, f"a script ran: {dialogs}")
+    check(page.locator("img[src='x']").count() == 0, "the hostile name became an element")
+    seen["hostile_rendered_as_text"] = True
+
+    # Fork from the session page.
+    page.goto(base + "/#/s/" + setup["session"])
+    page.click("#session-title ~ p button.fork")
+    page.wait_for_function("location.hash.startsWith('#/s/') && !location.hash.includes('" + setup["session"] + "')")
+    fork = page.evaluate("location.hash.split('/')[2]")
+    seen["fork"] = fork
+
+    # A write through the API appears live on the changes page.
+    page.goto(base + "/#/s/" + fork + "/changes")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    call("PUT", f"/v1/sessions/{fork}/files/docs/added-by-agent.md", setup["admin"], raw=b"# added\nby an agent\n")
+    expect(page.locator("#events")).to_contain_text("/docs/added-by-agent.md", timeout=10000)
+    seen["live_event"] = True
+    shot(page, "changes")
+
+    # Compare the fork with its base: the added file, and a modified one line by line.
+    call("PUT", f"/v1/sessions/{fork}/files/README.md", setup["admin"], raw=(setup["readme_first_line"] + "\nchanged by the agent\n").encode())
+    page.goto(base + "/#/s/" + fork + "/compare")
+    expect(page.locator("#diff tr[data-path='/docs/added-by-agent.md']")).to_be_visible()
+    expect(page.locator("#diff tr[data-path='/README.md']")).to_have_class("change-modified")
+    page.click("#diff tr[data-path='/README.md'] a")
+    expect(page.locator("#code tr.add")).to_contain_text("changed by the agent")
+    shot(page, "compare")
+    page.click("text=Side by side")
+    expect(page.locator("#code table.split-view")).to_be_visible()
+
+    # Annotate a line by clicking its number.
+    page.click("text=Unified")
+    page.once("dialog", lambda d: d.accept("Why was this changed?"))
+    page.locator("#code tr.add td.ln").nth(1).click()
+    expect(page.locator("#code .annotation")).to_contain_text("Why was this changed?")
+    seen["annotated"] = True
+
+    # Request review; promote is refused while the ref's policy is not met.
+    page.goto(base + "/#/s/" + fork + "/review")
+    page.fill("#reviewers", "reviewer")
+    page.fill("#required-approvals", "1")
+    page.click("#request-review")
+    expect(page.locator("#review-state")).to_contain_text("pending-approval")
+    page.fill("#ref", "main")
+    page.click("#promote")
+    expect(page.locator("#promote-refused")).to_be_visible()
+    seen["promote_refused"] = page.locator("#promote-refused").inner_text()
+    shot(page, "review")
+
+    # Another user approves.
+    reviewer, review_page = sign_in(browser, setup["reviewer"])
+    review_page.goto(base + "/#/s/" + fork + "/review")
+    review_page.fill("#comment", "Looks right")
+    review_page.click("#approve")
+    expect(review_page.locator("#decisions")).to_contain_text("approved: Looks right")
+    reviewer.close()
+
+    # Now promote succeeds and the ref moves.
+    page.goto(base + "/#/s/" + fork + "/review")
+    page.click("#promote")
+    expect(page.locator("#promoted")).to_be_visible()
+    refs = call("GET", "/v1/refs", setup["admin"])
+    seen["refs"] = refs
+
+    # A request signed in by the cookie but without the CSRF token is refused.
+    forged = admin.request.post(base + f"/v1/sessions/{fork}/fork", data="{}", headers={"Content-Type": "application/json"})
+    check(forged.status == 403 and forged.json()["error"]["code"] == "csrf", f"forged post: {forged.status} {forged.text()}")
+    form = admin.request.post(base + f"/v1/sessions/{fork}/archive", form={"x": "1"})
+    check(form.status == 403, f"form post without the token: {form.status}")
+    seen["csrf_refused"] = True
+
+    # Another tenant cannot reach this session by its URL, nor see it listed.
+    outsider, outside_page = sign_in(browser, setup["outsider"])
+    expect(outside_page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_have_count(0)
+    expect(outside_page.locator(f"#sessions tr[data-id='{setup['outsider_session']}']")).to_be_visible()
+    outside_page.goto(base + "/#/s/" + setup["session"])
+    expect(outside_page.locator("#page-error")).to_be_visible()
+    seen["outsider_error"] = outside_page.locator("#page-error").inner_text()
+    outsider.close()
+
+    # Sign out: the cookie no longer opens the API.
+    page.click("#sign-out button")
+    expect(page.locator("#sign-in")).to_be_visible()
+    after = admin.request.get(base + "/v1/sessions")
+    check(after.status == 401, f"after sign-out: {after.status}")
+    admin.close()
+    browser.close()
+
+print(json.dumps(seen))
