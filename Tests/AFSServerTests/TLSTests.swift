@@ -166,7 +166,6 @@ import Testing
                 for: 4.0)) ?? Data()
             streamed.withLock { $0 = data }
         }
-        reader.start()
         // A gRPC changefeed subscription over TLS open across the rotation.
         let grpcEvents = Atomic<Int>(0)
         let grpcFailure = Mutex<String?>(nil)
@@ -184,11 +183,15 @@ import Testing
                         var subscribe = Aether_V1_SubscribeChangesRequest()
                         subscribe.session = id
                         let request = subscribe
-                        // The call's deadline ends the subscription after the rotation.
+                        // Ends at the first event after the writers stop (the test writes one more),
+                        // or at the deadline.
                         var options = CallOptions.defaults
-                        options.timeout = .seconds(4)
+                        options.timeout = .seconds(120)
                         try await coordination.subscribeChanges(request, metadata: ["authorization": "Bearer \(token)"], options: options) { response in
-                            for try await _ in response.messages { grpcEvents.add(1, ordering: .relaxed) }
+                            for try await _ in response.messages {
+                                grpcEvents.add(1, ordering: .relaxed)
+                                if stop.load(ordering: .relaxed) { break }
+                            }
                         }
                     }
                 }
@@ -199,6 +202,10 @@ import Testing
             }
         }
         grpcReader.start()
+        // Rotate once every client is under way (on a loaded machine that takes a while).
+        let ready = Date().addingTimeInterval(60)
+        while (grpcEvents.load(ordering: .relaxed) == 0 || written.load(ordering: .relaxed) == 0), Date() < ready { Thread.sleep(forTimeInterval: 0.05) }
+        reader.start()
         Thread.sleep(forTimeInterval: 1.0)
         // Rotate: a new certificate (new serial, same CA) written over the old files, then SIGHUP.
         let renewed = try TestPKI.shared.issue("renewed-\(UUID().uuidString.prefix(8))")
@@ -212,7 +219,10 @@ import Testing
         Thread.sleep(forTimeInterval: 1.5)
         #expect(written.load(ordering: .relaxed) > writtenAtRotation, "writes went on after the rotation")
         stop.store(true, ordering: .relaxed)
-        while threads.contains(where: { !$0.isFinished }) || !reader.isFinished || !grpcReader.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        while threads.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.05) }
+        // One more event ends the gRPC subscription.
+        #expect(try server.request("PUT", "/v1/sessions/\(id)/files/last", body: Data("last".utf8)).status == 201)
+        while !reader.isFinished || !grpcReader.isFinished { Thread.sleep(forTimeInterval: 0.05) }
         #expect(grpcFailure.withLock { $0 } == nil, "\(grpcFailure.withLock { $0 } ?? "")")
         #expect(grpcAtRotation > 0 && grpcEvents.load(ordering: .relaxed) > grpcAtRotation, "the gRPC stream went on after the rotation")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")

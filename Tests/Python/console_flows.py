@@ -15,6 +15,8 @@ import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
+# Generous waits: CI runs this beside the rest of the suite on two cores.
+expect.set_options(timeout=30_000)
 setup = json.load(open(sys.argv[1]))
 base = setup["base"]
 shots = setup.get("screenshots") or ""
@@ -49,6 +51,7 @@ def shot(page, name):
 
 def sign_in(browser, token):
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
     page = context.new_page()
     page.on("dialog", lambda d: dialogs.append(d.message) if d.type == "alert" else None)
     page.goto(base + "/")
@@ -114,6 +117,7 @@ with sync_playwright() as p:
 
     # Fork from the session page.
     page.goto(base + "/#/s/" + setup["session"])
+    expect(page.locator("#tree tr[data-path='/README.md']")).to_be_visible()
     page.click("#session-title ~ p button.fork")
     page.wait_for_function("location.hash.startsWith('#/s/') && !location.hash.includes('" + setup["session"] + "')")
     fork = page.evaluate("location.hash.split('/')[2]")
@@ -123,7 +127,7 @@ with sync_playwright() as p:
     page.goto(base + "/#/s/" + fork + "/changes")
     expect(page.locator("#live-status")).to_contain_text("Live")
     call("PUT", f"/v1/sessions/{fork}/files/docs/added-by-agent.md", setup["admin"], raw=b"# added\nby an agent\n")
-    expect(page.locator("#events")).to_contain_text("/docs/added-by-agent.md", timeout=10000)
+    expect(page.locator("#events")).to_contain_text("/docs/added-by-agent.md")
     seen["live_event"] = True
     shot(page, "changes")
 
@@ -178,6 +182,15 @@ with sync_playwright() as p:
     form = admin.request.post(base + f"/v1/sessions/{fork}/archive", form={"x": "1"})
     check(form.status == 403, f"form post without the token: {form.status}")
     seen["csrf_refused"] = True
+
+    # Bus messages, leases and knowledge of the session, as agents left them (payloads as text).
+    call("POST", f"/v1/sessions/{fork}/bus/plans", setup["admin"], body={"step": "<b>1</b>"})
+    call("POST", f"/v1/sessions/{fork}/locks", setup["admin"], body={"path": "/src", "ttl": 600, "holder": "agent-7"})
+    page.goto(base + "/#/s/" + fork + "/coordination")
+    expect(page.locator("#messages")).to_contain_text('<b>1</b>')
+    expect(page.locator("#leases")).to_contain_text("agent-7")
+    check(page.locator("#messages b").count() == 0, "a bus payload became markup")
+    shot(page, "coordination")
 
     # Another tenant cannot reach this session by its URL, nor see it listed.
     outsider, outside_page = sign_in(browser, setup["outsider"])

@@ -117,6 +117,7 @@ async function route() {
       if (tab === 'checkpoints') return await viewCheckpoints(id);
       if (tab === 'compare') return await viewCompare(id, params.get('against'), params.get('file'), params.get('mode') || 'unified');
       if (tab === 'review') return await viewReview(id);
+      if (tab === 'coordination') return await viewCoordination(id, params.get('topic'));
     }
     show(h('p', {}, 'No such page. ', link('#/sessions', 'Back to the sessions.')));
   } catch (error) {
@@ -195,7 +196,7 @@ async function deleteSession(s) {
 
 async function sessionHeader(id, tab) {
   const s = await api('GET', '/v1/sessions/' + encodeURIComponent(id));
-  const tabs = [['files', 'Files'], ['changes', 'Changes'], ['checkpoints', 'Checkpoints'], ['compare', 'Compare'], ['review', 'Review']];
+  const tabs = [['files', 'Files'], ['changes', 'Changes'], ['checkpoints', 'Checkpoints'], ['compare', 'Compare'], ['review', 'Review'], ['coordination', 'Bus, leases, knowledge']];
   return {
     session: s,
     nodes: [
@@ -502,7 +503,8 @@ async function viewReview(id) {
       const result = await api('POST', '/v1/sessions/' + encodeURIComponent(id) + '/promote', { ref: refName.value });
       outcome.append(h('p', { class: 'ok', id: 'promoted' }, 'Promoted into ', refName.value, ': ', result.outcome, ' (commit ', h('span', { class: 'mono' }, result.commit || result.commit_id || ''), ').'));
     } catch (e) {
-      outcome.append(h('p', { class: 'reason', id: 'promote-refused' }, 'Promote refused: ', e.message));
+      const conflicted = e.data && e.data.outcome === 'conflicted';
+      outcome.append(h('p', { class: 'reason', id: 'promote-refused' }, 'Promote refused: ', conflicted ? 'the merge into ' + refName.value + ' has conflicts; the ref is unchanged.' : e.message));
       const conflicts = e.data && (e.data.conflicts || (e.data.result && e.data.result.conflicts));
       if (conflicts && conflicts.length) outcome.append(h('ul', { id: 'conflicts' }, conflicts.map((c) => h('li', {}, typeof c === 'string' ? c : c.path))));
     }
@@ -524,6 +526,36 @@ async function viewReview(id) {
       h('h2', {}, 'Commit and promote'),
       h('div', { class: 'controls' }, refName, message, h('button', { class: 'primary', id: 'promote', onclick: promote }, 'Promote')),
       outcome));
+}
+
+// --- Bus, leases, knowledge ----------------------------------------------------------------------
+
+async function viewCoordination(id, topic) {
+  const { nodes } = await sessionHeader(id, 'coordination');
+  const enc = encodeURIComponent(id);
+  const [topics, leases, knowledge] = await Promise.all([
+    api('GET', '/v1/sessions/' + enc + '/bus'),
+    api('GET', '/v1/sessions/' + enc + '/locks'),
+    api('GET', '/v1/sessions/' + enc + '/knowledge'),
+  ]);
+  const names = topics.map((t) => (typeof t === 'string' ? t : t.topic || t.name));
+  topic = topic || names[0];
+  const messages = topic ? await api('GET', '/v1/sessions/' + enc + '/bus/' + encodeURIComponent(topic) + '?from=1&limit=200') : [];
+  show(...nodes,
+    h('h2', {}, 'Bus'),
+    names.length
+      ? h('div', { class: 'controls', id: 'topics' }, names.map((n) => n === topic ? h('strong', {}, n) : link('#/s/' + enc + '/coordination?topic=' + encodeURIComponent(n), n)))
+      : h('p', { class: 'muted' }, 'No topics.'),
+    topic ? h('ul', { class: 'events', id: 'messages' }, messages.map((m) => h('li', {}, '#' + m.offset + ' ' + m.sender + ': ' + m.payload))) : null,
+    h('h2', {}, 'Leases'),
+    h('table', { id: 'leases' }, h('thead', {}, h('tr', {}, ['Path', 'Holder', 'Kind', 'Fencing token', 'Expires'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, leases.length ? leases.map((l) => h('tr', {}, h('td', { class: 'mono' }, l.path + (l.prefix ? '/…' : '')), h('td', {}, l.holder),
+        h('td', {}, l.exclusive ? 'exclusive' : 'shared'), h('td', {}, l.token), h('td', {}, new Date(l.expires_at * 1000).toISOString())))
+        : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No live leases.')))),
+    h('h2', {}, 'Knowledge'),
+    h('table', { id: 'knowledge' }, h('thead', {}, h('tr', {}, ['Key', 'Value', 'Tags', 'Author'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, knowledge.length ? knowledge.map((k) => h('tr', {}, h('td', { class: 'mono' }, k.key), h('td', {}, k.value), h('td', {}, (k.tags || []).join(', ')), h('td', {}, k.author)))
+        : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No entries.')))));
 }
 
 // --- Start ---------------------------------------------------------------------------------------
