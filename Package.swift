@@ -234,7 +234,7 @@ let package = Package(
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
-        .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport"]),
+        .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport", "AFSTLS"]),
         .testTarget(

@@ -1,3 +1,5 @@
+import AFSCore
+import AFSTLS
 import AFSTestSupport
 import AFSWorkspaces
 import Foundation
@@ -48,6 +50,39 @@ struct BubblewrapWorkspaceTests {
         #expect(stopped.status == .stopped)
         #expect(try cli.events(ws.id).suffix(2).map(\.reason) == ["idle", "idle"])
         try cli.ok(["delete", ws.id, "--yes"])
+    }
+
+    /// afs-vmd over TLS: `aether workspace` verifies it (exit 14 with another CA), and SIGHUP
+    /// rotates its certificate for new connections.
+    @Test func theDaemonServesTLSAndRotatesOnSIGHUP() throws {
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"], tls: true)
+        defer { vmd.cleanup() }
+        #expect(vmd.base.hasPrefix("https://"))
+        let cli = WorkspaceCLI(vmd: vmd)
+        try cli.ok(["list"])
+        let other = try TestPKI(directory: vmd.data + "/other-ca", name: "Some other CA")
+        let refused = try cli.run(["list", "--ca-cert", other.caPath])
+        #expect(refused.status == 14)
+        #expect(String(decoding: refused.stderr, as: UTF8.self).contains("not signed by the CA in \(other.caPath)"))
+        // Rotate: the files the daemon was started with are replaced, then SIGHUP.
+        let certificate = try #require(vmd.arguments.firstIndex(of: "--tls-cert").map { vmd.arguments[$0 + 1] })
+        let key = try #require(vmd.arguments.firstIndex(of: "--tls-key").map { vmd.arguments[$0 + 1] })
+        let renewed = try TestPKI.shared.issue("vmd-renewed-\(UUID().uuidString.prefix(8))", hosts: ["127.0.0.1", "vmd.internal"])
+        for (from, to) in [(renewed.certificatePath, certificate), (renewed.keyPath, key)] {
+            try FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        }
+        kill(vmd.pid, SIGHUP)
+        let port = try #require(Int(vmd.base.split(separator: ":").last ?? ""))
+        let deadline = Date().addingTimeInterval(10)
+        var names = ""
+        while Date() < deadline {
+            names = (try? Blocking.run { try await TLSProbe.serverCertificate(host: "127.0.0.1", port: port) })?.names ?? ""
+            if names.contains("vmd.internal") { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(names.contains("vmd.internal"), "the daemon still presents its first certificate: \(names)")
+        try cli.ok(["list"])
     }
 
     @Test func errorsAreClearAndExitCodesDistinct() throws {
