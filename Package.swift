@@ -219,14 +219,12 @@ let package = Package(
         .target(
             name: "AFSTestSupport",
             dependencies: [
-                "AFSClient", "AFSCore", "AFSObjectStore",
+                "AFSClient", "AFSCore", "AFSObjectStore", "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Tests/AFSTestSupport"
         ),

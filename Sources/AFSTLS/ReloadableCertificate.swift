@@ -30,6 +30,24 @@ public final class ReloadableCertificate: CertificateReloader, Sendable {
         current = Mutex(try ReloadableCertificate.load(certificatePath: certificatePath, keyPath: keyPath))
     }
 
+    /// The pair a service was configured with, or nil for plaintext: both paths or neither.
+    ///
+    /// - Parameters:
+    ///   - certificatePath: the certificate chain's file, from a flag, the environment or a file.
+    ///   - keyPath: the key's file.
+    ///   - certificateSetting: how the certificate is set, named in the error when only the key is
+    ///     (e.g. "--tls-cert (AFS_TLS_CERT)").
+    ///   - keySetting: how the key is set.
+    /// - Throws: ``TLSError/Check/files`` when only one is given or the pair does not load.
+    public static func configured(certificatePath: String?, keyPath: String?, certificateSetting: String, keySetting: String) throws(TLSError) -> ReloadableCertificate? {
+        switch (certificatePath.flatMap { $0.isEmpty ? nil : $0 }, keyPath.flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil): return nil
+        case (.some(let certificate), .some(let key)): return try ReloadableCertificate(certificatePath: certificate, keyPath: key)
+        case (.some, nil): throw TLSError(.files, "\(certificateSetting) needs \(keySetting): the certificate's private key")
+        case (nil, .some): throw TLSError(.files, "\(keySetting) needs \(certificateSetting): the certificate chain")
+        }
+    }
+
     /// The leaf certificate now served.
     public var summary: CertificateSummary { current.withLock { $0.summary } }
 

@@ -14,6 +14,20 @@ public enum TLSProbe {
     public static func serverCertificate(host: String, port: Int, timeout: TimeAmount = .seconds(5)) async throws(TLSError) -> CertificateSummary {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .none
+        let outcome = try await handshake(host: host, port: port, configuration: configuration, timeout: timeout)
+        guard let leaf = outcome.certificate else { throw TLSError(.handshake, "\(host):\(port) presented no certificate") }
+        return leaf
+    }
+
+    /// What one handshake agreed: the application protocol chosen by ALPN and the server's leaf.
+    public struct Handshake: Sendable {
+        public var applicationProtocol: String?
+        public var certificate: CertificateSummary?
+    }
+
+    /// One TLS handshake with `host:port` under `configuration` (verification, versions and ALPN
+    /// as it says); the connection is closed afterwards.
+    public static func handshake(host: String, port: Int, configuration: TLSConfiguration, timeout: TimeAmount = .seconds(5)) async throws(TLSError) -> Handshake {
         let context: NIOSSLContext
         do { context = try NIOSSLContext(configuration: configuration) } catch { throw TLSError(.handshake, "cannot set up TLS: \(error)") }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
@@ -31,11 +45,9 @@ public enum TLSProbe {
                 .connect(host: bare, port: port).get()
             defer { channel.close(promise: nil) }
             let waiter = try await channel.pipeline.handler(type: HandshakeWaiter.self).get()
-            try await waiter.promise.futureResult.get()
-            guard let leaf = try await channel.nioSSL_peerCertificate().get() else {
-                throw TLSError(.handshake, "\(host):\(port) presented no certificate")
-            }
-            return try CertificateSummary(leaf)
+            let negotiated = try await waiter.promise.futureResult.get()
+            let leaf = try await channel.nioSSL_peerCertificate().get()
+            return Handshake(applicationProtocol: negotiated, certificate: try leaf.map { leaf throws(TLSError) in try CertificateSummary(leaf) })
         } catch let error as TLSError {
             throw error
         } catch {
@@ -78,16 +90,17 @@ public enum TLSProbe {
     }
 }
 
-/// Completes its promise when the TLS handshake does, or fails it with the handshake's error.
+/// Completes its promise with the ALPN protocol when the TLS handshake completes, or fails it
+/// with the handshake's error.
 final class HandshakeWaiter: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: touched only on its channel's event loop; the promise is itself Sendable.
     typealias InboundIn = ByteBuffer
-    let promise: EventLoopPromise<Void>
+    let promise: EventLoopPromise<String?>
 
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+    init(promise: EventLoopPromise<String?>) { self.promise = promise }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { promise.succeed(()) }
+        if let event = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = event { promise.succeed(negotiated) }
         context.fireUserInboundEventTriggered(event)
     }
 

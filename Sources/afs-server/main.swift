@@ -185,19 +185,13 @@ struct AFSServerCommand: AsyncParsableCommand {
             guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }
             configuration.maxFileBytes = v
         }
-        let certificatePath = tlsCert ?? env["AFS_TLS_CERT"] ?? file?["server.tls_cert"]
-        let keyPath = tlsKey ?? env["AFS_TLS_KEY"] ?? file?["server.tls_key"]
-        switch (certificatePath.flatMap { $0.isEmpty ? nil : $0 }, keyPath.flatMap { $0.isEmpty ? nil : $0 }) {
-        case (nil, nil): break
-        case (.some(let cert), .some(let key)):
-            do throws(TLSError) {
-                configuration.tls = try ReloadableCertificate(certificatePath: cert, keyPath: key)
-            } catch {
-                FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
-                throw ExitCode(1)
-            }
-        case (.some, nil): throw ValidationError("--tls-cert needs --tls-key (AFS_TLS_KEY, [server] tls_key): the certificate's private key")
-        case (nil, .some): throw ValidationError("--tls-key needs --tls-cert (AFS_TLS_CERT, [server] tls_cert): the certificate chain")
+        do throws(TLSError) {
+            configuration.tls = try ReloadableCertificate.configured(
+                certificatePath: tlsCert ?? env["AFS_TLS_CERT"] ?? file?["server.tls_cert"], keyPath: tlsKey ?? env["AFS_TLS_KEY"] ?? file?["server.tls_key"],
+                certificateSetting: "--tls-cert (AFS_TLS_CERT, [server] tls_cert)", keySetting: "--tls-key (AFS_TLS_KEY, [server] tls_key)")
+        } catch {
+            FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
+            throw ExitCode(1)
         }
         configuration.trustForwardedHeaders = trustForwarded || ["1", "true", "yes"].contains((env["AFS_TRUST_FORWARDED"] ?? file?["server.trust_forwarded"] ?? "").lowercased())
         if configuration.tls == nil {

@@ -73,20 +73,16 @@ struct AFSVMDCommand: AsyncParsableCommand {
             files.caCertificate = aetherCACert ?? env["AETHER_CA_CERT"]
             configuration.projectFiles = files
         }
-        switch ((tlsCert ?? env["AFS_VMD_TLS_CERT"]).flatMap { $0.isEmpty ? nil : $0 }, (tlsKey ?? env["AFS_VMD_TLS_KEY"]).flatMap { $0.isEmpty ? nil : $0 }) {
-        case (nil, nil):
-            if let warning = PlaintextWarning.message(service: "afs-vmd", listener: "HTTP", host: configuration.host, port: port) {
-                FileHandle.standardError.write(Data((warning + "\n").utf8))
-            }
-        case (.some(let cert), .some(let key)):
-            do throws(TLSError) {
-                configuration.tls = try ReloadableCertificate(certificatePath: cert, keyPath: key)
-            } catch {
-                FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
-                throw ExitCode(1)
-            }
-        case (.some, nil): throw ValidationError("--tls-cert needs --tls-key (AFS_VMD_TLS_KEY): the certificate's private key")
-        case (nil, .some): throw ValidationError("--tls-key needs --tls-cert (AFS_VMD_TLS_CERT): the certificate chain")
+        do throws(TLSError) {
+            configuration.tls = try ReloadableCertificate.configured(
+                certificatePath: tlsCert ?? env["AFS_VMD_TLS_CERT"], keyPath: tlsKey ?? env["AFS_VMD_TLS_KEY"],
+                certificateSetting: "--tls-cert (AFS_VMD_TLS_CERT)", keySetting: "--tls-key (AFS_VMD_TLS_KEY)")
+        } catch {
+            FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        if configuration.tls == nil, let warning = PlaintextWarning.message(service: "afs-vmd", listener: "HTTP", host: configuration.host, port: port) {
+            FileHandle.standardError.write(Data((warning + "\n").utf8))
         }
         FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))
         let daemon: WorkspaceDaemon
