@@ -89,6 +89,8 @@ with sync_playwright() as p:
     page.select_option("#status-filter", "archived")
     expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_have_count(0)
     page.select_option("#status-filter", "")
+    expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_be_visible()
+    expect(page.locator("#status-filter")).to_have_value("")
     page.fill("#search", "project")
     page.press("#search", "Enter")
     expect(page.locator(f"#sessions tr[data-id='{setup['session']}']")).to_be_visible()
@@ -200,6 +202,13 @@ with sync_playwright() as p:
     expect(outside_page.locator("#page-error")).to_be_visible()
     seen["outsider_error"] = outside_page.locator("#page-error").inner_text()
     outsider.close()
+
+    # Usage: per tenant and per session, with charts drawn by the page.
+    page.goto(base + "/#/usage")
+    expect(page.locator("#tenant-usage")).to_contain_text("admin")
+    expect(page.locator(f"#session-usage")).to_contain_text(fork)
+    check(page.locator("#requests-chart rect").count() >= 1, "no bars in the requests chart")
+    shot(page, "usage")
 
     # Sign out: the cookie no longer opens the API.
     page.click("#sign-out button")

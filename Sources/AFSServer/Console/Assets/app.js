@@ -109,6 +109,7 @@ async function route() {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   try {
     if (parts.length === 0 || parts[0] === 'sessions') return await viewSessions(params);
+    if (parts[0] === 'usage') return await viewUsage();
     if (parts[0] === 's' && parts[1]) {
       const id = parts[1];
       const tab = parts[2] || 'files';
@@ -132,7 +133,11 @@ const statuses = ['active', 'pending-approval', 'approved', 'rejected', 'committ
 async function viewSessions(params) {
   const status = params.get('status') || '';
   const q = (params.get('q') || '').toLowerCase();
-  const sessions = await api('GET', '/v1/sessions' + (status ? '?status=' + encodeURIComponent(status) : ''));
+  const [sessions, usage] = await Promise.all([
+    api('GET', '/v1/sessions' + (status ? '?status=' + encodeURIComponent(status) : '')),
+    api('GET', '/v1/usage').catch(() => ({ sessions: [] })),
+  ]);
+  const sizes = new Map((usage.sessions || []).map((u) => [u.id, u]));
   const shown = sessions
     .filter((s) => !q || (s.name || '').toLowerCase().includes(q) || s.id.includes(q))
     .sort((a, b) => (b.created_at || '').localeCompare(a.created_at || ''));
@@ -152,7 +157,8 @@ async function viewSessions(params) {
     h('td', { class: 'mono' }, s.id),
     h('td', {}, badge(s.status)),
     h('td', {}, s.parent_id ? sessionLink(s.parent_id) : h('span', { class: 'muted' }, s.source || '')),
-    h('td', {}, s.owner || ''),
+    h('td', {}, s.owner || (sizes.get(s.id) || {}).tenant || ''),
+    h('td', { title: 'logical bytes; files' }, sizes.has(s.id) ? bytes(sizes.get(s.id).logical_bytes) + ' · ' + sizes.get(s.id).files + ' files' : ''),
     h('td', { title: s.created_at || '' }, age(s.created_at)),
     h('td', {},
       h('button', { class: 'fork', onclick: () => forkSession(s.id) }, 'Fork'), ' ',
@@ -164,8 +170,8 @@ async function viewSessions(params) {
       h('button', { onclick: () => go({ status, q: search.value }) }, 'Search'),
       h('button', { class: 'primary', id: 'new-session', onclick: newSession }, 'New blank session')),
     h('table', { id: 'sessions' },
-      h('thead', {}, h('tr', {}, ['Name', 'ID', 'Status', 'Parent', 'Owner', 'Age', ''].map((t) => h('th', {}, t)))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No sessions.')))));
+      h('thead', {}, h('tr', {}, ['Name', 'ID', 'Status', 'Parent', 'Owner', 'Size', 'Age', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No sessions.')))));
 }
 
 async function newSession() {
@@ -556,6 +562,69 @@ async function viewCoordination(id, topic) {
     h('table', { id: 'knowledge' }, h('thead', {}, h('tr', {}, ['Key', 'Value', 'Tags', 'Author'].map((t) => h('th', {}, t)))),
       h('tbody', {}, knowledge.length ? knowledge.map((k) => h('tr', {}, h('td', { class: 'mono' }, k.key), h('td', {}, k.value), h('td', {}, (k.tags || []).join(', ')), h('td', {}, k.author)))
         : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No entries.')))));
+}
+
+// --- Usage ---------------------------------------------------------------------------------------
+
+const svgNS = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/// A bar chart drawn by the page: [{label, value}], labels under the bars, values on hover.
+function barChart(id, points, unit) {
+  const width = 760, height = 180, pad = 28;
+  const max = Math.max(1, ...points.map((p) => p.value));
+  const step = points.length ? (width - pad) / points.length : 0;
+  const chart = svg('svg', { id, class: 'chart', viewBox: `0 0 ${width} ${height + 30}`, width: '100%', role: 'img' });
+  chart.append(svg('line', { x1: pad, y1: height, x2: width, y2: height, stroke: '#d0d5dd' }));
+  chart.append(svg('text', { x: 0, y: 12, 'font-size': 11, fill: '#667085' }, max + ' ' + unit));
+  points.forEach((p, i) => {
+    const h = (p.value / max) * (height - 20);
+    const bar = svg('rect', { x: pad + i * step + 2, y: height - h, width: Math.max(1, step - 4), height: h, fill: '#2f5bea' });
+    bar.append(svg('title', {}, p.label + ': ' + p.value + ' ' + unit));
+    chart.append(bar);
+    if (points.length <= 14 || i % Math.ceil(points.length / 12) === 0) {
+      chart.append(svg('text', { x: pad + i * step + step / 2, y: height + 14, 'font-size': 10, 'text-anchor': 'middle', fill: '#667085' }, p.label));
+    }
+  });
+  return chart;
+}
+
+async function viewUsage() {
+  const [usage, analytics] = await Promise.all([api('GET', '/v1/usage'), api('GET', '/v1/analytics')]);
+  const tenants = Object.entries(usage.tenants || {});
+  const ops = (o) => Object.entries(o || {}).map(([k, v]) => k + ' ' + v).join(', ');
+  const store = usage.store;
+  // Every minute of the last hour and every day of the last two weeks, empty ones included.
+  const perMinute = new Map((analytics.requests_per_minute || []).map((m) => [m.minute, m.requests]));
+  const thisMinute = Math.floor(Date.now() / 60000) * 60;
+  const minutes = [];
+  for (let t = thisMinute - 59 * 60; t <= thisMinute; t += 60) {
+    minutes.push({ label: new Date(t * 1000).toISOString().slice(11, 16), value: perMinute.get(t) || 0 });
+  }
+  const perDay = analytics.sessions_created_per_day || {};
+  const days = [];
+  for (let i = 13; i >= 0; i--) {
+    const day = new Date(Date.now() - i * 86400000).toISOString().slice(0, 10);
+    days.push({ label: day.slice(5), value: perDay[day] || 0 });
+  }
+  show(
+    h('h1', {}, 'Usage'),
+    store ? h('div', { class: 'panel', id: 'store-usage' },
+      h('p', {}, 'Store: ', bytes(store.logical_bytes), ' logical in ', bytes(store.physical_bytes), ' physical · ',
+        store.chunks, ' chunks · dedup ratio ', Number(store.dedup_ratio).toFixed(3), ' · ', analytics.forks, ' forks')) : null,
+    h('h2', {}, 'Requests per minute (last hour)'), barChart('requests-chart', minutes, 'requests'),
+    h('h2', {}, 'Sessions created per day'), barChart('sessions-chart', days, 'sessions'),
+    h('h2', {}, 'Per tenant'),
+    h('table', { id: 'tenant-usage' }, h('thead', {}, h('tr', {}, ['Tenant', 'Sessions', 'Logical', 'Operations'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, tenants.map(([name, t]) => h('tr', {}, h('td', {}, name), h('td', {}, t.sessions), h('td', {}, bytes(t.logical_bytes)), h('td', {}, ops(t.operations)))))),
+    h('h2', {}, 'Per session'),
+    h('table', { id: 'session-usage' }, h('thead', {}, h('tr', {}, ['Session', 'Files', 'Logical', 'Operations'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, (usage.sessions || []).map((u) => h('tr', {}, h('td', {}, sessionLink(u.id)), h('td', {}, u.files), h('td', {}, bytes(u.logical_bytes)), h('td', {}, ops(u.operations)))))));
 }
 
 // --- Start ---------------------------------------------------------------------------------------
