@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 extension PostgresBackend {
     /// The advisory lock a serving process holds for as long as it uses the catalog.
@@ -86,36 +87,82 @@ extension PostgresBackend {
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls)
-        let holder: String? = try perform("claim the catalog", requireClaim: false) { _ in
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            do {
-                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(PostgresBackend.ownershipLockKey)) AS ok", logger: logger).rows()
-                guard try rows[0]["ok"].decode(Bool.self) else {
-                    // (No afs_owner table yet: the holder claimed a database it has not migrated.)
-                    let owner = try? await connection.query("SELECT host, pid, since::text AS since FROM afs_owner WHERE id = 1", logger: logger).rows()
+        // An attempt the caller stopped waiting for (the request timed out) must not keep the
+        // lock it may still take: it would hold the catalog against this very process. Whichever
+        // side moves first decides: the attempt publishes its connection, or finds itself
+        // abandoned and closes it, releasing the lock.
+        let attempt = ClaimAttempt()
+        let holder: String?
+        do {
+            holder = try perform("claim the catalog", requireClaim: false) { _ in
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                do {
+                    let rows = try await connection.query("SELECT pg_try_advisory_lock(\(PostgresBackend.ownershipLockKey)) AS ok", logger: logger).rows()
+                    guard try rows[0]["ok"].decode(Bool.self) else {
+                        // (No afs_owner table yet: the holder claimed a database it has not migrated.)
+                        let owner = try? await connection.query("SELECT host, pid, since::text AS since FROM afs_owner WHERE id = 1", logger: logger).rows()
+                        try? await connection.close()
+                        guard let row = owner?.first else { return "another server" }
+                        return "afs-server pid \(try row["pid"].decode(Int64.self)) on \(try row["host"].decode(String.self)) (since \(try row["since"].decode(String.self)))"
+                    }
+                    try? await PostgresBackend.recordOwner(on: connection, host: host, pid: pid, logger: logger)
+                } catch {
                     try? await connection.close()
-                    guard let row = owner?.first else { return "another server" }
-                    return "afs-server pid \(try row["pid"].decode(Int64.self)) on \(try row["host"].decode(String.self)) (since \(try row["since"].decode(String.self)))"
+                    throw error
                 }
-                try? await PostgresBackend.recordOwner(on: connection, host: host, pid: pid, logger: logger)
-            } catch {
-                try? await connection.close()
-                throw error
+                guard attempt.publish() else {
+                    try? await connection.close()
+                    throw CancellationError()
+                }
+                self.publishClaim(connection)
+                return nil
             }
-            self.ownerConnection.withLock { $0 = connection }
-            self.claimed.store(true, ordering: .releasing)
-            self.claimHeld.store(true, ordering: .releasing)
-            // The claim ends with its connection. If the connection goes while this server runs
-            // (the database restarted), take the claim again; if another server took it in
-            // between, this one stops serving the catalog rather than share it.
-            connection.closeFuture.whenComplete { _ in self.reclaimAfterLoss() }
-            return nil
+        } catch {
+            // The claim was taken just as the wait ran out: it stands.
+            guard attempt.abandon() else { throw error }
+            holder = nil
         }
         if let holder {
             throw AFSError(
                 .storeLocked,
                 "the catalog at \(location) is in use by \(holder); one afs-server serves a catalog at a time. Stop that server, or give this one another database")
         }
+    }
+
+    /// Where one claim attempt stands, decided once, under a lock, by the attempt (which
+    /// publishes its connection) or by its caller (which stops waiting).
+    final class ClaimAttempt: Sendable {
+        enum State { case pending, published, abandoned }
+        private let state = Mutex(State.pending)
+
+        /// The attempt took the lock: true when it may keep it (its caller still waits).
+        func publish() -> Bool {
+            state.withLock { s in
+                guard s == .pending else { return false }
+                s = .published
+                return true
+            }
+        }
+
+        /// The caller stops waiting: true when the attempt had already published its claim.
+        func abandon() -> Bool {
+            state.withLock { s in
+                if s == .published { return true }
+                s = .abandoned
+                return false
+            }
+        }
+    }
+
+    /// Makes `connection` the claim's: the heartbeat watches it, and its loss starts a reclaim.
+    private func publishClaim(_ connection: PostgresConnection) {
+        ownerConnection.withLock { $0 = connection }
+        claimed.store(true, ordering: .releasing)
+        claimHeld.store(true, ordering: .releasing)
+        // The claim ends with its connection. If the connection goes while this server runs
+        // (the database restarted), take the claim again; if another server took it in
+        // between, this one stops serving the catalog rather than share it.
+        connection.closeFuture.whenComplete { _ in self.reclaimAfterLoss() }
     }
 
     private func reclaimAfterLoss() {

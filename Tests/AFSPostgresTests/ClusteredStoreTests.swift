@@ -124,6 +124,27 @@ import Testing
         try second.claimOwnership()  // the claim ends with its holder's connection
         second.close()
 
+        // A claim attempt that times out after taking the lock must not keep it: the caller has
+        // given up, and a kept lock would hold the catalog against this very process. psql holds
+        // the afs_owner row for 4 s, so the attempt takes the advisory lock, then waits on that
+        // row past its 1.5 s request timeout; when the row frees, the abandoned attempt must let go.
+        let blocker = Process()
+        blocker.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        blocker.arguments = [try cluster.pg.value("PG_URL"), "-qAtc", "BEGIN; SELECT id FROM afs_owner WHERE id = 1 FOR UPDATE; SELECT pg_sleep(4); COMMIT;"]
+        blocker.standardOutput = FileHandle.nullDevice
+        try blocker.run()
+        Thread.sleep(forTimeInterval: 0.7)
+        var hasty = PostgresBackend.Options()
+        hasty.requestTimeout = .milliseconds(1500)
+        let impatient = try PostgresBackend.connect(try cluster.location, options: hasty, migrate: false)
+        #expect(throws: AFSError.self) { try impatient.claimOwnership(wait: .zero) }
+        blocker.waitUntilExit()
+        Thread.sleep(forTimeInterval: 1)
+        let third = try PostgresBackend.connect(try cluster.location)
+        #expect(throws: Never.self) { try third.claimOwnership(wait: .seconds(2)) }  // nobody kept the lock
+        third.close()
+        impatient.close()
+
         // Nothing listening: unavailable, naming the address and what to check.
         let port = try #require(Int(cluster.pg.value("PG_PORT")))
         let nowhere = PostgresLocation(host: "127.0.0.1", port: port == 65535 ? 65534 : port + 1, user: "postgres", database: "aether", tls: .disable)
