@@ -53,6 +53,15 @@ import Testing
         let out = try server.request("POST", "/console/sign-out", token: "", body: Data("csrf=\(csrf)".utf8), headers: ["Cookie": cookie])
         #expect(out.status == 303 && (Self.setCookie(out) ?? "").contains("Max-Age=0"))
         #expect(try server.request("GET", "/v1/sessions", token: "", headers: ["Cookie": cookie]).status == 401)
+        // A reader signed in to the console reads but cannot write or approve, as in the API.
+        let reader = try #require(try server.request("POST", "/v1/tokens", json: ["tenant": "admin", "role": "reader"]).object()["token"] as? String)
+        let readerCookie = Self.cookieValue(try #require(Self.setCookie(try server.request("POST", "/console/sign-in", token: "", body: Data("token=\(reader)".utf8)))))
+        let readerCSRF = try #require(try server.request("GET", "/console/me", token: "", headers: ["Cookie": readerCookie]).object()["csrf"] as? String)
+        let someSession = try #require(try server.request("GET", "/v1/sessions", token: "", headers: ["Cookie": readerCookie]).array().first?["id"] as? String)
+        let readerFork = try server.request("POST", "/v1/sessions/\(someSession)/fork", token: "", json: [:] as [String: String], headers: ["Cookie": readerCookie, "X-CSRF-Token": readerCSRF])
+        #expect(readerFork.status == 403 && readerFork.errorCode == "forbidden", "\(readerFork.text)")
+        let readerApprove = try server.request("POST", "/v1/sessions/\(someSession)/review/approve", token: "", json: ["comment": "x"], headers: ["Cookie": readerCookie, "X-CSRF-Token": readerCSRF])
+        #expect(readerApprove.status == 403)
         // A revoked token signs the console out at once.
         let again = Self.cookieValue(try #require(Self.setCookie(try server.request("POST", "/console/sign-in", token: "", body: Data("token=\(server.adminToken)".utf8)))))
         let made = try server.request("POST", "/v1/tokens", json: ["tenant": "t1", "role": "writer"]).object()
@@ -124,5 +133,6 @@ import Testing
         #expect((seen["promote_refused"] as? String ?? "").contains("approval"))
         let refs = try #require(seen["refs"] as? [[String: Any]])
         #expect(refs.contains { $0["name"] as? String == "main" })
+        #expect((seen["conflicts"] as? String ?? "").contains("/README.md"))
     }
 }

@@ -178,6 +178,17 @@ with sync_playwright() as p:
     refs = call("GET", "/v1/refs", setup["admin"])
     seen["refs"] = refs
 
+    # A second, approved proposal that changed the same lines: promote lists the conflicting file.
+    second = call("POST", f"/v1/sessions/{setup['session']}/fork", setup["admin"], body={})["id"]
+    call("PUT", f"/v1/sessions/{second}/files/README.md", setup["admin"], raw=(setup["readme_first_line"] + "\nchanged differently\n").encode())
+    call("POST", f"/v1/sessions/{second}/review", setup["admin"], body={"reviewers": [], "required_approvals": 1})
+    call("POST", f"/v1/sessions/{second}/review/approve", setup["reviewer"], body={"comment": "fine by me"})
+    page.goto(base + "/#/s/" + second + "/review")
+    page.click("#promote")
+    expect(page.locator("#promote-refused")).to_contain_text("conflicts")
+    expect(page.locator("#conflicts")).to_contain_text("/README.md")
+    seen["conflicts"] = page.locator("#conflicts").inner_text()
+
     # A request signed in by the cookie but without the CSRF token is refused.
     forged = admin.request.post(base + f"/v1/sessions/{fork}/fork", data="{}", headers={"Content-Type": "application/json"})
     check(forged.status == 403 and forged.json()["error"]["code"] == "csrf", f"forged post: {forged.status} {forged.text()}")
