@@ -319,7 +319,8 @@ func writeDocs(_ dir: String, sections: [Section], run: RunInfo, json: JSON) thr
 /// The notes kept beside the plots, when present, appended to PERFORMANCE.md under headings of their own:
 /// `perf/inprocess.md` (written by `Benchmarks/InProcess/run.sh`), `perf/profiles.md` (the profiles of the
 /// misses), `perf/workspaces.md` (written by `afs-vmbench --out`), `perf/mount.md` (written by
-/// `Benchmarks/MountBench/run.sh`) and `perf/transport.md` (written by `afs-transportbench --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
+/// `Benchmarks/MountBench/run.sh`), `perf/transport.md` (written by `afs-transportbench --out`) and `perf/console.md`
+/// (written by `Benchmarks/ConsoleBench/run.sh --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
 func embeddedPerfNotes(_ perf: String) -> String {
     let notes = [
         ("inprocess.md", "In-process figures (ordo-one/benchmark)"),
@@ -327,6 +328,7 @@ func embeddedPerfNotes(_ perf: String) -> String {
         ("workspaces.md", "Workspace VMs: boot, stop, start"),
         ("mount.md", "The mount against the local disk"),
         ("transport.md", "Mount transport: HTTP or gRPC"),
+        ("console.md", "Web console: page loads"),
     ]
     var s = ""
     for (file, heading) in notes {
