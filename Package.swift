@@ -140,6 +140,7 @@ let package = Package(
             name: "AFSServer",
             dependencies: [
                 "AFSCore",
+                "AFSClient",
                 "AFSGRPC",
                 "AFSTLS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -160,7 +161,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSClient", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
         .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),

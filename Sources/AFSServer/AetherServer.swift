@@ -1,3 +1,4 @@
+import AFSClient
 import AFSCore
 import AFSTLS
 import Foundation
@@ -43,6 +44,8 @@ public final class AetherServer: Sendable {
         /// Believe `X-Forwarded-Proto` from the peer: set when a TLS-terminating proxy (nginx) is
         /// the only way in, so requests it forwarded over https are treated as secure (HSTS).
         public var trustForwardedHeaders = false
+        /// afs-vmd, for `/v1/workspaces` and the console's workspaces page; nil: not linked.
+        public var workspaces: WorkspacesClient?
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -108,6 +111,7 @@ public final class AetherServer: Sendable {
         addCoordinationRoutes(table)
         addTokenRoutes(table)
         addStoreRoutes(table)
+        addWorkspaceRoutes(table)
         // The console is pages, not API: its routes stay out of the OpenAPI table.
         addConsoleRoutes(router)
         return (router, table)

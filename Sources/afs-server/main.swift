@@ -1,3 +1,4 @@
+import AFSClient
 import AFSCore
 import AFSObjectStore
 import AFSPostgres
@@ -89,6 +90,10 @@ struct AFSServerCommand: AsyncParsableCommand {
             plaintext listener on another address prints a warning. Behind a TLS-terminating proxy, pass
             --trust-forwarded (AFS_TRUST_FORWARDED=1, [server] trust_forwarded = true) so X-Forwarded-Proto: https
             counts as TLS; only do so when the proxy is the only way in.
+            With --workspaces URL (AFS_WORKSPACES_ENDPOINT, [workspaces] endpoint) it manages afs-vmd's workspaces of
+            each tenant's sessions under /v1/workspaces and in the console, with afs-vmd's token from
+            AFS_WORKSPACES_TOKEN or [workspaces] token / token_file (and AFS_WORKSPACES_CA_CERT or [workspaces] ca_cert
+            for an https:// afs-vmd with a private CA).
             SIGTERM and SIGINT stop it gracefully: in-flight requests finish, then the store is closed.
             """)
 
@@ -101,6 +106,10 @@ struct AFSServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve TLS with this PEM certificate chain (needs --tls-key).", valueName: "FILE"))
     var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's PEM private key.", valueName: "FILE")) var tlsKey: String?
+    @Option(
+        name: .customLong("workspaces"),
+        help: ArgumentHelp("afs-vmd to manage workspaces through (/v1/workspaces, the console); token from AFS_WORKSPACES_TOKEN.", valueName: "URL"))
+    var workspaces: String?
     @Flag(name: .customLong("trust-forwarded"), help: "Treat X-Forwarded-Proto: https from the peer as TLS (behind a TLS-terminating proxy only).")
     var trustForwarded = false
 
@@ -199,6 +208,19 @@ struct AFSServerCommand: AsyncParsableCommand {
                 if let warning = PlaintextWarning.message(service: "afs-server", listener: listener, host: h, port: p) {
                     FileHandle.standardError.write(Data((warning + "\n").utf8))
                 }
+            }
+        }
+        if let url = (workspaces ?? env["AFS_WORKSPACES_ENDPOINT"] ?? file?["workspaces.endpoint"]).flatMap({ $0.isEmpty ? nil : $0 }) {
+            var token = env["AFS_WORKSPACES_TOKEN"] ?? file?["workspaces.token"]
+            if token == nil, let path = file?["workspaces.token_file"] {
+                token = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let ca = env["AFS_WORKSPACES_CA_CERT"] ?? file?["workspaces.ca_cert"]
+            do {
+                configuration.workspaces = try WorkspacesClient(endpoint: url, token: token, trust: TLSTrust(caCertificatePath: ca))
+            } catch {
+                FileHandle.standardError.write(Data("error: workspaces: \(error.message)\n".utf8))
+                throw ExitCode(1)
             }
         }
         var backend: PostgresBackend?

@@ -130,10 +130,16 @@ import Testing
         // row past its 1.5 s request timeout; when the row frees, the abandoned attempt must let go.
         let blocker = Process()
         blocker.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        blocker.arguments = [try cluster.pg.value("PG_URL"), "-qAtc", "BEGIN; SELECT id FROM afs_owner WHERE id = 1 FOR UPDATE; SELECT pg_sleep(4); COMMIT;"]
+        blocker.arguments = [try cluster.pg.value("PG_URL"), "-qAtc", "BEGIN; SELECT id FROM afs_owner WHERE id = 1 FOR UPDATE; SELECT pg_sleep(6); COMMIT;"]
         blocker.standardOutput = FileHandle.nullDevice
         try blocker.run()
-        Thread.sleep(forTimeInterval: 0.7)
+        // Go on once it sleeps, holding the row (a loaded machine takes a while to start psql).
+        let holding = Date().addingTimeInterval(30)
+        while Date() < holding,
+            try cluster.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()") != "1"
+        {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         var hasty = PostgresBackend.Options()
         hasty.requestTimeout = .milliseconds(1500)
         let impatient = try PostgresBackend.connect(try cluster.location, options: hasty, migrate: false)

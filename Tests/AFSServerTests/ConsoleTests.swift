@@ -135,4 +135,35 @@ import Testing
         #expect(refs.contains { $0["name"] as? String == "main" })
         #expect((seen["conflicts"] as? String ?? "").contains("/README.md"))
     }
+
+    /// The workspaces page against afs-server linked to a real afs-vmd (bubblewrap): create with a
+    /// preset, start, the indicator moving through starting to running by itself, events, stop,
+    /// delete; another tenant neither sees nor drives the workspace.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap"), "needs root and bubblewrap (scripts/bootstrap.sh)"))
+    func workspacesInChromium() throws {
+        let tools = Self.repositoryRoot + "/.tools/python"
+        try #require(FileManager.default.fileExists(atPath: tools + "/playwright"), "Playwright missing from \(tools): run scripts/bootstrap.sh")
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap"])
+        defer { vmd.cleanup() }
+        let server = try ServerHarness(arguments: ["--workspaces", vmd.base], environment: ["AFS_WORKSPACES_TOKEN": vmd.token])
+        defer { server.cleanup() }
+        let session = try #require(try server.request("POST", "/v1/sessions", json: ["name": "app", "source": ["kind": "blank"]]).object()["id"] as? String)
+        let outsider = try #require(try server.request("POST", "/v1/tokens", json: ["tenant": "other", "role": "writer"]).object()["token"] as? String)
+        // Another tenant cannot make a workspace of someone else's session.
+        #expect(try server.request("POST", "/v1/workspaces", token: outsider, json: ["project": session]).status == 404)
+        let setup: [String: Any] = [
+            "base": server.base, "admin": server.adminToken, "outsider": outsider, "session": session,
+            "screenshots": ProcessInfo.processInfo.environment["AFS_CONSOLE_SCREENSHOTS"] ?? "",
+        ]
+        let setupFile = server.data + "/workspaces-setup.json"
+        try JSONSerialization.data(withJSONObject: setup).write(to: URL(fileURLWithPath: setupFile))
+        let run = try ChildProcess.run("/usr/bin/env", ["PYTHONPATH=\(tools)", "python3", Self.repositoryRoot + "/Tests/Python/console_workspaces.py", setupFile])
+        let out = String(decoding: run.stdout, as: UTF8.self)
+        #expect(run.status == 0, "\(out)\n\(String(decoding: run.stderr, as: UTF8.self).suffix(4000))")
+        // Without --workspaces the API says how to link one.
+        let unlinked = try ServerHarness()
+        defer { unlinked.cleanup() }
+        let off = try unlinked.request("GET", "/v1/workspaces")
+        #expect(off.status == 503 && off.errorCode == "workspaces_not_configured")
+    }
 }

@@ -72,6 +72,10 @@ import Testing
         p.waitUntilExit()
         out.fileHandleForReading.readabilityHandler = nil
         err.fileHandleForReading.readabilityHandler = nil
+        // What the handlers had not picked up yet when the process ended.
+        let restOut = out.fileHandleForReading.readDataToEndOfFile()
+        let restErr = err.fileHandleForReading.readDataToEndOfFile()
+        collected.withLock { $0.0.append(restOut); $0.1.append(restErr) }
         let (o, e) = collected.withLock { $0 }
         return (exited ? p.terminationStatus : nil, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }

@@ -98,6 +98,7 @@ async function act(work, done) {
 
 function stopLive() {
   if (state.live) { state.live.close(); state.live = null; }
+  if (state.timer) { clearInterval(state.timer); state.timer = null; }
 }
 
 async function route() {
@@ -110,6 +111,7 @@ async function route() {
   try {
     if (parts.length === 0 || parts[0] === 'sessions') return await viewSessions(params);
     if (parts[0] === 'usage') return await viewUsage();
+    if (parts[0] === 'workspaces') return await viewWorkspaces();
     if (parts[0] === 's' && parts[1]) {
       const id = parts[1];
       const tab = parts[2] || 'files';
@@ -562,6 +564,97 @@ async function viewCoordination(id, topic) {
     h('table', { id: 'knowledge' }, h('thead', {}, h('tr', {}, ['Key', 'Value', 'Tags', 'Author'].map((t) => h('th', {}, t)))),
       h('tbody', {}, knowledge.length ? knowledge.map((k) => h('tr', {}, h('td', { class: 'mono' }, k.key), h('td', {}, k.value), h('td', {}, (k.tags || []).join(', ')), h('td', {}, k.author)))
         : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No entries.')))));
+}
+
+// --- Workspaces ----------------------------------------------------------------------------------
+
+const presets = {
+  small: { cpu_kind: 'shared', cpus: 1, memory_mb: 1024, volume_size_gb: 5 },
+  standard: { cpu_kind: 'shared', cpus: 2, memory_mb: 2048, volume_size_gb: 10 },
+  large: { cpu_kind: 'performance', cpus: 4, memory_mb: 8192, volume_size_gb: 50 },
+};
+const transitional = new Set(['starting', 'stopping']);
+
+function hardwareText(hw) {
+  return hw.cpus + ' CPU (' + hw.cpu_kind + ') · ' + hw.memory_mb + ' MB · ' + hw.volume_size_gb + ' GB' + (hw.gpu_kind ? ' · ' + hw.gpu_kind : '');
+}
+
+/// The status indicator: a dot and the state, with the reason when it failed.
+function indicator(w) {
+  return h('span', { class: 'indicator ' + w.status, 'data-status': w.status },
+    h('span', { class: 'dot' }), ' ', w.status, w.error ? h('span', { class: 'reason' }, ' — ' + w.error) : null);
+}
+
+function workspaceRow(w) {
+  const busy = transitional.has(w.status);
+  return h('tr', { 'data-id': w.id },
+    h('td', { class: 'mono' }, w.id),
+    h('td', {}, sessionLink(w.project)),
+    h('td', {}, hardwareText(w.hardware)),
+    h('td', { class: 'state' }, indicator(w)),
+    h('td', {},
+      h('button', { class: 'start', disabled: busy || w.status === 'running', onclick: () => workspaceAction(w.id, 'start') }, 'Start'), ' ',
+      h('button', { class: 'stop', disabled: busy || w.status === 'stopped', onclick: () => workspaceAction(w.id, 'stop') }, 'Stop'), ' ',
+      h('button', { class: 'show-events', onclick: () => workspaceEvents(w.id) }, 'Events'), ' ',
+      h('button', { class: 'danger delete', onclick: () => deleteWorkspace(w) }, 'Delete')));
+}
+
+async function viewWorkspaces() {
+  let list;
+  try {
+    list = await api('GET', '/v1/workspaces');
+  } catch (e) {
+    if (e.status !== 503) throw e;
+    show(h('h1', {}, 'Workspaces'), h('p', { class: 'muted', id: 'workspaces-off' }, e.message));
+    return;
+  }
+  const sessions = await api('GET', '/v1/sessions');
+  const project = h('select', { id: 'ws-project' }, sessions.map((x) => h('option', { value: x.id }, (x.name || '(unnamed)') + ' · ' + x.id)));
+  const preset = h('select', { id: 'ws-preset' }, Object.entries(presets).map(([k, v]) =>
+    h('option', { value: k, selected: k === 'standard' }, k + ': ' + hardwareText(v))));
+  const idle = h('input', { id: 'ws-idle', type: 'number', min: 0, value: 600, title: 'Stop after this many idle seconds (0: never)' });
+  const body = h('tbody', {}, list.map(workspaceRow));
+  const create = async () => {
+    const w = await act(() => api('POST', '/v1/workspaces', { project: project.value, hardware: presets[preset.value], idle_timeout: Number(idle.value) }), 'Workspace created.');
+    if (w) body.prepend(workspaceRow(w));
+  };
+  show(
+    h('h1', {}, 'Workspaces'),
+    h('div', { class: 'controls', id: 'ws-create' }, h('label', { for: 'ws-project' }, 'Project'), project, preset, h('label', { for: 'ws-idle' }, 'Idle stop (s)'), idle,
+      h('button', { class: 'primary', id: 'create-workspace', onclick: create, disabled: sessions.length === 0 }, 'Create workspace')),
+    h('table', { id: 'workspaces' }, h('thead', {}, h('tr', {}, ['ID', 'Project', 'Hardware', 'State', ''].map((t) => h('th', {}, t)))), body),
+    h('div', { id: 'ws-events' }));
+  // The indicators follow the VMs: every second, each row is redrawn from afs-vmd's state.
+  state.timer = setInterval(async () => {
+    let fresh;
+    try { fresh = await api('GET', '/v1/workspaces'); } catch (e) { return; }
+    for (const w of fresh) {
+      const row = body.querySelector('tr[data-id="' + w.id + '"]');
+      if (row) row.replaceWith(workspaceRow(w));
+    }
+  }, 1000);
+}
+
+async function workspaceAction(id, verb) {
+  const w = await act(() => api('POST', '/v1/workspaces/' + encodeURIComponent(id) + '/' + verb, {}));
+  if (w) document.querySelector('#workspaces tr[data-id="' + w.id + '"]').replaceWith(workspaceRow(w));
+}
+
+async function deleteWorkspace(w) {
+  if (!confirm('Delete workspace ' + w.id + ' and its volume? This cannot be undone.')) return;
+  if (await act(() => api('DELETE', '/v1/workspaces/' + encodeURIComponent(w.id)), 'Deleted.') !== undefined) {
+    const row = document.querySelector('#workspaces tr[data-id="' + w.id + '"]');
+    if (row) row.remove();
+  }
+}
+
+async function workspaceEvents(id) {
+  const events = await act(() => api('GET', '/v1/workspaces/' + encodeURIComponent(id) + '/events'));
+  if (!events) return;
+  document.getElementById('ws-events').replaceChildren(
+    h('h2', {}, 'Events of ', id),
+    h('ul', { class: 'events', id: 'workspace-events' }, events.map((e) =>
+      h('li', {}, e.at + ' ' + (e.from || '—') + ' → ' + (e.to || '—') + ' (' + e.reason + ')' + (e.detail ? ': ' + e.detail : '')))));
 }
 
 // --- Usage ---------------------------------------------------------------------------------------

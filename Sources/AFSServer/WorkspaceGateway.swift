@@ -1,0 +1,118 @@
+import AFSClient
+import AFSCore
+import AFSWorkspaces
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// afs-server's door to afs-vmd: API clients and the web console manage the workspaces of their
+/// sessions here, under afs-server's tenants and roles, while afs-vmd's own token stays on the
+/// server (`--workspaces URL`, `AFS_WORKSPACES_TOKEN`).
+///
+/// A workspace belongs to the tenant that owns its project session: a tenant lists, starts, stops
+/// and deletes only those, and creates workspaces only for its own sessions (the store admin:
+/// any). Another tenant's workspace is reported missing, as sessions are.
+extension AetherServer {
+    struct WorkspaceCreateRequest: Decodable {
+        var project: String
+        var hardware: WorkspaceHardware?
+        var idleTimeout: Int?
+        enum CodingKeys: String, CodingKey {
+            case project, hardware
+            case idleTimeout = "idle_timeout"
+        }
+    }
+
+    /// afs-vmd's error, as the same HTTP status afs-vmd gives (afs-vmd being unreachable or
+    /// refusing afs-server's token is this server's problem: 502).
+    static func apiError(_ error: WorkspaceError) -> APIError {
+        let status: HTTPResponse.Status
+        switch error.code {
+        case .notFound: status = .notFound
+        case .invalidArgument: status = .badRequest
+        case .conflict: status = .conflict
+        case .unavailable: status = .serviceUnavailable
+        case .timeout: status = .gatewayTimeout
+        case .driver, .unauthorized, .untrustedServer: status = .badGateway
+        case .io: status = .internalServerError
+        }
+        return APIError(status, error.code.rawValue, error.message)
+    }
+
+    /// Runs a call on afs-vmd off the event loop, mapping its errors.
+    func workspaces<T: Sendable>(_ body: @escaping @Sendable (WorkspacesClient) throws(WorkspaceError) -> T) async throws -> T {
+        guard let client = configuration.workspaces else {
+            throw APIError(
+                .serviceUnavailable, "workspaces_not_configured",
+                "this afs-server is not linked to afs-vmd: start it with --workspaces URL (and AFS_WORKSPACES_TOKEN)")
+        }
+        do {
+            return try await Blocking.run { () throws -> T in
+                do throws(WorkspaceError) { return try body(client) } catch { throw AetherServer.apiError(error) }
+            }
+        }
+    }
+
+    /// The workspace, if the caller may see it (its project is a session the caller sees).
+    func authorizedWorkspace(_ id: String, _ principal: Principal, _ role: Role) async throws -> Workspace {
+        try principal.require(role)
+        let workspace = try await workspaces { client throws(WorkspaceError) in try client.get(id) }
+        if principal.isStoreAdmin { return workspace }
+        do {
+            _ = try await authorize(workspace.project, principal: principal, .reader)
+        } catch {
+            throw APIError(.notFound, "not_found", "workspace \(id) does not exist")
+        }
+        return workspace
+    }
+
+    func addWorkspaceRoutes(_ api: APIRouteTable) {
+        api.add(.get, "/v1/workspaces", "Workspaces of the caller's sessions (afs-vmd, when linked with --workspaces).", response: "[Workspace]") {
+            _, context in
+            let principal = try context.require(.reader)
+            let all = try await self.workspaces { client throws(WorkspaceError) in try client.list() }
+            if principal.isStoreAdmin { return try HTTPHelpers.json(all) }
+            let mine = Set(try await self.visibleSessions(principal, status: nil).map(\.id))
+            return try HTTPHelpers.json(all.filter { mine.contains($0.project) })
+        }
+        api.add(
+            .post, "/v1/workspaces", "Create a workspace for one of the caller's sessions: {\"project\": SESSION, \"hardware\"?, \"idle_timeout\"?}.",
+            role: .writer, body: "application/json", response: "Workspace"
+        ) { request, context in
+            let principal = try context.require(.writer)
+            let body = try await HTTPHelpers.decode(WorkspaceCreateRequest.self, from: request, context: context)
+            if !principal.isStoreAdmin { _ = try await self.authorize(body.project, principal: principal, .writer) }
+            var create = WorkspaceRequest(project: body.project)
+            if let hardware = body.hardware { create.hardware = hardware }
+            create.idleTimeout = body.idleTimeout
+            let request = create
+            let workspace = try await self.workspaces { client throws(WorkspaceError) in try client.create(request) }
+            return try HTTPHelpers.json(workspace, status: .created)
+        }
+        api.add(.get, "/v1/workspaces/{workspace}", "One workspace.", response: "Workspace") { _, context in
+            let id = try context.parameters.require("workspace")
+            return try HTTPHelpers.json(try await self.authorizedWorkspace(id, try context.require(.reader), .reader))
+        }
+        for (verb, summary) in [("start", "Start a workspace (returns at once; it moves through starting to running)."), ("stop", "Stop a workspace.")] {
+            api.add(.post, "/v1/workspaces/{workspace}/\(verb)", summary, role: .writer, response: "Workspace") { _, context in
+                let id = try context.parameters.require("workspace")
+                _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
+                let workspace = try await self.workspaces { client throws(WorkspaceError) in
+                    verb == "start" ? try client.start(id) : try client.stop(id)
+                }
+                return try HTTPHelpers.json(workspace, status: .accepted)
+            }
+        }
+        api.add(.delete, "/v1/workspaces/{workspace}", "Delete a workspace and its volume.", role: .writer) { _, context in
+            let id = try context.parameters.require("workspace")
+            _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
+            try await self.workspaces { client throws(WorkspaceError) in try client.delete(id) }
+            return Response(status: .noContent)
+        }
+        api.add(.get, "/v1/workspaces/{workspace}/events", "A workspace's state changes, oldest first.", response: "[WorkspaceEvent]") { _, context in
+            let id = try context.parameters.require("workspace")
+            _ = try await self.authorizedWorkspace(id, try context.require(.reader), .reader)
+            return try HTTPHelpers.json(try await self.workspaces { client throws(WorkspaceError) in try client.events(id) })
+        }
+    }
+}
