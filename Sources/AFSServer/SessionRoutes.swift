@@ -219,5 +219,13 @@ extension AetherServer {
             try await Blocking.run { try store.setRefPolicy(name, requiredApprovals: body.requiredApprovals) }
             return try HTTPHelpers.jsonObject(["ref": name, "required_approvals": body.requiredApprovals])
         }
+
+        api.add(.get, "/v1/refs/{name}/policy", "Approvals a promote into the ref needs (0: none), so a client can say so before trying.") { _, context in
+            _ = try context.require(.reader)
+            let name = try context.parameters.require("name")
+            let store = self.store
+            let required = try await Blocking.run { try store.refPolicy(name) }
+            return try HTTPHelpers.jsonObject(["ref": name, "required_approvals": required])
+        }
     }
 }

@@ -151,16 +151,26 @@ with sync_playwright() as p:
     expect(page.locator("#code .annotation")).to_contain_text("Why was this changed?")
     seen["annotated"] = True
 
-    # Request review; promote is refused while the ref's policy is not met.
+    # Promote waits for the ref's policy: disabled, with the reason, before and after review is requested.
     page.goto(base + "/#/s/" + fork + "/review")
+    expect(page.locator("#promote")).to_be_disabled()
+    expect(page.locator("#promote-reason")).to_contain_text("main requires 1 approval; this session has 0")
     page.fill("#reviewers", "reviewer")
     page.fill("#required-approvals", "1")
     page.click("#request-review")
     expect(page.locator("#review-state")).to_contain_text("pending-approval")
+    expect(page.locator("#promote")).to_be_disabled()
+    seen["promote_refused"] = page.locator("#promote-reason").inner_text()
+    # A ref without a policy takes it at once (the button follows the ref typed).
+    page.fill("#ref", "scratch")
+    expect(page.locator("#promote")).to_be_enabled()
     page.fill("#ref", "main")
-    page.click("#promote")
-    expect(page.locator("#promote-refused")).to_be_visible()
-    seen["promote_refused"] = page.locator("#promote-refused").inner_text()
+    expect(page.locator("#promote")).to_be_disabled()
+    # The server refuses too, whatever a page shows: a promote sent anyway is refused by the policy.
+    call("POST", f"/v1/sessions/{fork}/commits", setup["admin"], body={"message": "sent anyway"})
+    refused = admin.request.post(base + f"/v1/sessions/{fork}/promote", data=json.dumps({"ref": "main"}),
+                                 headers={"Content-Type": "application/json", "X-CSRF-Token": page.evaluate("document.getElementById('csrf-field').value")})
+    check(refused.status == 403 and "approval" in refused.text(), f"promote sent anyway: {refused.status} {refused.text()}")
     shot(page, "review")
 
     # Another user approves.
@@ -171,8 +181,10 @@ with sync_playwright() as p:
     expect(review_page.locator("#decisions")).to_contain_text("approved: Looks right")
     reviewer.close()
 
-    # Now promote succeeds and the ref moves.
-    page.goto(base + "/#/s/" + fork + "/review")
+    # Now promote is enabled (the page read again), succeeds, and the ref moves.
+    page.reload()
+    expect(page.locator("#decisions")).to_contain_text("approved")
+    expect(page.locator("#promote")).to_be_enabled()
     page.click("#promote")
     expect(page.locator("#promoted")).to_be_visible()
     refs = call("GET", "/v1/refs", setup["admin"])

@@ -517,6 +517,22 @@ async function viewReview(id) {
       if (conflicts && conflicts.length) outcome.append(h('ul', { id: 'conflicts' }, conflicts.map((c) => h('li', {}, typeof c === 'string' ? c : c.path))));
     }
   };
+  // Promote waits for the ref's policy: disabled, with the reason, while the approvals fall short.
+  const promoteButton = h('button', { class: 'primary', id: 'promote', onclick: promote }, 'Promote');
+  const promoteReason = h('p', { class: 'reason', id: 'promote-reason' });
+  const checkPolicy = async () => {
+    const ref = refName.value.trim();
+    if (!ref) { promoteButton.disabled = true; promoteReason.textContent = 'Name a ref.'; return; }
+    let policy;
+    try { policy = await api('GET', '/v1/refs/' + encodeURIComponent(ref) + '/policy'); } catch (e) { promoteReason.textContent = e.message; return; }
+    const short = policy.required_approvals > approvals;
+    promoteButton.disabled = short;
+    promoteReason.textContent = short
+      ? ref + ' requires ' + policy.required_approvals + ' approval' + (policy.required_approvals === 1 ? '' : 's') + '; this session has ' + approvals + (review && review.requested_by ? '.' : ' (no review requested).')
+      : '';
+  };
+  refName.addEventListener('change', checkPolicy);
+  refName.addEventListener('input', checkPolicy);
   show(...nodes,
     h('div', { class: 'panel', id: 'review-state' },
       h('h2', {}, 'Review'),
@@ -532,8 +548,10 @@ async function viewReview(id) {
         h('button', { class: 'danger', id: 'reject', onclick: () => decide('reject') }, 'Reject'))),
     h('div', { class: 'panel' },
       h('h2', {}, 'Commit and promote'),
-      h('div', { class: 'controls' }, refName, message, h('button', { class: 'primary', id: 'promote', onclick: promote }, 'Promote')),
+      h('div', { class: 'controls' }, refName, message, promoteButton),
+      promoteReason,
       outcome));
+  await checkPolicy();
 }
 
 // --- Bus, leases, knowledge ----------------------------------------------------------------------
