@@ -23,20 +23,11 @@ extension AetherServer {
         }
     }
 
-    /// afs-vmd's error, as the same HTTP status afs-vmd gives (afs-vmd being unreachable or
-    /// refusing afs-server's token is this server's problem: 502).
+    /// afs-vmd's error, with the HTTP status afs-vmd gives it (``WorkspaceError/Code/httpStatus``),
+    /// except that afs-vmd refusing afs-server's own token is this server's problem: 502.
     static func apiError(_ error: WorkspaceError) -> APIError {
-        let status: HTTPResponse.Status
-        switch error.code {
-        case .notFound: status = .notFound
-        case .invalidArgument: status = .badRequest
-        case .conflict: status = .conflict
-        case .unavailable: status = .serviceUnavailable
-        case .timeout: status = .gatewayTimeout
-        case .driver, .unauthorized, .untrustedServer: status = .badGateway
-        case .io: status = .internalServerError
-        }
-        return APIError(status, error.code.rawValue, error.message)
+        let code = error.code == .unauthorized ? 502 : error.code.httpStatus
+        return APIError(HTTPResponse.Status(code: code), error.code.rawValue, error.message)
     }
 
     /// Runs a call on afs-vmd off the event loop, mapping its errors.

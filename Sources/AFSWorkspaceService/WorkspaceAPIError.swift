@@ -17,17 +17,7 @@ struct WorkspaceAPIError: Error, HTTPResponseError {
     }
 
     init(_ error: WorkspaceError) {
-        let status: HTTPResponse.Status
-        switch error.code {
-        case .notFound: status = .notFound
-        case .invalidArgument: status = .badRequest
-        case .conflict: status = .conflict
-        case .unavailable: status = .serviceUnavailable
-        case .timeout: status = .requestTimeout
-        case .driver, .untrustedServer: status = .badGateway
-        case .io: status = .internalServerError
-        case .unauthorized: status = .unauthorized
-        }
+        let status = HTTPResponse.Status(code: error.code.httpStatus)
         self.init(status, error.code.rawValue, error.message)
     }
 

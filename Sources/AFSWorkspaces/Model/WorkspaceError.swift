@@ -20,6 +20,21 @@ public struct WorkspaceError: Error, Sendable, Equatable, CustomStringConvertibl
         case io
         /// The caller's token is missing or wrong.
         case unauthorized
+
+        /// The HTTP status afs-vmd answers with (and afs-server relays, but for
+        /// `unauthorized`: afs-vmd refusing afs-server's own token is afs-server's 502).
+        public var httpStatus: Int {
+            switch self {
+            case .notFound: return 404
+            case .invalidArgument: return 400
+            case .conflict: return 409
+            case .unavailable: return 503
+            case .timeout: return 408
+            case .driver, .untrustedServer: return 502
+            case .io: return 500
+            case .unauthorized: return 401
+            }
+        }
     }
 
     public let code: Code
