@@ -90,11 +90,16 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
+        // The HTTP API's bodies, defined once: Codable types used by afs-server's routes, by
+        // RemoteStore, and (through schemas derived from their Decodable conformances) by the
+        // OpenAPI document.
+        .target(name: "AFSWire", dependencies: ["AFSCore"]),
         // One API, two transports: the embedded store and an afs-server over HTTP.
         .target(
             name: "AFSClient",
             dependencies: [
                 "AFSCore",
+                "AFSWire",
                 "AFSWorkspaces",
                 "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -116,6 +121,7 @@ let package = Package(
             name: "AetherCLI",
             dependencies: [
                 "AFSCore",
+                "AFSWire",
                 "AFSWorkspaces",
                 "AFSClient",
                 "AFSMount",
@@ -140,6 +146,7 @@ let package = Package(
             name: "AFSServer",
             dependencies: [
                 "AFSCore",
+                "AFSWire",
                 "AFSClient",
                 "AFSGRPC",
                 "AFSTLS",
@@ -239,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "AFSServerTests",
             dependencies: [
-                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore", "AFSTLS",
+                "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore", "AFSTLS", "AFSWire",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

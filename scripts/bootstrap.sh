@@ -26,8 +26,10 @@ fi
 # SeaweedFS): grpcio and grpcio-tools (a gRPC client written elsewhere, with stubs generated from Protos/)
 # and Playwright (the console's browser tests, with Debian's chromium: `playwright install` is not used).
 python_tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/python"
-python_packages=("grpcio==1.68.1" "grpcio-tools==1.68.1" "playwright==1.49.1")
-if [ ! -d "$python_tools/grpc_tools" ] || [ ! -d "$python_tools/playwright" ]; then
+# openapi-python-client generates the Python client the OpenAPI tests drive (with python-dateutil,
+# which its generated models import).
+python_packages=("grpcio==1.68.1" "grpcio-tools==1.68.1" "playwright==1.49.1" "openapi-python-client==0.29.1" "python-dateutil==2.9.0.post0")
+if [ ! -d "$python_tools/grpc_tools" ] || [ ! -d "$python_tools/playwright" ] || [ ! -d "$python_tools/openapi_python_client" ] || [ ! -d "$python_tools/dateutil" ]; then
   echo "bootstrap: installing ${python_packages[*]} from PyPI into $python_tools" >&2
   python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$python_tools" "${python_packages[@]}" >&2 \
     || python3 -m pip install --quiet --disable-pip-version-check --upgrade --break-system-packages --target "$python_tools" "${python_packages[@]}" >&2 \

@@ -41,6 +41,10 @@ public protocol AetherService: AnyObject {
     func createSnapshot(of id: String, name: String) throws(AFSError) -> SnapshotInfo
     func snapshots() throws(AFSError) -> [SnapshotInfo]
     func refs() throws(AFSError) -> [RefInfo]
+    /// The commits reachable from a ref or commit, newest first (``AFSCore/AetherStore/log(_:limit:skip:)``).
+    func log(_ start: String, limit: Int, skip: Int) throws(AFSError) -> [CommitInfo]
+    /// One commit by its ID.
+    func commit(id: String) throws(AFSError) -> CommitInfo
     func setRefPolicy(_ ref: String, requiredApprovals n: Int) throws(AFSError)
 
     // MARK: Files

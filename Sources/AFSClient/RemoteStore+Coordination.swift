@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 
 extension RemoteStore {
@@ -29,11 +30,11 @@ extension RemoteStore {
     ) throws(AFSError) -> Lease {
         try json(
             Lease.self, Call(.POST, RemoteStore.sessionPath(session, "/locks"), context: MutationContext(actor: holder)),
-            body: RemoteStore.jsonBody(["path": path, "exclusive": exclusive, "prefix": prefix, "ttl": ttl, "wait": wait, "holder": holder]))
+            body: RemoteStore.jsonBody(LockRequest(path: path, exclusive: exclusive, prefix: prefix, ttl: ttl, wait: wait, holder: holder)))
     }
 
     public func renewLease(_ session: String, token: UInt64, ttl: Double) throws(AFSError) -> Lease {
-        try json(Lease.self, Call(.POST, RemoteStore.sessionPath(session, "/locks/\(token)/renew")), body: RemoteStore.jsonBody(["ttl": ttl]))
+        try json(Lease.self, Call(.POST, RemoteStore.sessionPath(session, "/locks/\(token)/renew")), body: RemoteStore.jsonBody(RenewRequest(ttl: ttl)))
     }
 
     public func releaseLease(_ session: String, token: UInt64) throws(AFSError) {
@@ -47,13 +48,7 @@ extension RemoteStore {
     public func annotate(
         _ session: String, path: String?, lines: ClosedRange<Int>?, commit: String?, kind: String, text: String, author: String
     ) throws(AFSError) -> Annotation {
-        var body: [String: Any] = ["kind": kind, "text": text]
-        if let path { body["path"] = path }
-        if let commit { body["commit"] = commit }
-        if let lines {
-            body["line_start"] = lines.lowerBound
-            body["line_end"] = lines.upperBound
-        }
+        let body = AnnotationRequest(path: path, lineStart: lines?.lowerBound, lineEnd: lines?.upperBound, commit: commit, kind: kind, text: text)
         return try json(
             Annotation.self, Call(.POST, RemoteStore.sessionPath(session, "/annotations"), context: MutationContext(actor: author)),
             body: RemoteStore.jsonBody(body))
@@ -71,14 +66,14 @@ extension RemoteStore {
     public func requestReview(_ session: String, reviewers: [String], requiredApprovals: Int, context: MutationContext) throws(AFSError) -> ReviewState {
         try json(
             ReviewState.self, Call(.POST, RemoteStore.sessionPath(session, "/review"), context: context),
-            body: RemoteStore.jsonBody(["reviewers": reviewers, "required_approvals": requiredApprovals]))
+            body: RemoteStore.jsonBody(ReviewRequest(reviewers: reviewers, requiredApprovals: requiredApprovals)))
     }
 
     public func decide(_ session: String, approve: Bool, comment: String, reviewer: String) throws(AFSError) -> ReviewState {
         try json(
             ReviewState.self,
             Call(.POST, RemoteStore.sessionPath(session, approve ? "/review/approve" : "/review/reject"), context: MutationContext(actor: reviewer)),
-            body: RemoteStore.jsonBody(["comment": comment]))
+            body: RemoteStore.jsonBody(DecisionRequest(comment: comment)))
     }
 
     static func knowledgePath(_ session: String?, _ key: String? = nil) -> String {
@@ -107,8 +102,7 @@ extension RemoteStore {
     }
 
     public func undo(_ session: String, actor: String, since checkpointID: String?, context: MutationContext) throws(AFSError) -> UndoReport {
-        var body: [String: Any] = ["actor": actor]
-        if let checkpointID { body["since"] = checkpointID }
+        let body = UndoRequest(actor: actor, since: checkpointID)
         return try json(UndoReport.self, Call(.POST, RemoteStore.sessionPath(session, "/undo"), context: context), body: RemoteStore.jsonBody(body))
     }
 }

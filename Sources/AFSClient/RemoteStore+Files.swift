@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 
 extension RemoteStore {
@@ -61,7 +62,7 @@ extension RemoteStore {
     public func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/mkdir"), context: context),
-            body: RemoteStore.jsonBody(["path": path, "parents": parents, "mode": Int(mode)]))
+            body: RemoteStore.jsonBody(MkdirRequest(path: path, parents: parents, mode: mode)))
     }
 
     public func remove(_ session: String, path: String, recursive: Bool, context: MutationContext) throws(AFSError) {
@@ -70,74 +71,53 @@ extension RemoteStore {
     }
 
     public func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError) {
-        _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/rename"), context: context), body: RemoteStore.jsonBody(["from": from, "to": to]))
+        _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/rename"), context: context), body: RemoteStore.jsonBody(RenameRequest(from: from, to: to)))
     }
 
     public func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/symlink"), context: context),
-            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "target": target]))
+            body: RemoteStore.jsonBody(SymlinkRequest(path: try SessionPath(path).description, target: target)))
     }
 
     public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/chmod"), context: context),
-            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "mode": Int(mode & 0o7777)]))
+            body: RemoteStore.jsonBody(ChmodRequest(path: try SessionPath(path).description, mode: mode & 0o7777)))
     }
 
     public func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError) {
-        var body: [String: Any] = ["path": try SessionPath(path).description]
-        if let mtime { body["mtime"] = mtime }
-        if let atime { body["atime"] = atime }
+        let body = TimesRequest(path: try SessionPath(path).description, mtime: mtime, atime: atime)
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context), body: RemoteStore.jsonBody(body))
     }
 
     public func apply(_ session: String, _ changes: [BatchChange], context: MutationContext) throws(AFSError) -> [BatchOutcome] {
-        let body: Data
-        do { body = try JSONEncoder().encode(BatchRequest(changes: changes)) } catch { throw AFSError(.invalidArgument, "cannot encode the batch: \(error)") }
-        let reply = try json(BatchReply.self, Call(.POST, RemoteStore.sessionPath(session, "/batch"), context: context), body: .bytes(body, contentType: "application/json"))
+        let reply = try json(BatchReply.self, Call(.POST, RemoteStore.sessionPath(session, "/batch"), context: context), body: RemoteStore.jsonBody(BatchRequest(changes: changes)))
         guard reply.outcomes.count == changes.count else {
             throw AFSError(.unsupportedFormat, "the server answered \(reply.outcomes.count) outcomes for a batch of \(changes.count) changes")
         }
         return reply.outcomes
     }
 
-    /// The body and answer of `POST …/atimes`.
-    struct AccessTimes: Codable {
-        var atimes: [String: Int64]
-    }
-    struct AccessTimesReply: Decodable {
-        var moved: Int
-    }
-
     @discardableResult
     public func recordAccessTimes(_ session: String, _ times: [String: Int64]) throws(AFSError) -> Int {
-        let body: Data
-        do { body = try JSONEncoder().encode(AccessTimes(atimes: times)) } catch { throw AFSError(.invalidArgument, "cannot encode access times: \(error)") }
-        return try json(AccessTimesReply.self, Call(.POST, RemoteStore.sessionPath(session, "/atimes")), body: .bytes(body, contentType: "application/json")).moved
+        try json(AccessTimesReply.self, Call(.POST, RemoteStore.sessionPath(session, "/atimes")), body: RemoteStore.jsonBody(AccessTimesRequest(atimes: times))).moved
     }
 
     public func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/mknod"), context: context),
-            body: RemoteStore.jsonBody(["path": try SessionPath(path).description, "kind": kind.rawValue, "mode": Int(mode & 0o7777), "rdev": rdev]))
+            body: RemoteStore.jsonBody(MknodRequest(path: try SessionPath(path).description, kind: kind, mode: mode & 0o7777, rdev: rdev)))
     }
 
     public func setOwner(_ session: String, path: String, uid: UInt32?, gid: UInt32?, context: MutationContext) throws(AFSError) {
-        var body: [String: Any] = ["path": try SessionPath(path).description]
-        if let uid { body["uid"] = uid }
-        if let gid { body["gid"] = gid }
+        let body = ChownRequest(path: try SessionPath(path).description, uid: uid, gid: gid)
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/chown"), context: context), body: RemoteStore.jsonBody(body))
-    }
-
-    /// The server's answer to `GET …/xattrs`: values in base64 (they are bytes, not text).
-    struct ExtendedAttributesReply: Decodable {
-        var xattrs: [String: String]
     }
 
     public func extendedAttributes(_ session: String, path: String) throws(AFSError) -> [String: [UInt8]] {
         let reply = try json(
-            ExtendedAttributesReply.self, Call(.GET, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description)]))
+            XattrsReply.self, Call(.GET, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description)]))
         var out: [String: [UInt8]] = [:]
         for (name, encoded) in reply.xattrs {
             guard let data = Data(base64Encoded: encoded) else { throw AFSError(.corrupted, "the server sent extended attribute \(name) in invalid base64") }
@@ -151,9 +131,8 @@ extension RemoteStore {
     ) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/xattrs"), context: context),
-            body: RemoteStore.jsonBody([
-                "path": try SessionPath(path).description, "name": name, "value": Data(value).base64EncodedString(), "disposition": disposition.rawValue,
-            ]))
+            body: RemoteStore.jsonBody(
+                XattrSetRequest(path: try SessionPath(path).description, name: name, value: Data(value).base64EncodedString(), disposition: disposition)))
     }
 
     public func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext) throws(AFSError) {
@@ -164,11 +143,7 @@ extension RemoteStore {
     public func link(_ session: String, from existing: String, to path: String, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/link"), context: context),
-            body: RemoteStore.jsonBody(["from": try SessionPath(existing).description, "to": try SessionPath(path).description]))
-    }
-
-    struct HardLinksReply: Decodable {
-        var names: [String]
+            body: RemoteStore.jsonBody(LinkRequest(from: try SessionPath(existing).description, to: try SessionPath(path).description)))
     }
 
     public func hardLinks(_ session: String, path: String) throws(AFSError) -> [String] {
@@ -197,17 +172,16 @@ extension RemoteStore {
         var unique: [ChunkID] = []
         var seen: Set<ChunkID> = []
         for piece in pieces where seen.insert(piece.id).inserted { unique.append(piece.id) }
-        struct Missing: Decodable { var missing: [String] }
         var missing: Set<ChunkID> = []
         var start = 0
         while start < unique.count {
             let batch = unique[start..<min(unique.count, start + RemoteStore.missingBatch)]
             start += batch.count
-            let reply: Missing
+            let reply: MissingChunksReply
             do {
                 reply = try json(
-                    Missing.self, Call(.POST, RemoteStore.sessionPath(session, "/chunks/missing")),
-                    body: RemoteStore.jsonBody(["path": path, "chunks": batch.map(\.hex)]))
+                    MissingChunksReply.self, Call(.POST, RemoteStore.sessionPath(session, "/chunks/missing")),
+                    body: RemoteStore.jsonBody(MissingChunksRequest(path: path, chunks: batch.map(\.hex))))
             } catch where error.code == .notFound {
                 return false  // no such session (the whole upload will say so), or a server without chunked uploads
             }

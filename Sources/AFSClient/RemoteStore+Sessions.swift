@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Synchronization
 
@@ -9,17 +10,16 @@ extension RemoteStore {
         name: String?, from source: SessionSource, context: MutationContext, preserveOwners: Bool,
         progress: (@Sendable (ImportProgress) -> Void)?
     ) throws(AFSError) -> SessionInfo {
-        func create(_ kind: String, _ fields: [String: Any] = [:]) throws(AFSError) -> SessionInfo {
-            var body: [String: Any] = ["source": fields.merging(["kind": kind]) { a, _ in a }]
-            if let name { body["name"] = name }
+        func create(_ source: CreateSessionRequest.Source) throws(AFSError) -> SessionInfo {
+            let body = CreateSessionRequest(name: name, source: source)
             return try json(SessionInfo.self, Call(.POST, "/v1/sessions", context: context), body: RemoteStore.jsonBody(body))
         }
         switch source {
-        case .blank: return try create("blank")
-        case .session(let id): return try create("session", ["id": id])
-        case .checkpoint(let id): return try create("checkpoint", ["id": id])
-        case .commit(let id): return try create("commit", ["id": id])
-        case .snapshot(let n): return try create("snapshot", ["name": n])
+        case .blank: return try create(.init(kind: .blank))
+        case .session(let id): return try create(.init(kind: .session, id: id))
+        case .checkpoint(let id): return try create(.init(kind: .checkpoint, id: id))
+        case .commit(let id): return try create(.init(kind: .commit, id: id))
+        case .snapshot(let n): return try create(.init(kind: .snapshot, name: n))
         case .tarDescriptor(let fd): return try upload(name: name, fd: fd, preserveOwners: preserveOwners, context: context)
         case .tar(let file):
             let fd = open(file, O_RDONLY | O_CLOEXEC)
@@ -135,13 +135,13 @@ extension RemoteStore {
     public func fork(_ id: String, name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
         try json(
             SessionInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/fork"), context: context),
-            body: RemoteStore.jsonBody(name.map { ["name": $0] } ?? [:]))
+            body: RemoteStore.jsonBody(ForkRequest(name: name)))
     }
 
     public func checkpoint(_ id: String, label: String?, context: MutationContext) throws(AFSError) -> CheckpointInfo {
         try json(
             CheckpointInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/checkpoints"), context: context),
-            body: RemoteStore.jsonBody(label.map { ["label": $0] } ?? [:]))
+            body: RemoteStore.jsonBody(CheckpointRequest(label: label)))
     }
 
     public func checkpoints(of session: String) throws(AFSError) -> [CheckpointInfo] {
@@ -149,19 +149,19 @@ extension RemoteStore {
     }
 
     public func restore(_ id: String, checkpoint checkpointID: String, context: MutationContext) throws(AFSError) {
-        _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/restore"), context: context), body: RemoteStore.jsonBody(["checkpoint": checkpointID]))
+        _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/restore"), context: context), body: RemoteStore.jsonBody(RestoreRequest(checkpoint: checkpointID)))
     }
 
     public func commit(_ id: String, message: String, author: String, context: MutationContext?) throws(AFSError) -> CommitInfo {
         try json(
             CommitInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/commits"), context: context),
-            body: RemoteStore.jsonBody(["message": message, "author": author]))
+            body: RemoteStore.jsonBody(CommitRequest(message: message, author: author)))
     }
 
     /// A conflicted promote is an answer, not a failure: the server says 409 with the result.
     public func promote(_ id: String, ref: String, context: MutationContext) throws(AFSError) -> PromoteResult {
         let call = Call(.POST, RemoteStore.sessionPath(id, "/promote"), context: context)
-        let reply = try send(call, body: RemoteStore.jsonBody(["ref": ref]), accept: [409])
+        let reply = try send(call, body: RemoteStore.jsonBody(PromoteRequest(ref: ref)), accept: [409])
         if reply.status == 409, (try? RemoteStore.decoder.decode(PromoteResult.self, from: reply.body)) == nil {
             throw RemoteStore.error(from: reply, call: call)
         }
@@ -189,7 +189,7 @@ extension RemoteStore {
     }
 
     public func createSnapshot(of id: String, name: String) throws(AFSError) -> SnapshotInfo {
-        try json(SnapshotInfo.self, Call(.POST, "/v1/snapshots"), body: RemoteStore.jsonBody(["session": id, "name": name]))
+        try json(SnapshotInfo.self, Call(.POST, "/v1/snapshots"), body: RemoteStore.jsonBody(SnapshotRequest(session: id, name: name)))
     }
 
     public func snapshots() throws(AFSError) -> [SnapshotInfo] {
@@ -200,8 +200,17 @@ extension RemoteStore {
         try json([RefInfo].self, Call(.GET, "/v1/refs"))
     }
 
+    public func log(_ start: String, limit: Int, skip: Int) throws(AFSError) -> [CommitInfo] {
+        try json(
+            [CommitInfo].self, Call(.GET, "/v1/refs/\(RemoteStore.escape(start))/log", query: [("limit", String(limit)), ("skip", String(skip))]))
+    }
+
+    public func commit(id: String) throws(AFSError) -> CommitInfo {
+        try json(CommitInfo.self, Call(.GET, "/v1/commits/\(RemoteStore.escape(id))"))
+    }
+
     public func setRefPolicy(_ ref: String, requiredApprovals n: Int) throws(AFSError) {
-        _ = try send(Call(.PUT, "/v1/refs/\(RemoteStore.escape(ref))/policy"), body: RemoteStore.jsonBody(["required_approvals": n]))
+        _ = try send(Call(.PUT, "/v1/refs/\(RemoteStore.escape(ref))/policy"), body: RemoteStore.jsonBody(RefPolicyRequest(requiredApprovals: n)))
     }
 
     // MARK: Store (admin)

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import AFSTLS
 import AsyncHTTPClient
 import Foundation
@@ -196,10 +197,20 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         }
     }
 
-    static func jsonBody(_ object: [String: Any]) -> Body {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    /// A request body of the API's wire model (``AFSWire``).
+    static func jsonBody<T: WireModel>(_ value: T) -> Body {
+        // Encoding a wire model cannot fail: its fields are strings, numbers, booleans and
+        // collections of them.
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return .bytes(data, contentType: "application/json")
     }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }()
 
     static let version = "0.1.0"
 
@@ -285,10 +296,9 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
 
     /// Maps the server's `{"error": {"code", "message"}}` back onto the engine's codes.
     static func error(from reply: Reply, call: Call) -> AFSError {
-        let object = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
-        let error = object?["error"] as? [String: Any]
-        let code = error?["code"] as? String ?? ""
-        let message = error?["message"] as? String ?? "HTTP \(reply.status) from \(call.method.rawValue) \(call.path)"
+        let error = (try? decoder.decode(ErrorReply.self, from: reply.body))?.error
+        let code = error?.code ?? ""
+        let message = error?.message ?? "HTTP \(reply.status) from \(call.method.rawValue) \(call.path)"
         if let c = AFSError.Code(rawValue: code) { return AFSError(c, message) }
         switch (code, reply.status) {
         case ("unauthorized", _), (_, 401):

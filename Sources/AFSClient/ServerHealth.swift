@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 
 /// What `GET /v1/health` says about an afs-server, with what the client measured on the way:
@@ -40,12 +41,12 @@ extension RemoteStore {
         let reply = try send(Call(.GET, "/v1/health"))
         let elapsed = ContinuousClock.now - start
         let midpoint = before.addingTimeInterval(Double(elapsed.components.seconds) / 2 + Double(elapsed.components.attoseconds) / 2e18)
-        let object = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
+        let answer = try? RemoteStore.decoder.decode(HealthReply.self, from: reply.body)
         let serverDate = reply.headers.first(name: "Date").flatMap(ServerHealth.parseHTTPDate)
         return ServerHealth(
-            status: object?["status"] as? String ?? "unknown",
-            version: object?["version"] as? String ?? "unknown",
-            uptimeSeconds: object?["uptime_seconds"] as? Int,
+            status: answer?.status ?? "unknown",
+            version: answer?.version ?? "unknown",
+            uptimeSeconds: answer?.uptimeSeconds,
             serverDate: serverDate,
             // The header truncates to the second: compare against the midpoint, give or take 0.5 s.
             clockSkewSeconds: serverDate.map { $0.timeIntervalSince(midpoint) + 0.5 },

@@ -2,6 +2,7 @@ import AFSCore
 import AFSTLS
 import AFSWorkspaces
 import AsyncHTTPClient
+import AFSWire
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -151,10 +152,9 @@ public final class WorkspacesClient: @unchecked Sendable {
         }
         let (status, data) = result
         guard (200..<300).contains(status) else {
-            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let error = object["error"] as? [String: Any], let message = error["message"] as? String {
-                let code = (error["code"] as? String).flatMap(WorkspaceError.Code.init(rawValue:)) ?? (status == 401 ? .unauthorized : .io)
-                throw WorkspaceError(code, message)
+            if let error = (try? JSONDecoder().decode(ErrorReply.self, from: data))?.error {
+                let code = WorkspaceError.Code(rawValue: error.code) ?? (status == 401 ? .unauthorized : .io)
+                throw WorkspaceError(code, error.message)
             }
             throw WorkspaceError(.io, "afs-vmd answered \(status) to \(method.rawValue) \(path)")
         }

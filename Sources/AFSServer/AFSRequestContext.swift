@@ -1,3 +1,4 @@
+import AFSWire
 import HTTPTypes
 import Hummingbird
 import Logging

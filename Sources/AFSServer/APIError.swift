@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -39,8 +40,7 @@ struct APIError: Error, Sendable {
     }
 
     var response: Response {
-        let body = ["error": ["code": code, "message": message]]
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data = (try? HTTPHelpers.encoder.encode(ErrorReply(code: code, message: message))) ?? Data("{}".utf8)
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,10 +1,12 @@
+import AFSWire
 import Foundation
 import HTTPTypes
 import Hummingbird
 
 /// One documented route. Every route is registered through the table, so the OpenAPI document is
-/// generated from exactly what the router serves.
-struct APIRoute: Sendable {
+/// generated from exactly what the router serves, with the wire types its handler decodes and
+/// encodes.
+struct APIRoute {
     var method: HTTPRequest.Method
     /// OpenAPI template, e.g. `/v1/sessions/{id}/files/{path}`.
     var path: String
@@ -13,11 +15,11 @@ struct APIRoute: Sendable {
     var role: Role?
     /// The last parameter takes the rest of the path (slashes included).
     var catchAll: Bool
-    var requestBody: String?
-    var streaming: Bool
-    /// The JSON schema of a successful response: a name under `components.schemas`, an array of
-    /// one (`[Name]`), or nil when undocumented.
-    var response: String? = nil
+    var body: RouteBody?
+    var query: [QueryParameter]
+    var replies: [RouteReply]
+    /// The area of the API (`sessions`, `files`, …): the document's tag, a generated client's module.
+    var tag: String
 
     var operationID: String {
         let words = path.split(separator: "/").filter { $0 != "v1" }.map { $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "") }
@@ -47,63 +49,93 @@ final class APIRouteTable: @unchecked Sendable {
     // @unchecked: filled while the router is built, before the server starts; read-only afterwards.
     private(set) var routes: [APIRoute] = []
     let router: Router<AFSRequestContext>
+    /// The tag of routes added from now on.
+    var tag = "service"
 
     init(router: Router<AFSRequestContext>) { self.router = router }
 
     func add(
         _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role? = .reader, catchAll: Bool = false,
-        body: String? = nil, streaming: Bool = false, response: String? = nil,
+        body: RouteBody? = nil, query: [QueryParameter] = [], replies: [RouteReply],
         _ handler: @escaping @Sendable (Request, AFSRequestContext) async throws -> Response
     ) {
-        let route = APIRoute(method: method, path: path, summary: summary, role: role, catchAll: catchAll, requestBody: body, streaming: streaming, response: response)
+        let route = APIRoute(method: method, path: path, summary: summary, role: role, catchAll: catchAll, body: body, query: query, replies: replies, tag: tag)
         routes.append(route)
         router.on(RouterPath(route.routerPath), method: method, use: handler)
     }
 
-    /// OpenAPI 3.1 for every route in the table.
-    func openAPIDocument(version: String) -> [String: Any] {
-        var paths: [String: [String: Any]] = [:]
+    /// OpenAPI 3.1 for every route in the table; every JSON body has a named schema derived from
+    /// its wire type.
+    func openAPIDocument(version: String) throws -> JSONValue {
+        let registry = WireSchemaRegistry()
+        let errorSchema = try registry.schema(for: ErrorReply.self)
+        var paths: [String: [String: JSONValue]] = [:]
         for r in routes {
-            var op: [String: Any] = [
-                "summary": r.summary,
-                "operationId": r.operationID,
-                "responses": [
-                    "default": ["description": "error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
-                    "200": ["description": r.streaming ? "a byte stream" : "success"],
-                ],
+            var responses: [String: JSONValue] = [:]
+            for reply in r.replies {
+                var response: [String: JSONValue] = ["description": .string(reply.description)]
+                switch reply.body {
+                case .json(let type):
+                    response["content"] = ["application/json": ["schema": try registry.schema(for: type)]]
+                case .eventStream(let type):
+                    // The same route answers a JSON page unless the client asks for a stream.
+                    response["content"] = [
+                        "application/json": ["schema": ["type": "array", "items": try registry.schema(for: type)]],
+                        "text/event-stream": ["schema": ["type": "string"]],
+                    ]
+                case .bytes(let mediaType):
+                    response["content"] = [.init(stringLiteral: mediaType): ["schema": ["type": "string", "format": "binary"]]]
+                case .none:
+                    break
+                }
+                responses[String(reply.status)] = .object(response)
+            }
+            responses["default"] = ["description": "an error (4xx or 5xx): what went wrong and what to do next", "content": ["application/json": ["schema": errorSchema]]]
+            var op: [String: JSONValue] = [
+                "summary": .string(r.summary),
+                "operationId": .string(r.operationID),
+                "tags": [.string(r.tag)],
+                "responses": .object(responses),
+                "security": r.role == nil ? [] : [["bearer": []]],
             ]
-            if let response = r.response {
-                let name = response.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-                let ref: [String: Any] = ["$ref": "#/components/schemas/\(name)"]
-                let schema: [String: Any] = response.hasPrefix("[") ? ["type": "array", "items": ref] : ref
-                op["responses"] = [
-                    "default": ["description": "error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
-                    "200": ["description": "success", "content": ["application/json": ["schema": schema]]],
-                ]
+            if let role = r.role { op["x-required-role"] = .string(role.rawValue) }
+            var parameters: [JSONValue] = r.pathParameters.map { name in
+                var p: [String: JSONValue] = ["name": .string(name), "in": "path", "required": true, "schema": ["type": "string"]]
+                if r.catchAll && name == r.pathParameters.last {
+                    p["description"] = "A path in the session; its slashes may be sent as they are or percent-encoded."
+                }
+                return .object(p)
             }
-            if r.role != nil { op["security"] = [["bearer": []]] } else { op["security"] = [] as [Any] }
-            let params = r.pathParameters.map { name -> [String: Any] in
-                ["name": name, "in": "path", "required": true, "schema": ["type": "string"]]
+            for q in r.query {
+                var p: [String: JSONValue] = ["name": .string(q.name), "in": "query", "required": .bool(q.required), "schema": q.schema, "description": .string(q.description)]
+                if q.repeated { p["explode"] = true }
+                parameters.append(.object(p))
             }
-            if !params.isEmpty { op["parameters"] = params }
-            if let body = r.requestBody {
-                op["requestBody"] = ["required": true, "content": [body: ["schema": body == "application/json" ? ["type": "object"] : ["type": "string", "format": "binary"]]]]
+            if !parameters.isEmpty { op["parameters"] = .array(parameters) }
+            switch r.body {
+            case .json(let type, let required)?:
+                op["requestBody"] = ["required": .bool(required), "content": ["application/json": ["schema": try registry.schema(for: type)]]]
+            case .anyJSON(let description)?:
+                op["requestBody"] = ["required": true, "description": .string(description), "content": ["application/json": ["schema": [:]]]]
+            case .bytes(let mediaTypes, let description)?:
+                var content: [String: JSONValue] = [:]
+                for m in mediaTypes { content[m] = ["schema": ["type": "string", "format": "binary"]] }
+                op["requestBody"] = ["required": true, "description": .string(description), "content": .object(content)]
+            case nil:
+                break
             }
-            if let role = r.role { op["x-required-role"] = role.rawValue }
-            paths[r.path, default: [:]][r.method.rawValue.lowercased()] = op
+            paths[r.path, default: [:]][r.method.rawValue.lowercased()] = .object(op)
         }
         return [
             "openapi": "3.1.0",
-            "info": ["title": "AetherFS", "version": version, "description": "Copy-on-write sessions, coordination and storage for fleets of coding agents."],
-            "paths": paths,
+            "info": [
+                "title": "AetherFS", "version": .string(version),
+                "description": "Copy-on-write sessions, coordination and storage for fleets of coding agents.",
+            ],
+            "paths": .object(paths.mapValues { .object($0) }),
             "components": [
                 "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
-                "schemas": WireSchemas.all.merging([
-                    "Error": [
-                        "type": "object", "required": ["error"],
-                        "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": ["code": ["type": "string"], "message": ["type": "string"]]]],
-                    ] as [String: Any]
-                ]) { a, _ in a },
+                "schemas": .object(registry.definitions),
             ],
         ]
     }

@@ -1,28 +1,7 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Synchronization
-
-/// A caller's role within its tenant.
-public enum Role: String, Sendable, Codable, Comparable {
-    case reader, writer, admin
-
-    private var rank: Int { self == .reader ? 0 : self == .writer ? 1 : 2 }
-    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
-}
-
-/// A token as listed (never the secret).
-public struct TokenInfo: Sendable, Codable, Equatable {
-    public var id: String
-    public var tenant: String
-    public var role: Role
-    public var label: String?
-    public var createdAt: Date
-
-    enum CodingKeys: String, CodingKey {
-        case id, tenant, role, label
-        case createdAt = "created_at"
-    }
-}
 
 /// Tokens (stored as SHA-256 hashes, never in clear), tenants and which tenant owns each session,
 /// over an ``AccessCatalog``: `DIR/server.sqlite` beside the embedded store, or the clustered

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 
 /// The operations whose rules do not depend on the transport: tenancy (who may see which session),
@@ -127,18 +128,18 @@ extension AetherServer {
         return try await Blocking.run { () -> UsageReport in
             let counts = try usage.snapshot(access)
             let stats = try store.stats()
-            var report = UsageReport(stats: stats)
+            var report = UsageReport(store: .init(logicalBytes: stats.logicalBytes, physicalBytes: stats.physicalBytes, chunks: stats.chunks, dedupRatio: stats.dedupRatio))
             for s in try store.sessions() {
                 let tenant = try access.owner(session: s.id) ?? "admin"
                 guard principal.isStoreAdmin || tenant == principal.tenant else { continue }
                 let u = try store.sessionUsage(s.id)
                 report.sessions.append(
-                    UsageReport.SessionUsage(id: s.id, tenant: tenant, files: u.files, logicalBytes: u.logicalBytes, operations: counts.sessions[s.id] ?? [:]))
-                report.tenants[tenant, default: UsageReport.TenantUsage()].sessions += 1
-                report.tenants[tenant, default: UsageReport.TenantUsage()].logicalBytes += u.logicalBytes
+                    UsageReport.Session(id: s.id, tenant: tenant, files: u.files, logicalBytes: u.logicalBytes, operations: counts.sessions[s.id] ?? [:]))
+                report.tenants[tenant, default: UsageReport.Tenant()].sessions += 1
+                report.tenants[tenant, default: UsageReport.Tenant()].logicalBytes += u.logicalBytes
             }
             for (tenant, ops) in counts.tenants where principal.isStoreAdmin || tenant == principal.tenant {
-                report.tenants[tenant, default: UsageReport.TenantUsage()].operations = ops
+                report.tenants[tenant, default: UsageReport.Tenant()].operations = ops
             }
             return report
         }

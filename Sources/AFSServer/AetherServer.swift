@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSWire
 import AFSTLS
 import Foundation
 import Hummingbird

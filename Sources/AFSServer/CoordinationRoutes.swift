@@ -1,47 +1,11 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
 
 extension AetherServer {
-    struct PublishBody: Decodable {}
-    struct LockRequest: Decodable {
-        var path: String
-        var exclusive: Bool?
-        var prefix: Bool?
-        var ttl: Double?
-        var wait: Double?
-        var holder: String?
-    }
-    struct RenewRequest: Decodable { var ttl: Double? }
-    struct AnnotationRequest: Decodable {
-        var path: String?
-        var lineStart: Int?
-        var lineEnd: Int?
-        var commit: String?
-        var kind: String?
-        var text: String
-        enum CodingKeys: String, CodingKey {
-            case path, commit, kind, text
-            case lineStart = "line_start"
-            case lineEnd = "line_end"
-        }
-    }
-    struct ReviewRequest: Decodable {
-        var reviewers: [String]?
-        var requiredApprovals: Int?
-        enum CodingKeys: String, CodingKey {
-            case reviewers
-            case requiredApprovals = "required_approvals"
-        }
-    }
-    struct DecisionRequest: Decodable { var comment: String? }
-    struct UndoRequest: Decodable {
-        var actor: String
-        var since: String?
-    }
-
     static func wantsEventStream(_ request: Request) -> Bool {
         request.headers[.accept]?.contains("text/event-stream") ?? false
     }
@@ -87,7 +51,10 @@ extension AetherServer {
     }
 
     func addCoordinationRoutes(_ api: APIRouteTable) {
-        api.add(.get, "/v1/sessions/{id}/changes", "Changefeed after ?since=SEQ (JSON page, or SSE with Accept: text/event-stream; resumes from Last-Event-ID).", streaming: true) { request, context in
+        api.tag = "coordination"
+        api.add(.get, "/v1/sessions/{id}/changes", "The changefeed after a sequence number: a JSON page (long-polled with ?wait), or Server-Sent Events with Accept: text/event-stream (resuming from Last-Event-ID).",
+            query: [.integer("since", "Events after this sequence number (default 0)."), .integer("limit", "At most this many (default 1000)."), .integer("wait", "Seconds to wait for the first event when there is none yet (at most 60).")],
+            replies: [RouteReply(status: 200, description: "events, oldest first", body: .eventStream(ChangeEvent.self))]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             var cursor = try HTTPHelpers.queryUInt(request, "since") ?? 0
@@ -114,7 +81,7 @@ extension AetherServer {
             return try HTTPHelpers.json(events)
         }
 
-        api.add(.post, "/v1/sessions/{id}/bus/{topic}", "Publish a JSON message on a topic.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/bus/{topic}", "Publish a JSON message on a topic.", role: .writer, body: .anyJSON("The message: any JSON document, delivered as sent."), replies: [.created(BusMessage.self)]) { request, context in
             let id = try context.parameters.require("id")
             let topic = try HTTPHelpers.decodedParameter(context, "topic")
             let p = try context.require(.writer)
@@ -127,7 +94,9 @@ extension AetherServer {
             return try HTTPHelpers.json(m, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/bus/{topic}", "Messages from ?from=N&limit=L (JSON, long-polled with ?wait=SECONDS; or SSE with Accept: text/event-stream).", streaming: true) { request, context in
+        api.add(.get, "/v1/sessions/{id}/bus/{topic}", "Messages of a topic from an offset: a JSON page (long-polled with ?wait), or Server-Sent Events with Accept: text/event-stream.",
+            query: [.integer("from", "The first offset (default 1)."), .integer("limit", "At most this many (default 1000, at most 10000)."), .integer("wait", "Seconds to wait for a message when there is none yet (at most 60).")],
+            replies: [RouteReply(status: 200, description: "messages, oldest first", body: .eventStream(BusMessage.self))]) { request, context in
             let id = try context.parameters.require("id")
             let topic = try HTTPHelpers.decodedParameter(context, "topic")
             _ = try await self.authorize(id, context, .reader)
@@ -151,7 +120,7 @@ extension AetherServer {
             return try HTTPHelpers.json(messages)
         }
 
-        api.add(.post, "/v1/sessions/{id}/locks", "Acquire a lease; the response has its fencing token.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/locks", "Acquire a lease; the response has its fencing token.", role: .writer, body: .json(LockRequest.self), replies: [.created(Lease.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -166,14 +135,14 @@ extension AetherServer {
             return try HTTPHelpers.json(lease, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/locks", "Live leases.") { _, context in
+        api.add(.get, "/v1/sessions/{id}/locks", "Live leases.", replies: [.ok([Lease].self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.leases(id) })
         }
 
-        api.add(.post, "/v1/sessions/{id}/locks/{token}/renew", "Renew a lease.", role: .writer) { request, context in
+        api.add(.post, "/v1/sessions/{id}/locks/{token}/renew", "Renew a lease.", role: .writer, body: .json(RenewRequest.self, required: false), replies: [.ok(Lease.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .writer)
             guard let token = UInt64(try context.parameters.require("token")) else { throw APIError.badRequest("token must be a number") }
@@ -182,7 +151,7 @@ extension AetherServer {
             return try HTTPHelpers.json(try await Blocking.run { try store.renewLease(id, token: token, ttl: body?.ttl ?? 60) })
         }
 
-        api.add(.delete, "/v1/sessions/{id}/locks/{token}", "Release a lease.", role: .writer) { _, context in
+        api.add(.delete, "/v1/sessions/{id}/locks/{token}", "Release a lease.", role: .writer, replies: [.noContent]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .writer)
             guard let token = UInt64(try context.parameters.require("token")) else { throw APIError.badRequest("token must be a number") }
@@ -191,7 +160,7 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.post, "/v1/sessions/{id}/annotations", "Annotate the session, a path, a line range or a commit.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/annotations", "Annotate the session, a path, a line range or a commit.", role: .writer, body: .json(AnnotationRequest.self), replies: [.created(Annotation.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -209,7 +178,7 @@ extension AetherServer {
             return try HTTPHelpers.json(a, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/annotations", "Annotations (?path=&kind=&author=).") { request, context in
+        api.add(.get, "/v1/sessions/{id}/annotations", "Annotations, oldest first.", query: [.string("path", "Only on this path."), .string("kind", "Only of this kind."), .string("author", "Only by this author.")], replies: [.ok([Annotation].self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
@@ -217,7 +186,7 @@ extension AetherServer {
             return try HTTPHelpers.json(try await Blocking.run { try store.annotations(id, path: path, kind: kind, author: author) })
         }
 
-        api.add(.post, "/v1/sessions/{id}/review", "Request review.", role: .writer) { request, context in
+        api.add(.post, "/v1/sessions/{id}/review", "Request review.", role: .writer, body: .json(ReviewRequest.self, required: false), replies: [.ok(ReviewState.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -227,7 +196,7 @@ extension AetherServer {
             return try HTTPHelpers.json(try await Blocking.run { try store.requestReview(id, reviewers: b?.reviewers ?? [], requiredApprovals: b?.requiredApprovals ?? 1, context: m) })
         }
 
-        api.add(.get, "/v1/sessions/{id}/review", "Review state.") { _, context in
+        api.add(.get, "/v1/sessions/{id}/review", "Review state.", replies: [.ok(ReviewState.self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
@@ -235,7 +204,7 @@ extension AetherServer {
         }
 
         for (verb, approve) in [("approve", true), ("reject", false)] {
-            api.add(.post, "/v1/sessions/{id}/review/\(verb)", "\(approve ? "Approve" : "Reject") (as X-AFS-Actor).", role: .writer) { request, context in
+            api.add(.post, "/v1/sessions/{id}/review/\(verb)", "\(approve ? "Approve" : "Reject") (as X-AFS-Actor).", role: .writer, body: .json(DecisionRequest.self, required: false), replies: [.ok(ReviewState.self)]) { request, context in
                 let id = try context.parameters.require("id")
                 let p = try context.require(.writer)
                 _ = try await self.authorize(id, context, .writer)
@@ -246,7 +215,7 @@ extension AetherServer {
             }
         }
 
-        api.add(.post, "/v1/sessions/{id}/undo", "Revert one actor's changes since a checkpoint.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/undo", "Revert one actor's changes since a checkpoint.", role: .writer, body: .json(UndoRequest.self), replies: [.ok(UndoReport.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -260,7 +229,7 @@ extension AetherServer {
         // so tenants never see each other's), per session under /v1/sessions/{id}/knowledge.
         for sessionScoped in [false, true] {
             let base = sessionScoped ? "/v1/sessions/{id}/knowledge" : "/v1/knowledge"
-            api.add(.get, base, "List knowledge entries (?prefix=&tag=).") { request, context in
+            api.add(.get, base, "List knowledge entries.", query: [.string("prefix", "Only keys that start with this."), .string("tag", "Only entries with this tag.")], replies: [.ok([KnowledgeEntry].self)]) { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 let store = self.store
                 let (prefix, tag) = (HTTPHelpers.query(request, "prefix") ?? "", HTTPHelpers.query(request, "tag"))
@@ -271,7 +240,7 @@ extension AetherServer {
                     return e
                 })
             }
-            api.add(.get, base + "/{key}", "Get a knowledge entry.") { request, context in
+            api.add(.get, base + "/{key}", "Get a knowledge entry.", replies: [.ok(KnowledgeEntry.self)]) { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 let key = try HTTPHelpers.decodedParameter(context, "key")
                 let store = self.store
@@ -279,7 +248,7 @@ extension AetherServer {
                 e.key = key
                 return try HTTPHelpers.json(e)
             }
-            api.add(.put, base + "/{key}", "Put a JSON value (?tag= repeatable).", role: .writer, body: "application/json") { request, context in
+            api.add(.put, base + "/{key}", "Put a JSON value.", role: .writer, body: .anyJSON("The value: any JSON document."), query: [.string("tag", "A tag (repeatable).", repeated: true)], replies: [.ok(KnowledgeEntry.self)]) { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 let p = try context.require(.writer)
                 let key = try HTTPHelpers.decodedParameter(context, "key")
@@ -292,7 +261,7 @@ extension AetherServer {
                 e.key = key
                 return try HTTPHelpers.json(e)
             }
-            api.add(.delete, base + "/{key}", "Delete a knowledge entry.", role: .writer) { request, context in
+            api.add(.delete, base + "/{key}", "Delete a knowledge entry.", role: .writer, replies: [.noContent]) { request, context in
                 let (session, ns) = try await self.knowledgeScope(context, session: sessionScoped)
                 _ = try context.require(.writer)
                 let key = try HTTPHelpers.decodedParameter(context, "key")

@@ -1,79 +1,14 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 import NIOCore
 
 extension AetherServer {
-    struct RenameRequest: Decodable {
-        var from: String
-        var to: String
-    }
-    struct MkdirRequest: Decodable {
-        var path: String
-        var parents: Bool?
-        var mode: UInt32?
-    }
-    struct MissingChunksRequest: Decodable {
-        /// The file to be written; its current chunks are the base unless `bases` names others.
-        var path: String
-        var bases: [String]?
-        var chunks: [String]
-    }
-    struct MissingChunksReply: Encodable {
-        var missing: [String]
-    }
-    struct SymlinkRequest: Decodable {
-        var path: String
-        var target: String
-    }
-    struct ChmodRequest: Decodable {
-        var path: String
-        var mode: UInt32
-    }
-    struct TimesRequest: Decodable {
-        var path: String
-        /// Nanoseconds since 1970, as `stat` reports it; at least one of the two.
-        var mtime: Int64?
-        var atime: Int64?
-    }
-    struct AccessTimesRequest: Decodable {
-        /// Path → access time in nanoseconds since 1970.
-        var atimes: [String: Int64]
-    }
-    struct MknodRequest: Decodable {
-        var path: String
-        var kind: EntryKind
-        var mode: UInt32?
-        var rdev: UInt64?
-    }
-    struct ChownRequest: Decodable {
-        var path: String
-        var uid: UInt32?
-        var gid: UInt32?
-    }
-    struct XattrSetRequest: Decodable {
-        var path: String
-        var name: String
-        /// The value's bytes in base64.
-        var value: String
-        var disposition: AetherStore.XattrDisposition?
-    }
-    struct LinkRequest: Decodable {
-        var from: String
-        var to: String
-    }
-    struct HardLinksReply: Encodable {
-        var path: String
-        var names: [String]
-    }
-    struct XattrsReply: Encodable {
-        var path: String
-        /// Values in base64: they are bytes.
-        var xattrs: [String: String]
-    }
-
     func addFileRoutes(_ api: APIRouteTable) {
-        api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true, streaming: true) { request, context in
+        api.tag = "files"
+        api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true,
+            replies: [.bytes("application/octet-stream", "the file's bytes"), RouteReply(status: 206, description: "the requested range", body: .bytes("application/octet-stream"))]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.filePath(context)
@@ -117,7 +52,7 @@ extension AetherServer {
             return Response(status: status, headers: headers, body: body)
         }
 
-        api.add(.post, "/v1/sessions/{id}/chunks/missing", "Which of these chunk IDs a chunked write of `path` must send as bytes (the others are in the base file).", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/chunks/missing", "Which of these chunk IDs a chunked write of `path` must send as bytes (the others are in the base file).", role: .writer, body: .json(MissingChunksRequest.self), replies: [.ok(MissingChunksReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -135,7 +70,8 @@ extension AetherServer {
             return try HTTPHelpers.json(MissingChunksReply(missing: missing.map(\.hex)))
         }
 
-        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns.", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns.", role: .writer, catchAll: true,
+            body: .bytes(["application/octet-stream", "application/vnd.aetherfs.chunks"], "The file's bytes, or chunk records."), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -215,7 +151,8 @@ extension AetherServer {
             return try HTTPHelpers.json(file, status: .created, headers: [.eTag: "\"\(file.contentID ?? "")\""])
         }
 
-        api.add(.patch, "/v1/sessions/{id}/files/{path}", "Replace bytes at ?offset=N (or Content-Range: bytes A-B/*) with the body.", role: .writer, catchAll: true, body: "application/octet-stream") { request, context in
+        api.add(.patch, "/v1/sessions/{id}/files/{path}", "Replace bytes at an offset (?offset=N or Content-Range: bytes A-B/*) with the body.", role: .writer, catchAll: true,
+            body: .bytes(["application/octet-stream"], "The bytes to write at the offset."), query: [.integer("offset", "Where the bytes go.")], replies: [.ok(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -237,7 +174,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st, headers: [.eTag: "\"\(st.contentID ?? "")\""])
         }
 
-        api.add(.delete, "/v1/sessions/{id}/files/{path}", "Delete a file, symlink or (?recursive=true) directory.", role: .writer, catchAll: true) { request, context in
+        api.add(.delete, "/v1/sessions/{id}/files/{path}", "Delete a file, symlink or directory.", role: .writer, catchAll: true, query: [.boolean("recursive", "Delete a directory and everything in it.")], replies: [.noContent]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -250,7 +187,7 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.post, "/v1/sessions/{id}/rename", "Rename a file or directory.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/rename", "Rename a file or directory.", role: .writer, body: .json(RenameRequest.self), replies: [.ok(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -264,7 +201,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
-        api.add(.post, "/v1/sessions/{id}/mkdir", "Create a directory.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/mkdir", "Create a directory.", role: .writer, body: .json(MkdirRequest.self), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -278,7 +215,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/{id}/symlink", "Create a symbolic link (the target is stored as given, never followed).", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/symlink", "Create a symbolic link (the target is stored as given, never followed).", role: .writer, body: .json(SymlinkRequest.self), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -293,7 +230,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/{id}/chmod", "Set the permission bits of a file, symlink or directory.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/chmod", "Set the permission bits of a file, symlink or directory.", role: .writer, body: .json(ChmodRequest.self), replies: [.ok(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -309,7 +246,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
-        api.add(.post, "/v1/sessions/{id}/times", "Set the modification and/or access time (mtime, atime: nanoseconds since 1970) of a path.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/times", "Set the modification and/or access time (mtime, atime: nanoseconds since 1970) of a path.", role: .writer, body: .json(TimesRequest.self), replies: [.ok(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -325,7 +262,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
-        api.add(.post, "/v1/sessions/{id}/batch", "Apply many changes in order with one durable wait: {\"changes\": [{\"op\": \"mkdir\"|\"remove\"|\"write\"|\"chmod\"|\"times\", \"path\", \"mode\"?, \"mtime\"? (ns), \"atime\"? (ns), \"data\"? (base64)}]} (at most 1000 changes; the JSON body at most 4 MiB). Answers {\"outcomes\": [{\"path\", \"stat\"?, \"code\"?, \"message\"?}]}, one per change: a refused change does not stop the others.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/batch", "Apply many changes in order with one durable wait: {\"changes\": [{\"op\": \"mkdir\"|\"remove\"|\"write\"|\"chmod\"|\"times\", \"path\", \"mode\"?, \"mtime\"? (ns), \"atime\"? (ns), \"data\"? (base64)}]} (at most 1000 changes; the JSON body at most 4 MiB). Answers {\"outcomes\": [{\"path\", \"stat\"?, \"code\"?, \"message\"?}]}, one per change: a refused change does not stop the others.", role: .writer, body: .json(BatchRequest.self), replies: [.ok(BatchReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -337,7 +274,7 @@ extension AetherServer {
             return try HTTPHelpers.json(BatchReply(outcomes: outcomes))
         }
 
-        api.add(.post, "/v1/sessions/{id}/atimes", "Move access times forward (relatime reads by a mount): {\"atimes\": {path: ns}}; no change time, no event. Answers {\"moved\": N}.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/atimes", "Move access times forward (relatime reads by a mount): {\"atimes\": {path: ns}}; no change time, no event. Answers {\"moved\": N}.", role: .writer, body: .json(AccessTimesRequest.self), replies: [.ok(AccessTimesReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -345,10 +282,10 @@ extension AetherServer {
             guard body.atimes.count <= 10_000 else { throw APIError(.contentTooLarge, "too_many_paths", "at most 10000 paths per request; send the rest in another") }
             let store = self.store
             let moved = try await Blocking.run { try store.recordAccessTimes(id, body.atimes) }
-            return try HTTPHelpers.json(["moved": moved])
+            return try HTTPHelpers.json(AccessTimesReply(moved: moved))
         }
 
-        api.add(.post, "/v1/sessions/{id}/mknod", "Create a FIFO, socket or device node (kind fifo, socket, char-device, block-device; metadata only).", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/mknod", "Create a FIFO, socket or device node (kind fifo, socket, char-device, block-device; metadata only).", role: .writer, body: .json(MknodRequest.self), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -364,7 +301,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/{id}/chown", "Record a numeric owner (uid) and/or group (gid) of a path; set-id bits are cleared as chown(2) does.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/chown", "Record a numeric owner (uid) and/or group (gid) of a path; set-id bits are cleared as chown(2) does.", role: .writer, body: .json(ChownRequest.self), replies: [.ok(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -379,7 +316,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st)
         }
 
-        api.add(.post, "/v1/sessions/{id}/link", "Give the file at `from` another name `to` (a hard link; not for directories).", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/link", "Give the file at `from` another name `to` (a hard link; not for directories).", role: .writer, body: .json(LinkRequest.self), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -394,7 +331,7 @@ extension AetherServer {
             return try HTTPHelpers.json(st, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/links", "Every name of the file at ?path=P (its hard links), sorted.") { request, context in
+        api.add(.get, "/v1/sessions/{id}/links", "Every name of a file (its hard links), sorted.", query: [.string("path", "A path in the session.", required: true)], replies: [.ok(HardLinksReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             guard let path = HTTPHelpers.query(request, "path") else { throw APIError.badRequest("query parameter path is required") }
@@ -403,7 +340,7 @@ extension AetherServer {
             return try HTTPHelpers.json(HardLinksReply(path: path, names: names))
         }
 
-        api.add(.get, "/v1/sessions/{id}/xattrs", "Extended attributes of ?path=P (user. namespace), values in base64.") { request, context in
+        api.add(.get, "/v1/sessions/{id}/xattrs", "Extended attributes of a path (user. namespace), values in base64.", query: [.string("path", "A path in the session.", required: true)], replies: [.ok(XattrsReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             guard let path = HTTPHelpers.query(request, "path") else { throw APIError.badRequest("query parameter path is required") }
@@ -412,7 +349,7 @@ extension AetherServer {
             return try HTTPHelpers.json(XattrsReply(path: path, xattrs: values.mapValues { Data($0).base64EncodedString() }))
         }
 
-        api.add(.post, "/v1/sessions/{id}/xattrs", "Set one extended attribute (user. namespace; value in base64; disposition any, create or replace).", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/xattrs", "Set one extended attribute (user. namespace; value in base64; disposition any, create or replace).", role: .writer, body: .json(XattrSetRequest.self), replies: [.noContent]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -427,7 +364,7 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.delete, "/v1/sessions/{id}/xattrs", "Remove one extended attribute (?path=P&name=N).", role: .writer) { request, context in
+        api.add(.delete, "/v1/sessions/{id}/xattrs", "Remove one extended attribute.", role: .writer, query: [.string("path", "A path in the session.", required: true), .string("name", "The attribute's name (user.…).", required: true)], replies: [.noContent]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -441,7 +378,7 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.get, "/v1/sessions/{id}/tree", "List a directory (?path=P&recursive=true).", response: "[TreeEntry]") { request, context in
+        api.add(.get, "/v1/sessions/{id}/tree", "List a directory.", query: [.string("path", "The directory (default /)."), .boolean("recursive", "Everything below it too.")], replies: [.ok([TreeEntry].self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.query(request, "path") ?? "/"
@@ -462,7 +399,7 @@ extension AetherServer {
             return try HTTPHelpers.json(entries)
         }
 
-        api.add(.get, "/v1/sessions/{id}/stat/{path}", "Kind, mode, size, owner, times, device number, xattr names and content ID of a path.", catchAll: true, response: "FileStat") { _, context in
+        api.add(.get, "/v1/sessions/{id}/stat/{path}", "Kind, mode, size, owner, times, device number, xattr names and content ID of a path.", catchAll: true, replies: [.ok(FileStat.self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.filePath(context)
@@ -471,7 +408,7 @@ extension AetherServer {
         }
 
         // The catch-all above needs at least one component; the root has its own route.
-        api.add(.get, "/v1/sessions/{id}/stat", "Mode, owner and times of the session's root directory.", response: "FileStat") { _, context in
+        api.add(.get, "/v1/sessions/{id}/stat", "Mode, owner and times of the session's root directory.", replies: [.ok(FileStat.self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,11 +29,6 @@ enum HTTPHelpers {
         var h = headers
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static func jsonObject(_ value: Any, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Decodes a small JSON body; malformed JSON is a 400, a wrong shape a 422.

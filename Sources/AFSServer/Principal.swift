@@ -1,3 +1,4 @@
+import AFSWire
 /// Who is calling: resolved from the bearer token, by `AuthMiddleware` over HTTP and by
 /// `RPCCaller` over gRPC. Both transports apply the same rules through this type.
 public struct Principal: Sendable, Equatable {

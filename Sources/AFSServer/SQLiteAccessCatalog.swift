@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import Foundation
 import GRDB
 

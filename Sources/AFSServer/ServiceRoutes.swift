@@ -1,19 +1,21 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 import NIOCore
 
 extension AetherServer {
     func addServiceRoutes(_ api: APIRouteTable) {
-        api.add(.get, "/v1/health", "Liveness and version (no authentication).", role: nil) { _, _ in
-            try HTTPHelpers.jsonObject(["status": "ok", "version": AetherServer.version, "uptime_seconds": Int(Date().timeIntervalSince(self.started))])
+        api.tag = "service"
+        api.add(.get, "/v1/health", "Liveness and version (no authentication).", role: nil, replies: [.ok(HealthReply.self)]) { _, _ in
+            try HTTPHelpers.json(HealthReply(status: "ok", version: AetherServer.version, uptimeSeconds: Int(Date().timeIntervalSince(self.started))))
         }
 
-        api.add(.get, "/v1/openapi.json", "This OpenAPI 3.1 document (no authentication).", role: nil) { _, _ in
-            try HTTPHelpers.jsonObject(api.openAPIDocument(version: AetherServer.version))
+        api.add(.get, "/v1/openapi.json", "This OpenAPI 3.1 document (no authentication).", role: nil, replies: [.ok(JSONValue.self, "an OpenAPI 3.1 document")]) { _, _ in
+            try HTTPHelpers.json(api.openAPIDocument(version: AetherServer.version))
         }
 
-        api.add(.get, "/metrics", "Prometheus metrics (no authentication; bind to loopback or firewall it).", role: nil) { _, _ in
+        api.add(.get, "/metrics", "Prometheus metrics (no authentication; bind to loopback or firewall it).", role: nil, replies: [.bytes("text/plain", "metrics in the Prometheus text format 0.0.4")]) { _, _ in
             let store = self.store
             let stats = try? await Blocking.run { try store.stats() }
             var text = [UInt8]()
@@ -35,12 +37,12 @@ extension AetherServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
         }
 
-        api.add(.get, "/v1/usage", "Logical and physical bytes and operation counts, per tenant and per session.") { _, context in
+        api.add(.get, "/v1/usage", "Logical and physical bytes and operation counts, per tenant and per session.", replies: [.ok(UsageReport.self)]) { _, context in
             let principal = try context.require(.reader)
-            return try HTTPHelpers.jsonObject(try await self.usageReport(principal).jsonObject)
+            return try HTTPHelpers.json(try await self.usageReport(principal))
         }
 
-        api.add(.get, "/v1/analytics", "Forks, dedup ratio and activity over time.") { _, context in
+        api.add(.get, "/v1/analytics", "Forks, dedup ratio and activity over time.", replies: [.ok(AnalyticsReport.self)]) { _, context in
             let principal = try context.require(.reader)
             let store = self.store
             let access = self.access
@@ -59,11 +61,9 @@ extension AetherServer {
                 f.dateFormat = "yyyy-MM-dd"
                 f.timeZone = TimeZone(identifier: "UTC")
                 for s in sessions { perDay[f.string(from: s.createdAt), default: 0] += 1 }
-                let activity = perMinute.sorted { $0.key < $1.key }.suffix(120).map { ["minute": $0.key * 60, "requests": $0.value] }
-                return try HTTPHelpers.jsonObject([
-                    "sessions": sessions.count, "forks": forks, "dedup_ratio": stats.dedupRatio,
-                    "sessions_created_per_day": perDay, "requests_per_minute": activity,
-                ] as [String: Any])
+                let activity = perMinute.sorted { $0.key < $1.key }.suffix(120).map { AnalyticsReport.Minute(minute: $0.key * 60, requests: $0.value) }
+                return try HTTPHelpers.json(
+                    AnalyticsReport(sessions: sessions.count, forks: forks, dedupRatio: stats.dedupRatio, sessionsCreatedPerDay: perDay, requestsPerMinute: Array(activity)))
             }
         }
     }

@@ -1,29 +1,9 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 
 extension AetherServer {
-    struct CreateSessionRequest: Decodable {
-        struct Source: Decodable {
-            var kind: String
-            var path: String?
-            var ref: String?
-            var id: String?
-            var name: String?
-        }
-        var name: String?
-        var source: Source
-    }
-
-    struct RestoreRequest: Decodable { var checkpoint: String }
-    struct CommitRequest: Decodable {
-        var message: String
-        var author: String?
-    }
-    struct PromoteRequest: Decodable { var ref: String }
-    struct CheckpointRequest: Decodable { var label: String? }
-    struct ForkRequest: Decodable { var name: String? }
-
     /// Optional small JSON body (fork/checkpoint accept none).
     func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AFSRequestContext) async throws -> T? {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
@@ -36,7 +16,8 @@ extension AetherServer {
     }
 
     func addSessionRoutes(_ api: APIRouteTable) {
-        api.add(.post, "/v1/sessions", "Create a session from a source.", role: .writer, body: "application/json") { request, context in
+        api.tag = "sessions"
+        api.add(.post, "/v1/sessions", "Create a session from a source.", role: .writer, body: .json(CreateSessionRequest.self), replies: [.created(SessionInfo.self)]) { request, context in
             let principal = try context.require(.writer)
             let body = try await HTTPHelpers.decode(CreateSessionRequest.self, from: request, context: context)
             let m = try HTTPHelpers.mutation(request, principal)
@@ -46,24 +27,25 @@ extension AetherServer {
             }
             let source: SessionSource
             switch body.source.kind {
-            case "blank": source = .blank
-            case "directory", "tar", "git":
+            case .blank: source = .blank
+            case .directory, .tar, .git:
                 // These read paths on the server's disk: admin only. Clients upload tars to /v1/sessions/import.
-                try AetherServer.requireServerDiskAccess(principal, kind: body.source.kind)
+                try AetherServer.requireServerDiskAccess(principal, kind: body.source.kind.rawValue)
                 let path = try need(body.source.path, "path")
-                source = body.source.kind == "directory" ? .directory(path) : body.source.kind == "tar" ? .tar(path) : .git(repository: path, ref: body.source.ref ?? "HEAD")
-            case "session": source = .session(try need(body.source.id, "id"))
-            case "checkpoint": source = .checkpoint(try need(body.source.id, "id"))
-            case "commit": source = .commit(try need(body.source.id, "id"))
-            case "snapshot": source = .snapshot(try need(body.source.name ?? body.source.id, "name"))
-            default:
-                throw APIError(.unprocessableContent, "invalid_body", "unknown source kind \(body.source.kind); use blank, directory, tar, git, session, checkpoint, commit or snapshot")
+                source = body.source.kind == .directory ? .directory(path) : body.source.kind == .tar ? .tar(path) : .git(repository: path, ref: body.source.ref ?? "HEAD")
+            case .session: source = .session(try need(body.source.id, "id"))
+            case .checkpoint: source = .checkpoint(try need(body.source.id, "id"))
+            case .commit: source = .commit(try need(body.source.id, "id"))
+            case .snapshot: source = .snapshot(try need(body.source.name ?? body.source.id, "name"))
             }
             let info = try await self.createSession(name: body.name, from: source, principal: principal, context: m)
             return try HTTPHelpers.json(info, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/import", "Create a session from a tar archive streamed as the body (?name=N; ?same_owner=true records the archive's numeric owners).", role: .writer, body: "application/x-tar") { request, context in
+        api.add(.post, "/v1/sessions/import", "Create a session from a tar archive streamed as the body.", role: .writer,
+            body: .bytes(["application/x-tar", "application/octet-stream"], "A tar archive (ustar, pax or GNU)."),
+            query: [.string("name", "The new session's name."), .boolean("same_owner", "Record the archive's numeric owners (uid, gid).")],
+            replies: [.created(SessionInfo.self)]) { request, context in
             let principal = try context.require(.writer)
             let m = try HTTPHelpers.mutation(request, principal)
             let name = HTTPHelpers.query(request, "name")
@@ -79,7 +61,7 @@ extension AetherServer {
             return try HTTPHelpers.json(info, status: .created)
         }
 
-        api.add(.get, "/v1/sessions", "List the tenant's sessions (?status=S).") { request, context in
+        api.add(.get, "/v1/sessions", "List the tenant's sessions.", query: [.string("status", "Only sessions in this state (active, pending-approval, approved, rejected, committed, archived).")], replies: [.ok([SessionInfo].self)]) { request, context in
             let principal = try context.require(.reader)
             var status: SessionStatus?
             if let raw = HTTPHelpers.query(request, "status") {
@@ -89,18 +71,18 @@ extension AetherServer {
             return try HTTPHelpers.json(try await self.visibleSessions(principal, status: status))
         }
 
-        api.add(.get, "/v1/sessions/{id}", "One session.") { _, context in
+        api.add(.get, "/v1/sessions/{id}", "One session.", replies: [.ok(SessionInfo.self)]) { _, context in
             let id = try context.parameters.require("id")
             return try HTTPHelpers.json(try await self.authorize(id, context, .reader))
         }
 
-        api.add(.delete, "/v1/sessions/{id}", "Delete a session (space returns at the next GC).", role: .writer) { _, context in
+        api.add(.delete, "/v1/sessions/{id}", "Delete a session (space returns at the next GC).", role: .writer, replies: [.noContent]) { _, context in
             let id = try context.parameters.require("id")
             try await self.deleteSession(id, principal: try context.require(.writer))
             return Response(status: .noContent)
         }
 
-        api.add(.post, "/v1/sessions/{id}/archive", "Make a session read-only.", role: .writer) { request, context in
+        api.add(.post, "/v1/sessions/{id}/archive", "Make a session read-only.", role: .writer, replies: [.ok(SessionInfo.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -113,7 +95,7 @@ extension AetherServer {
             return try HTTPHelpers.json(info)
         }
 
-        api.add(.post, "/v1/sessions/{id}/fork", "Fork a session: O(1).", role: .writer) { request, context in
+        api.add(.post, "/v1/sessions/{id}/fork", "Fork a session: O(1).", role: .writer, body: .json(ForkRequest.self, required: false), replies: [.created(SessionInfo.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -123,7 +105,7 @@ extension AetherServer {
             return try HTTPHelpers.json(info, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/{id}/checkpoints", "Take a checkpoint.", role: .writer) { request, context in
+        api.add(.post, "/v1/sessions/{id}/checkpoints", "Take a checkpoint.", role: .writer, body: .json(CheckpointRequest.self, required: false), replies: [.created(CheckpointInfo.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -135,14 +117,14 @@ extension AetherServer {
             return try HTTPHelpers.json(c, status: .created)
         }
 
-        api.add(.get, "/v1/sessions/{id}/checkpoints", "List checkpoints.") { _, context in
+        api.add(.get, "/v1/sessions/{id}/checkpoints", "List checkpoints, oldest first.", replies: [.ok([CheckpointInfo].self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.checkpoints(of: id) })
         }
 
-        api.add(.post, "/v1/sessions/{id}/restore", "Restore a checkpoint.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/restore", "Restore a checkpoint.", role: .writer, body: .json(RestoreRequest.self), replies: [.ok(SessionInfo.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -156,7 +138,7 @@ extension AetherServer {
             return try HTTPHelpers.json(info)
         }
 
-        api.add(.post, "/v1/sessions/{id}/commits", "Commit the session's tree.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/commits", "Commit the session's tree.", role: .writer, body: .json(CommitRequest.self), replies: [.created(CommitInfo.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -168,7 +150,8 @@ extension AetherServer {
             return try HTTPHelpers.json(c, status: .created)
         }
 
-        api.add(.post, "/v1/sessions/{id}/promote", "Promote the latest commit into a ref.", role: .writer, body: "application/json") { request, context in
+        api.add(.post, "/v1/sessions/{id}/promote", "Promote the latest commit into a ref.", role: .writer, body: .json(PromoteRequest.self),
+            replies: [.ok(PromoteResult.self), RouteReply(status: 409, description: "conflicted: the paths changed on both sides; the ref did not move", body: .json(PromoteResult.self))]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
@@ -179,14 +162,15 @@ extension AetherServer {
             return try HTTPHelpers.json(r, status: r.outcome == .conflicted ? .conflict : .ok)
         }
 
-        api.add(.get, "/v1/sessions/{id}/diff", "Changes from ?against=OTHER to this session.", response: "[DiffEntry]") { request, context in
+        api.add(.get, "/v1/sessions/{id}/diff", "Changes from another session, checkpoint, commit or ref to this session.",
+            query: [.string("against", "A session, checkpoint or commit ID, or a ref name.", required: true)], replies: [.ok([DiffEntry].self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             guard let against = HTTPHelpers.query(request, "against") else { throw APIError.badRequest("?against=OTHER is required") }
             return try HTTPHelpers.json(try await self.diff(id, against: against, principal: try context.require(.reader)))
         }
 
-        api.add(.get, "/v1/sessions/{id}/export", "The session's files as a tar stream.", streaming: true) { _, context in
+        api.add(.get, "/v1/sessions/{id}/export", "The session's files as a tar stream.", replies: [.bytes("application/x-tar", "a pax tar archive")]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
@@ -194,38 +178,54 @@ extension AetherServer {
             return try HTTPHelpers.pipeResponse(headers: [.contentType: "application/x-tar"]) { fd in try store.exportTar(id, to: fd) }
         }
 
-        api.add(.get, "/v1/sessions/{id}/manifest", "Every non-directory entry with kind, size, mode, owner and content ID.", response: "[ManifestEntry]") { _, context in
+        api.add(.get, "/v1/sessions/{id}/manifest", "Every non-directory entry with kind, size, mode, owner and content ID.", replies: [.ok([ManifestEntry].self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.manifest(id) })
         }
 
-        api.add(.get, "/v1/refs", "Refs and their commits.") { _, context in
+        api.add(.get, "/v1/refs", "Refs and their commits.", replies: [.ok([RefInfo].self)]) { _, context in
             _ = try context.require(.reader)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.refs() })
         }
 
-        api.add(.put, "/v1/refs/{name}/policy", "Require approvals to promote into a ref (admin).", role: .admin, body: "application/json") { request, context in
-            _ = try context.require(.admin)
-            struct Policy: Decodable {
-                var requiredApprovals: Int
-                enum CodingKeys: String, CodingKey { case requiredApprovals = "required_approvals" }
-            }
-            let name = try context.parameters.require("name")
-            let body = try await HTTPHelpers.decode(Policy.self, from: request, context: context)
+        api.add(
+            .get, "/v1/refs/{name}/log", "The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.",
+            query: [.integer("limit", "At most this many (default 100, at most 1000)."), .integer("skip", "Leave out this many newest first (paging).")],
+            replies: [.ok([CommitInfo].self)]
+        ) { request, context in
+            _ = try context.require(.reader)
+            let name = try HTTPHelpers.decodedParameter(context, "name")
+            let limit = Int(try HTTPHelpers.queryUInt(request, "limit") ?? 100)
+            let skip = Int(try HTTPHelpers.queryUInt(request, "skip") ?? 0)
             let store = self.store
-            try await Blocking.run { try store.setRefPolicy(name, requiredApprovals: body.requiredApprovals) }
-            return try HTTPHelpers.jsonObject(["ref": name, "required_approvals": body.requiredApprovals])
+            return try HTTPHelpers.json(try await Blocking.run { try store.log(name, limit: min(limit, AetherStore.maxLogLength), skip: skip) })
         }
 
-        api.add(.get, "/v1/refs/{name}/policy", "Approvals a promote into the ref needs (0: none), so a client can say so before trying.") { _, context in
+        api.add(.get, "/v1/commits/{id}", "One commit: its tree, parents, message, author and time.", replies: [.ok(CommitInfo.self)]) { _, context in
+            _ = try context.require(.reader)
+            let id = try context.parameters.require("id")
+            let store = self.store
+            return try HTTPHelpers.json(try await Blocking.run { try store.commit(id: id) })
+        }
+
+        api.add(.put, "/v1/refs/{name}/policy", "Require approvals to promote into a ref (admin).", role: .admin, body: .json(RefPolicyRequest.self), replies: [.ok(RefPolicy.self)]) { request, context in
+            _ = try context.require(.admin)
+            let name = try context.parameters.require("name")
+            let body = try await HTTPHelpers.decode(RefPolicyRequest.self, from: request, context: context)
+            let store = self.store
+            try await Blocking.run { try store.setRefPolicy(name, requiredApprovals: body.requiredApprovals) }
+            return try HTTPHelpers.json(RefPolicy(ref: name, requiredApprovals: body.requiredApprovals))
+        }
+
+        api.add(.get, "/v1/refs/{name}/policy", "Approvals a promote into the ref needs (0: none), so a client can say so before trying.", replies: [.ok(RefPolicy.self)]) { _, context in
             _ = try context.require(.reader)
             let name = try context.parameters.require("name")
             let store = self.store
             let required = try await Blocking.run { try store.refPolicy(name) }
-            return try HTTPHelpers.jsonObject(["ref": name, "required_approvals": required])
+            return try HTTPHelpers.json(RefPolicy(ref: name, requiredApprovals: required))
         }
     }
 }

@@ -1,13 +1,9 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 
 extension AetherServer {
-    struct SnapshotRequest: Decodable {
-        var session: String
-        var name: String
-    }
-
     /// Store-wide maintenance crosses tenants: only the server's own admin token may run it.
     func requireServerAdmin(_ context: AFSRequestContext) throws -> Principal {
         let p = try context.require(.admin)
@@ -16,14 +12,15 @@ extension AetherServer {
     }
 
     func addStoreRoutes(_ api: APIRouteTable) {
-        api.add(.get, "/v1/sessions/{id}/bus", "The session's bus topics.") { _, context in
+        api.tag = "store"
+        api.add(.get, "/v1/sessions/{id}/bus", "The session's bus topics.", replies: [.ok([String].self)]) { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.topics(id) })
         }
 
-        api.add(.post, "/v1/snapshots", "Name a session's current tree as a snapshot (a template to start sessions from).", role: .writer, body: "application/json") {
+        api.add(.post, "/v1/snapshots", "Name a session's current tree as a snapshot (a template to start sessions from).", role: .writer, body: .json(SnapshotRequest.self), replies: [.created(SnapshotInfo.self)]) {
             request, context in
             _ = try context.require(.writer)
             let body = try await HTTPHelpers.decode(SnapshotRequest.self, from: request, context: context)
@@ -33,7 +30,7 @@ extension AetherServer {
             return try HTTPHelpers.json(s, status: .created)
         }
 
-        api.add(.get, "/v1/snapshots", "Snapshots of the tenant's sessions (admin: all).") { _, context in
+        api.add(.get, "/v1/snapshots", "Snapshots of the tenant's sessions (admin: all).", replies: [.ok([SnapshotInfo].self)]) { _, context in
             let p = try context.require(.reader)
             let store = self.store
             let access = self.access
@@ -46,19 +43,19 @@ extension AetherServer {
             return try HTTPHelpers.json(list)
         }
 
-        api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin) { _, context in
+        api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin, replies: [.ok(StoreStats.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.stats() })
         }
 
-        api.add(.post, "/v1/store/gc", "Collect garbage: free deleted sessions' space (server admin).", role: .admin) { _, context in
+        api.add(.post, "/v1/store/gc", "Collect garbage: free deleted sessions' space (server admin).", role: .admin, replies: [.ok(GCReport.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.collectGarbage() })
         }
 
-        api.add(.post, "/v1/store/verify", "Read and check every record and session tree (server admin).", role: .admin) { _, context in
+        api.add(.post, "/v1/store/verify", "Read and check every record and session tree (server admin).", role: .admin, replies: [.ok(VerifyReport.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.verify() })

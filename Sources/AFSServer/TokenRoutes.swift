@@ -1,31 +1,25 @@
 import AFSCore
+import AFSWire
 import Foundation
 import Hummingbird
 
 extension AetherServer {
-    struct TokenRequest: Decodable {
-        var tenant: String
-        var role: Role
-        var label: String?
-    }
-
     func addTokenRoutes(_ api: APIRouteTable) {
-        api.add(.post, "/v1/tokens", "Create a token for a tenant (admin). The secret is returned once.", role: .admin, body: "application/json") { request, context in
+        api.tag = "tokens"
+        api.add(.post, "/v1/tokens", "Create a token for a tenant (admin). The secret is returned once.", role: .admin, body: .json(TokenRequest.self), replies: [.created(CreatedToken.self)]) { request, context in
             _ = try context.require(.admin)
             let body = try await HTTPHelpers.decode(TokenRequest.self, from: request, context: context)
             let access = self.access
             let (info, secret) = try await Blocking.run { try access.createToken(tenant: body.tenant, role: body.role, label: body.label) }
-            return try HTTPHelpers.jsonObject(
-                ["id": info.id, "tenant": info.tenant, "role": info.role.rawValue, "token": secret, "label": info.label ?? NSNull()] as [String: Any],
-                status: .created)
+            return try HTTPHelpers.json(CreatedToken(info, secret: secret), status: .created)
         }
-        api.add(.get, "/v1/tokens", "List tokens (admin: all; others: their tenant's).") { _, context in
+        api.add(.get, "/v1/tokens", "List tokens (admin: all; others: their tenant's).", replies: [.ok([TokenInfo].self)]) { _, context in
             let p = try context.require(.reader)
             let access = self.access
             let all = try await Blocking.run { try access.tokens(tenant: p.isStoreAdmin ? nil : p.tenant) }
             return try HTTPHelpers.json(all)
         }
-        api.add(.delete, "/v1/tokens/{token_id}", "Revoke a token (admin, or an admin of the same tenant).", role: .admin) { _, context in
+        api.add(.delete, "/v1/tokens/{token_id}", "Revoke a token (admin, or an admin of the same tenant).", role: .admin, replies: [.noContent]) { _, context in
             let p = try context.require(.admin)
             let id = try context.parameters.require("token_id")
             let access = self.access

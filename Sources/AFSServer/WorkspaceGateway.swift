@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSWire
 import AFSWorkspaces
 import Foundation
 import HTTPTypes
@@ -13,16 +14,6 @@ import Hummingbird
 /// and deletes only those, and creates workspaces only for its own sessions (the store admin:
 /// any). Another tenant's workspace is reported missing, as sessions are.
 extension AetherServer {
-    struct WorkspaceCreateRequest: Decodable {
-        var project: String
-        var hardware: WorkspaceHardware?
-        var idleTimeout: Int?
-        enum CodingKeys: String, CodingKey {
-            case project, hardware
-            case idleTimeout = "idle_timeout"
-        }
-    }
-
     /// afs-vmd's error, with the HTTP status afs-vmd gives it (``WorkspaceError/Code/httpStatus``),
     /// except that afs-vmd refusing afs-server's own token is this server's problem: 502.
     static func apiError(_ error: WorkspaceError) -> APIError {
@@ -58,7 +49,8 @@ extension AetherServer {
     }
 
     func addWorkspaceRoutes(_ api: APIRouteTable) {
-        api.add(.get, "/v1/workspaces", "Workspaces of the caller's sessions (afs-vmd, when linked with --workspaces).", response: "[Workspace]") {
+        api.tag = "workspaces"
+        api.add(.get, "/v1/workspaces", "Workspaces of the caller's sessions (afs-vmd, when linked with --workspaces).", replies: [.ok([Workspace].self)]) {
             _, context in
             let principal = try context.require(.reader)
             let all = try await self.workspaces { client throws(WorkspaceError) in try client.list() }
@@ -67,8 +59,8 @@ extension AetherServer {
             return try HTTPHelpers.json(all.filter { mine.contains($0.project) })
         }
         api.add(
-            .post, "/v1/workspaces", "Create a workspace for one of the caller's sessions: {\"project\": SESSION, \"hardware\"?, \"idle_timeout\"?}.",
-            role: .writer, body: "application/json", response: "Workspace"
+            .post, "/v1/workspaces", "Create a workspace for one of the caller's sessions.",
+            role: .writer, body: .json(WorkspaceCreateRequest.self), replies: [.created(Workspace.self)]
         ) { request, context in
             let principal = try context.require(.writer)
             let body = try await HTTPHelpers.decode(WorkspaceCreateRequest.self, from: request, context: context)
@@ -80,12 +72,12 @@ extension AetherServer {
             let workspace = try await self.workspaces { client throws(WorkspaceError) in try client.create(request) }
             return try HTTPHelpers.json(workspace, status: .created)
         }
-        api.add(.get, "/v1/workspaces/{workspace}", "One workspace.", response: "Workspace") { _, context in
+        api.add(.get, "/v1/workspaces/{workspace}", "One workspace.", replies: [.ok(Workspace.self)]) { _, context in
             let id = try context.parameters.require("workspace")
             return try HTTPHelpers.json(try await self.authorizedWorkspace(id, try context.require(.reader), .reader))
         }
         for (verb, summary) in [("start", "Start a workspace (returns at once; it moves through starting to running)."), ("stop", "Stop a workspace.")] {
-            api.add(.post, "/v1/workspaces/{workspace}/\(verb)", summary, role: .writer, response: "Workspace") { _, context in
+            api.add(.post, "/v1/workspaces/{workspace}/\(verb)", summary, role: .writer, replies: [.accepted(Workspace.self)]) { _, context in
                 let id = try context.parameters.require("workspace")
                 _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
                 let workspace = try await self.workspaces { client throws(WorkspaceError) in
@@ -94,13 +86,13 @@ extension AetherServer {
                 return try HTTPHelpers.json(workspace, status: .accepted)
             }
         }
-        api.add(.delete, "/v1/workspaces/{workspace}", "Delete a workspace and its volume.", role: .writer) { _, context in
+        api.add(.delete, "/v1/workspaces/{workspace}", "Delete a workspace and its volume.", role: .writer, replies: [.noContent]) { _, context in
             let id = try context.parameters.require("workspace")
             _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
             try await self.workspaces { client throws(WorkspaceError) in try client.delete(id) }
             return Response(status: .noContent)
         }
-        api.add(.get, "/v1/workspaces/{workspace}/events", "A workspace's state changes, oldest first.", response: "[WorkspaceEvent]") { _, context in
+        api.add(.get, "/v1/workspaces/{workspace}/events", "A workspace's state changes, oldest first.", replies: [.ok([WorkspaceEvent].self)]) { _, context in
             let id = try context.parameters.require("workspace")
             _ = try await self.authorizedWorkspace(id, try context.require(.reader), .reader)
             return try HTTPHelpers.json(try await self.workspaces { client throws(WorkspaceError) in try client.events(id) })

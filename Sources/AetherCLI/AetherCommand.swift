@@ -30,7 +30,7 @@ public struct AetherCommand: ParsableCommand {
             SessionCommand.self, SnapshotCommand.self, FSCommand.self, StoreCommand.self, RefCommand.self, ChangesCommand.self,
             BusCommand.self, LockCommand.self, AnnotateCommand.self, AnnotationsCommand.self, ReviewCommand.self, KnowledgeCommand.self,
             TokenCommand.self, MountCommand.self, UnmountCommand.self, SyncCommand.self, CheckpointCommand.self, CacheCommand.self, MetricsCommand.self,
-            StatusCommand.self, DoctorCommand.self, LogsCommand.self, FSMonitorCommand.self, WorkspaceCommand.self, DemoCommand.self,
+            StatusCommand.self, DoctorCommand.self, LogCommand.self, LogsCommand.self, FSMonitorCommand.self, WorkspaceCommand.self, DemoCommand.self,
         ]
     )
 

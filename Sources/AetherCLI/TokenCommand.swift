@@ -1,4 +1,5 @@
 import AFSClient
+import AFSWire
 import AFSCore
 import ArgumentParser
 import Foundation
@@ -24,14 +25,14 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "A note to recognise it by.") var label: String?
 
         func validate() throws {
-            guard ["reader", "writer", "admin"].contains(role) else { throw ValidationError("--role must be reader, writer or admin") }
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be reader, writer or admin") }
         }
 
         func run() throws {
             let server = try global.remote(for: "aether token create")
             do {
-                let t = try server.createToken(tenant: tenant, role: role, label: label)
-                global.emit(t) { t.token ?? "" }
+                let t = try server.createToken(tenant: tenant, role: Role(rawValue: role) ?? .reader, label: label)
+                global.emit(t) { t.token }
             } catch { throw CLIError(error, json: global.json) }
         }
     }
@@ -46,8 +47,8 @@ struct TokenCommand: ParsableCommand {
                 let all = try server.tokens()
                 global.emit(all) {
                     all.map { t in
-                        let created = t.createdAt.map { ISO8601DateFormatter().string(from: $0) } ?? "-"
-                        return "\(t.id)  \(t.tenant)  \(t.role)  \(created)  \(t.label ?? "")"
+                        let created = ISO8601DateFormatter().string(from: t.createdAt)
+                        return "\(t.id)  \(t.tenant)  \(t.role.rawValue)  \(created)  \(t.label ?? "")"
                     }.joined(separator: "\n")
                 }
             } catch { throw CLIError(error, json: global.json) }

@@ -102,6 +102,36 @@ import Testing
         #expect(throws: AFSError.self) { try store.createSession(from: .git(repository: repo.path, ref: "no-such-ref")) }
     }
 
+    /// `log` lists what a ref's history holds, newest first, following both parents of a merge,
+    /// each commit once; `skip` and `limit` page through it; a commit ID works as a start too.
+    @Test func logListsARefsHistoryNewestFirstThroughMerges() throws {
+        let dir = TemporaryDirectory()
+        let store = try AetherStore.open(at: dir.path)
+        let base = try store.createSession(from: .blank)
+        try store.writeFile(base.id, path: "/a.txt", data: Array("a".utf8))
+        let first = try store.commit(base.id, message: "base", author: "ann")
+        _ = try store.promote(base.id, ref: "main")
+        let one = try store.fork(base.id)
+        let two = try store.fork(base.id)
+        try store.writeFile(one.id, path: "/one.txt", data: Array("1".utf8))
+        let c1 = try store.commit(one.id, message: "one\n\nwith a body", author: "bob")
+        _ = try store.promote(one.id, ref: "main")
+        try store.writeFile(two.id, path: "/two.txt", data: Array("2".utf8))
+        let c2 = try store.commit(two.id, message: "two", author: "cat")
+        let merge = try store.promote(two.id, ref: "main")
+        #expect(merge.outcome == .merged)
+        let log = try store.log("main")
+        #expect(log.map(\.id) == [merge.commitID!, c2.id, c1.id, first.id])
+        #expect(log[0].parents.count == 2)
+        #expect(try store.log("main", limit: 2, skip: 1).map(\.id) == [c2.id, c1.id])
+        #expect(try store.log("main", limit: 10, skip: 4) == [])
+        #expect(try store.log(c1.id).map(\.id) == [c1.id, first.id])
+        #expect(try store.commit(id: c2.id).message == "two")
+        #expect(throws: AFSError.self) { try store.log("no-such-ref") }
+        #expect(throws: AFSError.self) { try store.log("main", limit: 0) }
+        #expect(throws: AFSError.self) { try store.log("main", limit: AetherStore.maxLogLength + 1) }
+    }
+
     @Test func promoteFastForwardsMergesAndReportsConflicts() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)

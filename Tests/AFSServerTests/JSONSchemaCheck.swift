@@ -18,6 +18,7 @@ struct JSONSchemaCheck {
             return violations(value, target, at: path)
         }
         var out: [String] = []
+        for part in schema["allOf"] as? [[String: Any]] ?? [] { out += violations(value, part, at: path) }
         if let allowed = schema["enum"] as? [String] {
             if !allowed.contains(value as? String ?? "\u{0}") { out.append("\(path): \(value) is not one of \(allowed)") }
         }
@@ -31,6 +32,8 @@ struct JSONSchemaCheck {
                     out += violations(v, property, at: "\(path).\(key)")
                 } else if schema["additionalProperties"] as? Bool == false {
                     out.append("\(path): \"\(key)\" is not in the schema")
+                } else if let values = schema["additionalProperties"] as? [String: Any] {
+                    out += violations(v, values, at: "\(path).\(key)")
                 }
             }
         case "array"?:
@@ -45,6 +48,8 @@ struct JSONSchemaCheck {
                 return ["\(path): expected an integer, got \(value)"]
             }
             if let minimum = schema["minimum"] as? Double, n.doubleValue < minimum { out.append("\(path): \(n) is below \(minimum)") }
+        case "number"?:
+            if !(value is NSNumber) || value is String { out.append("\(path): expected a number, got \(value)") }
         case "boolean"?:
             if !(value is Bool) { out.append("\(path): expected a boolean, got \(value)") }
         default:

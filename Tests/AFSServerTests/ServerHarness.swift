@@ -1,5 +1,6 @@
 import AFSTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The real `afs-server` (a ``ServerProcess`` on free loopback ports, HTTP and gRPC) and an HTTP
@@ -35,6 +36,21 @@ final class ServerHarness: @unchecked Sendable {
         server = try ServerProcess(data: existing, backend: backend, arguments: arguments, environment: environment)
     }
 
+    /// Whether every request is checked against the served OpenAPI document (``APIContract``).
+    /// Tests that send deliberately broken HTTP turn it off for those requests.
+    var checksContract = true
+    private let contractCache = Mutex<APIContract?>(nil)
+
+    /// The server's OpenAPI document, fetched once.
+    func contract() throws -> APIContract? {
+        if let cached = contractCache.withLock({ $0 }) { return cached }
+        let r = try HTTPTestClient.request("GET", base + "/v1/openapi.json")
+        guard r.status == 200, let doc = try JSONSerialization.jsonObject(with: r.body) as? [String: Any] else { return nil }
+        let contract = APIContract(document: doc)
+        contractCache.withLock { $0 = contract }
+        return contract
+    }
+
     /// SIGTERM and wait: the graceful path.
     func stop() { server.stop() }
 
@@ -63,6 +79,13 @@ final class ServerHarness: @unchecked Sendable {
             payload = .file(bodyFile)
         }
         let r = try HTTPTestClient.request(method, base + path, headers: h, body: payload, outputFile: outputFile, timeout: timeout)
+        if checksContract, outputFile == nil, let contract = try contract() {
+            var sent: Data?
+            if case .data(let d) = payload, h.contains(where: { $0.0 == "Content-Type" && $0.1 == "application/json" }) { sent = d }
+            for problem in contract.violations(method: method, path: path, requestJSON: sent, status: r.status, contentType: r.header("Content-Type"), body: r.body) {
+                Issue.record("API contract: \(problem)")
+            }
+        }
         return Reply(status: r.status, body: r.body, headers: r.headerText)
     }
 }

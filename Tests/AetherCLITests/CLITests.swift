@@ -108,6 +108,12 @@ final class CLI: @unchecked Sendable {
         let commit = try #require(try cli.run(["session", "commit", fork, "-m", "first", "--json"]).object()["id"] as? String)
         #expect(commit.count == 64)
         #expect(try cli.run(["session", "promote", fork, "--ref", "main", "--json"]).object()["outcome"] as? String == "created")
+        // The ref's history, as text and as JSON.
+        let log = try cli.run(["log", "main"])
+        #expect(log.status == 0 && log.text.hasPrefix(String(commit.prefix(12))) && log.text.contains("first"), "\(log.text)\(log.stderr)")
+        let logged = try #require(try cli.run(["log", "main", "--json"]).json() as? [[String: Any]])
+        #expect(logged.map { $0["id"] as? String } == [commit])
+        #expect(try cli.run(["log", "no-such-ref"]).status == 3)
         #expect(try cli.run(["session", "restore", id, try #require(ckp)]).status == 0)
 
         let tarPath = store + "-export.tar"

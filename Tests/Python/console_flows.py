@@ -121,7 +121,12 @@ with sync_playwright() as p:
     page.goto(base + "/#/s/" + setup["session"])
     expect(page.locator("#tree tr[data-path='/README.md']")).to_be_visible()
     page.click("#session-title ~ p button.fork")
-    page.wait_for_function("location.hash.startsWith('#/s/') && !location.hash.includes('" + setup["session"] + "')")
+    # Poll from Python: the console's CSP (script-src 'self') forbids the eval that
+    # wait_for_function polls with, while page.evaluate works.
+    deadline = time.time() + 15
+    while not page.evaluate("location.hash.startsWith('#/s/') && !location.hash.includes(" + json.dumps(setup["session"]) + ")"):
+        check(time.time() < deadline, "the fork did not open its page within 15 s")
+        time.sleep(0.1)
     fork = page.evaluate("location.hash.split('/')[2]")
     seen["fork"] = fork
 

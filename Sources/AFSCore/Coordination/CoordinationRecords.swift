@@ -23,7 +23,7 @@ public struct MutationContext: Sendable, Equatable {
 
 /// One entry of a session's changefeed.
 public struct ChangeEvent: Sendable, Codable, Equatable {
-    public enum Kind: String, Sendable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
         case write, patch, truncate, delete, rename, mkdir, symlink, chmod
         /// A FIFO, socket or device node created; an owner or group changed; an extended attribute
         /// set or removed; a hard link made (path: the new name, detail: the existing one).

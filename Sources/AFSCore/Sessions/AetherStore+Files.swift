@@ -301,7 +301,7 @@ extension AetherStore {
     }
 
     /// How ``setExtendedAttribute(_:path:name:value:disposition:context:)`` treats an existing attribute.
-    public enum XattrDisposition: String, Sendable, Codable {
+    public enum XattrDisposition: String, Sendable, Codable, CaseIterable {
         /// Create or replace.
         case any
         /// Fail with `alreadyExists` if it exists (`XATTR_CREATE`).

@@ -101,7 +101,7 @@ public struct ManifestEntry: Sendable, Codable, Equatable {
 
 /// One line of a diff.
 public struct DiffEntry: Sendable, Codable, Equatable {
-    public enum Change: String, Sendable, Codable { case added, modified, deleted }
+    public enum Change: String, Sendable, Codable, CaseIterable { case added, modified, deleted }
     public var path: String
     public var change: Change
     public var kind: EntryKind
@@ -109,7 +109,7 @@ public struct DiffEntry: Sendable, Codable, Equatable {
 
 /// What promote did.
 public struct PromoteResult: Sendable, Codable, Equatable {
-    public enum Outcome: String, Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable, CaseIterable {
         case created
         case fastForward = "fast-forward"
         case merged

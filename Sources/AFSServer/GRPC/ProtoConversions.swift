@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import AFSGRPC
 import Foundation
 import SwiftProtobuf

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import GRPCCore
 
 /// How the server's errors reach gRPC clients: the status code says what kind of failure it is,

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSWire
 import AFSGRPC
 import Foundation
 import GRPCCore
@@ -19,10 +20,10 @@ struct ServiceService: Aether_V1_Service.ServiceProtocol {
         let caller = try await RPCCaller(request.metadata, access: server.access, limiter: server.limiter, role: .reader)
         let report = try await server.usageReport(caller.principal)
         var response = Aether_V1_UsageResponse()
-        response.store.logicalBytes = report.stats.logicalBytes
-        response.store.physicalBytes = report.stats.physicalBytes
-        response.store.chunks = Int64(report.stats.chunks)
-        response.store.dedupRatio = report.stats.dedupRatio
+        response.store.logicalBytes = report.store.logicalBytes
+        response.store.physicalBytes = report.store.physicalBytes
+        response.store.chunks = Int64(report.store.chunks)
+        response.store.dedupRatio = report.store.dedupRatio
         response.tenants = report.tenants.sorted { $0.key < $1.key }.map { name, usage in
             var tenant = Aether_V1_UsageResponse.Tenant()
             tenant.tenant = name

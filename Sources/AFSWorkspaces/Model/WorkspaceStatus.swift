@@ -23,7 +23,7 @@ public enum WorkspaceStatus: String, Sendable, Codable, CaseIterable {
 }
 
 /// What the user asked for last; the controller works to make the observed status match it.
-public enum DesiredState: String, Sendable, Codable {
+public enum DesiredState: String, Sendable, Codable, CaseIterable {
     case running
     case stopped
 }
