@@ -28,8 +28,11 @@ fi
 python_tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/python"
 # openapi-python-client generates the Python client the OpenAPI tests drive (with python-dateutil,
 # which its generated models import).
-python_packages=("grpcio==1.68.1" "grpcio-tools==1.68.1" "playwright==1.49.1" "openapi-python-client==0.29.1" "python-dateutil==2.9.0.post0")
-if [ ! -d "$python_tools/grpc_tools" ] || [ ! -d "$python_tools/playwright" ] || [ ! -d "$python_tools/openapi_python_client" ] || [ ! -d "$python_tools/dateutil" ]; then
+# grpcio-health-checking and grpcio-reflection are gRPC's own health and reflection clients.
+python_packages=("grpcio==1.68.1" "grpcio-tools==1.68.1" "grpcio-health-checking==1.68.1" "grpcio-reflection==1.68.1" "playwright==1.49.1"
+  "openapi-python-client==0.29.1" "python-dateutil==2.9.0.post0")
+if [ ! -d "$python_tools/grpc_tools" ] || [ ! -d "$python_tools/grpc_health" ] || [ ! -d "$python_tools/grpc_reflection" ] \
+  || [ ! -d "$python_tools/playwright" ] || [ ! -d "$python_tools/openapi_python_client" ] || [ ! -d "$python_tools/dateutil" ]; then
   echo "bootstrap: installing ${python_packages[*]} from PyPI into $python_tools" >&2
   python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$python_tools" "${python_packages[@]}" >&2 \
     || python3 -m pip install --quiet --disable-pip-version-check --upgrade --break-system-packages --target "$python_tools" "${python_packages[@]}" >&2 \

@@ -144,4 +144,71 @@ extension AetherServer {
             return report
         }
     }
+
+    /// Store-wide maintenance crosses tenants: only the server's own admin token may run it.
+    static func requireServerAdmin(_ principal: Principal) throws(APIError) {
+        guard principal.role == .admin && principal.tenant == "admin" else {
+            throw APIError.forbidden("store maintenance needs the server's admin token (DATA/admin.token)")
+        }
+    }
+
+    /// Snapshots of the caller's tenant's sessions (every snapshot for the store admin).
+    func visibleSnapshots(_ principal: Principal) async throws -> [SnapshotInfo] {
+        try principal.require(.reader)
+        let store = self.store
+        let access = self.access
+        return try await Blocking.run { () -> [SnapshotInfo] in
+            let all = try store.snapshots()
+            if principal.isStoreAdmin { return all }
+            let mine = try access.sessions(tenant: principal.tenant)
+            return all.filter { $0.sessionID.map(mine.contains) ?? false }
+        }
+    }
+
+    /// Which of `chunks` (hex IDs) a chunked write into `session` must send as bytes: the others
+    /// are chunks of the `bases` files (default: `path` itself).
+    func missingChunks(_ session: String, path: String, bases: [String], chunks: [String]) async throws -> [String] {
+        var ids: [ChunkID] = []
+        ids.reserveCapacity(chunks.count)
+        for hex in chunks {
+            guard let cid = ChunkID(hex: hex) else { throw APIError.badRequest("chunk IDs are 64 hex digits, not '\(hex.prefix(80))'") }
+            ids.append(cid)
+        }
+        let store = self.store
+        let from = bases.isEmpty ? [path] : bases
+        let candidates = ids
+        return try await Blocking.run { try store.missingChunks(session, bases: from, of: candidates) }.map(\.hex)
+    }
+
+    /// Forks, dedup ratio and activity over time, for the caller's tenant (everything for the store admin).
+    func analytics(_ principal: Principal) async throws -> AnalyticsReport {
+        try principal.require(.reader)
+        let store = self.store
+        let access = self.access
+        let perMinute = usage.requestsPerMinute()
+        return try await Blocking.run { () -> AnalyticsReport in
+            let stats = try store.stats()
+            var sessions = try store.sessions()
+            if !principal.isStoreAdmin {
+                let mine = try access.sessions(tenant: principal.tenant)
+                sessions = sessions.filter { mine.contains($0.id) }
+            }
+            let forks = sessions.filter { $0.source.hasPrefix("session:") }.count
+            var perDay: [String: Int] = [:]
+            let f = DateFormatter()
+            f.dateFormat = "yyyy-MM-dd"
+            f.timeZone = TimeZone(identifier: "UTC")
+            for s in sessions { perDay[f.string(from: s.createdAt), default: 0] += 1 }
+            let activity = perMinute.sorted { $0.key < $1.key }.suffix(120).map { AnalyticsReport.Minute(minute: $0.key * 60, requests: $0.value) }
+            return AnalyticsReport(sessions: sessions.count, forks: forks, dedupRatio: stats.dedupRatio, sessionsCreatedPerDay: perDay, requestsPerMinute: Array(activity))
+        }
+    }
+
+    /// A session from a tar archive read from `fd` (the request body or stream, through a pipe),
+    /// owned by the caller's tenant.
+    func importTar(fromDescriptor fd: Int32, name: String?, sameOwner: Bool, principal: Principal, context: MutationContext) throws -> SessionInfo {
+        let info = try store.importTar(fromDescriptor: fd, name: name, context: context, preserveOwners: sameOwner)
+        try access.setOwner(session: info.id, tenant: principal.tenant)
+        return info
+    }
 }

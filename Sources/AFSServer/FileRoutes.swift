@@ -57,17 +57,8 @@ extension AetherServer {
             _ = try context.require(.writer)
             _ = try await self.authorize(id, context, .writer)
             let body = try await HTTPHelpers.decode(MissingChunksRequest.self, from: request, context: context)
-            var ids: [ChunkID] = []
-            ids.reserveCapacity(body.chunks.count)
-            for hex in body.chunks {
-                guard let cid = ChunkID(hex: hex) else { throw APIError.badRequest("chunk IDs are 64 hex digits, not '\(hex.prefix(80))'") }
-                ids.append(cid)
-            }
-            let store = self.store
-            let bases = body.bases ?? [body.path]
-            let candidates = ids
-            let missing = try await Blocking.run { try store.missingChunks(id, bases: bases, of: candidates) }
-            return try HTTPHelpers.json(MissingChunksReply(missing: missing.map(\.hex)))
+            let missing = try await self.missingChunks(id, path: body.path, bases: body.bases ?? [], chunks: body.chunks)
+            return try HTTPHelpers.json(MissingChunksReply(missing: missing))
         }
 
         api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns.", role: .writer, catchAll: true,

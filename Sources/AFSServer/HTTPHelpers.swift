@@ -108,9 +108,9 @@ enum HTTPHelpers {
     }
 
     /// Feeds a request body into a blocking consumer through a pipe: memory stays at one buffer.
-    static func pipeBody<T: Sendable>(
-        _ body: RequestBody, maxBytes: UInt64, consumer: @escaping @Sendable (Int32) throws -> T
-    ) async throws -> T {
+    static func pipeBody<T: Sendable, Body: AsyncSequence>(
+        _ body: Body, maxBytes: UInt64, consumer: @escaping @Sendable (Int32) throws -> T
+    ) async throws -> T where Body.Element == [UInt8] {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw APIError(.internalServerError, "io", "pipe failed") }
         let (readFD, writeFD) = (fds[0], fds[1])
@@ -121,10 +121,9 @@ enum HTTPHelpers {
         var total: UInt64 = 0
         var writeError: Error?
         do {
-            for try await buffer in body {
-                total += UInt64(buffer.readableBytes)
+            for try await bytes in body {
+                total += UInt64(bytes.count)
                 if total > maxBytes { throw APIError(.contentTooLarge, "too_large", "the body exceeds \(maxBytes) bytes") }
-                let bytes = Array(buffer.readableBytesView)
                 let ok = try await Blocking.run { () -> Bool in
                     var done = 0
                     while done < bytes.count {

@@ -43,28 +43,7 @@ extension AetherServer {
         }
 
         api.add(.get, "/v1/analytics", "Forks, dedup ratio and activity over time.", replies: [.ok(AnalyticsReport.self)]) { _, context in
-            let principal = try context.require(.reader)
-            let store = self.store
-            let access = self.access
-            let isAdmin = principal.isStoreAdmin
-            let perMinute = self.usage.requestsPerMinute()
-            return try await Blocking.run { () -> Response in
-                let stats = try store.stats()
-                var sessions = try store.sessions()
-                if !isAdmin {
-                    let mine = try access.sessions(tenant: principal.tenant)
-                    sessions = sessions.filter { mine.contains($0.id) }
-                }
-                let forks = sessions.filter { $0.source.hasPrefix("session:") }.count
-                var perDay: [String: Int] = [:]
-                let f = DateFormatter()
-                f.dateFormat = "yyyy-MM-dd"
-                f.timeZone = TimeZone(identifier: "UTC")
-                for s in sessions { perDay[f.string(from: s.createdAt), default: 0] += 1 }
-                let activity = perMinute.sorted { $0.key < $1.key }.suffix(120).map { AnalyticsReport.Minute(minute: $0.key * 60, requests: $0.value) }
-                return try HTTPHelpers.json(
-                    AnalyticsReport(sessions: sessions.count, forks: forks, dedupRatio: stats.dedupRatio, sessionsCreatedPerDay: perDay, requestsPerMinute: Array(activity)))
-            }
+            try HTTPHelpers.json(try await self.analytics(try context.require(.reader)))
         }
     }
 }

@@ -50,12 +50,8 @@ extension AetherServer {
             let m = try HTTPHelpers.mutation(request, principal)
             let name = HTTPHelpers.query(request, "name")
             let sameOwner = HTTPHelpers.query(request, "same_owner") == "true"
-            let store = self.store
-            let access = self.access
-            let info = try await HTTPHelpers.pipeBody(request.body, maxBytes: self.configuration.maxArchiveBytes) { fd in
-                let info = try store.importTar(fromDescriptor: fd, name: name, context: m, preserveOwners: sameOwner)
-                try access.setOwner(session: info.id, tenant: principal.tenant)
-                return info
+            let info = try await HTTPHelpers.pipeBody(request.body.map { Array($0.readableBytesView) }, maxBytes: self.configuration.maxArchiveBytes) { fd in
+                try self.importTar(fromDescriptor: fd, name: name, sameOwner: sameOwner, principal: principal, context: m)
             }
             self.count(context, "import", session: info.id)
             return try HTTPHelpers.json(info, status: .created)

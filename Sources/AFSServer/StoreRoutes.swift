@@ -7,7 +7,7 @@ extension AetherServer {
     /// Store-wide maintenance crosses tenants: only the server's own admin token may run it.
     func requireServerAdmin(_ context: AFSRequestContext) throws -> Principal {
         let p = try context.require(.admin)
-        guard p.tenant == "admin" else { throw APIError.forbidden("store maintenance needs the server's admin token (DATA/admin.token)") }
+        try AetherServer.requireServerAdmin(p)
         return p
     }
 
@@ -31,16 +31,7 @@ extension AetherServer {
         }
 
         api.add(.get, "/v1/snapshots", "Snapshots of the tenant's sessions (admin: all).", replies: [.ok([SnapshotInfo].self)]) { _, context in
-            let p = try context.require(.reader)
-            let store = self.store
-            let access = self.access
-            let list = try await Blocking.run { () -> [SnapshotInfo] in
-                let all = try store.snapshots()
-                if p.role == .admin && p.tenant == "admin" { return all }
-                let mine = try access.sessions(tenant: p.tenant)
-                return all.filter { $0.sessionID.map(mine.contains) ?? false }
-            }
-            return try HTTPHelpers.json(list)
+            try HTTPHelpers.json(try await self.visibleSnapshots(try context.require(.reader)))
         }
 
         api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin, replies: [.ok(StoreStats.self)]) { _, context in

@@ -48,15 +48,47 @@ extension AetherServer {
         return workspace
     }
 
+    /// The workspaces of sessions the caller sees (every workspace for the store admin).
+    func visibleWorkspaces(_ principal: Principal) async throws -> [Workspace] {
+        try principal.require(.reader)
+        let all = try await workspaces { client throws(WorkspaceError) in try client.list() }
+        if principal.isStoreAdmin { return all }
+        let mine = Set(try await visibleSessions(principal, status: nil).map(\.id))
+        return all.filter { mine.contains($0.project) }
+    }
+
+    /// A workspace for one of the caller's sessions (any session for the store admin).
+    func createWorkspace(project: String, hardware: WorkspaceHardware?, idleTimeout: Int?, principal: Principal) async throws -> Workspace {
+        try principal.require(.writer)
+        if !principal.isStoreAdmin { _ = try await authorize(project, principal: principal, .writer) }
+        var create = WorkspaceRequest(project: project)
+        if let hardware { create.hardware = hardware }
+        create.idleTimeout = idleTimeout
+        let request = create
+        return try await workspaces { client throws(WorkspaceError) in try client.create(request) }
+    }
+
+    /// Starts or stops a workspace the caller may change.
+    func setWorkspace(_ id: String, running: Bool, principal: Principal) async throws -> Workspace {
+        _ = try await authorizedWorkspace(id, principal, .writer)
+        return try await workspaces { client throws(WorkspaceError) in running ? try client.start(id) : try client.stop(id) }
+    }
+
+    func deleteWorkspace(_ id: String, principal: Principal) async throws {
+        _ = try await authorizedWorkspace(id, principal, .writer)
+        try await workspaces { client throws(WorkspaceError) in try client.delete(id) }
+    }
+
+    func workspaceEvents(_ id: String, principal: Principal) async throws -> [WorkspaceEvent] {
+        _ = try await authorizedWorkspace(id, principal, .reader)
+        return try await workspaces { client throws(WorkspaceError) in try client.events(id) }
+    }
+
     func addWorkspaceRoutes(_ api: APIRouteTable) {
         api.tag = "workspaces"
         api.add(.get, "/v1/workspaces", "Workspaces of the caller's sessions (afs-vmd, when linked with --workspaces).", replies: [.ok([Workspace].self)]) {
             _, context in
-            let principal = try context.require(.reader)
-            let all = try await self.workspaces { client throws(WorkspaceError) in try client.list() }
-            if principal.isStoreAdmin { return try HTTPHelpers.json(all) }
-            let mine = Set(try await self.visibleSessions(principal, status: nil).map(\.id))
-            return try HTTPHelpers.json(all.filter { mine.contains($0.project) })
+            try HTTPHelpers.json(try await self.visibleWorkspaces(try context.require(.reader)))
         }
         api.add(
             .post, "/v1/workspaces", "Create a workspace for one of the caller's sessions.",
@@ -64,12 +96,7 @@ extension AetherServer {
         ) { request, context in
             let principal = try context.require(.writer)
             let body = try await HTTPHelpers.decode(WorkspaceCreateRequest.self, from: request, context: context)
-            if !principal.isStoreAdmin { _ = try await self.authorize(body.project, principal: principal, .writer) }
-            var create = WorkspaceRequest(project: body.project)
-            if let hardware = body.hardware { create.hardware = hardware }
-            create.idleTimeout = body.idleTimeout
-            let request = create
-            let workspace = try await self.workspaces { client throws(WorkspaceError) in try client.create(request) }
+            let workspace = try await self.createWorkspace(project: body.project, hardware: body.hardware, idleTimeout: body.idleTimeout, principal: principal)
             return try HTTPHelpers.json(workspace, status: .created)
         }
         api.add(.get, "/v1/workspaces/{workspace}", "One workspace.", replies: [.ok(Workspace.self)]) { _, context in
@@ -79,23 +106,16 @@ extension AetherServer {
         for (verb, summary) in [("start", "Start a workspace (returns at once; it moves through starting to running)."), ("stop", "Stop a workspace.")] {
             api.add(.post, "/v1/workspaces/{workspace}/\(verb)", summary, role: .writer, replies: [.accepted(Workspace.self)]) { _, context in
                 let id = try context.parameters.require("workspace")
-                _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
-                let workspace = try await self.workspaces { client throws(WorkspaceError) in
-                    verb == "start" ? try client.start(id) : try client.stop(id)
-                }
+                let workspace = try await self.setWorkspace(id, running: verb == "start", principal: try context.require(.writer))
                 return try HTTPHelpers.json(workspace, status: .accepted)
             }
         }
         api.add(.delete, "/v1/workspaces/{workspace}", "Delete a workspace and its volume.", role: .writer, replies: [.noContent]) { _, context in
-            let id = try context.parameters.require("workspace")
-            _ = try await self.authorizedWorkspace(id, try context.require(.writer), .writer)
-            try await self.workspaces { client throws(WorkspaceError) in try client.delete(id) }
+            try await self.deleteWorkspace(try context.parameters.require("workspace"), principal: try context.require(.writer))
             return Response(status: .noContent)
         }
         api.add(.get, "/v1/workspaces/{workspace}/events", "A workspace's state changes, oldest first.", replies: [.ok([WorkspaceEvent].self)]) { _, context in
-            let id = try context.parameters.require("workspace")
-            _ = try await self.authorizedWorkspace(id, try context.require(.reader), .reader)
-            return try HTTPHelpers.json(try await self.workspaces { client throws(WorkspaceError) in try client.events(id) })
+            try HTTPHelpers.json(try await self.workspaceEvents(try context.parameters.require("workspace"), principal: try context.require(.reader)))
         }
     }
 }

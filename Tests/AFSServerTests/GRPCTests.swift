@@ -16,6 +16,9 @@ import Testing
         let coordination: Aether_V1_Coordination.Client<HTTP2ClientTransport.Posix>
         let service: Aether_V1_Service.Client<HTTP2ClientTransport.Posix>
         let reflection: Grpc_Reflection_V1_ServerReflection.Client<HTTP2ClientTransport.Posix>
+        let reflectionAlpha: Grpc_Reflection_V1alpha_ServerReflection.Client<HTTP2ClientTransport.Posix>
+        let health: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
+        let workspaces: Aether_V1_Workspaces.Client<HTTP2ClientTransport.Posix>
     }
 
     func withClients<R: Sendable>(_ server: ServerHarness, _ body: (Clients) async throws -> R) async throws -> R {
@@ -27,7 +30,8 @@ import Testing
             try await body(
                 Clients(
                     sessions: .init(wrapping: client), files: .init(wrapping: client), coordination: .init(wrapping: client),
-                    service: .init(wrapping: client), reflection: .init(wrapping: client)))
+                    service: .init(wrapping: client), reflection: .init(wrapping: client), reflectionAlpha: .init(wrapping: client),
+                    health: .init(wrapping: client), workspaces: .init(wrapping: client)))
         }
     }
 

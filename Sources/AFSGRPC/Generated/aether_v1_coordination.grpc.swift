@@ -205,6 +205,84 @@ public enum Aether_V1_Coordination: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListMessages" metadata.
+        public enum ListMessages: Sendable {
+            /// Request type for "ListMessages".
+            public typealias Input = Aether_V1_ListMessagesRequest
+            /// Response type for "ListMessages".
+            public typealias Output = Aether_V1_ListMessagesResponse
+            /// Descriptor for "ListMessages".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "ListMessages",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListTopics" metadata.
+        public enum ListTopics: Sendable {
+            /// Request type for "ListTopics".
+            public typealias Input = Aether_V1_ListTopicsRequest
+            /// Response type for "ListTopics".
+            public typealias Output = Aether_V1_ListTopicsResponse
+            /// Descriptor for "ListTopics".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "ListTopics",
+                type: .unary
+            )
+        }
+        /// Namespace for "RequestReview" metadata.
+        public enum RequestReview: Sendable {
+            /// Request type for "RequestReview".
+            public typealias Input = Aether_V1_RequestReviewRequest
+            /// Response type for "RequestReview".
+            public typealias Output = Aether_V1_ReviewState
+            /// Descriptor for "RequestReview".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "RequestReview",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetReview" metadata.
+        public enum GetReview: Sendable {
+            /// Request type for "GetReview".
+            public typealias Input = Aether_V1_GetReviewRequest
+            /// Response type for "GetReview".
+            public typealias Output = Aether_V1_ReviewState
+            /// Descriptor for "GetReview".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "GetReview",
+                type: .unary
+            )
+        }
+        /// Namespace for "Decide" metadata.
+        public enum Decide: Sendable {
+            /// Request type for "Decide".
+            public typealias Input = Aether_V1_DecideRequest
+            /// Response type for "Decide".
+            public typealias Output = Aether_V1_ReviewState
+            /// Descriptor for "Decide".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "Decide",
+                type: .unary
+            )
+        }
+        /// Namespace for "Undo" metadata.
+        public enum Undo: Sendable {
+            /// Request type for "Undo".
+            public typealias Input = Aether_V1_UndoRequest
+            /// Response type for "Undo".
+            public typealias Output = Aether_V1_UndoReport
+            /// Descriptor for "Undo".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Coordination"),
+                method: "Undo",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aether.v1.Coordination" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SubscribeChanges.descriptor,
@@ -220,7 +298,13 @@ public enum Aether_V1_Coordination: Sendable {
             GetKnowledge.descriptor,
             PutKnowledge.descriptor,
             ListKnowledge.descriptor,
-            DeleteKnowledge.descriptor
+            DeleteKnowledge.descriptor,
+            ListMessages.descriptor,
+            ListTopics.descriptor,
+            RequestReview.descriptor,
+            GetReview.descriptor,
+            Decide.descriptor,
+            Undo.descriptor
         ]
     }
 }
@@ -473,6 +557,110 @@ extension Aether_V1_Coordination {
             request: GRPCCore.StreamingServerRequest<Aether_V1_DeleteKnowledgeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_DeleteKnowledgeResponse>
+
+        /// Handle the "ListMessages" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ListMessagesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ListMessagesResponse` messages.
+        func listMessages(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ListMessagesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListMessagesResponse>
+
+        /// Handle the "ListTopics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The session's bus topics.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ListTopicsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ListTopicsResponse` messages.
+        func listTopics(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ListTopicsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListTopicsResponse>
+
+        /// Handle the "RequestReview" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for review; promote into a ref with a policy then needs approvals.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_RequestReviewRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ReviewState` messages.
+        func requestReview(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_RequestReviewRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "GetReview" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_GetReviewRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ReviewState` messages.
+        func getReview(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_GetReviewRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "Decide" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_DecideRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ReviewState` messages.
+        func decide(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_DecideRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "Undo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reverts one actor's changes since a checkpoint (default: the latest).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_UndoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_UndoReport` messages.
+        func undo(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_UndoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_UndoReport>
     }
 
     /// Service protocol for the "aether.v1.Coordination" service.
@@ -709,6 +897,110 @@ extension Aether_V1_Coordination {
             request: GRPCCore.ServerRequest<Aether_V1_DeleteKnowledgeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Aether_V1_DeleteKnowledgeResponse>
+
+        /// Handle the "ListMessages" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListMessagesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ListMessagesResponse` message.
+        func listMessages(
+            request: GRPCCore.ServerRequest<Aether_V1_ListMessagesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListMessagesResponse>
+
+        /// Handle the "ListTopics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The session's bus topics.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTopicsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ListTopicsResponse` message.
+        func listTopics(
+            request: GRPCCore.ServerRequest<Aether_V1_ListTopicsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListTopicsResponse>
+
+        /// Handle the "RequestReview" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for review; promote into a ref with a policy then needs approvals.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RequestReviewRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ReviewState` message.
+        func requestReview(
+            request: GRPCCore.ServerRequest<Aether_V1_RequestReviewRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "GetReview" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetReviewRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ReviewState` message.
+        func getReview(
+            request: GRPCCore.ServerRequest<Aether_V1_GetReviewRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "Decide" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_DecideRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ReviewState` message.
+        func decide(
+            request: GRPCCore.ServerRequest<Aether_V1_DecideRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState>
+
+        /// Handle the "Undo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reverts one actor's changes since a checkpoint (default: the latest).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_UndoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_UndoReport` message.
+        func undo(
+            request: GRPCCore.ServerRequest<Aether_V1_UndoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_UndoReport>
     }
 
     /// Simple service protocol for the "aether.v1.Coordination" service.
@@ -945,6 +1237,110 @@ extension Aether_V1_Coordination {
             request: Aether_V1_DeleteKnowledgeRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Aether_V1_DeleteKnowledgeResponse
+
+        /// Handle the "ListMessages" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ListMessagesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ListMessagesResponse` to respond with.
+        func listMessages(
+            request: Aether_V1_ListMessagesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ListMessagesResponse
+
+        /// Handle the "ListTopics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The session's bus topics.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ListTopicsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ListTopicsResponse` to respond with.
+        func listTopics(
+            request: Aether_V1_ListTopicsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ListTopicsResponse
+
+        /// Handle the "RequestReview" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for review; promote into a ref with a policy then needs approvals.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_RequestReviewRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ReviewState` to respond with.
+        func requestReview(
+            request: Aether_V1_RequestReviewRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ReviewState
+
+        /// Handle the "GetReview" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_GetReviewRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ReviewState` to respond with.
+        func getReview(
+            request: Aether_V1_GetReviewRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ReviewState
+
+        /// Handle the "Decide" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_DecideRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ReviewState` to respond with.
+        func decide(
+            request: Aether_V1_DecideRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ReviewState
+
+        /// Handle the "Undo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reverts one actor's changes since a checkpoint (default: the latest).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_UndoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_UndoReport` to respond with.
+        func undo(
+            request: Aether_V1_UndoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_UndoReport
     }
 }
 
@@ -1106,6 +1502,72 @@ extension Aether_V1_Coordination.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.ListMessages.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListMessagesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListMessagesResponse>(),
+            handler: { request, context in
+                try await self.listMessages(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.ListTopics.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListTopicsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListTopicsResponse>(),
+            handler: { request, context in
+                try await self.listTopics(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.RequestReview.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RequestReviewRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ReviewState>(),
+            handler: { request, context in
+                try await self.requestReview(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.GetReview.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_GetReviewRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ReviewState>(),
+            handler: { request, context in
+                try await self.getReview(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.Decide.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_DecideRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ReviewState>(),
+            handler: { request, context in
+                try await self.decide(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Coordination.Method.Undo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_UndoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_UndoReport>(),
+            handler: { request, context in
+                try await self.undo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1260,6 +1722,72 @@ extension Aether_V1_Coordination.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_DeleteKnowledgeResponse> {
         let response = try await self.deleteKnowledge(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listMessages(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ListMessagesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListMessagesResponse> {
+        let response = try await self.listMessages(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listTopics(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ListTopicsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListTopicsResponse> {
+        let response = try await self.listTopics(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func requestReview(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_RequestReviewRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState> {
+        let response = try await self.requestReview(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getReview(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_GetReviewRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState> {
+        let response = try await self.getReview(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func decide(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_DecideRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReviewState> {
+        let response = try await self.decide(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func undo(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_UndoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_UndoReport> {
+        let response = try await self.undo(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1453,6 +1981,84 @@ extension Aether_V1_Coordination.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Aether_V1_DeleteKnowledgeResponse> {
         return GRPCCore.ServerResponse<Aether_V1_DeleteKnowledgeResponse>(
             message: try await self.deleteKnowledge(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listMessages(
+        request: GRPCCore.ServerRequest<Aether_V1_ListMessagesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListMessagesResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_ListMessagesResponse>(
+            message: try await self.listMessages(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listTopics(
+        request: GRPCCore.ServerRequest<Aether_V1_ListTopicsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListTopicsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_ListTopicsResponse>(
+            message: try await self.listTopics(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func requestReview(
+        request: GRPCCore.ServerRequest<Aether_V1_RequestReviewRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState> {
+        return GRPCCore.ServerResponse<Aether_V1_ReviewState>(
+            message: try await self.requestReview(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getReview(
+        request: GRPCCore.ServerRequest<Aether_V1_GetReviewRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState> {
+        return GRPCCore.ServerResponse<Aether_V1_ReviewState>(
+            message: try await self.getReview(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func decide(
+        request: GRPCCore.ServerRequest<Aether_V1_DecideRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ReviewState> {
+        return GRPCCore.ServerResponse<Aether_V1_ReviewState>(
+            message: try await self.decide(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func undo(
+        request: GRPCCore.ServerRequest<Aether_V1_UndoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_UndoReport> {
+        return GRPCCore.ServerResponse<Aether_V1_UndoReport>(
+            message: try await self.undo(
                 request: request.message,
                 context: context
             ),
@@ -1765,6 +2371,140 @@ extension Aether_V1_Coordination {
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_DeleteKnowledgeResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_DeleteKnowledgeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListMessages" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListMessagesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListMessagesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListMessagesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listMessages<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListMessagesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListMessagesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListMessagesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListMessagesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListTopics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The session's bus topics.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTopicsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListTopicsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListTopicsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listTopics<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListTopicsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListTopicsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListTopicsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTopicsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RequestReview" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for review; promote into a ref with a policy then needs approvals.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RequestReviewRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RequestReviewRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func requestReview<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RequestReviewRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RequestReviewRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetReview" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetReviewRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetReviewRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getReview<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetReviewRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetReviewRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Decide" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_DecideRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_DecideRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func decide<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_DecideRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_DecideRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Undo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reverts one actor's changes since a checkpoint (default: the latest).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_UndoRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_UndoRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_UndoReport` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func undo<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_UndoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_UndoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_UndoReport>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_UndoReport>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2230,6 +2970,206 @@ extension Aether_V1_Coordination {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListMessages" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListMessagesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListMessagesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListMessagesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listMessages<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListMessagesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListMessagesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListMessagesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListMessagesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.ListMessages.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListTopics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The session's bus topics.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTopicsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListTopicsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListTopicsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listTopics<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListTopicsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListTopicsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListTopicsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTopicsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.ListTopics.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RequestReview" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Asks for review; promote into a ref with a policy then needs approvals.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RequestReviewRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RequestReviewRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func requestReview<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RequestReviewRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RequestReviewRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.RequestReview.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetReview" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetReviewRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetReviewRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getReview<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetReviewRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetReviewRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.GetReview.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Decide" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_DecideRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_DecideRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReviewState` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func decide<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_DecideRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_DecideRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReviewState>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.Decide.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Undo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reverts one actor's changes since a checkpoint (default: the latest).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_UndoRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_UndoRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_UndoReport` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func undo<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_UndoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_UndoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_UndoReport>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_UndoReport>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Coordination.Method.Undo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2608,6 +3548,176 @@ extension Aether_V1_Coordination.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_DeleteKnowledgeRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_DeleteKnowledgeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListMessages" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ListMessagesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listMessages<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ListMessagesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListMessagesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listMessages(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListMessagesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListMessagesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTopics" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The session's bus topics.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ListTopicsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTopics<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ListTopicsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTopicsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listTopics(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListTopicsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListTopicsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestReview" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks for review; promote into a ref with a policy then needs approvals.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_RequestReviewRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestReview<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_RequestReviewRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.requestReview(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RequestReviewRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ReviewState>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReview" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_GetReviewRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReview<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_GetReviewRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getReview(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_GetReviewRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ReviewState>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Decide" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_DecideRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func decide<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_DecideRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.decide(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_DecideRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ReviewState>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Undo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reverts one actor's changes since a checkpoint (default: the latest).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_UndoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func undo<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_UndoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_UndoReport>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.undo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_UndoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_UndoReport>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3044,6 +4154,200 @@ extension Aether_V1_Coordination.ClientProtocol {
             metadata: metadata
         )
         return try await self.deleteKnowledge(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListMessages" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One page of a topic's messages from an offset (no waiting; SubscribeBus follows live).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listMessages<Result>(
+        _ message: Aether_V1_ListMessagesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListMessagesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ListMessagesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listMessages(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTopics" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The session's bus topics.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTopics<Result>(
+        _ message: Aether_V1_ListTopicsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTopicsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ListTopicsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listTopics(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestReview" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Asks for review; promote into a ref with a policy then needs approvals.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestReview<Result>(
+        _ message: Aether_V1_RequestReviewRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_RequestReviewRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.requestReview(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReview" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReview<Result>(
+        _ message: Aether_V1_GetReviewRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_GetReviewRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getReview(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Decide" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Approves or rejects (reviewer: x-afs-actor, else the tenant).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func decide<Result>(
+        _ message: Aether_V1_DecideRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ReviewState>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_DecideRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.decide(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Undo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reverts one actor's changes since a checkpoint (default: the latest).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func undo<Result>(
+        _ message: Aether_V1_UndoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_UndoReport>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_UndoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.undo(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -245,6 +245,58 @@ public enum Aether_V1_Files: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Patch" metadata.
+        public enum Patch: Sendable {
+            /// Request type for "Patch".
+            public typealias Input = Aether_V1_PatchRequest
+            /// Response type for "Patch".
+            public typealias Output = Aether_V1_FileStat
+            /// Descriptor for "Patch".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Patch",
+                type: .unary
+            )
+        }
+        /// Namespace for "Batch" metadata.
+        public enum Batch: Sendable {
+            /// Request type for "Batch".
+            public typealias Input = Aether_V1_BatchRequest
+            /// Response type for "Batch".
+            public typealias Output = Aether_V1_BatchResponse
+            /// Descriptor for "Batch".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "Batch",
+                type: .unary
+            )
+        }
+        /// Namespace for "RecordAccessTimes" metadata.
+        public enum RecordAccessTimes: Sendable {
+            /// Request type for "RecordAccessTimes".
+            public typealias Input = Aether_V1_RecordAccessTimesRequest
+            /// Response type for "RecordAccessTimes".
+            public typealias Output = Aether_V1_RecordAccessTimesResponse
+            /// Descriptor for "RecordAccessTimes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "RecordAccessTimes",
+                type: .unary
+            )
+        }
+        /// Namespace for "MissingChunks" metadata.
+        public enum MissingChunks: Sendable {
+            /// Request type for "MissingChunks".
+            public typealias Input = Aether_V1_MissingChunksRequest
+            /// Response type for "MissingChunks".
+            public typealias Output = Aether_V1_MissingChunksResponse
+            /// Descriptor for "MissingChunks".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "MissingChunks",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aether.v1.Files" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Read.descriptor,
@@ -263,7 +315,11 @@ public enum Aether_V1_Files: Sendable {
             HardLinks.descriptor,
             GetXattrs.descriptor,
             SetXattr.descriptor,
-            RemoveXattr.descriptor
+            RemoveXattr.descriptor,
+            Patch.descriptor,
+            Batch.descriptor,
+            RecordAccessTimes.descriptor,
+            MissingChunks.descriptor
         ]
     }
 }
@@ -577,6 +633,80 @@ extension Aether_V1_Files {
             request: GRPCCore.StreamingServerRequest<Aether_V1_RemoveXattrRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Patch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces bytes at an offset (the file grows if they reach past its end).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_PatchRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_FileStat` messages.
+        func patch(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_PatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Batch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Applies many changes in order with one durable wait; a refused change does not stop the
+        /// > others (at most 1000 changes).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_BatchRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_BatchResponse` messages.
+        func batch(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_BatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_BatchResponse>
+
+        /// Handle the "RecordAccessTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_RecordAccessTimesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_RecordAccessTimesResponse` messages.
+        func recordAccessTimes(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_RecordAccessTimesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RecordAccessTimesResponse>
+
+        /// Handle the "MissingChunks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+        /// > in the base files and go as references).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_MissingChunksRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_MissingChunksResponse` messages.
+        func missingChunks(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_MissingChunksRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_MissingChunksResponse>
     }
 
     /// Service protocol for the "aether.v1.Files" service.
@@ -874,6 +1004,80 @@ extension Aether_V1_Files {
             request: GRPCCore.ServerRequest<Aether_V1_RemoveXattrRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Patch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces bytes at an offset (the file grows if they reach past its end).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_PatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_FileStat` message.
+        func patch(
+            request: GRPCCore.ServerRequest<Aether_V1_PatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat>
+
+        /// Handle the "Batch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Applies many changes in order with one durable wait; a refused change does not stop the
+        /// > others (at most 1000 changes).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_BatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_BatchResponse` message.
+        func batch(
+            request: GRPCCore.ServerRequest<Aether_V1_BatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_BatchResponse>
+
+        /// Handle the "RecordAccessTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RecordAccessTimesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_RecordAccessTimesResponse` message.
+        func recordAccessTimes(
+            request: GRPCCore.ServerRequest<Aether_V1_RecordAccessTimesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_RecordAccessTimesResponse>
+
+        /// Handle the "MissingChunks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+        /// > in the base files and go as references).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MissingChunksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_MissingChunksResponse` message.
+        func missingChunks(
+            request: GRPCCore.ServerRequest<Aether_V1_MissingChunksRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_MissingChunksResponse>
     }
 
     /// Simple service protocol for the "aether.v1.Files" service.
@@ -1170,6 +1374,80 @@ extension Aether_V1_Files {
             request: Aether_V1_RemoveXattrRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Patch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces bytes at an offset (the file grows if they reach past its end).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_PatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_FileStat` to respond with.
+        func patch(
+            request: Aether_V1_PatchRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_FileStat
+
+        /// Handle the "Batch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Applies many changes in order with one durable wait; a refused change does not stop the
+        /// > others (at most 1000 changes).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_BatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_BatchResponse` to respond with.
+        func batch(
+            request: Aether_V1_BatchRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_BatchResponse
+
+        /// Handle the "RecordAccessTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_RecordAccessTimesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_RecordAccessTimesResponse` to respond with.
+        func recordAccessTimes(
+            request: Aether_V1_RecordAccessTimesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_RecordAccessTimesResponse
+
+        /// Handle the "MissingChunks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+        /// > in the base files and go as references).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_MissingChunksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_MissingChunksResponse` to respond with.
+        func missingChunks(
+            request: Aether_V1_MissingChunksRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_MissingChunksResponse
     }
 }
 
@@ -1364,6 +1642,50 @@ extension Aether_V1_Files.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Patch.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_PatchRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
+            handler: { request, context in
+                try await self.patch(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.Batch.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_BatchRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_BatchResponse>(),
+            handler: { request, context in
+                try await self.batch(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.RecordAccessTimes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RecordAccessTimesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RecordAccessTimesResponse>(),
+            handler: { request, context in
+                try await self.recordAccessTimes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Files.Method.MissingChunks.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_MissingChunksRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_MissingChunksResponse>(),
+            handler: { request, context in
+                try await self.missingChunks(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1551,6 +1873,50 @@ extension Aether_V1_Files.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
         let response = try await self.removeXattr(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func patch(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_PatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_FileStat> {
+        let response = try await self.patch(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func batch(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_BatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_BatchResponse> {
+        let response = try await self.batch(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func recordAccessTimes(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_RecordAccessTimesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RecordAccessTimesResponse> {
+        let response = try await self.recordAccessTimes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func missingChunks(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_MissingChunksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_MissingChunksResponse> {
+        let response = try await self.missingChunks(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1779,6 +2145,58 @@ extension Aether_V1_Files.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
         return GRPCCore.ServerResponse<Aether_V1_FileStat>(
             message: try await self.removeXattr(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func patch(
+        request: GRPCCore.ServerRequest<Aether_V1_PatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_FileStat> {
+        return GRPCCore.ServerResponse<Aether_V1_FileStat>(
+            message: try await self.patch(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func batch(
+        request: GRPCCore.ServerRequest<Aether_V1_BatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_BatchResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_BatchResponse>(
+            message: try await self.batch(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func recordAccessTimes(
+        request: GRPCCore.ServerRequest<Aether_V1_RecordAccessTimesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_RecordAccessTimesResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_RecordAccessTimesResponse>(
+            message: try await self.recordAccessTimes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func missingChunks(
+        request: GRPCCore.ServerRequest<Aether_V1_MissingChunksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_MissingChunksResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_MissingChunksResponse>(
+            message: try await self.missingChunks(
                 request: request.message,
                 context: context
             ),
@@ -2167,6 +2585,100 @@ extension Aether_V1_Files {
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Patch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces bytes at an offset (the file grows if they reach past its end).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_PatchRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_PatchRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func patch<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_PatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_PatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Batch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Applies many changes in order with one durable wait; a refused change does not stop the
+        /// > others (at most 1000 changes).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_BatchRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_BatchRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_BatchResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func batch<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_BatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_BatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_BatchResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_BatchResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RecordAccessTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RecordAccessTimesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RecordAccessTimesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RecordAccessTimesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func recordAccessTimes<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RecordAccessTimesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RecordAccessTimesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RecordAccessTimesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RecordAccessTimesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MissingChunks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+        /// > in the base files and go as references).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MissingChunksRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_MissingChunksRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_MissingChunksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func missingChunks<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_MissingChunksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_MissingChunksRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_MissingChunksResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_MissingChunksResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2743,6 +3255,144 @@ extension Aether_V1_Files {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Patch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces bytes at an offset (the file grows if they reach past its end).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_PatchRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_PatchRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_FileStat` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func patch<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_PatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_PatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_FileStat>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Patch.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Batch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Applies many changes in order with one durable wait; a refused change does not stop the
+        /// > others (at most 1000 changes).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_BatchRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_BatchRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_BatchResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func batch<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_BatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_BatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_BatchResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_BatchResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.Batch.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RecordAccessTimes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RecordAccessTimesRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RecordAccessTimesRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RecordAccessTimesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func recordAccessTimes<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RecordAccessTimesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RecordAccessTimesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RecordAccessTimesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RecordAccessTimesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.RecordAccessTimes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "MissingChunks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+        /// > in the base files and go as references).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_MissingChunksRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_MissingChunksRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_MissingChunksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func missingChunks<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_MissingChunksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_MissingChunksRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_MissingChunksResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_MissingChunksResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Files.Method.MissingChunks.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -3217,6 +3867,124 @@ extension Aether_V1_Files.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RemoveXattrRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Patch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces bytes at an offset (the file grows if they reach past its end).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_PatchRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func patch<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_PatchRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.patch(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_PatchRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_FileStat>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Batch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Applies many changes in order with one durable wait; a refused change does not stop the
+    /// > others (at most 1000 changes).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_BatchRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func batch<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_BatchRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_BatchResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.batch(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_BatchRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_BatchResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordAccessTimes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_RecordAccessTimesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordAccessTimes<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_RecordAccessTimesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RecordAccessTimesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.recordAccessTimes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RecordAccessTimesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RecordAccessTimesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MissingChunks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+    /// > in the base files and go as references).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_MissingChunksRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func missingChunks<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_MissingChunksRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_MissingChunksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.missingChunks(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_MissingChunksRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_MissingChunksResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3762,6 +4530,140 @@ extension Aether_V1_Files.ClientProtocol {
             metadata: metadata
         )
         return try await self.removeXattr(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Patch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces bytes at an offset (the file grows if they reach past its end).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func patch<Result>(
+        _ message: Aether_V1_PatchRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_FileStat>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_PatchRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.patch(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Batch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Applies many changes in order with one durable wait; a refused change does not stop the
+    /// > others (at most 1000 changes).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func batch<Result>(
+        _ message: Aether_V1_BatchRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_BatchResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_BatchRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.batch(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordAccessTimes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Moves access times forward (relatime reads by a mount): no change time, no event.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordAccessTimes<Result>(
+        _ message: Aether_V1_RecordAccessTimesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RecordAccessTimesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_RecordAccessTimesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.recordAccessTimes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MissingChunks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Which of these chunk IDs a chunked Write of `path` must send as bytes (the others are
+    /// > in the base files and go as references).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func missingChunks<Result>(
+        _ message: Aether_V1_MissingChunksRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_MissingChunksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_MissingChunksRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.missingChunks(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -48,10 +48,108 @@ public enum Aether_V1_Service: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Analytics" metadata.
+        public enum Analytics: Sendable {
+            /// Request type for "Analytics".
+            public typealias Input = Aether_V1_AnalyticsRequest
+            /// Response type for "Analytics".
+            public typealias Output = Aether_V1_AnalyticsResponse
+            /// Descriptor for "Analytics".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "Analytics",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateToken" metadata.
+        public enum CreateToken: Sendable {
+            /// Request type for "CreateToken".
+            public typealias Input = Aether_V1_CreateTokenRequest
+            /// Response type for "CreateToken".
+            public typealias Output = Aether_V1_CreatedToken
+            /// Descriptor for "CreateToken".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "CreateToken",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListTokens" metadata.
+        public enum ListTokens: Sendable {
+            /// Request type for "ListTokens".
+            public typealias Input = Aether_V1_ListTokensRequest
+            /// Response type for "ListTokens".
+            public typealias Output = Aether_V1_ListTokensResponse
+            /// Descriptor for "ListTokens".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "ListTokens",
+                type: .unary
+            )
+        }
+        /// Namespace for "RevokeToken" metadata.
+        public enum RevokeToken: Sendable {
+            /// Request type for "RevokeToken".
+            public typealias Input = Aether_V1_RevokeTokenRequest
+            /// Response type for "RevokeToken".
+            public typealias Output = Aether_V1_RevokeTokenResponse
+            /// Descriptor for "RevokeToken".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "RevokeToken",
+                type: .unary
+            )
+        }
+        /// Namespace for "StoreStats" metadata.
+        public enum StoreStats: Sendable {
+            /// Request type for "StoreStats".
+            public typealias Input = Aether_V1_StoreStatsRequest
+            /// Response type for "StoreStats".
+            public typealias Output = Aether_V1_StoreStatsResponse
+            /// Descriptor for "StoreStats".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "StoreStats",
+                type: .unary
+            )
+        }
+        /// Namespace for "CollectGarbage" metadata.
+        public enum CollectGarbage: Sendable {
+            /// Request type for "CollectGarbage".
+            public typealias Input = Aether_V1_CollectGarbageRequest
+            /// Response type for "CollectGarbage".
+            public typealias Output = Aether_V1_CollectGarbageResponse
+            /// Descriptor for "CollectGarbage".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "CollectGarbage",
+                type: .unary
+            )
+        }
+        /// Namespace for "VerifyStore" metadata.
+        public enum VerifyStore: Sendable {
+            /// Request type for "VerifyStore".
+            public typealias Input = Aether_V1_VerifyStoreRequest
+            /// Response type for "VerifyStore".
+            public typealias Output = Aether_V1_VerifyStoreResponse
+            /// Descriptor for "VerifyStore".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Service"),
+                method: "VerifyStore",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aether.v1.Service" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Health.descriptor,
-            Usage.descriptor
+            Usage.descriptor,
+            Analytics.descriptor,
+            CreateToken.descriptor,
+            ListTokens.descriptor,
+            RevokeToken.descriptor,
+            StoreStats.descriptor,
+            CollectGarbage.descriptor,
+            VerifyStore.descriptor
         ]
     }
 }
@@ -114,6 +212,116 @@ extension Aether_V1_Service {
             request: GRPCCore.StreamingServerRequest<Aether_V1_UsageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_UsageResponse>
+
+        /// Handle the "Analytics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_AnalyticsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_AnalyticsResponse` messages.
+        func analytics(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_AnalyticsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_AnalyticsResponse>
+
+        /// Handle the "CreateToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_CreateTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_CreatedToken` messages.
+        func createToken(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_CreateTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_CreatedToken>
+
+        /// Handle the "ListTokens" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ListTokensRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ListTokensResponse` messages.
+        func listTokens(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ListTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListTokensResponse>
+
+        /// Handle the "RevokeToken" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_RevokeTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_RevokeTokenResponse` messages.
+        func revokeToken(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_RevokeTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RevokeTokenResponse>
+
+        /// Handle the "StoreStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Store maintenance (the server's own admin token only).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_StoreStatsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_StoreStatsResponse` messages.
+        func storeStats(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_StoreStatsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_StoreStatsResponse>
+
+        /// Handle the "CollectGarbage" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_CollectGarbageRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_CollectGarbageResponse` messages.
+        func collectGarbage(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_CollectGarbageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_CollectGarbageResponse>
+
+        /// Handle the "VerifyStore" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_VerifyStoreRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_VerifyStoreResponse` messages.
+        func verifyStore(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_VerifyStoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_VerifyStoreResponse>
     }
 
     /// Service protocol for the "aether.v1.Service" service.
@@ -160,6 +368,116 @@ extension Aether_V1_Service {
             request: GRPCCore.ServerRequest<Aether_V1_UsageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Aether_V1_UsageResponse>
+
+        /// Handle the "Analytics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_AnalyticsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_AnalyticsResponse` message.
+        func analytics(
+            request: GRPCCore.ServerRequest<Aether_V1_AnalyticsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_AnalyticsResponse>
+
+        /// Handle the "CreateToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_CreatedToken` message.
+        func createToken(
+            request: GRPCCore.ServerRequest<Aether_V1_CreateTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_CreatedToken>
+
+        /// Handle the "ListTokens" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ListTokensResponse` message.
+        func listTokens(
+            request: GRPCCore.ServerRequest<Aether_V1_ListTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListTokensResponse>
+
+        /// Handle the "RevokeToken" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RevokeTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_RevokeTokenResponse` message.
+        func revokeToken(
+            request: GRPCCore.ServerRequest<Aether_V1_RevokeTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_RevokeTokenResponse>
+
+        /// Handle the "StoreStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Store maintenance (the server's own admin token only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StoreStatsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_StoreStatsResponse` message.
+        func storeStats(
+            request: GRPCCore.ServerRequest<Aether_V1_StoreStatsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_StoreStatsResponse>
+
+        /// Handle the "CollectGarbage" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CollectGarbageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_CollectGarbageResponse` message.
+        func collectGarbage(
+            request: GRPCCore.ServerRequest<Aether_V1_CollectGarbageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_CollectGarbageResponse>
+
+        /// Handle the "VerifyStore" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_VerifyStoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_VerifyStoreResponse` message.
+        func verifyStore(
+            request: GRPCCore.ServerRequest<Aether_V1_VerifyStoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_VerifyStoreResponse>
     }
 
     /// Simple service protocol for the "aether.v1.Service" service.
@@ -204,6 +522,116 @@ extension Aether_V1_Service {
             request: Aether_V1_UsageRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Aether_V1_UsageResponse
+
+        /// Handle the "Analytics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_AnalyticsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_AnalyticsResponse` to respond with.
+        func analytics(
+            request: Aether_V1_AnalyticsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_AnalyticsResponse
+
+        /// Handle the "CreateToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_CreateTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_CreatedToken` to respond with.
+        func createToken(
+            request: Aether_V1_CreateTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_CreatedToken
+
+        /// Handle the "ListTokens" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ListTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ListTokensResponse` to respond with.
+        func listTokens(
+            request: Aether_V1_ListTokensRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ListTokensResponse
+
+        /// Handle the "RevokeToken" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_RevokeTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_RevokeTokenResponse` to respond with.
+        func revokeToken(
+            request: Aether_V1_RevokeTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_RevokeTokenResponse
+
+        /// Handle the "StoreStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Store maintenance (the server's own admin token only).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_StoreStatsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_StoreStatsResponse` to respond with.
+        func storeStats(
+            request: Aether_V1_StoreStatsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_StoreStatsResponse
+
+        /// Handle the "CollectGarbage" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_CollectGarbageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_CollectGarbageResponse` to respond with.
+        func collectGarbage(
+            request: Aether_V1_CollectGarbageRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_CollectGarbageResponse
+
+        /// Handle the "VerifyStore" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_VerifyStoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_VerifyStoreResponse` to respond with.
+        func verifyStore(
+            request: Aether_V1_VerifyStoreRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_VerifyStoreResponse
     }
 }
 
@@ -228,6 +656,83 @@ extension Aether_V1_Service.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_UsageResponse>(),
             handler: { request, context in
                 try await self.usage(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.Analytics.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_AnalyticsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_AnalyticsResponse>(),
+            handler: { request, context in
+                try await self.analytics(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.CreateToken.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_CreateTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_CreatedToken>(),
+            handler: { request, context in
+                try await self.createToken(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.ListTokens.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListTokensRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListTokensResponse>(),
+            handler: { request, context in
+                try await self.listTokens(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.RevokeToken.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RevokeTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RevokeTokenResponse>(),
+            handler: { request, context in
+                try await self.revokeToken(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.StoreStats.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_StoreStatsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_StoreStatsResponse>(),
+            handler: { request, context in
+                try await self.storeStats(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.CollectGarbage.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_CollectGarbageRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_CollectGarbageResponse>(),
+            handler: { request, context in
+                try await self.collectGarbage(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Service.Method.VerifyStore.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_VerifyStoreRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_VerifyStoreResponse>(),
+            handler: { request, context in
+                try await self.verifyStore(
                     request: request,
                     context: context
                 )
@@ -260,6 +765,83 @@ extension Aether_V1_Service.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func analytics(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_AnalyticsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_AnalyticsResponse> {
+        let response = try await self.analytics(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createToken(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_CreateTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_CreatedToken> {
+        let response = try await self.createToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listTokens(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ListTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListTokensResponse> {
+        let response = try await self.listTokens(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func revokeToken(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_RevokeTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RevokeTokenResponse> {
+        let response = try await self.revokeToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func storeStats(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_StoreStatsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_StoreStatsResponse> {
+        let response = try await self.storeStats(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func collectGarbage(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_CollectGarbageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_CollectGarbageResponse> {
+        let response = try await self.collectGarbage(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func verifyStore(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_VerifyStoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_VerifyStoreResponse> {
+        let response = try await self.verifyStore(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -284,6 +866,97 @@ extension Aether_V1_Service.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Aether_V1_UsageResponse> {
         return GRPCCore.ServerResponse<Aether_V1_UsageResponse>(
             message: try await self.usage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func analytics(
+        request: GRPCCore.ServerRequest<Aether_V1_AnalyticsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_AnalyticsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_AnalyticsResponse>(
+            message: try await self.analytics(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createToken(
+        request: GRPCCore.ServerRequest<Aether_V1_CreateTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_CreatedToken> {
+        return GRPCCore.ServerResponse<Aether_V1_CreatedToken>(
+            message: try await self.createToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listTokens(
+        request: GRPCCore.ServerRequest<Aether_V1_ListTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListTokensResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_ListTokensResponse>(
+            message: try await self.listTokens(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func revokeToken(
+        request: GRPCCore.ServerRequest<Aether_V1_RevokeTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_RevokeTokenResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_RevokeTokenResponse>(
+            message: try await self.revokeToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func storeStats(
+        request: GRPCCore.ServerRequest<Aether_V1_StoreStatsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_StoreStatsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_StoreStatsResponse>(
+            message: try await self.storeStats(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func collectGarbage(
+        request: GRPCCore.ServerRequest<Aether_V1_CollectGarbageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_CollectGarbageResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_CollectGarbageResponse>(
+            message: try await self.collectGarbage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func verifyStore(
+        request: GRPCCore.ServerRequest<Aether_V1_VerifyStoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_VerifyStoreResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_VerifyStoreResponse>(
+            message: try await self.verifyStore(
                 request: request.message,
                 context: context
             ),
@@ -346,6 +1019,151 @@ extension Aether_V1_Service {
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_UsageResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_UsageResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Analytics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_AnalyticsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_AnalyticsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_AnalyticsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func analytics<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_AnalyticsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_AnalyticsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_AnalyticsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_AnalyticsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateTokenRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CreateTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_CreatedToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createToken<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CreateTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CreateTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_CreatedToken>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CreatedToken>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListTokens" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTokensRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListTokensResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listTokens<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListTokensResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTokensResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RevokeToken" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RevokeTokenRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RevokeTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RevokeTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func revokeToken<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RevokeTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RevokeTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RevokeTokenResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RevokeTokenResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "StoreStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Store maintenance (the server's own admin token only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StoreStatsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StoreStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_StoreStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func storeStats<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StoreStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StoreStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_StoreStatsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_StoreStatsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CollectGarbage" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CollectGarbageRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CollectGarbageRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_CollectGarbageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func collectGarbage<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CollectGarbageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CollectGarbageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_CollectGarbageResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CollectGarbageResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "VerifyStore" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_VerifyStoreRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_VerifyStoreRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_VerifyStoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func verifyStore<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_VerifyStoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_VerifyStoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_VerifyStoreResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_VerifyStoreResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -433,6 +1251,228 @@ extension Aether_V1_Service {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Analytics" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_AnalyticsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_AnalyticsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_AnalyticsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func analytics<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_AnalyticsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_AnalyticsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_AnalyticsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_AnalyticsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.Analytics.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateTokenRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CreateTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_CreatedToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createToken<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CreateTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CreateTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_CreatedToken>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CreatedToken>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.CreateToken.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListTokens" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListTokensRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListTokensResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listTokens<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListTokensResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTokensResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.ListTokens.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RevokeToken" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_RevokeTokenRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_RevokeTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RevokeTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func revokeToken<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_RevokeTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_RevokeTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RevokeTokenResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RevokeTokenResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.RevokeToken.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "StoreStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Store maintenance (the server's own admin token only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_StoreStatsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_StoreStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_StoreStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func storeStats<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_StoreStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_StoreStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_StoreStatsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_StoreStatsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.StoreStats.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CollectGarbage" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CollectGarbageRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CollectGarbageRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_CollectGarbageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func collectGarbage<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CollectGarbageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CollectGarbageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_CollectGarbageResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CollectGarbageResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.CollectGarbage.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "VerifyStore" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_VerifyStoreRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_VerifyStoreRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_VerifyStoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func verifyStore<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_VerifyStoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_VerifyStoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_VerifyStoreResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_VerifyStoreResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Service.Method.VerifyStore.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -493,6 +1533,193 @@ extension Aether_V1_Service.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_UsageRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_UsageResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Analytics" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_AnalyticsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func analytics<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_AnalyticsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_AnalyticsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.analytics(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_AnalyticsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_AnalyticsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_CreateTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createToken<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_CreateTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CreatedToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createToken(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_CreateTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_CreatedToken>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTokens" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ListTokensRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTokens<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ListTokensRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTokensResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listTokens(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListTokensRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListTokensResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokeToken" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_RevokeTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeToken<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_RevokeTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RevokeTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.revokeToken(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RevokeTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RevokeTokenResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StoreStats" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Store maintenance (the server's own admin token only).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_StoreStatsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func storeStats<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_StoreStatsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_StoreStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.storeStats(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_StoreStatsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_StoreStatsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CollectGarbage" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_CollectGarbageRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func collectGarbage<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_CollectGarbageRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CollectGarbageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.collectGarbage(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_CollectGarbageRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_CollectGarbageResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "VerifyStore" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_VerifyStoreRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verifyStore<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_VerifyStoreRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_VerifyStoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.verifyStore(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_VerifyStoreRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_VerifyStoreResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -563,6 +1790,221 @@ extension Aether_V1_Service.ClientProtocol {
             metadata: metadata
         )
         return try await self.usage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Analytics" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forks, dedup ratio and activity over time (the caller's tenant, or everything for the store admin).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func analytics<Result>(
+        _ message: Aether_V1_AnalyticsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_AnalyticsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_AnalyticsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.analytics(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tokens: create one for a tenant (admin; the secret is returned once), list, revoke.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createToken<Result>(
+        _ message: Aether_V1_CreateTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CreatedToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_CreateTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTokens" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTokens<Result>(
+        _ message: Aether_V1_ListTokensRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListTokensResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ListTokensRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listTokens(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokeToken" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeToken<Result>(
+        _ message: Aether_V1_RevokeTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RevokeTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_RevokeTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.revokeToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StoreStats" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Store maintenance (the server's own admin token only).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func storeStats<Result>(
+        _ message: Aether_V1_StoreStatsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_StoreStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_StoreStatsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.storeStats(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CollectGarbage" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func collectGarbage<Result>(
+        _ message: Aether_V1_CollectGarbageRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_CollectGarbageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_CollectGarbageRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.collectGarbage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "VerifyStore" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verifyStore<Result>(
+        _ message: Aether_V1_VerifyStoreRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_VerifyStoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_VerifyStoreRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.verifyStore(
             request: request,
             options: options,
             onResponse: handleResponse

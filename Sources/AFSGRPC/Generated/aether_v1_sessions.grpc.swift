@@ -207,6 +207,110 @@ public enum Aether_V1_Sessions: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ImportTar" metadata.
+        public enum ImportTar: Sendable {
+            /// Request type for "ImportTar".
+            public typealias Input = Aether_V1_ImportChunk
+            /// Response type for "ImportTar".
+            public typealias Output = Aether_V1_Session
+            /// Descriptor for "ImportTar".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "ImportTar",
+                type: .clientStreaming
+            )
+        }
+        /// Namespace for "ListRefs" metadata.
+        public enum ListRefs: Sendable {
+            /// Request type for "ListRefs".
+            public typealias Input = Aether_V1_ListRefsRequest
+            /// Response type for "ListRefs".
+            public typealias Output = Aether_V1_ListRefsResponse
+            /// Descriptor for "ListRefs".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "ListRefs",
+                type: .unary
+            )
+        }
+        /// Namespace for "Log" metadata.
+        public enum Log: Sendable {
+            /// Request type for "Log".
+            public typealias Input = Aether_V1_LogRequest
+            /// Response type for "Log".
+            public typealias Output = Aether_V1_LogResponse
+            /// Descriptor for "Log".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "Log",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetCommit" metadata.
+        public enum GetCommit: Sendable {
+            /// Request type for "GetCommit".
+            public typealias Input = Aether_V1_GetCommitRequest
+            /// Response type for "GetCommit".
+            public typealias Output = Aether_V1_Commit
+            /// Descriptor for "GetCommit".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "GetCommit",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetRefPolicy" metadata.
+        public enum GetRefPolicy: Sendable {
+            /// Request type for "GetRefPolicy".
+            public typealias Input = Aether_V1_GetRefPolicyRequest
+            /// Response type for "GetRefPolicy".
+            public typealias Output = Aether_V1_RefPolicy
+            /// Descriptor for "GetRefPolicy".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "GetRefPolicy",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetRefPolicy" metadata.
+        public enum SetRefPolicy: Sendable {
+            /// Request type for "SetRefPolicy".
+            public typealias Input = Aether_V1_SetRefPolicyRequest
+            /// Response type for "SetRefPolicy".
+            public typealias Output = Aether_V1_RefPolicy
+            /// Descriptor for "SetRefPolicy".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "SetRefPolicy",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateSnapshot" metadata.
+        public enum CreateSnapshot: Sendable {
+            /// Request type for "CreateSnapshot".
+            public typealias Input = Aether_V1_CreateSnapshotRequest
+            /// Response type for "CreateSnapshot".
+            public typealias Output = Aether_V1_Snapshot
+            /// Descriptor for "CreateSnapshot".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "CreateSnapshot",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListSnapshots" metadata.
+        public enum ListSnapshots: Sendable {
+            /// Request type for "ListSnapshots".
+            public typealias Input = Aether_V1_ListSnapshotsRequest
+            /// Response type for "ListSnapshots".
+            public typealias Output = Aether_V1_ListSnapshotsResponse
+            /// Descriptor for "ListSnapshots".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Sessions"),
+                method: "ListSnapshots",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "aether.v1.Sessions" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Create.descriptor,
@@ -222,7 +326,15 @@ public enum Aether_V1_Sessions: Sendable {
             Promote.descriptor,
             Diff.descriptor,
             Manifest.descriptor,
-            Export.descriptor
+            Export.descriptor,
+            ImportTar.descriptor,
+            ListRefs.descriptor,
+            Log.descriptor,
+            GetCommit.descriptor,
+            GetRefPolicy.descriptor,
+            SetRefPolicy.descriptor,
+            CreateSnapshot.descriptor,
+            ListSnapshots.descriptor
         ]
     }
 }
@@ -486,6 +598,143 @@ extension Aether_V1_Sessions {
             request: GRPCCore.StreamingServerRequest<Aether_V1_ExportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ExportChunk>
+
+        /// Handle the "ImportTar" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+        /// > name and options, every message may carry bytes (writer role).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ImportChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_Session` messages.
+        func importTar(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ImportChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Session>
+
+        /// Handle the "ListRefs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Refs and the commits they point to.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ListRefsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ListRefsResponse` messages.
+        func listRefs(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ListRefsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListRefsResponse>
+
+        /// Handle the "Log" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_LogRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_LogResponse` messages.
+        func log(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_LogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_LogResponse>
+
+        /// Handle the "GetCommit" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_GetCommitRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_Commit` messages.
+        func getCommit(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_GetCommitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Commit>
+
+        /// Handle the "GetRefPolicy" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_GetRefPolicyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_RefPolicy` messages.
+        func getRefPolicy(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_GetRefPolicyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RefPolicy>
+
+        /// Handle the "SetRefPolicy" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_SetRefPolicyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_RefPolicy` messages.
+        func setRefPolicy(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_SetRefPolicyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RefPolicy>
+
+        /// Handle the "CreateSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Names a session's current tree as a snapshot (a template to start sessions from).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_CreateSnapshotRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_Snapshot` messages.
+        func createSnapshot(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_CreateSnapshotRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Snapshot>
+
+        /// Handle the "ListSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ListSnapshotsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ListSnapshotsResponse` messages.
+        func listSnapshots(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ListSnapshotsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListSnapshotsResponse>
     }
 
     /// Service protocol for the "aether.v1.Sessions" service.
@@ -733,6 +982,143 @@ extension Aether_V1_Sessions {
             request: GRPCCore.ServerRequest<Aether_V1_ExportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ExportChunk>
+
+        /// Handle the "ImportTar" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+        /// > name and options, every message may carry bytes (writer role).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ImportChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_Session` message.
+        func importTar(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ImportChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_Session>
+
+        /// Handle the "ListRefs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Refs and the commits they point to.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListRefsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ListRefsResponse` message.
+        func listRefs(
+            request: GRPCCore.ServerRequest<Aether_V1_ListRefsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListRefsResponse>
+
+        /// Handle the "Log" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LogRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_LogResponse` message.
+        func log(
+            request: GRPCCore.ServerRequest<Aether_V1_LogRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_LogResponse>
+
+        /// Handle the "GetCommit" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetCommitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_Commit` message.
+        func getCommit(
+            request: GRPCCore.ServerRequest<Aether_V1_GetCommitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_Commit>
+
+        /// Handle the "GetRefPolicy" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetRefPolicyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_RefPolicy` message.
+        func getRefPolicy(
+            request: GRPCCore.ServerRequest<Aether_V1_GetRefPolicyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_RefPolicy>
+
+        /// Handle the "SetRefPolicy" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetRefPolicyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_RefPolicy` message.
+        func setRefPolicy(
+            request: GRPCCore.ServerRequest<Aether_V1_SetRefPolicyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_RefPolicy>
+
+        /// Handle the "CreateSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Names a session's current tree as a snapshot (a template to start sessions from).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateSnapshotRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_Snapshot` message.
+        func createSnapshot(
+            request: GRPCCore.ServerRequest<Aether_V1_CreateSnapshotRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_Snapshot>
+
+        /// Handle the "ListSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListSnapshotsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Aether_V1_ListSnapshotsResponse` message.
+        func listSnapshots(
+            request: GRPCCore.ServerRequest<Aether_V1_ListSnapshotsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListSnapshotsResponse>
     }
 
     /// Simple service protocol for the "aether.v1.Sessions" service.
@@ -979,6 +1365,143 @@ extension Aether_V1_Sessions {
             response: GRPCCore.RPCWriter<Aether_V1_ExportChunk>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "ImportTar" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+        /// > name and options, every message may carry bytes (writer role).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Aether_V1_ImportChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_Session` to respond with.
+        func importTar(
+            request: GRPCCore.RPCAsyncSequence<Aether_V1_ImportChunk, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_Session
+
+        /// Handle the "ListRefs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Refs and the commits they point to.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ListRefsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ListRefsResponse` to respond with.
+        func listRefs(
+            request: Aether_V1_ListRefsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ListRefsResponse
+
+        /// Handle the "Log" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_LogRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_LogResponse` to respond with.
+        func log(
+            request: Aether_V1_LogRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_LogResponse
+
+        /// Handle the "GetCommit" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_GetCommitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_Commit` to respond with.
+        func getCommit(
+            request: Aether_V1_GetCommitRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_Commit
+
+        /// Handle the "GetRefPolicy" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_GetRefPolicyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_RefPolicy` to respond with.
+        func getRefPolicy(
+            request: Aether_V1_GetRefPolicyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_RefPolicy
+
+        /// Handle the "SetRefPolicy" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_SetRefPolicyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_RefPolicy` to respond with.
+        func setRefPolicy(
+            request: Aether_V1_SetRefPolicyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_RefPolicy
+
+        /// Handle the "CreateSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Names a session's current tree as a snapshot (a template to start sessions from).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_CreateSnapshotRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_Snapshot` to respond with.
+        func createSnapshot(
+            request: Aether_V1_CreateSnapshotRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_Snapshot
+
+        /// Handle the "ListSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ListSnapshotsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Aether_V1_ListSnapshotsResponse` to respond with.
+        func listSnapshots(
+            request: Aether_V1_ListSnapshotsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Aether_V1_ListSnapshotsResponse
     }
 }
 
@@ -1135,6 +1658,94 @@ extension Aether_V1_Sessions.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ExportChunk>(),
             handler: { request, context in
                 try await self.export(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.ImportTar.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ImportChunk>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_Session>(),
+            handler: { request, context in
+                try await self.importTar(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.ListRefs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListRefsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListRefsResponse>(),
+            handler: { request, context in
+                try await self.listRefs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.Log.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_LogRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_LogResponse>(),
+            handler: { request, context in
+                try await self.log(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.GetCommit.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_GetCommitRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_Commit>(),
+            handler: { request, context in
+                try await self.getCommit(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.GetRefPolicy.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_GetRefPolicyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RefPolicy>(),
+            handler: { request, context in
+                try await self.getRefPolicy(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.SetRefPolicy.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_SetRefPolicyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_RefPolicy>(),
+            handler: { request, context in
+                try await self.setRefPolicy(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.CreateSnapshot.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_CreateSnapshotRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_Snapshot>(),
+            handler: { request, context in
+                try await self.createSnapshot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Aether_V1_Sessions.Method.ListSnapshots.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListSnapshotsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListSnapshotsResponse>(),
+            handler: { request, context in
+                try await self.listSnapshots(
                     request: request,
                     context: context
                 )
@@ -1298,6 +1909,94 @@ extension Aether_V1_Sessions.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func importTar(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ImportChunk>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Session> {
+        let response = try await self.importTar(
+            request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listRefs(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ListRefsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListRefsResponse> {
+        let response = try await self.listRefs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func log(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_LogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_LogResponse> {
+        let response = try await self.log(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getCommit(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_GetCommitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Commit> {
+        let response = try await self.getCommit(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRefPolicy(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_GetRefPolicyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RefPolicy> {
+        let response = try await self.getRefPolicy(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setRefPolicy(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_SetRefPolicyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_RefPolicy> {
+        let response = try await self.setRefPolicy(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createSnapshot(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_CreateSnapshotRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_Snapshot> {
+        let response = try await self.createSnapshot(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listSnapshots(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ListSnapshotsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ListSnapshotsResponse> {
+        let response = try await self.listSnapshots(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -1487,6 +2186,110 @@ extension Aether_V1_Sessions.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func importTar(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ImportChunk>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_Session> {
+        return GRPCCore.ServerResponse<Aether_V1_Session>(
+            message: try await self.importTar(
+                request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listRefs(
+        request: GRPCCore.ServerRequest<Aether_V1_ListRefsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListRefsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_ListRefsResponse>(
+            message: try await self.listRefs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func log(
+        request: GRPCCore.ServerRequest<Aether_V1_LogRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_LogResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_LogResponse>(
+            message: try await self.log(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getCommit(
+        request: GRPCCore.ServerRequest<Aether_V1_GetCommitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_Commit> {
+        return GRPCCore.ServerResponse<Aether_V1_Commit>(
+            message: try await self.getCommit(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRefPolicy(
+        request: GRPCCore.ServerRequest<Aether_V1_GetRefPolicyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_RefPolicy> {
+        return GRPCCore.ServerResponse<Aether_V1_RefPolicy>(
+            message: try await self.getRefPolicy(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setRefPolicy(
+        request: GRPCCore.ServerRequest<Aether_V1_SetRefPolicyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_RefPolicy> {
+        return GRPCCore.ServerResponse<Aether_V1_RefPolicy>(
+            message: try await self.setRefPolicy(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createSnapshot(
+        request: GRPCCore.ServerRequest<Aether_V1_CreateSnapshotRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_Snapshot> {
+        return GRPCCore.ServerResponse<Aether_V1_Snapshot>(
+            message: try await self.createSnapshot(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listSnapshots(
+        request: GRPCCore.ServerRequest<Aether_V1_ListSnapshotsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Aether_V1_ListSnapshotsResponse> {
+        return GRPCCore.ServerResponse<Aether_V1_ListSnapshotsResponse>(
+            message: try await self.listSnapshots(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -1806,6 +2609,183 @@ extension Aether_V1_Sessions {
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ExportChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ExportChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ImportTar" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+        /// > name and options, every message may carry bytes (writer role).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Aether_V1_ImportChunk` messages.
+        ///   - serializer: A serializer for `Aether_V1_ImportChunk` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Session` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func importTar<Result>(
+            request: GRPCCore.StreamingClientRequest<Aether_V1_ImportChunk>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ImportChunk>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Session>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Session>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListRefs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Refs and the commits they point to.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListRefsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListRefsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListRefsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listRefs<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListRefsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListRefsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListRefsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListRefsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Log" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LogRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_LogRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_LogResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func log<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_LogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_LogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_LogResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_LogResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetCommit" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetCommitRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetCommitRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Commit` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getCommit<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetCommitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetCommitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Commit>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Commit>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRefPolicy" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetRefPolicyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetRefPolicyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RefPolicy` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRefPolicy<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetRefPolicyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetRefPolicyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RefPolicy>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetRefPolicy" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetRefPolicyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetRefPolicyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RefPolicy` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setRefPolicy<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetRefPolicyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetRefPolicyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RefPolicy>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Names a session's current tree as a snapshot (a template to start sessions from).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateSnapshotRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CreateSnapshotRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Snapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CreateSnapshotRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CreateSnapshotRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Snapshot>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Snapshot>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListSnapshotsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListSnapshotsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListSnapshotsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSnapshots<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListSnapshotsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListSnapshotsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListSnapshotsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListSnapshotsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2284,6 +3264,271 @@ extension Aether_V1_Sessions {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ImportTar" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+        /// > name and options, every message may carry bytes (writer role).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Aether_V1_ImportChunk` messages.
+        ///   - serializer: A serializer for `Aether_V1_ImportChunk` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Session` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func importTar<Result>(
+            request: GRPCCore.StreamingClientRequest<Aether_V1_ImportChunk>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ImportChunk>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Session>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Session>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.ImportTar.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListRefs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Refs and the commits they point to.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListRefsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListRefsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListRefsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listRefs<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListRefsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListRefsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListRefsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListRefsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.ListRefs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Log" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_LogRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_LogRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_LogResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func log<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_LogRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_LogRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_LogResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_LogResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.Log.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetCommit" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetCommitRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetCommitRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Commit` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getCommit<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetCommitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetCommitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Commit>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Commit>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.GetCommit.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetRefPolicy" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_GetRefPolicyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_GetRefPolicyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RefPolicy` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRefPolicy<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_GetRefPolicyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_GetRefPolicyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RefPolicy>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.GetRefPolicy.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetRefPolicy" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_SetRefPolicyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_SetRefPolicyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_RefPolicy` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setRefPolicy<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_SetRefPolicyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_SetRefPolicyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_RefPolicy>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.SetRefPolicy.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Names a session's current tree as a snapshot (a template to start sessions from).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_CreateSnapshotRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_CreateSnapshotRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_Snapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_CreateSnapshotRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_CreateSnapshotRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_Snapshot>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Snapshot>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.CreateSnapshot.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ListSnapshotsRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ListSnapshotsRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ListSnapshotsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listSnapshots<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ListSnapshotsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ListSnapshotsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ListSnapshotsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListSnapshotsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Aether_V1_Sessions.Method.ListSnapshots.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2675,6 +3920,231 @@ extension Aether_V1_Sessions.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ExportRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ExportChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportTar" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+    /// > name and options, every message may carry bytes (writer role).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Aether_V1_ImportChunk` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importTar<Result>(
+        request: GRPCCore.StreamingClientRequest<Aether_V1_ImportChunk>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Session>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.importTar(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ImportChunk>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_Session>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRefs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Refs and the commits they point to.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ListRefsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRefs<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ListRefsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListRefsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listRefs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListRefsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListRefsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Log" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_LogRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func log<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_LogRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_LogResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.log(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_LogRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_LogResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCommit" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_GetCommitRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getCommit<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_GetCommitRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Commit>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getCommit(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_GetCommitRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_Commit>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRefPolicy" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_GetRefPolicyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRefPolicy<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_GetRefPolicyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRefPolicy(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_GetRefPolicyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RefPolicy>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRefPolicy" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_SetRefPolicyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRefPolicy<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_SetRefPolicyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setRefPolicy(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_SetRefPolicyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_RefPolicy>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Names a session's current tree as a snapshot (a template to start sessions from).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_CreateSnapshotRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createSnapshot<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_CreateSnapshotRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Snapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createSnapshot(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_CreateSnapshotRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_Snapshot>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSnapshots" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ListSnapshotsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSnapshots<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ListSnapshotsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListSnapshotsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSnapshots(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ListSnapshotsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ListSnapshotsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3124,6 +4594,264 @@ extension Aether_V1_Sessions.ClientProtocol {
             metadata: metadata
         )
         return try await self.export(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportTar" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates a session from a tar archive streamed by the client: the first message may carry the
+    /// > name and options, every message may carry bytes (writer role).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importTar<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Aether_V1_ImportChunk>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Session>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Aether_V1_ImportChunk>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.importTar(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRefs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Refs and the commits they point to.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRefs<Result>(
+        _ message: Aether_V1_ListRefsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListRefsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ListRefsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listRefs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Log" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The commits reachable from a ref (or a commit ID), newest first, every parent of a merge followed.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func log<Result>(
+        _ message: Aether_V1_LogRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_LogResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_LogRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.log(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCommit" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getCommit<Result>(
+        _ message: Aether_V1_GetCommitRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Commit>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_GetCommitRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getCommit(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRefPolicy" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Approvals a promote into a ref needs (0: none); setting it needs the admin role.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRefPolicy<Result>(
+        _ message: Aether_V1_GetRefPolicyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_GetRefPolicyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRefPolicy(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRefPolicy" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRefPolicy<Result>(
+        _ message: Aether_V1_SetRefPolicyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_RefPolicy>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_SetRefPolicyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setRefPolicy(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Names a session's current tree as a snapshot (a template to start sessions from).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createSnapshot<Result>(
+        _ message: Aether_V1_CreateSnapshotRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_Snapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_CreateSnapshotRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createSnapshot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSnapshots" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Snapshots of the tenant's sessions (every snapshot for the store admin).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSnapshots<Result>(
+        _ message: Aether_V1_ListSnapshotsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Aether_V1_ListSnapshotsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ListSnapshotsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSnapshots(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -15,6 +15,7 @@ extension AetherServer {
         let address: GRPCNIOTransportCore.SocketAddress = host.contains(":")
             ? .ipv6(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: configuration.grpcPort)
             : .ipv4(host: host, port: configuration.grpcPort)
+        let reflection = try ReflectionService()
         let server = GRPCServer(
             // Over TLS the transport offers h2 by ALPN, allows TLS 1.2 and later, and asks the
             // reloadable pair for its certificate on every handshake (SIGHUP rotates it).
@@ -25,7 +26,10 @@ extension AetherServer {
                 FilesService(server: self),
                 CoordinationService(server: self, shutdown: shutdown),
                 ServiceService(server: self),
-                try ReflectionService(),
+                WorkspacesService(server: self),
+                HealthService(shutdown: shutdown, workspacesLinked: configuration.workspaces != nil),
+                reflection,
+                ReflectionAlphaService(v1: reflection),
             ],
             interceptors: [ErrorMappingInterceptor()])
         return GRPCEndpoint(server: server, shutdown: shutdown, onListening: onListening)

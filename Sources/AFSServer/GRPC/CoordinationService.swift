@@ -209,4 +209,65 @@ struct CoordinationService: Aether_V1_Coordination.ServiceProtocol {
         try await Blocking.run { try store.deleteKnowledge(session: session, key: ns + body.key) }
         return ServerResponse(message: Aether_V1_DeleteKnowledgeResponse())
     }
+
+    func listMessages(request: ServerRequest<Aether_V1_ListMessagesRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListMessagesResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .reader)
+        let from = body.hasFrom ? max(body.from, 1) : 1
+        let limit = body.hasLimit ? Int(min(body.limit, 10_000)) : 1000
+        let store = server.store
+        var response = Aether_V1_ListMessagesResponse()
+        response.messages = try await Blocking.run { try store.messages(body.session, topic: body.topic, from: from, limit: limit) }.map(Aether_V1_BusMessage.init)
+        return ServerResponse(message: response)
+    }
+
+    func listTopics(request: ServerRequest<Aether_V1_ListTopicsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListTopicsResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .reader)
+        let store = server.store
+        var response = Aether_V1_ListTopicsResponse()
+        response.topics = try await Blocking.run { try store.topics(id) }
+        return ServerResponse(message: response)
+    }
+
+    func requestReview(request: ServerRequest<Aether_V1_RequestReviewRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ReviewState> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let required = body.hasRequiredApprovals ? Int(body.requiredApprovals) : 1
+        let store = server.store
+        let state = try await Blocking.run { try store.requestReview(body.session, reviewers: body.reviewers, requiredApprovals: required, context: m) }
+        return ServerResponse(message: Aether_V1_ReviewState(state))
+    }
+
+    func getReview(request: ServerRequest<Aether_V1_GetReviewRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ReviewState> {
+        let caller = try await caller(request.metadata, .reader)
+        let id = request.message.session
+        _ = try await server.authorize(id, principal: caller.principal, .reader)
+        let store = server.store
+        return ServerResponse(message: Aether_V1_ReviewState(try await Blocking.run { try store.review(id) }))
+    }
+
+    func decide(request: ServerRequest<Aether_V1_DecideRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ReviewState> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let reviewer = try caller.actor()
+        let store = server.store
+        let state = try await Blocking.run { try store.decide(body.session, approve: body.approve, comment: body.comment, reviewer: reviewer) }
+        return ServerResponse(message: Aether_V1_ReviewState(state))
+    }
+
+    func undo(request: ServerRequest<Aether_V1_UndoRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_UndoReport> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let report = try await Blocking.run { try store.undo(body.session, actor: body.actor, since: body.hasSince ? body.since : nil, context: m) }
+        return ServerResponse(message: Aether_V1_UndoReport(report))
+    }
 }

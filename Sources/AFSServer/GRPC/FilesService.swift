@@ -81,18 +81,37 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
             }
         }
         let fileMode = mode
-        let upload = try await Blocking.run { try store.beginUpload(header.session, path: header.path, mode: fileMode) }
+        let mtime = header.hasMtime ? header.mtime : nil
+        // A chunked write references chunks of its base files (default: the file itself).
+        let bases = header.chunked ? (header.bases.isEmpty ? [header.path] : header.bases) : []
+        let upload = try await Blocking.run { try store.beginUpload(header.session, path: header.path, mode: fileMode, mtime: mtime, bases: bases) }
         let limit = server.configuration.maxFileBytes
         var total: UInt64 = 0
         do {
             while let message = try await messages.next() {
-                guard case .data(let data)? = message.message else {
-                    throw APIError.badRequest("only the first message of Write is a header; the rest carry data")
+                switch message.message {
+                case .data(let data)? where !header.chunked:
+                    total += UInt64(data.count)
+                    if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
+                    let bytes = [UInt8](data)
+                    try await Blocking.run { try upload.append(bytes) }
+                case .reference(let reference)? where header.chunked:
+                    guard let cid = ChunkID(hex: reference.id) else { throw APIError.badRequest("chunk IDs are 64 hex digits, not '\(reference.id.prefix(80))'") }
+                    total += UInt64(reference.length)
+                    if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
+                    try await Blocking.run { try upload.appendReference(cid, length: Int(reference.length)) }
+                case .chunk(let chunk)? where header.chunked:
+                    guard let cid = ChunkID(hex: chunk.id) else { throw APIError.badRequest("chunk IDs are 64 hex digits, not '\(chunk.id.prefix(80))'") }
+                    total += UInt64(chunk.data.count)
+                    if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
+                    let bytes = [UInt8](chunk.data)
+                    try await Blocking.run { try upload.appendChunk(bytes, id: cid) }
+                default:
+                    throw APIError.badRequest(
+                        header.chunked
+                            ? "a chunked Write carries references and chunks after its header"
+                            : "only the first message of Write is a header; the rest carry data (set chunked for references and chunks)")
                 }
-                total += UInt64(data.count)
-                if total > limit { throw APIError(.contentTooLarge, "too_large", "files are limited to \(limit) bytes") }
-                let bytes = [UInt8](data)
-                try await Blocking.run { try upload.append(bytes) }
             }
             try await Blocking.run { try upload.finish(context: m) }
         } catch {
@@ -280,5 +299,58 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
         return try await metadataCall(request.metadata, session: b.session, path: b.path, operation: "xattr") { store, m in
             try store.removeExtendedAttribute(b.session, path: b.path, name: b.name, context: m)
         }
+    }
+
+    func patch(request: ServerRequest<Aether_V1_PatchRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        let store = server.store
+        let bytes = [UInt8](body.data)
+        let stat = try await Blocking.run { () -> FileStat in
+            try store.patchFile(body.session, path: body.path, offset: body.offset, data: bytes, context: m)
+            return try store.stat(body.session, path: body.path)
+        }
+        server.count(caller.principal, "patch", session: body.session)
+        return ServerResponse(message: Aether_V1_FileStat(stat))
+    }
+
+    func batch(request: ServerRequest<Aether_V1_BatchRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_BatchResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let m = try caller.mutation()
+        var changes: [BatchChange] = []
+        for change in body.changes { changes.append(try change.change()) }
+        let store = server.store
+        let planned = changes
+        let outcomes = try await Blocking.run { try store.apply(body.session, planned, context: m) }
+        server.count(caller.principal, "batch", session: body.session)
+        var response = Aether_V1_BatchResponse()
+        response.outcomes = outcomes.map(Aether_V1_BatchOutcome.init)
+        return ServerResponse(message: response)
+    }
+
+    func recordAccessTimes(
+        request: ServerRequest<Aether_V1_RecordAccessTimesRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Aether_V1_RecordAccessTimesResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        guard body.atimes.count <= 10_000 else { throw APIError(.contentTooLarge, "too_many_paths", "at most 10000 paths per request; send the rest in another") }
+        let store = server.store
+        var response = Aether_V1_RecordAccessTimesResponse()
+        response.moved = UInt64(try await Blocking.run { try store.recordAccessTimes(body.session, body.atimes) })
+        return ServerResponse(message: response)
+    }
+
+    func missingChunks(request: ServerRequest<Aether_V1_MissingChunksRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_MissingChunksResponse> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        var response = Aether_V1_MissingChunksResponse()
+        response.missing = try await server.missingChunks(body.session, path: body.path, bases: body.bases, chunks: body.chunks)
+        return ServerResponse(message: response)
     }
 }

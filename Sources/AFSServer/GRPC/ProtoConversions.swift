@@ -249,3 +249,110 @@ extension Aether_V1_KnowledgeEntry {
         time = Google_Protobuf_Timestamp(nanosecondsSince1970: entry.time)
     }
 }
+
+extension Aether_V1_Ref {
+    init(_ ref: RefInfo) {
+        self.init()
+        name = ref.name
+        commitID = ref.commitID
+        updatedAt = Google_Protobuf_Timestamp(date: ref.updatedAt)
+    }
+}
+
+extension Aether_V1_Snapshot {
+    init(_ snapshot: SnapshotInfo) {
+        self.init()
+        name = snapshot.name
+        root = snapshot.root.hex
+        if let session = snapshot.sessionID { sessionID = session }
+        createdAt = Google_Protobuf_Timestamp(date: snapshot.createdAt)
+    }
+}
+
+extension Aether_V1_ReviewState {
+    init(_ state: ReviewState) {
+        self.init()
+        session = state.session
+        status = Aether_V1_SessionStatus(state.status)
+        reviewers = state.reviewers
+        requiredApprovals = UInt32(clamping: state.requiredApprovals)
+        if let by = state.requestedBy { requestedBy = by }
+        decisions = state.decisions.map { d in
+            var decision = Aether_V1_ReviewState.Decision()
+            decision.reviewer = d.reviewer
+            decision.approved = d.approved
+            decision.comment = d.comment
+            decision.time = d.time
+            return decision
+        }
+    }
+}
+
+extension Aether_V1_UndoReport {
+    init(_ report: UndoReport) {
+        self.init()
+        restored = report.restored
+        removed = report.removed
+        skipped = report.skipped
+        checkpoint = report.checkpoint
+    }
+}
+
+extension Aether_V1_Role {
+    init(_ role: Role) {
+        switch role {
+        case .reader: self = .reader
+        case .writer: self = .writer
+        case .admin: self = .admin
+        }
+    }
+
+    /// The role, or nil for UNSPECIFIED and unknown values.
+    var role: Role? {
+        switch self {
+        case .reader: .reader
+        case .writer: .writer
+        case .admin: .admin
+        case .unspecified, .UNRECOGNIZED: nil
+        }
+    }
+}
+
+extension Aether_V1_TokenInfo {
+    init(_ info: TokenInfo) {
+        self.init()
+        id = info.id
+        tenant = info.tenant
+        role = Aether_V1_Role(info.role)
+        if let label = info.label { self.label = label }
+        createdAt = Google_Protobuf_Timestamp(date: info.createdAt)
+    }
+}
+
+extension Aether_V1_BatchChange {
+    /// The engine's change; INVALID_ARGUMENT for an unknown operation.
+    func change() throws(APIError) -> BatchChange {
+        let operation: BatchChange.Operation
+        switch op {
+        case .mkdir: operation = .mkdir
+        case .remove: operation = .remove
+        case .write: operation = .write
+        case .chmod: operation = .chmod
+        case .times: operation = .times
+        case .unspecified, .UNRECOGNIZED: throw APIError.badRequest("a batch change needs an op: mkdir, remove, write, chmod or times")
+        }
+        return BatchChange(
+            op: operation, path: path, mode: hasMode ? mode : nil, mtime: hasMtime ? mtime : nil, atime: hasAtime ? atime : nil,
+            data: hasData ? data : nil)
+    }
+}
+
+extension Aether_V1_BatchOutcome {
+    init(_ outcome: BatchOutcome) {
+        self.init()
+        path = outcome.path
+        if let stat = outcome.stat { self.stat = Aether_V1_FileStat(stat) }
+        if let code = outcome.code { self.code = code }
+        if let message = outcome.message { self.message = message }
+    }
+}

@@ -173,4 +173,82 @@ struct SessionsService: Aether_V1_Sessions.ServiceProtocol {
             return [:]
         }
     }
+
+    func importTar(request: StreamingServerRequest<Aether_V1_ImportChunk>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Session> {
+        let caller = try await caller(request.metadata, .writer)
+        let m = try caller.mutation()
+        var messages = request.messages.makeAsyncIterator()
+        let first = try await messages.next() ?? Aether_V1_ImportChunk()
+        let name = first.hasName ? first.name : nil
+        let body = StreamedBytes(first: [UInt8](first.data), rest: messages) { [UInt8]($0.data) }
+        let server = self.server
+        let info = try await HTTPHelpers.pipeBody(body, maxBytes: server.configuration.maxArchiveBytes) { fd in
+            try server.importTar(fromDescriptor: fd, name: name, sameOwner: first.sameOwner, principal: caller.principal, context: m)
+        }
+        server.count(caller.principal, "import", session: info.id)
+        return ServerResponse(message: Aether_V1_Session(info))
+    }
+
+    func listRefs(request: ServerRequest<Aether_V1_ListRefsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListRefsResponse> {
+        _ = try await caller(request.metadata, .reader)
+        let store = server.store
+        var response = Aether_V1_ListRefsResponse()
+        response.refs = try await Blocking.run { try store.refs() }.map(Aether_V1_Ref.init)
+        return ServerResponse(message: response)
+    }
+
+    func log(request: ServerRequest<Aether_V1_LogRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_LogResponse> {
+        _ = try await caller(request.metadata, .reader)
+        let body = request.message
+        let limit = body.hasLimit ? Int(body.limit) : 100
+        let store = server.store
+        var response = Aether_V1_LogResponse()
+        response.commits = try await Blocking.run {
+            try store.log(body.start, limit: min(limit, AetherStore.maxLogLength), skip: Int(body.skip))
+        }.map(Aether_V1_Commit.init)
+        return ServerResponse(message: response)
+    }
+
+    func getCommit(request: ServerRequest<Aether_V1_GetCommitRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Commit> {
+        _ = try await caller(request.metadata, .reader)
+        let id = request.message.id
+        let store = server.store
+        return ServerResponse(message: Aether_V1_Commit(try await Blocking.run { try store.commit(id: id) }))
+    }
+
+    func getRefPolicy(request: ServerRequest<Aether_V1_GetRefPolicyRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_RefPolicy> {
+        _ = try await caller(request.metadata, .reader)
+        let ref = request.message.ref
+        let store = server.store
+        var policy = Aether_V1_RefPolicy()
+        policy.ref = ref
+        policy.requiredApprovals = UInt32(clamping: try await Blocking.run { try store.refPolicy(ref) })
+        return ServerResponse(message: policy)
+    }
+
+    func setRefPolicy(request: ServerRequest<Aether_V1_SetRefPolicyRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_RefPolicy> {
+        _ = try await caller(request.metadata, .admin)
+        let body = request.message
+        let store = server.store
+        try await Blocking.run { try store.setRefPolicy(body.ref, requiredApprovals: Int(body.requiredApprovals)) }
+        var policy = Aether_V1_RefPolicy()
+        policy.ref = body.ref
+        policy.requiredApprovals = body.requiredApprovals
+        return ServerResponse(message: policy)
+    }
+
+    func createSnapshot(request: ServerRequest<Aether_V1_CreateSnapshotRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Snapshot> {
+        let caller = try await caller(request.metadata, .writer)
+        let body = request.message
+        _ = try await server.authorize(body.session, principal: caller.principal, .writer)
+        let store = server.store
+        return ServerResponse(message: Aether_V1_Snapshot(try await Blocking.run { try store.createSnapshot(of: body.session, name: body.name) }))
+    }
+
+    func listSnapshots(request: ServerRequest<Aether_V1_ListSnapshotsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListSnapshotsResponse> {
+        let caller = try await caller(request.metadata, .reader)
+        var response = Aether_V1_ListSnapshotsResponse()
+        response.snapshots = try await server.visibleSnapshots(caller.principal).map(Aether_V1_Snapshot.init)
+        return ServerResponse(message: response)
+    }
 }
