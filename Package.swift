@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -94,12 +95,15 @@ let package = Package(
         // RemoteStore, and (through schemas derived from their Decodable conformances) by the
         // OpenAPI document.
         .target(name: "AFSWire", dependencies: ["AFSCore"]),
+        // The one configuration reader (TOML through TOMLKit) of afs-server and aether.
+        .target(name: "AFSConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         // One API, two transports: the embedded store and an afs-server over HTTP.
         .target(
             name: "AFSClient",
             dependencies: [
                 "AFSCore",
                 "AFSWire",
+                "AFSConfig",
                 "AFSWorkspaces",
                 "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -168,7 +172,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", "AFSClient", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSClient", "AFSConfig", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
         .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -241,7 +245,7 @@ let package = Package(
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
-        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSTestSupport", "CSystemExtras"]),
+        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSConfig", "AFSTestSupport", "CSystemExtras"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport", "AFSTLS"]),
         .testTarget(
             name: "AFSServerTests",

@@ -1,3 +1,4 @@
+import AFSConfig
 import AFSCore
 import Foundation
 

@@ -1,3 +1,4 @@
+import AFSConfig
 import AFSClient
 import AFSCore
 import AFSObjectStore

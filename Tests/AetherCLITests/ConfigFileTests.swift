@@ -1,0 +1,43 @@
+import AFSConfig
+import Testing
+
+/// The configuration reader: full TOML (TOMLKit), flattened to `section.key`, scalars only.
+@Suite struct ConfigFileTests {
+    @Test func tomlIsFlattenedToDottedKeys() throws {
+        let file = try ConfigFile(text: """
+            # afs-server
+            [server]
+            http = "0.0.0.0:8787"   # a comment after a value
+            max_file_bytes = 1_000_000
+            trust_forwarded = true
+            rate = 2.5
+            tls_cert = 'C:\\certs\\server.pem'
+            motd = \"\"\"
+            two
+            lines\"\"\"
+
+            [storage]
+            objects = "s3://bucket?endpoint=http://127.0.0.1:8333&region=us-east-1"
+            limits = { sessions = 10 }
+            """)
+        #expect(file["server.http"] == "0.0.0.0:8787")
+        #expect(file["server.max_file_bytes"] == "1000000")
+        #expect(file["server.trust_forwarded"] == "true")
+        #expect(file["server.rate"] == "2.5")
+        #expect(file["server.tls_cert"] == "C:\\certs\\server.pem")
+        #expect(file["server.motd"] == "two\nlines")
+        #expect(file["storage.objects"]?.hasPrefix("s3://bucket?") == true)
+        #expect(file["storage.limits.sessions"] == "10")
+        #expect(file["server.missing"] == nil)
+    }
+
+    @Test func badFilesAreRefusedWithTheLineOrTheKey() throws {
+        let broken = #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(text: "[server]\nport = 80\nport = 81\n") }
+        #expect(broken?.line == 3, "\(String(describing: broken))")
+        let unterminated = #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(text: "[bridge]\ntoken = \"abc\n") }
+        #expect(unterminated?.line == 2)
+        let array = #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(text: "[server]\nports = [1, 2]\n") }
+        #expect(array?.description.contains("server.ports") == true)
+        #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(path: "/nonexistent/config.toml") }
+    }
+}
