@@ -41,11 +41,14 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CFUSE3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(name: "CSystemExtras"),
+        // Small primitives shared by every module, defined once: HOST:PORT, random ids, a raised-once flag.
+        .target(name: "AFSSupport"),
 
         // The engine: chunk log, trees, sessions, catalog, maintenance. No HTTP, FUSE or QEMU.
         .target(
             name: "AFSCore",
             dependencies: [
+                "AFSSupport",
                 "CLZ4", "CXXHash", "CCrypto", "CSystemExtras",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -114,6 +117,7 @@ let package = Package(
         .target(
             name: "AFSMount",
             dependencies: [
+                "AFSSupport",
                 "AFSCore", "AFSClient", "CFUSE3",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -149,6 +153,7 @@ let package = Package(
         .target(
             name: "AFSServer",
             dependencies: [
+                "AFSSupport",
                 "AFSCore",
                 "AFSWire",
                 "AFSClient",
@@ -172,14 +177,15 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-server",
-            dependencies: ["AFSServer", "AFSClient", "AFSConfig", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSServer", "AFSClient", "AFSConfig", "AFSSupport", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
-        .target(name: "AFSWorkspaces", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "AFSWorkspaces", dependencies: ["AFSSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         // afs-vmd's HTTP API over the controller.
         .target(
             name: "AFSWorkspaceService",
             dependencies: [
+                "AFSSupport",
                 "AFSWorkspaces",
                 "AFSTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -191,7 +197,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "afs-vmd",
-            dependencies: ["AFSWorkspaceService", "AFSWorkspaces", "AFSTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AFSWorkspaceService", "AFSWorkspaces", "AFSTLS", "AFSSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "AetherFSExample",
@@ -241,6 +247,7 @@ let package = Package(
             path: "Tests/AFSTestSupport"
         ),
 
+        .testTarget(name: "AFSSupportTests", dependencies: ["AFSSupport"]),
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import NIOCore
 import NIOHTTP1
@@ -30,7 +31,7 @@ final class MetricsEndpoint: Sendable {
             throw AFSError(.unavailable, "cannot serve metrics on \(address): \(error)")
         }
         let bound = channel.localAddress?.port ?? port
-        self.address = (host.contains(":") ? "[\(host)]" : host) + ":\(bound)"
+        self.address = HostPort(host: host, port: bound).description
     }
 
     func stop() {
@@ -38,13 +39,10 @@ final class MetricsEndpoint: Sendable {
     }
 
     static func parse(_ address: String) throws(AFSError) -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
-            throw AFSError(.invalidArgument, "[logging] metrics_addr must be HOST:PORT (e.g. 127.0.0.1:9464), not '\(address)'")
+        guard let parsed = HostPort(address) else {
+            throw AFSError(.invalidArgument, "[logging] metrics_addr must be HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), not '\(address)'")
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw AFSError(.invalidArgument, "[logging] metrics_addr needs a host, e.g. 127.0.0.1:\(port)") }
-        return (host, port)
+        return (parsed.host, parsed.port)
     }
 }
 

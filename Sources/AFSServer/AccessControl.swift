@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import AFSWire
 import Foundation
@@ -34,11 +35,7 @@ public final class AccessControl: Sendable {
 
     static func hash(_ secret: String) -> String { ChunkID.digest(of: Array(secret.utf8)).hex }
 
-    static func newSecret() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
-        var g = SystemRandomNumberGenerator()
-        return "afs_" + String((0..<40).map { _ in alphabet[Int(g.next() % 32)] })
-    }
+    static func newSecret() -> String { RandomID.base32(prefix: "afs_", count: 40) }
 
     private static func info(_ t: StoredToken) -> TokenInfo {
         TokenInfo(id: t.id, tenant: t.tenant, role: Role(rawValue: t.role) ?? .reader, label: t.label, createdAt: t.createdAt)
@@ -50,7 +47,7 @@ public final class AccessControl: Sendable {
             throw APIError.badRequest("a tenant name is 1…100 letters, digits, '-', '_' or '.'")
         }
         let secret = AccessControl.newSecret()
-        let info = TokenInfo(id: "tok_" + String(AccessControl.newSecret().dropFirst(4).prefix(12)), tenant: tenant, role: role, label: label, createdAt: Date())
+        let info = TokenInfo(id: RandomID.base32(prefix: "tok_", count: 12), tenant: tenant, role: role, label: label, createdAt: Date())
         try records.insertToken(
             StoredToken(id: info.id, secretHash: AccessControl.hash(secret), tenant: tenant, role: role.rawValue, label: label, createdAt: info.createdAt))
         return (info, secret)

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSTLS
 import AFSWorkspaces
 import Foundation
@@ -113,8 +114,7 @@ public final class WorkspaceDaemon: Sendable {
         if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
             return existing
         }
-        var rng = SystemRandomNumberGenerator()
-        let token = "vmd_" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        let token = RandomID.hex(prefix: "vmd_", bytes: 24)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw WorkspaceError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSConfig
 import AFSClient
 import AFSCore
@@ -116,8 +117,7 @@ struct AFSServerCommand: AsyncParsableCommand {
 
     /// Splits HOST:PORT (the host may be a bracketed IPv6 address).
     static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        return (String(listen[..<colon]), port)
+        HostPort(listen).map { ($0.host, $0.port) }
     }
 
     /// S3 packs for `--objects`: the location, credentials (environment first, then the file),

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSTLS
 import AFSWorkspaceService
 import AFSWorkspaces
@@ -54,12 +55,12 @@ struct AFSVMDCommand: AsyncParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let dataDir = ((data ?? env["AFS_VMD_DATA"] ?? "./vmd-data") as NSString).standardizingPath
         let listenAddress = listen ?? env["AFS_VMD_LISTEN"] ?? "127.0.0.1:8790"
-        guard let colon = listenAddress.lastIndex(of: ":"), let port = Int(listenAddress[listenAddress.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8790")
+        guard let address = HostPort(listenAddress) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8790 or [::1]:8790")
         }
         var configuration = WorkspaceDaemon.Configuration(dataDirectory: dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir)
-        configuration.host = String(listenAddress[..<colon])
-        configuration.port = port
+        configuration.host = address.host
+        configuration.port = address.port
         configuration.driver = driver ?? env["AFS_VMD_DRIVER"] ?? "auto"
         configuration.guestDirectory = guestDirectory
         configuration.accelerator = accel
@@ -81,7 +82,7 @@ struct AFSVMDCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        if configuration.tls == nil, let warning = PlaintextWarning.message(service: "afs-vmd", listener: "HTTP", host: configuration.host, port: port) {
+        if configuration.tls == nil, let warning = PlaintextWarning.message(service: "afs-vmd", listener: "HTTP", host: configuration.host, port: address.port) {
             FileHandle.standardError.write(Data((warning + "\n").utf8))
         }
         FileHandle.standardError.write(Data("afs-vmd: preparing the \(configuration.driver) driver in \(configuration.dataDirectory)…\n".utf8))

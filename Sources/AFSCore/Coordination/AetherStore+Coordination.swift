@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 
 extension AetherStore {
@@ -57,12 +58,12 @@ extension AetherStore {
     /// (or with an error, e.g. `expired`). Resuming after a disconnect: pass the last seq seen.
     public func changeStream(_ session: String, after seq: UInt64 = 0) -> AsyncThrowingStream<ChangeEvent, Error> {
         AsyncThrowingStream { continuation in
-            let cancelled = CancellationFlag()
-            continuation.onTermination = { _ in cancelled.set() }
+            let cancelled = OnceFlag()
+            continuation.onTermination = { _ in cancelled.raise() }
             Thread.detachNewThread {
                 var cursor = seq
                 do {
-                    while !cancelled.isSet {
+                    while !cancelled.isRaised {
                         for e in try self.waitForChanges(session, after: cursor, timeout: 0.5) {
                             continuation.yield(e)
                             cursor = e.seq
@@ -398,11 +399,3 @@ extension AetherStore {
     }
 }
 
-/// A flag set from another thread (stream termination).
-final class CancellationFlag: @unchecked Sendable {
-    // @unchecked: guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
-}

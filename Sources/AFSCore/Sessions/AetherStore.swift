@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Synchronization
 
@@ -177,11 +178,7 @@ public final class AetherStore: Sendable {
         }
     }
 
-    static func newID(prefix: String) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
-        var g = SystemRandomNumberGenerator()
-        return prefix + String((0..<16).map { _ in alphabet[Int(g.next() % 32)] })
-    }
+    static func newID(prefix: String) -> String { RandomID.base32(prefix: prefix, count: 16) }
 
     static func now() -> Int64 {
         var ts = timespec()

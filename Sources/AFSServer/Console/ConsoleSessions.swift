@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Synchronization
 
@@ -53,10 +54,7 @@ final class ConsoleSessions: Sendable {
     }
 
     /// 32 random bytes as lowercase hex.
-    static func randomToken() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
-    }
+    static func randomToken() -> String { RandomID.hex(bytes: 32) }
 
     /// The console cookie's value in a `Cookie` header, if any.
     static func cookie(in header: String?) -> String? {

@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 
 /// The workspace state machine: persists desired and observed state before every action, drives
@@ -432,9 +433,5 @@ public actor WorkspaceController {
     }
 
     /// `ws-` and six lowercase letters or digits, like the seed's `ws-abc123`.
-    static func newID() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var rng = SystemRandomNumberGenerator()
-        return "ws-" + String((0..<6).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
-    }
+    static func newID() -> String { RandomID.base32(prefix: "ws-", count: 6) }
 }
