@@ -1,4 +1,5 @@
 import AFSCore
+import AFSSupport
 import AFSWire
 import Foundation
 import Synchronization
@@ -92,34 +93,27 @@ extension RemoteStore {
     func uploadOutput(
         of tool: String, _ arguments: [String], name: String?, preserveOwners: Bool = false, context: MutationContext
     ) throws(AFSError) -> SessionInfo {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
+        var command = Command(tool, arguments)
+        command.stdout = .pipe
+        command.stderr = .capture
+        let process: Command.Running
+        do { process = try command.spawn() } catch {
             throw AFSError(.externalTool, "cannot run \(arguments.first ?? tool): \(error)")
         }
-        let errors = Mutex<Data>(Data())
-        let drain = Thread {
-            let d = err.fileHandleForReading.readDataToEndOfFile()
-            errors.withLock { $0 = d }
-        }
-        drain.start()
+        let output = process.stdout!
         let result: Result<SessionInfo, AFSError>
-        do { result = .success(try upload(name: name, fd: out.fileHandleForReading.fileDescriptor, preserveOwners: preserveOwners, context: context)) } catch {
+        do { result = .success(try upload(name: name, fd: output, preserveOwners: preserveOwners, context: context)) } catch {
             result = .failure(error)
         }
-        if case .failure = result, process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        while drain.isExecuting { Thread.sleep(forTimeInterval: 0.005) }
-        let stderr = String(decoding: errors.withLock { $0 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0 else {
+        // Closing our end stops a tool still writing (EPIPE); a failed upload also ends it at once.
+        Glibc.close(output)
+        if case .failure = result { process.terminate() }
+        let status: Int32
+        do { status = try process.wait() } catch { throw AFSError(.externalTool, "\(error)") }
+        let stderr = String(decoding: process.captured(.standardError), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0 else {
             if case .success(let info) = result { try? delete(info.id) }
-            throw AFSError(.externalTool, "\(arguments.prefix(2).joined(separator: " ")) failed (exit \(process.terminationStatus)): \(stderr)")
+            throw AFSError(.externalTool, "\(arguments.prefix(2).joined(separator: " ")) failed (exit \(status)): \(stderr)")
         }
         return try result.get()
     }

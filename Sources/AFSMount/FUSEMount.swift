@@ -1,4 +1,5 @@
 import AFSCore
+import AFSSupport
 import CFUSE3
 import Foundation
 import Synchronization
@@ -116,19 +117,13 @@ public struct FUSEMount: Sendable {
         } else {
             (tool, arguments) = ("/bin/umount", (lazy ? ["-l"] : []) + [directory])
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        do {
-            try process.run()
-        } catch {
-            throw AFSError(.externalTool, "cannot run \(tool): \(error)")
-        }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        var command = Command(tool, arguments)
+        command.stdout = .inherit
+        command.stderr = .capture
+        let result: Command.Result
+        do { result = try command.run() } catch { throw AFSError(.externalTool, "cannot run \(tool): \(error)") }
+        let message = result.stderrText
+        guard result.status == 0 else {
             throw AFSError(
                 .externalTool,
                 "\((tool as NSString).lastPathComponent) could not unmount \(directory): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")

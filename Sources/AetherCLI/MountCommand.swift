@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSSupport
 import AFSMount
 import ArgumentParser
 import Foundation
@@ -128,46 +129,27 @@ extension MountCommand {
         if let cacheDirectory { cache.directory = cacheDirectory }
         let logPath = log ?? cache.directory + "/mount-\(session).log"
         try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var pipeFDs: [Int32] = [0, 0]
-        guard pipe(&pipeFDs) == 0 else { throw AFSError(.io, "pipe failed: \(String(cString: strerror(errno)))") }
-        // The mount outlives this process: it must not keep our caller's descriptors (a pipe
-        // someone reads to its end, a log) open. Ours close at exec; stdio is set below.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
-            if let fd = Int32(name), fd > 2, fd != pipeFDs[1] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
-        posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // POSIX_SPAWN_SETSID (glibc 2.26+), hidden from Swift behind _GNU_SOURCE: a session of its
-        // own, so the terminal's Ctrl-C and hang-up no longer reach the mount.
-        posix_spawnattr_setflags(&attributes, 0x80)
-        let arguments = [CommandLine.arguments[0]] + CommandLine.arguments.dropFirst().filter { $0 != "--background" }
-        var environment = ProcessInfo.processInfo.environment
-        environment[MountCommand.detachedVariable] = "1"
-        let argv = arguments.map { s in s.withCString { strdup($0) } } + [nil]
-        let envp = environment.map { k, v in "\(k)=\(v)".withCString { strdup($0) } } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, envp)
-        close(pipeFDs[1])
-        defer { close(pipeFDs[0]) }
-        guard spawned == 0 else { throw AFSError(.io, "cannot start the mount process: \(String(cString: strerror(spawned)))") }
+        // The mount outlives this process: it gets stdio only (the spawner closes every other
+        // descriptor in the child), a session of its own (setsid: the terminal's Ctrl-C and
+        // hang-up no longer reach it), its stdout a pipe read here until it announces itself.
+        var command = Command("/proc/self/exe", Array(CommandLine.arguments.dropFirst().filter { $0 != "--background" }))
+        command.environment = [MountCommand.detachedVariable: "1"]
+        command.stdout = .pipe
+        command.stderr = .appendTo(logPath)
+        command.newSession = true
+        command.argument0 = CommandLine.arguments[0]
+        let child: Command.Running
+        do { child = try command.spawn() } catch { throw AFSError(.io, "cannot start the mount process: \(error)") }
+        let pid = child.pid
+        let output = child.stdout!
+        defer { close(output) }
         var announcement = [UInt8]()
         var byte: UInt8 = 0
         // The child points its stdout elsewhere right after announcing the mount, or exits on
         // failure: either way the pipe ends.
-        while Glibc.read(pipeFDs[0], &byte, 1) == 1 { announcement.append(byte) }
+        while Glibc.read(output, &byte, 1) == 1 { announcement.append(byte) }
         guard !announcement.isEmpty else {
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            _ = try? child.wait()
             let tail = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(3).joined(separator: "\n")
             throw AFSError(.io, "the mount did not start: \(tail.isEmpty ? "see \(logPath)" : tail)")
         }

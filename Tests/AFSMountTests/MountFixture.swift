@@ -40,7 +40,9 @@ final class MountFixture: @unchecked Sendable {
         aether = ServerProcess.productsDirectory(containing: "aether") + "/aether"
         try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        try "[logging]\nmetrics_addr = \"127.0.0.1:0\"\n\(config)\n".write(toFile: root + "/config.toml", atomically: true, encoding: .utf8)
+        // TOML allows a key once per table: the default metrics address only when `config` sets none.
+        let metrics = config.contains("metrics_addr") ? "" : "metrics_addr = \"127.0.0.1:0\"\n"
+        try "[logging]\n\(metrics)\(config)\n".write(toFile: root + "/config.toml", atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["AETHER_CONFIG"] = root + "/config.toml"
         env["XDG_CACHE_HOME"] = root + "/cache"

@@ -1,3 +1,5 @@
+import AFSTar
+import AFSSupport
 import Foundation
 
 /// Imports exactly the tree of a git commit, read with the real `git` program (`ls-tree` for the
@@ -45,23 +47,19 @@ struct GitImporter {
         let mtime = time * 1_000_000_000
         // Stream blobs through one `cat-file --batch` process.
         guard let gitPath = Subprocess.which("git") else { throw AFSError(.externalTool, "git is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: gitPath)
-        process.arguments = ["-C", repository, "cat-file", "--batch"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { throw AFSError(.externalTool, "cannot run git cat-file: \(error)") }
-        let request = Data(entries.map { $0.sha + "\n" }.joined().utf8)
-        let writer = input.fileHandleForWriting
-        Thread.detachNewThread {
-            writer.write(request)
-            try? writer.close()
+        var command = Command(gitPath, ["-C", repository, "cat-file", "--batch"])
+        command.stdin = .bytes(Array(entries.map { $0.sha + "\n" }.joined().utf8))
+        command.stdout = .pipe
+        command.stderr = .null
+        let process: Command.Running
+        do { process = try command.spawn() } catch { throw AFSError(.externalTool, "cannot run git cat-file: \(error)") }
+        let output = process.stdout!
+        var reader = BufferedReader(fd: output)
+        defer {
+            // Closing our end first: a git still writing (we stopped early) gets EPIPE and exits.
+            close(output)
+            _ = try? process.wait()
         }
-        var reader = BufferedReader(fd: output.fileHandleForReading.fileDescriptor)
-        defer { process.waitUntilExit() }
         for entry in entries {
             let path = try SessionPath.fromArchive(entry.path)
             guard let header = try reader.line() else { throw AFSError(.externalTool, "git cat-file ended early") }
