@@ -43,11 +43,14 @@ let package = Package(
         .target(name: "CSystemExtras"),
         // Small primitives shared by every module, defined once: HOST:PORT, random ids, a raised-once flag.
         .target(name: "AFSSupport"),
+        // The streaming tar reader and writer (ustar, pax, GNU), with no knowledge of sessions.
+        .target(name: "AFSTar"),
 
         // The engine: chunk log, trees, sessions, catalog, maintenance. No HTTP, FUSE or QEMU.
         .target(
             name: "AFSCore",
             dependencies: [
+                "AFSTar",
                 "AFSSupport",
                 "CLZ4", "CXXHash", "CCrypto", "CSystemExtras",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -104,6 +107,7 @@ let package = Package(
         .target(
             name: "AFSClient",
             dependencies: [
+                "AFSSupport",
                 "AFSCore",
                 "AFSWire",
                 "AFSConfig",
@@ -128,6 +132,7 @@ let package = Package(
         .target(
             name: "AetherCLI",
             dependencies: [
+                "AFSSupport",
                 "AFSCore",
                 "AFSWire",
                 "AFSWorkspaces",
@@ -248,7 +253,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AFSSupportTests", dependencies: ["AFSSupport"]),
-        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTar", "AFSTestSupport"]),
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),

@@ -14,13 +14,13 @@ import Foundation
 /// ```
 /// Memory use is bounded by the 64 KiB read buffer, the size of extended
 /// headers (capped), and whatever `maxLength` the caller asks content in.
-struct TarReader<Source: TarByteSource> {
+package struct TarReader<Source: TarByteSource> {
     /// Size of the refill requests made to the source.
-    static var chunkSize: Int { 64 * 1024 }
+    package static var chunkSize: Int { 64 * 1024 }
     /// Upper bound for a single direct content read, whatever `maxLength` says.
-    static var maxDirectRead: Int { 4 * 1024 * 1024 }
+    package static var maxDirectRead: Int { 4 * 1024 * 1024 }
     /// Upper bound for pax / GNU long-name payloads held in memory.
-    static var maxMetadataSize: Int64 { 16 * 1024 * 1024 }
+    package static var maxMetadataSize: Int64 { 16 * 1024 * 1024 }
 
     private var source: Source
     /// Read-ahead buffer; `buffer[position...]` are the unconsumed bytes.
@@ -40,14 +40,14 @@ struct TarReader<Source: TarByteSource> {
     /// End of archive reached; `next()` keeps returning nil.
     private var finished = false
 
-    init(source: Source) {
+    package init(source: Source) {
         self.source = source
     }
 
     // MARK: Public API
 
     /// Next entry header, or nil at end of archive.
-    mutating func next() throws -> TarEntry? {
+    package mutating func next() throws -> TarEntry? {
         if finished { return nil }
         try skip(contentRemaining + skipRemaining)
         contentRemaining = 0
@@ -113,7 +113,7 @@ struct TarReader<Source: TarByteSource> {
 
     /// Reads the current entry's content in pieces of at most `maxLength`
     /// bytes; returns `[]` once the content is exhausted.
-    mutating func readContent(maxLength: Int) throws -> [UInt8] {
+    package mutating func readContent(maxLength: Int) throws -> [UInt8] {
         guard contentRemaining > 0, maxLength > 0 else { return [] }
         let wanted = Int(min(Int64(maxLength), contentRemaining))
 
@@ -394,21 +394,21 @@ private enum HeaderFormat {
 
 /// Numeric fields of a checksum-verified header block.
 private struct HeaderFields {
-    let format: HeaderFormat
-    let mode: Int64
-    let size: Int64
-    let mtime: Int64
+    package let format: HeaderFormat
+    package let mode: Int64
+    package let size: Int64
+    package let mtime: Int64
     /// Owner and group. Parsed leniently: nil when blank or malformed, since
     /// some writers leave them empty and a bad owner is no reason to reject
     /// the archive (mode / size / mtime stay strict: they shape the stream).
-    let uid: Int64?
-    let gid: Int64?
+    package let uid: Int64?
+    package let gid: Int64?
     /// Device numbers, read only for '3' / '4' entries with a ustar or GNU
     /// header (v7 has no such fields); nil otherwise or when blank / malformed.
-    let devmajor: Int64?
-    let devminor: Int64?
+    package let devmajor: Int64?
+    package let devminor: Int64?
 
-    init(_ header: [UInt8], offset: Int64) throws {
+    package init(_ header: [UInt8], offset: Int64) throws {
         let stored = header[field: TarHeaderLayout.checksum]
         guard let expected = parseOctal(stored) else {
             throw TarError(message: "unparsable header checksum", offset: offset)
@@ -512,31 +512,31 @@ private func parseBase256(_ field: ArraySlice<UInt8>) -> Int64? {
 /// entry with a fresh instance, so nothing leaks from one entry to the next
 /// (global 'g' headers are ignored altogether).
 private struct PaxOverrides {
-    var path: String?
-    var linkpath: String?
-    var size: Int64?
-    var mtime: Int64?
-    var uid: UInt32?
-    var gid: UInt32?
+    package var path: String?
+    package var linkpath: String?
+    package var size: Int64?
+    package var mtime: Int64?
+    package var uid: UInt32?
+    package var gid: UInt32?
     /// `SCHILY.devmajor` / `SCHILY.devminor` (pax has no standard key).
-    var devmajor: UInt32?
-    var devminor: UInt32?
+    package var devmajor: UInt32?
+    package var devminor: UInt32?
     /// `AETHER.filetype=socket`: the '6' entry is a socket, not a FIFO.
-    var isSocket = false
+    package var isSocket = false
     /// Extended attributes by full name, values as raw bytes.
-    var xattrs: [String: [UInt8]] = [:]
+    package var xattrs: [String: [UInt8]] = [:]
     /// Any 'x' header was seen (even one setting only ignored keys).
-    var seen = false
+    package var seen = false
 
     /// GNU tar / star form: raw value bytes.
     private static let schilyXattrPrefix: [UInt8] = Array("SCHILY.xattr.".utf8)
     /// libarchive form: URL-encoded name, base64 value.
     private static let libarchiveXattrPrefix = "LIBARCHIVE.xattr."
 
-    var isEmpty: Bool { !seen }
+    package var isEmpty: Bool { !seen }
 
     /// Parses "LEN key=value\n" records and applies the keys we honour.
-    mutating func merge(records: [UInt8], headerOffset: Int64) throws {
+    package mutating func merge(records: [UInt8], headerOffset: Int64) throws {
         seen = true
         func fail(_ why: String) -> TarError {
             TarError(message: "malformed pax extended header: \(why)", offset: headerOffset)

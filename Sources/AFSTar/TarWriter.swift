@@ -9,15 +9,15 @@ import Foundation
 /// in total), `endEntry` for each member, then `finish`. Small writes are
 /// batched in a 64 KiB buffer that is flushed to the sink at every
 /// `endEntry` and at `finish`; large content writes go straight through.
-struct TarWriter<Sink: TarByteSink> {
+package struct TarWriter<Sink: TarByteSink> {
     /// Output batching threshold.
-    static var bufferSize: Int { 64 * 1024 }
+    package static var bufferSize: Int { 64 * 1024 }
     /// Largest value an 11-digit octal field can hold (8 GiB - 1).
-    static var maxOctal11: Int64 { 0o77777777777 }
+    package static var maxOctal11: Int64 { 0o77777777777 }
     /// Largest value a 7-digit octal field (uid, gid, devmajor, devminor)
     /// can hold. Larger values go to pax records instead of base-256, which
     /// not every reader understands in these fields.
-    static var maxOctal7: Int64 { 0o7777777 }
+    package static var maxOctal7: Int64 { 0o7777777 }
 
     private(set) var sink: Sink
     /// Bytes accepted but not yet handed to the sink.
@@ -33,7 +33,7 @@ struct TarWriter<Sink: TarByteSink> {
         var written: Int64
     }
 
-    init(sink: Sink) {
+    package init(sink: Sink) {
         self.sink = sink
         pending.reserveCapacity(Self.bufferSize)
     }
@@ -42,7 +42,7 @@ struct TarWriter<Sink: TarByteSink> {
 
     /// Writes the header (preceded by a pax 'x' header when needed). An entry
     /// still open is ended first (which throws if its content is incomplete).
-    mutating func beginEntry(_ entry: TarEntry) throws {
+    package mutating func beginEntry(_ entry: TarEntry) throws {
         if finished {
             throw TarError(message: "archive already finished", offset: offset)
         }
@@ -212,7 +212,7 @@ struct TarWriter<Sink: TarByteSink> {
 
     /// Content bytes of the current file entry. Writing more than
     /// `entry.size` bytes in total throws immediately (nothing is written).
-    mutating func writeContent(_ bytes: UnsafeRawBufferPointer) throws {
+    package mutating func writeContent(_ bytes: UnsafeRawBufferPointer) throws {
         guard var open = current else {
             throw TarError(message: "writeContent without an open entry", offset: offset)
         }
@@ -237,13 +237,13 @@ struct TarWriter<Sink: TarByteSink> {
         current = open
     }
 
-    mutating func writeContent(_ bytes: [UInt8]) throws {
+    package mutating func writeContent(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try writeContent($0) }
     }
 
     /// Pads the entry to a 512-byte boundary and flushes. Throws (leaving the
     /// entry open) if fewer than `entry.size` bytes were written.
-    mutating func endEntry() throws {
+    package mutating func endEntry() throws {
         guard let open = current else {
             throw TarError(message: "endEntry without an open entry", offset: offset)
         }
@@ -259,7 +259,7 @@ struct TarWriter<Sink: TarByteSink> {
     }
 
     /// Ends any open entry and writes the two zero end blocks. Idempotent.
-    mutating func finish() throws {
+    package mutating func finish() throws {
         if finished { return }
         if current != nil {
             try endEntry()

@@ -2,6 +2,7 @@ import Foundation
 import AFSTestSupport
 import Testing
 @testable import AFSCore
+@testable import AFSTar
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import AFSTar
 import Foundation
 
 extension AetherStore {

@@ -1,3 +1,4 @@
+import AFSTar
 import Foundation
 
 /// Writes a local directory tree as a pax tar archive that ``AetherStore`` imports without loss:

@@ -1,3 +1,4 @@
+import AFSTar
 import Foundation
 
 /// Imports a tar archive, streaming: content goes to the chunk log as it is read. Any hostile entry

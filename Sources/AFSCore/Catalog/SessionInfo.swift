@@ -1,0 +1,46 @@
+import Foundation
+
+/// A session as the catalog records it.
+public struct SessionInfo: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String?
+    public var status: SessionStatus
+    /// The session this one was forked or created from, if any.
+    public var parentID: String?
+    /// A description of the source it was created from (`blank`, `git:REPO@REF`, …).
+    public var source: String
+    /// Root of the folded tree. Writes not yet folded live in the session's journal.
+    public var root: ChunkID
+    /// The commit this session started from (for promote's three-way merge), if any.
+    public var baseCommit: String?
+    /// The latest commit made from this session.
+    public var headCommit: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Which journal file holds unfolded writes; bumped by every fold.
+    public var journalGeneration: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, status, source, root
+        case parentID = "parent_id"
+        case baseCommit = "base_commit"
+        case headCommit = "head_commit"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case journalGeneration = "journal_generation"
+    }
+
+    public init(id: String, name: String? = nil, status: SessionStatus, parentID: String? = nil, source: String, root: ChunkID, baseCommit: String? = nil, headCommit: String? = nil, createdAt: Date, updatedAt: Date, journalGeneration: Int) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.parentID = parentID
+        self.source = source
+        self.root = root
+        self.baseCommit = baseCommit
+        self.headCommit = headCommit
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.journalGeneration = journalGeneration
+    }
+}

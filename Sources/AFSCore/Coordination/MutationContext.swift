@@ -1,0 +1,22 @@
+import Foundation
+
+/// Who is making a change and under which lease: passed to every mutating call.
+public struct MutationContext: Sendable, Equatable {
+    /// The agent or person making the change; recorded in the changefeed (attribution, undo).
+    public var actor: String
+    /// The fencing token of the caller's lease, required when the path is under an exclusive lease.
+    public var lockToken: UInt64?
+    /// The owner and group recorded on entries this call creates (the calling user of a shared
+    /// mount); nil records none, and the entry belongs to whoever mounts or exports the session.
+    public var uid: UInt32?
+    public var gid: UInt32?
+
+    public init(actor: String = "anonymous", lockToken: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
+        self.actor = actor
+        self.lockToken = lockToken
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public static let anonymous = MutationContext()
+}
