@@ -111,7 +111,7 @@ let package = Package(
                 "AFSCore",
                 "AFSWire",
                 "AFSConfig",
-                "AFSWorkspaces",
+                "AFSWorkspaceModel",
                 "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -135,7 +135,7 @@ let package = Package(
                 "AFSSupport",
                 "AFSCore",
                 "AFSWire",
-                "AFSWorkspaces",
+                "AFSWorkspaceModel",
                 "AFSClient",
                 "AFSMount",
                 "AFSTLS",
@@ -158,6 +158,7 @@ let package = Package(
         .target(
             name: "AFSServer",
             dependencies: [
+                "AFSWorkspaceModel",
                 "AFSSupport",
                 "AFSCore",
                 "AFSWire",
@@ -185,7 +186,9 @@ let package = Package(
             dependencies: ["AFSServer", "AFSClient", "AFSConfig", "AFSSupport", "AFSObjectStore", "AFSPostgres", "AFSTLS", "CSystemExtras", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Workspace VMs: the state machine, its SQLite records, and the QEMU and bubblewrap drivers.
-        .target(name: "AFSWorkspaces", dependencies: ["AFSSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The workspace records clients and servers exchange with afs-vmd: no drivers, no database.
+        .target(name: "AFSWorkspaceModel"),
+        .target(name: "AFSWorkspaces", dependencies: ["AFSWorkspaceModel", "AFSSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         // afs-vmd's HTTP API over the controller.
         .target(
             name: "AFSWorkspaceService",

@@ -1,6 +1,6 @@
 import AFSCore
 import AFSTLS
-import AFSWorkspaces
+import AFSWorkspaceModel
 import AsyncHTTPClient
 import AFSWire
 import Foundation

@@ -1,5 +1,5 @@
 import AFSWire
-import AFSWorkspaces
+import AFSWorkspaceModel
 
 // afs-vmd's records, as afs-server's workspace gateway passes them on.
 

@@ -1,5 +1,5 @@
 import AFSWire
-import AFSWorkspaces
+import AFSWorkspaceModel
 
 /// `POST /v1/workspaces`: a workspace for one of the caller's sessions.
 struct WorkspaceCreateRequest: WireModel {

@@ -1,7 +1,7 @@
 import AFSClient
 import AFSCore
 import AFSWire
-import AFSWorkspaces
+import AFSWorkspaceModel
 import Foundation
 import HTTPTypes
 import Hummingbird

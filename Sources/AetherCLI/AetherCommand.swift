@@ -1,7 +1,7 @@
 import AFSClient
 import AFSCore
 import AFSTLS
-import AFSWorkspaces
+import AFSWorkspaceModel
 import ArgumentParser
 import Foundation
 

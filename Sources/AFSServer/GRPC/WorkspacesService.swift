@@ -1,6 +1,6 @@
 import AFSGRPC
 import AFSWire
-import AFSWorkspaces
+import AFSWorkspaceModel
 import Foundation
 import GRPCCore
 import SwiftProtobuf

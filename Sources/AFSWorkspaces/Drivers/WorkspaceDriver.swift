@@ -63,32 +63,6 @@ public struct WorkspaceSpec: Sendable, Equatable {
     public var runtimeName: String { "aether-ws-\(id)" }
 }
 
-/// How to reach a runtime; persisted so a restarted controller can adopt it.
-public struct RuntimeHandle: Sendable, Codable, Equatable {
-    /// The process that is the VM (QEMU) or the sandbox's pid 1 (bwrap).
-    public var pid: Int32
-    public var startedAt: Date
-    /// Host port forwarded to the guest's SSH server.
-    public var sshPort: Int?
-    /// `kvm` or `tcg` for QEMU.
-    public var accelerator: String?
-    /// Helper processes started beside it (virtiofsd, the sandbox's launcher).
-    public var helpers: [Int32]
-
-    public init(pid: Int32, startedAt: Date, sshPort: Int? = nil, accelerator: String? = nil, helpers: [Int32] = []) {
-        self.pid = pid
-        self.startedAt = startedAt
-        self.sshPort = sshPort
-        self.accelerator = accelerator
-        self.helpers = helpers
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case pid, accelerator, helpers
-        case startedAt = "started_at"
-        case sshPort = "ssh_port"
-    }
-}
 
 /// What a driver sees when it looks at a runtime.
 public enum Observation: Sendable, Equatable {
@@ -133,23 +107,3 @@ public enum StopOutcome: Sendable, Equatable {
     case failed(String)
 }
 
-/// A command prefix that opens a shell in the workspace from this host.
-public struct ConnectionInfo: Sendable, Codable, Equatable {
-    /// `ssh` or `nsenter`.
-    public var kind: String
-    /// The program and arguments to which the remote command is appended.
-    public var argv: [String]
-    /// Extra arguments for an interactive terminal session (`-t` for ssh).
-    public var interactiveArgs: [String]
-
-    public init(kind: String, argv: [String], interactiveArgs: [String] = []) {
-        self.kind = kind
-        self.argv = argv
-        self.interactiveArgs = interactiveArgs
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case kind, argv
-        case interactiveArgs = "interactive_args"
-    }
-}

@@ -1,6 +1,6 @@
 import AFSClient
 import AFSTLS
-import AFSWorkspaces
+import AFSWorkspaceModel
 import ArgumentParser
 import Foundation
 

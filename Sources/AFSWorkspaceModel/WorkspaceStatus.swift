@@ -21,9 +21,3 @@ public enum WorkspaceStatus: String, Sendable, Codable, CaseIterable {
 
     public var isTransitional: Bool { self == .starting || self == .stopping }
 }
-
-/// What the user asked for last; the controller works to make the observed status match it.
-public enum DesiredState: String, Sendable, Codable, CaseIterable {
-    case running
-    case stopped
-}

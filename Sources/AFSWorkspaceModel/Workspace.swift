@@ -25,42 +25,33 @@ public struct Workspace: Sendable, Codable, Equatable {
     /// How to reach the running VM; nil while stopped.
     public var runtime: RuntimeHandle?
 
+    public init(
+        id: String, project: String, status: WorkspaceStatus, desired: DesiredState, hardware: WorkspaceHardware, driver: String,
+        idleTimeout: Int, createdAt: Date, updatedAt: Date, lastActiveAt: Date, deadline: Date?, error: String?, generation: Int,
+        session: String?, runtime: RuntimeHandle?
+    ) {
+        self.id = id
+        self.project = project
+        self.status = status
+        self.desired = desired
+        self.hardware = hardware
+        self.driver = driver
+        self.idleTimeout = idleTimeout
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastActiveAt = lastActiveAt
+        self.deadline = deadline
+        self.error = error
+        self.generation = generation
+        self.session = session
+        self.runtime = runtime
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, project, status, desired, hardware, driver, deadline, error, generation, session, runtime
         case idleTimeout = "idle_timeout"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case lastActiveAt = "last_active_at"
-    }
-}
-
-/// One transition or notable happening in a workspace's life.
-public struct WorkspaceEvent: Sendable, Codable, Equatable {
-    public var seq: Int64
-    public var workspace: String
-    public var at: Date
-    public var from: WorkspaceStatus?
-    public var to: WorkspaceStatus?
-    /// Machine-readable cause: `user`, `idle`, `boot_deadline`, `stop_deadline`, `exited`, `adopted`,
-    /// `controller_restart`, `created`, `updated`, `deleted`, `ready`.
-    public var reason: String
-    public var detail: String?
-}
-
-/// What `POST /v1/workspaces` takes.
-public struct WorkspaceRequest: Sendable, Codable, Equatable {
-    public var project: String
-    public var hardware: WorkspaceHardware
-    public var idleTimeout: Int?
-
-    public init(project: String, hardware: WorkspaceHardware = WorkspaceHardware(), idleTimeout: Int? = nil) {
-        self.project = project
-        self.hardware = hardware
-        self.idleTimeout = idleTimeout
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case project, hardware
-        case idleTimeout = "idle_timeout"
     }
 }

@@ -1,0 +1,22 @@
+import Foundation
+
+/// A command prefix that opens a shell in the workspace from this host.
+public struct ConnectionInfo: Sendable, Codable, Equatable {
+    /// `ssh` or `nsenter`.
+    public var kind: String
+    /// The program and arguments to which the remote command is appended.
+    public var argv: [String]
+    /// Extra arguments for an interactive terminal session (`-t` for ssh).
+    public var interactiveArgs: [String]
+
+    public init(kind: String, argv: [String], interactiveArgs: [String] = []) {
+        self.kind = kind
+        self.argv = argv
+        self.interactiveArgs = interactiveArgs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, argv
+        case interactiveArgs = "interactive_args"
+    }
+}
