@@ -28,7 +28,7 @@ public final class MountControl: Sendable {
         if let address = logging.metricsAddress {
             do {
                 endpoint = try MetricsEndpoint(address: address) {
-                    MountControl.snapshot(filesystem).prometheusText
+                    filesystem.metrics.prometheusText(MountControl.snapshot(filesystem))
                 }
             } catch {
                 log.write("\(error.message); running without a metrics endpoint (set [logging] metrics_addr to a free HOST:PORT, or \"off\")", level: .warning)

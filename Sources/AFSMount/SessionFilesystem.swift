@@ -30,7 +30,7 @@ public final class SessionFilesystem: Sendable {
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
     /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
-    public let metrics = MountMetrics()
+    public let metrics: MountMetrics
     /// When an open for reading moves a file's access time.
     public let accessTimePolicy: AccessTimePolicy
     /// Access times owed to the service, sent in batches.
@@ -64,6 +64,7 @@ public final class SessionFilesystem: Sendable {
         rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
         self.service = service
         self.session = session
+        metrics = MountMetrics(session: session)
         self.cache = cache
         self.context = context
         self.log = log

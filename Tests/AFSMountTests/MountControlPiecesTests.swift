@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func metricsBucketsQuantilesAndPrometheusText() throws {
-        let metrics = MountMetrics()
+        let metrics = MountMetrics(session: "ses_\"q\"")
         for _ in 0..<98 { metrics.record("read", duration: .microseconds(80), failed: false) }
         metrics.record("read", duration: .milliseconds(30), failed: true)
         metrics.record("read", duration: .seconds(20), failed: false)
@@ -123,7 +123,7 @@ import Testing
         snapshot.cacheHits = 3
         snapshot.cacheMisses = 1
         #expect(snapshot.cacheHitRatio == 0.75)
-        let text = snapshot.prometheusText
+        let text = metrics.prometheusText(snapshot)
         #expect(text.contains(#"aether_mount_changes_queued{session="ses_\"q\""} 5"#))
         #expect(text.contains(#"aether_mount_changes_sent_total{session="ses_\"q\""} 40"#))
         #expect(text.contains(#"aether_mount_changes_refused_total{session="ses_\"q\""} 1"#))
