@@ -263,7 +263,7 @@ let package = Package(
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
         .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSConfig", "AFSTestSupport", "CSystemExtras"]),
-        .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSTestSupport", "AFSTLS"]),
+        .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSSupport", "AFSTestSupport", "AFSTLS"]),
         .testTarget(
             name: "AFSServerTests",
             dependencies: [

@@ -12,6 +12,8 @@ fi
 # guests under software emulation (TCG) on two cores, and its boot deadlines (180 s) hold only when the
 # rest of the suite is not competing for the CPU. Both phases always run; the exit status is the worse.
 status=0
+# The public API of AFSCore and AFSClient is documented: DocC must build it without a warning.
+./scripts/docs.sh || status=$?
 swift test --skip-build --skip QEMUWorkspaceTests || status=$?
 swift test --skip-build --filter QEMUWorkspaceTests || status=$?
 exit $status

@@ -4,8 +4,11 @@ import Glibc
 /// The embedded transport: the store itself, with a few adapters where the service's shape
 /// (which mirrors the HTTP API) differs from the engine's.
 extension AetherStore: AetherService {
+    /// The store's directory on this machine.
     public var location: String { directory }
 
+    /// Resolves `other` by name (session, checkpoint, commit, ref or snapshot ID) and diffs it against
+    /// session `id`; `.notFound` when either does not exist.
     public func diff(_ id: String, against other: String) throws(AFSError) -> [DiffEntry] {
         try diff(try reference(named: other), .session(id))
     }
@@ -16,10 +19,12 @@ extension AetherStore: AetherService {
         try changes(session, after: seq, limit: limit)
     }
 
+    /// Answers at once, ignoring `wait`: the embedded store has no long poll (see `changes`).
     public func messages(_ session: String, topic: String, from offset: UInt64, limit: Int, wait: Double) throws(AFSError) -> [BusMessage] {
         try messages(session, topic: topic, from: offset, limit: limit)
     }
 
+    /// Copies the file into `fd` in windows of at most 1 MiB, from one consistent snapshot of it.
     public func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError) {
         let file = try openFile(session, path: path)
         let window: UInt64 = 1 << 20
@@ -31,6 +36,8 @@ extension AetherStore: AetherService {
         }
     }
 
+    /// Streams `fd` into an upload of at most 1 MiB pieces; the file changes only when `finish`
+    /// succeeds, and a failed read or write cancels the upload and rethrows.
     public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
         let upload = try beginUpload(session, path: path, mode: mode, mtime: mtime)
         // Pieces of at most 1 MiB, no larger than the file (plus one byte, so a file that does not

@@ -16,11 +16,13 @@ public struct ClientConfiguration: Sendable {
     /// The file read, if any.
     public var path: String?
 
+    /// A configuration of the given `section.key` values, as if read from `path`; empty by default.
     public init(values: [String: String] = [:], path: String? = nil) {
         self.values = values
         self.path = path
     }
 
+    /// The value of a `section.key` setting (`bridge.token`), or nil when the file does not set it.
     public subscript(key: String) -> String? { values[key] }
 
     /// The default file's path for this environment.

@@ -7,6 +7,7 @@ import NIOCore
 /// Each read runs on a dedicated queue and the next one starts only when the consumer asks: the
 /// upload proceeds at the network's pace and holds one buffer at a time, whatever the file's size.
 public struct DescriptorChunks: AsyncSequence, Sendable {
+    /// Each element is one read of at most `chunkSize` bytes.
     public typealias Element = ByteBuffer
     let fd: Int32
     let chunkSize: Int
@@ -17,6 +18,7 @@ public struct DescriptorChunks: AsyncSequence, Sendable {
         self.chunkSize = chunkSize
     }
 
+    /// Reads the descriptor one chunk per `next()` call, off the caller's thread.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let fd: Int32
         let chunkSize: Int
@@ -28,6 +30,8 @@ public struct DescriptorChunks: AsyncSequence, Sendable {
             self.chunkSize = chunkSize
         }
 
+        /// The next piece, or nil at end of input (a short read is taken as the last piece); read
+        /// errors are rethrown as `AFSError`.
         public mutating func next() async throws -> ByteBuffer? {
             if finished { return nil }
             let (fd, size) = (fd, chunkSize)
@@ -47,5 +51,6 @@ public struct DescriptorChunks: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator that starts reading from the descriptor's current offset.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(fd: fd, chunkSize: chunkSize) }
 }

@@ -9,11 +9,15 @@ extension RemoteStore {
         sessionPath(session, "/\(kind)/" + (try SessionPath(path)).components.map(escape).joined(separator: "/"))
     }
 
+    /// `GET /v1/sessions/{id}/stat/{path}` (`/stat` for the root): the entry's kind, mode, size, owner
+    /// and times. The path is validated locally first (`.invalidPath`).
     public func stat(_ session: String, path: String) throws(AFSError) -> FileStat {
         let p = try SessionPath(path)
         return try json(FileStat.self, Call(.GET, p.isRoot ? RemoteStore.sessionPath(session, "/stat") : try RemoteStore.filePath(session, "stat", path)))
     }
 
+    /// `GET /v1/sessions/{id}/files/{path}` with a `Range` header when `offset` or `length` is given;
+    /// reading at or past the end returns no bytes, as the embedded store does.
     public func readFile(_ session: String, path: String, offset: UInt64, length: UInt64?) throws(AFSError) -> [UInt8] {
         var headers: [(String, String)] = []
         if offset > 0 || length != nil {
@@ -31,10 +35,13 @@ extension RemoteStore {
         try download(Call(.GET, try RemoteStore.filePath(session, "files", path)), to: fd)
     }
 
+    /// `GET /v1/sessions/{id}/tree?path=`: the entries of one directory (not recursive).
     public func list(_ session: String, path: String) throws(AFSError) -> [DirectoryEntry] {
         try json([DirectoryEntry].self, Call(.GET, RemoteStore.sessionPath(session, "/tree"), query: [("path", path)]))
     }
 
+    /// `PUT /v1/sessions/{id}/files/{path}`: replaces the file with `data` in one request; `mode`
+    /// travels octal in `X-AFS-Mode`.
     public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32?, context: MutationContext) throws(AFSError) {
         var headers: [(String, String)] = []
         if let mode { headers.append(("X-AFS-Mode", String(mode, radix: 8))) }
@@ -59,38 +66,47 @@ extension RemoteStore {
             body: .descriptor(fd, contentType: "application/octet-stream"))
     }
 
+    /// `POST /v1/sessions/{id}/mkdir`: creates a directory, and its missing parents with `parents`.
     public func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/mkdir"), context: context),
             body: RemoteStore.jsonBody(MkdirRequest(path: path, parents: parents, mode: mode)))
     }
 
+    /// `DELETE /v1/sessions/{id}/files/{path}`: removes a file, symlink or directory (a non-empty one
+    /// only with `recursive`).
     public func remove(_ session: String, path: String, recursive: Bool, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.DELETE, try RemoteStore.filePath(session, "files", path), query: recursive ? [("recursive", "true")] : [], context: context))
     }
 
+    /// `POST /v1/sessions/{id}/rename`: moves an entry from `from` to `to`.
     public func rename(_ session: String, from: String, to: String, context: MutationContext) throws(AFSError) {
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/rename"), context: context), body: RemoteStore.jsonBody(RenameRequest(from: from, to: to)))
     }
 
+    /// `POST /v1/sessions/{id}/symlink`: creates a symbolic link whose target is stored as given.
     public func symlink(_ session: String, path: String, target: String, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/symlink"), context: context),
             body: RemoteStore.jsonBody(SymlinkRequest(path: try SessionPath(path).description, target: target)))
     }
 
+    /// `POST /v1/sessions/{id}/chmod`: sets the permission bits (masked to `0o7777`).
     public func setMode(_ session: String, path: String, mode: UInt32, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/chmod"), context: context),
             body: RemoteStore.jsonBody(ChmodRequest(path: try SessionPath(path).description, mode: mode & 0o7777)))
     }
 
+    /// `POST /v1/sessions/{id}/times`: sets `mtime` and/or `atime` (nanoseconds since 1970; nil keeps it).
     public func setTimes(_ session: String, path: String, mtime: Int64?, atime: Int64?, context: MutationContext) throws(AFSError) {
         let body = TimesRequest(path: try SessionPath(path).description, mtime: mtime, atime: atime)
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/times"), context: context), body: RemoteStore.jsonBody(body))
     }
 
+    /// `POST /v1/sessions/{id}/batch`: applies `changes` in order with one durable wait. Throws
+    /// `.unsupportedFormat` if the server answers a different number of outcomes.
     public func apply(_ session: String, _ changes: [BatchChange], context: MutationContext) throws(AFSError) -> [BatchOutcome] {
         let reply = try json(BatchReply.self, Call(.POST, RemoteStore.sessionPath(session, "/batch"), context: context), body: RemoteStore.jsonBody(BatchRequest(changes: changes)))
         guard reply.outcomes.count == changes.count else {
@@ -99,22 +115,29 @@ extension RemoteStore {
         return reply.outcomes
     }
 
+    /// `POST /v1/sessions/{id}/atimes`: moves access times forward (no change time, no event);
+    /// returns how many entries moved.
     @discardableResult
     public func recordAccessTimes(_ session: String, _ times: [String: Int64]) throws(AFSError) -> Int {
         try json(AccessTimesReply.self, Call(.POST, RemoteStore.sessionPath(session, "/atimes")), body: RemoteStore.jsonBody(AccessTimesRequest(atimes: times))).moved
     }
 
+    /// `POST /v1/sessions/{id}/mknod`: creates a FIFO, socket or device node (`rdev` for devices;
+    /// mode masked to `0o7777`).
     public func makeNode(_ session: String, path: String, kind: EntryKind, mode: UInt32, rdev: UInt64, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/mknod"), context: context),
             body: RemoteStore.jsonBody(MknodRequest(path: try SessionPath(path).description, kind: kind, mode: mode & 0o7777, rdev: rdev)))
     }
 
+    /// `POST /v1/sessions/{id}/chown`: records a numeric owner and/or group (nil keeps that one).
     public func setOwner(_ session: String, path: String, uid: UInt32?, gid: UInt32?, context: MutationContext) throws(AFSError) {
         let body = ChownRequest(path: try SessionPath(path).description, uid: uid, gid: gid)
         _ = try send(Call(.POST, RemoteStore.sessionPath(session, "/chown"), context: context), body: RemoteStore.jsonBody(body))
     }
 
+    /// `GET /v1/sessions/{id}/xattrs`: the entry's `user.` extended attributes, decoded from base64;
+    /// `.corrupted` if the server sends invalid base64.
     public func extendedAttributes(_ session: String, path: String) throws(AFSError) -> [String: [UInt8]] {
         let reply = try json(
             XattrsReply.self, Call(.GET, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description)]))
@@ -126,6 +149,8 @@ extension RemoteStore {
         return out
     }
 
+    /// `POST /v1/sessions/{id}/xattrs`: sets one extended attribute (sent in base64) as `disposition`
+    /// allows (any, create or replace).
     public func setExtendedAttribute(
         _ session: String, path: String, name: String, value: [UInt8], disposition: AetherStore.XattrDisposition, context: MutationContext
     ) throws(AFSError) {
@@ -135,17 +160,20 @@ extension RemoteStore {
                 XattrSetRequest(path: try SessionPath(path).description, name: name, value: Data(value).base64EncodedString(), disposition: disposition)))
     }
 
+    /// `DELETE /v1/sessions/{id}/xattrs`: removes the extended attribute `name` from the entry.
     public func removeExtendedAttribute(_ session: String, path: String, name: String, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.DELETE, RemoteStore.sessionPath(session, "/xattrs"), query: [("path", try SessionPath(path).description), ("name", name)], context: context))
     }
 
+    /// `POST /v1/sessions/{id}/link`: gives the file at `existing` the additional name `path` (a hard link).
     public func link(_ session: String, from existing: String, to path: String, context: MutationContext) throws(AFSError) {
         _ = try send(
             Call(.POST, RemoteStore.sessionPath(session, "/link"), context: context),
             body: RemoteStore.jsonBody(LinkRequest(from: try SessionPath(existing).description, to: try SessionPath(path).description)))
     }
 
+    /// `GET /v1/sessions/{id}/links`: every name of the file at `path`, sorted.
     public func hardLinks(_ session: String, path: String) throws(AFSError) -> [String] {
         try json(HardLinksReply.self, Call(.GET, RemoteStore.sessionPath(session, "/links"), query: [("path", try SessionPath(path).description)])).names
     }

@@ -7,6 +7,8 @@ import Synchronization
 extension RemoteStore {
     static func sessionPath(_ id: String, _ rest: String = "") -> String { "/v1/sessions/\(escape(id))\(rest)" }
 
+    /// `POST /v1/sessions` for sources the server holds; `.tar`, `.tarDescriptor`, `.directory` and `.git`
+    /// are read on this machine and streamed to `POST /v1/sessions/import` as tar (`progress` is never called).
     public func createSession(
         name: String?, from source: SessionSource, context: MutationContext, preserveOwners: Bool,
         progress: (@Sendable (ImportProgress) -> Void)?
@@ -118,34 +120,41 @@ extension RemoteStore {
         return try result.get()
     }
 
+    /// `GET /v1/sessions`: the caller's sessions, only those in `status` when given.
     public func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
         try json([SessionInfo].self, Call(.GET, "/v1/sessions", query: status.map { [("status", $0.rawValue)] } ?? []))
     }
 
+    /// `GET /v1/sessions/{id}`: one session; `.notFound` when it does not exist.
     public func session(_ id: String) throws(AFSError) -> SessionInfo {
         try json(SessionInfo.self, Call(.GET, RemoteStore.sessionPath(id)))
     }
 
+    /// `POST /v1/sessions/{id}/fork`: a new session sharing the tree of `id` (O(1) on the server).
     public func fork(_ id: String, name: String?, context: MutationContext) throws(AFSError) -> SessionInfo {
         try json(
             SessionInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/fork"), context: context),
             body: RemoteStore.jsonBody(ForkRequest(name: name)))
     }
 
+    /// `POST /v1/sessions/{id}/checkpoints`: records the session's current tree, with an optional `label`.
     public func checkpoint(_ id: String, label: String?, context: MutationContext) throws(AFSError) -> CheckpointInfo {
         try json(
             CheckpointInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/checkpoints"), context: context),
             body: RemoteStore.jsonBody(CheckpointRequest(label: label)))
     }
 
+    /// `GET /v1/sessions/{id}/checkpoints`: the session's checkpoints, oldest first.
     public func checkpoints(of session: String) throws(AFSError) -> [CheckpointInfo] {
         try json([CheckpointInfo].self, Call(.GET, RemoteStore.sessionPath(session, "/checkpoints")))
     }
 
+    /// `POST /v1/sessions/{id}/restore`: resets the session's tree to the checkpoint `checkpointID`.
     public func restore(_ id: String, checkpoint checkpointID: String, context: MutationContext) throws(AFSError) {
         _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/restore"), context: context), body: RemoteStore.jsonBody(RestoreRequest(checkpoint: checkpointID)))
     }
 
+    /// `POST /v1/sessions/{id}/commits`: commits the session's tree with `message` and `author`.
     public func commit(_ id: String, message: String, author: String, context: MutationContext?) throws(AFSError) -> CommitInfo {
         try json(
             CommitInfo.self, Call(.POST, RemoteStore.sessionPath(id, "/commits"), context: context),
@@ -162,54 +171,70 @@ extension RemoteStore {
         return try RemoteStore.decode(PromoteResult.self, reply.body, call: call)
     }
 
+    /// `GET /v1/sessions/{id}/diff?against=`: what changed from `other` (session, checkpoint, commit,
+    /// ref or snapshot) to session `id`.
     public func diff(_ id: String, against other: String) throws(AFSError) -> [DiffEntry] {
         try json([DiffEntry].self, Call(.GET, RemoteStore.sessionPath(id, "/diff"), query: [("against", other)]))
     }
 
+    /// `GET /v1/sessions/{id}/manifest`: every non-directory entry with its kind, size, mode, owner and content ID.
     public func manifest(_ id: String) throws(AFSError) -> [ManifestEntry] {
         try json([ManifestEntry].self, Call(.GET, RemoteStore.sessionPath(id, "/manifest")))
     }
 
+    /// `POST /v1/sessions/{id}/archive`: makes the session read-only.
     public func archive(_ id: String, context: MutationContext) throws(AFSError) {
         _ = try send(Call(.POST, RemoteStore.sessionPath(id, "/archive"), context: context))
     }
 
+    /// `DELETE /v1/sessions/{id}`: deletes the session; its space returns at the next garbage collection.
     public func delete(_ id: String) throws(AFSError) {
         _ = try send(Call(.DELETE, RemoteStore.sessionPath(id)))
     }
 
+    /// `GET /v1/sessions/{id}/export`: streams the session as a tar archive into `fd`.
     public func exportTar(_ id: String, to fd: Int32) throws(AFSError) {
         try download(Call(.GET, RemoteStore.sessionPath(id, "/export")), to: fd)
     }
 
+    /// `POST /v1/snapshots`: names the session's current tree `name`, to start sessions from.
     public func createSnapshot(of id: String, name: String) throws(AFSError) -> SnapshotInfo {
         try json(SnapshotInfo.self, Call(.POST, "/v1/snapshots"), body: RemoteStore.jsonBody(SnapshotRequest(session: id, name: name)))
     }
 
+    /// `GET /v1/snapshots`: the snapshots the caller can see.
     public func snapshots() throws(AFSError) -> [SnapshotInfo] {
         try json([SnapshotInfo].self, Call(.GET, "/v1/snapshots"))
     }
 
+    /// `GET /v1/refs`: every ref with the commit it points to.
     public func refs() throws(AFSError) -> [RefInfo] {
         try json([RefInfo].self, Call(.GET, "/v1/refs"))
     }
 
+    /// `GET /v1/refs/{start}/log`: commits reachable from `start` (a ref or commit), newest first,
+    /// skipping `skip` and returning at most `limit`.
     public func log(_ start: String, limit: Int, skip: Int) throws(AFSError) -> [CommitInfo] {
         try json(
             [CommitInfo].self, Call(.GET, "/v1/refs/\(RemoteStore.escape(start))/log", query: [("limit", String(limit)), ("skip", String(skip))]))
     }
 
+    /// `GET /v1/commits/{id}`: one commit; `.notFound` when there is none with that ID.
     public func commit(id: String) throws(AFSError) -> CommitInfo {
         try json(CommitInfo.self, Call(.GET, "/v1/commits/\(RemoteStore.escape(id))"))
     }
 
+    /// `PUT /v1/refs/{ref}/policy`: requires `n` approvals before a promote into `ref` (admin token needed).
     public func setRefPolicy(_ ref: String, requiredApprovals n: Int) throws(AFSError) {
         _ = try send(Call(.PUT, "/v1/refs/\(RemoteStore.escape(ref))/policy"), body: RemoteStore.jsonBody(RefPolicyRequest(requiredApprovals: n)))
     }
 
     // MARK: Store (admin)
 
+    /// `GET /v1/store/stats`: space accounting of the server's store (admin token needed).
     public func stats() throws(AFSError) -> StoreStats { try json(StoreStats.self, Call(.GET, "/v1/store/stats")) }
+    /// `POST /v1/store/gc`: runs a garbage collection on the server (admin token needed).
     public func collectGarbage() throws(AFSError) -> GCReport { try json(GCReport.self, Call(.POST, "/v1/store/gc")) }
+    /// `POST /v1/store/verify`: checks every record and session tree on the server (admin token needed).
     public func verify() throws(AFSError) -> VerifyReport { try json(VerifyReport.self, Call(.POST, "/v1/store/verify")) }
 }

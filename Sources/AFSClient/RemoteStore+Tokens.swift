@@ -9,10 +9,13 @@ extension RemoteStore {
         try json(CreatedToken.self, Call(.POST, "/v1/tokens"), body: RemoteStore.jsonBody(TokenRequest(tenant: tenant, role: role, label: label)))
     }
 
+    /// `GET /v1/tokens`: tokens without their secrets (all for an admin, else the caller's tenant's).
     public func tokens() throws(AFSError) -> [TokenInfo] {
         try json([TokenInfo].self, Call(.GET, "/v1/tokens"))
     }
 
+    /// `DELETE /v1/tokens/{id}`: revokes a token; needs an admin token (a tenant's admin may revoke
+    /// that tenant's tokens).
     public func revokeToken(_ id: String) throws(AFSError) {
         _ = try send(Call(.DELETE, "/v1/tokens/\(RemoteStore.escape(id))"))
     }

@@ -16,6 +16,7 @@ import Synchronization
 /// retried after its `Retry-After`, a bounded number of times, when their body can be replayed.
 public final class RemoteStore: AetherService, @unchecked Sendable {
     // @unchecked: every stored property is immutable; HTTPClient is itself thread-safe.
+    /// The server's base URL, without a trailing slash.
     public let endpoint: String
     let token: String?
     let client: HTTPClient
@@ -29,8 +30,11 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
     /// What chunked uploads saved, for metrics and for seeing that they work.
     public let chunkStatistics = ChunkStatistics()
 
+    /// The server's base URL, for messages.
     public var location: String { endpoint }
 
+    /// A client of the afs-server at `endpoint`; nothing is sent until the first call.
+    ///
     /// - Parameters:
     ///   - endpoint: `http://HOST:PORT` of an afs-server (a trailing slash is ignored).
     ///   - token: the bearer token; nil sends none (only the health check answers then).
@@ -69,6 +73,7 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         try? client.syncShutdown()
     }
 
+    /// Does nothing: there is no lock to release, and the HTTP client shuts down when the store is freed.
     public func close() throws(AFSError) {}
 
     // MARK: Requests

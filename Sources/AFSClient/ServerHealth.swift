@@ -5,14 +5,18 @@ import Foundation
 /// What `GET /v1/health` says about an afs-server, with what the client measured on the way:
 /// for `aether status` and `aether doctor`.
 public struct ServerHealth: Sendable, Codable, Equatable {
+    /// What the server reports about itself (`ok` when healthy); `unknown` when its answer did not decode.
     public var status: String
+    /// The server's version, or `unknown` when its answer did not decode.
     public var version: String
+    /// Seconds since the server started, when it says.
     public var uptimeSeconds: Int?
     /// The server's `Date` header (one-second resolution), when it sent one.
     public var serverDate: Date?
     /// Server time minus this machine's time at the request's midpoint, in seconds; positive when
     /// the server is ahead. Good to about a second (the header's resolution).
     public var clockSkewSeconds: Double?
+    /// Seconds the health request took, as this client measured it.
     public var roundTripSeconds: Double
 
     enum CodingKeys: String, CodingKey {

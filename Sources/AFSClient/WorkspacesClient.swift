@@ -11,14 +11,19 @@ import NIOSSL
 /// A client of afs-vmd's HTTP API (the workspace VM controller), used by `aether workspace`.
 ///
 /// Synchronous like the rest of the CLI's API; errors come back as the daemon's
-/// ``WorkspaceError`` codes, and a daemon that cannot be reached is `.unavailable`.
+/// `WorkspaceError` codes, and a daemon that cannot be reached is `.unavailable`.
 public final class WorkspacesClient: @unchecked Sendable {
     // @unchecked: every stored property is immutable; HTTPClient is itself thread-safe.
+    /// afs-vmd's base URL, without a trailing slash.
     public let endpoint: String
     let token: String?
     let client: HTTPClient
     let trust: TLSTrust
 
+    /// A client of the afs-vmd at `endpoint`; nothing is sent until the first call.
+    ///
+    /// - Parameter endpoint: afs-vmd's base URL, `http://` or `https://` (e.g. `http://127.0.0.1:8790`).
+    /// - Parameter token: the bearer token afs-vmd wrote to its data directory; nil sends none.
     /// - Parameter trust: for `https://` endpoints, the CAs afs-vmd's certificate must chain to.
     public init(endpoint: String, token: String?, trust: TLSTrust = TLSTrust()) throws(WorkspaceError) {
         var e = endpoint
@@ -44,14 +49,17 @@ public final class WorkspacesClient: @unchecked Sendable {
 
     // MARK: API
 
+    /// `GET /v1/health`: afs-vmd's liveness and version (no token needed).
     public func health() throws(WorkspaceError) -> [String: String] {
         try decode([String: String].self, try send(.GET, "/v1/health"))
     }
 
+    /// `POST /v1/workspaces`: creates a workspace as `request` describes.
     public func create(_ request: WorkspaceRequest) throws(WorkspaceError) -> Workspace {
         try decode(Workspace.self, try send(.POST, "/v1/workspaces", body: try encode(request)))
     }
 
+    /// `GET /v1/workspaces`: workspaces, only those in `status` and/or of `project` when given.
     public func list(status: WorkspaceStatus? = nil, project: String? = nil) throws(WorkspaceError) -> [Workspace] {
         var query: [(String, String)] = []
         if let status { query.append(("status", status.rawValue)) }
@@ -60,40 +68,50 @@ public final class WorkspacesClient: @unchecked Sendable {
         return try decode(List.self, try send(.GET, "/v1/workspaces", query: query)).workspaces
     }
 
+    /// `GET /v1/workspaces/{id}`: one workspace (counts as activity). `.invalidArgument` for a malformed `id`.
     public func get(_ id: String) throws(WorkspaceError) -> Workspace {
         try decode(Workspace.self, try send(.GET, "/v1/workspaces/\(try segment(id))"))
     }
 
+    /// `PATCH /v1/workspaces/{id}`: changes the hardware and/or idle timeout (seconds); nil keeps a setting.
     public func update(_ id: String, hardware: HardwareUpdate?, idleTimeout: Int?) throws(WorkspaceError) -> Workspace {
         let body = try encode(WorkspaceUpdate(hardware: hardware, idleTimeout: idleTimeout))
         return try decode(Workspace.self, try send(.PATCH, "/v1/workspaces/\(try segment(id))", body: body))
     }
 
+    /// `POST /v1/workspaces/{id}/start`: starts the workspace; it may come back still `starting`.
     public func start(_ id: String) throws(WorkspaceError) -> Workspace {
         try decode(Workspace.self, try send(.POST, "/v1/workspaces/\(try segment(id))/start"))
     }
 
+    /// `POST /v1/workspaces/{id}/stop`: stops the workspace, returning once it is stopped (or failed to stop).
     public func stop(_ id: String) throws(WorkspaceError) -> Workspace {
         try decode(Workspace.self, try send(.POST, "/v1/workspaces/\(try segment(id))/stop"))
     }
 
+    /// `DELETE /v1/workspaces/{id}`: deletes the workspace and its volume.
     public func delete(_ id: String) throws(WorkspaceError) {
         _ = try send(.DELETE, "/v1/workspaces/\(try segment(id))")
     }
 
+    /// `GET /v1/workspaces/{id}/wait`: blocks until the workspace reaches `state` or `timeout` seconds
+    /// (at most 3600) pass (`.timeout`); `.conflict` early when `state` can no longer follow.
     public func wait(_ id: String, for state: WorkspaceStatus, timeout: Double) throws(WorkspaceError) -> Workspace {
         try decode(Workspace.self, try send(.GET, "/v1/workspaces/\(try segment(id))/wait", query: [("state", state.rawValue), ("timeout", String(timeout))]))
     }
 
+    /// `GET /v1/workspaces/{id}/events`: the workspace's state changes, oldest first.
     public func events(_ id: String) throws(WorkspaceError) -> [WorkspaceEvent] {
         struct List: Decodable { var events: [WorkspaceEvent] }
         return try decode(List.self, try send(.GET, "/v1/workspaces/\(try segment(id))/events")).events
     }
 
+    /// `GET /v1/workspaces/{id}/console`: the last `maxBytes` of the console of its current or last run.
     public func console(_ id: String, maxBytes: Int = 64 << 10) throws(WorkspaceError) -> String {
         String(decoding: try send(.GET, "/v1/workspaces/\(try segment(id))/console", query: [("bytes", String(maxBytes))]), as: UTF8.self)
     }
 
+    /// `POST /v1/workspaces/{id}/connect`: how to open a shell in the running workspace (counts as activity).
     public func connect(_ id: String) throws(WorkspaceError) -> ConnectionInfo {
         try decode(ConnectionInfo.self, try send(.POST, "/v1/workspaces/\(try segment(id))/connect"))
     }

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSSupport
 import Foundation
 
 /// The messages a running mount answers on its control socket, and the client side of the
@@ -93,13 +94,20 @@ public enum ControlProtocol {
     /// its reply (a checkpoint uploads every pending write first, so it may take a while). A
     /// failure the mount reports comes back as the ``AFSError`` it was.
     public static func call(_ socket: String, _ request: Request, timeout: Double = 600) throws(AFSError) -> Reply {
-        let fd = try UnixSocket.connect(to: socket)
+        let fd: Int32
+        do { fd = try UnixSocket.connect(to: socket) } catch { throw AFSError(controlSocket: error) }
         defer { close(fd) }
         UnixSocket.setTimeout(fd, seconds: timeout)
         let body: Data
         do { body = try encoder.encode(request) } catch { throw AFSError(.invalidArgument, "cannot encode the request: \(error)") }
-        try UnixSocket.writeAll(fd, Array(body) + [UInt8(ascii: "\n")])
-        guard let line = try UnixSocket.readLine(fd) else {
+        let answer: [UInt8]?
+        do {
+            try UnixSocket.writeAll(fd, Array(body) + [UInt8(ascii: "\n")])
+            answer = try UnixSocket.readLine(fd)
+        } catch {
+            throw AFSError(controlSocket: error)
+        }
+        guard let line = answer else {
             throw AFSError(.io, "the mount closed its control socket \(socket) without answering; see its log (`aether logs`)")
         }
         let reply: Reply

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Foundation
 import Synchronization
@@ -15,7 +16,7 @@ final class ControlServer: Sendable {
     init(path: String, handler: @escaping @Sendable (ControlProtocol.Request) -> ControlProtocol.Reply) throws(AFSError) {
         self.path = path
         self.handler = handler
-        listener = try UnixSocket.listen(at: path)
+        do { listener = try UnixSocket.listen(at: path) } catch { throw AFSError(controlSocket: error) }
     }
 
     func start() {
@@ -44,7 +45,9 @@ final class ControlServer: Sendable {
         UnixSocket.setTimeout(fd, seconds: 30)
         let reply: ControlProtocol.Reply
         do throws(AFSError) {
-            guard let line = try UnixSocket.readLine(fd) else { return }
+            let received: [UInt8]?
+            do { received = try UnixSocket.readLine(fd) } catch { throw AFSError(controlSocket: error) }
+            guard let line = received else { return }
             let request: ControlProtocol.Request
             do {
                 request = try ControlProtocol.decoder.decode(ControlProtocol.Request.self, from: Data(line))

@@ -1,5 +1,6 @@
 import AFSClient
 import AFSCore
+import AFSSupport
 import AFSTestSupport
 import Foundation
 import Testing
@@ -80,7 +81,8 @@ import Testing
         let line = try #require(try UnixSocket.readLine(fd))
         #expect(String(decoding: line, as: UTF8.self).contains("invalid_argument"))
         #expect { try ControlProtocol.call(scratch.path + "/none.sock", .init(op: .metrics)) } throws: { ($0 as? AFSError)?.code == .unavailable }
-        #expect { try UnixSocket.listen(at: "/tmp/" + String(repeating: "x", count: 120)) } throws: { ($0 as? AFSError)?.code == .invalidArgument }
+        #expect { try UnixSocket.listen(at: "/tmp/" + String(repeating: "x", count: 120)) } throws: { ($0 as? UnixSocket.Failure)?.code == ENAMETOOLONG }
+        #expect { try ControlServer(path: "/tmp/" + String(repeating: "x", count: 120)) { _ in .init() } } throws: { ($0 as? AFSError)?.code == .invalidArgument }
     }
 
     @Test func liveCheckpointPublishesOpenFilesFirst() throws {

@@ -2,15 +2,20 @@ import Foundation
 
 /// A bearer token as an access catalog keeps it: only the SHA-256 of its secret, never the secret.
 public struct StoredToken: Sendable, Equatable {
+    /// Public token identifier, `tok_` plus 12 base32 characters: safe to show, used to revoke.
     public var id: String
     /// Hex SHA-256 of the secret.
     public var secretHash: String
+    /// Tenant the token belongs to; its requests act within this tenant.
     public var tenant: String
     /// `reader`, `writer` or `admin`.
     public var role: String
+    /// Free-form note given at creation (who or what the token is for); nil when none.
     public var label: String?
+    /// When the token was created; `tokens(tenant:)` lists oldest first by it.
     public var createdAt: Date
 
+    /// Memberwise initializer; `secretHash` must already be the hex SHA-256, never the secret itself.
     public init(id: String, secretHash: String, tenant: String, role: String, label: String?, createdAt: Date) {
         self.id = id
         self.secretHash = secretHash
@@ -31,15 +36,20 @@ public struct StoredToken: Sendable, Equatable {
 public protocol AccessCatalog: Sendable {
     /// Fails with ``AFSError/Code/alreadyExists`` when the id or the secret's hash is taken.
     func insertToken(_ token: StoredToken) throws(AFSError)
+    /// The token whose secret has this hex SHA-256; nil when none (an unknown or revoked token).
     func token(secretHash: String) throws(AFSError) -> StoredToken?
     /// Oldest first; every tenant's when `tenant` is nil.
     func tokens(tenant: String?) throws(AFSError) -> [StoredToken]
     /// Deletes a token (only within `tenant` when given); false when there was none.
     func deleteToken(id: String, tenant: String?) throws(AFSError) -> Bool
 
+    /// Records `tenant` as the session's owner, replacing any earlier owner; durable when it returns.
     func setOwner(session: String, tenant: String) throws(AFSError)
+    /// The tenant that owns the session; nil when no owner is recorded.
     func owner(session: String) throws(AFSError) -> String?
+    /// IDs of every session the tenant owns; empty when it owns none.
     func sessions(tenant: String) throws(AFSError) -> Set<String>
+    /// Deletes the session's owner record (no error when there is none); durable when it returns.
     func forgetOwner(session: String) throws(AFSError)
 
     /// Adds to the operation counters (one upsert per tenant, session and operation).
@@ -50,11 +60,16 @@ public protocol AccessCatalog: Sendable {
 
 /// Operations counted for one tenant on one session (`session` empty: not about a session).
 public struct UsageCount: Sendable, Equatable, Hashable {
+    /// Tenant whose requests were counted (`-` for unauthenticated calls).
     public var tenant: String
+    /// Session ID the operations were about; empty when not about a session.
     public var session: String
+    /// Operation name as the server counts it, e.g. `create`, `fork`, `read`, `write`.
     public var operation: String
+    /// Number of operations; `addUsage` adds it to the stored counter rather than replacing it.
     public var count: Int64
 
+    /// Creates a count for one tenant, session and operation.
     public init(tenant: String, session: String, operation: String, count: Int64) {
         self.tenant = tenant
         self.session = session

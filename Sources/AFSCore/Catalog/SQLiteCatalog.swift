@@ -141,6 +141,8 @@ public final class SQLiteCatalog: Catalog {
          s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration]
     }
 
+    /// Writes `events` (duplicates ignored) and the `session` row in one fully synced transaction;
+    /// an existing session ID fails the whole write with `io`.
     public func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
         try write { db in
             try SQLiteCatalog.insertEvents(events, db)
@@ -152,12 +154,14 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Reads one `session` row by ID; nil when there is none.
     public func session(_ id: String) throws(AFSError) -> SessionInfo? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(SQLiteCatalog.session)
         }
     }
 
+    /// Sessions with `status` (all when nil), ordered by creation time, then ID.
     public func sessions(status: SessionStatus?) throws(AFSError) -> [SessionInfo] {
         try read { db in
             let rows: [Row]
@@ -170,6 +174,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Overwrites every column of the row with `session.id`; `notFound` when no row matched.
     public func updateSession(_ session: SessionInfo) throws(AFSError) {
         try write { db in
             var args = SQLiteCatalog.arguments(session)
@@ -183,6 +188,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Deletes the session row and its checkpoints in one transaction; a missing ID is not an error.
     public func deleteSession(_ id: String) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM checkpoint WHERE session_id = ?", arguments: [id])
@@ -198,6 +204,7 @@ public final class SQLiteCatalog: Catalog {
             changeSeq: UInt64(row["seq"] as Int64))
     }
 
+    /// Inserts a `checkpoint` row, with `changeSeq` in its `seq` column; a duplicate ID fails with `io`.
     public func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
         try write { db in
             try db.execute(
@@ -206,10 +213,12 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Reads one checkpoint by ID; nil when there is none.
     public func checkpoint(_ id: String) throws(AFSError) -> CheckpointInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM checkpoint WHERE id = ?", arguments: [id]).map(SQLiteCatalog.checkpoint) }
     }
 
+    /// A session's checkpoints, oldest first (ties in insertion order); empty for an unknown session.
     public func checkpoints(session: String) throws(AFSError) -> [CheckpointInfo] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM checkpoint WHERE session_id = ? ORDER BY created_at, rowid", arguments: [session])
@@ -227,6 +236,8 @@ public final class SQLiteCatalog: Catalog {
             message: row["message"], author: row["author"], createdAt: date(row, "created_at"), sessionID: row["session_id"])
     }
 
+    /// `INSERT OR IGNORE` into `commit_object`, parents comma-joined: commits are content-addressed,
+    /// so inserting one again is a no-op.
     public func insertCommit(_ c: CommitInfo) throws(AFSError) {
         try write { db in
             try db.execute(
@@ -235,6 +246,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Reads one commit by ID; nil when there is none.
     public func commit(_ id: String) throws(AFSError) -> CommitInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM commit_object WHERE id = ?", arguments: [id]).map(SQLiteCatalog.commit) }
     }
@@ -243,14 +255,18 @@ public final class SQLiteCatalog: Catalog {
         RefInfo(name: row["name"], commitID: row["commit_id"], updatedAt: date(row, "updated_at"))
     }
 
+    /// Reads one ref by name; nil when there is none.
     public func ref(_ name: String) throws(AFSError) -> RefInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM ref WHERE name = ?", arguments: [name]).map(SQLiteCatalog.ref) }
     }
 
+    /// Every ref, sorted by name.
     public func refs() throws(AFSError) -> [RefInfo] {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM ref ORDER BY name").map(SQLiteCatalog.ref) }
     }
 
+    /// Compare-and-set as one conditional `UPDATE` (or `INSERT OR IGNORE` when `expected` is nil);
+    /// true only when exactly one row changed. Stamps `updated_at` with the current time.
     public func setRef(_ name: String, to commit: String, expected: String?) throws(AFSError) -> Bool {
         try write { db in
             let now = Date().timeIntervalSince1970
@@ -269,6 +285,7 @@ public final class SQLiteCatalog: Catalog {
         SnapshotInfo(name: row["name"], root: try id(row, "root"), sessionID: row["session_id"], createdAt: date(row, "created_at"))
     }
 
+    /// Inserts a `snapshot` row; `alreadyExists` when the name is taken (checked in the same transaction).
     public func insertSnapshot(_ s: SnapshotInfo) throws(AFSError) {
         try write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE name = ?", arguments: [s.name]) != nil {
@@ -280,14 +297,18 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Reads one snapshot by name; nil when there is none.
     public func snapshot(_ name: String) throws(AFSError) -> SnapshotInfo? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE name = ?", arguments: [name]).map(SQLiteCatalog.snapshot) }
     }
 
+    /// Every snapshot, sorted by name.
     public func snapshots() throws(AFSError) -> [SnapshotInfo] {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY name").map(SQLiteCatalog.snapshot) }
     }
 
+    /// The `root` of every session, checkpoint, commit and snapshot row, duplicates kept;
+    /// `corrupted` when one is not a valid hex ID.
     public func liveRoots() throws(AFSError) -> [ChunkID] {
         try read { db in
             var out: [ChunkID] = []

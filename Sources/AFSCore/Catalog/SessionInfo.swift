@@ -2,8 +2,11 @@ import Foundation
 
 /// A session as the catalog records it.
 public struct SessionInfo: Sendable, Codable, Equatable {
+    /// Stable identifier, `ses_` plus 16 base32 characters.
     public var id: String
+    /// Optional human-readable name, 1…200 bytes without control characters; nil when none was given.
     public var name: String?
+    /// Lifecycle state: active, under review, committed, archived…
     public var status: SessionStatus
     /// The session this one was forked or created from, if any.
     public var parentID: String?
@@ -15,7 +18,9 @@ public struct SessionInfo: Sendable, Codable, Equatable {
     public var baseCommit: String?
     /// The latest commit made from this session.
     public var headCommit: String?
+    /// When the session was created; catalog listings are ordered by it.
     public var createdAt: Date
+    /// When the session's record last changed (status, root, head commit…).
     public var updatedAt: Date
     /// Which journal file holds unfolded writes; bumped by every fold.
     public var journalGeneration: Int
@@ -30,6 +35,7 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         case journalGeneration = "journal_generation"
     }
 
+    /// Memberwise initializer; lineage fields (`parentID`, commits) default to nil.
     public init(id: String, name: String? = nil, status: SessionStatus, parentID: String? = nil, source: String, root: ChunkID, baseCommit: String? = nil, headCommit: String? = nil, createdAt: Date, updatedAt: Date, journalGeneration: Int) {
         self.id = id
         self.name = name

@@ -76,10 +76,13 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The same 64 lowercase hex digits as `hex`.
     public var description: String { hex }
 
+    /// Hashes only the first word: the digest is uniformly distributed, so that is enough.
     public func hash(into hasher: inout Hasher) { hasher.combine(w0) }
 
+    /// Orders IDs by their 32 bytes, compared as unsigned big-endian numbers.
     public static func < (lhs: ChunkID, rhs: ChunkID) -> Bool {
         (lhs.w0, lhs.w1, lhs.w2, lhs.w3) < (rhs.w0, rhs.w1, rhs.w2, rhs.w3)
     }

@@ -49,7 +49,10 @@ public enum ChunkRecord {
 
 /// Why bytes are not a valid record.
 public struct ChunkRecordError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Which check failed, e.g. `checksum mismatch` or `content does not match its id`.
     public var reason: String
+    /// An error whose message is `reason`.
     public init(reason: String) { self.reason = reason }
+    /// The reason, so the error prints as what went wrong.
     public var description: String { reason }
 }

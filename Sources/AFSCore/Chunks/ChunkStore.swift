@@ -56,8 +56,10 @@ public struct ChunkSweepReport: Sendable, Equatable {
     public var unitsCleaned: Int
     /// Live records copied out of cleaned units.
     public var recordsRelocated: Int
+    /// Stored bytes of the dead records in the units removed (headers and padding included).
     public var bytesFreed: Int64
 
+    /// A report with the given counts; all zero by default, for a sweep to add to.
     public init(deadRecords: Int = 0, unitsCleaned: Int = 0, recordsRelocated: Int = 0, bytesFreed: Int64 = 0) {
         self.deadRecords = deadRecords
         self.unitsCleaned = unitsCleaned
@@ -68,13 +70,16 @@ public struct ChunkSweepReport: Sendable, Equatable {
 
 /// What reading every record found.
 public struct ChunkVerification: Sendable, Equatable {
+    /// Records read, whether or not they passed the checks.
     public var recordsChecked: Int
+    /// Bytes of those records as stored (compressed, headers and padding included).
     public var bytesChecked: Int64
     /// One line per problem, naming the unit and offset (or object and key).
     public var problems: [String]
     /// IDs whose stored copy was read back intact.
     public var intact: Set<ChunkID>
 
+    /// A report with the given results; empty by default, for a verification to fill in.
     public init(recordsChecked: Int = 0, bytesChecked: Int64 = 0, problems: [String] = [], intact: Set<ChunkID> = []) {
         self.recordsChecked = recordsChecked
         self.bytesChecked = bytesChecked
@@ -85,6 +90,7 @@ public struct ChunkVerification: Sendable, Equatable {
 
 /// Counts of a chunk store.
 public struct ChunkStoreUsage: Sendable, Equatable {
+    /// Records stored, each ID counted once.
     public var records: Int
     /// Bytes the records would take uncompressed.
     public var rawBytes: Int64
@@ -95,6 +101,7 @@ public struct ChunkStoreUsage: Sendable, Equatable {
     /// Bytes the units occupy (dead records included until a sweep frees them).
     public var unitBytes: Int64
 
+    /// Counts as a store's `usage()` reports them (for `store stats`).
     public init(records: Int, rawBytes: Int64, storedBytes: Int64, units: Int, unitBytes: Int64) {
         self.records = records
         self.rawBytes = rawBytes

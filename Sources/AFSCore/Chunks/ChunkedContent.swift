@@ -19,8 +19,11 @@ public enum ChunkedContent {
 
     /// One chunk of a local file: where it is and what it hashes to.
     public struct Piece: Sendable, Equatable {
+        /// SHA-256 of the chunk's bytes.
         public let id: ChunkID
+        /// Byte offset of the chunk's first byte in the file.
         public let offset: UInt64
+        /// Size of the chunk in bytes (1 to `maxChunkSize`).
         public let length: Int
     }
 
@@ -110,6 +113,7 @@ public enum ChunkedContent {
         private var buffer: [UInt8] = []
         private var position = 0
 
+        /// A decoder with nothing buffered; feed it with `push(_:)`.
         public init() {}
 
         /// Adds bytes as they arrive.

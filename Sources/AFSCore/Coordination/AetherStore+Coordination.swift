@@ -106,6 +106,8 @@ extension AetherStore {
         return try coordination.messages(session: session, topic: topic, from: offset, limit: max(1, min(limit, 10_000)))
     }
 
+    /// Blocking long poll on a bus topic: returns as soon as there are messages from `offset`, or an
+    /// empty list after `timeout` seconds. Holds the calling thread; async callers use `nextMessages`.
     public func waitForMessages(_ session: String, topic: String, from offset: UInt64, limit: Int = 1000, timeout: Double) throws(AFSError) -> [BusMessage] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -116,6 +118,7 @@ extension AetherStore {
         }
     }
 
+    /// Topics of the session that hold messages, sorted by name; `notFound` for an unknown session.
     public func topics(_ session: String) throws(AFSError) -> [String] {
         _ = try liveSession(session)
         return try coordination.topics(session: session)
@@ -148,6 +151,8 @@ extension AetherStore {
         }
     }
 
+    /// Extends a live lease to `ttl` seconds (at most 86400) from now, whatever its session;
+    /// `locked` when it already expired or was released.
     public func renewLease(token: UInt64, ttl: Double = 60) throws(AFSError) -> Lease {
         guard ttl > 0, ttl <= 86_400 else { throw AFSError.invalidArgument("ttl must be between 0 and 86400 seconds") }
         guard let lease = try coordination.renewLease(token: token, ttl: ttl, now: AetherStore.wallClock()) else {
@@ -156,6 +161,7 @@ extension AetherStore {
         return lease
     }
 
+    /// Ends a lease at once, whatever its session; `notFound` when no lease has that token.
     public func releaseLease(token: UInt64) throws(AFSError) {
         guard try coordination.releaseLease(token: token) else { throw AFSError.notFound("no live lease with token \(token)") }
     }
@@ -177,6 +183,7 @@ extension AetherStore {
         try releaseLease(token: token)
     }
 
+    /// Unexpired leases of a session, in grant order (by fencing token).
     public func leases(_ session: String) throws(AFSError) -> [Lease] {
         try coordination.leases(session: session, now: AetherStore.wallClock())
     }
@@ -238,6 +245,8 @@ extension AetherStore {
 
     // MARK: Reviews
 
+    /// The session's status with its review request and decisions so far; no reviewers and 0
+    /// required approvals when no review was requested. `notFound` for an unknown session.
     public func review(_ session: String) throws(AFSError) -> ReviewState {
         let info = try self.session(session)
         let r = try coordination.review(session: session)
@@ -297,6 +306,7 @@ extension AetherStore {
         try coordination.setRefPolicy(ref: ref, requiredApprovals: n)
     }
 
+    /// Approvals required before a session is promoted into `ref`; 0 when there is no requirement.
     public func refPolicy(_ ref: String) throws(AFSError) -> Int { try coordination.refPolicy(ref: ref) }
 
     // MARK: Knowledge
@@ -317,15 +327,19 @@ extension AetherStore {
         return e
     }
 
+    /// Reads one entry from the session's scope (store-wide when `session` is nil); `notFound` when absent.
     public func knowledge(session: String?, key: String) throws(AFSError) -> KnowledgeEntry {
         guard let e = try coordination.knowledge(scope: session, key: key) else { throw AFSError.notFound("no knowledge entry '\(key)'") }
         return e
     }
 
+    /// Deletes one entry from the session's scope (store-wide when nil); `notFound` when there was none.
     public func deleteKnowledge(session: String?, key: String) throws(AFSError) {
         guard try coordination.deleteKnowledge(scope: session, key: key) else { throw AFSError.notFound("no knowledge entry '\(key)'") }
     }
 
+    /// Entries of exactly one scope (store-wide when `session` is nil), sorted by key, optionally
+    /// limited to keys starting with `prefix` and entries carrying `tag`.
     public func listKnowledge(session: String?, prefix: String? = nil, tag: String? = nil) throws(AFSError) -> [KnowledgeEntry] {
         try coordination.knowledge(scope: session, prefix: prefix, tag: tag)
     }

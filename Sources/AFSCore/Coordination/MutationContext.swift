@@ -9,8 +9,10 @@ public struct MutationContext: Sendable, Equatable {
     /// The owner and group recorded on entries this call creates (the calling user of a shared
     /// mount); nil records none, and the entry belongs to whoever mounts or exports the session.
     public var uid: UInt32?
+    /// Group recorded on entries this call creates, like `uid`; nil records none.
     public var gid: UInt32?
 
+    /// Defaults to actor `anonymous` with no lease token and no owner or group.
     public init(actor: String = "anonymous", lockToken: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
         self.actor = actor
         self.lockToken = lockToken
@@ -18,5 +20,6 @@ public struct MutationContext: Sendable, Equatable {
         self.gid = gid
     }
 
+    /// Actor `anonymous`, no lease token, no owner: the default for calls that do not attribute changes.
     public static let anonymous = MutationContext()
 }

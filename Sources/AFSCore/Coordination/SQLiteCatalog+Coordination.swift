@@ -12,6 +12,8 @@ extension SQLiteCatalog: CoordinationCatalog {
             time: row["time"], detail: row["detail"])
     }
 
+    /// `INSERT OR IGNORE`s the events in one transaction; with `durable: false` it commits at
+    /// `synchronous=NORMAL`, skipping the fsync.
     public func appendEvents(_ events: [ChangeEvent], durable: Bool) throws(AFSError) {
         if events.isEmpty { return }
         let body = { (db: Database) throws -> Void in try SQLiteCatalog.insertEvents(events, db) }
@@ -29,6 +31,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Up to `limit` `change_event` rows of the session with seq above `seq`, in seq order.
     public func events(session: String, after seq: UInt64, limit: Int) throws(AFSError) -> [ChangeEvent] {
         try read { db in
             try Row.fetchAll(
@@ -38,6 +41,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Highest seq the session has used: its newest event or its prune floor, whichever is larger; 0 when none.
     public func lastSeq(session: String) throws(AFSError) -> UInt64 {
         try read { db in
             let events = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM change_event WHERE session_id = ?", arguments: [session]) ?? 0
@@ -46,10 +50,12 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// The session's `change_floor` value; 0 before anything was pruned.
     public func eventFloor(session: String) throws(AFSError) -> UInt64 {
         try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT floor FROM change_floor WHERE session_id = ?", arguments: [session]) ?? 0) }
     }
 
+    /// Deletes events through `seq` and raises (never lowers) the session's floor, in one transaction.
     public func pruneEvents(session: String, through seq: UInt64) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM change_event WHERE session_id = ? AND seq <= ?", arguments: [session, Int64(seq)])
@@ -61,6 +67,8 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Bus
 
+    /// Appends at the topic's highest offset plus one, in one transaction; every 64th message also
+    /// deletes all but the newest `retain` (0 keeps everything).
     public func publish(session: String, topic: String, sender: String, payload: String, time: Int64, retain: Int) throws(AFSError) -> BusMessage {
         try write { db in
             let last = try Int64.fetchOne(db, sql: "SELECT MAX(offset) FROM bus_message WHERE session_id = ? AND topic = ?", arguments: [session, topic]) ?? 0
@@ -77,6 +85,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Up to `limit` messages of a topic from `offset` (inclusive), in offset order.
     public func messages(session: String, topic: String, from offset: UInt64, limit: Int) throws(AFSError) -> [BusMessage] {
         try read { db in
             try Row.fetchAll(
@@ -90,6 +99,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Distinct topics with stored messages for the session, sorted.
     public func topics(session: String) throws(AFSError) -> [String] {
         try read { db in try String.fetchAll(db, sql: "SELECT DISTINCT topic FROM bus_message WHERE session_id = ? ORDER BY topic", arguments: [session]) }
     }
@@ -102,6 +112,8 @@ extension SQLiteCatalog: CoordinationCatalog {
             token: UInt64(row["token"] as Int64), expiresAt: row["expires_at"])
     }
 
+    /// In one transaction: drops expired leases, returns nil on a conflicting live one, otherwise bumps
+    /// the store-wide `fencing` counter and inserts the lease with that token.
     public func grantLease(session: String, path: String, prefix: Bool, exclusive: Bool, holder: String, ttl: Double, now: Double) throws(AFSError) -> Lease? {
         try write { db in
             try db.execute(sql: "DELETE FROM lease WHERE expires_at <= ?", arguments: [now])
@@ -120,6 +132,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Sets `expires_at` to `now + ttl` if the lease is still live; nil when it expired or is gone.
     public func renewLease(token: UInt64, ttl: Double, now: Double) throws(AFSError) -> Lease? {
         try write { db in
             try db.execute(sql: "UPDATE lease SET expires_at = ? WHERE token = ? AND expires_at > ?", arguments: [now + ttl, Int64(token), now])
@@ -128,6 +141,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Deletes the lease with that token, live or not; false when there was none.
     public func releaseLease(token: UInt64) throws(AFSError) -> Bool {
         try write { db in
             try db.execute(sql: "DELETE FROM lease WHERE token = ?", arguments: [Int64(token)])
@@ -135,6 +149,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Leases of the session not yet expired at `now`, by token.
     public func leases(session: String, now: Double) throws(AFSError) -> [Lease] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM lease WHERE session_id = ? AND expires_at > ? ORDER BY token", arguments: [session, now])
@@ -144,6 +159,7 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Annotations
 
+    /// Inserts one `annotation` row; a duplicate ID fails with `io`.
     public func insertAnnotation(_ a: Annotation) throws(AFSError) {
         try write { db in
             try db.execute(
@@ -152,6 +168,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Every annotation of the session, by time, then ID.
     public func annotations(session: String) throws(AFSError) -> [Annotation] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM annotation WHERE session_id = ? ORDER BY time, id", arguments: [session]).map { row in
@@ -164,6 +181,8 @@ extension SQLiteCatalog: CoordinationCatalog {
 
     // MARK: Reviews
 
+    /// Replaces the session's review request (reviewers newline-joined) and deletes its earlier
+    /// decisions, in one transaction.
     public func setReview(session: String, reviewers: [String], required: Int, requestedBy: String, time: Int64) throws(AFSError) {
         try write { db in
             try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session])
@@ -173,6 +192,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// The stored request (reviewers, required approvals, requester); nil when none was made.
     public func review(session: String) throws(AFSError) -> (reviewers: [String], required: Int, requestedBy: String)? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM review WHERE session_id = ?", arguments: [session]).map { row in
@@ -182,6 +202,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Upserts a reviewer's decision: a second one by the same reviewer replaces the first.
     public func addDecision(session: String, _ d: ReviewState.Decision) throws(AFSError) {
         try write { db in
             try db.execute(
@@ -190,6 +211,7 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Decisions on the session's review, oldest first.
     public func decisions(session: String) throws(AFSError) -> [ReviewState.Decision] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM review_decision WHERE session_id = ? ORDER BY time", arguments: [session]).map { row in
@@ -198,16 +220,19 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Deletes every decision of the session, keeping the request itself.
     public func clearDecisions(session: String) throws(AFSError) {
         try write { db in try db.execute(sql: "DELETE FROM review_decision WHERE session_id = ?", arguments: [session]) }
     }
 
+    /// Upserts the ref's `ref_policy` row; 0 is stored and reads back as no requirement.
     public func setRefPolicy(ref: String, requiredApprovals: Int) throws(AFSError) {
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO ref_policy (ref, required_approvals) VALUES (?, ?)", arguments: [ref, requiredApprovals])
         }
     }
 
+    /// Required approvals for `ref`; 0 when it has no policy row.
     public func refPolicy(ref: String) throws(AFSError) -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT required_approvals FROM ref_policy WHERE ref = ?", arguments: [ref]) ?? 0 }
     }
@@ -222,6 +247,7 @@ extension SQLiteCatalog: CoordinationCatalog {
             tags: tags.split(separator: "\n").map(String.init), author: row["author"], time: row["time"])
     }
 
+    /// Upserts by scope and key (store-wide entries under scope `""`), replacing value, tags, author and time.
     public func putKnowledge(_ e: KnowledgeEntry) throws(AFSError) {
         try write { db in
             try db.execute(
@@ -230,12 +256,14 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Reads one entry by scope and key; nil when absent.
     public func knowledge(scope: String?, key: String) throws(AFSError) -> KnowledgeEntry? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key]).map(SQLiteCatalog.knowledgeEntry)
         }
     }
 
+    /// Deletes one entry by scope and key; false when there was none.
     public func deleteKnowledge(scope: String?, key: String) throws(AFSError) -> Bool {
         try write { db in
             try db.execute(sql: "DELETE FROM knowledge WHERE scope = ? AND key = ?", arguments: [scope ?? "", key])
@@ -243,6 +271,8 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// Entries of exactly one scope, sorted by key; `prefix` is matched in SQL, `tag` filtered
+    /// afterwards in memory.
     public func knowledge(scope: String?, prefix: String?, tag: String?) throws(AFSError) -> [KnowledgeEntry] {
         try read { db in
             var sql = "SELECT * FROM knowledge WHERE scope = ?"
@@ -258,6 +288,8 @@ extension SQLiteCatalog: CoordinationCatalog {
         }
     }
 
+    /// In one transaction, deletes the session's events, floor, messages, leases, annotations,
+    /// review and decisions, and its knowledge scope.
     public func deleteCoordination(session: String) throws(AFSError) {
         try write { db in
             for table in ["change_event", "change_floor", "bus_message", "lease", "annotation", "review", "review_decision"] {

@@ -8,5 +8,6 @@ public struct UndoReport: Sendable, Codable, Equatable {
     public var removed: [String]
     /// Paths changed later by someone else: left alone.
     public var skipped: [String]
+    /// ID of the checkpoint whose content the paths were reverted to (`ckp_…`).
     public var checkpoint: String
 }

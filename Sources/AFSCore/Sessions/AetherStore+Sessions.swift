@@ -109,33 +109,41 @@ extension AetherStore {
 
     // MARK: Reading the catalog
 
+    /// A session's record, taken from memory while the session is open so it is current;
+    /// throws `notFound` for an unknown ID.
     public func session(_ id: String) throws(AFSError) -> SessionInfo {
         if let s = live.withLock({ $0[id] }) { return s.lock.withLock { s.info } }
         guard let info = try catalog.session(id) else { throw AFSError.notFound("session \(id) does not exist") }
         return info
     }
 
+    /// Every session, or only those with `status`, oldest first (by creation time, then ID).
     public func sessions(status: SessionStatus? = nil) throws(AFSError) -> [SessionInfo] {
         try catalog.sessions(status: status)
     }
 
+    /// The checkpoints of a session, oldest first; throws `notFound` if the session does not exist.
     public func checkpoints(of session: String) throws(AFSError) -> [CheckpointInfo] {
         _ = try self.session(session)
         return try catalog.checkpoints(session: session)
     }
 
+    /// A commit by its 64-hex-digit ID; throws `notFound` if there is none.
     public func commit(id: String) throws(AFSError) -> CommitInfo {
         guard let c = try catalog.commit(id) else { throw AFSError.notFound("commit \(id) does not exist") }
         return c
     }
 
+    /// Every ref (a named pointer to a commit, moved by `promote`), sorted by name.
     public func refs() throws(AFSError) -> [RefInfo] { try catalog.refs() }
 
+    /// A ref by name; throws `notFound` if it does not exist.
     public func ref(_ name: String) throws(AFSError) -> RefInfo {
         guard let r = try catalog.ref(name) else { throw AFSError.notFound("ref \(name) does not exist") }
         return r
     }
 
+    /// Every named snapshot, sorted by name.
     public func snapshots() throws(AFSError) -> [SnapshotInfo] { try catalog.snapshots() }
 
     // MARK: Checkpoints

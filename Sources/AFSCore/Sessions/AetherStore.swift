@@ -38,9 +38,11 @@ public final class AetherStore: Sendable {
         /// How long `open` waits for another process to release the store before failing (0: fail at once).
         public var lockWait: Double = 0
 
+        /// The defaults; change fields afterwards to tune.
         public init() {}
     }
 
+    /// The store's directory: the path given to `open`, standardized (tilde expanded, `..` removed).
     public let directory: String
     let options: Options
     let log: any ChunkStore
@@ -87,6 +89,10 @@ public final class AetherStore: Sendable {
     ///
     /// Takes an exclusive lock: a second process gets `AFSError.Code.storeLocked` naming the owner's pid.
     /// Opening reads the index checkpoint and scans only the log written after it.
+    /// - Parameter directory: the store's directory (its lock, journals, catalog and, for the
+    ///   embedded store, its segment log).
+    /// - Parameter options: fold thresholds, segment sizes and other tuning; the defaults suit
+    ///   most stores.
     /// - Parameter chunks: where records live; nil keeps them in the directory's segment log
     ///   (the embedded store). Another ``ChunkStore`` (S3 packs, say) replaces the log; the
     ///   catalog and journals stay in the directory.

@@ -7,6 +7,7 @@ import Foundation
 /// one call and one durable wait for a hundred of them is what makes that cheap over a network.
 /// The same value is the JSON body of `POST /v1/sessions/{id}/batch` (a write's bytes in base64).
 public struct BatchChange: Sendable, Codable, Equatable {
+    /// What a change does; the raw value is the `op` of the JSON form.
     public enum Operation: String, Sendable, Codable, CaseIterable {
         /// Create a directory (its parent must exist; an existing path is `already_exists`).
         case mkdir
@@ -20,7 +21,9 @@ public struct BatchChange: Sendable, Codable, Equatable {
         case times
     }
 
+    /// Which operation to apply; decides which of the optional fields are used.
     public var op: Operation
+    /// Path in the session the change applies to, e.g. `/src/main.c` (parsed as a `SessionPath`).
     public var path: String
     /// Permission bits: of the directory (default 0755) or the file (default: the replaced
     /// file's, else 0644).
@@ -33,26 +36,33 @@ public struct BatchChange: Sendable, Codable, Equatable {
     /// A written file's bytes.
     public var data: Data?
 
+    /// A `mkdir` of `path` with permission bits `mode`; the parent must already exist.
     public static func makeDirectory(_ path: String, mode: UInt32) -> BatchChange {
         BatchChange(op: .mkdir, path: path, mode: mode)
     }
 
+    /// Removal of the file, symlink, special file or empty directory at `path`.
     public static func remove(_ path: String) -> BatchChange {
         BatchChange(op: .remove, path: path)
     }
 
+    /// Creates or replaces the file at `path` with `data`; nil `mode` keeps the replaced file's
+    /// (else 0644), nil `mtime` means now (nanoseconds since 1970).
     public static func write(_ path: String, data: [UInt8], mode: UInt32?, mtime: Int64?) -> BatchChange {
         BatchChange(op: .write, path: path, mode: mode, mtime: mtime, data: Data(data))
     }
 
+    /// A `chmod` of `path` to permission bits `mode` (at most 0o7777).
     public static func setMode(_ path: String, mode: UInt32) -> BatchChange {
         BatchChange(op: .chmod, path: path, mode: mode)
     }
 
+    /// Sets the times of `path`, nanoseconds since 1970; nil leaves that time unchanged (give at least one).
     public static func setTimes(_ path: String, mtime: Int64?, atime: Int64?) -> BatchChange {
         BatchChange(op: .times, path: path, mtime: mtime, atime: atime)
     }
 
+    /// A change from its fields; which of them apply depends on `op` (see each property).
     public init(op: Operation, path: String, mode: UInt32? = nil, mtime: Int64? = nil, atime: Int64? = nil, data: Data? = nil) {
         self.op = op
         self.path = path

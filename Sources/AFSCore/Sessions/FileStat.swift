@@ -2,17 +2,23 @@ import Foundation
 
 /// What `stat` returns.
 public struct FileStat: Sendable, Codable, Equatable {
+    /// Absolute, normalized path in the session, e.g. `/src/main.c`.
     public var path: String
+    /// File, directory, symlink or special file.
     public var kind: EntryKind
+    /// Permission bits (at most 0o7777); the type is in `kind`.
     public var mode: UInt32
+    /// Bytes of a file or of a symlink's target; 0 for directories and special files.
     public var size: UInt64
     /// Nanoseconds since 1970.
     public var mtime: Int64
     /// SHA-256 based content identity of files (see `ManifestEntry.contentID`).
     public var contentID: String?
+    /// A symlink's target as stored (not resolved); nil for other kinds.
     public var target: String?
     /// Owner and group; nil when not recorded (the entry belongs to whoever mounts the session).
     public var uid: UInt32?
+    /// Numeric group; nil when not recorded.
     public var gid: UInt32?
     /// Last change of content or metadata, nanoseconds since 1970; nil when not recorded (= `mtime`).
     public var ctime: Int64?

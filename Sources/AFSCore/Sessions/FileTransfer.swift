@@ -12,7 +12,9 @@ public final class FileUpload: @unchecked Sendable {
     private var writer: ContentStore.StreamWriter
     private var finished = false
     let store: AetherStore
+    /// ID of the session the file is written to.
     public let session: String
+    /// Normalized path of the file in the session, e.g. `/src/main.c`.
     public let path: String
     let mode: UInt32?
     /// The modification time to record (nanoseconds since 1970); nil: the time of `finish`.
@@ -45,6 +47,8 @@ public final class FileUpload: @unchecked Sendable {
     /// Bytes received so far.
     public var byteCount: UInt64 { lock.withLock { writer.total } }
 
+    /// Adds loose bytes to the end of the file, stored as they arrive. Throws `conflict` once
+    /// finished or cancelled, `invalidArgument` if the upload already took chunks.
     public func append(_ bytes: [UInt8]) throws(AFSError) {
         lock.lock()
         defer { lock.unlock() }
@@ -132,6 +136,8 @@ public final class FileUpload: @unchecked Sendable {
         try store.commitUpload(session: session, path: path, content: content, size: size, mode: mode, mtime: mtime, context: context)
     }
 
+    /// Abandons the upload: the session is unchanged, later calls throw `conflict`, and its chunks
+    /// are collected by the next GC.
     public func cancel() {
         lock.withLock { finished = true }
         store.uploads.withLock { $0[ObjectIdentifier(self)] = nil }
@@ -141,9 +147,13 @@ public final class FileUpload: @unchecked Sendable {
 /// An immutable view of one file's content at the moment it was opened: reads of it are consistent
 /// however the session changes afterwards.
 public struct FileSnapshot: Sendable {
+    /// Normalized path the file was opened at, e.g. `/src/main.c`.
     public let path: String
+    /// Length of the content in bytes, fixed when the file was opened.
     public let size: UInt64
+    /// Permission bits when the file was opened.
     public let mode: UInt32
+    /// Modification time when the file was opened, nanoseconds since 1970.
     public let mtime: Int64
     /// The content ID (an ETag).
     public let contentID: String

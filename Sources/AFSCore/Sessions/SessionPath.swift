@@ -4,11 +4,15 @@
 /// Paths are always relative to the session root. A leading `/` is accepted and means the session
 /// root (there is no way out of a session, so it is not a host path); the root itself is `/`, `.` or ``.
 public struct SessionPath: Hashable, Sendable, CustomStringConvertible {
+    /// The names from the root down; empty for the root itself.
     public let components: [String]
 
+    /// Longest name allowed, in UTF-8 bytes.
     public static let maxNameBytes = 255
+    /// Longest path allowed, in UTF-8 bytes of the string as given.
     public static let maxPathBytes = 4096
 
+    /// The session root, written `/`.
     public static let root = SessionPath(validated: [])
 
     init(validated components: [String]) { self.components = components }
@@ -50,10 +54,14 @@ public struct SessionPath: Hashable, Sendable, CustomStringConvertible {
         return try SessionPath(String(s))
     }
 
+    /// Whether this is the session root (no components).
     public var isRoot: Bool { components.isEmpty }
+    /// The last component; empty for the root.
     public var name: String { components.last ?? "" }
+    /// The path without its last component; the root's parent is the root.
     public var parent: SessionPath { SessionPath(validated: Array(components.dropLast())) }
 
+    /// This path with `name` below it. `name` is not validated: pass one component `init(_:)` accepts.
     public func appending(_ name: String) -> SessionPath { SessionPath(validated: components + [name]) }
 
     /// Whether `self` is `other` or lies below it.

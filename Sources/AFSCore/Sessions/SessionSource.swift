@@ -2,6 +2,7 @@ import Foundation
 
 /// Where a new session's tree comes from.
 public enum SessionSource: Sendable, Equatable {
+    /// An empty tree.
     case blank
     /// A local directory, walked recursively (regular files, directories, symlinks, FIFOs, sockets
     /// and device nodes, with owners and `user.` extended attributes).
@@ -12,7 +13,9 @@ public enum SessionSource: Sendable, Equatable {
     case git(repository: String, ref: String)
     /// Another session (the same as a fork).
     case session(String)
+    /// A checkpoint's tree, by checkpoint ID.
     case checkpoint(String)
+    /// A commit's tree, by commit ID.
     case commit(String)
     /// A named snapshot (template).
     case snapshot(String)

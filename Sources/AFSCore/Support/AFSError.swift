@@ -45,14 +45,18 @@ public struct AFSError: Error, Sendable, Equatable, CustomStringConvertible {
         case untrustedServer = "untrusted_server"
     }
 
+    /// The failure's kind, stable for programs to act on.
     public let code: Code
+    /// What went wrong, for people, and where possible what to do next.
     public let message: String
 
+    /// An error of kind `code` explained by `message`.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The message alone, without the code.
     public var description: String { message }
 
     static func notFound(_ message: String) -> AFSError { AFSError(.notFound, message) }

@@ -13,6 +13,7 @@ public enum Blocking {
     /// share the non-overcommit root queue, which on Linux is the cooperative pool itself (as
     /// wide as the machine has cores), and blocking callers would starve it again.
     public final class QueueExecutor: TaskExecutor {
+        /// Runs `job` on a new serial dispatch queue, with this executor as its task executor.
         public func enqueue(_ job: consuming ExecutorJob) {
             let job = UnownedJob(job)
             let executor = asUnownedTaskExecutor()

@@ -19,8 +19,11 @@ public final class GroupCommit: @unchecked Sendable {
     /// The last failed batch (retryable mode): its waiters get its error.
     private var failedBatch: (error: AFSError, through: UInt64)?
     private let failureIsFinal: Bool
+    /// How many syncs have run, failed ones included: fewer than writers means batching worked.
     public private(set) var syncCount: UInt64 = 0
 
+    /// A committer with no batch in flight.
+    ///
     /// - Parameter failureIsFinal: whether one failed sync fails every later wait. True for
     ///   `fdatasync`, whose failure leaves the page cache in an unknown state (the fsyncgate
     ///   lesson); false for a commit that can be retried safely, such as an idempotent database

@@ -9,6 +9,7 @@
 public struct EntryAttributes: Sendable, Hashable {
     /// Numeric owner and group, when recorded.
     public var uid: UInt32?
+    /// Numeric group, when recorded.
     public var gid: UInt32?
     /// Nanoseconds since 1970 of the last change of content or metadata (`st_ctime`).
     public var ctime: Int64?
@@ -24,6 +25,7 @@ public struct EntryAttributes: Sendable, Hashable {
     /// ``inode`` and identical data, and the link count is the number of such names.
     public var linked: Bool = false
 
+    /// Attributes with the given fields; `atime` starts nil and `linked` false.
     public init(uid: UInt32? = nil, gid: UInt32? = nil, ctime: Int64? = nil, xattrs: [String: [UInt8]] = [:], inode: UInt64? = nil) {
         self.uid = uid
         self.gid = gid
@@ -35,6 +37,7 @@ public struct EntryAttributes: Sendable, Hashable {
     /// No owner, no change time, no extended attributes: what every entry of a format-1 store has.
     public static let none = EntryAttributes()
 
+    /// True when nothing is recorded: the entry reads like one from a format-1 store.
     public var isEmpty: Bool { uid == nil && gid == nil && ctime == nil && xattrs.isEmpty && inode == nil && atime == nil && !linked }
 
     /// The same attributes with the change time moved to `time`.
@@ -46,6 +49,7 @@ public struct EntryAttributes: Sendable, Hashable {
 
     /// Names may be at most 255 bytes and values 64 KiB, as on ext4 and in Linux's VFS.
     public static let maxNameBytes = 255
+    /// The largest value of one extended attribute, in bytes (64 KiB).
     public static let maxValueBytes = 65_536
     /// All of one entry's attributes together (names and values), so one entry cannot grow a tree
     /// node without bound; ext4 allows about one block per inode, XFS and btrfs more.

@@ -5,12 +5,19 @@
 /// mount, through the kernel), and a device node records its device number (`rdev`) but the mount
 /// never opens a device through it (it is mounted `nodev`).
 public enum EntryKind: String, Sendable, Codable, Equatable, CaseIterable {
+    /// A regular file with content.
     case file
+    /// A directory holding other entries.
     case directory
+    /// A symbolic link; it stores its target path.
     case symlink
+    /// A named pipe: metadata only.
     case fifo
+    /// A Unix-domain socket node: metadata only.
     case socket
+    /// A character device node: metadata and its `rdev`, never opened.
     case characterDevice = "char-device"
+    /// A block device node: metadata and its `rdev`, never opened.
     case blockDevice = "block-device"
 
     /// FIFOs, sockets and device nodes: entries with no content, only metadata and a device number.

@@ -1,53 +1,32 @@
+import AFSSupport
 import Foundation
 
 /// A blocking, line-oriented client of a Unix stream socket with per-call timeouts: enough for
-/// QMP (JSON lines) and the guest agent (text lines). The one place this module touches raw
-/// socket buffers.
+/// QMP (JSON lines) and the guest agent (text lines). Connecting, timeouts and writes go through
+/// ``AFSSupport/UnixSocket``; this type adds the buffer that keeps what follows a line.
 final class UnixLineSocket {
     private let fd: Int32
     private var pending: [UInt8] = []
 
     /// Connects to `path`; `timeout` bounds every later read and write.
     init(path: String, timeout: Double) throws(WorkspaceError) {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw WorkspaceError(.io, "socket(): \(String(cString: strerror(errno)))") }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            throw WorkspaceError(.invalidArgument, "socket path too long (\(bytes.count) bytes): \(path); use a shorter --data directory")
+        do {
+            fd = try UnixSocket.connect(to: path)
+        } catch where error.code == ENAMETOOLONG {
+            throw WorkspaceError(.invalidArgument, "socket path too long (\(path.utf8.count) bytes): \(path); use a shorter --data directory")
+        } catch {
+            throw WorkspaceError(.driver, "cannot connect to \(path): \(String(cString: strerror(error.code)))")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let message = String(cString: strerror(errno))
-            close(fd)
-            throw WorkspaceError(.driver, "cannot connect to \(path): \(message)")
-        }
-        self.fd = fd
+        UnixSocket.setTimeout(fd, seconds: timeout)
     }
 
     deinit { close(fd) }
 
     func writeLine(_ line: String) throws(WorkspaceError) {
-        let bytes = Array((line + "\n").utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WorkspaceError(.driver, "write to control socket failed: \(String(cString: strerror(errno)))")
-            }
-            sent += n
+        do {
+            try UnixSocket.writeAll(fd, Array((line + "\n").utf8))
+        } catch {
+            throw WorkspaceError(.driver, "write to control socket failed: \(String(cString: strerror(error.code)))")
         }
     }
 
