@@ -61,6 +61,7 @@ let package = Package(
         .target(
             name: "AFSObjectStore",
             dependencies: [
+                "AFSSupport",
                 "AFSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -73,6 +74,7 @@ let package = Package(
         .target(
             name: "AFSPostgres",
             dependencies: [
+                "AFSSupport",
                 "AFSCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

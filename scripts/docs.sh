@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.build/docs}
+mkdir -p "$out"
 export PATH=/opt/swift/usr/bin:$PATH
 [ -f .build/debug/Modules/AFSClient.swiftmodule ] || swift build --target AFSClient
 graphs=$(mktemp -d)
@@ -36,11 +37,21 @@ status=0
 for module in AFSCore AFSClient; do
   mkdir -p "$graphs/$module"
   # shellcheck disable=SC2086
-  swift-symbolgraph-extract -module-name "$module" -I .build/debug/Modules -target "$(uname -m)-unknown-linux-gnu" \
-    -output-dir "$graphs/$module" -minimum-access-level public -skip-synthesized-members $maps $includes 2>/dev/null
-  log=$(docc convert "Sources/$module/$module.docc" --fallback-display-name "$module" --fallback-bundle-identifier "org.aetherfs.$module" \
+  if ! extracted=$(swift-symbolgraph-extract -module-name "$module" -I .build/debug/Modules -target "$(uname -m)-unknown-linux-gnu" \
+    -output-dir "$graphs/$module" -minimum-access-level public -skip-synthesized-members $maps $includes 2>&1); then
+    echo "$extracted" | grep -v 'warning:' >&2
+    echo "docs: cannot read the symbols of $module from .build/debug (build it first: swift build)" >&2
+    status=1
+    continue
+  fi
+  if ! log=$(docc convert "Sources/$module/$module.docc" --fallback-display-name "$module" --fallback-bundle-identifier "org.aetherfs.$module" \
     --additional-symbol-graph-dir "$graphs/$module" --output-path "$out/$module.doccarchive" \
-    --experimental-documentation-coverage --coverage-summary-level brief 2>&1)
+    --experimental-documentation-coverage --coverage-summary-level brief 2>&1); then
+    echo "$log" >&2
+    echo "docs: docc could not build $module" >&2
+    status=1
+    continue
+  fi
   echo "== $module"
   echo "$log" | sed -n '/Experimental coverage output/,$p'
   warnings=$(echo "$log" | grep -c '^warning' || true)

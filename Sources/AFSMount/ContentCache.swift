@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import Foundation
@@ -153,7 +154,7 @@ public final class ContentCache: Sendable {
     }
 
     private func fetchEntry(_ id: String, size: UInt64, target: String, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) {
-        let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(RandomID.hex(bytes: 4))"
         let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

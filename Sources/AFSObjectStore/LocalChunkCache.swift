@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Foundation
 
@@ -99,7 +100,7 @@ final class LocalChunkCache: @unchecked Sendable {
 
     func put(_ id: ChunkID, _ raw: [UInt8]) {
         guard Int64(raw.count) <= maxBytes, lock.withLock({ sizes[id] == nil }) else { return }
-        let temporary = path(id) + ".tmp-\(UUID().uuidString.prefix(8))"
+        let temporary = path(id) + ".tmp-" + RandomID.hex(bytes: 4)
         var contents = Data(raw)
         withUnsafeBytes(of: raw.withUnsafeBytes { ContentHash.xxh3($0) }.littleEndian) { contents.append(contentsOf: $0) }
         guard FileManager.default.createFile(atPath: temporary, contents: contents), rename(temporary, path(id)) == 0 else {

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Foundation
 import Logging
@@ -15,7 +16,7 @@ extension PostgresBackend {
     /// and a server on another catalog is refused it.
     public func storeIdentity() throws(AFSError) -> String {
         let logger = self.logger
-        let candidate = "afs-store-" + UUID().uuidString.lowercased()
+        let candidate = RandomID.storeIdentity()
         return try transaction("read the store identity") { connection in
             try await connection.query(
                 "INSERT INTO afs_store (id, identity) VALUES (1, \(candidate)) ON CONFLICT (id) DO NOTHING", logger: logger)

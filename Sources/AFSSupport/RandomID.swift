@@ -27,4 +27,8 @@ public enum RandomID {
         }
         return out
     }
+
+    /// The identity a store records for itself (the catalog's or the bucket's owner mark):
+    /// `afs-store-` and 26 base32 characters (130 bits).
+    public static func storeIdentity() -> String { base32(prefix: "afs-store-", count: 26) }
 }

@@ -27,8 +27,19 @@ struct WorkspaceAPIError: Error, HTTPResponseError {
     static func badRequest(_ message: String) -> WorkspaceAPIError { WorkspaceAPIError(.badRequest, "invalid_argument", message) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = ["error": ["code": code, "message": message]]
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(ErrorBody(error: .init(code: code, message: message)))) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// afs-vmd's error body, the same shape as afs-server's: `{"error": {"code": "...", "message": "..."}}`.
+private struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+    }
+
+    var error: Detail
 }

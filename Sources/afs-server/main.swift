@@ -145,7 +145,7 @@ struct AFSServerCommand: AsyncParsableCommand {
         let idPath = dataDirectory + "/objects.owner"
         var owner = (try? String(contentsOfFile: idPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if owner.isEmpty {
-            owner = "afs-store-" + UUID().uuidString.lowercased()
+            owner = RandomID.storeIdentity()
             do {
                 try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
                 try Data((owner + "\n").utf8).write(to: URL(fileURLWithPath: idPath), options: .atomic)

@@ -201,6 +201,8 @@ with sync_playwright() as p:
     call("POST", f"/v1/sessions/{second}/review", setup["admin"], body={"reviewers": [], "required_approvals": 1})
     call("POST", f"/v1/sessions/{second}/review/approve", setup["reviewer"], body={"comment": "fine by me"})
     page.goto(base + "/#/s/" + second + "/review")
+    expect(page.locator("#session-title + p")).to_contain_text(second)
+    expect(page.locator("#promote")).to_be_enabled()
     page.click("#promote")
     expect(page.locator("#promote-refused")).to_contain_text("conflicts")
     expect(page.locator("#conflicts")).to_contain_text("/README.md")

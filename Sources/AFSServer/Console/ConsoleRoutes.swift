@@ -164,12 +164,10 @@ extension AetherServer {
             let principal = signIn.principal
             let access = self.access
             let label = try? await Blocking.run { try access.tokens(tenant: principal.tenant).first { $0.id == principal.tokenID }?.label }
-            let me: [String: Any] = [
-                "actor": (label ?? nil).flatMap { $0.isEmpty ? nil : $0 } ?? principal.tenant,
-                "tenant": signIn.principal.tenant, "role": signIn.principal.role.rawValue, "token_id": signIn.principal.tokenID,
-                "csrf": signIn.entry.csrf, "secure": isSecure(request),
-            ]
-            let data = try JSONSerialization.data(withJSONObject: me, options: [.sortedKeys])
+            let me = ConsoleIdentity(
+                actor: (label ?? nil).flatMap { $0.isEmpty ? nil : $0 } ?? principal.tenant,
+                tenant: principal.tenant, role: principal.role, tokenID: principal.tokenID, csrf: signIn.entry.csrf, secure: isSecure(request))
+            let data = try HTTPHelpers.encoder.encode(me)
             return ConsoleRoutes.page(data, type: "application/json")
         }
     }

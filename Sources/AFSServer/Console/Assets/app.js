@@ -104,6 +104,8 @@ function stopLive() {
 async function route() {
   stopLive();
   flash('');
+  // The previous page goes at once: nothing on it can be clicked while the next one loads.
+  show(h('p', { class: 'muted', id: 'loading' }, 'Loading…'));
   const hash = location.hash || '#/sessions';
   const [path, query] = hash.slice(1).split('?');
   const params = new URLSearchParams(query || '');

@@ -1,0 +1,149 @@
+import AFSClient
+import AFSCore
+import Foundation
+import Synchronization
+
+extension SessionFilesystem {
+    // MARK: Attributes
+
+    /// Attributes of an open handle (`fi` given) or a path: open files first (their unsaved size
+    /// counts), then the cache, then the service.
+    public func attributes(path: String?, handle: UInt64? = nil) throws(Errno) -> FileAttributes {
+        var found = try storedAttributes(path: path, handle: handle)
+        // An access time this mount recorded and has not sent yet is newer than the service's.
+        if accessTimePolicy != .noatime, let p = path ?? handle.flatMap({ openFile(handle: $0)?.path }), let pending = accessTimes.pending(p),
+            pending > (found.atime ?? found.mtime)
+        {
+            found.atime = pending
+        }
+        return found
+    }
+
+    func storedAttributes(path: String?, handle: UInt64?) throws(Errno) -> FileAttributes {
+        if let handle, let file = openFile(handle: handle) { return file.attributes() }
+        guard let path else { throw Errno.badDescriptor }
+        if let file = openFile(at: path) { return file.attributes() }
+        switch writeBack.lookup(path) {
+        case .directory(let attributes)?, .changed(let attributes)?: return attributes
+        case .absent?: throw Errno.notFound
+        case nil: break
+        }
+        switch metadata.lookup(path) {
+        case .found(let attributes): return attributes
+        case .missing: throw Errno.notFound
+        case .unknown: break
+        }
+        // One listing answers for every name in the directory: the first `git status` on a fresh
+        // mount lstat()s every tracked file without reading the directories first, which was a
+        // service call per file.
+        if path != "/", metadata.listing(MountPath.parent(of: path)) == nil, (try? list(MountPath.parent(of: path))) != nil {
+            switch metadata.lookup(path) {
+            case .found(let attributes): return attributes
+            case .missing: throw Errno.notFound
+            case .unknown: break
+            }
+        }
+        let generation = metadata.generation
+        let attributes: FileAttributes
+        do throws(Errno) {
+            attributes = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+        } catch {
+            // The root always exists; a transport that cannot stat it gets the fixed answer.
+            if path == "/" { return rootAttributes }
+            if error == .notFound { metadata.store(absent: path, asOf: generation) }
+            throw error
+        }
+        metadata.store(path, attributes, asOf: generation)
+        return attributes
+    }
+
+    /// The entries of a directory (without `.` and `..`), with attributes for readdirplus.
+    public func list(_ path: String) throws(Errno) -> [(name: String, attributes: FileAttributes)] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let generation = metadata.generation
+            // The open-file table and the queue first, the listing last: a change that lands
+            // meanwhile is written into the listing before it leaves the table or the queue, so
+            // whichever side it is on when looked at, it is seen (read the other way round, a
+            // removal landing in between left its name in an `rmdir`'s listing: ENOTEMPTY).
+            let open = files.withLock { t in t.byPath.filter { MountPath.parent(of: $0.key) == path && $0.key != path } }
+            let queued = writeBack.children(of: path)
+            var entries: [(name: String, attributes: FileAttributes)]
+            let pending = writeBack.lookup(path)
+            if case .absent? = pending { throw Errno.notFound }
+            if case .directory? = pending {
+                // Created here and not yet at the service: what it holds is all queued or open.
+                entries = []
+            } else if let cached = metadata.listing(path) {
+                entries = cached
+            } else {
+                let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
+                entries = listed.map { ($0.name, FileAttributes($0)) }
+                metadata.store(listing: entries, of: path, asOf: generation)
+            }
+            // Queued removals and directories not yet at the service.
+            if !queued.isEmpty {
+                let changed = Dictionary(queued.map { ($0.name, $0.pending) }, uniquingKeysWith: { _, last in last })
+                entries.removeAll { changed[$0.name] != nil }
+                for (name, change) in changed {
+                    switch change {
+                    case .directory(let attributes), .changed(let attributes): entries.append((name, attributes))
+                    case .absent: break
+                    }
+                }
+            }
+            // Files created here and not yet uploaded, and open files whose size moved on.
+            var position: [String: Int] = [:]
+            for (i, e) in entries.enumerated() { position[e.name] = i }
+            for (p, file) in open.sorted(by: { $0.key < $1.key }) {
+                let name = MountPath.name(of: p)
+                if let i = position[name] { entries[i].attributes = file.attributes() } else { entries.append((name, file.attributes())) }
+            }
+            // A file published meanwhile invalidates first and then leaves the table (its last
+            // release), so the overlay may have missed it while the listing predates its upload: a
+            // stale size handed to the kernel (readdirplus) would shrink its view of the file.
+            if metadata.generation == generation || attempt >= 3 { return entries }
+        }
+    }
+
+    /// Opens a directory for reading; the handle remembers its path.
+    public func openDirectory(_ path: String) throws(Errno) -> UInt64 {
+        guard try attributes(path: path).kind == .directory else { throw Errno.notDirectory }
+        return files.withLock { t in
+            let handle = t.nextHandle
+            t.nextHandle += 1
+            t.directories[handle] = path
+            return handle
+        }
+    }
+
+    /// The path an open directory handle was opened on.
+    public func directoryPath(_ handle: UInt64) throws(Errno) -> String {
+        guard let path = files.withLock({ $0.directories[handle] }) else { throw Errno.badDescriptor }
+        return path
+    }
+
+    public func releaseDirectory(_ handle: UInt64) {
+        files.withLock { _ = $0.directories.removeValue(forKey: handle) }
+    }
+
+    /// A symbolic link's target.
+    public func readLink(_ path: String) throws(Errno) -> String {
+        let stat = try call("readlink", path) { () throws(AFSError) in try service.stat(session, path: path) }
+        guard stat.kind == .symlink, let target = stat.target else { throw Errno.invalid }
+        return target
+    }
+
+    /// Space figures for `statfs`: those of the disk holding the cache, where the mount's bytes live locally.
+    public func usage() -> statvfs {
+        var st = statvfs()
+        if statvfs(cache.configuration.directory, &st) != 0 {
+            st = statvfs()
+            st.f_bsize = 4096
+            st.f_frsize = 4096
+        }
+        st.f_namemax = UInt(SessionPath.maxNameBytes)
+        return st
+    }
+}
