@@ -131,6 +131,7 @@ import Testing
         #expect(run.status == 0, "\(out)\n\(String(decoding: run.stderr, as: UTF8.self).suffix(4000))")
         let seen = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any], "\(out)")
         #expect((seen["promote_refused"] as? String ?? "").contains("approval"))
+        #expect((seen["commits"] as? Int ?? 0) >= 2, "the fork's commits on its checkpoints page")
         let refs = try #require(seen["refs"] as? [[String: Any]])
         #expect(refs.contains { $0["name"] as? String == "main" })
         #expect((seen["conflicts"] as? String ?? "").contains("/README.md"))

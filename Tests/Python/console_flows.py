@@ -195,6 +195,12 @@ with sync_playwright() as p:
     refs = call("GET", "/v1/refs", setup["admin"])
     seen["refs"] = refs
 
+    # The fork's commits, newest first: the console's promote commit on top of the one sent anyway.
+    page.goto(base + "/#/s/" + fork + "/checkpoints")
+    expect(page.locator("#commits tbody tr").first).to_contain_text("Promoted from the console")
+    expect(page.locator("#commits")).to_contain_text("sent anyway")
+    seen["commits"] = page.locator("#commits tbody tr").count()
+
     # A second, approved proposal that changed the same lines: promote lists the conflicting file.
     second = call("POST", f"/v1/sessions/{setup['session']}/fork", setup["admin"], body={})["id"]
     call("PUT", f"/v1/sessions/{second}/files/README.md", setup["admin"], raw=(setup["readme_first_line"] + "\nchanged differently\n").encode())

@@ -3,7 +3,7 @@
 // innerHTML), so names, paths, file contents and messages cannot inject markup.
 'use strict';
 
-const state = { me: null, live: null };
+const state = { me: null, live: null, epoch: 0 };
 
 // --- DOM -----------------------------------------------------------------------------------------
 
@@ -25,6 +25,14 @@ function h(tag, attrs, ...children) {
 function show(...nodes) {
   const main = document.getElementById('main');
   main.replaceChildren(...nodes);
+}
+
+// Each navigation is an epoch. A view takes `const show = painter()` as its first statement (run
+// before its first await, so it captures its own navigation's epoch); a view whose data arrives
+// after the user moved on then paints nothing, instead of replacing the newer page.
+function painter() {
+  const epoch = state.epoch;
+  return (...nodes) => { if (epoch === state.epoch) show(...nodes); };
 }
 
 function flash(message, ok) {
@@ -104,6 +112,8 @@ function stopLive() {
 async function route() {
   stopLive();
   flash('');
+  state.epoch += 1;
+  const epoch = state.epoch;
   // The previous page goes at once: nothing on it can be clicked while the next one loads.
   show(h('p', { class: 'muted', id: 'loading' }, 'Loading…'));
   const hash = location.hash || '#/sessions';
@@ -126,6 +136,7 @@ async function route() {
     }
     show(h('p', {}, 'No such page. ', link('#/sessions', 'Back to the sessions.')));
   } catch (error) {
+    if (epoch !== state.epoch) return;
     show(h('h1', {}, 'Cannot show this page'), h('p', { class: 'reason', id: 'page-error' }, error.message), link('#/sessions', 'Back to the sessions.'));
   }
 }
@@ -135,6 +146,7 @@ async function route() {
 const statuses = ['active', 'pending-approval', 'approved', 'rejected', 'committed', 'archived'];
 
 async function viewSessions(params) {
+  const show = painter();
   const status = params.get('status') || '';
   const q = (params.get('q') || '').toLowerCase();
   const [sessions, usage] = await Promise.all([
@@ -235,6 +247,7 @@ function crumbs(id, path) {
 const imageTypes = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml' };
 
 async function viewFiles(id, path) {
+  const show = painter();
   const { nodes } = await sessionHeader(id, 'files');
   const stat = path === '/' ? { kind: 'directory' } : await api('GET', '/v1/sessions/' + encodeURIComponent(id) + '/stat' + path.split('/').map(encodeURIComponent).join('/'));
   if (stat.kind === 'directory') {
@@ -314,6 +327,7 @@ function eventLine(e) {
 }
 
 async function viewChanges(id) {
+  const show = painter();
   const { nodes } = await sessionHeader(id, 'changes');
   const events = await api('GET', '/v1/sessions/' + encodeURIComponent(id) + '/changes?since=0&limit=1000');
   const list = h('ul', { class: 'events', id: 'events' }, events.slice().reverse().map(eventLine));
@@ -335,15 +349,24 @@ async function viewChanges(id) {
 // --- Checkpoints ---------------------------------------------------------------------------------
 
 async function viewCheckpoints(id) {
-  const { nodes } = await sessionHeader(id, 'checkpoints');
+  const show = painter();
+  const { session, nodes } = await sessionHeader(id, 'checkpoints');
   const checkpoints = await api('GET', '/v1/sessions/' + encodeURIComponent(id) + '/checkpoints');
+  // The session's commits: the history behind its latest commit, newest first.
+  const commits = session.head_commit ? await api('GET', '/v1/refs/' + encodeURIComponent(session.head_commit) + '/log?limit=50') : [];
+  const commitRows = commits.map((c) => h('tr', { 'data-id': c.id },
+    h('td', { class: 'mono', title: c.id }, c.id.slice(0, 12)), h('td', {}, c.message.split('\n')[0]), h('td', {}, c.author),
+    h('td', { title: c.created_at || '' }, age(c.created_at)), h('td', {}, c.parents.length > 1 ? 'merge' : '')));
   const rows = checkpoints.map((c) => h('tr', { 'data-id': c.id },
     h('td', { class: 'mono' }, c.id), h('td', {}, c.label || ''), h('td', { title: c.created_at || '' }, age(c.created_at)),
     h('td', {}, h('button', { class: 'restore', onclick: () => restore(id, c) }, 'Restore'))));
   show(...nodes,
     h('div', { class: 'controls' }, h('button', { class: 'primary', id: 'take-checkpoint', onclick: () => takeCheckpoint(id) }, 'Take a checkpoint')),
     h('table', { id: 'checkpoints' }, h('thead', {}, h('tr', {}, ['ID', 'Label', 'Taken', ''].map((t) => h('th', {}, t)))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No checkpoints.')))));
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No checkpoints.')))),
+    h('h2', {}, 'Commits'),
+    h('table', { id: 'commits' }, h('thead', {}, h('tr', {}, ['Commit', 'Message', 'Author', 'Made', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, commitRows.length ? commitRows : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No commits yet.')))));
 }
 
 async function takeCheckpoint(id) {
@@ -399,6 +422,7 @@ function splitLines(text) {
 }
 
 async function viewCompare(id, against, file, mode) {
+  const show = painter();
   const { session, nodes } = await sessionHeader(id, 'compare');
   against = against || session.parent_id;
   const form = h('form', { class: 'controls', id: 'compare-form' },
@@ -495,6 +519,7 @@ function diffView(all, notes, mode, onLine) {
 // --- Review and promote --------------------------------------------------------------------------
 
 async function viewReview(id) {
+  const show = painter();
   const { session, nodes } = await sessionHeader(id, 'review');
   let review = null;
   try { review = await api('GET', '/v1/sessions/' + encodeURIComponent(id) + '/review'); } catch (e) { if (e.status !== 404) throw e; }
@@ -559,6 +584,7 @@ async function viewReview(id) {
 // --- Bus, leases, knowledge ----------------------------------------------------------------------
 
 async function viewCoordination(id, topic) {
+  const show = painter();
   const { nodes } = await sessionHeader(id, 'coordination');
   const enc = encodeURIComponent(id);
   const [topics, leases, knowledge] = await Promise.all([
@@ -620,6 +646,7 @@ function workspaceRow(w) {
 }
 
 async function viewWorkspaces() {
+  const show = painter();
   let list;
   try {
     list = await api('GET', '/v1/workspaces');
@@ -708,6 +735,7 @@ function barChart(id, points, unit) {
 }
 
 async function viewUsage() {
+  const show = painter();
   const [usage, analytics] = await Promise.all([api('GET', '/v1/usage'), api('GET', '/v1/analytics')]);
   const tenants = Object.entries(usage.tenants || {});
   const ops = (o) => Object.entries(o || {}).map(([k, v]) => k + ' ' + v).join(', ');
