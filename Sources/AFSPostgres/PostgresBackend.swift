@@ -18,8 +18,13 @@ public final class PostgresBackend: Sendable {
     public struct Options: Sendable {
         /// How long one catalog call may take before it fails as unavailable.
         public var requestTimeout: Duration = .seconds(15)
-        /// How long connecting may take at start.
+        /// How long one connection attempt may take.
         public var connectTimeout: Duration = .seconds(5)
+        /// How long ``PostgresBackend/connect(_:options:migrate:logger:onRetry:)`` keeps retrying a
+        /// server that cannot be reached before it gives up. A service started together with its
+        /// database (a container set, a machine booting, a busy host) should wait for it rather
+        /// than exit; zero tries once.
+        public var startupWait: Duration = .zero
         /// Pooled connections at most.
         public var maximumConnections = 16
 
@@ -58,8 +63,30 @@ public final class PostgresBackend: Sendable {
     /// newer schema than this build knows.
     /// - Parameter migrate: false leaves the schema alone (a server claims the catalog first, then
     ///   calls ``migrate()``, so a second server started by mistake never migrates under the first).
+    /// - Parameter onRetry: called before each new attempt while ``Options/startupWait`` lasts,
+    ///   with the attempt's number and why the last one failed (to tell an operator what it waits for).
     public static func connect(
-        _ location: PostgresLocation, options: Options = Options(), migrate: Bool = true, logger: Logger? = nil
+        _ location: PostgresLocation, options: Options = Options(), migrate: Bool = true, logger: Logger? = nil,
+        onRetry: (_ attempt: Int, _ failure: AFSError) -> Void = { _, _ in }
+    ) throws(AFSError) -> PostgresBackend {
+        let clock = ContinuousClock()
+        let deadline = clock.now + options.startupWait
+        var attempt = 1
+        var pause = Duration.milliseconds(250)
+        while true {
+            do {
+                return try connectOnce(location, options: options, migrate: migrate, logger: logger)
+            } catch where error.code == .unavailable && clock.now + pause < deadline {
+                attempt += 1
+                onRetry(attempt, error)
+                Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    private static func connectOnce(
+        _ location: PostgresLocation, options: Options, migrate: Bool, logger: Logger?
     ) throws(AFSError) -> PostgresBackend {
         let logger = logger ?? Logger(label: "aetherfs.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
         var configuration = PostgresClient.Configuration(

@@ -36,6 +36,10 @@ struct MigrateCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The catalog: postgres://USER@HOST:PORT/DATABASE[?sslmode=disable|prefer|require].", valueName: "URL"))
     var catalog: String?
     @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
+    @Option(
+        name: .customLong("catalog-wait"),
+        help: ArgumentHelp("Keep retrying an unreachable catalog this long before failing (default 30).", valueName: "SECONDS"))
+    var catalogWait: Double?
     @Flag(help: "Print the outcome as JSON.") var json = false
 
     func run() async throws {
@@ -49,7 +53,9 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         do throws(AFSError) {
             let location = try PostgresLocation(parsing: url)
-            let backend = try PostgresBackend.connect(location)
+            let backend = try PostgresBackend.connect(
+                location, options: try AFSServerCommand.catalogOptions(catalogWait, env: env, file: file),
+                onRetry: AFSServerCommand.reportCatalogRetry)
             defer { backend.close() }
             let version = try backend.schemaVersion()
             if json {
@@ -105,6 +111,10 @@ struct AFSServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TOML config file.", valueName: "FILE")) var config: String?
     @Option(help: ArgumentHelp("Keep records in S3: s3://BUCKET[/PREFIX]?endpoint=URL&region=R.", valueName: "URL")) var objects: String?
     @Option(help: ArgumentHelp("Keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DATABASE.", valueName: "URL")) var catalog: String?
+    @Option(
+        name: .customLong("catalog-wait"),
+        help: ArgumentHelp("Keep retrying an unreachable catalog this long at start before failing (default 30).", valueName: "SECONDS"))
+    var catalogWait: Double?
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve TLS with this PEM certificate chain (needs --tls-key).", valueName: "FILE"))
     var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's PEM private key.", valueName: "FILE")) var tlsKey: String?
@@ -114,6 +124,23 @@ struct AFSServerCommand: AsyncParsableCommand {
     var workspaces: String?
     @Flag(name: .customLong("trust-forwarded"), help: "Treat X-Forwarded-Proto: https from the peer as TLS (behind a TLS-terminating proxy only).")
     var trustForwarded = false
+
+    /// The catalog's connection options: how long to wait for an unreachable database at start
+    /// comes from --catalog-wait, AFS_CATALOG_WAIT or `[storage] catalog_wait` (seconds, default 30).
+    static func catalogOptions(_ flag: Double?, env: [String: String], file: ConfigFile?) throws(AFSError) -> PostgresBackend.Options {
+        var options = PostgresBackend.Options()
+        let setting = flag.map { String($0) } ?? env["AFS_CATALOG_WAIT"] ?? file?["storage.catalog_wait"] ?? "30"
+        guard let seconds = Double(setting), seconds >= 0, seconds <= 86_400 else {
+            throw AFSError(.invalidArgument, "--catalog-wait (AFS_CATALOG_WAIT, [storage] catalog_wait) must be a number of seconds from 0 to 86400, not \(setting)")
+        }
+        options.startupWait = .milliseconds(Int64(seconds * 1000))
+        return options
+    }
+
+    /// Tells the operator what the server is waiting for while the catalog cannot be reached.
+    static func reportCatalogRetry(attempt: Int, failure: AFSError) {
+        FileHandle.standardError.write(Data("afs-server: waiting for the catalog (attempt \(attempt)): \(failure.message)\n".utf8))
+    }
 
     /// Splits HOST:PORT (the host may be a bracketed IPv6 address).
     static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
@@ -229,7 +256,10 @@ struct AFSServerCommand: AsyncParsableCommand {
             do throws(AFSError) {
                 // Claimed before migrating: a second server started by mistake (perhaps a newer
                 // build) is refused before it touches the schema.
-                let b = try PostgresBackend.connect(try PostgresLocation(parsing: url, environment: env), migrate: false)
+                let b = try PostgresBackend.connect(
+                    try PostgresLocation(parsing: url, environment: env),
+                    options: try AFSServerCommand.catalogOptions(catalogWait, env: env, file: file), migrate: false,
+                    onRetry: AFSServerCommand.reportCatalogRetry)
                 backend = b
                 try b.claimOwnership()
                 try b.migrate()

@@ -96,8 +96,11 @@ import Testing
         #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":2"#), "\(migrate.output)")
         let port = Int(backends.postgres.value("PG_PORT")) ?? 5432
         let nowhere = "postgres://postgres@127.0.0.1:\(port == 65535 ? 65534 : port + 1)/x?sslmode=disable"
-        let down = try Self.afsServer(["--data", root + "/x", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--catalog", nowhere], environment: [:])
+        let down = try Self.afsServer(
+            ["--data", root + "/x", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--catalog", nowhere, "--catalog-wait", "0"], environment: [:])
         #expect(down.status == 1 && down.output.contains("cannot be reached") && down.output.contains("--catalog"), "\(down.output)")
+        let bad = try Self.afsServer(["--data", root + "/x", "--catalog", nowhere, "--catalog-wait", "soon"], environment: [:])
+        #expect(bad.status != 0 && bad.output.contains("--catalog-wait"), "\(bad.output)")
 
         let first = try ServerHarness(data: root + "/a", arguments: store.arguments, environment: store.environment)
         // A second server on the same catalog is refused while the first runs.
@@ -138,6 +141,54 @@ import Testing
         #expect(try server.request("GET", "/v1/sessions/\(id)/checkpoints").array().count >= 4)
         let verify = try server.request("POST", "/v1/store/verify").object()
         #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
+    }
+
+    /// A server started before its database (a container set, a machine booting) waits for it,
+    /// saying so on stderr, and serves once it answers; the wait is bounded (above: it fails
+    /// after `--catalog-wait`).
+    @Test func aServerStartedBeforeItsDatabaseWaitsForIt() throws {
+        let backends = try ClusteredBackends.start()
+        let store = try backends.newStore()
+        let pgPort = Int(backends.postgres.value("PG_PORT")) ?? 5432
+        // A port nothing listens on yet; the forwarder takes it over later.
+        let reserved = try TCPForwarder(to: pgPort)
+        let port = reserved.port
+        reserved.stop()
+        var arguments = store.arguments
+        let i = try #require(arguments.firstIndex(of: "--catalog"))
+        arguments[i + 1] = arguments[i + 1].replacingOccurrences(of: "127.0.0.1:\(pgPort)/", with: "127.0.0.1:\(port)/")
+        #expect(arguments[i + 1].contains(":\(port)/"), "\(arguments[i + 1])")
+        let data = "/var/tmp/afs-srv-wait-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let forwarder = ForwarderSlot()
+        // The database appears once the server has said it is waiting for it (a first attempt
+        // gives up after the connect timeout, 5 s).
+        DispatchQueue.global().async {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let log = (try? String(contentsOfFile: data + "/stderr.log", encoding: .utf8)) ?? ""
+                if log.contains("waiting for the catalog (attempt 2)") { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            forwarder.set(try? TCPForwarder(port: port, to: pgPort))
+        }
+        defer { forwarder.stop() }
+        let server = try ServerHarness(data: data, arguments: arguments + ["--catalog-wait", "60"], environment: store.environment)
+        defer { server.stop() }
+        #expect(forwarder.started, "the server answered before its database did")
+        let errors = try String(contentsOfFile: data + "/stderr.log", encoding: .utf8)
+        #expect(errors.contains("waiting for the catalog (attempt 2)"), "\(errors)")
+        let created = try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]])
+        #expect(created.status == 201, "\(created.text)")
+    }
+
+    final class ForwarderSlot: @unchecked Sendable {
+        // @unchecked: the forwarder is only touched under the lock.
+        private let lock = NSLock()
+        private var forwarder: TCPForwarder?
+        func set(_ f: TCPForwarder?) { lock.withLock { forwarder = f } }
+        var started: Bool { lock.withLock { forwarder != nil } }
+        func stop() { lock.withLock { forwarder?.stop() } }
     }
 
     final class ResultSet: @unchecked Sendable {

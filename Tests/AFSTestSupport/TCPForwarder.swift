@@ -1,0 +1,109 @@
+import Foundation
+import Synchronization
+
+/// A loopback TCP port that forwards every connection to another one, byte for byte: a way to
+/// make a real server (PostgreSQL, S3) appear on a port only from a chosen moment, or vanish
+/// from it, without touching the server itself.
+public final class TCPForwarder: Sendable {
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The port it listens on (127.0.0.1).
+    public let port: Int
+    let target: Int
+    let listener: Int32
+    let stopped = Atomic<Bool>(false)
+
+    /// Listens on `port` (a free one when 0) and forwards to 127.0.0.1:`target`.
+    public init(port: Int = 0, to target: Int) throws {
+        self.target = target
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StartError(description: "socket: errno \(errno)") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = TCPForwarder.loopback(port)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 64) == 0 else {
+            let e = errno
+            close(fd)
+            throw StartError(description: "cannot listen on 127.0.0.1:\(port): errno \(e)")
+        }
+        listener = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    /// Stops accepting; connections already forwarded end when either side closes.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    deinit { stop() }
+
+    static func loopback(_ port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return address
+    }
+
+    private func acceptLoop() {
+        while !stopped.load(ordering: .acquiring) {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else {
+                if errno == EINTR { continue }
+                return
+            }
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = TCPForwarder.loopback(target)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            guard connected else {
+                close(upstream)
+                close(client)
+                continue
+            }
+            // Each direction on its own thread; the second to finish closes both descriptors.
+            let finished = Finished()
+            for (from, to) in [(client, upstream), (upstream, client)] {
+                Thread {
+                    TCPForwarder.pump(from: from, to: to)
+                    shutdown(to, Int32(SHUT_WR))
+                    if finished.count.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+                        close(client)
+                        close(upstream)
+                    }
+                }.start()
+            }
+        }
+    }
+
+    private final class Finished: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    private static func pump(from: Int32, to: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return }
+            var sent = 0
+            while sent < n {
+                let m = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }
+                if m < 0, errno == EINTR { continue }
+                guard m > 0 else { return }
+                sent += m
+            }
+        }
+    }
+}
