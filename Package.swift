@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "AFSServer", targets: ["AFSServer"]),
         .library(name: "AFSClient", targets: ["AFSClient"]),
         .executable(name: "aether", targets: ["aether"]),
+        .executable(name: "aether-fsmonitor", targets: ["aether-fsmonitor"]),
         .executable(name: "afs-server", targets: ["afs-server"]),
         .executable(name: "afs-vmd", targets: ["afs-vmd"]),
     ],
@@ -118,12 +119,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        // The mount's control requests, its socket names and git's fsmonitor query: what a client
+        // of a running mount needs, without the mount, the engine or NIO.
+        .target(name: "AFSMountControl", dependencies: ["AFSSupport", "CXXHash"]),
         // A session as a FUSE file system: the bridge to libfuse and the local content cache.
         // Its Prometheus endpoint is a small NIO HTTP/1.1 server.
         .target(
             name: "AFSMount",
             dependencies: [
-                "AFSSupport",
+                "AFSSupport", "AFSMountControl",
                 "AFSCore", "AFSClient", "CFUSE3",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -147,6 +151,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aether", dependencies: ["AetherCLI"]),
+        // git's fsmonitor hook (`aether fsmonitor enable` points core.fsmonitor at it): git runs it
+        // before every `git status`, so it links only AFSMountControl, and the Swift runtime
+        // statically, to start in ~2 ms where `aether` takes ~12 ms.
+        .executableTarget(
+            name: "aether-fsmonitor", dependencies: ["AFSMountControl"],
+            // With the runtime linked statically, FoundationEssentials' own C shims must be named:
+            // modules built for dynamic linking do not list them.
+            linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCShims"), .linkedLibrary("_FoundationCollections")]),
         // Code generated from Protos/ by scripts/gen-protos.sh (messages, service stubs, clients)
         // plus the embedded descriptor set that the reflection service answers from. Public, so
         // Swift clients and the tests can use the generated clients.

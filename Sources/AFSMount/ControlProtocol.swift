@@ -1,3 +1,4 @@
+@_exported import AFSMountControl
 import AFSCore
 import AFSSupport
 import Foundation
@@ -8,42 +9,11 @@ import Foundation
 /// Line-delimited JSON keeps the protocol inspectable (`socat - UNIX:…sock`) and versionable
 /// (unknown fields are ignored); a unix socket keeps it local and owner-only.
 public enum ControlProtocol {
-    public struct Request: Sendable, Codable, Equatable {
-        public enum Operation: String, Sendable, Codable {
-            /// Publish every acknowledged write, then checkpoint the session.
-            case checkpoint
-            /// The mount's counters (``MountMetrics/Snapshot``).
-            case metrics
-            /// What changed under `prefix` since `since` (git's file-system monitor hook).
-            case changes
-            /// Publish every acknowledged change (open files, the write-back queue) and wait
-            /// until the service holds them durably.
-            case sync
-        }
-
-        public var op: Operation
-        public var label: String?
-        /// Who asks, recorded in the changefeed (default: the mount's actor).
-        public var actor: String?
-        /// `changes`: the token of the previous answer (``FSMonitorToken``), if any.
-        public var since: String?
-        /// `changes`: the session path of the directory asked about (default `/`).
-        public var prefix: String?
-
-        public init(op: Operation, label: String? = nil, actor: String? = nil, since: String? = nil, prefix: String? = nil) {
-            self.op = op
-            self.label = label
-            self.actor = actor
-            self.since = since
-            self.prefix = prefix
-        }
-    }
+    /// A request (defined in `AFSMountControl`, which git's fsmonitor hook links without the mount).
+    public typealias Request = ControlRequest
 
     public struct Reply: Sendable, Codable {
-        public struct Failure: Sendable, Codable {
-            public var code: String
-            public var message: String
-        }
+        public typealias Failure = ControlFailure
 
         public var checkpoint: CheckpointInfo?
         public var metrics: MountMetrics.Snapshot?

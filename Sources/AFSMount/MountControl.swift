@@ -22,7 +22,7 @@ public final class MountControl: Sendable {
         try registry.prepare()
         let pid = getpid()
         server = try ControlServer(path: registry.socketPath(pid: pid)) { request in
-            MountControl.handle(request, filesystem: filesystem, log: log)
+            MountControl.handle(request, filesystem: filesystem, mountpoint: mountpoint, log: log)
         }
         var endpoint: MetricsEndpoint?
         if let address = logging.metricsAddress {
@@ -50,7 +50,7 @@ public final class MountControl: Sendable {
 
     /// Unregisters the mount and closes its sockets.
     public func stop() {
-        registry.remove(pid: record.pid)
+        registry.remove(record)
         server.stop()
         endpoint?.stop()
     }
@@ -60,12 +60,20 @@ public final class MountControl: Sendable {
             session: filesystem.session, cache: filesystem.cache, openFiles: filesystem.openFileCount, writeBack: filesystem.writeBackCounts)
     }
 
-    static func handle(_ request: ControlProtocol.Request, filesystem: SessionFilesystem, log: MountLog) -> ControlProtocol.Reply {
+    static func handle(_ request: ControlProtocol.Request, filesystem: SessionFilesystem, mountpoint: String, log: MountLog) -> ControlProtocol.Reply {
         switch request.op {
         case .metrics:
             return ControlProtocol.Reply(metrics: snapshot(filesystem))
         case .changes:
-            let prefix = request.prefix ?? "/"
+            var prefix = request.prefix ?? "/"
+            if let path = request.path {
+                // A directory on this machine: it must be this mount's (a client finds the mount
+                // by a hash of the mountpoint, which must not answer for another tree).
+                guard MountPath.isWithin(path, mountpoint) else {
+                    return ControlProtocol.Reply(error: AFSError(.notFound, "\(path) is not inside the mount at \(mountpoint)"))
+                }
+                prefix = "/" + path.dropFirst(mountpoint.count).drop { $0 == "/" }
+            }
             guard prefix.hasPrefix("/") else {
                 return ControlProtocol.Reply(error: AFSError(.invalidArgument, "prefix \(prefix) is not a session path (it starts with /)"))
             }

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSMountControl
 import Foundation
 
 /// A directory of small JSON files, one per live mount on this machine (`<pid>.json`, beside the
@@ -6,9 +7,11 @@ import Foundation
 /// directory without asking the kernel.
 ///
 /// It lives in `$XDG_RUNTIME_DIR/aether/mounts` (per user, on tmpfs, emptied at logout), else
-/// `/tmp/aether-UID/mounts`; both short enough for a socket path. A mount writes its record once
-/// it serves the directory and removes it when it ends; a record whose process has died (a crash,
-/// SIGKILL) is stale, ignored and removed by whoever reads it next.
+/// `/tmp/aether-UID/mounts` (``MountSockets/directory(environment:)``). A mount writes its record
+/// once it serves the directory, with a link to its socket named after its mountpoint
+/// (``MountSockets/link(forMountpoint:in:)``, for git's fsmonitor hook), and removes both when it
+/// ends; a record whose process has died (a crash, SIGKILL) is stale, ignored and removed by
+/// whoever reads it next.
 public struct MountRegistry: Sendable {
     public let directory: String
 
@@ -18,10 +21,7 @@ public struct MountRegistry: Sendable {
 
     /// The registry for this environment.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> MountRegistry {
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
-            return MountRegistry(directory: runtime + "/aether/mounts")
-        }
-        return MountRegistry(directory: "/tmp/aether-\(getuid())/mounts")
+        MountRegistry(directory: MountSockets.directory(environment: environment))
     }
 
     public func socketPath(pid: Int32) -> String { directory + "/\(pid).sock" }
@@ -36,9 +36,19 @@ public struct MountRegistry: Sendable {
         }
     }
 
-    /// Writes `record` (to a temporary name, then renamed: a reader never sees half a record).
+    /// Writes `record` (to a temporary name, then renamed: a reader never sees half a record),
+    /// then points its mountpoint's socket link at the record's socket (a later mount on the
+    /// same directory takes the link over).
     public func register(_ record: MountRecord) throws(AFSError) {
         try prepare()
+        let links = MountSockets.linkDirectory(in: directory)
+        let link = MountSockets.link(forMountpoint: record.mountpoint, in: directory)
+        guard mkdir(links, 0o700) == 0 || errno == EEXIST,
+            symlink(record.socket, link + ".tmp") == 0 || (errno == EEXIST && unlink(link + ".tmp") == 0 && symlink(record.socket, link + ".tmp") == 0),
+            rename(link + ".tmp", link) == 0
+        else {
+            throw AFSError(.io, "cannot link the mount's control socket in \(links): \(String(cString: strerror(errno)))")
+        }
         let target = recordPath(pid: record.pid)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -51,9 +61,15 @@ public struct MountRegistry: Sendable {
         }
     }
 
-    public func remove(pid: Int32) {
-        unlink(recordPath(pid: pid))
-        unlink(socketPath(pid: pid))
+    /// Removes the record and socket of the mount process `pid`, and its mountpoint's link
+    /// unless another mount has taken that over since.
+    public func remove(_ record: MountRecord) {
+        let link = MountSockets.link(forMountpoint: record.mountpoint, in: directory)
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link), target == record.socket {
+            unlink(link)
+        }
+        unlink(recordPath(pid: record.pid))
+        unlink(socketPath(pid: record.pid))
     }
 
     /// Every live mount, by mountpoint; stale records are removed on the way.
@@ -66,7 +82,7 @@ public struct MountRegistry: Sendable {
                 let record = try? decoder.decode(MountRecord.self, from: data)
             else { continue }
             guard MountRegistry.isAlive(record.pid) else {
-                remove(pid: record.pid)
+                remove(record)
                 continue
             }
             out.append(record)

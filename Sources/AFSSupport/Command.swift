@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import Glibc
+import FoundationEssentials
 
 /// Runs an external program: the one process spawner of AetherFS (git, fusermount, mkfs, qemu,
 /// bwrap, ssh-keygen, and `aether mount --background` re-starting itself).
@@ -157,7 +159,9 @@ public struct Command: Sendable {
         running.name = executable
         if let input, let writer = running.stdin {
             running.stdin = nil
-            Thread.detachNewThread {
+            // Its own thread from the global pool (no Foundation `Thread`: this module keeps to
+            // FoundationEssentials, so small tools that link it start quickly).
+            DispatchQueue.global(qos: .utility).async {
                 // A program that exits without reading everything makes the write fail with EPIPE
                 // on this thread, instead of a SIGPIPE that would end the whole process.
                 var blocked = sigset_t()

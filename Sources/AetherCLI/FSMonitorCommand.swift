@@ -16,9 +16,10 @@ struct FSMonitorCommand: ParsableCommand {
         abstract: "Serve git's file-system monitor hook from a mounted session's changefeed.",
         discussion: """
             `aether fsmonitor enable DIR` configures the git repository whose work tree is DIR (on an
-            `aether mount`) to ask the mount what changed: core.fsmonitor = "AETHER fsmonitor hook",
-            core.fsmonitorHookVersion = 2 and core.untrackedCache = true. git then runs
-            `aether fsmonitor hook 2 TOKEN` in the work tree before it looks at files.
+            `aether mount`) to ask the mount what changed: core.fsmonitor = "DIR-OF-AETHER/aether-fsmonitor" (a
+            small executable that starts in ~2 ms; "AETHER fsmonitor hook" where it is not installed),
+            core.fsmonitorHookVersion = 2 and core.untrackedCache = true. git then runs the hook with
+            `2 TOKEN` in the work tree before it looks at files.
 
             The answer lists every path the session's changefeed names since TOKEN (writes through this
             mount, through other mounts and through the API alike) and every file open for writing
@@ -52,25 +53,16 @@ struct FSMonitorCommand: ParsableCommand {
         }
 
         /// Asks the mount holding the current directory (git's work tree) what changed since
-        /// `token` and writes the answer in the hook protocol's form.
+        /// `token` and writes the answer in the hook protocol's form (the same query as
+        /// `aether-fsmonitor`, ``FSMonitorQuery``).
         static func answer(version: Int, token: String) throws(CLIError) {
-            guard version == 2 else {
-                // Version 1 tokens are timestamps the changefeed cannot answer for; git then tries
-                // version 2, or checks every file.
-                throw CLIError(AFSError(.invalidArgument, "aether fsmonitor speaks hook protocol version 2, not \(version): set core.fsmonitorHookVersion = 2"), json: false)
-            }
-            do throws(AFSError) {
-                let workTree = MountRegistry.canonical(FileManager.default.currentDirectoryPath)
-                let mount = try MountRegistry.standard().find(workTree)
-                let prefix = "/" + workTree.dropFirst(mount.mountpoint.count).drop { $0 == "/" }
-                let reply = try ControlProtocol.call(
-                    mount.socket, ControlProtocol.Request(op: .changes, since: token.isEmpty ? nil : token, prefix: prefix), timeout: 60)
-                guard let changes = reply.changes else {
-                    throw AFSError(.unsupportedFormat, "the mount at \(mount.mountpoint) did not answer the fsmonitor query; is it an older aether?")
-                }
-                FileHandle.standardOutput.write(Data(changes.hookOutput))
+            do {
+                let output = try FSMonitorQuery.answer(
+                    version: version, token: token, workTree: MountRegistry.canonical(FileManager.default.currentDirectoryPath),
+                    registry: MountRegistry.standard().directory)
+                FileHandle.standardOutput.write(Data(output))
             } catch {
-                throw CLIError(error, json: false)
+                throw CLIError(AFSError(AFSError.Code(rawValue: error.code) ?? .io, error.message), json: false)
             }
         }
     }
@@ -91,9 +83,7 @@ struct FSMonitorCommand: ParsableCommand {
             do throws(AFSError) {
                 let workTree = MountRegistry.canonical(directory)
                 let mount = try MountRegistry.standard().find(workTree)
-                // The hook is this very executable, by absolute path: git runs it from any shell.
-                let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-                let hook = FSMonitorCommand.shellQuoted(executable) + " fsmonitor hook"
+                let hook = FSMonitorCommand.hookCommand()
                 for (key, value) in FSMonitorCommand.settings(hook: hook) {
                     try FSMonitorCommand.git(["-C", workTree, "config", key, value])
                 }
@@ -125,6 +115,16 @@ struct FSMonitorCommand: ParsableCommand {
                 throw CLIError(error, json: json)
             }
         }
+    }
+
+    /// What core.fsmonitor runs, by absolute path (git runs it from any shell): `aether-fsmonitor`
+    /// installed beside this executable, which starts several times faster, else this very
+    /// executable's `fsmonitor hook`.
+    static func hookCommand() -> String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let companion = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("aether-fsmonitor").path
+        if FileManager.default.isExecutableFile(atPath: companion) { return FSMonitorCommand.shellQuoted(companion) }
+        return FSMonitorCommand.shellQuoted(executable) + " fsmonitor hook"
     }
 
     /// Runs git; fails with its message unless it exits 0 or with one of `allowing`.

@@ -58,9 +58,17 @@ struct FSMonitorMountTests {
         let enable = try f.cli(["fsmonitor", "enable", repo])
         try #require(enable.status == 0, "\(enable.output)")
         #expect(try f.sh("git config core.fsmonitorHookVersion", in: repo) == "2\n")
+        // git runs the small hook executable installed beside aether, which answers as aether does.
+        let companion = URL(fileURLWithPath: f.aether).deletingLastPathComponent().appendingPathComponent("aether-fsmonitor").path
+        #expect(try f.sh("git config core.fsmonitor", in: repo) == companion + "\n")
 
         // The first query has no token of ours: "everything", and a token to start from.
         let first = try hook(f, repo, token: "")
+        let small = try ChildProcess.run(companion, ["2", first.token], environment: f.environment, directory: repo + "/src")
+        let same = try ChildProcess.run(f.aether, ["fsmonitor", "hook", "2", first.token], environment: f.environment, directory: repo + "/src")
+        #expect(small.status == 0 && small.stdout == same.stdout, "\(String(decoding: small.stderr, as: UTF8.self))")
+        let outside = try ChildProcess.run(companion, ["2", first.token], environment: f.environment, directory: "/")
+        #expect(outside.status == 1 && String(decoding: outside.stderr, as: UTF8.self).contains("not inside a running aether mount"))
         #expect(first.paths == ["/"])
         #expect(FSMonitorToken(first.token)?.session == id)
         let foreign = try hook(f, repo, token: FSMonitorToken(session: "s-other", seq: 1).description)

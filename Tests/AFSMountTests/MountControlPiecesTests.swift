@@ -3,6 +3,7 @@ import AFSCore
 import AFSSupport
 import AFSTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import AFSMount
@@ -53,8 +54,54 @@ import Testing
         #expect { try registry.find(scratch.path + "/mnt/ab") } throws: { ($0 as? AFSError)?.code == .notFound }
         let mode = try FileManager.default.attributesOfItem(atPath: registry.directory)[.posixPermissions] as? Int
         #expect(mode == 0o700, "sockets that can checkpoint sessions are the owner's only")
-        registry.remove(pid: getpid())
+        // Each mountpoint's socket link names the mount's socket; a later mount on the same
+        // directory takes it over, and the earlier one's removal leaves it alone.
+        let link = MountSockets.link(forMountpoint: live.mountpoint, in: registry.directory)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == live.socket)
+        var successor = live
+        successor.pid = dead
+        successor.socket = registry.socketPath(pid: dead)
+        try registry.register(successor)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == successor.socket)
+        registry.remove(live)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == successor.socket)
+        registry.remove(successor)
+        #expect(!FileManager.default.fileExists(atPath: link) && (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
         #expect(registry.live().isEmpty)
+    }
+
+    /// The fsmonitor query (`aether-fsmonitor`, `aether fsmonitor hook`) finds the mount of a work
+    /// tree by its socket link, from any directory inside it, skips links whose mount died, and
+    /// asks with the work tree's path, which the mount must contain.
+    @Test func fsmonitorQueryFindsTheMountByItsLink() throws {
+        let scratch = Scratch()
+        let registry = MountRegistry(directory: scratch.path + "/run/aether/mounts")
+        let mountpoint = scratch.path + "/mnt"
+        try FileManager.default.createDirectory(atPath: mountpoint + "/repo/src", withIntermediateDirectories: true)
+        let record = Self.record(mountpoint, pid: getpid(), registry: registry)
+        let asked = Mutex<[ControlRequest]>([])
+        try registry.prepare()
+        let server = try ControlServer(path: record.socket) { request in
+            asked.withLock { $0.append(request) }
+            guard let path = request.path, MountPath.isWithin(path, mountpoint) else { return ControlProtocol.Reply(error: AFSError(.notFound, "not mine")) }
+            return ControlProtocol.Reply(changes: ChangedPaths(token: "aether:1:s:9", paths: ["src/a.c", "docs/"], everything: false))
+        }
+        server.start()
+        defer { server.stop() }
+        try registry.register(record)
+        // A dead mount's link on an inner directory is passed over.
+        try registry.register(Self.record(mountpoint + "/repo/src", pid: try Self.deadPID(), registry: registry))
+
+        let output = try FSMonitorQuery.answer(version: 2, token: "aether:1:s:3", workTree: mountpoint + "/repo/src", registry: registry.directory)
+        #expect(output == Array("aether:1:s:9\0src/a.c\0docs/\0".utf8))
+        #expect(asked.withLock { $0 } == [ControlRequest(op: .changes, since: "aether:1:s:3", path: mountpoint + "/repo/src")])
+        #expect { try FSMonitorQuery.answer(version: 1, token: "", workTree: mountpoint, registry: registry.directory) } throws: {
+            ($0 as? ControlFailure)?.code == "invalid_argument"
+        }
+        #expect { try FSMonitorQuery.answer(version: 2, token: "", workTree: scratch.path, registry: registry.directory) } throws: {
+            ($0 as? ControlFailure)?.code == "not_found"
+        }
+        #expect(asked.withLock { $0.count } == 1, "nothing outside the mount reached it")
     }
 
     @Test func controlSocketAnswersAndReportsErrorsAsTheyWere() throws {
@@ -103,7 +150,7 @@ import Testing
         try fs.release(h)
 
         // Metrics through the same handler the socket uses.
-        let reply = MountControl.handle(.init(op: .metrics), filesystem: fs, log: MountLog(format: .text, session: session, descriptor: -1))
+        let reply = MountControl.handle(.init(op: .metrics), filesystem: fs, mountpoint: "/mnt", log: MountLog(format: .text, session: session, descriptor: -1))
         #expect(reply.metrics?.bytes.written == 11 && reply.metrics?.bytes.uploaded == 11 && reply.metrics?.session == session)
     }
 

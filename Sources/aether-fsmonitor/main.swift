@@ -1,0 +1,48 @@
+import AFSMountControl
+import FoundationEssentials
+import Glibc
+
+// git's fsmonitor hook, protocol version 2: `aether-fsmonitor VERSION TOKEN`, run by git in the
+// work tree. Prints the token and the changed paths (NUL-ended) and exits 0; on any failure it
+// prints why on stderr and exits 1, and git checks every file as if there were no monitor.
+
+/// Writes all of `bytes` to `fd`; false if the descriptor refuses them.
+func emit(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        done += n
+    }
+    return true
+}
+
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    _ = emit(2, Array(message.utf8))
+    exit(status)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.count == 1 || arguments.count == 2, let version = Int(arguments[0]) else {
+    fail(
+        """
+        usage: aether-fsmonitor VERSION [TOKEN]
+        git's file-system monitor hook for repositories on an `aether mount`; git runs it before it looks
+        at files. Set it up with `aether fsmonitor enable DIR`.
+
+        """, status: 2)
+}
+guard let resolved = realpath(".", nil) else {
+    fail("aether-fsmonitor: cannot resolve the working directory: \(String(cString: strerror(errno)))\n")
+}
+let workTree = String(cString: resolved)
+free(resolved)
+do {
+    let output = try FSMonitorQuery.answer(
+        version: version, token: arguments.count == 2 ? arguments[1] : "", workTree: workTree,
+        registry: MountSockets.directory(environment: ProcessInfo.processInfo.environment))
+    guard emit(1, output) else { fail("aether-fsmonitor: cannot write the answer: \(String(cString: strerror(errno)))\n") }
+} catch {
+    fail("aether-fsmonitor: \(error.message)\n")
+}
