@@ -33,6 +33,21 @@ final class MetadataCache: Sendable {
         var trustedUntil: ContinuousClock.Instant?
         /// Moves on every invalidation, so an answer fetched before one is not stored after it.
         var generation: UInt64 = 0
+        /// Every proper ancestor of every path the tables hold (and only those, give or take
+        /// paths whose entries have gone since): whether anything can be cached below a path, so
+        /// that dropping a subtree that holds nothing (git renames `index.lock` over `index` on
+        /// every `git status`) costs a probe instead of a pass over every table. If a path is
+        /// here, so are its ancestors.
+        var containers: Set<String> = []
+
+        mutating func noteAncestors(of path: String) {
+            var current = Substring(path)
+            while let slash = current.utf8.lastIndex(of: UInt8(ascii: "/")) {
+                let parent = slash == current.startIndex ? "/" : current[..<slash]
+                guard containers.insert(String(parent)).inserted, parent != "/" else { return }
+                current = parent
+            }
+        }
     }
 
     let ttl: Duration
@@ -116,6 +131,7 @@ final class MetadataCache: Sendable {
             guard s.generation == generation else { return }
             if s.attributes.count >= capacity { s.attributes.removeAll(keepingCapacity: true) }
             s.attributes[path] = Timed(value: attributes, stored: now)
+            s.noteAncestors(of: path)
         }
     }
 
@@ -127,6 +143,7 @@ final class MetadataCache: Sendable {
             guard s.generation == generation else { return }
             if s.absent.count >= capacity { s.absent.removeAll(keepingCapacity: true) }
             s.absent[path] = now
+            s.noteAncestors(of: path)
         }
     }
 
@@ -137,6 +154,7 @@ final class MetadataCache: Sendable {
             guard s.generation == generation else { return }
             if s.listings.count >= capacity / 16 { s.listings.removeAll(keepingCapacity: true) }
             s.listings[directory] = Timed(value: byName, stored: now)
+            s.noteAncestors(of: directory)
         }
     }
 
@@ -172,6 +190,7 @@ final class MetadataCache: Sendable {
         let now = ContinuousClock.now
         state.withLock { s in
             s.generation &+= 1
+            s.noteAncestors(of: path)
             if let attributes {
                 s.attributes[path] = Timed(value: attributes, stored: now)
                 s.absent[path] = nil
@@ -201,9 +220,14 @@ final class MetadataCache: Sendable {
             s.absent[path] = nil
             s.listings[path] = nil
             if path != "/" { s.listings[MountPath.parent(of: path)] = nil }
+            // Nothing below it is cached: done (the usual case, a file renamed or removed).
+            guard s.containers.contains(path) else { return }
             s.attributes = s.attributes.filter { !$0.key.hasPrefix(prefix) }
             s.absent = s.absent.filter { !$0.key.hasPrefix(prefix) }
             s.listings = s.listings.filter { !$0.key.hasPrefix(prefix) }
+            s.containers = s.containers.filter { !$0.hasPrefix(prefix) }
+            s.containers.remove(path)
+            if path == "/" { s.containers.removeAll() }
         }
     }
 
@@ -239,6 +263,7 @@ final class MetadataCache: Sendable {
             s.attributes.removeAll()
             s.absent.removeAll()
             s.listings.removeAll()
+            s.containers.removeAll()
         }
     }
 }

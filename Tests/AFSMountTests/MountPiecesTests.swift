@@ -86,6 +86,21 @@ import Testing
         for gone in ["/a/b", "/a/b/c", "/a/b/d/e"] { #expect(cache.lookup(gone) == .unknown, "\(gone)") }
         #expect(cache.listing("/a/b") == nil && cache.listing("/a") == nil)
         #expect(cache.lookup("/a/bc") == .found(file) && cache.lookup("/x") == .found(file))
+
+        // Entries cached below the path again after it was dropped go with the next drop, at
+        // any depth, whichever table holds them; a file's drop leaves its siblings alone.
+        cache.store("/a/b/d/e", file, asOf: cache.generation)
+        cache.store(absent: "/a/b/d/f", asOf: cache.generation)
+        cache.store(listing: [("g", file)], of: "/a/b/h", asOf: cache.generation)
+        cache.settle("/a/b/i", to: file)
+        cache.invalidateTree("/a/bc")
+        #expect(cache.lookup("/a/b/d/e") == .found(file) && cache.lookup("/a/b/d/f") == .missing)
+        cache.invalidateTree("/a")
+        for gone in ["/a/b/d/e", "/a/b/d/f", "/a/b/h/g", "/a/b/i"] { #expect(cache.lookup(gone) == .unknown, "\(gone)") }
+        #expect(cache.listing("/a/b/h") == nil && cache.lookup("/x") == .found(file))
+        cache.store("/a/z", file, asOf: cache.generation)
+        cache.invalidateTree("/")
+        #expect(cache.lookup("/a/z") == .unknown && cache.lookup("/x") == .unknown)
     }
 
     /// An answer fetched before an invalidation is not stored after it: it may be the version the
