@@ -14,8 +14,21 @@ fi
 status=0
 # The public API of AFSCore and AFSClient is documented: DocC must build it without a warning.
 ./scripts/docs.sh || status=$?
+log=$(mktemp /tmp/afs-test-XXXXXX.log)
 # At most 8 tests at a time: most of them start real servers (afs-server, PostgreSQL, SeaweedFS, FUSE
 # mounts), and starting all of them at once on two cores has made deadlines of a minute miss.
-swift test --skip-build --skip QEMUWorkspaceTests --experimental-maximum-parallelization-width 8 || status=$?
-swift test --skip-build --filter QEMUWorkspaceTests || status=$?
+swift test --skip-build --skip QEMUWorkspaceTests --experimental-maximum-parallelization-width 8 2>&1 | tee "$log" || status=$?
+swift test --skip-build --filter QEMUWorkspaceTests 2>&1 | tee -a "$log" || status=$?
+# A test that cannot run here is reported as skipped, with the reason (FUSE, root, QEMU, bubblewrap
+# missing). This command installs all of them, so on its machine every test must run: a skip fails the
+# run, naming what was skipped. AFS_ALLOW_SKIPS=1 accepts skips (a machine without FUSE, say).
+skipped=$(grep -E "(Test|Suite) .* skipped" "$log" || true)
+if [ -n "$skipped" ]; then
+  echo "$skipped" | sed 's/^/skipped: /'
+  if [ "${AFS_ALLOW_SKIPS:-0}" != 1 ]; then
+    echo "error: $(echo "$skipped" | wc -l) tests or suites were skipped; everything they need is installed by scripts/bootstrap.sh, so they must run (AFS_ALLOW_SKIPS=1 accepts skips)" >&2
+    status=1
+  fi
+fi
+rm -f "$log"
 exit $status

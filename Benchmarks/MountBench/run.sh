@@ -111,7 +111,8 @@ trap 'exit 143' TERM
 built="$(date -u -r "$bin/aether" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo '?')"
 # Copies of the binaries: a rebuild may replace .build/* at any moment (and briefly remove them);
 # a copy keeps the whole run on one build. The background mount re-executes itself from the copy.
-for tool in aether afs-server; do
+# aether-fsmonitor (git's fsmonitor hook) beside aether, where `aether fsmonitor enable` looks for it.
+for tool in aether afs-server aether-fsmonitor; do
     for try in $(seq 30); do
         cp "$bin/$tool" "$work/bin/$tool" 2>/dev/null && "$work/bin/$tool" --help >/dev/null 2>&1 && break
         rm -f "$work/bin/$tool"; sleep 2   # missing or half-written: a link step is running

@@ -7,10 +7,13 @@ import Logging
 public struct AFSRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// The address of the connection's peer (the proxy's, behind one).
+    public var peer: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         principal = nil
+        peer = source.channel.remoteAddress?.ipAddress
     }
 
     /// JSON bodies are small; files and archives are streamed and never collected whole.
@@ -35,8 +38,24 @@ struct AuthMiddleware: RouterMiddleware {
     let access: AccessControl
     let openPaths: Set<String>
     let console: ConsoleSessions
+    /// Failed authentications per client address (nil: not limited).
+    let throttle: AuthenticationThrottle?
+    /// Believe `X-Forwarded-For` from the peer (a proxy that is the only way in).
+    let trustForwardedHeaders: Bool
 
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
+    /// Who is asking, for the throttle: the peer, or behind a trusted proxy the address it saw
+    /// (the last `X-Forwarded-For` entry, the one the proxy itself appended).
+    static func clientAddress(_ request: Request, peer: String?, trustForwardedHeaders: Bool) -> String {
+        if trustForwardedHeaders, let forwarded = request.headers[forwardedFor],
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
+        {
+            return last
+        }
+        return peer ?? "unknown"
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
@@ -55,8 +74,13 @@ struct AuthMiddleware: RouterMiddleware {
         } else {
             throw APIError.unauthorized
         }
+        let address = AuthMiddleware.clientAddress(request, peer: context.peer, trustForwardedHeaders: trustForwardedHeaders)
+        try throttle?.check(address)
         let access = self.access
-        guard let principal = try await Blocking.run({ try access.authenticate(secret: secret) }) else { throw APIError.unauthorized }
+        guard let principal = try await Blocking.run({ try access.authenticate(secret: secret) }) else {
+            throttle?.failed(address)
+            throw APIError.unauthorized
+        }
         var context = context
         context.principal = principal
         return try await next(request, context)

@@ -4,17 +4,21 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// The one error shape of the HTTP API: `{"error": {"code": "...", "message": "..."}}`.
 struct APIError: Error, Sendable {
     let status: HTTPResponse.Status
     let code: String
     let message: String
+    /// Seconds after which a retry may succeed (`Retry-After`, with 429 and 503).
+    var retryAfter: Int?
 
-    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
@@ -41,9 +45,9 @@ struct APIError: Error, Sendable {
 
     var response: Response {
         let data = (try? HTTPHelpers.encoder.encode(ErrorReply(code: code, message: message))) ?? Data("{}".utf8)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
@@ -69,6 +73,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             default: code = "http_\(e.status.code)"
             }
             return APIError(e.status, code, message).response
+        } catch let e as HTTPParserError {
+            // A body that ends before its length or last chunk (the client went away or lied).
+            return APIError(.badRequest, "malformed_http", "the request is malformed or ended early (\(e)); nothing was written").response
         } catch is NIOTooManyBytesError {
             return APIError(.contentTooLarge, "too_large", "the body is larger than this route accepts").response
         } catch is DecodingError {

@@ -2,6 +2,7 @@ import AFSWire
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 
 /// One documented route. Every route is registered through the table, so the OpenAPI document is
 /// generated from exactly what the router serves, with the wire types its handler decodes and
@@ -13,6 +14,9 @@ struct APIRoute {
     var summary: String
     /// nil: no authentication.
     var role: Role?
+    /// Only the store admin (the server's own admin token, tenant `admin`) may call it, not a
+    /// tenant's admins: store-wide maintenance (`x-store-admin` in the document).
+    var storeAdmin = false
     /// The last parameter takes the rest of the path (slashes included).
     var catchAll: Bool
     var body: RouteBody?
@@ -55,13 +59,38 @@ final class APIRouteTable: @unchecked Sendable {
     init(router: Router<AFSRequestContext>) { self.router = router }
 
     func add(
-        _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role? = .reader, catchAll: Bool = false,
+        _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role? = .reader, storeAdmin: Bool = false, catchAll: Bool = false,
         body: RouteBody? = nil, query: [QueryParameter] = [], replies: [RouteReply],
         _ handler: @escaping @Sendable (Request, AFSRequestContext) async throws -> Response
     ) {
-        let route = APIRoute(method: method, path: path, summary: summary, role: role, catchAll: catchAll, body: body, query: query, replies: replies, tag: tag)
+        let route = APIRoute(
+            method: method, path: path, summary: summary, role: role, storeAdmin: storeAdmin, catchAll: catchAll, body: body, query: query, replies: replies,
+            tag: tag)
         routes.append(route)
-        router.on(RouterPath(route.routerPath), method: method, use: handler)
+        let single = Set(query.filter { !$0.repeated }.map(\.name))
+        router.on(RouterPath(route.routerPath), method: method) { request, context in
+            try APIRouteTable.checkQuery(request.uri, single: single)
+            return try await handler(request, context)
+        }
+    }
+
+    /// The longest query string served (414 past it).
+    static let maxQueryBytes = 8 << 10
+
+    /// Refuses a query string longer than ``maxQueryBytes`` (414) and a parameter given twice
+    /// that the route takes once (400): which of the two was meant is a guess the server does
+    /// not make.
+    static func checkQuery(_ uri: URI, single: Set<String>) throws(APIError) {
+        guard let query = uri.query, !query.isEmpty else { return }
+        guard query.utf8.count <= maxQueryBytes else {
+            throw APIError(.uriTooLong, "uri_too_long", "the query string is \(query.utf8.count) bytes; at most \(maxQueryBytes) are served")
+        }
+        let parameters = uri.queryParameters
+        for name in single {
+            guard parameters.getAll(name).count <= 1 else {
+                throw APIError.badRequest("query parameter '\(name)' is given more than once; it takes one value")
+            }
+        }
     }
 
     /// OpenAPI 3.1 for every route in the table; every JSON body has a named schema derived from
@@ -99,6 +128,7 @@ final class APIRouteTable: @unchecked Sendable {
                 "security": r.role == nil ? [] : [["bearer": []]],
             ]
             if let role = r.role { op["x-required-role"] = .string(role.rawValue) }
+            if r.storeAdmin { op["x-store-admin"] = true }
             var parameters: [JSONValue] = r.pathParameters.map { name in
                 var p: [String: JSONValue] = ["name": .string(name), "in": "path", "required": true, "schema": ["type": "string"]]
                 if r.catchAll && name == r.pathParameters.last {

@@ -37,8 +37,8 @@ extension AetherServer {
     }
 
     /// Creates a session owned by `principal`'s tenant. Sources that read the server's own disk
-    /// (directory, tar, git) need the store admin; sources naming a session or a checkpoint need
-    /// read access to it.
+    /// (directory, tar, git) need the store admin; sources naming a session, a checkpoint or a
+    /// commit need read access to it.
     func createSession(name: String?, from source: SessionSource, principal: Principal, context m: MutationContext) async throws -> SessionInfo {
         try principal.require(.writer)
         switch source {
@@ -52,7 +52,9 @@ extension AetherServer {
             let store = self.store
             let owner = try await Blocking.run { try store.checkpointOwner(id) }
             _ = try await authorize(owner, principal: principal, .reader)
-        case .blank, .commit, .snapshot:
+        case .commit(let id):
+            _ = try await commit(id, principal: principal)
+        case .blank, .snapshot:
             break
         }
         let store = self.store
@@ -109,13 +111,14 @@ extension AetherServer {
         count(principal, "delete", session: id)
     }
 
-    /// Changes from `against` to session `id`. A session named as `against` must be visible to
-    /// the caller too; checkpoints, commits, refs and snapshots are named by ID.
+    /// Changes from `against` to session `id`. What `against` names must be visible to the caller
+    /// too (``reference(named:principal:)``): its sessions, their checkpoints and commits, its
+    /// refs, the store's snapshots.
     func diff(_ id: String, against: String, principal: Principal) async throws -> [DiffEntry] {
         _ = try await authorize(id, principal: principal, .reader)
-        if against.hasPrefix("ses_") { _ = try await authorize(against, principal: principal, .reader) }
+        let base = try await reference(named: against, principal: principal)
         let store = self.store
-        return try await Blocking.run { try store.diff(try store.reference(named: against), .session(id)) }
+        return try await Blocking.run { try store.diff(base, .session(id)) }
     }
 
     /// Store totals, and bytes and operation counts per tenant and per session, limited to the

@@ -40,6 +40,13 @@ public final class AetherServer: Sendable {
         /// Requests per second allowed per bearer token (0: unlimited), and the burst above it.
         public var rateLimit: Double = 2000
         public var rateBurst: Double = 4000
+        /// Bearer tokens that fail to authenticate allowed per client address at once, refilled at
+        /// the same number a minute (0: unlimited); past them the address gets 429 until refilled.
+        public var authFailureBurst = 30
+        /// A connection that sends nothing for this long while its request's head or body is
+        /// being read, or between requests, is closed (slow or endless headers and bodies); zero:
+        /// never. A response being written (downloads, change streams) is not idle.
+        public var idleTimeout: Duration = .seconds(60)
         /// Serve HTTPS and gRPC over TLS with this pair (reloaded on SIGHUP); nil serves plaintext.
         public var tls: ReloadableCertificate?
         /// Believe `X-Forwarded-Proto` from the peer: set when a TLS-terminating proxy (nginx) is
@@ -58,6 +65,8 @@ public final class AetherServer: Sendable {
     let registry: PrometheusCollectorRegistry
     /// Per-token request budget shared by HTTP and gRPC (nil: unlimited).
     let limiter: RateLimiter?
+    /// Failed authentications per client address over HTTP and the console (nil: unlimited).
+    let authThrottle: AuthenticationThrottle?
     let started = Date()
     /// Web console sign-ins (cookie → token, CSRF token) and its files.
     let consoleSessions = ConsoleSessions()
@@ -82,6 +91,9 @@ public final class AetherServer: Sendable {
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         registry = AetherServer.bootstrapMetrics()
         limiter = configuration.rateLimit > 0 ? RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst) : nil
+        authThrottle =
+            configuration.authFailureBurst > 0
+            ? AuthenticationThrottle(burst: configuration.authFailureBurst, perMinute: Double(configuration.authFailureBurst)) : nil
     }
 
     private static let metricsRegistry = Mutex<PrometheusCollectorRegistry?>(nil)
@@ -99,11 +111,16 @@ public final class AetherServer: Sendable {
 
     /// The router with every route (used by the app and by tests).
     func buildRouter() -> (Router<AFSRequestContext>, APIRouteTable) {
-        let router = Router(context: AFSRequestContext.self)
+        // HEAD answers for every GET route: the GET handler runs and its body is dropped, so the
+        // status and headers (Content-Length, ETag, Content-Type) are the ones GET would send (RFC 9110 §9.3.2).
+        let router = Router(context: AFSRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: TransportSecurityMiddleware(servedOverTLS: configuration.tls != nil, trustForwardedHeaders: configuration.trustForwardedHeaders))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: AuthMiddleware(access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"], console: consoleSessions))
+        router.add(
+            middleware: AuthMiddleware(
+                access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"], console: consoleSessions, throttle: authThrottle,
+                trustForwardedHeaders: configuration.trustForwardedHeaders))
         if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)
@@ -125,8 +142,10 @@ public final class AetherServer: Sendable {
         let (router, _) = buildRouter()
         var logger = Logger(label: "afs-server")
         logger.logLevel = .info
+        let idle = configuration.idleTimeout > .zero ? TimeAmount.nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))) : nil
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: idle))
         let server: HTTPServerBuilder =
-            try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration(applicationProtocols: ["http/1.1"])) } ?? .http1()
+            try configuration.tls.map { try .tls(http1, tlsConfiguration: $0.serverConfiguration(applicationProtocols: ["http/1.1"])) } ?? http1
         return Application(
             router: router,
             server: server,

@@ -15,6 +15,16 @@ final class RateLimiter: Sendable {
         self.burst = max(burst, 1)
     }
 
+    /// The seconds until `key`'s bucket holds a whole token again, without taking one; nil when
+    /// it holds one now.
+    func wait(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) -> Double? {
+        buckets.withLock { buckets in
+            guard let b = buckets[key] else { return nil }
+            let tokens = min(burst, b.tokens + (now - b.updated) * rate)
+            return tokens >= 1 ? nil : (1 - tokens) / rate
+        }
+    }
+
     /// Takes one request from `key`'s bucket: nil when allowed, else the seconds to wait.
     func take(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) -> Double? {
         buckets.withLock { buckets in
@@ -43,12 +53,11 @@ struct RateLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let principal = context.principal, let wait = limiter.take(principal.tokenID) {
             let seconds = max(1, Int(wait.rounded(.up)))
-            var response = APIError(
+            return APIError(
                 .tooManyRequests, "rate_limited",
-                "more than \(Int(limiter.rate)) requests per second (burst \(Int(limiter.burst))) with this token; retry after \(seconds) s"
+                "more than \(Int(limiter.rate)) requests per second (burst \(Int(limiter.burst))) with this token; retry after \(seconds) s",
+                retryAfter: seconds
             ).response
-            response.headers[.retryAfter] = String(seconds)
-            return response
         }
         return try await next(request, context)
     }

@@ -153,8 +153,7 @@ extension AetherServer {
             _ = try await self.authorize(id, context, .writer)
             let body = try await HTTPHelpers.decode(PromoteRequest.self, from: request, context: context)
             let m = try HTTPHelpers.mutation(request, p)
-            let store = self.store
-            let r = try await Blocking.run { try store.promote(id, ref: body.ref, context: m) }
+            let r = try await self.promote(id, ref: body.ref, principal: p, context: m)
             return try HTTPHelpers.json(r, status: r.outcome == .conflicted ? .conflict : .ok)
         }
 
@@ -182,9 +181,7 @@ extension AetherServer {
         }
 
         api.add(.get, "/v1/refs", "Refs and their commits.", replies: [.ok([RefInfo].self)]) { _, context in
-            _ = try context.require(.reader)
-            let store = self.store
-            return try HTTPHelpers.json(try await Blocking.run { try store.refs() })
+            return try HTTPHelpers.json(try await self.refs(principal: try context.require(.reader)))
         }
 
         api.add(
@@ -192,35 +189,31 @@ extension AetherServer {
             query: [.integer("limit", "At most this many (default 100, at most 1000)."), .integer("skip", "Leave out this many newest first (paging).")],
             replies: [.ok([CommitInfo].self)]
         ) { request, context in
-            _ = try context.require(.reader)
+            let p = try context.require(.reader)
             let name = try HTTPHelpers.decodedParameter(context, "name")
             let limit = Int(try HTTPHelpers.queryUInt(request, "limit") ?? 100)
             let skip = Int(try HTTPHelpers.queryUInt(request, "skip") ?? 0)
-            let store = self.store
-            return try HTTPHelpers.json(try await Blocking.run { try store.log(name, limit: min(limit, AetherStore.maxLogLength), skip: skip) })
+            return try HTTPHelpers.json(try await self.log(name, principal: p, limit: min(limit, AetherStore.maxLogLength), skip: skip))
         }
 
         api.add(.get, "/v1/commits/{id}", "One commit: its tree, parents, message, author and time.", replies: [.ok(CommitInfo.self)]) { _, context in
-            _ = try context.require(.reader)
+            let p = try context.require(.reader)
             let id = try context.parameters.require("id")
-            let store = self.store
-            return try HTTPHelpers.json(try await Blocking.run { try store.commit(id: id) })
+            return try HTTPHelpers.json(try await self.commit(id, principal: p))
         }
 
         api.add(.put, "/v1/refs/{name}/policy", "Require approvals to promote into a ref (admin).", role: .admin, body: .json(RefPolicyRequest.self), replies: [.ok(RefPolicy.self)]) { request, context in
-            _ = try context.require(.admin)
+            let p = try context.require(.admin)
             let name = try context.parameters.require("name")
             let body = try await HTTPHelpers.decode(RefPolicyRequest.self, from: request, context: context)
-            let store = self.store
-            try await Blocking.run { try store.setRefPolicy(name, requiredApprovals: body.requiredApprovals) }
+            try await self.setRefPolicy(name, requiredApprovals: body.requiredApprovals, principal: p)
             return try HTTPHelpers.json(RefPolicy(ref: name, requiredApprovals: body.requiredApprovals))
         }
 
         api.add(.get, "/v1/refs/{name}/policy", "Approvals a promote into the ref needs (0: none), so a client can say so before trying.", replies: [.ok(RefPolicy.self)]) { _, context in
-            _ = try context.require(.reader)
+            let p = try context.require(.reader)
             let name = try context.parameters.require("name")
-            let store = self.store
-            let required = try await Blocking.run { try store.refPolicy(name) }
+            let required = try await self.refPolicy(name, principal: p)
             return try HTTPHelpers.json(RefPolicy(ref: name, requiredApprovals: required))
         }
     }

@@ -34,19 +34,19 @@ extension AetherServer {
             try HTTPHelpers.json(try await self.visibleSnapshots(try context.require(.reader)))
         }
 
-        api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin, replies: [.ok(StoreStats.self)]) { _, context in
+        api.add(.get, "/v1/store/stats", "Store-wide logical and physical bytes, chunks, dedup (server admin).", role: .admin, storeAdmin: true, replies: [.ok(StoreStats.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.stats() })
         }
 
-        api.add(.post, "/v1/store/gc", "Collect garbage: free deleted sessions' space (server admin).", role: .admin, replies: [.ok(GCReport.self)]) { _, context in
+        api.add(.post, "/v1/store/gc", "Collect garbage: free deleted sessions' space (server admin).", role: .admin, storeAdmin: true, replies: [.ok(GCReport.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.collectGarbage() })
         }
 
-        api.add(.post, "/v1/store/verify", "Read and check every record and session tree (server admin).", role: .admin, replies: [.ok(VerifyReport.self)]) { _, context in
+        api.add(.post, "/v1/store/verify", "Read and check every record and session tree (server admin).", role: .admin, storeAdmin: true, replies: [.ok(VerifyReport.self)]) { _, context in
             _ = try self.requireServerAdmin(context)
             let store = self.store
             return try HTTPHelpers.json(try await Blocking.run { try store.verify() })

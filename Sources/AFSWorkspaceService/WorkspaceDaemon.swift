@@ -85,7 +85,8 @@ public final class WorkspaceDaemon: Sendable {
     }
 
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD answers for every GET route, as GET would without the body (RFC 9110 §9.3.2).
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: BearerTokenMiddleware(token: token))
         WorkspaceRoutes(controller: controller, health: { [self] in health() }).add(to: router)
         return router

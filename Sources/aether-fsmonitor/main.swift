@@ -23,15 +23,21 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
     exit(status)
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.count == 1 || arguments.count == 2, let version = Int(arguments[0]) else {
-    fail(
-        """
-        usage: aether-fsmonitor VERSION [TOKEN]
-        git's file-system monitor hook for repositories on an `aether mount`; git runs it before it looks
-        at files. Set it up with `aether fsmonitor enable DIR`.
+let usage = """
+    usage: aether-fsmonitor VERSION [TOKEN]
+    git's file-system monitor hook (protocol version 2) for repositories on an `aether mount`: git runs it
+    in the work tree before it looks at files, and it prints the changefeed token and the paths changed
+    since TOKEN, each ended by NUL. Set it up with `aether fsmonitor enable DIR`. Exit status 1 (with the
+    reason on stderr) makes git check every file, as without a monitor.
 
-        """, status: 2)
+    """
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments == ["--help"] || arguments == ["-h"] {
+    _ = emit(1, Array(usage.utf8))
+    exit(0)
+}
+guard arguments.count == 1 || arguments.count == 2, let version = Int(arguments[0]) else {
+    fail(usage, status: 2)
 }
 guard let resolved = realpath(".", nil) else {
     fail("aether-fsmonitor: cannot resolve the working directory: \(String(cString: strerror(errno)))\n")

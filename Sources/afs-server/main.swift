@@ -79,7 +79,11 @@ struct AFSServerCommand: AsyncParsableCommand {
             Settings come from flags, then environment (AFS_DATA, AFS_HTTP, AFS_GRPC), then the TOML file given by
             --config ([server] data = "DIR", http = "HOST:PORT", grpc = "HOST:PORT"; [limits] max_file_bytes = N,
             requests_per_second = R, burst = B), then defaults (./aether-data, 127.0.0.1:8787, 127.0.0.1:8788,
-            2000 requests/s per token with a burst of 4000; AFS_RATE_LIMIT=0 disables the limit).
+            2000 requests/s per token with a burst of 4000; AFS_RATE_LIMIT=0 disables the limit). A client address
+            that presents more than 30 bearer tokens that do not authenticate (refilled at 30 a minute; [limits]
+            auth_failures = N, AFS_AUTH_FAILURES, 0 disables) gets 429 with Retry-After until it may try again. A
+            connection idle for 60 s while its request is read, or between requests, is closed ([limits]
+            idle_timeout = SECONDS, AFS_IDLE_TIMEOUT, 0: never); responses being written are never idle.
             With --objects s3://BUCKET[/PREFIX]?endpoint=URL&region=R (AFS_OBJECTS, [storage] objects) records live in
             pack objects in that bucket instead of the data directory; credentials come from AWS_ACCESS_KEY_ID and
             AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN for temporary ones) or [storage] access_key / secret_key, and are
@@ -217,6 +221,18 @@ struct AFSServerCommand: AsyncParsableCommand {
         if let raw = env["AFS_RATE_BURST"] ?? file?["limits.burst"] {
             guard let v = Double(raw), v >= 1 else { throw ValidationError("limits.burst (AFS_RATE_BURST) must be a number >= 1") }
             configuration.rateBurst = v
+        }
+        if let raw = env["AFS_AUTH_FAILURES"] ?? file?["limits.auth_failures"] {
+            guard let v = Int(raw), v >= 0 else {
+                throw ValidationError("limits.auth_failures (AFS_AUTH_FAILURES) must be a whole number >= 0 (failed tokens per address per minute; 0 disables)")
+            }
+            configuration.authFailureBurst = v
+        }
+        if let raw = env["AFS_IDLE_TIMEOUT"] ?? file?["limits.idle_timeout"] {
+            guard let v = Double(raw), v >= 0, v <= 86_400 else {
+                throw ValidationError("limits.idle_timeout (AFS_IDLE_TIMEOUT) must be seconds from 0 to 86400 (0: never)")
+            }
+            configuration.idleTimeout = .milliseconds(Int64(v * 1000))
         }
         if let raw = file?["limits.max_file_bytes"] {
             guard let v = UInt64(raw) else { throw ValidationError("limits.max_file_bytes must be an integer") }

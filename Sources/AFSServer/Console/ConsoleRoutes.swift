@@ -139,7 +139,10 @@ extension AetherServer {
             let body = try await request.body.collect(upTo: 16 << 10)
             let token = (ConsoleRoutes.formFields(Data(body.readableBytesView))["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             let access = self.access
+            let address = AuthMiddleware.clientAddress(request, peer: context.peer, trustForwardedHeaders: configuration.trustForwardedHeaders)
+            try authThrottle?.check(address)
             guard !token.isEmpty, try await Blocking.run({ try access.authenticate(secret: token) }) != nil else {
+                if !token.isEmpty { authThrottle?.failed(address) }
                 return ConsoleRoutes.redirect("/?error=1")
             }
             let id = consoleSessions.open(secret: token)

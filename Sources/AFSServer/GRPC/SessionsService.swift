@@ -127,8 +127,7 @@ struct SessionsService: Aether_V1_Sessions.ServiceProtocol {
         let body = request.message
         _ = try await server.authorize(body.session, principal: caller.principal, .writer)
         let m = try caller.mutation()
-        let store = server.store
-        let result = try await Blocking.run { try store.promote(body.session, ref: body.ref, context: m) }
+        let result = try await server.promote(body.session, ref: body.ref, principal: caller.principal, context: m)
         return ServerResponse(message: Aether_V1_PromoteResponse(result))
     }
 
@@ -190,47 +189,40 @@ struct SessionsService: Aether_V1_Sessions.ServiceProtocol {
     }
 
     func listRefs(request: ServerRequest<Aether_V1_ListRefsRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_ListRefsResponse> {
-        _ = try await caller(request.metadata, .reader)
-        let store = server.store
+        let caller = try await caller(request.metadata, .reader)
         var response = Aether_V1_ListRefsResponse()
-        response.refs = try await Blocking.run { try store.refs() }.map(Aether_V1_Ref.init)
+        response.refs = try await server.refs(principal: caller.principal).map(Aether_V1_Ref.init)
         return ServerResponse(message: response)
     }
 
     func log(request: ServerRequest<Aether_V1_LogRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_LogResponse> {
-        _ = try await caller(request.metadata, .reader)
+        let caller = try await caller(request.metadata, .reader)
         let body = request.message
         let limit = body.hasLimit ? Int(body.limit) : 100
-        let store = server.store
         var response = Aether_V1_LogResponse()
-        response.commits = try await Blocking.run {
-            try store.log(body.start, limit: min(limit, AetherStore.maxLogLength), skip: Int(body.skip))
-        }.map(Aether_V1_Commit.init)
+        response.commits = try await server.log(body.start, principal: caller.principal, limit: min(limit, AetherStore.maxLogLength), skip: Int(body.skip))
+            .map(Aether_V1_Commit.init)
         return ServerResponse(message: response)
     }
 
     func getCommit(request: ServerRequest<Aether_V1_GetCommitRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_Commit> {
-        _ = try await caller(request.metadata, .reader)
-        let id = request.message.id
-        let store = server.store
-        return ServerResponse(message: Aether_V1_Commit(try await Blocking.run { try store.commit(id: id) }))
+        let caller = try await caller(request.metadata, .reader)
+        return ServerResponse(message: Aether_V1_Commit(try await server.commit(request.message.id, principal: caller.principal)))
     }
 
     func getRefPolicy(request: ServerRequest<Aether_V1_GetRefPolicyRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_RefPolicy> {
-        _ = try await caller(request.metadata, .reader)
+        let caller = try await caller(request.metadata, .reader)
         let ref = request.message.ref
-        let store = server.store
         var policy = Aether_V1_RefPolicy()
         policy.ref = ref
-        policy.requiredApprovals = UInt32(clamping: try await Blocking.run { try store.refPolicy(ref) })
+        policy.requiredApprovals = UInt32(clamping: try await server.refPolicy(ref, principal: caller.principal))
         return ServerResponse(message: policy)
     }
 
     func setRefPolicy(request: ServerRequest<Aether_V1_SetRefPolicyRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_RefPolicy> {
-        _ = try await caller(request.metadata, .admin)
+        let caller = try await caller(request.metadata, .admin)
         let body = request.message
-        let store = server.store
-        try await Blocking.run { try store.setRefPolicy(body.ref, requiredApprovals: Int(body.requiredApprovals)) }
+        try await server.setRefPolicy(body.ref, requiredApprovals: Int(body.requiredApprovals), principal: caller.principal)
         var policy = Aether_V1_RefPolicy()
         policy.ref = body.ref
         policy.requiredApprovals = body.requiredApprovals
