@@ -18,6 +18,7 @@ final class KernelCache: Sendable {
     private let handle = Mutex<FUSEHandle?>(nil)
 
     /// `struct fuse *`, which libfuse lets any thread pass to `fuse_invalidate_path`.
+    // @unchecked: an opaque pointer that is only passed back to libfuse, under `handle`'s lock.
     struct FUSEHandle: @unchecked Sendable {
         let pointer: OpaquePointer
     }

@@ -2,7 +2,7 @@ import Foundation
 @testable import AFSCore
 
 /// A temporary directory removed when the value is released.
-final class TemporaryDirectory: @unchecked Sendable {
+final class TemporaryDirectory: Sendable {
     let path: String
 
     init(_ label: String = "afs") {

@@ -283,6 +283,7 @@ struct DifferentialMountTests {
         }
         var g = SeededGenerator(state: seed)
         let operations = (0..<1000).map { _ in Self.randomOperation(&g) }
+        // @unchecked: filled by the one thread `asUser` runs the body on, read after it has joined.
         final class Results: @unchecked Sendable { var expected: [String] = [], actual: [String] = [] }
         let results = Results()
         Self.asUser(nobody, nobody) {

@@ -192,6 +192,7 @@ import Testing
     }
 
     final class ResultSet: @unchecked Sendable {
+        // @unchecked: every access to `files` holds `lock`.
         private let lock = NSLock()
         private var files: [String: Data] = [:]
         func insert(_ path: String, _ body: Data) { lock.withLock { files[path] = body } }
