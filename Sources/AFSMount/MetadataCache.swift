@@ -59,10 +59,17 @@ final class MetadataCache: Sendable {
     let capacity: Int
     private let state = Mutex(State())
 
-    init(ttl: Duration = .seconds(1), followedTTL: Duration = .seconds(60), capacity: Int = 100_000) {
+    /// What entries are timed by (the monotonic clock; tests pass one they move by hand).
+    let now: @Sendable () -> ContinuousClock.Instant
+
+    init(
+        ttl: Duration = .seconds(1), followedTTL: Duration = .seconds(60), capacity: Int = 100_000,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.ttl = ttl
         self.followedTTL = max(ttl, followedTTL)
         self.capacity = capacity
+        self.now = now
     }
 
     /// The changefeed has been read up to now and will be again before `deadline`: entries may
@@ -73,7 +80,7 @@ final class MetadataCache: Sendable {
 
     /// Whether the changefeed vouches for the cache now.
     var isTrusted: Bool {
-        let now = ContinuousClock.now
+        let now = self.now()
         return state.withLock { s in s.trustedUntil.map { $0 > now } ?? false }
     }
 
@@ -86,7 +93,7 @@ final class MetadataCache: Sendable {
 
     /// What is known about `path`: its own attributes, else its parent's listing.
     func lookup(_ path: String) -> Lookup {
-        let now = ContinuousClock.now
+        let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
             if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) { return .found(hit.value) }
@@ -101,7 +108,7 @@ final class MetadataCache: Sendable {
     /// The attributes of `path` with its content identity, if fresh ones were stored from a stat
     /// (listings carry no content IDs).
     func contentAttributes(_ path: String) -> FileAttributes? {
-        let now = ContinuousClock.now
+        let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
             guard let hit = s.attributes[path], hit.value.contentID != nil, Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
@@ -111,7 +118,7 @@ final class MetadataCache: Sendable {
 
     /// A fresh listing of `directory`, if one is cached, sorted by name.
     func listing(_ directory: String) -> [(name: String, attributes: FileAttributes)]? {
-        let now = ContinuousClock.now
+        let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         let entries = state.withLock { s -> [String: FileAttributes]? in
             guard let hit = s.listings[directory], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
@@ -126,7 +133,7 @@ final class MetadataCache: Sendable {
     var generation: UInt64 { state.withLock { $0.generation } }
 
     func store(_ path: String, _ attributes: FileAttributes, asOf generation: UInt64) {
-        let now = ContinuousClock.now
+        let now = self.now()
         state.withLock { s in
             guard s.generation == generation else { return }
             if s.attributes.count >= capacity { s.attributes.removeAll(keepingCapacity: true) }
@@ -138,7 +145,7 @@ final class MetadataCache: Sendable {
     /// Remembers that `path` does not exist (an answer to a lookup, with the same freshness and
     /// invalidation rules as attributes: a create anywhere drops it through its event).
     func store(absent path: String, asOf generation: UInt64) {
-        let now = ContinuousClock.now
+        let now = self.now()
         state.withLock { s in
             guard s.generation == generation else { return }
             if s.absent.count >= capacity { s.absent.removeAll(keepingCapacity: true) }
@@ -148,7 +155,7 @@ final class MetadataCache: Sendable {
     }
 
     func store(listing: [(name: String, attributes: FileAttributes)], of directory: String, asOf generation: UInt64) {
-        let now = ContinuousClock.now
+        let now = self.now()
         let byName = Dictionary(listing.map { ($0.name, $0.attributes) }, uniquingKeysWith: { _, last in last })
         state.withLock { s in
             guard s.generation == generation else { return }
@@ -187,7 +194,7 @@ final class MetadataCache: Sendable {
     /// left it: stored, and written into the parent's cached listing in place. A removed
     /// directory's own listing (and anything cached below it) goes.
     func settle(_ path: String, to attributes: FileAttributes?) {
-        let now = ContinuousClock.now
+        let now = self.now()
         state.withLock { s in
             s.generation &+= 1
             s.noteAncestors(of: path)

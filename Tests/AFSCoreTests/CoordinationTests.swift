@@ -126,10 +126,12 @@ import Testing
 
     @Test func locksRefuseConflictsAndStaleFencingTokens() throws {
         let dir = TemporaryDirectory()
-        let store = try AetherStore.open(at: dir.path)
+        let clock = ManualClock()
+        var options = AetherStore.Options()
+        options.wallClock = { clock.wall }
+        let store = try AetherStore.open(at: dir.path, options: options)
         let id = try store.createSession(from: .blank).id
         try store.writeFile(id, path: "/src/main.c", data: Array("v0".utf8))
-        // Long enough that a loaded machine still writes with it before it expires.
         let first = try store.acquireLease(id, path: "/src", exclusive: true, ttl: 3, holder: "alice")
         // Two holders: the second is refused while the first is live.
         do {
@@ -142,8 +144,12 @@ import Testing
         // Writes need the token; with it they pass.
         #expect(throws: AFSError.self) { try store.writeFile(id, path: "/src/main.c", data: Array("x".utf8), context: bob) }
         try store.writeFile(id, path: "/src/main.c", data: Array("v1".utf8), context: MutationContext(actor: "alice", lockToken: first.token))
-        // After expiry bob gets a new lease with a higher token (he waits for it); alice's token is now stale.
-        let second = try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 30, holder: "bob", wait: 10)
+        // Just before expiry alice still holds it; after it, bob gets a new lease with a higher
+        // token, and alice's token is stale.
+        clock.advance(by: .milliseconds(2_900))
+        #expect(throws: AFSError.self) { try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 30, holder: "bob") }
+        clock.advance(by: .milliseconds(200))
+        let second = try store.acquireLease(id, path: "/src/main.c", exclusive: true, ttl: 30, holder: "bob")
         #expect(second.token > first.token)
         do {
             try store.writeFile(id, path: "/src/main.c", data: Array("late".utf8), context: MutationContext(actor: "alice", lockToken: first.token))

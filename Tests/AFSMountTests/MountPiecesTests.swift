@@ -52,25 +52,35 @@ import Testing
     /// While the changefeed vouches for the cache (each answered poll renews the trust), entries
     /// outlive the short TTL; when polls stop answering, the short TTL applies again.
     @Test func changefeedTrustKeepsEntriesUntilItLapses() throws {
-        let cache = MetadataCache(ttl: .milliseconds(30), followedTTL: .seconds(60))
+        let clock = ManualClock()
+        let cache = MetadataCache(ttl: .milliseconds(30), followedTTL: .seconds(60), now: { clock.instant })
         let stat = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1, contentID: String(repeating: "a", count: 64))
         let listed = FileAttributes(kind: .file, mode: 0o644, size: 3, mtime: 1)
         cache.store("/f", stat, asOf: cache.generation)
         cache.store(listing: [("g", listed)], of: "/", asOf: cache.generation)
-        Thread.sleep(forTimeInterval: 0.1)
+        clock.advance(by: .milliseconds(29))
+        #expect(cache.lookup("/f") == .found(stat), "within the short TTL")
+        clock.advance(by: .milliseconds(2))
         #expect(cache.lookup("/f") == .unknown && cache.contentAttributes("/f") == nil, "untrusted: the short TTL")
         cache.store("/f", stat, asOf: cache.generation)
         cache.store(listing: [("g", listed)], of: "/", asOf: cache.generation)
-        cache.trust(until: .now + .seconds(5))
-        Thread.sleep(forTimeInterval: 0.1)
+        cache.trust(until: clock.instant + .seconds(5))
+        clock.advance(by: .seconds(4))
         #expect(cache.isTrusted)
         #expect(cache.lookup("/f") == .found(stat) && cache.lookup("/g") == .found(listed) && cache.lookup("/h") == .missing)
         #expect(cache.contentAttributes("/f") == stat, "an open may use it")
         #expect(cache.contentAttributes("/g") == nil, "a listing has no content identity")
         cache.invalidate("/f")
         #expect(cache.lookup("/f") == .unknown, "events still drop entries")
-        cache.trust(until: .now - .seconds(1))
+        clock.advance(by: .seconds(2))
         #expect(!cache.isTrusted && cache.lookup("/g") == .unknown, "lapsed: the short TTL again")
+        // Trusted or not, nothing outlives the followed TTL.
+        cache.store("/f", stat, asOf: cache.generation)
+        cache.trust(until: clock.instant + .seconds(3600))
+        clock.advance(by: .seconds(59))
+        #expect(cache.lookup("/f") == .found(stat))
+        clock.advance(by: .seconds(2))
+        #expect(cache.lookup("/f") == .unknown, "past the followed TTL")
     }
 
     /// A rename or removal forgets the path and what lies below it, nothing else: a sibling whose

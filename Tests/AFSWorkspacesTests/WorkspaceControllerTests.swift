@@ -8,7 +8,7 @@ import Testing
 /// adoption after a controller restart, idempotence, persistence.
 @Suite(.offCooperativePool) struct WorkspaceControllerTests {
     let directory: String
-    let clock = ManualClock()
+    let clock = ManualClock(wall: 1_800_000_000)
     let driver: FakeDriver
 
     init() {
@@ -368,3 +368,6 @@ import Testing
         #expect(!ProcessTable.isAlive(999_999_999))
     }
 }
+
+/// The test clock drives the controller's deadlines and idle stops.
+extension ManualClock: WorkspaceClock {}

@@ -2,7 +2,6 @@ import AFSSupport
 import Foundation
 
 extension AetherStore {
-    static func wallClock() -> Double { Date().timeIntervalSince1970 }
 
     // MARK: Changefeed
 
@@ -137,12 +136,12 @@ extension AetherStore {
         let deadline = Date().addingTimeInterval(wait)
         while true {
             if let lease = try coordination.grantLease(
-                session: session, path: p.description, prefix: prefix, exclusive: exclusive, holder: holder, ttl: ttl, now: AetherStore.wallClock())
+                session: session, path: p.description, prefix: prefix, exclusive: exclusive, holder: holder, ttl: ttl, now: options.wallClock())
             {
                 return lease
             }
             if Date() >= deadline {
-                let holders = try coordination.leases(session: session, now: AetherStore.wallClock())
+                let holders = try coordination.leases(session: session, now: options.wallClock())
                     .filter { $0.overlaps(Lease(session: session, path: p.description, prefix: prefix, exclusive: exclusive, holder: holder, token: 0, expiresAt: 0)) }
                     .map { "\($0.holder) (\($0.exclusive ? "exclusive" : "shared") on \($0.path), token \($0.token))" }
                 throw AFSError(.locked, "\(p) is leased by \(holders.joined(separator: ", ")); wait for it to expire or pass --wait")
@@ -155,7 +154,7 @@ extension AetherStore {
     /// `locked` when it already expired or was released.
     public func renewLease(token: UInt64, ttl: Double = 60) throws(AFSError) -> Lease {
         guard ttl > 0, ttl <= 86_400 else { throw AFSError.invalidArgument("ttl must be between 0 and 86400 seconds") }
-        guard let lease = try coordination.renewLease(token: token, ttl: ttl, now: AetherStore.wallClock()) else {
+        guard let lease = try coordination.renewLease(token: token, ttl: ttl, now: options.wallClock()) else {
             throw AFSError(.locked, "lease \(token) has expired or was released; acquire a new one")
         }
         return lease
@@ -185,14 +184,14 @@ extension AetherStore {
 
     /// Unexpired leases of a session, in grant order (by fencing token).
     public func leases(_ session: String) throws(AFSError) -> [Lease] {
-        try coordination.leases(session: session, now: AetherStore.wallClock())
+        try coordination.leases(session: session, now: options.wallClock())
     }
 
     /// A write to a path under an exclusive lease needs that lease's token; a token that is not a live
     /// lease covering the path (expired, released, superseded) is stale and refused.
     func checkLeases(_ session: String, _ paths: [String], _ context: MutationContext) throws(AFSError) {
         if paths.isEmpty { return }
-        let live = try coordination.leases(session: session, now: AetherStore.wallClock())
+        let live = try coordination.leases(session: session, now: options.wallClock())
         if live.isEmpty && context.lockToken == nil { return }
         // A lease matters when it covers a path or lies below it (removing or moving a directory
         // changes everything under it).

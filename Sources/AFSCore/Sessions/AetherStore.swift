@@ -37,6 +37,9 @@ public final class AetherStore: Sendable {
         public var busRetention = 100_000
         /// How long `open` waits for another process to release the store before failing (0: fail at once).
         public var lockWait: Double = 0
+        /// The clock leases are granted, renewed and expire by, in seconds since 1970 (the system's
+        /// wall clock). Tests inject one to expire a lease without waiting for it.
+        public var wallClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
         /// The defaults; change fields afterwards to tune.
         public init() {}
