@@ -309,4 +309,26 @@ extension GRPCTests {
         #expect(seen["log_unknown"] as? String == "NOT_FOUND")
         #expect(try server.request("GET", "/v1/sessions").array().map { $0["name"] as? String } == ["from-reflection"])
     }
+
+    /// Bad tokens over gRPC run out the peer's budget as over HTTP: then RESOURCE_EXHAUSTED with
+    /// `too_many_failed_authentications`, even for a good token, while calls without one cost nothing.
+    @Test func badTokensOverGRPCAreThrottled() async throws {
+        let server = try ServerHarness(environment: ["AFS_AUTH_FAILURES": "3"])
+        defer { server.cleanup() }
+        try await withClients(server) { c in
+            for _ in 0..<5 { #expect(await Self.code { _ = try await c.sessions.list(.init()) } == .unauthenticated) }
+            var codes: [RPCError.Code?] = []
+            for i in 0..<5 { codes.append(await Self.code { _ = try await c.sessions.list(.init(), metadata: Self.auth("afs_guess_\(i)")) }) }
+            #expect(codes == [.unauthenticated, .unauthenticated, .unauthenticated, .resourceExhausted, .resourceExhausted], "\(codes)")
+            do {
+                _ = try await c.sessions.list(.init(), metadata: Self.auth(server.adminToken))
+                Issue.record("a throttled peer was served")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted)
+                #expect(Array(error.metadata[stringValues: "x-afs-error-code"]) == ["too_many_failed_authentications"])
+            }
+        }
+        // HTTP from the same address shares the budget.
+        #expect(try server.request("GET", "/v1/sessions").status == 429)
+    }
 }

@@ -16,6 +16,9 @@ extension AetherServer {
             ? .ipv6(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: configuration.grpcPort)
             : .ipv4(host: host, port: configuration.grpcPort)
         let reflection = try ReflectionService()
+        // Outermost first: the throttle sees the status every call ends with, mapped.
+        var interceptors: [any ServerInterceptor] = authThrottle.map { [AuthenticationThrottleInterceptor(throttle: $0)] } ?? []
+        interceptors.append(ErrorMappingInterceptor())
         let server = GRPCServer(
             // Over TLS the transport offers h2 by ALPN, allows TLS 1.2 and later, and asks the
             // reloadable pair for its certificate on every handshake (SIGHUP rotates it).
@@ -31,7 +34,7 @@ extension AetherServer {
                 reflection,
                 ReflectionAlphaService(v1: reflection),
             ],
-            interceptors: [ErrorMappingInterceptor()])
+            interceptors: interceptors)
         return GRPCEndpoint(server: server, shutdown: shutdown, onListening: onListening)
     }
 }
