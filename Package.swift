@@ -89,6 +89,7 @@ let package = Package(
         .target(
             name: "AFSTLS",
             dependencies: [
+                "AFSSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -262,6 +263,7 @@ let package = Package(
         .target(
             name: "AFSTestSupport",
             dependencies: [
+                "AFSSupport",
                 "AFSClient", "AFSCore", "AFSObjectStore", "AFSTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -274,14 +276,15 @@ let package = Package(
 
         .testTarget(name: "AFSSupportTests", dependencies: ["AFSSupport"]),
         .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTar", "AFSTestSupport"]),
-        .testTarget(name: "AFSPostgresTests", dependencies: ["AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
+        .testTarget(name: "AFSPostgresTests", dependencies: ["AFSSupport", "AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
-        .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
-        .testTarget(name: "AetherCLITests", dependencies: ["AetherCLI", "AFSCore", "AFSConfig", "AFSTestSupport", "CSystemExtras"]),
+        .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSSupport", "AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
+        .testTarget(name: "AetherCLITests", dependencies: ["AFSSupport", "AetherCLI", "AFSCore", "AFSConfig", "AFSTestSupport", "CSystemExtras"]),
         .testTarget(name: "AFSMountTests", dependencies: ["AFSMount", "AFSClient", "AFSCore", "AFSSupport", "AFSTestSupport", "AFSTLS"]),
         .testTarget(
             name: "AFSServerTests",
             dependencies: [
+                "AFSSupport",
                 "AFSServer", "AFSCore", "AFSClient", "AFSGRPC", "AFSTestSupport", "AFSObjectStore", "AFSTLS", "AFSWire",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -63,7 +63,7 @@ extension RemoteStore {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw AFSError(.io, "cannot create a pipe to archive \(directory): errno \(errno)") }
         let (readEnd, writeEnd) = (fds[0], fds[1])
-        let archived = Mutex<Result<Void, AFSError>?>(nil)
+        let archived = Locked<Result<Void, AFSError>?>(nil)
         let writer = Thread {
             // A reader that gave up makes the next write fail with EPIPE on this thread, instead
             // of a SIGPIPE that would end the whole process.

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import Foundation
@@ -15,14 +16,14 @@ final class AccessTimeRecorder: Sendable {
     /// How long access times gather before they are sent.
     let interval: Duration
     private let log: @Sendable (String) -> Void
-    private let pending = Mutex<[String: Int64]>([:])
+    private let pending = Locked<[String: Int64]>([:])
     /// Times sent lately, still answered for a while: a metadata fetch that raced the send may
     /// have cached the service's older time, and the display must not go back to it.
-    private let sent = Mutex<[String: (time: Int64, until: ContinuousClock.Instant)]>([:])
+    private let sent = Locked<[String: (time: Int64, until: ContinuousClock.Instant)]>([:])
     /// How long a sent time keeps answering (longer than any metadata cache entry lives).
     static let sentGrace: Duration = .seconds(10)
     /// Serialises sends, so an unmount's final flush finds the timer's send finished.
-    private let sending = Mutex<Void>(())
+    private let sending = Locked<Void>(())
     /// Whether a send is scheduled.
     private let timerArmed = Atomic<Bool>(false)
 

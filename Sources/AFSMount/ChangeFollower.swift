@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import Foundation
@@ -25,7 +26,7 @@ final class ChangeFollower: Sendable {
     private let stopped = Atomic<Bool>(false)
     /// Events the mount's own changes will bring back, by path: their caches were updated exactly
     /// when the change landed, so the event needs no invalidation (``expect(_:)``).
-    private let expected = Mutex<[String: Expected]>([:])
+    private let expected = Locked<[String: Expected]>([:])
 
     private struct Expected {
         var kinds: [ChangeEvent.Kind]

@@ -77,7 +77,7 @@ public final class ContentCache: Sendable {
     public let configuration: Configuration
     let contentDirectory: String
     let temporaryDirectory: String
-    private let index = Mutex(Index())
+    private let index = Locked(Index())
     private let hits = Atomic<UInt64>(0)
     private let misses = Atomic<UInt64>(0)
 

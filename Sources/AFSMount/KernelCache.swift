@@ -1,3 +1,4 @@
+import AFSSupport
 import CFUSE3
 import Synchronization
 
@@ -15,7 +16,7 @@ import Synchronization
 /// control socket): an invalidation may wait for the kernel to finish a request on the same inode.
 final class KernelCache: Sendable {
     /// The libfuse handle while mounted. The lock also keeps `fuse_destroy` from racing a call.
-    private let handle = Mutex<FUSEHandle?>(nil)
+    private let handle = Locked<FUSEHandle?>(nil)
 
     /// `struct fuse *`, which libfuse lets any thread pass to `fuse_invalidate_path`.
     // @unchecked: an opaque pointer that is only passed back to libfuse, under `handle`'s lock.

@@ -1,3 +1,4 @@
+import AFSSupport
 import Synchronization
 
 /// Copies of the session's metadata: attributes by path and listings by directory.
@@ -57,7 +58,7 @@ final class MetadataCache: Sendable {
     /// Bounds memory: past this many entries a table is emptied rather than grown (entries are
     /// cheap to re-fetch).
     let capacity: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// What entries are timed by (the monotonic clock; tests pass one they move by hand).
     let now: @Sendable () -> ContinuousClock.Instant

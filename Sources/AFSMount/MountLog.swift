@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Synchronization
 
@@ -12,7 +13,7 @@ public final class MountLog: Sendable {
     public let format: LoggingConfiguration.Format
     public let session: String
     private let descriptor: Int32
-    private let lock = Mutex(())
+    private let lock = Locked(())
 
     public init(format: LoggingConfiguration.Format, session: String, descriptor: Int32 = 2) {
         self.format = format

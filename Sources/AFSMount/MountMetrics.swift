@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import CoreMetrics
 import Metrics
@@ -8,7 +9,7 @@ import Synchronization
 /// histograms, bytes moved each way, and the content cache's hits and misses.
 ///
 /// Recorded on every callback by ``FUSEBridge`` (so it sees exactly what the kernel asked), read
-/// by the control socket (`aether metrics show`, from plain counters under one `Mutex`: a lock per
+/// by the control socket (`aether metrics show`, from plain counters under one lock: a lock per
 /// call costs tens of nanoseconds, far below the syscall and context switches each FUSE request
 /// already pays) and by the Prometheus endpoint, through swift-metrics (`Counter`, `Timer`) backed
 /// by swift-prometheus, as afs-server's metrics are. The mount has a registry of its own rather
@@ -110,7 +111,7 @@ public final class MountMetrics: Sendable {
     public let session: String
     public let started = Date()
     private let startInstant = ContinuousClock.now
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Where the `/metrics` series live.
     public let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Glibc
 import Synchronization
@@ -43,12 +44,12 @@ final class OpenFile: Sendable {
         var dropped = false
     }
 
-    let state: Mutex<State>
+    let state: Locked<State>
     /// Serialises uploads and renames of this file, so an upload never lands on a stale path.
-    let transfer = Mutex(())
+    let transfer = Locked(())
 
     init(path: String, mode: UInt32, remote: FileAttributes?, readDescriptor: Int32, scratch: Int32?, dirty: Bool) {
-        state = Mutex(State(path: path, mode: mode & 0o7777, remote: remote, readDescriptor: readDescriptor, scratch: scratch, dirty: dirty))
+        state = Locked(State(path: path, mode: mode & 0o7777, remote: remote, readDescriptor: readDescriptor, scratch: scratch, dirty: dirty))
     }
 
     var path: String { state.withLock { $0.path } }

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import Foundation
@@ -203,7 +204,7 @@ extension SessionFilesystem {
             var explicitMtime: Int64?
             var size: UInt64 = 0
         }
-        let value = Mutex(Sent())
+        let value = Locked(Sent())
     }
 
     /// Files this small travel in batches; larger ones go alone (chunked over HTTP).

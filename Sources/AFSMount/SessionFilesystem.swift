@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import Foundation
@@ -14,7 +15,7 @@ import Synchronization
 /// and a close publishes what was written.
 ///
 /// Thread-safe: FUSE calls in from many threads. The service is (both transports are `Sendable`),
-/// the caches lock themselves, and the open-file table is behind a `Mutex`.
+/// the caches lock themselves, and the open-file table is behind a lock (`Locked`).
 public final class SessionFilesystem: Sendable {
     public let session: String
     let service: any AetherService & Sendable
@@ -38,7 +39,7 @@ public final class SessionFilesystem: Sendable {
     /// Changes acknowledged to programs and on their way to the service, in order.
     let writeBack: WriteBack
     let log: @Sendable (String) -> Void
-    let files = Mutex(FileTable())
+    let files = Locked(FileTable())
 
     struct FileTable {
         var byPath: [String: OpenFile] = [:]

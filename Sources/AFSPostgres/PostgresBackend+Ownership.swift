@@ -134,7 +134,7 @@ extension PostgresBackend {
     /// publishes its connection) or by its caller (which stops waiting).
     final class ClaimAttempt: Sendable {
         enum State { case pending, published, abandoned }
-        private let state = Mutex(State.pending)
+        private let state = Locked(State.pending)
 
         /// The attempt took the lock: true when it may keep it (its caller still waits).
         func publish() -> Bool {

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Foundation
 import Logging
@@ -38,7 +39,7 @@ public final class PostgresBackend: Sendable {
     private let runner: Task<Void, Never>
     private let closed = Atomic<Bool>(false)
     /// The connection that holds the ownership claim (``claimOwnership()``), if taken.
-    let ownerConnection = Mutex<PostgresConnection?>(nil)
+    let ownerConnection = Locked<PostgresConnection?>(nil)
     /// Another server took the catalog while this one's claim was down: every call fails.
     let ownershipLost = Atomic<Bool>(false)
     /// Whether this process claimed the catalog (``claimOwnership()``) and, if so, whether the

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Logging
 import NIOCore
@@ -73,14 +74,14 @@ final class PostgresJournal: JournalLog {
     let backend: PostgresBackend
     let session: String
     let generation: Int64
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let committer = GroupCommit(failureIsFinal: false)
 
     init(backend: PostgresBackend, session: String, generation: Int64, nextSeq: Int64, size: Int64) {
         self.backend = backend
         self.session = session
         self.generation = generation
-        self.state = Mutex(State(nextSeq: nextSeq, size: size))
+        self.state = Locked(State(nextSeq: nextSeq, size: size))
     }
 
     func append(_ record: [UInt8]) throws(AFSError) -> UInt64 {

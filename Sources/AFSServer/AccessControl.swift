@@ -15,8 +15,8 @@ import Synchronization
 /// cached, so guessing fills nothing.
 public final class AccessControl: Sendable {
     private let records: any AccessCatalog
-    private let tokenCache = Mutex<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
-    private let ownerCache = Mutex<[String: String]>([:])
+    private let tokenCache = Locked<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
+    private let ownerCache = Locked<[String: String]>([:])
     /// Bumped by every revocation: an answer read before one is not cached after it.
     private let revocations = Atomic<UInt64>(0)
     /// How long an authenticated token is trusted without asking the catalog again.

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import AFSWire
@@ -96,7 +97,7 @@ public final class AetherServer: Sendable {
             ? AuthenticationThrottle(burst: configuration.authFailureBurst, perMinute: Double(configuration.authFailureBurst)) : nil
     }
 
-    private static let metricsRegistry = Mutex<PrometheusCollectorRegistry?>(nil)
+    private static let metricsRegistry = Locked<PrometheusCollectorRegistry?>(nil)
 
     /// swift-metrics can be bootstrapped once per process: every server in it shares one registry.
     static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -209,10 +210,10 @@ final class UsageCounters: Sendable {
         var op: String
     }
 
-    private let pending = Mutex<[Key: Int64]>([:])
-    private let perMinute = Mutex<[Int: Int]>([:])
+    private let pending = Locked<[Key: Int64]>([:])
+    private let perMinute = Locked<[Int: Int]>([:])
     /// Serializes flushes (the timer's and shutdown's).
-    private let flushing = Mutex<Void>(())
+    private let flushing = Locked<Void>(())
 
     func record(tenant: String, session: String?, op: String) {
         pending.withLock { $0[Key(tenant: tenant, session: session ?? "", op: op), default: 0] += 1 }

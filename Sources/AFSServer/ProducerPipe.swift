@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Synchronization
 
@@ -46,7 +47,7 @@ final class ProducerPipe: Sendable {
 
 /// The producer thread's error, handed to the reading side.
 private final class ProducerFailure: Sendable {
-    private let stored = Mutex<(any Error)?>(nil)
+    private let stored = Locked<(any Error)?>(nil)
 
     func record(_ error: any Error) { stored.withLock { $0 = error } }
     var error: (any Error)? { stored.withLock { $0 } }

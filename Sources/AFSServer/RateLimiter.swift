@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Hummingbird
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 final class RateLimiter: Sendable {
     let rate: Double
     let burst: Double
-    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
+    private let buckets = Locked<[String: (tokens: Double, updated: Double)]>([:])
 
     init(rate: Double, burst: Double) {
         self.rate = rate

@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import NIOCertificateReloading
 import NIOSSL
@@ -21,13 +22,13 @@ public final class ReloadableCertificate: CertificateReloader, Sendable {
         var summary: CertificateSummary
     }
 
-    private let current: Mutex<Pair>
+    private let current: Locked<Pair>
 
     /// Reads the pair; throws when either file is missing or malformed, or the key does not match.
     public init(certificatePath: String, keyPath: String) throws(TLSError) {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
-        current = Mutex(try ReloadableCertificate.load(certificatePath: certificatePath, keyPath: keyPath))
+        current = Locked(try ReloadableCertificate.load(certificatePath: certificatePath, keyPath: keyPath))
     }
 
     /// The pair a service was configured with, or nil for plaintext: both paths or neither.

@@ -79,7 +79,7 @@ import Testing
         let mountpoint = scratch.path + "/mnt"
         try FileManager.default.createDirectory(atPath: mountpoint + "/repo/src", withIntermediateDirectories: true)
         let record = Self.record(mountpoint, pid: getpid(), registry: registry)
-        let asked = Mutex<[ControlRequest]>([])
+        let asked = Locked<[ControlRequest]>([])
         try registry.prepare()
         let server = try ControlServer(path: record.socket) { request in
             asked.withLock { $0.append(request) }

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSTestSupport
 import Foundation
 import Synchronization
@@ -280,7 +281,7 @@ struct MountControlTests {
 /// Collects a child's stdout on a thread of its own, so a test can wait for a line with a deadline.
 final class OutputCollector: Sendable {
     let pipe = Pipe()
-    private let buffer = Mutex("")
+    private let buffer = Locked("")
 
     var text: String { buffer.withLock { $0 } }
 

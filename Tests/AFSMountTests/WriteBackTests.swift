@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import Foundation
 import Synchronization
@@ -25,7 +26,7 @@ import Testing
         let writeBack = WriteBack(policy: .writeBack, workers: 4, limit: 64, log: { _ in })
         writeBack.start()
         defer { _ = writeBack.stop() }
-        final class Events: Sendable { let list = Mutex<[String]>([]) }
+        final class Events: Sendable { let list = Locked<[String]>([]) }
         let events = Events()
         @Sendable func note(_ e: String) { events.list.withLock { $0.append(e) } }
         try writeBack.submit("/d", operation: "mkdir", pending: .directory(FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0))) {

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSPostgres
 import AFSTestSupport
 import Foundation
@@ -224,7 +225,7 @@ import Testing
         #expect(try c.setRef("main", to: "base", expected: nil))
         let wins = Atomic<Int>(0)
         let granted = Atomic<Int>(0)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { i in
             do {
                 if try c.setRef("main", to: "k\(i)", expected: "base") { wins.add(1, ordering: .relaxed) }

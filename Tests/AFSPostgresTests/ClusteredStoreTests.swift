@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSObjectStore
 import AFSPostgres
 import AFSTestSupport
@@ -207,8 +208,8 @@ import Testing
         let bucketAfter = try cluster.client.list(prefix: "packs/").reduce(0) { $0 + $1.size }
         #expect(bucketBefore - bucketAfter > 7 << 20, "the deleted session's 8 MiB left the bucket: \(bucketBefore) → \(bucketAfter) bytes")
 
-        let acknowledged = Mutex<[String: [UInt8]]>([:])
-        let failures = Mutex<[String]>([])
+        let acknowledged = Locked<[String: [UInt8]]>([:])
+        let failures = Locked<[String]>([])
         let stop = Atomic<Bool>(false)
         let writers = DispatchGroup()
         for w in 0..<3 {
@@ -257,8 +258,8 @@ import Testing
         var (store, backend) = try cluster.open("a", options: options)
         let loaded = store
         let session = try store.createSession(name: "load", from: .blank).id
-        let acknowledged = Mutex<[Int: Int]>([:])
-        let failures = Mutex<[AFSError.Code: Int]>([:])
+        let acknowledged = Locked<[Int: Int]>([:])
+        let failures = Locked<[AFSError.Code: Int]>([:])
         let afterRestart = Atomic<Int>(0)
         let restarted = Atomic<Bool>(false)
         let stop = Atomic<Bool>(false)

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSPostgres
 import AFSTestSupport
 import Foundation
@@ -84,8 +85,8 @@ import Testing
         let store = f.open()
         let (log, _) = try store.open(session: "s", generation: 3)
         let lock = NSLock()
-        let acknowledged = Mutex<Set<[UInt8]>>([])
-        let failures = Mutex<[String]>([])
+        let acknowledged = Locked<Set<[UInt8]>>([])
+        let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { w in
             for i in 0..<100 {
                 let r = Array("w\(w)-\(i)".utf8)

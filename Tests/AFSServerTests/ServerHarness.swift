@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSTestSupport
 import Foundation
 import Synchronization
@@ -39,7 +40,7 @@ final class ServerHarness: @unchecked Sendable {
     /// Whether every request is checked against the served OpenAPI document (``APIContract``).
     /// Tests that send deliberately broken HTTP turn it off for those requests.
     var checksContract = true
-    private let contractCache = Mutex<APIContract?>(nil)
+    private let contractCache = Locked<APIContract?>(nil)
 
     /// The server's OpenAPI document, fetched once.
     func contract() throws -> APIContract? {

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import AFSGRPC
@@ -59,7 +60,7 @@ import Testing
         let err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        let collected = Mutex((Data(), Data()))
+        let collected = Locked((Data(), Data()))
         out.fileHandleForReading.readabilityHandler = { h in let d = h.availableData; collected.withLock { $0.0.append(d) } }
         err.fileHandleForReading.readabilityHandler = { h in let d = h.availableData; collected.withLock { $0.1.append(d) } }
         try p.run()
@@ -130,7 +131,7 @@ import Testing
         let id = try #require(try server.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
 
         let stop = Atomic<Bool>(false)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         let written = Atomic<Int>(0)
         // Writers on pooled keep-alive connections (opened before the rotation).
         var threads: [Thread] = []
@@ -163,7 +164,7 @@ import Testing
         threads.append(fresh)
         threads.forEach { $0.start() }
         // A changefeed stream open across the rotation.
-        let streamed = Mutex(Data())
+        let streamed = Locked(Data())
         let reader = Thread {
             let data = (try? HTTPTestClient.collect(
                 server.base + "/v1/sessions/\(id)/changes", headers: [("Authorization", "Bearer \(server.adminToken)"), ("Accept", "text/event-stream")],
@@ -172,7 +173,7 @@ import Testing
         }
         // A gRPC changefeed subscription over TLS open across the rotation.
         let grpcEvents = Atomic<Int>(0)
-        let grpcFailure = Mutex<String?>(nil)
+        let grpcFailure = Locked<String?>(nil)
         let token = server.adminToken
         let grpcPort = server.grpcPort
         let grpcReader = Thread {
@@ -300,7 +301,7 @@ import Testing
         #expect(created.status == 201)
         let id = try #require((try JSONSerialization.jsonObject(with: created.body) as? [String: Any])?["id"] as? String)
         // A changefeed stream through the proxy sees writes as they happen.
-        let streamed = Mutex(Data())
+        let streamed = Locked(Data())
         let reader = Thread {
             let data = (try? HTTPTestClient.collect(proxy.base + "/v1/sessions/\(id)/changes", headers: auth + [("Accept", "text/event-stream")], for: 6)) ?? Data()
             streamed.withLock { $0 = data }

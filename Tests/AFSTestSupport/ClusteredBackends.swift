@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSObjectStore
 import Foundation
 import Synchronization
@@ -9,7 +10,7 @@ public final class ClusteredBackends: Sendable {
     public let postgres: BackendProcess
     public let s3: BackendProcess
 
-    private static let shared = Mutex<ClusteredBackends?>(nil)
+    private static let shared = Locked<ClusteredBackends?>(nil)
 
     /// The shared servers, started on first use.
     public static func start() throws -> ClusteredBackends {

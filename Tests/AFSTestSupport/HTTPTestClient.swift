@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import AFSClient
 import AsyncHTTPClient
@@ -86,7 +87,7 @@ public enum HTTPTestClient {
         var request = HTTPClientRequest(url: url)
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         let req = request
-        final class Received: Sendable { let data = Mutex<Data>(Data()) }
+        final class Received: Sendable { let data = Locked<Data>(Data()) }
         let received = Received()
         // The reader stops at the deadline: a timer cancels it, and what arrived until then is the answer.
         try Blocking.run {

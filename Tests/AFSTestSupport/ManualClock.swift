@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 import Synchronization
 
@@ -5,7 +6,7 @@ import Synchronization
 /// expiry, metadata caches, rate limits): the test says when time passes instead of sleeping.
 /// The monotonic instant and the wall-clock seconds move together.
 public final class ManualClock: Sendable {
-    private let offset = Mutex<Duration>(.zero)
+    private let offset = Locked<Duration>(.zero)
     private let baseInstant = ContinuousClock.now
     private let baseWall: Double
 

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSWorkspaces
 import Foundation
 import Synchronization
@@ -21,7 +22,7 @@ final class FakeDriver: WorkspaceDriver {
         var calls: [String] = []
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     let name = "fake"
     let availableGPUs: [String]
     let bootTimeout: Double

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSCore
 import AFSClient
 import AFSTestSupport
@@ -12,7 +13,7 @@ import Testing
     /// each a thread.
     @Test func blockingJobsEachGetAThread() throws {
         let jobs = 4
-        let started = Mutex(0)
+        let started = Locked(0)
         let allStarted = DispatchSemaphore(value: 0)
         let finished = DispatchGroup()
         for _ in 0..<jobs {

@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSTestSupport
 import Foundation
 import Synchronization
@@ -314,7 +315,7 @@ final class CLI: @unchecked Sendable {
         // the two events with a generous deadline: a fixed sleep was too short on
         // a loaded two-core CI machine, where starting the follower alone can take
         // longer than a second.
-        let received = Mutex(Data())
+        let received = Locked(Data())
         out.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
             received.withLock { $0.append(chunk) }

@@ -59,9 +59,9 @@ public final class AetherStore: Sendable {
     let content: ContentStore
     let tree: FileTree
     private let ownership: StoreLock
-    let live = Mutex<[String: LiveSession]>([:])
+    let live = Locked<[String: LiveSession]>([:])
     /// Open streamed uploads, whose chunks are GC roots until they finish.
-    let uploads = Mutex<[ObjectIdentifier: WeakUpload]>([:])
+    let uploads = Locked<[ObjectIdentifier: WeakUpload]>([:])
     let gate = ReadWriteLock()
     private let closed = Atomic<Bool>(false)
 

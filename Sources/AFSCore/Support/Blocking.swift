@@ -1,3 +1,4 @@
+import AFSSupport
 import Dispatch
 import Synchronization
 
@@ -35,7 +36,7 @@ public enum Blocking {
     /// stopped (it may not stop on cancellation: a query already sent, say) and its outcome is
     /// dropped, so a caller that gets nil must treat the effect as unknown.
     public static func run<T: Sendable>(timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) throws -> T? {
-        let result = Mutex<Result<T, any Error>?>(nil)
+        let result = Locked<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let task = Task(executorPreference: executor) {
             let r: Result<T, any Error>

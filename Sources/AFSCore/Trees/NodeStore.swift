@@ -1,3 +1,4 @@
+import AFSSupport
 import Synchronization
 
 /// Reads and writes tree nodes through the chunk log, with a bounded cache of decoded nodes.
@@ -6,7 +7,7 @@ import Synchronization
 /// the older generation is dropped): LRU-like behaviour with O(1) work and a hard bound.
 final class NodeStore: Sendable {
     let log: any ChunkStore
-    private let cache: Mutex<(current: [ChunkID: ProllyNode], previous: [ChunkID: ProllyNode])>
+    private let cache: Locked<(current: [ChunkID: ProllyNode], previous: [ChunkID: ProllyNode])>
     private let generationCapacity: Int
     /// The ID of the empty map, which every store holds.
     let emptyRoot: ChunkID
@@ -14,7 +15,7 @@ final class NodeStore: Sendable {
     init(log: any ChunkStore, cacheCapacity: Int = 32_768) throws(AFSError) {
         self.log = log
         self.generationCapacity = max(16, cacheCapacity / 2)
-        self.cache = Mutex(([:], [:]))
+        self.cache = Locked(([:], [:]))
         let empty = ProllyNode.empty.encoded
         self.emptyRoot = try log.put(.node, empty)
     }

@@ -22,7 +22,7 @@ final class ConsoleSessions: Sendable {
     /// More sign-ins than this and the oldest go first.
     static let limit = 10_000
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     /// Opens a sign-in for `secret`; returns the cookie value.
     func open(secret: String) -> String {
