@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -153,6 +154,9 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aether", dependencies: ["AetherCLI"]),
+        // The decoders of hostile bytes as fuzz targets: run by libFuzzer (afs-fuzz, scripts/fuzz.sh)
+        // and, over their seeds, by the tests.
+        .target(name: "AFSFuzz", dependencies: ["AFSCore", "AFSTar", "AFSConfig", "AFSMountControl", "AFSWire"]),
         // git's fsmonitor hook (`aether fsmonitor enable` points core.fsmonitor at it): git runs it
         // before every `git status`, so it links only AFSMountControl, and the Swift runtime
         // statically, to start in ~2 ms where `aether` takes ~12 ms.
@@ -275,7 +279,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AFSSupportTests", dependencies: ["AFSSupport"]),
-        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTar", "AFSTestSupport"]),
+        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTar", "AFSTestSupport", "AFSFuzz"]),
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSSupport", "AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSSupport", "AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),
@@ -294,3 +298,11 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer's driver for the fuzz targets, only when scripts/fuzz.sh asks for it (AFS_FUZZ=1): it
+// has no main of its own (libFuzzer's is linked in with -sanitize=fuzzer), so no other build has it.
+if ProcessInfo.processInfo.environment["AFS_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(name: "afs-fuzz", dependencies: ["AFSFuzz"], path: "Fuzz/Driver", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    package.products.append(.executable(name: "afs-fuzz", targets: ["afs-fuzz"]))
+}

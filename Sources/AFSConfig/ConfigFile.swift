@@ -19,6 +19,7 @@ public struct ConfigFile: Sendable {
     }
 
     public init(text: String) throws(ParseError) {
+        if let problem = ConfigFile.screen(text) { throw ParseError(line: problem.line, message: problem.message) }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

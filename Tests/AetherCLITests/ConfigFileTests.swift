@@ -40,4 +40,38 @@ import Testing
         #expect(array?.description.contains("server.ports") == true)
         #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(path: "/nonexistent/config.toml") }
     }
+
+    /// Found by the `config` fuzz target (its inputs are in Fuzz/corpus/config): a key that starts
+    /// with a character TOML does not allow there made toml++ assert, ending the process. Such
+    /// files are refused with their line; strings and comments may hold anything.
+    @Test func keysThatCannotStartAreRefusedNotACrash() throws {
+        let cases: [(String, Int)] = [
+            ("# é\n[[\u{FFFD}array.of.tables]]\nx = 1\n", 2), ("a.é = 1\n", 1), ("[é]\n", 1), ("[)server]\ndata = 1\n", 1),
+            ("k = \"x\"\n\n  é = 2\n", 3), ("a = { ;b = 1 }\n", 1), ("[a. !b]\n", 1),
+        ]
+        for (text, line) in cases {
+            let refused = #expect(throws: ConfigFile.ParseError.self) { try ConfigFile(text: text) }
+            #expect(refused?.line == line, "\(text): \(String(describing: refused))")
+        }
+        let text = #"""
+            # ünïcode comment
+            [server]
+            name = "café \"quoted\" é"
+            raw = 'naïve'
+            long = """
+            multi é
+            line"""
+            lit = '''
+            multi ü
+            '''
+            after = 1 # é
+            pi = 3.14
+            [a."b.c".d]
+            x = -1
+            """#
+        let fine = try ConfigFile(text: text)
+        #expect(fine["server.name"] == "café \"quoted\" é" && fine["server.raw"] == "naïve" && fine["server.after"] == "1")
+        #expect(fine["server.long"] == "multi é\nline" && fine["server.lit"] == "multi ü\n" && fine["server.pi"] == "3.14")
+        #expect(fine["a.b.c.d.x"] == "-1")
+    }
 }
