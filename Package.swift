@@ -300,9 +300,9 @@ let package = Package(
 )
 
 // libFuzzer's driver for the fuzz targets, only when scripts/fuzz.sh asks for it (AFS_FUZZ=1): it
-// has no main of its own (libFuzzer's is linked in with -sanitize=fuzzer), so no other build has it.
+// needs libFuzzer (linked in with -sanitize=fuzzer), so no other build has it.
 if ProcessInfo.processInfo.environment["AFS_FUZZ"] == "1" {
     package.targets.append(
-        .executableTarget(name: "afs-fuzz", dependencies: ["AFSFuzz"], path: "Fuzz/Driver", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        .executableTarget(name: "afs-fuzz", dependencies: ["AFSFuzz"], path: "Fuzz/Driver"))
     package.products.append(.executable(name: "afs-fuzz", targets: ["afs-fuzz"]))
 }

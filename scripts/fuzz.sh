@@ -6,8 +6,8 @@
 #                                     tar, config, control, wire; see Sources/AFSFuzz/FuzzTarget.swift)
 #   scripts/fuzz.sh all SECONDS       every target, SECONDS each
 #
-# It builds `afs-fuzz` into .build-fuzz (AFS_FUZZ=1 adds the target to the package; everything is
-# compiled with -sanitize=fuzzer,address), starts each target from its committed seeds in
+# It builds `afs-fuzz` into .build-fuzz (AFS_FUZZ=1 adds the target to the package; everything,
+# C and C++ included, is compiled with libFuzzer's coverage instrumentation and AddressSanitizer), starts each target from its committed seeds in
 # Fuzz/corpus/TARGET (inputs libFuzzer finds are kept in .build-fuzz/corpus/TARGET, not committed),
 # and prints executions, coverage and corpus size per target. A crash stops that target and leaves
 # the input as .build-fuzz/crash-TARGET-*: add it to Fuzz/corpus/TARGET (the test suite replays every
@@ -24,7 +24,15 @@ if [ "$target" != all ]; then
   printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "fuzz.sh: unknown target $target (one of: ${targets[*]})" >&2; exit 2; }
   targets=("$target")
 fi
-AFS_FUZZ=1 swift build --scratch-path .build-fuzz --product afs-fuzz -Xswiftc -sanitize=fuzzer,address
+# libFuzzer's instrumentation (what -sanitize=fuzzer implies) and ASan; its driver comes from the
+# no-main runtime, since the executable's own main hands libFuzzer the callback (Fuzz/Driver).
+runtime=$(dirname "$(readlink -f "$(command -v swiftc)")")/../lib/clang
+runtime=$(find "$runtime" -name 'libclang_rt.fuzzer_no_main-x86_64.a' | head -1)
+[ -n "$runtime" ] || { echo "fuzz.sh: libclang_rt.fuzzer_no_main is not in this toolchain" >&2; exit 1; }
+AFS_FUZZ=1 swift build --scratch-path .build-fuzz --product afs-fuzz \
+  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+  -Xcc -fsanitize=address -Xcc -fsanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+  -Xlinker "$runtime" -Xlinker -lstdc++
 binary=".build-fuzz/debug/afs-fuzz"
 status=0
 printf '%-16s %12s %10s %8s %8s  %s\n' target executions exec/s cov ft result

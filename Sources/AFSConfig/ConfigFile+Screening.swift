@@ -36,6 +36,26 @@ extension ConfigFile {
             case .value: return isKeyStart(c) || "+[{]#\r\n".unicodeScalars.contains(c)
             }
         }
+        func isDigit(_ j: Int) -> Bool { j < scalars.count && scalars[j].value >= 0x30 && scalars[j].value <= 0x39 }
+        func isDigits(_ range: Range<Int>) -> Bool { range.allSatisfy(isDigit) }
+        /// toml++ asserts that a time follows `YYYY-MM-DDT` and that digits follow `HH:` and
+        /// `HH:MM:` (a value that starts like a date or a time and then is not one).
+        func dateTimeProblem(at j: Int) -> String? {
+            var t = j
+            if isDigits(j..<j + 4), j + 4 < scalars.count, scalars[j + 4] == "-", isDigits(j + 5..<j + 7), j + 7 < scalars.count,
+                scalars[j + 7] == "-", isDigits(j + 8..<j + 10)
+            {
+                guard j + 10 < scalars.count, "Tt ".unicodeScalars.contains(scalars[j + 10]) else { return nil }
+                if scalars[j + 10] == " " && !isDigit(j + 11) { return nil }
+                t = j + 11
+                guard isDigits(t..<t + 2) else { return "a date followed by T but no time" }
+            }
+            guard isDigits(t..<t + 2), t + 2 < scalars.count, scalars[t + 2] == ":" else { return nil }
+            guard isDigits(t + 3..<t + 5) else { return "a time whose minutes are not two digits" }
+            guard t + 5 < scalars.count, scalars[t + 5] == ":" else { return nil }
+            guard isDigits(t + 6..<t + 8) else { return "a time whose seconds are not two digits" }
+            return nil
+        }
         while i < scalars.count {
             let c = scalars[i]
             switch state {
@@ -51,6 +71,7 @@ extension ConfigFile {
                         return (line, "'\(c.escaped(asASCII: true))' \(place)")
                     }
                     expecting = nil
+                    if expect == .value, let problem = dateTimeProblem(at: i) { return (line, problem) }
                     if expect == .lineStart, c == "[", nesting.isEmpty {
                         inHeader = true
                         expecting = .headerStart
