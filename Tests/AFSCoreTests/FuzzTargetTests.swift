@@ -28,7 +28,7 @@ import Testing
         let target = try #require(FuzzTarget.named(name))
         let seeds = try Self.seeds(target)
         for seed in seeds { target.run(seed) }
-        var random = SplitMix(seed: 0xAE7E_4F5 &+ UInt64(name.utf8.count))
+        var random = SeededRandom(seed: 0xAE7E_4F5 &+ UInt64(name.utf8.count))
         for _ in 0..<3_000 {
             let input = Self.mutate(seeds[Int(random.next() % UInt64(seeds.count))], seeds, &random)
             if let keep = ProcessInfo.processInfo.environment["AFS_FUZZ_LAST_INPUT"] { try Data(input).write(to: URL(fileURLWithPath: keep + "." + name)) }
@@ -38,7 +38,7 @@ import Testing
 
     /// libFuzzer's simplest moves: flip, overwrite with an interesting byte, insert, delete,
     /// truncate, splice with another seed.
-    static func mutate(_ input: [UInt8], _ seeds: [[UInt8]], _ random: inout SplitMix) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ seeds: [[UInt8]], _ random: inout SeededRandom) -> [UInt8] {
         var out = input
         for _ in 0..<(1 + Int(random.next() % 4)) {
             let position = out.isEmpty ? 0 : Int(random.next() % UInt64(out.count))
@@ -54,18 +54,5 @@ import Testing
             }
         }
         return out
-    }
-
-    /// A small deterministic generator, so a failing mutation is the same on every run.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }
