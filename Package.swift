@@ -161,7 +161,7 @@ let package = Package(
         // before every `git status`, so it links only AFSMountControl, and the Swift runtime
         // statically, to start in ~2 ms where `aether` takes ~12 ms.
         .executableTarget(
-            name: "aether-fsmonitor", dependencies: ["AFSMountControl"],
+            name: "aether-fsmonitor", dependencies: ["AFSMountControl", "AFSSupport"],
             // With the runtime linked statically, FoundationEssentials' own C shims must be named:
             // modules built for dynamic linking do not list them.
             linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCShims"), .linkedLibrary("_FoundationCollections")]),

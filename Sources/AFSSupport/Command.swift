@@ -186,8 +186,9 @@ public struct Command: Sendable {
         return nil
     }
 
+    /// Writes all of `bytes` to `fd`, retrying short and interrupted writes; false once it refuses them.
     @discardableResult
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var done = 0
         while done < bytes.count {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)

@@ -1,4 +1,5 @@
 import AFSMountControl
+import AFSSupport
 import FoundationEssentials
 import Glibc
 
@@ -6,16 +7,9 @@ import Glibc
 // work tree. Prints the token and the changed paths (NUL-ended) and exits 0; on any failure it
 // prints why on stderr and exits 1, and git checks every file as if there were no monitor.
 
-/// Writes all of `bytes` to `fd`; false if the descriptor refuses them.
+/// Writes all of `bytes` to `fd` (the one such loop, AFSSupport's); false if the descriptor refuses them.
 func emit(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return false }
-        done += n
-    }
-    return true
+    bytes.withUnsafeBytes { Command.writeAll(fd, $0) }
 }
 
 func fail(_ message: String, status: Int32 = 1) -> Never {
