@@ -37,7 +37,7 @@ extension AetherServer {
     func log(_ start: String, principal: Principal, limit: Int, skip: Int) async throws -> [CommitInfo] {
         let store = self.store
         let ref = principal.storedRef(start)
-        if try await Blocking.run({ try store.refs().contains { $0.name == ref } }) {
+        if try await refExists(ref) {
             return try await Blocking.run { try store.log(ref, limit: limit, skip: skip) }
         }
         _ = try await commit(start, principal: principal)
@@ -51,6 +51,19 @@ extension AetherServer {
         var result = try await Blocking.run { try store.promote(session, ref: stored, context: m) }
         result.ref = ref
         return result
+    }
+
+    /// Whether the stored ref `stored` exists; a catalog that cannot answer is an error, not a no.
+    private func refExists(_ stored: String) async throws -> Bool {
+        let store = self.store
+        return try await Blocking.run { () throws(AFSError) -> Bool in
+            do throws(AFSError) {
+                _ = try store.ref(stored)
+                return true
+            } catch where error.code == .notFound {
+                return false
+            }
+        }
     }
 
     /// Approvals a promote into the caller's ref `ref` needs.
@@ -80,7 +93,7 @@ extension AetherServer {
             return .checkpoint(name)
         }
         let ref = principal.storedRef(name)
-        if try await Blocking.run({ try store.refs().contains { $0.name == ref } }) { return .ref(ref) }
+        if try await refExists(ref) { return .ref(ref) }
         let reference = try await Blocking.run { try store.reference(named: name) }
         switch reference {
         case .commit(let id):
