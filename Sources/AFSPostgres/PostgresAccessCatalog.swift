@@ -72,6 +72,34 @@ public final class PostgresAccessCatalog: AccessCatalog {
         try catalog.execute("forget the owner of \(session)", "DELETE FROM afs_ownership WHERE session_id = \(session)")
     }
 
+    public func insertSignIn(_ s: StoredSignIn) throws(AFSError) {
+        try catalog.execute(
+            "record a console sign-in",
+            """
+            INSERT INTO afs_sign_in (id_hash, token_hash, csrf, expires_at)
+            VALUES (\(s.idHash), \(s.tokenHash), \(s.csrf), \(s.expiresAt.timeIntervalSince1970))
+            """)
+    }
+
+    public func signIn(idHash: String) throws(AFSError) -> StoredSignIn? {
+        try catalog.select("read a console sign-in", "SELECT * FROM afs_sign_in WHERE id_hash = \(idHash)") { row in
+            StoredSignIn(
+                idHash: try row["id_hash"].decode(String.self), tokenHash: try row["token_hash"].decode(String.self),
+                csrf: try row["csrf"].decode(String.self),
+                expiresAt: Date(timeIntervalSince1970: try row["expires_at"].decode(Double.self)))
+        }.first
+    }
+
+    public func deleteSignIn(idHash: String) throws(AFSError) {
+        try catalog.execute("end a console sign-in", "DELETE FROM afs_sign_in WHERE id_hash = \(idHash)")
+    }
+
+    @discardableResult
+    public func deleteSignIns(expiredBefore date: Date) throws(AFSError) -> Int {
+        try catalog.execute(
+            "forget ended console sign-ins", "DELETE FROM afs_sign_in WHERE expires_at < \(date.timeIntervalSince1970) RETURNING id_hash")
+    }
+
     public func addUsage(_ counts: [UsageCount]) throws(AFSError) {
         guard !counts.isEmpty else { return }
         var sql = "INSERT INTO afs_usage (tenant, session_id, op, count) VALUES "

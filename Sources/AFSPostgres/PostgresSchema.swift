@@ -112,6 +112,13 @@ enum PostgresSchema {
                 PRIMARY KEY (tenant, session_id, op))
             """,
         ]),
+        Migration(version: 3, name: "console sign-ins", sql: [
+            """
+            CREATE TABLE afs_sign_in (
+                id_hash text PRIMARY KEY, token_hash text NOT NULL, csrf text NOT NULL, expires_at double precision NOT NULL)
+            """,
+            "CREATE INDEX afs_sign_in_expiry ON afs_sign_in (expires_at)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

@@ -60,29 +60,47 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if openPaths.contains(path) || ConsoleRoutes.isConsolePath(path) { return try await next(request, context) }
-        let secret: String
+        let secret: Credential
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer ") else { throw APIError.unauthorized }
-            secret = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        } else if let id = ConsoleSessions.cookie(in: request.headers[.cookie]), let entry = console.entry(id) {
+            secret = .token(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        } else if let id = ConsoleSessions.cookie(in: request.headers[.cookie]) {
+            let console = self.console
+            guard let entry = try await Blocking.run({ try console.entry(id) }) else { throw APIError.unauthorized }
             if ![.get, .head, .options].contains(request.method) {
                 guard let sent = request.headers[AuthMiddleware.csrfHeader], ConsoleRoutes.constantTimeEqual(sent, entry.csrf) else {
                     throw APIError(.forbidden, "csrf", "missing or wrong X-CSRF-Token: a request signed in by the console's cookie must carry the page's CSRF token")
                 }
             }
-            secret = entry.secret
+            secret = .hash(entry.tokenHash)
         } else {
             throw APIError.unauthorized
         }
         let address = AuthMiddleware.clientAddress(request, peer: context.peer, trustForwardedHeaders: trustForwardedHeaders)
         try throttle?.check(address)
         let access = self.access
-        guard let principal = try await Blocking.run({ try access.authenticate(secret: secret) }) else {
+        guard let principal = try await Blocking.run({ try access.authenticate(secretHash: secret.hash) }) else {
             throttle?.failed(address)
             throw APIError.unauthorized
         }
         var context = context
         context.principal = principal
         return try await next(request, context)
+    }
+}
+
+extension AuthMiddleware {
+    /// What a request authenticates with: a bearer token, or the token's hash behind a console
+    /// sign-in (the catalog keeps only the hash).
+    enum Credential {
+        case token(String)
+        case hash(String)
+
+        var hash: String {
+            switch self {
+            case .token(let secret): AccessControl.hash(secret)
+            case .hash(let hash): hash
+            }
+        }
     }
 }

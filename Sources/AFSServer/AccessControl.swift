@@ -14,7 +14,8 @@ import Synchronization
 /// session's owner until the session is forgotten (ownership never moves). Unknown tokens are not
 /// cached, so guessing fills nothing.
 public final class AccessControl: Sendable {
-    private let records: any AccessCatalog
+    /// Where tokens, ownership and console sign-ins are kept.
+    let records: any AccessCatalog
     private let tokenCache = Locked<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
     private let ownerCache = Locked<[String: String]>([:])
     /// Bumped by every revocation: an answer read before one is not cached after it.
@@ -54,7 +55,12 @@ public final class AccessControl: Sendable {
     }
 
     public func authenticate(secret: String) throws -> Principal? {
-        let hash = AccessControl.hash(secret)
+        try authenticate(secretHash: AccessControl.hash(secret))
+    }
+
+    /// The principal of the token whose secret has this hex SHA-256 (a console sign-in keeps
+    /// only the hash); nil for an unknown or revoked token.
+    func authenticate(secretHash hash: String) throws -> Principal? {
         let now = ContinuousClock.now
         if let hit = tokenCache.withLock({ $0[hash] }), hit.until > now { return hit.principal }
         let generation = revocations.load(ordering: .acquiring)

@@ -121,6 +121,21 @@ extension AetherServer {
         return try await Blocking.run { try store.diff(base, .session(id)) }
     }
 
+    /// A file of session `id` for reading, or with `at` the same path as it is in another tree
+    /// the caller can see (``reference(named:principal:)``): the base side of a review's diff.
+    func openFile(_ id: String, path: String, at: String?, principal: Principal) async throws -> FileSnapshot {
+        _ = try await authorize(id, principal: principal, .reader)
+        let store = self.store
+        guard let at, !at.isEmpty else { return try await Blocking.run { try store.openFile(id, path: path) } }
+        let reference = try await reference(named: at, principal: principal)
+        do {
+            return try await Blocking.run { try store.openFile(reference, path: path) }
+        } catch let error as AFSError where error.code == .notFound {
+            // Named as the caller named it: a tenant's ref is stored under a prefix it never sees.
+            throw APIError.notFound("\(path) does not exist in \(at)")
+        }
+    }
+
     /// Store totals, and bytes and operation counts per tenant and per session, limited to the
     /// caller's tenant unless it is the store admin.
     func usageReport(_ principal: Principal) async throws -> UsageReport {
@@ -132,14 +147,21 @@ extension AetherServer {
             let counts = try usage.snapshot(access)
             let stats = try store.stats()
             var report = UsageReport(store: .init(logicalBytes: stats.logicalBytes, physicalBytes: stats.physicalBytes, chunks: stats.chunks, dedupRatio: stats.dedupRatio))
+            var visible: [(id: String, tenant: String)] = []
             for s in try store.sessions() {
                 let tenant = try access.owner(session: s.id) ?? "admin"
-                guard principal.isStoreAdmin || tenant == principal.tenant else { continue }
-                let u = try store.sessionUsage(s.id)
+                if principal.isStoreAdmin || tenant == principal.tenant { visible.append((s.id, tenant)) }
+            }
+            let usage = try store.sessionUsage(visible.map(\.id))
+            for (id, tenant) in visible {
+                guard let u = usage[id] else { continue }
                 report.sessions.append(
-                    UsageReport.Session(id: s.id, tenant: tenant, files: u.files, logicalBytes: u.logicalBytes, operations: counts.sessions[s.id] ?? [:]))
+                    UsageReport.Session(
+                        id: id, tenant: tenant, files: u.files, logicalBytes: u.logicalBytes, physicalBytes: u.physicalBytes,
+                        operations: counts.sessions[id] ?? [:]))
                 report.tenants[tenant, default: UsageReport.Tenant()].sessions += 1
                 report.tenants[tenant, default: UsageReport.Tenant()].logicalBytes += u.logicalBytes
+                report.tenants[tenant, default: UsageReport.Tenant()].physicalBytes += u.physicalBytes
             }
             for (tenant, ops) in counts.tenants where principal.isStoreAdmin || tenant == principal.tenant {
                 report.tenants[tenant, default: UsageReport.Tenant()].operations = ops

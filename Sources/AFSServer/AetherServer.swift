@@ -70,7 +70,7 @@ public final class AetherServer: Sendable {
     let authThrottle: AuthenticationThrottle?
     let started = Date()
     /// Web console sign-ins (cookie → token, CSRF token) and its files.
-    let consoleSessions = ConsoleSessions()
+    let consoleSessions: ConsoleSessions
     let consoleAssets = ConsoleAssets.load()
     static let version = "0.1.0"
 
@@ -90,6 +90,7 @@ public final class AetherServer: Sendable {
             access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
         }
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
+        consoleSessions = ConsoleSessions(access: access)
         registry = AetherServer.bootstrapMetrics()
         limiter = configuration.rateLimit > 0 ? RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst) : nil
         authThrottle =

@@ -8,12 +8,11 @@ extension AetherServer {
     func addFileRoutes(_ api: APIRouteTable) {
         api.tag = "files"
         api.add(.get, "/v1/sessions/{id}/files/{path}", "Read a file (Range honoured; ETag = content ID).", catchAll: true,
+            query: [.string("at", "Read the path as it is in another session, checkpoint, commit, ref or snapshot you can see (as diff's `against`).")],
             replies: [.bytes("application/octet-stream", "the file's bytes"), RouteReply(status: 206, description: "the requested range", body: .bytes("application/octet-stream"))]) { request, context in
             let id = try context.parameters.require("id")
-            _ = try await self.authorize(id, context, .reader)
             let path = HTTPHelpers.filePath(context)
-            let store = self.store
-            let file = try await Blocking.run { try store.openFile(id, path: path) }
+            let file = try await self.openFile(id, path: path, at: HTTPHelpers.query(request, "at"), principal: try context.require(.reader))
             self.count(context, "read", session: id)
             let etag = "\"\(file.contentID)\""
             if let inm = request.headers[.ifNoneMatch], inm == etag || inm == "*" {

@@ -29,6 +29,13 @@ public final class SQLiteAccessCatalog: AccessCatalog {
                         PRIMARY KEY (tenant, session_id, op)) WITHOUT ROWID;
                     """)
             }
+            m.registerMigration("v3-console-sign-ins") { db in
+                try db.execute(sql: """
+                    CREATE TABLE sign_in (id_hash TEXT PRIMARY KEY, token_hash TEXT NOT NULL, csrf TEXT NOT NULL,
+                        expires_at REAL NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX sign_in_expiry ON sign_in(expires_at);
+                    """)
+            }
             try m.migrate(db)
         } catch {
             throw AFSError(.io, "cannot open the access database \(path): \(error)")
@@ -99,6 +106,36 @@ public final class SQLiteAccessCatalog: AccessCatalog {
 
     public func forgetOwner(session: String) throws(AFSError) {
         try write { db in try db.execute(sql: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+    }
+
+    public func insertSignIn(_ s: StoredSignIn) throws(AFSError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO sign_in (id_hash, token_hash, csrf, expires_at) VALUES (?,?,?,?)",
+                arguments: [s.idHash, s.tokenHash, s.csrf, s.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    public func signIn(idHash: String) throws(AFSError) -> StoredSignIn? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sign_in WHERE id_hash = ?", arguments: [idHash]).map { row in
+                StoredSignIn(
+                    idHash: row["id_hash"], tokenHash: row["token_hash"], csrf: row["csrf"],
+                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+            }
+        }
+    }
+
+    public func deleteSignIn(idHash: String) throws(AFSError) {
+        try write { db in try db.execute(sql: "DELETE FROM sign_in WHERE id_hash = ?", arguments: [idHash]) }
+    }
+
+    @discardableResult
+    public func deleteSignIns(expiredBefore date: Date) throws(AFSError) -> Int {
+        try write { db in
+            try db.execute(sql: "DELETE FROM sign_in WHERE expires_at < ?", arguments: [date.timeIntervalSince1970])
+            return db.changesCount
+        }
     }
 
     public func addUsage(_ counts: [UsageCount]) throws(AFSError) {

@@ -74,6 +74,31 @@ import Testing
         #expect(try server.request("GET", "/v1/sessions", token: "", headers: ["Cookie": again]).status == 200)
     }
 
+    /// Sign-ins are kept in the access catalog: a restart keeps the console signed in, with the
+    /// same CSRF token; signing out or the token's revocation still ends it.
+    @Test func signInsSurviveARestart() throws {
+        let first = try ServerHarness()
+        let data = first.data
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let cookie = Self.cookieValue(
+            try #require(Self.setCookie(try first.request("POST", "/console/sign-in", token: "", body: Data("token=\(first.adminToken)".utf8)))))
+        let csrf = try #require(try first.request("GET", "/console/me", token: "", headers: ["Cookie": cookie]).object()["csrf"] as? String)
+        first.stop()
+        let server = try ServerHarness(data: data)
+        defer { server.cleanup() }
+        #expect(try server.request("GET", "/v1/sessions", token: "", headers: ["Cookie": cookie]).status == 200)
+        #expect(try server.request("GET", "/console/me", token: "", headers: ["Cookie": cookie]).object()["csrf"] as? String == csrf)
+        #expect(try server.request("POST", "/v1/sessions", token: "", json: ["source": ["kind": "blank"]], headers: ["Cookie": cookie, "X-CSRF-Token": csrf]).status == 201)
+        // Not stored in clear: neither the cookie nor the token is in the access database.
+        let database = try Data(contentsOf: URL(fileURLWithPath: data + "/server.sqlite"))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: data + "/server.sqlite-wal"))) ?? Data())
+        #expect(database.range(of: Data(String(cookie.split(separator: "=")[1]).utf8)) == nil)
+        #expect(database.range(of: Data(server.adminToken.utf8)) == nil)
+        let out = try server.request("POST", "/console/sign-out", token: "", body: Data("csrf=\(csrf)".utf8), headers: ["Cookie": cookie])
+        #expect(out.status == 303)
+        #expect(try server.request("GET", "/v1/sessions", token: "", headers: ["Cookie": cookie]).status == 401)
+    }
+
     @Test func theCookieIsSecureOverTLSAndBehindATrustedProxy() throws {
         let tls = try ServerHarness(backend: .tls)
         defer { tls.cleanup() }
@@ -135,6 +160,8 @@ import Testing
         let refs = try #require(seen["refs"] as? [[String: Any]])
         #expect(refs.contains { $0["name"] as? String == "main" })
         #expect((seen["conflicts"] as? String ?? "").contains("/README.md"))
+        #expect(seen["diff_against_ref"] as? Bool == true, "line changes against the ref main")
+        #expect(seen["fresh_fork_physical"] as? String == "0 B")
     }
 
     /// The workspaces page against afs-server linked to a real afs-vmd (bubblewrap): create with a

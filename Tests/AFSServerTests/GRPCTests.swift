@@ -80,13 +80,14 @@ import Testing
 
     /// A whole file through the server-streaming Read, with the stat of its first chunk.
     static func read(
-        _ clients: Clients, _ metadata: Metadata, session: String, path: String, offset: UInt64 = 0, length: UInt64? = nil
+        _ clients: Clients, _ metadata: Metadata, session: String, path: String, offset: UInt64 = 0, length: UInt64? = nil, at: String? = nil
     ) async throws -> (Data, Aether_V1_FileStat) {
         var request = Aether_V1_ReadRequest()
         request.session = session
         request.path = path
         request.offset = offset
         if let length { request.length = length }
+        if let at { request.at = at }
         return try await clients.files.read(request, metadata: metadata) { response in
             var data = Data()
             var stat: Aether_V1_FileStat?

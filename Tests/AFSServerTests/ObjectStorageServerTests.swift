@@ -41,6 +41,9 @@ import Testing
 
         // A write storm, acknowledged, then SIGKILL.
         let first = try ServerHarness(data: data, arguments: ["--objects", url], environment: credentials)
+        // A console sign-in lives in the catalog, so it outlives the server that opened it.
+        let signIn = try first.request("POST", "/console/sign-in", token: "", body: Data("token=\(first.adminToken)".utf8))
+        let cookie = try #require(ConsoleTests.setCookie(signIn).map(ConsoleTests.cookieValue), "\(signIn.headers)")
         let id = try #require(try first.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
         let large = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
         let acknowledged = ResultSet()
@@ -93,7 +96,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
 
         let migrate = try Self.afsServer(["migrate", "--catalog", catalog, "--json"], environment: [:])
-        #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":2"#), "\(migrate.output)")
+        #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":3"#), "\(migrate.output)")
         let port = Int(backends.postgres.value("PG_PORT")) ?? 5432
         let nowhere = "postgres://postgres@127.0.0.1:\(port == 65535 ? 65534 : port + 1)/x?sslmode=disable"
         let down = try Self.afsServer(
@@ -107,6 +110,9 @@ import Testing
         let second = try Self.afsServer(["--data", root + "/b", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"] + store.arguments, environment: store.environment)
         #expect(second.status == 1 && second.output.contains("is in use by afs-server pid \(first.pid)"), "\(second.output)")
 
+        // A console sign-in lives in the catalog, so it outlives the server that opened it.
+        let signIn = try first.request("POST", "/console/sign-in", token: "", body: Data("token=\(first.adminToken)".utf8))
+        let cookie = try #require(ConsoleTests.setCookie(signIn).map(ConsoleTests.cookieValue), "\(signIn.headers)")
         let id = try #require(try first.request("POST", "/v1/sessions", json: ["source": ["kind": "blank"]]).object()["id"] as? String)
         let large = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
         let acknowledged = ResultSet()
@@ -132,6 +138,7 @@ import Testing
         // Another machine: a new data directory, the same two backends.
         let server = try ServerHarness(data: root + "/c", arguments: store.arguments, environment: store.environment)
         defer { server.stop() }
+        #expect(try server.request("GET", "/v1/sessions/\(id)", token: "", headers: ["Cookie": cookie]).status == 200, "the console sign-in on the new server")
         for (path, body) in acknowledged.all {
             #expect(try server.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) after kill -9, on another machine")
         }

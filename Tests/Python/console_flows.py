@@ -214,6 +214,12 @@ with sync_playwright() as p:
     expect(page.locator("#conflicts")).to_contain_text("/README.md")
     seen["conflicts"] = page.locator("#conflicts").inner_text()
 
+    # Line changes against a ref: the second proposal's README against main (the first one's).
+    page.goto(base + "/#/s/" + second + "/compare?against=main&file=" + "/README.md")
+    expect(page.locator("#code tr.del")).to_contain_text("changed by the agent")
+    expect(page.locator("#code tr.add")).to_contain_text("changed differently")
+    seen["diff_against_ref"] = True
+
     # A request signed in by the cookie but without the CSRF token is refused.
     forged = admin.request.post(base + f"/v1/sessions/{fork}/fork", data="{}", headers={"Content-Type": "application/json"})
     check(forged.status == 403 and forged.json()["error"]["code"] == "csrf", f"forged post: {forged.status} {forged.text()}")
@@ -243,6 +249,12 @@ with sync_playwright() as p:
     page.goto(base + "/#/usage")
     expect(page.locator("#tenant-usage")).to_contain_text("admin")
     expect(page.locator(f"#session-usage")).to_contain_text(fork)
+    # A fork costs what it changed: its physical bytes are shown, and a fresh fork's are 0 B.
+    fresh = call("POST", f"/v1/sessions/{setup['session']}/fork", setup["admin"], body={})["id"]
+    page.goto(base + "/#/sessions")
+    page.goto(base + "/#/usage")
+    expect(page.locator("#session-usage tr", has_text=fresh).locator("td.physical")).to_have_text("0 B")
+    seen["fresh_fork_physical"] = page.locator("#session-usage tr", has_text=fresh).locator("td.physical").inner_text()
     check(page.locator("#requests-chart rect").count() >= 1, "no bars in the requests chart")
     shot(page, "usage")
 

@@ -7,6 +7,8 @@ SETUP_JSON names: base, admin and outsider tokens, the project session, a screen
 Prints one JSON object of what it saw; a failed check exits non-zero with the reason.
 """
 import json
+import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -17,6 +19,32 @@ expect.set_options(timeout=60_000)
 setup = json.load(open(sys.argv[1]))
 base = setup["base"]
 seen = {}
+
+
+def kill_sandbox(workspace):
+    """SIGKILLs the processes bubblewrap started for a workspace (the children of the bwrap
+    launcher run with `--hostname aether-ws-ID`); returns how many it killed."""
+    marker = ("aether-ws-" + workspace).encode()
+    launchers = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"bwrap") and marker in argv:
+            launchers.add(pid)
+    killed = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                ppid = next(line.split()[1] for line in f if line.startswith("PPid:"))
+        except (OSError, StopIteration):
+            continue
+        if ppid in launchers:
+            os.kill(int(pid), signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def check(condition, message):
@@ -93,6 +121,16 @@ with sync_playwright() as p:
     # Stop from the page.
     row.locator("button.stop").click()
     expect(row.locator("[data-status]")).to_have_attribute("data-status", "stopped")
+
+    # A workspace that dies under its user: start it again, kill its sandbox from outside, and the
+    # indicator turns to error with the reason, by itself.
+    row.locator("button.start").click()
+    expect(row.locator("[data-status]")).to_have_attribute("data-status", "running")
+    killed = kill_sandbox(workspace)
+    check(killed, f"no sandbox process found for {workspace}")
+    expect(row.locator("[data-status]")).to_have_attribute("data-status", "error")
+    expect(row.locator(".reason")).to_contain_text("exited unexpectedly")
+    seen["error_reason"] = row.locator(".reason").inner_text()
     page.once("dialog", lambda d: d.accept())
     row.locator("button.delete").click()
     expect(page.locator(f"#workspaces tr[data-id='{workspace}']")).to_have_count(0)

@@ -52,6 +52,16 @@ public protocol AccessCatalog: Sendable {
     /// Deletes the session's owner record (no error when there is none); durable when it returns.
     func forgetOwner(session: String) throws(AFSError)
 
+    /// Records a console sign-in; durable when it returns.
+    func insertSignIn(_ signIn: StoredSignIn) throws(AFSError)
+    /// The sign-in whose cookie value has this hex SHA-256, expired or not; nil when none.
+    func signIn(idHash: String) throws(AFSError) -> StoredSignIn?
+    /// Ends a sign-in (no error when there is none).
+    func deleteSignIn(idHash: String) throws(AFSError)
+    /// Forgets every sign-in that ended before `date`; returns how many.
+    @discardableResult
+    func deleteSignIns(expiredBefore date: Date) throws(AFSError) -> Int
+
     /// Adds to the operation counters (one upsert per tenant, session and operation).
     func addUsage(_ counts: [UsageCount]) throws(AFSError)
     /// Every counter.

@@ -146,17 +146,71 @@ extension AetherStore {
 }
 
 extension AetherStore {
-    /// Files and logical bytes of one session (its tree as of its last fold plus unfolded writes).
-    public func sessionUsage(_ id: String) throws(AFSError) -> (files: Int, logicalBytes: Int64) {
-        let root = try resolveRoot(.session(id))
-        var files = 0
-        var bytes: Int64 = 0
-        try tree.walk(root) { _, v in
-            if v.kind == .file {
-                files += 1
-                bytes += Int64(v.size)
-            }
+    /// Files, logical bytes and physical bytes of each of `ids` (their trees as of their last
+    /// fold plus unfolded writes); sessions that do not exist are left out.
+    ///
+    /// Physical bytes are what a session costs the store on top of its parent: the stored
+    /// (compressed) size of the distinct chunks and chunk lists its files reference that its
+    /// parent's files, as the parent is now, do not, plus the bytes of tiny files kept inline in
+    /// changed entries. A fresh fork costs 0; a session without a parent (or whose parent was
+    /// deleted) counts everything it holds. Found through the tree diff against the parent, so
+    /// shared subtrees are never walked; one read of the store's stored sizes serves every session.
+    public func sessionUsage(_ ids: [String]) throws(AFSError) -> [String: SessionUsage] {
+        // Roots first: resolving one folds the session's unfolded writes into stored chunks,
+        // which the sizes read next must include.
+        var roots: [String: ChunkID] = [:]
+        func root(_ id: String) throws(AFSError) -> ChunkID? {
+            if let known = roots[id] { return known }
+            do { roots[id] = try resolveRoot(.session(id)) } catch where error.code == .notFound { return nil }
+            return roots[id]
         }
-        return (files, bytes)
+        var sessions: [(info: SessionInfo, root: ChunkID, parentRoot: ChunkID?)] = []
+        for id in ids {
+            guard let info = try catalog.session(id), let r = try root(id) else { continue }
+            sessions.append((info, r, try info.parentID.flatMap { (p) throws(AFSError) in try root(p) }))
+        }
+        let sizes = log.storedSizes()
+        var out: [String: SessionUsage] = [:]
+        for (info, root, parentRoot) in sessions {
+            var usage = SessionUsage()
+            try tree.walk(root) { _, v in
+                if v.kind == .file {
+                    usage.files += 1
+                    usage.logicalBytes += Int64(v.size)
+                }
+            }
+            var added: Set<ChunkID> = []
+            var inlineBytes: Int64 = 0
+            func take(_ v: TreeValue, into set: inout Set<ChunkID>) throws(AFSError) {
+                switch v.content {
+                case .chunk(let c):
+                    set.insert(c)
+                case .chunkList(let list):
+                    set.insert(list)
+                    for item in try content.chunks(of: v.content, size: v.size) { set.insert(item.id) }
+                default:
+                    break
+                }
+            }
+            if let parentRoot {
+                var dropped: Set<ChunkID> = []
+                for change in try tree.diff(parentRoot, root) {
+                    if let old = change.old, old.kind == .file { try take(old, into: &dropped) }
+                    guard let new = change.new, new.kind == .file else { continue }
+                    if case .inline(let bytes) = new.content { inlineBytes += Int64(bytes.count) }
+                    try take(new, into: &added)
+                }
+                added.subtract(dropped)
+            } else {
+                try tree.walk(root) { (_, v) throws(AFSError) in
+                    guard v.kind == .file else { return }
+                    if case .inline(let bytes) = v.content { inlineBytes += Int64(bytes.count) }
+                    try take(v, into: &added)
+                }
+            }
+            usage.physicalBytes = inlineBytes + added.reduce(0) { $0 + Int64(sizes[$1] ?? 0) }
+            out[info.id] = usage
+        }
+        return out
     }
 }

@@ -252,6 +252,23 @@ extension AetherStore {
         return FileSnapshot(path: p.description, size: size, mode: mode, mtime: mtime, contentID: id.hex, content: c, store: content)
     }
 
+    /// Opens a file as it is in `reference`: a session's current tree (with its unfolded
+    /// writes), or the fixed tree of a checkpoint, commit, ref or snapshot. A reviewer reads the
+    /// base side of a diff this way.
+    public func openFile(_ reference: TreeReference, path: String) throws(AFSError) -> FileSnapshot {
+        if case .session(let id) = reference { return try openFile(id, path: path) }
+        let p = try SessionPath(path)
+        let root = try resolveRoot(reference)
+        guard let value = p.isRoot ? tree.rootValue(root) : try tree.lookup(root, p.components) else {
+            throw AFSError.notFound("\(p) does not exist in \(reference)")
+        }
+        guard value.kind == .file, let id = value.contentID else {
+            throw AFSError(.wrongKind, "\(p) is a \(value.kind.rawValue), not a file")
+        }
+        return FileSnapshot(
+            path: p.description, size: value.size, mode: value.mode, mtime: value.mtime, contentID: id.hex, content: value.content, store: content)
+    }
+
     /// Creates a session from a tar stream read from a descriptor (a pipe fed by an HTTP body).
     public func importTar(
         fromDescriptor fd: Int32, name: String? = nil, context: MutationContext = .anonymous, preserveOwners: Bool = false

@@ -13,3 +13,16 @@ public enum TreeReference: Sendable, Equatable {
     /// The tree of the commit a ref (e.g. `main`) points at.
     case ref(String)
 }
+
+extension TreeReference: CustomStringConvertible {
+    /// "session ses_…", "checkpoint ckp_…", "commit …", "snapshot NAME", "ref NAME": for messages.
+    public var description: String {
+        switch self {
+        case .session(let id): "session \(id)"
+        case .checkpoint(let id): "checkpoint \(id)"
+        case .commit(let id): "commit \(id)"
+        case .snapshot(let name): "snapshot \(name)"
+        case .ref(let name): "ref \(name)"
+        }
+    }
+}

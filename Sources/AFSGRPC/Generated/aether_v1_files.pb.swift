@@ -51,11 +51,23 @@ public nonisolated struct Aether_V1_ReadRequest: Sendable {
   /// Clears the value of `length`. Subsequent reads from it will return its default value.
   public mutating func clearLength() {self._length = nil}
 
+  /// Read the file as it is in another tree the caller can see instead of the session's current
+  /// one: a session, checkpoint, commit, ref or snapshot (as Diff's `against`).
+  public var at: String {
+    get {_at ?? String()}
+    set {_at = newValue}
+  }
+  /// Returns true if `at` has been explicitly set.
+  public var hasAt: Bool {self._at != nil}
+  /// Clears the value of `at`. Subsequent reads from it will return its default value.
+  public mutating func clearAt() {self._at = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _length: UInt64? = nil
+  fileprivate var _at: String? = nil
 }
 
 public nonisolated struct Aether_V1_ReadChunk: Sendable {
@@ -839,7 +851,7 @@ fileprivate nonisolated let _protobuf_package = "aether.v1"
 
 nonisolated extension Aether_V1_ReadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReadRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}offset\0\u{1}length\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}offset\0\u{1}length\0\u{1}at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -851,6 +863,7 @@ nonisolated extension Aether_V1_ReadRequest: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self._length) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._at) }()
       default: break
       }
     }
@@ -873,6 +886,9 @@ nonisolated extension Aether_V1_ReadRequest: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._length {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 4)
     } }()
+    try { if let v = self._at {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -881,6 +897,7 @@ nonisolated extension Aether_V1_ReadRequest: SwiftProtobuf.Message, SwiftProtobu
     if lhs.path != rhs.path {return false}
     if lhs.offset != rhs.offset {return false}
     if lhs._length != rhs._length {return false}
+    if lhs._at != rhs._at {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -154,6 +154,9 @@ public nonisolated struct Aether_V1_UsageResponse: Sendable {
     /// Operation name -> count since the server started.
     public var operations: Dictionary<String,Int64> = [:]
 
+    /// The sum of its sessions' physical bytes.
+    public var physicalBytes: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -173,6 +176,9 @@ public nonisolated struct Aether_V1_UsageResponse: Sendable {
     public var logicalBytes: Int64 = 0
 
     public var operations: Dictionary<String,Int64> = [:]
+
+    /// Stored bytes of the content this session holds and its parent does not (0 for a fresh fork).
+    public var physicalBytes: Int64 = 0
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -634,7 +640,7 @@ nonisolated extension Aether_V1_UsageResponse.Store: SwiftProtobuf.Message, Swif
 
 nonisolated extension Aether_V1_UsageResponse.Tenant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = Aether_V1_UsageResponse.protoMessageName + ".Tenant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tenant\0\u{1}sessions\0\u{3}logical_bytes\0\u{1}operations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tenant\0\u{1}sessions\0\u{3}logical_bytes\0\u{1}operations\0\u{3}physical_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -646,6 +652,7 @@ nonisolated extension Aether_V1_UsageResponse.Tenant: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.sessions) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.logicalBytes) }()
       case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufInt64>.self, value: &self.operations) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.physicalBytes) }()
       default: break
       }
     }
@@ -664,6 +671,9 @@ nonisolated extension Aether_V1_UsageResponse.Tenant: SwiftProtobuf.Message, Swi
     if !self.operations.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufInt64>.self, value: self.operations, fieldNumber: 4)
     }
+    if self.physicalBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.physicalBytes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -672,6 +682,7 @@ nonisolated extension Aether_V1_UsageResponse.Tenant: SwiftProtobuf.Message, Swi
     if lhs.sessions != rhs.sessions {return false}
     if lhs.logicalBytes != rhs.logicalBytes {return false}
     if lhs.operations != rhs.operations {return false}
+    if lhs.physicalBytes != rhs.physicalBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -679,7 +690,7 @@ nonisolated extension Aether_V1_UsageResponse.Tenant: SwiftProtobuf.Message, Swi
 
 nonisolated extension Aether_V1_UsageResponse.SessionUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = Aether_V1_UsageResponse.protoMessageName + ".SessionUsage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}tenant\0\u{1}files\0\u{3}logical_bytes\0\u{1}operations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}tenant\0\u{1}files\0\u{3}logical_bytes\0\u{1}operations\0\u{3}physical_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -692,6 +703,7 @@ nonisolated extension Aether_V1_UsageResponse.SessionUsage: SwiftProtobuf.Messag
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.files) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.logicalBytes) }()
       case 5: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufInt64>.self, value: &self.operations) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.physicalBytes) }()
       default: break
       }
     }
@@ -713,6 +725,9 @@ nonisolated extension Aether_V1_UsageResponse.SessionUsage: SwiftProtobuf.Messag
     if !self.operations.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufInt64>.self, value: self.operations, fieldNumber: 5)
     }
+    if self.physicalBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.physicalBytes, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -722,6 +737,7 @@ nonisolated extension Aether_V1_UsageResponse.SessionUsage: SwiftProtobuf.Messag
     if lhs.files != rhs.files {return false}
     if lhs.logicalBytes != rhs.logicalBytes {return false}
     if lhs.operations != rhs.operations {return false}
+    if lhs.physicalBytes != rhs.physicalBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -100,13 +100,10 @@ extension AetherServer {
 
     /// The sign-in behind the request's cookie, with its principal, if it is live and its token valid.
     func consoleSignIn(_ request: Request) async throws -> (id: String, entry: ConsoleSessions.Entry, principal: Principal)? {
-        guard let id = ConsoleSessions.cookie(in: request.headers[.cookie]), let entry = consoleSessions.entry(id) else { return nil }
-        let access = self.access
-        guard let principal = try await Blocking.run({ try access.authenticate(secret: entry.secret) }) else {
-            consoleSessions.close(id)
-            return nil
-        }
-        return (id, entry, principal)
+        guard let id = ConsoleSessions.cookie(in: request.headers[.cookie]) else { return nil }
+        let sessions = consoleSessions
+        guard let signIn = try await Blocking.run({ try sessions.signedIn(id) }) else { return nil }
+        return (id, signIn.entry, signIn.principal)
     }
 
     func addConsoleRoutes(_ router: Router<AFSRequestContext>) {
@@ -145,11 +142,13 @@ extension AetherServer {
                 if !token.isEmpty { authThrottle?.failed(address) }
                 return ConsoleRoutes.redirect("/?error=1")
             }
-            let id = consoleSessions.open(secret: token)
+            let sessions = consoleSessions
+            let id = try await Blocking.run { try sessions.open(secret: token) }
             return ConsoleRoutes.redirect("/", extra: [.setCookie: ConsoleSessions.setCookie(id, secure: isSecure(request))])
         }
         router.post("/console/sign-out") { [self] request, _ -> Response in
-            guard let id = ConsoleSessions.cookie(in: request.headers[.cookie]), let entry = consoleSessions.entry(id) else {
+            let sessions = consoleSessions
+            guard let id = ConsoleSessions.cookie(in: request.headers[.cookie]), let entry = try await Blocking.run({ try sessions.entry(id) }) else {
                 return ConsoleRoutes.redirect("/", extra: [.setCookie: ConsoleSessions.setCookie(nil, secure: isSecure(request))])
             }
             let body = try await request.body.collect(upTo: 16 << 10)
@@ -157,7 +156,7 @@ extension AetherServer {
             guard ConsoleRoutes.constantTimeEqual(sent, entry.csrf) else {
                 return ConsoleRoutes.page(.forbidden, Data("sign-out refused: missing or wrong CSRF token".utf8), type: "text/plain; charset=utf-8")
             }
-            consoleSessions.close(id)
+            try await Blocking.run { try sessions.close(id) }
             return ConsoleRoutes.redirect("/", extra: [.setCookie: ConsoleSessions.setCookie(nil, secure: isSecure(request))])
         }
         // Who is signed in, and the CSRF token the page sends with every change.

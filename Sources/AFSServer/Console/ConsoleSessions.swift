@@ -1,56 +1,73 @@
+import AFSCore
 import AFSSupport
 import Foundation
-import Synchronization
 
-/// Who is signed in to the web console: an opaque cookie value mapped to the bearer token it was
-/// opened with and a CSRF token.
+/// Who is signed in to the web console: an opaque cookie value standing for the bearer token it
+/// was opened with, and a CSRF token.
 ///
 /// The token never leaves the server again after sign-in: not in a URL, not in the page's
 /// storage; the browser holds only the cookie (`HttpOnly`, `SameSite=Strict`, `Secure` over TLS).
-/// Each request authenticates the token anew, so revoking it signs the console out at once.
-/// Sign-ins live in this process's memory: a restart signs everyone out.
-final class ConsoleSessions: Sendable {
+/// The access catalog keeps the sign-in (``StoredSignIn``: hashes of the cookie and of the token,
+/// never either in clear), so a restart keeps people signed in and every server sharing the
+/// catalog honours the cookie. Each request authenticates the token anew, so revoking it signs
+/// the console out at once.
+struct ConsoleSessions: Sendable {
+    /// A live sign-in: the token's hash and the page's CSRF token.
     struct Entry: Sendable {
-        let secret: String
+        let tokenHash: String
         let csrf: String
-        let expires: ContinuousClock.Instant
     }
 
     static let cookieName = "afs_console"
     /// How long a sign-in lasts.
     static let lifetime: Duration = .seconds(12 * 3600)
-    /// More sign-ins than this and the oldest go first.
-    static let limit = 10_000
 
-    private let entries = Locked<[String: Entry]>([:])
+    let access: AccessControl
+    /// The wall clock sign-ins expire by (injected by tests).
+    let now: @Sendable () -> Date
 
-    /// Opens a sign-in for `secret`; returns the cookie value.
-    func open(secret: String) -> String {
+    init(access: AccessControl, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.access = access
+        self.now = now
+    }
+
+    /// Opens a sign-in for `secret` (already authenticated); returns the cookie value. Ended
+    /// sign-ins are forgotten on the way.
+    func open(secret: String) throws -> String {
         let id = ConsoleSessions.randomToken()
-        let entry = Entry(secret: secret, csrf: ConsoleSessions.randomToken(), expires: .now + ConsoleSessions.lifetime)
-        entries.withLock { all in
-            let now = ContinuousClock.now
-            if all.count >= ConsoleSessions.limit { all = all.filter { $0.value.expires > now } }
-            if all.count >= ConsoleSessions.limit, let oldest = all.min(by: { $0.value.expires < $1.value.expires })?.key { all[oldest] = nil }
-            all[id] = entry
-        }
+        let now = self.now()
+        try access.records.deleteSignIns(expiredBefore: now)
+        try access.records.insertSignIn(
+            StoredSignIn(
+                idHash: AccessControl.hash(id), tokenHash: AccessControl.hash(secret), csrf: ConsoleSessions.randomToken(),
+                expiresAt: now.addingTimeInterval(Double(ConsoleSessions.lifetime.components.seconds))))
         return id
     }
 
-    /// The live sign-in behind a cookie value.
-    func entry(_ id: String) -> Entry? {
-        entries.withLock { all in
-            guard let e = all[id] else { return nil }
-            if e.expires <= .now {
-                all[id] = nil
-                return nil
-            }
-            return e
+    /// The live sign-in behind a cookie value; nil when there is none or it has ended.
+    func entry(_ id: String) throws -> Entry? {
+        let hash = AccessControl.hash(id)
+        guard let stored = try access.records.signIn(idHash: hash) else { return nil }
+        guard stored.expiresAt > now() else {
+            try access.records.deleteSignIn(idHash: hash)
+            return nil
         }
+        return Entry(tokenHash: stored.tokenHash, csrf: stored.csrf)
     }
 
-    func close(_ id: String) {
-        _ = entries.withLock { $0.removeValue(forKey: id) }
+    /// The sign-in behind a cookie value with its principal, if it is live and its token valid;
+    /// a sign-in whose token was revoked is ended.
+    func signedIn(_ id: String) throws -> (entry: Entry, principal: Principal)? {
+        guard let entry = try entry(id) else { return nil }
+        guard let principal = try access.authenticate(secretHash: entry.tokenHash) else {
+            try close(id)
+            return nil
+        }
+        return (entry, principal)
+    }
+
+    func close(_ id: String) throws {
+        try access.records.deleteSignIn(idHash: AccessControl.hash(id))
     }
 
     /// 32 random bytes as lowercase hex.

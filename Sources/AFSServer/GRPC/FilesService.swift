@@ -20,9 +20,7 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
     func read(request: ServerRequest<Aether_V1_ReadRequest>, context: ServerContext) async throws -> StreamingServerResponse<Aether_V1_ReadChunk> {
         let caller = try await caller(request.metadata, .reader)
         let body = request.message
-        _ = try await server.authorize(body.session, principal: caller.principal, .reader)
-        let store = server.store
-        let file = try await Blocking.run { try store.openFile(body.session, path: body.path) }
+        let file = try await server.openFile(body.session, path: body.path, at: body.hasAt ? body.at : nil, principal: caller.principal)
         guard body.offset <= file.size else {
             throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "offset \(body.offset) is past the end of \(file.path) (\(file.size) bytes)")
         }

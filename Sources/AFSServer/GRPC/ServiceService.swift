@@ -29,6 +29,7 @@ struct ServiceService: Aether_V1_Service.ServiceProtocol {
             tenant.tenant = name
             tenant.sessions = Int64(usage.sessions)
             tenant.logicalBytes = usage.logicalBytes
+            tenant.physicalBytes = usage.physicalBytes
             tenant.operations = (usage.operations ?? [:]).mapValues(Int64.init)
             return tenant
         }
@@ -38,6 +39,7 @@ struct ServiceService: Aether_V1_Service.ServiceProtocol {
             session.tenant = s.tenant
             session.files = Int64(s.files)
             session.logicalBytes = s.logicalBytes
+            session.physicalBytes = s.physicalBytes
             session.operations = s.operations.mapValues(Int64.init)
             return session
         }

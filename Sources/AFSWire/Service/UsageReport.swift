@@ -26,17 +26,21 @@ public struct UsageReport: WireModel, Equatable {
     public struct Tenant: WireModel, Equatable {
         public var sessions: Int
         public var logicalBytes: Int64
+        /// The sum of its sessions' physical bytes (each session's cost over its parent).
+        public var physicalBytes: Int64
         /// Operation counts since the server started; absent when the tenant made none.
         public var operations: [String: Int]?
 
         enum CodingKeys: String, CodingKey {
             case sessions, operations
             case logicalBytes = "logical_bytes"
+            case physicalBytes = "physical_bytes"
         }
 
-        public init(sessions: Int = 0, logicalBytes: Int64 = 0, operations: [String: Int]? = nil) {
+        public init(sessions: Int = 0, logicalBytes: Int64 = 0, physicalBytes: Int64 = 0, operations: [String: Int]? = nil) {
             self.sessions = sessions
             self.logicalBytes = logicalBytes
+            self.physicalBytes = physicalBytes
             self.operations = operations
         }
 
@@ -48,18 +52,23 @@ public struct UsageReport: WireModel, Equatable {
         public var tenant: String
         public var files: Int
         public var logicalBytes: Int64
+        /// Stored (compressed) bytes of the content this session holds and its parent does not:
+        /// what it added to the store. 0 for a fresh fork; everything for a session without a parent.
+        public var physicalBytes: Int64
         public var operations: [String: Int]
 
         enum CodingKeys: String, CodingKey {
             case id, tenant, files, operations
             case logicalBytes = "logical_bytes"
+            case physicalBytes = "physical_bytes"
         }
 
-        public init(id: String, tenant: String, files: Int, logicalBytes: Int64, operations: [String: Int]) {
+        public init(id: String, tenant: String, files: Int, logicalBytes: Int64, physicalBytes: Int64, operations: [String: Int]) {
             self.id = id
             self.tenant = tenant
             self.files = files
             self.logicalBytes = logicalBytes
+            self.physicalBytes = physicalBytes
             self.operations = operations
         }
 

@@ -174,7 +174,8 @@ async function viewSessions(params) {
     h('td', {}, badge(s.status)),
     h('td', {}, s.parent_id ? sessionLink(s.parent_id) : h('span', { class: 'muted' }, s.source || '')),
     h('td', {}, s.owner || (sizes.get(s.id) || {}).tenant || ''),
-    h('td', { title: 'logical bytes; files' }, sizes.has(s.id) ? bytes(sizes.get(s.id).logical_bytes) + ' · ' + sizes.get(s.id).files + ' files' : ''),
+    h('td', { class: 'size', title: 'logical bytes · physical bytes (stored, what it added over its parent) · files' },
+      sizes.has(s.id) ? bytes(sizes.get(s.id).logical_bytes) + ' · ' + bytes(sizes.get(s.id).physical_bytes || 0) + ' physical · ' + sizes.get(s.id).files + ' files' : ''),
     h('td', { title: s.created_at || '' }, age(s.created_at)),
     h('td', {},
       h('button', { class: 'fork', onclick: () => forkSession(s.id) }, 'Fork'), ' ',
@@ -407,9 +408,13 @@ function diffLines(left, right) {
   return out;
 }
 
-async function readText(id, path) {
-  const response = await fetch(filePath(id, path), { credentials: 'same-origin' });
+// A file's text in session `id`, or (with `at`) as it is in another session, checkpoint, commit,
+// ref or snapshot; '' when absent there, null when binary.
+async function readText(id, path, at) {
+  const url = filePath(id, path) + (at ? '?at=' + encodeURIComponent(at) : '');
+  const response = await fetch(url, { credentials: 'same-origin' });
   if (response.status === 404) return '';
+  if (!response.ok) throw new Error('cannot read ' + path + (at ? ' at ' + at : '') + ': HTTP ' + response.status);
   const data = new Uint8Array(await response.arrayBuffer());
   if (data.subarray(0, 8192).includes(0)) return null;
   return new TextDecoder('utf-8').decode(data);
@@ -444,17 +449,13 @@ async function viewCompare(id, against, file, mode) {
   const parts = [...nodes, form, h('p', { id: 'diff-summary' }, entries.length ? counts : 'No differences.'),
     h('table', { id: 'diff' }, h('thead', {}, h('tr', {}, h('th', {}, 'Change'), h('th', {}, 'Path'), h('th', {}, 'Kind'))), h('tbody', {}, rows))];
   if (file) {
-    const otherIsSession = /^ses_/.test(against);
-    const right = await readText(id, file);
-    const left = otherIsSession ? await readText(against, file) : undefined;
+    const [right, left] = await Promise.all([readText(id, file), readText(id, file, against)]);
     const notes = await api('GET', '/v1/sessions/' + encodeURIComponent(id) + '/annotations?path=' + encodeURIComponent(file));
     parts.push(h('h2', { id: 'file-title' }, file),
       h('div', { class: 'controls' },
         link(base + '&file=' + encodeURIComponent(file) + '&mode=unified', 'Unified'), ' · ',
         link(base + '&file=' + encodeURIComponent(file) + '&mode=split', 'Side by side')));
-    if (left === undefined) {
-      parts.push(h('p', { class: 'muted' }, 'Line changes are shown against sessions; this is ', against, '. Its content here:'), codeView(splitLines(right || ''), notes, (line) => annotate(id, file, line)));
-    } else if (left === null || right === null) {
+    if (left === null || right === null) {
       parts.push(h('p', {}, 'A binary file: not shown.'));
     } else {
       parts.push(diffView(diffLines(splitLines(left), splitLines(right)), notes, mode, (line) => annotate(id, file, line)));
@@ -761,11 +762,11 @@ async function viewUsage() {
     h('h2', {}, 'Requests per minute (last hour)'), barChart('requests-chart', minutes, 'requests'),
     h('h2', {}, 'Sessions created per day'), barChart('sessions-chart', days, 'sessions'),
     h('h2', {}, 'Per tenant'),
-    h('table', { id: 'tenant-usage' }, h('thead', {}, h('tr', {}, ['Tenant', 'Sessions', 'Logical', 'Operations'].map((t) => h('th', {}, t)))),
-      h('tbody', {}, tenants.map(([name, t]) => h('tr', {}, h('td', {}, name), h('td', {}, t.sessions), h('td', {}, bytes(t.logical_bytes)), h('td', {}, ops(t.operations)))))),
+    h('table', { id: 'tenant-usage' }, h('thead', {}, h('tr', {}, ['Tenant', 'Sessions', 'Logical', 'Physical', 'Operations'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, tenants.map(([name, t]) => h('tr', {}, h('td', {}, name), h('td', {}, t.sessions), h('td', {}, bytes(t.logical_bytes)), h('td', {}, bytes(t.physical_bytes || 0)), h('td', {}, ops(t.operations)))))),
     h('h2', {}, 'Per session'),
-    h('table', { id: 'session-usage' }, h('thead', {}, h('tr', {}, ['Session', 'Files', 'Logical', 'Operations'].map((t) => h('th', {}, t)))),
-      h('tbody', {}, (usage.sessions || []).map((u) => h('tr', {}, h('td', {}, sessionLink(u.id)), h('td', {}, u.files), h('td', {}, bytes(u.logical_bytes)), h('td', {}, ops(u.operations)))))));
+    h('table', { id: 'session-usage' }, h('thead', {}, h('tr', {}, ['Session', 'Files', 'Logical', 'Physical', 'Operations'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, (usage.sessions || []).map((u) => h('tr', {}, h('td', {}, sessionLink(u.id)), h('td', {}, u.files), h('td', {}, bytes(u.logical_bytes)), h('td', { class: 'physical' }, bytes(u.physical_bytes || 0)), h('td', {}, ops(u.operations)))))));
 }
 
 // --- Start ---------------------------------------------------------------------------------------
