@@ -162,6 +162,7 @@ import Testing
         #expect((seen["conflicts"] as? String ?? "").contains("/README.md"))
         #expect(seen["diff_against_ref"] as? Bool == true, "line changes against the ref main")
         #expect(seen["fresh_fork_physical"] as? String == "0 B")
+        #expect(seen["stale_page_dropped"] as? Bool == true)
     }
 
     /// The workspaces page against afs-server linked to a real afs-vmd (bubblewrap): create with a

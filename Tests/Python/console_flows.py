@@ -245,6 +245,26 @@ with sync_playwright() as p:
     seen["outsider_error"] = outside_page.locator("#page-error").inner_text()
     outsider.close()
 
+    # Overlapping navigations: a slow page whose answer arrives after the user moved on paints
+    # nothing over the newer page. The diff is held back 1.5 s in the page's fetch.
+    page.goto(base + "/#/sessions")
+    expect(page.locator("#sessions")).to_be_visible()
+    page.evaluate("""() => {
+        const original = window.fetch;
+        window.fetch = (url, options) => String(url).includes('/diff?')
+            ? new Promise((resolve) => setTimeout(resolve, 1500)).then(() => original(url, options))
+            : original(url, options);
+    }""")
+    page.evaluate("location.hash = " + json.dumps("#/s/" + fork + "/compare"))
+    time.sleep(0.3)
+    page.evaluate("location.hash = '#/usage'")
+    expect(page.locator("#session-usage")).to_be_visible()
+    time.sleep(2.0)
+    check(page.locator("#diff").count() == 0 and page.locator("#session-usage").count() == 1,
+          "the slow compare page replaced the newer usage page")
+    seen["stale_page_dropped"] = True
+    page.reload()
+
     # Usage: per tenant and per session, with charts drawn by the page.
     page.goto(base + "/#/usage")
     expect(page.locator("#tenant-usage")).to_contain_text("admin")
