@@ -252,6 +252,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "afs-soak",
+            dependencies: ["AFSClient", "AFSCore", "AFSSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Soak"
+        ),
+
+        .executableTarget(
             name: "afs-objectbench",
             dependencies: ["AFSClient", "AFSCore", "AFSObjectStore", "AFSPostgres"],
             path: "Benchmarks/ObjectStoreBench"

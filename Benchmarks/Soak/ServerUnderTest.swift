@@ -1,0 +1,81 @@
+import AFSClient
+import AFSSupport
+import Foundation
+
+/// The afs-server the soak kills: started on one data directory and one loopback port for the
+/// whole run (so clients keep their endpoint), stopped only with SIGKILL.
+final class ServerUnderTest: @unchecked Sendable {
+    // @unchecked: `running` is touched only by the soak's driving thread (start, kill, wait).
+    let executable: String
+    let data: String
+    let port: Int
+    let extraArguments: [String]
+    let log: String
+    private var running: Command.Running?
+
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    init(executable: String, data: String, extraArguments: [String]) throws {
+        self.executable = executable
+        self.data = data
+        self.extraArguments = extraArguments
+        self.log = data + ".log"
+        port = try ServerUnderTest.freePort()
+    }
+
+    /// A loopback port nobody listens on now (the kernel's choice for a socket bound to port 0).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SoakFailure("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw SoakFailure("bind: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Starts the server and waits (up to `timeout`) until it answers its health check.
+    func start(timeout: Duration = .seconds(60)) throws {
+        var command = Command(
+            executable, ["--data", data, "--http", "127.0.0.1:\(port)", "--grpc", "127.0.0.1:0"] + extraArguments)
+        command.stdout = .appendTo(log)
+        command.stderr = .appendTo(log)
+        do { running = try command.spawn() } catch { throw SoakFailure("cannot start \(executable): \(error)") }
+        let deadline = ContinuousClock.now + timeout
+        let probe = try RemoteStore(endpoint: endpoint, token: nil, timeout: 2, connectTimeout: 0.5)
+        while ContinuousClock.now < deadline {
+            if (try? probe.health()) != nil { return }
+            if let pid = running?.pid, Glibc.kill(pid, 0) != 0 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw SoakFailure("afs-server did not become healthy on \(endpoint) within \(timeout); its log: \(log)")
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    func kill() {
+        guard let running else { return }
+        running.terminate(SIGKILL)
+        _ = try? running.wait(timeout: .seconds(30))
+        self.running = nil
+    }
+
+    /// The admin token the first start wrote.
+    func adminToken() throws -> String {
+        guard let text = try? String(contentsOfFile: data + "/admin.token", encoding: .utf8) else {
+            throw SoakFailure("no admin token in \(data)/admin.token")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Why the soak could not go on (as opposed to what it found, which goes in the report).
+struct SoakFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
