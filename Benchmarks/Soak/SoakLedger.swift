@@ -35,7 +35,7 @@ final class SoakLedger: Sendable {
 
     /// Deterministic content of one version of a path: sizes from inline to multi-chunk.
     static func content(session: String, path: String, version: Int) -> [UInt8] {
-        let sizes = [29, 2_500, 40_000, 180_000]
+        let sizes = [29, 2_500, 20_000, 70_000]
         var seed: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the name, then the version
         for byte in (session + path).utf8 { seed = (seed ^ UInt64(byte)) &* 0x100_0000_01B3 }
         seed ^= UInt64(version) &* 0x9E37_79B9_7F4A_7C15

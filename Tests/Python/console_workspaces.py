@@ -131,6 +131,17 @@ with sync_playwright() as p:
     expect(row.locator("[data-status]")).to_have_attribute("data-status", "error")
     expect(row.locator(".reason")).to_contain_text("exited unexpectedly")
     seen["error_reason"] = row.locator(".reason").inner_text()
+    # stop_failed (a VM that survives its whole stop ladder) cannot be provoked with a real
+    # sandbox: SIGKILL always ends one. The page draws it through the same indicator, given the
+    # workspace as the API returns it (state and reason), so that drawing is checked here.
+    drawn = page.evaluate("""() => {
+        const w = { id: 'ws_x', status: 'stop_failed', error: 'the VM ignored SIGTERM and SIGKILL for 30 s' };
+        const el = indicator(w);
+        return { status: el.getAttribute('data-status'), text: el.textContent, cls: el.className };
+    }""")
+    check(drawn["status"] == "stop_failed" and "stop_failed" in drawn["text"] and "ignored SIGTERM" in drawn["text"] and "stop_failed" in drawn["cls"],
+          f"stop_failed drawn as {drawn}")
+    seen["stop_failed_drawn"] = drawn["text"]
     page.once("dialog", lambda d: d.accept())
     row.locator("button.delete").click()
     expect(page.locator(f"#workspaces tr[data-id='{workspace}']")).to_have_count(0)
