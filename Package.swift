@@ -44,7 +44,7 @@ let package = Package(
         .systemLibrary(name: "CFUSE3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(name: "CSystemExtras"),
         // Small primitives shared by every module, defined once: HOST:PORT, random ids, a raised-once flag.
-        .target(name: "AFSSupport"),
+        .target(name: "AFSSupport", dependencies: ["CSystemExtras"]),
         // The streaming tar reader and writer (ustar, pax, GNU), with no knowledge of sessions.
         .target(name: "AFSTar"),
 

@@ -28,6 +28,15 @@ import Testing
         #expect(many.count == 10_000)
         // Every character of the alphabet shows up (the modulo covers all 32).
         #expect(Set(many.joined()).count == 32)
+        // And evenly: 160,000 characters, 5,000 expected each; a biased draw (a byte modulo a
+        // number that does not divide 256) would stray far beyond ±10 %.
+        var counts: [Character: Int] = [:]
+        for c in many.joined() { counts[c, default: 0] += 1 }
+        #expect(counts.values.allSatisfy { (4_500...5_500).contains($0) }, "\(counts)")
+        // Large requests (past getrandom's 256-byte single-call guarantee) are filled whole.
+        let long = RandomID.hex(bytes: 4096)
+        #expect(long.count == 8192 && Set(long).count == 16)
+        #expect(RandomID.base32(count: 0).isEmpty)
     }
 
     @Test func aFlagRaisedOnOneThreadIsSeenOnAnother() async {

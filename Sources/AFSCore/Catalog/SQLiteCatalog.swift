@@ -87,8 +87,8 @@ public final class SQLiteCatalog: Catalog {
     func writeRelaxed<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
         do {
             return try db.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                try db.execute(cached: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(cached: "PRAGMA synchronous = FULL") }
                 var result: T?
                 try db.inTransaction {
                     result = try body(db)
@@ -147,7 +147,7 @@ public final class SQLiteCatalog: Catalog {
         try write { db in
             try SQLiteCatalog.insertEvents(events, db)
             try db.execute(
-                sql: """
+                cached: """
                     INSERT INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,
                     created_at, updated_at, journal_generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)
                     """, arguments: SQLiteCatalog.arguments(session))
@@ -157,7 +157,7 @@ public final class SQLiteCatalog: Catalog {
     /// Reads one `session` row by ID; nil when there is none.
     public func session(_ id: String) throws(AFSError) -> SessionInfo? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(SQLiteCatalog.session)
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM session WHERE id = ?"), arguments: [id]).map(SQLiteCatalog.session)
         }
     }
 
@@ -166,9 +166,9 @@ public final class SQLiteCatalog: Catalog {
         try read { db in
             let rows: [Row]
             if let status {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM session WHERE status = ? ORDER BY created_at, id", arguments: [status.rawValue])
+                rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM session WHERE status = ? ORDER BY created_at, id"), arguments: [status.rawValue])
             } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM session ORDER BY created_at, id")
+                rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM session ORDER BY created_at, id"))
             }
             return try rows.map(SQLiteCatalog.session)
         }
@@ -180,7 +180,7 @@ public final class SQLiteCatalog: Catalog {
             var args = SQLiteCatalog.arguments(session)
             _ = args.append(contentsOf: [session.id])
             try db.execute(
-                sql: """
+                cached: """
                     UPDATE session SET id=?, name=?, status=?, parent_id=?, source=?, root=?, base_commit=?, head_commit=?,
                     created_at=?, updated_at=?, journal_generation=? WHERE id=?
                     """, arguments: args)
@@ -191,8 +191,8 @@ public final class SQLiteCatalog: Catalog {
     /// Deletes the session row and its checkpoints in one transaction; a missing ID is not an error.
     public func deleteSession(_ id: String) throws(AFSError) {
         try write { db in
-            try db.execute(sql: "DELETE FROM checkpoint WHERE session_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM session WHERE id = ?", arguments: [id])
+            try db.execute(cached: "DELETE FROM checkpoint WHERE session_id = ?", arguments: [id])
+            try db.execute(cached: "DELETE FROM session WHERE id = ?", arguments: [id])
         }
     }
 
@@ -208,20 +208,20 @@ public final class SQLiteCatalog: Catalog {
     public func insertCheckpoint(_ c: CheckpointInfo) throws(AFSError) {
         try write { db in
             try db.execute(
-                sql: "INSERT INTO checkpoint (id, session_id, root, label, created_at, seq) VALUES (?,?,?,?,?,?)",
+                cached: "INSERT INTO checkpoint (id, session_id, root, label, created_at, seq) VALUES (?,?,?,?,?,?)",
                 arguments: [c.id, c.sessionID, c.root.hex, c.label, c.createdAt.timeIntervalSince1970, Int64(c.changeSeq)])
         }
     }
 
     /// Reads one checkpoint by ID; nil when there is none.
     public func checkpoint(_ id: String) throws(AFSError) -> CheckpointInfo? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM checkpoint WHERE id = ?", arguments: [id]).map(SQLiteCatalog.checkpoint) }
+        try read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM checkpoint WHERE id = ?"), arguments: [id]).map(SQLiteCatalog.checkpoint) }
     }
 
     /// A session's checkpoints, oldest first (ties in insertion order); empty for an unknown session.
     public func checkpoints(session: String) throws(AFSError) -> [CheckpointInfo] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM checkpoint WHERE session_id = ? ORDER BY created_at, rowid", arguments: [session])
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM checkpoint WHERE session_id = ? ORDER BY created_at, rowid"), arguments: [session])
                 .map(SQLiteCatalog.checkpoint)
         }
     }
@@ -241,14 +241,14 @@ public final class SQLiteCatalog: Catalog {
     public func insertCommit(_ c: CommitInfo) throws(AFSError) {
         try write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO commit_object (id, root, parents, message, author, created_at, session_id) VALUES (?,?,?,?,?,?,?)",
+                cached: "INSERT OR IGNORE INTO commit_object (id, root, parents, message, author, created_at, session_id) VALUES (?,?,?,?,?,?,?)",
                 arguments: [c.id, c.root.hex, c.parents.joined(separator: ","), c.message, c.author, c.createdAt.timeIntervalSince1970, c.sessionID])
         }
     }
 
     /// Reads one commit by ID; nil when there is none.
     public func commit(_ id: String) throws(AFSError) -> CommitInfo? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM commit_object WHERE id = ?", arguments: [id]).map(SQLiteCatalog.commit) }
+        try read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM commit_object WHERE id = ?"), arguments: [id]).map(SQLiteCatalog.commit) }
     }
 
     private static func ref(_ row: Row) -> RefInfo {
@@ -257,12 +257,12 @@ public final class SQLiteCatalog: Catalog {
 
     /// Reads one ref by name; nil when there is none.
     public func ref(_ name: String) throws(AFSError) -> RefInfo? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM ref WHERE name = ?", arguments: [name]).map(SQLiteCatalog.ref) }
+        try read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM ref WHERE name = ?"), arguments: [name]).map(SQLiteCatalog.ref) }
     }
 
     /// Every ref, sorted by name.
     public func refs() throws(AFSError) -> [RefInfo] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM ref ORDER BY name").map(SQLiteCatalog.ref) }
+        try read { db in try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM ref ORDER BY name")).map(SQLiteCatalog.ref) }
     }
 
     /// Compare-and-set as one conditional `UPDATE` (or `INSERT OR IGNORE` when `expected` is nil);
@@ -271,9 +271,9 @@ public final class SQLiteCatalog: Catalog {
         try write { db in
             let now = Date().timeIntervalSince1970
             if let expected {
-                try db.execute(sql: "UPDATE ref SET commit_id = ?, updated_at = ? WHERE name = ? AND commit_id = ?", arguments: [commit, now, name, expected])
+                try db.execute(cached: "UPDATE ref SET commit_id = ?, updated_at = ? WHERE name = ? AND commit_id = ?", arguments: [commit, now, name, expected])
             } else {
-                try db.execute(sql: "INSERT OR IGNORE INTO ref (name, commit_id, updated_at) VALUES (?,?,?)", arguments: [name, commit, now])
+                try db.execute(cached: "INSERT OR IGNORE INTO ref (name, commit_id, updated_at) VALUES (?,?,?)", arguments: [name, commit, now])
             }
             return db.changesCount == 1
         }
@@ -288,23 +288,23 @@ public final class SQLiteCatalog: Catalog {
     /// Inserts a `snapshot` row; `alreadyExists` when the name is taken (checked in the same transaction).
     public func insertSnapshot(_ s: SnapshotInfo) throws(AFSError) {
         try write { db in
-            if try Row.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE name = ?", arguments: [s.name]) != nil {
+            if try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM snapshot WHERE name = ?"), arguments: [s.name]) != nil {
                 throw AFSError(.alreadyExists, "snapshot \(s.name) already exists; pick another name")
             }
             try db.execute(
-                sql: "INSERT INTO snapshot (name, root, session_id, created_at) VALUES (?,?,?,?)",
+                cached: "INSERT INTO snapshot (name, root, session_id, created_at) VALUES (?,?,?,?)",
                 arguments: [s.name, s.root.hex, s.sessionID, s.createdAt.timeIntervalSince1970])
         }
     }
 
     /// Reads one snapshot by name; nil when there is none.
     public func snapshot(_ name: String) throws(AFSError) -> SnapshotInfo? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE name = ?", arguments: [name]).map(SQLiteCatalog.snapshot) }
+        try read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM snapshot WHERE name = ?"), arguments: [name]).map(SQLiteCatalog.snapshot) }
     }
 
     /// Every snapshot, sorted by name.
     public func snapshots() throws(AFSError) -> [SnapshotInfo] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY name").map(SQLiteCatalog.snapshot) }
+        try read { db in try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM snapshot ORDER BY name")).map(SQLiteCatalog.snapshot) }
     }
 
     /// The `root` of every session, checkpoint, commit and snapshot row, duplicates kept;
@@ -313,7 +313,7 @@ public final class SQLiteCatalog: Catalog {
         try read { db in
             var out: [ChunkID] = []
             for table in ["session", "checkpoint", "commit_object", "snapshot"] {
-                for s in try String.fetchAll(db, sql: "SELECT root FROM \(table)") {
+                for s in try String.fetchAll(try db.cachedStatement(sql: "SELECT root FROM \(table)")) {
                     guard let id = ChunkID(hex: s) else { throw AFSError.corrupted("catalog \(table) has an invalid root") }
                     out.append(id)
                 }
