@@ -156,7 +156,7 @@ let package = Package(
         .executableTarget(name: "aether", dependencies: ["AetherCLI"]),
         // The decoders of hostile bytes as fuzz targets: run by libFuzzer (afs-fuzz, scripts/fuzz.sh)
         // and, over their seeds, by the tests.
-        .target(name: "AFSFuzz", dependencies: ["AFSCore", "AFSTar", "AFSConfig", "AFSMountControl", "AFSWire"]),
+        .target(name: "AFSFuzz", dependencies: ["AFSCore", "AFSTar", "AFSConfig", "AFSMountControl", "AFSWire", "AFSObjectStore"]),
         // git's fsmonitor hook (`aether fsmonitor enable` points core.fsmonitor at it): git runs it
         // before every `git status`, so it links only AFSMountControl, and the Swift runtime
         // statically, to start in ~2 ms where `aether` takes ~12 ms.

@@ -320,7 +320,7 @@ func writeDocs(_ dir: String, sections: [Section], run: RunInfo, json: JSON) thr
 /// `perf/inprocess.md` (written by `Benchmarks/InProcess/run.sh`), `perf/profiles.md` (the profiles of the
 /// misses), `perf/workspaces.md` (written by `afs-vmbench --out`), `perf/mount.md` (written by
 /// `Benchmarks/MountBench/run.sh`), `perf/transport.md` (written by `afs-transportbench --out`) and `perf/console.md`
-/// (written by `Benchmarks/ConsoleBench/run.sh --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
+/// (written by `Benchmarks/ConsoleBench/run.sh --out`) and `perf/soak.md` (written by `afs-soak --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
 func embeddedPerfNotes(_ perf: String) -> String {
     let notes = [
         ("inprocess.md", "In-process figures (ordo-one/benchmark)"),
@@ -329,6 +329,7 @@ func embeddedPerfNotes(_ perf: String) -> String {
         ("mount.md", "The mount against the local disk"),
         ("transport.md", "Mount transport: HTTP or gRPC"),
         ("console.md", "Web console: page loads"),
+        ("soak.md", "Crash soak: SIGKILL under load"),
     ]
     var s = ""
     for (file, heading) in notes {

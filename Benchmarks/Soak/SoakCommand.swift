@@ -35,6 +35,7 @@ struct SoakCommand: ParsableCommand {
     @Option(help: "The afs-server executable (default: afs-server beside afs-soak).") var server: String?
     @Option(help: "Parent of the scratch data directory (kept off tmpfs).") var work = "/var/tmp"
     @Option(help: "Also write the report as JSON to this file.") var json: String?
+    @Option(help: "Also write the report as Markdown to this file (Docs/perf/soak.md, which afs-bench embeds in PERFORMANCE.md).") var out: String?
     @Flag(help: "Keep the data directory afterwards.") var keep = false
     @Argument(parsing: .postTerminator, help: "Extra afs-server arguments, after --.") var serverArguments: [String] = []
 
@@ -71,6 +72,9 @@ struct SoakCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
         }
+        if let out {
+            try Data(SoakCommand.markdown(report, arguments: Array(CommandLine.arguments.dropFirst())).utf8).write(to: URL(fileURLWithPath: out))
+        }
         let restarts = report.restartSeconds.sorted()
         let p50 = restarts.isEmpty ? 0 : restarts[restarts.count / 2]
         print(
@@ -82,5 +86,32 @@ struct SoakCommand: ParsableCommand {
             """)
         for line in (report.losses + report.verifyProblems).prefix(20) { print("  " + line) }
         if !report.clean { throw ExitCode(1) }
+    }
+
+    /// The report as the Markdown page Docs/perf/soak.md holds.
+    static func markdown(_ report: SoakRun.Report, arguments: [String]) -> String {
+        let restarts = report.restartSeconds.sorted()
+        func percentile(_ p: Double) -> String {
+            restarts.isEmpty ? "n/a" : String(format: "%.2f s", restarts[min(restarts.count - 1, Int(Double(restarts.count - 1) * p))])
+        }
+        var s = "# Crash soak: SIGKILL under load\n\n"
+        s += "<!-- Written by afs-soak --out. Do not edit: the next run rewrites it. -->\n\n"
+        s += "`afs-soak \(arguments.joined(separator: " "))`, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+        s += "\(String(format: "%.0f", report.seconds)) s. Each cycle: writers, forks, fork deletions, checkpoints, commits with "
+        s += "promotes and garbage collections against afs-server for a random time, SIGKILL, restart on the same data, "
+        s += "then every acknowledged result read back and `store verify`.\n\n"
+        s += "| figure | value |\n|---|---:|\n"
+        s += "| kill cycles | \(report.cycles) |\n"
+        s += "| writes acknowledged | \(report.writesAcknowledged) |\n"
+        s += "| **writes lost** (must be 0) | **\(report.writesLost)** |\n"
+        s += "| writes in doubt at a kill (answer cut off; either version accepted) | \(report.writesInDoubt) |\n"
+        s += "| forks / fork deletions acknowledged | \(report.forksAcknowledged) / \(report.forkDeletesAcknowledged) |\n"
+        s += "| checkpoints / promotes acknowledged | \(report.checkpointsAcknowledged) / \(report.promotesAcknowledged) |\n"
+        s += "| garbage collections | \(report.collections) |\n"
+        s += "| other losses (forks, deletions, checkpoints, refs) | \(report.losses.count) |\n"
+        s += "| `store verify` problems | \(report.verifyProblems.count) |\n"
+        s += "| restart until healthy, p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |\n"
+        for line in (report.losses + report.verifyProblems).prefix(20) { s += "\n- \(line)" }
+        return s + "\n"
     }
 }

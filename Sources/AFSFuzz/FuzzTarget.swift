@@ -1,6 +1,7 @@
 import AFSConfig
 import AFSCore
 import AFSMountControl
+import AFSObjectStore
 import AFSTar
 import AFSWire
 import Foundation
@@ -9,8 +10,9 @@ import Foundation
 /// over its committed seeds and their mutations, by the test suite on every run.
 ///
 /// Each target feeds one input to one decoder the way the system meets such bytes: from disk
-/// (records, tree nodes, journals, the config file), from the network (tar uploads, JSON bodies,
-/// session paths) or from a local socket (the mount's control requests). A target returns whatever
+/// (records, segments, the index checkpoint, tree nodes, journals, the config file), from object
+/// storage (pack indexes), from the network (tar uploads, chunked uploads, JSON bodies, session
+/// paths) or from a local socket (the mount's control requests). A target returns whatever
 /// the input is; a crash, a trap or a hang is the bug the fuzzer looks for.
 public struct FuzzTarget: Sendable {
     /// The name `scripts/fuzz.sh` and the corpus directory (`Fuzz/corpus/NAME`) use.
@@ -33,7 +35,14 @@ public struct FuzzTarget: Sendable {
         FuzzTarget(name: "config", summary: "the TOML config file", body: { _ = try? ConfigFile(text: String(decoding: $0, as: UTF8.self)) }),
         FuzzTarget(name: "control", summary: "the mount's control-socket requests", body: { _ = try? JSONDecoder().decode(ControlRequest.self, from: Data($0)) }),
         FuzzTarget(name: "wire", summary: "JSON request bodies of the HTTP API", body: FuzzTarget.wire),
+        FuzzTarget(name: "chunked-body", summary: "chunked-upload bodies (application/vnd.aetherfs.chunks) in uneven pieces", body: DecoderEntryPoints.chunkedBody),
+        FuzzTarget(name: "index-checkpoint", summary: "the chunk index checkpoint file, sealed and as given", body: DecoderEntryPoints.indexCheckpoint),
+        FuzzTarget(name: "segment", summary: "segment files as recovery and verify scan them", body: { DecoderEntryPoints.segment($0, scratch: FuzzTarget.scratch) }),
+        FuzzTarget(name: "pack-index", summary: "S3 pack index objects, sealed and as given", body: PackIndex.fuzz),
     ]
+
+    /// Where file-backed targets (segment) write their one input file.
+    static let scratch = FileManager.default.temporaryDirectory.path
 
     /// The target called `name`.
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

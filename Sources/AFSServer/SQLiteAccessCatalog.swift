@@ -63,20 +63,20 @@ public final class SQLiteAccessCatalog: AccessCatalog {
     public func insertToken(_ t: StoredToken) throws(AFSError) {
         try write { db in
             try db.execute(
-                sql: "INSERT INTO token (id, hash, tenant, role, label, created_at) VALUES (?,?,?,?,?,?)",
+                cached: "INSERT INTO token (id, hash, tenant, role, label, created_at) VALUES (?,?,?,?,?,?)",
                 arguments: [t.id, t.secretHash, t.tenant, t.role, t.label, t.createdAt.timeIntervalSince1970])
         }
     }
 
     public func token(secretHash: String) throws(AFSError) -> StoredToken? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [secretHash]).map(SQLiteAccessCatalog.token) }
+        try read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM token WHERE hash = ?"), arguments: [secretHash]).map(SQLiteAccessCatalog.token) }
     }
 
     public func tokens(tenant: String?) throws(AFSError) -> [StoredToken] {
         try read { db in
             let rows = tenant == nil
-                ? try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id")
-                : try Row.fetchAll(db, sql: "SELECT * FROM token WHERE tenant = ? ORDER BY created_at, id", arguments: [tenant])
+                ? try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM token ORDER BY created_at, id"))
+                : try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM token WHERE tenant = ? ORDER BY created_at, id"), arguments: [tenant])
             return rows.map(SQLiteAccessCatalog.token)
         }
     }
@@ -84,41 +84,41 @@ public final class SQLiteAccessCatalog: AccessCatalog {
     public func deleteToken(id: String, tenant: String?) throws(AFSError) -> Bool {
         try write { db in
             if let tenant {
-                try db.execute(sql: "DELETE FROM token WHERE id = ? AND tenant = ?", arguments: [id, tenant])
+                try db.execute(cached: "DELETE FROM token WHERE id = ? AND tenant = ?", arguments: [id, tenant])
             } else {
-                try db.execute(sql: "DELETE FROM token WHERE id = ?", arguments: [id])
+                try db.execute(cached: "DELETE FROM token WHERE id = ?", arguments: [id])
             }
             return db.changesCount == 1
         }
     }
 
     public func setOwner(session: String, tenant: String) throws(AFSError) {
-        try write { db in try db.execute(sql: "INSERT OR REPLACE INTO ownership (session_id, tenant) VALUES (?, ?)", arguments: [session, tenant]) }
+        try write { db in try db.execute(cached: "INSERT OR REPLACE INTO ownership (session_id, tenant) VALUES (?, ?)", arguments: [session, tenant]) }
     }
 
     public func owner(session: String) throws(AFSError) -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT tenant FROM ownership WHERE session_id = ?", arguments: [session]) }
+        try read { db in try String.fetchOne(try db.cachedStatement(sql: "SELECT tenant FROM ownership WHERE session_id = ?"), arguments: [session]) }
     }
 
     public func sessions(tenant: String) throws(AFSError) -> Set<String> {
-        try read { db in Set(try String.fetchAll(db, sql: "SELECT session_id FROM ownership WHERE tenant = ?", arguments: [tenant])) }
+        try read { db in Set(try String.fetchAll(try db.cachedStatement(sql: "SELECT session_id FROM ownership WHERE tenant = ?"), arguments: [tenant])) }
     }
 
     public func forgetOwner(session: String) throws(AFSError) {
-        try write { db in try db.execute(sql: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+        try write { db in try db.execute(cached: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
     }
 
     public func insertSignIn(_ s: StoredSignIn) throws(AFSError) {
         try write { db in
             try db.execute(
-                sql: "INSERT INTO sign_in (id_hash, token_hash, csrf, expires_at) VALUES (?,?,?,?)",
+                cached: "INSERT INTO sign_in (id_hash, token_hash, csrf, expires_at) VALUES (?,?,?,?)",
                 arguments: [s.idHash, s.tokenHash, s.csrf, s.expiresAt.timeIntervalSince1970])
         }
     }
 
     public func signIn(idHash: String) throws(AFSError) -> StoredSignIn? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sign_in WHERE id_hash = ?", arguments: [idHash]).map { row in
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM sign_in WHERE id_hash = ?"), arguments: [idHash]).map { row in
                 StoredSignIn(
                     idHash: row["id_hash"], tokenHash: row["token_hash"], csrf: row["csrf"],
                     expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
@@ -127,13 +127,13 @@ public final class SQLiteAccessCatalog: AccessCatalog {
     }
 
     public func deleteSignIn(idHash: String) throws(AFSError) {
-        try write { db in try db.execute(sql: "DELETE FROM sign_in WHERE id_hash = ?", arguments: [idHash]) }
+        try write { db in try db.execute(cached: "DELETE FROM sign_in WHERE id_hash = ?", arguments: [idHash]) }
     }
 
     @discardableResult
     public func deleteSignIns(expiredBefore date: Date) throws(AFSError) -> Int {
         try write { db in
-            try db.execute(sql: "DELETE FROM sign_in WHERE expires_at < ?", arguments: [date.timeIntervalSince1970])
+            try db.execute(cached: "DELETE FROM sign_in WHERE expires_at < ?", arguments: [date.timeIntervalSince1970])
             return db.changesCount
         }
     }
@@ -142,7 +142,7 @@ public final class SQLiteAccessCatalog: AccessCatalog {
         try write { db in
             for c in counts {
                 try db.execute(
-                    sql: "INSERT INTO usage (tenant, session_id, op, count) VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                    cached: "INSERT INTO usage (tenant, session_id, op, count) VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
                     arguments: [c.tenant, c.session, c.operation, c.count])
             }
         }
@@ -150,7 +150,7 @@ public final class SQLiteAccessCatalog: AccessCatalog {
 
     public func usage() throws(AFSError) -> [UsageCount] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM usage").map { row in
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM usage")).map { row in
                 UsageCount(tenant: row["tenant"], session: row["session_id"], operation: row["op"], count: row["count"])
             }
         }

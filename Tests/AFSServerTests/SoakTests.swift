@@ -44,9 +44,12 @@ import Testing
             """
         try script.write(toFile: wrapper, atomically: true, encoding: .utf8)
         chmod(wrapper, 0o755)
-        let result = try Self.run(["--cycles", "3", "--server", wrapper, "--max-load", "0.5"])
+        let result = try Self.run(["--cycles", "5", "--server", wrapper, "--max-load", "1.0"])
         #expect(result.status == 1, "\(result.output)")
-        #expect((result.report["writes_lost"] as? Int ?? 0) > 0, "\(result.output)")
+        // Whatever was acknowledged before the first kill is reported gone: writes, or (on a
+        // machine so loaded that no write finished in time) a fork or checkpoint.
+        let lost = (result.report["writes_lost"] as? Int ?? 0) + (result.report["losses"] as? [Any] ?? []).count
+        #expect(lost > 0, "\(result.output)")
         #expect(result.output.contains("acknowledged"), "\(result.output)")
     }
 }

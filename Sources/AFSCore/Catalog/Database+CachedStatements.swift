@@ -5,7 +5,7 @@ extension Database {
     /// per connection and every later call only binds and steps it. Compiling the SQL text again
     /// on every call was over a third of a fork's instructions (Docs/perf/profiles.md §1).
     /// For fixed statements only: each distinct text stays cached for the connection's life.
-    func execute(cached sql: String, arguments: StatementArguments = StatementArguments()) throws {
+    package func execute(cached sql: String, arguments: StatementArguments = StatementArguments()) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

@@ -32,7 +32,14 @@ struct IndexCheckpoint {
     }
 
     static func load(path: String) throws(AFSError) -> IndexCheckpoint? {
-        guard let bytes = try POSIXFile.readWhole(path), bytes.count >= 40 else { return nil }
+        guard let bytes = try POSIXFile.readWhole(path) else { return nil }
+        return decode(bytes)
+    }
+
+    /// Parses a checkpoint file's bytes; nil when they are not a whole, intact checkpoint (the
+    /// log is then scanned instead).
+    static func decode(_ bytes: [UInt8]) -> IndexCheckpoint? {
+        guard bytes.count >= 40 else { return nil }
         let body = bytes.count - 8
         let stored = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: body, as: UInt64.self)) }
         guard bytes.withUnsafeBytes({ ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }) == stored else {
@@ -42,9 +49,11 @@ struct IndexCheckpoint {
         do {
             guard Array(try r.raw(8)) == magic, try r.u32() == 1 else { return nil }
             let segment = try r.u32()
-            let offset = Int64(try r.u64())
-            let count = Int(try r.u64())
-            guard count * entrySize == body - 32 else { return nil }
+            // Counts and offsets from the file are checked before use: a value past Int's range
+            // (which no store writes) refuses the checkpoint instead of trapping.
+            guard let offset = Int64(exactly: try r.u64()), let count = Int(exactly: try r.u64()),
+                case let (size, overflow) = count.multipliedReportingOverflow(by: entrySize), !overflow, size == body - 32
+            else { return nil }
             var entries = [ChunkID: ChunkLocation](minimumCapacity: count)
             for _ in 0..<count {
                 let id = try r.id()

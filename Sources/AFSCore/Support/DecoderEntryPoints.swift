@@ -1,3 +1,5 @@
+import Glibc
+
 /// The store's decoders of bytes read from disk or from the network, for the fuzz targets
 /// (`AFSFuzz`, `scripts/fuzz.sh`): each takes arbitrary bytes and must return or throw, never
 /// crash, hang or allocate past the limits the format declares.
@@ -36,5 +38,60 @@ package enum DecoderEntryPoints {
     /// A session path as clients send it.
     package static func sessionPath(_ bytes: [UInt8]) {
         _ = try? SessionPath(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The chunk index checkpoint file. Its body is what the fuzzer varies: the entry point seals
+    /// it with the checksum a real checkpoint carries, so the parser past the checksum is reached.
+    package static func indexCheckpoint(_ bytes: [UInt8]) {
+        var sealed = bytes
+        let sum = ContentHash.xxh3(bytes)
+        withUnsafeBytes(of: sum.littleEndian) { sealed.append(contentsOf: $0) }
+        _ = IndexCheckpoint.decode(sealed)
+        _ = IndexCheckpoint.decode(bytes)
+    }
+
+    /// A segment file as recovery and verify scan it: record after record from the header on,
+    /// and, at the first bad one, the probe for any valid record after it (a torn tail or damage).
+    package static func segment(_ bytes: [UInt8], scratch: String) {
+        let path = scratch + "/segment-\(getpid())"
+        guard let file = try? POSIXFile.open(path, flags: O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) else { return }
+        defer { unlink(path) }
+        guard (try? file.write(bytes, at: 0)) != nil else { return }
+        var reader = SegmentReader(file: file, size: Int64(bytes.count))
+        var offset = ChunkLog.segmentHeaderSize
+        for _ in 0..<100_000 {
+            guard let item = try? reader.record(at: offset) else { return }
+            switch item {
+            case .end:
+                return
+            case .bad:
+                _ = try? reader.anyValidRecord(after: offset)
+                return
+            case .record(let header, let total):
+                _ = try? reader.payload(at: offset, header: header)
+                offset += Int64(total)
+            }
+        }
+    }
+
+    /// The body of a chunked upload (`application/vnd.aetherfs.chunks`), arriving in uneven pieces
+    /// as a network delivers it.
+    package static func chunkedBody(_ bytes: [UInt8]) {
+        var decoder = ChunkedContent.Decoder()
+        var rest = bytes[...]
+        var piece = 1
+        while true {
+            let take = rest.prefix(piece)
+            rest = rest.dropFirst(take.count)
+            decoder.push(take)
+            do {
+                while try decoder.next() != nil {}
+            } catch {
+                return
+            }
+            if rest.isEmpty { break }
+            piece = piece * 3 + 1
+        }
+        _ = decoder.hasPartialRecord
     }
 }
