@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 target="${1:-all}"
 seconds="${2:-60}"
-targets=(record record-payload tree journal session-path tar config control wire)
+# One seed directory per target (FuzzTargetTests checks that every target has one).
+mapfile -t targets < <(ls Fuzz/corpus)
 if [ "$target" != all ]; then
   printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "fuzz.sh: unknown target $target (one of: ${targets[*]})" >&2; exit 2; }
   targets=("$target")
