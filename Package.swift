@@ -237,7 +237,7 @@ let package = Package(
 
         .executableTarget(
             name: "afs-bench",
-            dependencies: ["AFSCore"],
+            dependencies: ["AFSCore", "AFSSupport"],
             path: "Benchmarks/ForkBench"
         ),
 
@@ -285,7 +285,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AFSSupportTests", dependencies: ["AFSSupport"]),
-        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSTar", "AFSTestSupport", "AFSFuzz"]),
+        .testTarget(name: "AFSCoreTests", dependencies: ["AFSCore", "AFSSupport", "AFSTar", "AFSTestSupport", "AFSFuzz"]),
         .testTarget(name: "AFSPostgresTests", dependencies: ["AFSSupport", "AFSPostgres", "AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSObjectStoreTests", dependencies: ["AFSObjectStore", "AFSCore", "AFSTestSupport"]),
         .testTarget(name: "AFSWorkspacesTests", dependencies: ["AFSSupport", "AFSWorkspaces", "AetherCLI", "AFSTestSupport", "AFSTLS", "AFSCore"]),

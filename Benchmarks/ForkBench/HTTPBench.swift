@@ -7,6 +7,7 @@
 // stopped with SIGTERM at the end of the figure. Client threads are plain `Thread`s, one connection each;
 // their results are merged under a `Mutex` after they finish (no shared mutable globals).
 
+import AFSSupport
 import AFSCore
 import Foundation
 import Synchronization

@@ -1,6 +1,7 @@
 // Timing, statistics, formatting and the external-process runner shared by every figure.
 
 import AFSCore
+import AFSSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -26,17 +27,8 @@ func log(_ line: String) {
 
 // MARK: - Deterministic randomness
 
-/// Deterministic, fast PRNG (SplitMix64), so trees and edits are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Trees and edits from AFSSupport's seeded SplitMix64, so they are the same on every run.
+extension SplitMix64 {
     /// 0..<n (modulo bias is irrelevant here).
     mutating func uniform(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
     mutating func bytes(_ n: Int) -> [UInt8] {

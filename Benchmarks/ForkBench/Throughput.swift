@@ -2,6 +2,7 @@
 // `sha256sum` and `lz4 -b1` of the same bytes; cold and warm reads against `cat`; durable 1 KiB
 // write latency against raw write + fdatasync.
 
+import AFSSupport
 import AFSCore
 import Foundation
 

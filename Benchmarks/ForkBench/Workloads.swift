@@ -1,6 +1,7 @@
 // The trees the figures run on: synthetic trees (only for scaling curves) and checkouts of real
 // repositories from the machine's Swift package mirror (or any directory given with --repo).
 
+import AFSSupport
 import Foundation
 
 #if canImport(Glibc)

@@ -20,24 +20,8 @@ final class ServerUnderTest: @unchecked Sendable {
         self.data = data
         self.extraArguments = extraArguments
         self.log = data + ".log"
-        port = try ServerUnderTest.freePort()
-    }
-
-    /// A loopback port nobody listens on now (the kernel's choice for a socket bound to port 0).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SoakFailure("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw SoakFailure("bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = HostPort.freeLoopbackPort() else { throw SoakFailure("cannot bind a loopback port: errno \(errno)") }
+        self.port = port
     }
 
     /// Starts the server and waits (up to `timeout`) until it answers its health check.

@@ -60,7 +60,7 @@ struct SoakRun {
     let progress: (String) -> Void
 
     func run() throws -> Report {
-        var random = SplitMix(seed: options.seed)
+        var random = SplitMix64(seed: options.seed)
         let ledger = SoakLedger()
         var report = Report()
         let started = ContinuousClock.now
@@ -128,7 +128,7 @@ struct SoakRun {
             group.enter()
             let thread = Thread { [options] in
                 defer { group.leave() }
-                var random = SplitMix(seed: seed &+ UInt64(w))
+                var random = SplitMix64(seed: seed &+ UInt64(w))
                 while !stop.load(ordering: .relaxed) {
                     let path = "/w\(w)/f\(random.next() % UInt64(options.pathsPerWriter))"
                     let next = ledger.state.withLock { state -> [UInt8] in
@@ -157,7 +157,7 @@ struct SoakRun {
         group.enter()
         let control = Thread {
             defer { group.leave() }
-            var random = SplitMix(seed: seed ^ 0xC0FF_EE)
+            var random = SplitMix64(seed: seed ^ 0xC0FF_EE)
             while !stop.load(ordering: .relaxed) {
                 let session = sessions[Int(random.next() % UInt64(sessions.count))]
                 do {
@@ -250,18 +250,5 @@ struct SoakRun {
         }
         let verify = try client.verify()
         report.verifyProblems += verify.problems.map { "cycle \(cycle): \($0)" }
-    }
-}
-
-/// SplitMix64: the soak's seeded choices (kill times, paths, operations), so a run replays.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

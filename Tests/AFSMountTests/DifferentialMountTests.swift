@@ -1,3 +1,4 @@
+import AFSSupport
 import AFSClient
 import AFSCore
 import AFSTLS
@@ -12,18 +13,6 @@ import Testing
 /// the session must hold exactly the local tree.
 @Suite(.enabled(if: mountUnavailable == nil, "FUSE is unavailable here (needs /dev/fuse and fusermount3)"), .offCooperativePool)
 struct DifferentialMountTests {
-    /// SplitMix64: a seeded generator, so a failing seed replays exactly.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     enum Operation: CustomStringConvertible {
         case write(String, [UInt8])
         case append(String, [UInt8])
@@ -65,20 +54,20 @@ struct DifferentialMountTests {
         }
     }
 
-    static func randomPath(_ g: inout SeededGenerator) -> String {
+    static func randomPath(_ g: inout SplitMix64) -> String {
         let names = ["d0", "d1", "f0", "f1", "f2"]
         // Mostly shallow, so calls often find what earlier calls made rather than failing with ENOENT.
         let depth = [1, 1, 1, 2, 2, 2, 3].randomElement(using: &g)!
         return "/" + (0..<depth).map { _ in names.randomElement(using: &g)! }.joined(separator: "/")
     }
 
-    static func randomBytes(_ g: inout SeededGenerator) -> [UInt8] {
+    static func randomBytes(_ g: inout SplitMix64) -> [UInt8] {
         let count = [0, 1, 100, 5000, 70_000].randomElement(using: &g)!
         let seed = UInt8.random(in: 0...255, using: &g)
         return (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed }
     }
 
-    static func randomOperation(_ g: inout SeededGenerator) -> Operation {
+    static func randomOperation(_ g: inout SplitMix64) -> Operation {
         let p = randomPath(&g)
         switch Int.random(in: 0..<17, using: &g) {
         case 0, 1: return .write(p, randomBytes(&g))
@@ -281,7 +270,7 @@ struct DifferentialMountTests {
         for root in [local, m.directory] {
             try f.sh("mkdir d1 && echo root > d1/f0 && echo root > f2 && chmod 644 d1/f0 f2 && chown \(nobody):\(nobody) .", in: root)
         }
-        var g = SeededGenerator(state: seed)
+        var g = SplitMix64(seed: seed)
         let operations = (0..<1000).map { _ in Self.randomOperation(&g) }
         // @unchecked: filled by the one thread `asUser` runs the body on, read after it has joined.
         final class Results: @unchecked Sendable { var expected: [String] = [], actual: [String] = [] }
@@ -320,7 +309,7 @@ struct DifferentialMountTests {
         let local = f.root + "/model"
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
         let m = try f.mount(id, xattrs: true)
-        var g = SeededGenerator(state: seed)
+        var g = SplitMix64(seed: seed)
         let count = 1000
         var succeeded: [String: Int] = [:]
         for step in 0..<count {

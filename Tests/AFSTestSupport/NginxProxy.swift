@@ -1,3 +1,4 @@
+import AFSSupport
 import Foundation
 
 /// Debian's nginx terminating TLS in front of a plaintext afs-server, configured as the README's
@@ -19,18 +20,8 @@ public final class NginxProxy: @unchecked Sendable {
 
     /// A free loopback TCP port (bound, then released for the proxy to take).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw StartError(description: "no free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = HostPort.freeLoopbackPort() else { throw StartError(description: "no free port: errno \(errno)") }
+        return port
     }
 
     /// Starts nginx in front of `httpPort` and `grpcPort` on 127.0.0.1 with `pair` as its certificate.

@@ -1,22 +1,14 @@
+import AFSSupport
 import Foundation
 
 /// Loopback TCP helpers: a free port for QEMU's SSH forward, and a check that an SSH server
 /// (not just QEMU's forwarder, which accepts before the guest listens) answers on it.
 enum FreePort {
     static func pick() throws(WorkspaceError) -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw WorkspaceError(.io, "socket(): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        guard let port = HostPort.freeLoopbackPort() else {
+            throw WorkspaceError(.io, "cannot bind a loopback port: \(String(cString: strerror(errno)))")
         }
-        guard bound == 0 else { throw WorkspaceError(.io, "cannot bind a loopback port: \(String(cString: strerror(errno)))") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return port
     }
 
     /// True when something on 127.0.0.1:`port` sends an `SSH-` banner within `timeout` seconds.

@@ -1,0 +1,22 @@
+import Glibc
+
+extension HostPort {
+    /// A TCP port on 127.0.0.1 that nothing listens on now: the kernel's pick for a socket bound
+    /// to port 0, released at once for the caller's program to take (QEMU's SSH forward, a proxy
+    /// in a test, a server a harness restarts on the same port). Nil, with `errno` set, when no
+    /// socket could be bound.
+    public static func freeLoopbackPort() -> Int? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
+    }
+}
