@@ -30,6 +30,9 @@ final class ServerUnderTest: @unchecked Sendable {
             executable, ["--data", data, "--http", "127.0.0.1:\(port)", "--grpc", "127.0.0.1:0"] + extraArguments)
         command.stdout = .appendTo(log)
         command.stderr = .appendTo(log)
+        // A session of its own: Ctrl-C in the terminal reaches the soak (which then stops after
+        // the cycle and reports), not the server, whose only ending here is SIGKILL.
+        command.newSession = true
         do { running = try command.spawn() } catch { throw SoakFailure("cannot start \(executable): \(error)") }
         let deadline = ContinuousClock.now + timeout
         let probe = try RemoteStore(endpoint: endpoint, token: nil, timeout: 2, connectTimeout: 0.5)

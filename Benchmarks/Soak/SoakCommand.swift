@@ -23,6 +23,7 @@ struct SoakCommand: ParsableCommand {
             checkpoints, commits with promotes and garbage collections for a random time, kills the server,
             restarts it on the same data directory and checks every acknowledged result and `store verify`.
             Progress goes to stderr every 10 cycles; the report (text, or JSON with --json) at the end.
+            Ctrl-C (or SIGTERM) ends the run after the cycle in progress, with its report.
             Exit status: 0 clean, 1 something acknowledged was lost or verify found damage, 2 the soak
             could not run.
             """)
@@ -58,11 +59,22 @@ struct SoakCommand: ParsableCommand {
         options.writers = writers
         options.maxLoad = maxLoad
         options.seed = seed
+        // Ctrl-C or SIGTERM: finish the cycle in progress, then report.
+        let stop = OnceFlag()
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.raise() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
         let report: SoakRun.Report
         do {
-            report = try SoakRun(server: target, options: options) { line in
+            report = try SoakRun(server: target, options: options, progress: { line in
                 FileHandle.standardError.write(Data("afs-soak: \(line)\n".utf8))
-            }.run()
+            }, stopRequested: stop).run()
         } catch {
             FileHandle.standardError.write(Data("afs-soak: \(error)\n".utf8))
             throw ExitCode(2)

@@ -58,6 +58,9 @@ struct SoakRun {
     let server: ServerUnderTest
     let options: Options
     let progress: (String) -> Void
+    /// Raised by SIGINT or SIGTERM (``SoakCommand``): the run ends after the cycle in progress
+    /// and still reports, so a long run can be cut short without losing its figures.
+    let stopRequested: OnceFlag
 
     func run() throws -> Report {
         var random = SplitMix64(seed: options.seed)
@@ -73,6 +76,10 @@ struct SoakRun {
         }
         var cycle = 0
         while true {
+            if stopRequested.isRaised {
+                progress("stopping after cycle \(cycle) as asked; the report covers the cycles run")
+                break
+            }
             if let limit = options.seconds {
                 if (ContinuousClock.now - started) >= .seconds(limit) { break }
             } else if cycle >= options.cycles {
