@@ -60,13 +60,20 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if openPaths.contains(path) || ConsoleRoutes.isConsolePath(path) { return try await next(request, context) }
+        // Throttled before any lookup: a client spraying cookies or tokens costs no catalog query
+        // once its failures are over the limit.
+        let address = AuthMiddleware.clientAddress(request, peer: context.peer, trustForwardedHeaders: trustForwardedHeaders)
+        try throttle?.check(address)
         let secret: Credential
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer ") else { throw APIError.unauthorized }
             secret = .token(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         } else if let id = ConsoleSessions.cookie(in: request.headers[.cookie]) {
             let console = self.console
-            guard let entry = try await Blocking.run({ try console.entry(id) }) else { throw APIError.unauthorized }
+            guard let entry = try await Blocking.run({ try console.entry(id) }) else {
+                throttle?.failed(address)
+                throw APIError.unauthorized
+            }
             if ![.get, .head, .options].contains(request.method) {
                 guard let sent = request.headers[AuthMiddleware.csrfHeader], ConsoleRoutes.constantTimeEqual(sent, entry.csrf) else {
                     throw APIError(.forbidden, "csrf", "missing or wrong X-CSRF-Token: a request signed in by the console's cookie must carry the page's CSRF token")
@@ -76,8 +83,6 @@ struct AuthMiddleware: RouterMiddleware {
         } else {
             throw APIError.unauthorized
         }
-        let address = AuthMiddleware.clientAddress(request, peer: context.peer, trustForwardedHeaders: trustForwardedHeaders)
-        try throttle?.check(address)
         let access = self.access
         guard let principal = try await Blocking.run({ try access.authenticate(secretHash: secret.hash) }) else {
             throttle?.failed(address)

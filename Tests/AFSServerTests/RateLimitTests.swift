@@ -81,4 +81,17 @@ import Testing
         #expect(seconds.map { (1...12).contains($0) } == true, "5 a minute: one more try within 12 s: \(blocked.headers)")
         #expect(try status(server, "/v1/health", token: nil).code == 200, "open routes stay open")
     }
+
+    /// Unknown console cookies count as failed authentications too, so spraying cookies runs out
+    /// the address's budget like guessing tokens does (and then costs no catalog lookup).
+    @Test func unknownConsoleCookiesAreThrottledLikeBadTokens() throws {
+        let server = try ServerProcess(environment: ["AFS_AUTH_FAILURES": "3"])
+        defer { server.cleanup() }
+        var codes: [Int] = []
+        for i in 0..<5 {
+            let r = try HTTPTestClient.request("GET", server.base + "/v1/sessions", headers: [("Cookie", "afs_console=guess\(i)")])
+            codes.append(r.status)
+        }
+        #expect(codes == [401, 401, 401, 429, 429], "\(codes)")
+    }
 }
