@@ -199,6 +199,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The web console's pages, styles and script (Sources/AFSServer/Console/Assets).
             resources: [.copy("Console/Assets")]

@@ -38,15 +38,19 @@ public final class PostgresBackend: Sendable {
     let logger: Logger
     private let runner: Task<Void, Never>
     private let closed = Atomic<Bool>(false)
-    /// The connection that holds the ownership claim (``claimOwnership()``), if taken.
+    /// The connection that holds this replica's lock (``join(address:)``), if joined.
     let ownerConnection = Locked<PostgresConnection?>(nil)
-    /// Another server took the catalog while this one's claim was down: every call fails.
-    let ownershipLost = Atomic<Bool>(false)
-    /// Whether this process claimed the catalog (``claimOwnership()``) and, if so, whether the
-    /// claim is held right now. While a claimed catalog's claim is down, calls fail as
-    /// unavailable: another server could be claiming it, and two must never write at once.
+    /// Whether this process joined as a replica and, if so, whether its lock is held right now.
+    /// While a joined replica's lock is down, calls fail as unavailable: the others may be taking
+    /// its sessions over, and it must not write to them meanwhile.
     let claimed = Atomic<Bool>(false)
     let claimHeld = Atomic<Bool>(false)
+    let replicaIdentity = Locked<ReplicaIdentity?>(nil)
+    /// Seconds from the monotonic clock to the database's clock (``databaseTime()``).
+    let clockOffset = Locked<Double?>(nil)
+    let changeHandlers = Locked<[@Sendable (String) -> Void]>([])
+    /// The sessions this replica holds, with their fencing epochs (``PostgresSessionOwnership``).
+    let sessionClaims = Locked<[String: Int64]>([:])
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     private init(location: PostgresLocation, options: Options, client: PostgresClient, logger: Logger, runner: Task<Void, Never>) {
@@ -135,17 +139,7 @@ public final class PostgresBackend: Sendable {
     /// Closes the pool; later calls fail as unavailable.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let owner = ownerConnection.withLock({ c in defer { c = nil }; return c }) {
-            // Releases the claim before the connection goes, so the next server may start at
-            // once (closing alone releases it too, but only once the database has noticed).
-            let logger = self.logger
-            _ = try? Blocking.run(timeout: .seconds(2)) {
-                try await owner.query("SELECT pg_advisory_unlock(\(PostgresBackend.ownershipLockKey))", logger: logger)
-            }
-            // Waiting is fine here: this is never an event-loop thread.
-            let closing: EventLoopFuture<Void> = owner.close()
-            try? closing.wait()
-        }
+        leave()
         runner.cancel()
     }
 
@@ -161,13 +155,8 @@ public final class PostgresBackend: Sendable {
         guard !closed.load(ordering: .acquiring) else {
             throw AFSError(.unavailable, "the catalog connection to \(location) is closed")
         }
-        guard !ownershipLost.load(ordering: .acquiring) else {
-            throw AFSError(
-                .storeLocked,
-                "another afs-server took the catalog at \(location) while this one's claim was down (the database restarted); restart this server once that one is stopped")
-        }
         guard !requireClaim || !claimed.load(ordering: .acquiring) || claimHeld.load(ordering: .acquiring) else {
-            throw AFSError(.unavailable, "the claim on the catalog at \(location) is being taken again (its connection closed); retry shortly")
+            throw AFSError(.unavailable, "this replica's lock on the catalog at \(location) is being taken again (its connection closed); retry shortly")
         }
         let client = self.client
         let result: T?
@@ -243,16 +232,8 @@ extension PostgresBackend {
     }
 
     /// Applies the migrations the database lacks (``connect(_:options:migrate:logger:)`` does by
-    /// default), then names this process in `afs_owner` if it holds the claim.
+    /// default).
     public func migrate() throws(AFSError) {
         try PostgresSchema.migrate(self)
-        if let connection = ownerConnection.withLock({ $0 }) {
-            let logger = self.logger
-            let host = ProcessInfo.processInfo.hostName
-            let pid = Int64(getpid())
-            try perform("record the catalog's holder") { _ in
-                try await PostgresBackend.recordOwner(on: connection, host: host, pid: pid, logger: logger)
-            }
-        }
     }
 }

@@ -19,12 +19,14 @@ extension PostgresCatalog: CoordinationCatalog {
 
     /// One multi-row `INSERT … ON CONFLICT DO NOTHING` of `events` (replayed ones are ignored);
     /// `prefix` puts it in a `WITH` clause before another statement, so both commit as one.
-    static func eventInsert(_ events: [ChangeEvent], binds: inout PostgresBindings) -> String {
-        var sql = "INSERT INTO afs_change_event (session_id, seq, kind, path, size, content_id, actor, time, detail) VALUES "
+    static func eventInsert(_ events: [ChangeEvent], binds: inout PostgresBindings, fenced: Bool = false) -> String {
+        var sql = "INSERT INTO afs_change_event (session_id, seq, kind, path, size, content_id, actor, time, detail) "
+        sql += fenced ? "SELECT * FROM (VALUES " : "VALUES "
+        let types = ["text", "bigint", "text", "text", "bigint", "text", "text", "bigint", "text"]
         for (i, e) in events.enumerated() {
             let p = binds.count
             sql += i == 0 ? "" : ", "
-            sql += "(" + (1...9).map { "$\(p + $0)" }.joined(separator: ", ") + ")"
+            sql += "(" + (1...9).map { "$\(p + $0)::\(types[$0 - 1])" }.joined(separator: ", ") + ")"
             binds.append(e.session)
             binds.append(Int64(e.seq))
             binds.append(e.kind.rawValue)
@@ -35,6 +37,7 @@ extension PostgresCatalog: CoordinationCatalog {
             binds.append(e.time)
             binds.append(e.detail)
         }
+        if fenced { sql += ") AS v WHERE EXISTS (SELECT 1 FROM fence)" }
         return sql + " ON CONFLICT DO NOTHING"
     }
 
@@ -45,12 +48,28 @@ extension PostgresCatalog: CoordinationCatalog {
         // One statement per slice, committed on its own: a replay that stops half-way is finished
         // by the next replay (rows are keyed by session and seq). `durable: false` changes nothing
         // here; PostgreSQL groups concurrent commits' WAL flushes by itself.
+        guard let session = events.first?.session else { return }
+        // Events of one session that this replica holds are written under its claim, like the
+        // journal records they ride with; each statement also wakes every replica's readers.
+        let fence = events.allSatisfy({ $0.session == session }) ? backend.fence(session) : nil
+        let logger = self.logger
         var start = 0
         while start < events.count {
             let slice = Array(events[start..<min(events.count, start + PostgresCatalog.eventsPerStatement)])
-            var binds = PostgresBindings(capacity: slice.count * 9)
-            let sql = PostgresCatalog.eventInsert(slice, binds: &binds)
-            try execute("record changefeed events", PostgresQuery(unsafeSQL: sql, binds: binds))
+            var binds = PostgresBindings(capacity: slice.count * 9 + 4)
+            var sql = "WITH "
+            if let fence { sql += PostgresBackend.fenceClause(session, fence, binds: &binds) + ", " }
+            sql += "written AS (" + PostgresCatalog.eventInsert(slice, binds: &binds, fenced: fence != nil) + ") "
+            binds.append(session)
+            sql += "SELECT pg_notify('\(PostgresCatalog.changeChannel)', $\(binds.count))"
+            sql += fence == nil ? "" : ", (SELECT count(*) FROM fence) AS held"
+            let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+            let held = try backend.perform("record changefeed events") { client -> Bool in
+                let rows = try await client.query(query, logger: logger).rows()
+                guard fence != nil else { return true }
+                return try rows[0]["held"].decode(Int64.self) > 0
+            }
+            if !held { throw backend.fencedOut(session) }
             start += slice.count
         }
     }
@@ -106,6 +125,7 @@ extension PostgresCatalog: CoordinationCatalog {
                 INSERT INTO afs_bus_message (session_id, topic, msg_offset, sender, payload, time)
                 VALUES (\(session), \(topic), \(offset), \(sender), \(payload), \(time))
                 """, logger: logger)
+            try await connection.query("SELECT pg_notify('\(unescaped: PostgresCatalog.changeChannel)', \(session))", logger: logger)
             if retain > 0 && offset > Int64(retain) && offset % 64 == 0 {
                 try await connection.query(
                     "DELETE FROM afs_bus_message WHERE session_id = \(session) AND topic = \(topic) AND msg_offset <= \(offset - Int64(retain))",

@@ -13,6 +13,9 @@ import PostgresNIO
 public final class PostgresCatalog: Catalog, Sendable {
     let backend: PostgresBackend
     var logger: Logger { backend.logger }
+    /// The `NOTIFY` channel of changefeed events and bus messages (payload: the session), which
+    /// every replica `LISTEN`s on (``PostgresBackend/onChange(_:)``).
+    static let changeChannel = "afs_change"
 
     public init(backend: PostgresBackend) {
         self.backend = backend
@@ -90,9 +93,12 @@ public final class PostgresCatalog: Catalog, Sendable {
         var sql = ""
         if !events.isEmpty { sql = "WITH events AS (" + PostgresCatalog.eventInsert(events, binds: &binds) + ") " }
         let p = binds.count
+        // The row's values come from a one-row SELECT that also wakes the other replicas' readers
+        // (delivered at commit).
         sql += """
             INSERT INTO afs_session (id, name, status, parent_id, source, root, base_commit, head_commit,
-            created_at, updated_at, journal_generation) VALUES (\((1...11).map { "$\(p + $0)" }.joined(separator: ", ")))
+            created_at, updated_at, journal_generation) SELECT \((1...11).map { "$\(p + $0)" }.joined(separator: ", "))
+            FROM (SELECT pg_notify('\(PostgresCatalog.changeChannel)', $\(p + 12))) AS wake
             """
         binds.append(s.id)
         binds.append(s.name)
@@ -105,6 +111,7 @@ public final class PostgresCatalog: Catalog, Sendable {
         binds.append(s.createdAt.timeIntervalSince1970)
         binds.append(s.updatedAt.timeIntervalSince1970)
         binds.append(Int64(s.journalGeneration))
+        binds.append(events.first?.session ?? s.id)
         try execute("create session \(s.id)", PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
@@ -121,14 +128,40 @@ public final class PostgresCatalog: Catalog, Sendable {
     }
 
     public func updateSession(_ s: SessionInfo) throws(AFSError) {
-        let changed = try execute(
-            "update session \(s.id)",
+        var binds = PostgresBindings(capacity: 14)
+        var sql = ""
+        let fence = backend.fence(s.id)
+        if let fence { sql = "WITH " + PostgresBackend.fenceClause(s.id, fence, binds: &binds) + ", changed AS (" }
+        let p = binds.count
+        sql += """
+            UPDATE afs_session SET name = $\(p + 1), status = $\(p + 2), parent_id = $\(p + 3), source = $\(p + 4), root = $\(p + 5),
+            base_commit = $\(p + 6), head_commit = $\(p + 7), created_at = $\(p + 8), updated_at = $\(p + 9), journal_generation = $\(p + 10)
+            WHERE id = $\(p + 11)
             """
-            UPDATE afs_session SET name = \(s.name), status = \(s.status.rawValue), parent_id = \(s.parentID), source = \(s.source),
-            root = \(s.root.hex), base_commit = \(s.baseCommit), head_commit = \(s.headCommit),
-            created_at = \(s.createdAt.timeIntervalSince1970), updated_at = \(s.updatedAt.timeIntervalSince1970),
-            journal_generation = \(Int64(s.journalGeneration)) WHERE id = \(s.id) RETURNING id
-            """)
+        binds.append(s.name)
+        binds.append(s.status.rawValue)
+        binds.append(s.parentID)
+        binds.append(s.source)
+        binds.append(s.root.hex)
+        binds.append(s.baseCommit)
+        binds.append(s.headCommit)
+        binds.append(s.createdAt.timeIntervalSince1970)
+        binds.append(s.updatedAt.timeIntervalSince1970)
+        binds.append(Int64(s.journalGeneration))
+        binds.append(s.id)
+        if fence != nil {
+            sql += " AND EXISTS (SELECT 1 FROM fence) RETURNING id) SELECT (SELECT count(*) FROM fence) AS held, (SELECT count(*) FROM changed) AS changed"
+        } else {
+            sql += " RETURNING id"
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        let logger = self.logger
+        let (held, changed) = try backend.perform("update session \(s.id)") { client -> (Bool, Int) in
+            let rows = try await client.query(query, logger: logger).rows()
+            guard fence != nil else { return (true, rows.count) }
+            return (try rows[0]["held"].decode(Int64.self) > 0, Int(try rows[0]["changed"].decode(Int64.self)))
+        }
+        if !held { throw backend.fencedOut(s.id) }
         if changed == 0 { throw AFSError(.notFound, "session \(s.id) does not exist") }
     }
 

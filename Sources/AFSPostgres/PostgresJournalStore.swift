@@ -33,7 +33,9 @@ public final class PostgresJournalStore: JournalStore {
         let records = rows.map(\.record)
         let next = (rows.last?.seq ?? 0) + 1
         let size = Int64(records.reduce(0) { $0 + $1.count })
-        return (PostgresJournal(backend: backend, session: session, generation: Int64(generation), nextSeq: next, size: size), records)
+        let journal = PostgresJournal(
+            backend: backend, session: session, generation: Int64(generation), nextSeq: next, size: size, fence: backend.fence(session))
+        return (journal, records)
     }
 
     public func holdsRecords(session: String, generation: Int) throws(AFSError) -> Bool {
@@ -61,6 +63,8 @@ final class PostgresJournal: JournalLog {
         /// Appended, not yet committed, in order.
         var pending: [(seq: Int64, record: [UInt8])] = []
         var pendingBytes = 0
+        /// Another replica took the session over: nothing more is written here.
+        var fencedOut = false
     }
 
     /// Rows per `INSERT` (PostgreSQL allows 65,535 parameters; four per row), and bytes: a
@@ -74,11 +78,15 @@ final class PostgresJournal: JournalLog {
     let backend: PostgresBackend
     let session: String
     let generation: Int64
+    /// The claim the session was opened under (replicas sharing the catalog), checked by every
+    /// insert: nil writes unconditionally.
+    let fence: (replica: String, epoch: Int64)?
     private let state: Locked<State>
     private let committer = GroupCommit(failureIsFinal: false)
 
-    init(backend: PostgresBackend, session: String, generation: Int64, nextSeq: Int64, size: Int64) {
+    init(backend: PostgresBackend, session: String, generation: Int64, nextSeq: Int64, size: Int64, fence: (replica: String, epoch: Int64)?) {
         self.backend = backend
+        self.fence = fence
         self.session = session
         self.generation = generation
         self.state = Locked(State(nextSeq: nextSeq, size: size))
@@ -88,6 +96,7 @@ final class PostgresJournal: JournalLog {
         // The ticket is taken under the same lock as the queue position, so a batch that drains
         // the queue holds every record whose ticket the batch's leader saw.
         try state.withLock { (s) throws(AFSError) -> UInt64 in
+            guard !s.fencedOut else { throw backend.fencedOut(session) }
             guard s.pendingBytes + record.count <= PostgresJournal.pendingLimit else {
                 throw AFSError(.unavailable, "the journal of \(session) has \(s.pendingBytes >> 20) MiB waiting for the database; retry once it is reachable")
             }
@@ -117,7 +126,7 @@ final class PostgresJournal: JournalLog {
         let logger = backend.logger
         let session = self.session
         let generation = self.generation
-        do {
+        do throws(AFSError) {
             // One statement per slice; a batch of one slice (the usual case) is one round trip.
             // Several slices commit one by one: a crash between them leaves a prefix of the
             // batch, which replays as the writes acknowledged so far (none of this batch was).
@@ -132,24 +141,41 @@ final class PostgresJournal: JournalLog {
                     end += 1
                 }
                 let slice = batch[start..<end]
-                var sql = "INSERT INTO afs_journal (session_id, generation, seq, record) VALUES "
-                var binds = PostgresBindings(capacity: slice.count * 4)
+                var binds = PostgresBindings(capacity: slice.count * 4 + 3)
+                var sql = ""
+                if let fence {
+                    sql = "WITH " + PostgresBackend.fenceClause(session, fence, binds: &binds) + ", written AS ("
+                }
+                sql += "INSERT INTO afs_journal (session_id, generation, seq, record) "
+                sql += fence == nil ? "VALUES " : "SELECT * FROM (VALUES "
                 for (i, entry) in slice.enumerated() {
-                    let p = i * 4
+                    let p = binds.count
                     sql += i == 0 ? "" : ", "
-                    sql += "($\(p + 1), $\(p + 2), $\(p + 3), $\(p + 4))"
+                    sql += "($\(p + 1)::text, $\(p + 2)::bigint, $\(p + 3)::bigint, $\(p + 4)::bytea)"
                     binds.append(session)
                     binds.append(generation)
                     binds.append(entry.seq)
                     binds.append(ByteBuffer(bytes: entry.record))
                 }
+                if fence != nil { sql += ") AS v WHERE EXISTS (SELECT 1 FROM fence)" }
                 sql += " ON CONFLICT DO NOTHING"
+                if fence != nil { sql += ") SELECT count(*) AS held FROM fence" }
                 let query = PostgresQuery(unsafeSQL: sql, binds: binds)
-                try backend.perform("commit journal records of \(session)") { client in try await client.query(query, logger: logger) }
+                let held = try backend.perform("commit journal records of \(session)") { client -> Bool in
+                    let rows = try await client.query(query, logger: logger).rows()
+                    guard let row = rows.first else { return true }
+                    return try row["held"].decode(Int64.self) > 0
+                }
+                guard held else {
+                    // Never acknowledged: the records are dropped with the session's live state.
+                    state.withLock { $0.fencedOut = true }
+                    throw backend.fencedOut(session)
+                }
                 start += slice.count
             }
         } catch {
             state.withLock { s in
+                guard !s.fencedOut else { return }
                 s.pending.insert(contentsOf: batch, at: 0)
                 s.pendingBytes += batch.reduce(0) { $0 + $1.record.count }
             }

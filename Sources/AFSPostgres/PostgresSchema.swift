@@ -119,6 +119,28 @@ enum PostgresSchema {
             """,
             "CREATE INDEX afs_sign_in_expiry ON afs_sign_in (expires_at)",
         ]),
+        Migration(version: 4, name: "replicas and session owners", sql: [
+            // Each serving process (replica) has a row and, while it lives, holds the advisory
+            // lock (replicaLockSpace, number) on a connection of its own: the database itself says
+            // which replicas are alive, however one died.
+            """
+            CREATE TABLE afs_replica (
+                id text PRIMARY KEY, number bigserial UNIQUE, address text NOT NULL, host text NOT NULL, pid bigint NOT NULL,
+                since timestamptz NOT NULL DEFAULT now())
+            """,
+            """
+            CREATE VIEW afs_live_replica AS SELECT r.* FROM afs_replica r WHERE EXISTS (
+                SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                AND l.classid::bigint = \(PostgresBackend.replicaLockSpace) AND l.objid::bigint = r.number)
+            """,
+            // Which replica holds each session open, under which fencing epoch (raised by every
+            // change of owner; journal rows and session updates are written only under the current one).
+            """
+            CREATE TABLE afs_session_owner (
+                session_id text PRIMARY KEY, replica_id text NOT NULL, epoch bigint NOT NULL, since timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX afs_session_owner_replica ON afs_session_owner (replica_id)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

@@ -3,6 +3,7 @@ import AFSClient
 import AFSCore
 import AFSWire
 import AFSTLS
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -55,6 +56,11 @@ public final class AetherServer: Sendable {
         public var trustForwardedHeaders = false
         /// afs-vmd, for `/v1/workspaces` and the console's workspaces page; nil: not linked.
         public var workspaces: WorkspacesClient?
+        /// When several replicas share the catalog: which one holds each session. Requests for a
+        /// session another replica holds are relayed to it (``ReplicaForwardingMiddleware``).
+        public var ownership: (any SessionOwnership)?
+        /// This replica's name, sent with the requests it relays.
+        public var replicaName = ""
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -72,6 +78,8 @@ public final class AetherServer: Sendable {
     /// Web console sign-ins (cookie → token, CSRF token) and its files.
     let consoleSessions: ConsoleSessions
     let consoleAssets = ConsoleAssets.load()
+    /// Relays requests to the replica that holds their session (nil: one server, nothing to relay).
+    let relayClient: HTTPClient?
     static let version = "0.1.0"
 
     public var adminTokenPath: String { configuration.dataDirectory + "/admin.token" }
@@ -83,7 +91,8 @@ public final class AetherServer: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         store = try AetherStore.open(
             at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks, catalog: configuration.catalog,
-            journals: configuration.journals)
+            journals: configuration.journals, ownership: configuration.ownership)
+        relayClient = configuration.ownership == nil ? nil : HTTPClient(eventLoopGroupProvider: .singleton)
         if let records = configuration.access {
             access = AccessControl(records: records)
         } else {
@@ -124,6 +133,9 @@ public final class AetherServer: Sendable {
                 access: access, openPaths: ["/v1/health", "/metrics", "/v1/openapi.json"], console: consoleSessions, throttle: authThrottle,
                 trustForwardedHeaders: configuration.trustForwardedHeaders))
         if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
+        if let ownership = configuration.ownership, let relayClient {
+            router.add(middleware: ReplicaForwardingMiddleware(ownership: ownership, client: relayClient, replica: configuration.replicaName))
+        }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)
         addSessionRoutes(table)
@@ -180,6 +192,7 @@ public final class AetherServer: Sendable {
     /// Flushes and closes the store (after the HTTP and gRPC servers stopped).
     public func shutdown() throws {
         usage.flush(to: access)
+        try? relayClient?.syncShutdown()
         try store.close()
     }
 

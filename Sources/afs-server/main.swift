@@ -128,6 +128,11 @@ struct AFSServerCommand: AsyncParsableCommand {
     var workspaces: String?
     @Flag(name: .customLong("trust-forwarded"), help: "Treat X-Forwarded-Proto: https from the peer as TLS (behind a TLS-terminating proxy only).")
     var trustForwarded = false
+    @Option(
+        help: ArgumentHelp(
+            "With --catalog: where the other replicas reach this one (default http(s)://HOST:PORT of --http; the host name when listening on all addresses).",
+            valueName: "URL"))
+    var advertise: String?
 
     /// The catalog's connection options: how long to wait for an unreachable database at start
     /// comes from --catalog-wait, AFS_CATALOG_WAIT or `[storage] catalog_wait` (seconds, default 30).
@@ -270,18 +275,22 @@ struct AFSServerCommand: AsyncParsableCommand {
         var backend: PostgresBackend?
         if let url = catalog ?? env["AFS_CATALOG"] ?? file?["storage.catalog"] {
             do throws(AFSError) {
-                // Claimed before migrating: a second server started by mistake (perhaps a newer
-                // build) is refused before it touches the schema.
+                // Every server on a catalog is a replica: it joins the fleet (its own advisory
+                // lock, released by the database however the process ends) and serves any session,
+                // relaying requests for sessions another live replica holds.
                 let b = try PostgresBackend.connect(
                     try PostgresLocation(parsing: url, environment: env),
-                    options: try AFSServerCommand.catalogOptions(catalogWait, env: env, file: file), migrate: false,
+                    options: try AFSServerCommand.catalogOptions(catalogWait, env: env, file: file),
                     onRetry: AFSServerCommand.reportCatalogRetry)
                 backend = b
-                try b.claimOwnership()
-                try b.migrate()
+                let replica = try b.join(address: "")
                 configuration.catalog = PostgresCatalog(backend: b)
                 configuration.journals = PostgresJournalStore(backend: b)
                 configuration.access = PostgresAccessCatalog(backend: b)
+                configuration.ownership = PostgresSessionOwnership(backend: b)
+                configuration.replicaName = replica.id
+                // Leases are granted and expire by the database's clock, which every replica shares.
+                configuration.storeOptions.wallClock = { b.databaseTime() }
             } catch {
                 backend?.close()
                 FileHandle.standardError.write(Data("error: catalog: \(error.message)\n".utf8))
@@ -305,6 +314,9 @@ struct AFSServerCommand: AsyncParsableCommand {
         }
         let host = configuration.httpHost
         let scheme = configuration.tls == nil ? "http" : "https"
+        let replicaBackend = backend
+        if let backend { backend.onChange { _ in server.store.changesRecordedElsewhere() } }
+        let advertised = advertise ?? env["AFS_ADVERTISE"] ?? file?["server.advertise"]
         let tlsLine = configuration.tls.map { tls in
             let s = tls.summary
             return "tls: \(s.subject), issued by \(s.issuer), expires \(ISO8601DateFormatter().string(from: s.notValidAfter)) · SIGHUP reloads it\n"
@@ -315,6 +327,16 @@ struct AFSServerCommand: AsyncParsableCommand {
         // Each banner is one write, so the two lines never interleave whichever listener binds first.
         try await server.run(
             onHTTPListening: { boundPort in
+                if let backend = replicaBackend {
+                    let reachable = ["0.0.0.0", "::", "[::]"].contains(host) ? ProcessInfo.processInfo.hostName : host
+                    let address = advertised ?? "\(scheme)://\(reachable.contains(":") && !reachable.hasPrefix("[") ? "[\(reachable)]" : reachable):\(boundPort)"
+                    do throws(AFSError) {
+                        try backend.advertise(address)
+                        FileHandle.standardOutput.write(Data("replica \(backend.replica?.id ?? "?") of \(backend.location), reached at \(address)\n".utf8))
+                    } catch {
+                        FileHandle.standardError.write(Data("error: catalog: cannot advertise this replica: \(error.message)\n".utf8))
+                    }
+                }
                 let banner = """
                     afs-server listening on \(scheme)://\(host):\(boundPort)
                     console: \(scheme)://\(host):\(boundPort)/ (sign in with a token, e.g. the admin token)

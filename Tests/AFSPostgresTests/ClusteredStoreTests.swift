@@ -10,7 +10,8 @@ import Testing
 
 /// The whole engine on the clustered backend: catalog and journals in PostgreSQL, records in S3
 /// packs (SeaweedFS), both real servers started by the project's scripts. A store reopened on
-/// another, empty directory finds everything; the catalog has one owner at a time; PostgreSQL
+/// another, empty directory finds everything; replicas share the catalog, one process holding
+/// each session at a time under a fencing epoch; PostgreSQL
 /// unreachable, restarted under load, or migrated by a newer build each get a clear answer.
 @Suite(.offCooperativePool, .serialized) struct ClusteredStoreTests {
     /// One PostgreSQL and one S3 bucket; stores opened on them from any directory.
@@ -30,17 +31,20 @@ import Testing
 
         var location: PostgresLocation { get throws { try PostgresLocation(parsing: pg.value("PG_URL") + "?sslmode=disable") } }
 
-        /// A store as one afs-server opens it: claims the catalog, binds the bucket prefix to the
+        /// A store as one afs-server opens it: joins the replicas, binds the bucket prefix to the
         /// catalog's identity, and keeps nothing it needs in `directory`.
         func open(_ directory: String, options: PostgresBackend.Options = .init()) throws -> (AetherStore, PostgresBackend) {
             let backend = try PostgresBackend.connect(try location, options: options)
-            try backend.claimOwnership()
+            try backend.join(address: "http://\(directory).invalid")
             var packOptions = PackChunkStore.Options()
             packOptions.cacheDirectory = root + "/" + directory + "/cache"
             let packs = try PackChunkStore.open(client: client, owner: try backend.storeIdentity(), options: packOptions)
             let catalog = PostgresCatalog(backend: backend)
+            var storeOptions = AetherStore.Options()
+            storeOptions.wallClock = { backend.databaseTime() }
             let store = try AetherStore.open(
-                at: root + "/" + directory + "/store", chunks: packs, catalog: catalog, journals: PostgresJournalStore(backend: backend))
+                at: root + "/" + directory + "/store", options: storeOptions, chunks: packs, catalog: catalog, journals: PostgresJournalStore(backend: backend),
+                ownership: PostgresSessionOwnership(backend: backend))
             return (store, backend)
         }
 
@@ -109,32 +113,77 @@ import Testing
         #expect(report.problems == [], "\(report.problems)")
     }
 
-    @Test func oneServerPerCatalogAndClearErrors() throws {
+    @Test func replicasHoldSessionsUnderFencingEpochsAndClearErrors() throws {
         let cluster = try Cluster()
-        let (store, backend) = try cluster.open("a")
-        let second = try PostgresBackend.connect(try cluster.location)
-        do {
-            try second.claimOwnership()
-            Issue.record("a second server claimed a catalog in use")
-        } catch {
-            #expect(error.code == .storeLocked)
-            #expect(error.message.contains("pid \(getpid())"), "the holder is named: \(error.message)")
-        }
-        try store.close()
-        backend.close()
-        try second.claimOwnership()  // the claim ends with its holder's connection
-        second.close()
+        let (a, backendA) = try cluster.open("a")
+        let (b, backendB) = try cluster.open("b")
+        let replicaA = try #require(backendA.replica)
+        let replicaB = try #require(backendB.replica)
+        #expect(replicaA.id != replicaB.id && replicaA.number != replicaB.number)
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica") == "2", "both hold their locks")
 
-        // A claim attempt that times out after taking the lock must not keep it: the caller has
-        // given up, and a kept lock would hold the catalog against this very process. psql holds
-        // the afs_owner row for 4 s, so the attempt takes the advisory lock, then waits on that
-        // row past its 1.5 s request timeout; when the row frees, the abandoned attempt must let go.
+        // A takes the session by writing to it; B may read its coordination state, not hold it.
+        let session = try a.createSession(name: "shared", from: .blank).id
+        try a.writeFile(session, path: "/one", data: Array("first".utf8))
+        do {
+            try b.writeFile(session, path: "/two", data: Array("from b".utf8))
+            Issue.record("two replicas held one session")
+        } catch {
+            #expect(error.code == .unavailable && error.message.contains(replicaA.id) && error.message.contains("http://a.invalid"), "\(error.message)")
+        }
+        let ownershipB = PostgresSessionOwnership(backend: backendB)
+        #expect(try ownershipB.place(session) == .elsewhere(owner: replicaA.id, address: "http://a.invalid"))
+        #expect(try ownershipB.place("s-nonexistent") == .missing)
+        #expect(try b.changes(session).map(\.path).contains("/one"), "the changefeed is shared")
+        // A lease granted through B binds writes through A, by the database's clock.
+        let lease = try b.acquireLease(session, path: "/one", exclusive: true, ttl: 30, holder: "agent-b")
+        #expect(abs(lease.expiresAt - (backendB.databaseTime() + 30)) < 1)
+        #expect(throws: AFSError.self) { try a.writeFile(session, path: "/one", data: Array("no token".utf8), context: MutationContext(actor: "agent-a")) }
+        try a.writeFile(session, path: "/one", data: Array("with the token".utf8), context: MutationContext(actor: "agent-b", lockToken: lease.token))
+        try b.releaseLease(token: lease.token)
+
+        // Taken over behind A's back (as by a replica that found A dead while A was cut off from
+        // the database): A's next write is refused by the fence and leaves nothing behind.
+        _ = try cluster.pg.psql(
+            "UPDATE afs_session_owner SET replica_id = '\(replicaB.id)', epoch = epoch + 1 WHERE session_id = '\(session)'")
+        do {
+            try a.writeFile(session, path: "/fenced", data: Array("lost owner".utf8))
+            Issue.record("a write under a stale epoch was acknowledged")
+        } catch {
+            #expect(error.code == .unavailable && error.message.contains("taken over"), "\(error.message)")
+        }
+        #expect(try b.readFile(session, path: "/one") == Array("with the token".utf8), "B replays what A acknowledged")
+        #expect(throws: AFSError.self) { try b.readFile(session, path: "/fenced") }
+        try b.writeFile(session, path: "/two", data: Array("from b".utf8))
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_journal WHERE record::text LIKE '%' || encode('lost owner', 'hex') || '%'") == "0")
+        // A's later calls find B the holder instead of its stale copy.
+        #expect(throws: AFSError.self) { try a.writeFile(session, path: "/three", data: Array("x".utf8)) }
+
+        // GC runs only where no other replica serves (it cannot see their writes in flight).
+        do {
+            _ = try a.collectGarbage()
+            Issue.record("GC ran beside another live replica")
+        } catch {
+            #expect(error.code == .conflict && error.message.contains(replicaB.id), "\(error.message)")
+        }
+
+        // A replica that leaves gives its sessions up; the other takes them on first use.
+        try b.close()
+        backendB.close()
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica") == "1")
+        #expect(try a.readFile(session, path: "/two") == Array("from b".utf8), "A takes the session back with B's writes")
+        _ = try a.collectGarbage()
+        try a.close()
+        backendA.close()
+
+        // A join attempt that times out after taking its lock must not keep it: the caller has
+        // given up. psql locks afs_replica for 6 s, so the attempt waits past its 1.5 s request
+        // timeout; when the table frees, the abandoned attempt must let its lock go.
         let blocker = Process()
         blocker.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        blocker.arguments = [try cluster.pg.value("PG_URL"), "-qAtc", "BEGIN; SELECT id FROM afs_owner WHERE id = 1 FOR UPDATE; SELECT pg_sleep(6); COMMIT;"]
+        blocker.arguments = [try cluster.pg.value("PG_URL"), "-qAtc", "BEGIN; LOCK TABLE afs_replica IN EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;"]
         blocker.standardOutput = FileHandle.nullDevice
         try blocker.run()
-        // Go on once it sleeps, holding the row (a loaded machine takes a while to start psql).
         let holding = Date().addingTimeInterval(30)
         while Date() < holding,
             try cluster.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()") != "1"
@@ -144,12 +193,10 @@ import Testing
         var hasty = PostgresBackend.Options()
         hasty.requestTimeout = .milliseconds(1500)
         let impatient = try PostgresBackend.connect(try cluster.location, options: hasty, migrate: false)
-        #expect(throws: AFSError.self) { try impatient.claimOwnership(wait: .zero) }
+        #expect(throws: AFSError.self) { try impatient.join(address: "http://impatient.invalid") }
         blocker.waitUntilExit()
         Thread.sleep(forTimeInterval: 1)
-        let third = try PostgresBackend.connect(try cluster.location)
-        #expect(throws: Never.self) { try third.claimOwnership(wait: .seconds(2)) }  // nobody kept the lock
-        third.close()
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica") == "0", "nobody kept the lock")
         impatient.close()
 
         // Nothing listening: unavailable, naming the address and what to check.
@@ -291,17 +338,11 @@ import Testing
         stop.store(true, ordering: .releasing)
         writers.wait()
         #expect(afterRestart.load(ordering: .relaxed) >= 20, "service resumed after the restart")
-        // The claim on the catalog died with its connection and was taken again (within a second
-        // of the database's return): another server is still refused.
+        // The replica's lock died with its connection and was taken again (within a second of
+        // the database's return), under the same identity.
         Thread.sleep(forTimeInterval: 2)
-        let intruder = try PostgresBackend.connect(try cluster.location)
-        do {
-            try intruder.claimOwnership(wait: .zero)
-            Issue.record("another server claimed the catalog after the restart")
-        } catch {
-            #expect(error.code == .storeLocked, "\(error.message)")
-        }
-        intruder.close()
+        let me = try #require(backend.replica)
+        #expect(try cluster.pg.psql("SELECT string_agg(id, ',') FROM afs_live_replica") == me.id)
         let failed = failures.withLock { $0 }
         #expect(failed[.unavailable, default: 0] > 0, "writes failed while the database was down: \(failed)")
         #expect(Set(failed.keys).subtracting([.unavailable]).isEmpty, "and only as unavailable: \(failed)")

@@ -2,13 +2,31 @@ import AFSSupport
 import Foundation
 
 extension AetherStore {
+    /// Wakes the changefeed and bus readers waiting in this process: another process sharing
+    /// the catalog recorded events or messages (a replica's `LISTEN`), so long polls and streams
+    /// here see writes made through any replica.
+    public func changesRecordedElsewhere() {
+        notifier.notify()
+    }
+
+    /// Checks that a session exists, for calls on coordination state only (changefeed, bus,
+    /// leases, annotations, reviews), which live in the shared catalog: when processes share it,
+    /// any of them serves these calls without taking the session from its owner.
+    func requireSession(_ id: String) throws(AFSError) {
+        guard ownership != nil else {
+            _ = try liveSession(id)
+            return
+        }
+        if live.withLock({ $0[id] != nil }) { return }
+        guard try catalog.session(id) != nil else { throw AFSError.notFound("session \(id) does not exist") }
+    }
 
     // MARK: Changefeed
 
     /// Events of a session after `seq`, oldest first. A cursor older than retention is an error
     /// (`expired`), never a silent gap.
     public func changes(_ session: String, after seq: UInt64 = 0, limit: Int = 1000) throws(AFSError) -> [ChangeEvent] {
-        _ = try liveSession(session)
+        try requireSession(session)
         let floor = try coordination.eventFloor(session: session)
         if seq < floor {
             throw AFSError(
@@ -91,7 +109,7 @@ extension AetherStore {
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw AFSError.invalidArgument("the payload is not valid JSON")
         }
-        _ = try liveSession(session)
+        try requireSession(session)
         let m = try coordination.publish(
             session: session, topic: topic, sender: sender, payload: payload, time: AetherStore.now(), retain: options.busRetention)
         notifier.notify()
@@ -101,7 +119,7 @@ extension AetherStore {
     /// Messages from `offset` (inclusive), oldest first.
     public func messages(_ session: String, topic: String, from offset: UInt64 = 1, limit: Int = 1000) throws(AFSError) -> [BusMessage] {
         try AetherStore.validateTopic(topic)
-        _ = try liveSession(session)
+        try requireSession(session)
         return try coordination.messages(session: session, topic: topic, from: offset, limit: max(1, min(limit, 10_000)))
     }
 
@@ -119,7 +137,7 @@ extension AetherStore {
 
     /// Topics of the session that hold messages, sorted by name; `notFound` for an unknown session.
     public func topics(_ session: String) throws(AFSError) -> [String] {
-        _ = try liveSession(session)
+        try requireSession(session)
         return try coordination.topics(session: session)
     }
 
@@ -132,7 +150,7 @@ extension AetherStore {
     ) throws(AFSError) -> Lease {
         let p = try SessionPath(path)
         guard ttl > 0, ttl <= 86_400 else { throw AFSError.invalidArgument("ttl must be between 0 and 86400 seconds") }
-        _ = try liveSession(session)
+        try requireSession(session)
         let deadline = Date().addingTimeInterval(wait)
         while true {
             if let lease = try coordination.grantLease(
@@ -224,7 +242,7 @@ extension AetherStore {
         if let lines, lines.lowerBound < 1 { throw AFSError.invalidArgument("line numbers start at 1") }
         let p = try path.map { (raw) throws(AFSError) in try SessionPath(raw).description }
         if let commit { _ = try self.commit(id: commit) }
-        _ = try liveSession(session)
+        try requireSession(session)
         let a = Annotation(
             id: AetherStore.newID(prefix: "ann_"), session: session, path: p, lineStart: lines?.lowerBound, lineEnd: lines?.upperBound,
             commitID: commit, author: author, kind: kind, text: text, time: AetherStore.now())
@@ -234,7 +252,7 @@ extension AetherStore {
 
     /// Annotations of a session, filtered by path (and below), kind or author.
     public func annotations(_ session: String, path: String? = nil, kind: String? = nil, author: String? = nil) throws(AFSError) -> [Annotation] {
-        _ = try liveSession(session)
+        try requireSession(session)
         let p = try path.map { (raw) throws(AFSError) in try SessionPath(raw).description }
         return try coordination.annotations(session: session).filter { a in
             (p == nil || a.path == p || (a.path?.hasPrefix(p! == "/" ? "/" : p! + "/") ?? false))
@@ -320,7 +338,7 @@ extension AetherStore {
         guard value.utf8.count <= 1 << 20, (try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed])) != nil else {
             throw AFSError.invalidArgument("the value must be valid JSON of at most 1 MiB")
         }
-        if let session { _ = try liveSession(session) }
+        if let session { try requireSession(session) }
         let e = KnowledgeEntry(scope: session, key: key, value: value, tags: tags.filter { !$0.isEmpty }, author: author, time: AetherStore.now())
         try coordination.putKnowledge(e)
         return e

@@ -16,8 +16,15 @@ extension AetherStore {
         // Unfolded writes of sessions not yet opened in this process live only in their journals:
         // load every session whose journal holds records, so their large-write chunks stay roots.
         for info in try catalog.sessions(status: nil) where live.withLock({ $0[info.id] == nil }) {
-            if try journals.holdsRecords(session: info.id, generation: info.journalGeneration) {
+            guard try journals.holdsRecords(session: info.id, generation: info.journalGeneration) else { continue }
+            if ownership == nil {
                 _ = try liveSession(info.id)
+            } else {
+                // Sessions may be open in other processes: read their journals without claiming them.
+                let (_, replay) = try SessionJournal.open(journals, session: info.id, generation: info.journalGeneration)
+                for (_, item) in replay.items {
+                    if case .file(_, _, let size, .stored(let c), _) = item { contents.append((c, size)) }
+                }
             }
         }
         for s in live.withLock({ Array($0.values) }) {
@@ -73,6 +80,11 @@ extension AetherStore {
     /// store is in use: roots are taken under the GC gate, and every chunk written or deduplicated
     /// during the collection is kept. Old segments go only after the copies and the index are durable.
     public func collectGarbage() throws(AFSError) -> GCReport {
+        guard let ownership else { return try collectGarbageHere() }
+        return try ownership.collectingGarbage { () throws(AFSError) -> GCReport in try collectGarbageHere() }
+    }
+
+    private func collectGarbageHere() throws(AFSError) -> GCReport {
         let (roots, objects, contents) = try gate.withWriteLock { () throws(AFSError) in
             log.beginGCEpoch()
             return try gcRoots()

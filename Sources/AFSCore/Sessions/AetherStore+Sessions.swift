@@ -355,6 +355,7 @@ extension AetherStore {
                 s.clearOverlay()
             }
             _ = live.withLock { $0.removeValue(forKey: id) }
+            ownership?.release(id)
         }
     }
 

@@ -58,7 +58,9 @@ public final class AetherStore: Sendable {
     let notifier = ChangeNotifier()
     let content: ContentStore
     let tree: FileTree
-    private let ownership: StoreLock
+    private let storeLock: StoreLock
+    /// Which process may hold each session open when several share the catalog (nil: this one owns all).
+    let ownership: (any SessionOwnership)?
     let live = Locked<[String: LiveSession]>([:])
     /// Open streamed uploads, whose chunks are GC roots until they finish.
     let uploads = Locked<[ObjectIdentifier: WeakUpload]>([:])
@@ -74,7 +76,7 @@ public final class AetherStore: Sendable {
 
     private init(
         directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: any Catalog & CoordinationCatalog,
-        journals: any JournalStore, ownership: StoreLock
+        journals: any JournalStore, storeLock: StoreLock, ownership: (any SessionOwnership)?
     ) {
         self.directory = directory
         self.options = options
@@ -85,6 +87,7 @@ public final class AetherStore: Sendable {
         self.journals = journals
         self.content = ContentStore(log: log)
         self.tree = FileTree(store: nodes)
+        self.storeLock = storeLock
         self.ownership = ownership
     }
 
@@ -104,9 +107,12 @@ public final class AetherStore: Sendable {
     /// - Parameter journals: where unfolded writes are logged before they are acknowledged; nil
     ///   keeps them in `journals/` in the directory. A clustered deployment passes its catalog's
     ///   journal store, so no acknowledged write lives only on this machine.
+    /// - Parameter ownership: when several processes serve one shared catalog, which of them holds
+    ///   each session open (``SessionOwnership``); nil when this process is the catalog's only user.
     public static func open(
         at directory: String, options: Options = Options(), chunks: (any ChunkStore)? = nil,
-        catalog: (any Catalog & CoordinationCatalog)? = nil, journals: (any JournalStore)? = nil
+        catalog: (any Catalog & CoordinationCatalog)? = nil, journals: (any JournalStore)? = nil,
+        ownership: (any SessionOwnership)? = nil
     ) throws(AFSError) -> AetherStore {
         let dir = (directory as NSString).standardizingPath
         let fm = FileManager.default
@@ -117,14 +123,14 @@ public final class AetherStore: Sendable {
         } catch {
             throw AFSError(.io, "cannot create store directory \(dir): \(error.localizedDescription)")
         }
-        let ownership = try StoreLock.acquire(directory: dir, wait: options.lockWait)
+        let storeLock = try StoreLock.acquire(directory: dir, wait: options.lockWait)
         let formatPath = dir + "/FORMAT"
         if let existing = try POSIXFile.readWhole(formatPath) {
             let line = String(decoding: existing, as: UTF8.self)
             if upgradableFormatLines.contains(line) {
                 try POSIXFile.writeAtomically(Array(formatLine.utf8), to: formatPath)
             } else if line != formatLine {
-                ownership.release()
+                storeLock.release()
                 throw AFSError(.unsupportedFormat, "store \(dir) has format '\(line.trimmingCharacters(in: .newlines))'; this build reads '\(formatLine.trimmingCharacters(in: .newlines))'")
             }
         } else {
@@ -145,9 +151,10 @@ public final class AetherStore: Sendable {
             if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite") }
             let journalStore = journals ?? FileJournalStore(directory: dir + "/journals")
             return AetherStore(
-                directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, journals: journalStore, ownership: ownership)
+                directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, journals: journalStore, storeLock: storeLock,
+                ownership: ownership)
         } catch {
-            ownership.release()
+            storeLock.release()
             throw error
         }
     }
@@ -156,19 +163,31 @@ public final class AetherStore: Sendable {
     public func close() throws(AFSError) {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try log.close()
-        ownership.release()
+        storeLock.release()
     }
 
     deinit {
-        if !closed.load(ordering: .acquiring) { ownership.release() }
+        if !closed.load(ordering: .acquiring) { storeLock.release() }
     }
 
     // MARK: Live sessions
 
     /// The live state of a session, opening its journal on first use.
     func liveSession(_ id: String) throws(AFSError) -> LiveSession {
-        if let s = live.withLock({ $0[id] }) { return s }
+        if let s = live.withLock({ $0[id] }) {
+            guard let ownership, let epoch = s.claimEpoch, !ownership.holds(id, epoch: epoch) else { return s }
+            // Another process may have taken the session over since: what this one holds in
+            // memory may be behind. Retire it and load the session afresh under a new claim.
+            s.lock.withLock { s.stale = true }
+            live.withLock { table in
+                if table[id] === s { table[id] = nil }
+            }
+        }
+        // Claimed before anything is read: the claim waits for the previous owner's writes in
+        // flight, so the journal replayed below holds every write it acknowledged.
+        let epoch = try ownership?.claim(id)
         guard let info = try catalog.session(id) else {
+            if epoch != nil { ownership?.release(id) }
             throw AFSError.notFound("session \(id) does not exist (list them with `aether session list`)")
         }
         if info.journalGeneration > 0 {
@@ -179,6 +198,7 @@ public final class AetherStore: Sendable {
         // Events whose catalog rows a power loss took back are restored from the journal.
         try coordination.appendEvents(replay.events, durable: true)
         let session = LiveSession(info: info, journal: journal, items: replay.items)
+        session.claimEpoch = epoch
         session.lastSeq = max(try coordination.lastSeq(session: id), replay.events.map(\.seq).max() ?? 0)
         return live.withLock { table in
             if let existing = table[id] { return existing }

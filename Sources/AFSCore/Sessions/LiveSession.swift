@@ -21,6 +21,9 @@ final class LiveSession: @unchecked Sendable {
     /// Retired after a catalog update of unknown outcome: mutations refuse it, and the next call
     /// loads the session afresh.
     var stale = false
+    /// The fencing epoch this process holds the session under, when processes share the catalog
+    /// (``SessionOwnership``); nil when this process owns every session.
+    var claimEpoch: UInt64?
     /// Names of each hard-linked file, by inode number; nil until needed (built by walking the
     /// merged tree, which only sessions that hold links ever pay for) and after any change that
     /// may move a name (``record(_:_:)`` of a linked item, folds).

@@ -1,0 +1,56 @@
+/// Which serving process may change a session, when several processes share one catalog.
+///
+/// The engine keeps a session's unfolded writes in memory (its overlay) beside their journal,
+/// so exactly one process at a time may hold a session open for writing: two overlays of one
+/// session would each miss the other's writes. A deployment with several replicas gives
+/// ``AetherStore/open(at:options:chunks:catalog:journals:ownership:)`` an ownership that hands
+/// each session to one live process at a time; the embedded store, owned whole by one process
+/// (``StoreLock``), needs none.
+///
+/// A claim carries a *fencing epoch*, raised by every change of owner. The backend that keeps
+/// journals and session rows refuses a write made under an epoch that is no longer current, so
+/// a process that lost a session (it was taken as dead, then came back) can never overwrite the
+/// new owner's work, even before it notices.
+public protocol SessionOwnership: Sendable {
+    /// Where the session is served, making this process its owner when no live process owns it
+    /// (or confirming that it is). Claiming waits for writes committing under an earlier epoch,
+    /// so whatever the previous owner acknowledged is in the journal the new owner replays.
+    func place(_ session: String) throws(AFSError) -> SessionPlacement
+    /// Whether this process still holds the session under `epoch`: a local check, no I/O. It
+    /// turns false when the process learns it lost its claims (its link to the shared catalog
+    /// dropped, so others may have taken them over).
+    func holds(_ session: String, epoch: UInt64) -> Bool
+    /// Gives the session up (deleted, or this process stopping).
+    func release(_ session: String)
+    /// Runs a garbage collection as the only process collecting, elected through the shared
+    /// catalog. A collection marks from the catalog's roots and journals, but cannot see what
+    /// another live process has written or deduplicated and not yet recorded, so an
+    /// implementation must refuse (``AFSError/Code/conflict``, naming them) while other processes
+    /// serve, unless it can account for their writes in flight.
+    func collectingGarbage<R>(_ body: () throws(AFSError) -> R) throws(AFSError) -> R
+}
+
+/// Where a session is served, among processes sharing one catalog.
+public enum SessionPlacement: Sendable, Equatable {
+    /// By this process, under this fencing epoch.
+    case here(epoch: UInt64)
+    /// By another live process, reachable at `address` (`http://HOST:PORT`).
+    case elsewhere(owner: String, address: String)
+    /// Nowhere: the session does not exist.
+    case missing
+}
+
+extension SessionOwnership {
+    /// Claims the session for this process and returns the claim's fencing epoch (0 for a
+    /// session that does not exist). Throws ``AFSError/Code/unavailable`` naming the owner when
+    /// another live process holds it.
+    public func claim(_ session: String) throws(AFSError) -> UInt64 {
+        switch try place(session) {
+        case .here(let epoch): return epoch
+        case .missing: return 0
+        case .elsewhere(let owner, let address):
+            throw AFSError(
+                .unavailable, "session \(session) is served by replica \(owner) at \(address); send the request there or through the load balancer")
+        }
+    }
+}
