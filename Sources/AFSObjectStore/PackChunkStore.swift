@@ -67,6 +67,8 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     private var epoch: Set<ChunkID>?
     private var serials = 0
     private let flushing = NSLock()
+    /// One listing of the bucket at a time (``discoverPacks()``).
+    private let discovering = NSLock()
 
     static let packMagic = Array("AFSPACK1".utf8)
     static let packPrefix = "packs/"
@@ -99,22 +101,43 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         }
         let cache = try options.cacheDirectory.map { (dir) throws(AFSError) in try LocalChunkCache(directory: dir, maxBytes: options.cacheBytes) }
         let store = PackChunkStore(client: client, options: options, cache: cache)
-        let objects = try client.list(prefix: packPrefix)
+        try store.discoverPacks(strict: true)
+        return store
+    }
+
+    /// Loads the index of every pack in the bucket this store does not know yet: at open, all
+    /// of them; later, the packs other processes sharing the prefix (replicas of one catalog)
+    /// uploaded since. Returns whether any was new.
+    /// - Parameter strict: refuse an index without its pack, or a damaged one (at open); later,
+    ///   such a pack is left for its own reads to report.
+    @discardableResult
+    func discoverPacks(strict: Bool = false) throws(AFSError) -> Bool {
+        discovering.lock()
+        defer { discovering.unlock() }
+        let prefix = PackChunkStore.packPrefix
+        let objects = try client.list(prefix: prefix)
+        let known = lock.withLock { Set(packs.keys) }
         let sizes = Dictionary(objects.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+        var found = false
         for object in objects where object.key.hasSuffix(".idx") {
-            let name = String(object.key.dropFirst(packPrefix.count).dropLast(4))
-            guard let packSize = sizes[packPrefix + name + ".pack"] else {
-                throw AFSError(.corrupted, "pack index \(object.key) has no pack \(packPrefix)\(name).pack in s3://\(client.location.bucket)/\(client.location.prefix): its records are lost")
+            let name = String(object.key.dropFirst(prefix.count).dropLast(4))
+            guard !known.contains(name) else { continue }
+            guard let packSize = sizes[prefix + name + ".pack"] else {
+                guard strict else { continue }
+                throw AFSError(.corrupted, "pack index \(object.key) has no pack \(prefix)\(name).pack in s3://\(client.location.bucket)/\(client.location.prefix): its records are lost")
             }
-            let bytes = try client.get(object.key)
+            let bytes: [UInt8]
+            do { bytes = try client.get(object.key) } catch where error.code == .notFound && !strict { continue }  // collected meanwhile
             switch PackIndex.decode(bytes) {
             case .failure(let why):
+                guard strict else { continue }
                 throw AFSError(.corrupted, "pack index \(object.key) is damaged (\(why)); restore it from a backup or rebuild it from its pack")
             case .success(let packIndex):
-                store.adopt(name, size: Int(packSize), index: packIndex)
+                adopt(name, size: Int(packSize), index: packIndex)
+                found = true
             }
         }
-        return store
+        return found
     }
 
     private func adopt(_ name: String, size: Int, index packIndex: PackIndex) {
@@ -216,6 +239,15 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     // MARK: Reading
 
     public func get(_ id: ChunkID) throws(AFSError) -> [UInt8] {
+        if let found = try read(id) { return found }
+        // Not among the packs this store knows: another process sharing the prefix (a replica)
+        // may have written it since this one opened.
+        if try discoverPacks(), let found = try read(id) { return found }
+        throw AFSError(.notFound, "chunk \(id.hex) is not in the store")
+    }
+
+    /// The record's bytes, or nil when no known pack holds it.
+    private func read(_ id: ChunkID) throws(AFSError) -> [UInt8]? {
         enum Source { case memory([UInt8]), pack(Location) }
         let source = lock.withLock { () -> Source? in
             for p in [pending] + uploading {
@@ -228,7 +260,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         }
         switch source {
         case nil:
-            throw AFSError(.notFound, "chunk \(id.hex) is not in the store")
+            return nil
         case .memory(let record)?:
             return try decode(record, id: id, whereabouts: "the pack being written")
         case .pack(let loc)?:
@@ -297,6 +329,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     /// which holds nothing anyone refers to).
     public func sweep(live: Set<ChunkID>, liveRatioThreshold: Double) throws(AFSError) -> ChunkSweepReport {
         try sync()
+        try discoverPacks()
         let snapshot = lock.withLock { packs }
         var report = ChunkSweepReport()
         for (name, pack) in snapshot.sorted(by: { $0.key < $1.key }) {

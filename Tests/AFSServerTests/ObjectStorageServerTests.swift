@@ -86,7 +86,7 @@ import Testing
 
     /// afs-server on the clustered backend (`--catalog postgres://… --objects s3://…`): migrate,
     /// a write storm with forks and checkpoints killed with SIGKILL, then a server on another data
-    /// directory (another machine) finds every acknowledged write; one server per catalog; an
+    /// directory (another machine) finds every acknowledged write; each server joins as a replica; an
     /// unreachable PostgreSQL stops the start with a message that says what to check.
     @Test func clusteredServerSurvivesKill9AndMovesToAnotherMachine() throws {
         let backends = try ClusteredBackends.start()
@@ -106,9 +106,8 @@ import Testing
         #expect(bad.status != 0 && bad.output.contains("--catalog-wait"), "\(bad.output)")
 
         let first = try ServerHarness(data: root + "/a", arguments: store.arguments, environment: store.environment)
-        // A second server on the same catalog is refused while the first runs.
-        let second = try Self.afsServer(["--data", root + "/b", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"] + store.arguments, environment: store.environment)
-        #expect(second.status == 1 && second.output.contains("is in use by afs-server pid \(first.pid)"), "\(second.output)")
+        // A second server on the same catalog joins it as a replica (ReplicaTests).
+        #expect(first.server.banner.contains("replica r-") && first.server.banner.contains("reached at http://127.0.0.1:"), "\(first.server.banner)")
 
         // A console sign-in lives in the catalog, so it outlives the server that opened it.
         let signIn = try first.request("POST", "/console/sign-in", token: "", body: Data("token=\(first.adminToken)".utf8))

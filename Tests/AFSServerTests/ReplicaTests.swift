@@ -1,0 +1,225 @@
+import AFSSupport
+import AFSTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// Several afs-server processes on one PostgreSQL catalog and one S3 prefix (both real servers,
+/// started by the project's scripts): any replica serves any session, writes through different
+/// replicas are serialized, coordination holds across them, and one can die under load.
+@Suite(.offCooperativePool, .serialized) struct ReplicaTests {
+    /// `count` replicas of one fresh store, each on its own data directory (another machine).
+    static func fleet(_ count: Int) throws -> (servers: [ServerHarness], root: String, store: (arguments: [String], environment: [String: String])) {
+        let store = try ClusteredBackends.start().newStore()
+        let root = "/var/tmp/afs-replicas-\(UUID().uuidString.prefix(8))"
+        var servers: [ServerHarness] = []
+        for i in 0..<count {
+            servers.append(try ServerHarness(data: root + "/r\(i)", arguments: store.arguments, environment: store.environment))
+        }
+        return (servers, root, store)
+    }
+
+    static func etag(_ reply: ServerHarness.Reply) -> String? {
+        reply.headers.split(whereSeparator: \.isNewline).first { $0.lowercased().hasPrefix("etag:") }
+            .map { $0.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// Reads and writes of one session through every replica in turn: each read sees every write
+    /// acknowledged before it, whichever replica took it; If-Match and the changefeed's one total
+    /// order hold across replicas; concurrent writers through all of them lose nothing.
+    @Test func anyReplicaServesAnySessionWithReadYourWrites() throws {
+        let (servers, root, _) = try Self.fleet(3)
+        defer {
+            for s in servers { s.stop() }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let (a, b, c) = (servers[0], servers[1], servers[2])
+        let id = try #require(try a.request("POST", "/v1/sessions", json: ["name": "shared", "source": ["kind": "blank"]]).object()["id"] as? String)
+        for i in 0..<30 {
+            let writer = servers[i % 3], reader = servers[(i + 1) % 3]
+            let body = Data("version \(i)".utf8)
+            #expect(try writer.request("PUT", "/v1/sessions/\(id)/files/doc.txt", body: body).status == 201)
+            #expect(try reader.request("GET", "/v1/sessions/\(id)/files/doc.txt").body == body, "write \(i) through r\(i % 3), read through r\((i + 1) % 3)")
+        }
+        // A large file: its chunks go to the holder's packs, and every replica reads it.
+        let large = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) })
+        #expect(try b.request("PUT", "/v1/sessions/\(id)/files/large.bin", body: large).status == 201)
+        for s in servers { #expect(try s.request("GET", "/v1/sessions/\(id)/files/large.bin").body == large) }
+
+        // If-Match is checked by the holder, whichever replica the request came to.
+        let current = try a.request("GET", "/v1/sessions/\(id)/files/doc.txt")
+        let tag = try #require(Self.etag(current), "\(current.headers)")
+        #expect(try b.request("PUT", "/v1/sessions/\(id)/files/doc.txt", body: Data("b".utf8), headers: ["If-Match": tag]).status == 201)
+        #expect(try c.request("PUT", "/v1/sessions/\(id)/files/doc.txt", body: Data("c".utf8), headers: ["If-Match": tag]).status == 412, "a lost update is refused")
+        #expect(try a.request("GET", "/v1/sessions/\(id)/files/doc.txt").body == Data("b".utf8))
+
+        // Writers through every replica at once, to different files and to one.
+        let acknowledged = Locked<[String: Data]>([:])
+        DispatchQueue.concurrentPerform(iterations: 6) { w in
+            let server = servers[w % 3]
+            for i in 0..<10 {
+                let path = "/w\(w)/f\(i)"
+                let body = Data("writer \(w) item \(i)".utf8)
+                if let r = try? server.request("PUT", "/v1/sessions/\(id)/files" + path, body: body), r.status == 201 {
+                    acknowledged.withLock { $0[path] = body }
+                }
+                _ = try? server.request("PUT", "/v1/sessions/\(id)/files/contended.txt", body: body)
+            }
+        }
+        #expect(acknowledged.withLock { $0.count } == 60)
+        for (path, body) in acknowledged.withLock({ $0 }) {
+            #expect(try servers[path.count % 3].request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path)")
+        }
+        // One total order: every replica serves the same dense changefeed.
+        let feeds = try servers.map { s in try s.request("GET", "/v1/sessions/\(id)/changes?limit=10000").array().compactMap { $0["seq"] as? Int } }
+        #expect(feeds[0] == Array(1...feeds[0].count) && feeds[0].count >= 30 + 1 + 2 + 60 + 60, "\(feeds[0].count) events")
+        #expect(feeds[1] == feeds[0] && feeds[2] == feeds[0])
+    }
+
+    /// A long poll and a change stream on one replica wake for writes through another within
+    /// 100 ms; a lease taken through one binds writes through every other; two promotes into
+    /// one ref through two replicas at once: exactly one wins.
+    @Test func streamsLeasesAndPromoteHoldAcrossReplicas() throws {
+        let (servers, root, _) = try Self.fleet(2)
+        defer {
+            for s in servers { s.stop() }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let (a, b) = (servers[0], servers[1])
+        let id = try #require(try a.request("POST", "/v1/sessions", json: ["name": "watched", "source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/start", body: Data("0".utf8)).status == 201)  // a holds it
+
+        // Long polls through b, writes through a: how long from the write's acknowledgement to the poll's answer.
+        var delays: [Double] = []
+        for round in 1...5 {
+            let since = try b.request("GET", "/v1/sessions/\(id)/changes?limit=10000").array().compactMap { $0["seq"] as? Int }.max() ?? 0
+            let answered = Locked<Date?>(nil)
+            let events = Locked<[[String: Any]]>([])
+            let poll = Thread {
+                if let r = try? b.request("GET", "/v1/sessions/\(id)/changes?since=\(since)&wait=10") {
+                    answered.withLock { $0 = Date() }
+                    events.withLock { $0 = (try? r.array()) ?? [] }
+                }
+            }
+            poll.start()
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(try a.request("PUT", "/v1/sessions/\(id)/files/round\(round)", body: Data("\(round)".utf8)).status == 201)
+            let written = Date()
+            let deadline = Date().addingTimeInterval(10)
+            while answered.withLock({ $0 }) == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+            let at = try #require(answered.withLock { $0 }, "the poll through b never answered")
+            delays.append(max(0, at.timeIntervalSince(written)))
+            #expect(events.withLock { $0 }.contains { ($0["path"] as? String) == "/round\(round)" })
+        }
+        delays.sort()
+        #expect(delays[2] < 0.1, "median wake-up across replicas: \(delays)")
+
+        // A lease taken through b: a write through a without its token is refused, with it accepted;
+        // once released, the stale token is refused by both replicas.
+        let lease = try b.request("POST", "/v1/sessions/\(id)/locks", json: ["path": "/guarded", "exclusive": true, "ttl": 30, "holder": "agent-b"]).object()
+        let token = try #require(lease["token"] as? Int)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/guarded", body: Data("x".utf8)).status == 409)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/guarded", body: Data("x".utf8), headers: ["X-AFS-Lock-Token": "\(token)"]).status == 201)
+        #expect(try a.request("DELETE", "/v1/sessions/\(id)/locks/\(token)").status == 204)
+        let again = try b.request("POST", "/v1/sessions/\(id)/locks", json: ["path": "/guarded", "exclusive": true, "ttl": 30, "holder": "agent-c"]).object()
+        let newer = try #require(again["token"] as? Int)
+        #expect(newer > token, "fencing tokens only grow, whichever replica grants them")
+        for s in servers {
+            #expect(try s.request("PUT", "/v1/sessions/\(id)/files/guarded", body: Data("y".utf8), headers: ["X-AFS-Lock-Token": "\(token)"]).status == 409)
+        }
+
+        #expect(try b.request("DELETE", "/v1/sessions/\(id)/locks/\(newer)").status == 204)
+
+        // Two sessions from one base change one file each way; promoted at once through two replicas.
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/shared.txt", body: Data("base".utf8)).status == 201)
+        #expect(try a.request("POST", "/v1/sessions/\(id)/commits", json: ["message": "base"]).status == 201)
+        let first = try a.request("POST", "/v1/sessions/\(id)/promote", json: ["ref": "main"])
+        #expect(first.status == 200, "\(first.text)")
+        var forks: [String] = []
+        for (i, s) in servers.enumerated() {
+            let fork = try #require(try s.request("POST", "/v1/sessions/\(id)/fork", json: ["name": "try-\(i)"]).object()["id"] as? String)
+            #expect(try s.request("PUT", "/v1/sessions/\(fork)/files/shared.txt", body: Data("from try-\(i)".utf8)).status == 201)
+            #expect(try s.request("POST", "/v1/sessions/\(fork)/commits", json: ["message": "try \(i)"]).status == 201)
+            forks.append(fork)
+        }
+        let statuses = Locked<[Int]>([])
+        let promoted = forks
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let status = (try? servers[1 - i].request("POST", "/v1/sessions/\(promoted[i])/promote", json: ["ref": "main"]).status) ?? -1
+            statuses.withLock { $0.append(status) }
+        }
+        #expect(statuses.withLock { $0.sorted() } == [200, 409], "exactly one promote wins: \(statuses.withLock { $0 })")
+        let refs = try b.request("GET", "/v1/refs").array()
+        #expect(refs.contains { ($0["name"] as? String) == "main" })
+    }
+
+    /// SIGKILL the replica that holds a session while writers pour into it through the others:
+    /// they go on (the session is taken over on the next request, with no manual step) and every
+    /// acknowledged write reads back through every survivor. GC is refused while several serve.
+    @Test func aReplicaKilledUnderLoadLosesNoAcknowledgedWrite() throws {
+        let (servers, root, store) = try Self.fleet(3)
+        defer {
+            for s in servers { s.stop() }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let (a, b, c) = (servers[0], servers[1], servers[2])
+        let id = try #require(try a.request("POST", "/v1/sessions", json: ["name": "storm", "source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/first", body: Data("a holds it".utf8)).status == 201)
+        let gc = try b.request("POST", "/v1/store/gc")
+        #expect(gc.status == 409 && gc.text.contains("replica"), "\(gc.text)")
+
+        let acknowledged = Locked<[String: Data]>([:])
+        let failures = Locked<[Int: Int]>([:])
+        let stop = Atomic<Bool>(false)
+        let killed = Atomic<Bool>(false)
+        let afterKill = Atomic<Int>(0)
+        let writers = DispatchGroup()
+        for w in 0..<4 {
+            DispatchQueue.global().async(group: writers) {
+                let server = w % 2 == 0 ? b : c
+                var i = 0
+                while !stop.load(ordering: .acquiring) {
+                    i += 1
+                    let path = "/w\(w)/f\(i)"
+                    let body = i % 10 == 0 ? Data(repeating: UInt8(w), count: 400_000) + Data("\(i)".utf8) : Data("writer \(w) item \(i)".utf8)
+                    let status = (try? server.request("PUT", "/v1/sessions/\(id)/files" + path, body: body, timeout: 30).status) ?? -1
+                    if status == 201 {
+                        acknowledged.withLock { $0[path] = body }
+                        if killed.load(ordering: .acquiring) { afterKill.add(1, ordering: .relaxed) }
+                    } else {
+                        failures.withLock { $0[status, default: 0] += 1 }
+                    }
+                }
+            }
+        }
+        Thread.sleep(forTimeInterval: 2)
+        kill(a.pid, SIGKILL)
+        a.process.waitUntilExit()
+        killed.store(true, ordering: .releasing)
+        let deadline = Date().addingTimeInterval(60)
+        while afterKill.load(ordering: .relaxed) < 40 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        stop.store(true, ordering: .releasing)
+        writers.wait()
+        #expect(afterKill.load(ordering: .relaxed) >= 40, "the survivors went on serving the session: \(failures.withLock { $0 })")
+        let failed = failures.withLock { $0 }
+        #expect(Set(failed.keys).isSubset(of: [502, 503]), "only the moment of the kill fails, as retryable: \(failed)")
+        for (path, body) in acknowledged.withLock({ $0 }) {
+            #expect(try b.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) through b")
+            #expect(try c.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) through c")
+        }
+        #expect(try c.request("GET", "/v1/sessions/\(id)/files/first").body == Data("a holds it".utf8))
+        // A replacement for a joins and serves at once; with the others stopped, GC runs and verify is clean.
+        let d = try ServerHarness(data: root + "/r3", arguments: store.arguments, environment: store.environment)
+        defer { d.stop() }
+        #expect(try d.request("GET", "/v1/sessions/\(id)/files/first").body == Data("a holds it".utf8))
+        b.stop()
+        c.stop()
+        let collected = try d.request("POST", "/v1/store/gc")
+        #expect(collected.status == 200, "\(collected.text)")
+        let verify = try d.request("POST", "/v1/store/verify").object()
+        #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
+        for (path, body) in acknowledged.withLock({ $0 }) {
+            #expect(try d.request("GET", "/v1/sessions/\(id)/files" + path).body == body, "\(path) after GC")
+        }
+    }
+}
