@@ -269,6 +269,10 @@ let package = Package(
             dependencies: ["AFSWorkspaces"],
             path: "Benchmarks/VMBench"
         ),
+        // Replicas behind nginx, one killed and restarted under load (Docs/PERFORMANCE.md, "Replicas").
+        .executableTarget(
+            name: "afs-replicabench", dependencies: ["AFSClient", "AFSCore", "AFSObjectStore", "AFSSupport"], path: "Benchmarks/ReplicaBench"
+        ),
 
         // Shared by the end-to-end suites: a real afs-server child process.
         .target(

@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// Tokens, tenants and session ownership in the clustered catalog (`afs_token`,
 /// `afs_ownership`), so that every server on it, on any machine, knows every token.
-public final class PostgresAccessCatalog: AccessCatalog {
+public final class PostgresAccessCatalog: AccessCatalog, SharedRequestBudget {
     let catalog: PostgresCatalog
 
     public init(backend: PostgresBackend) {
@@ -121,5 +121,30 @@ public final class PostgresAccessCatalog: AccessCatalog {
                 tenant: try row["tenant"].decode(String.self), session: try row["session_id"].decode(String.self),
                 operation: try row["op"].decode(String.self), count: try row["count"].decode(Int64.self))
         }
+    }
+
+    // MARK: Shared request budgets
+
+    public func takeRequests(_ key: String, count: Int, rate: Double, burst: Double) throws(AFSError) -> (granted: Int, wait: Double) {
+        // One statement, the row locked by ON CONFLICT: refill by the database's clock (the
+        // statement's start), take what is there up to `count`, remember how many were taken.
+        let want = Double(max(0, count))
+        let logger = catalog.logger
+        let (granted, left) = try catalog.backend.perform("take requests from the budget of \(key)") { client -> (Double, Double) in
+            let rows = try await client.query(
+                """
+                INSERT INTO afs_rate_bucket AS b (key, tokens, updated, granted)
+                VALUES (\(key), \(burst) - LEAST(\(want), floor(\(burst))), extract(epoch FROM statement_timestamp()), LEAST(\(want), floor(\(burst))))
+                ON CONFLICT (key) DO UPDATE SET
+                    granted = LEAST(\(want), floor(LEAST(\(burst), b.tokens + (extract(epoch FROM statement_timestamp()) - b.updated) * \(rate)))),
+                    tokens = LEAST(\(burst), b.tokens + (extract(epoch FROM statement_timestamp()) - b.updated) * \(rate))
+                        - LEAST(\(want), floor(LEAST(\(burst), b.tokens + (extract(epoch FROM statement_timestamp()) - b.updated) * \(rate)))),
+                    updated = extract(epoch FROM statement_timestamp())
+                RETURNING granted, tokens
+                """, logger: logger
+            ).rows()
+            return (try rows[0]["granted"].decode(Double.self), try rows[0]["tokens"].decode(Double.self))
+        }
+        return (Int(granted), granted >= 1 ? 0 : max(0.001, (1 - left) / max(rate, 1e-9)))
     }
 }

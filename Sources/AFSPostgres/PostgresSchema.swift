@@ -140,6 +140,13 @@ enum PostgresSchema {
                 session_id text PRIMARY KEY, replica_id text NOT NULL, epoch bigint NOT NULL, since timestamptz NOT NULL DEFAULT now())
             """,
             "CREATE INDEX afs_session_owner_replica ON afs_session_owner (replica_id)",
+            // Request budgets per token, shared by the replicas (SharedRequestBudget); times are
+            // the database's clock in seconds since 1970.
+            """
+            CREATE TABLE afs_rate_bucket (
+                key text PRIMARY KEY, tokens double precision NOT NULL, updated double precision NOT NULL,
+                granted double precision NOT NULL)
+            """,
         ]),
     ]
 

@@ -101,7 +101,11 @@ public final class AetherServer: Sendable {
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         consoleSessions = ConsoleSessions(access: access)
         registry = AetherServer.bootstrapMetrics()
-        limiter = configuration.rateLimit > 0 ? RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst) : nil
+        limiter =
+            configuration.rateLimit > 0
+            ? RateLimiter(
+                rate: configuration.rateLimit, burst: configuration.rateBurst,
+                shared: configuration.ownership == nil ? nil : configuration.access as? any SharedRequestBudget) : nil
         authThrottle =
             configuration.authFailureBurst > 0
             ? AuthenticationThrottle(burst: configuration.authFailureBurst, perMinute: Double(configuration.authFailureBurst)) : nil

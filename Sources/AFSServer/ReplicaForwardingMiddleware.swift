@@ -84,11 +84,7 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
         let length = request.headers[.contentLength].flatMap { Int64($0) }
         let hasBody = length.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
         if hasBody {
-            let body = request.body.map { buffer -> ByteBuffer in
-                started.mark()
-                return buffer
-            }
-            outgoing.body = .stream(body, length: length.map { .known($0) } ?? .unknown)
+            outgoing.body = .stream(RelayedBody(body: request.body, progress: started), length: length.map { .known($0) } ?? .unknown)
         }
         do {
             // Long enough for a change stream or a large download; a dead holder fails at once.
@@ -105,10 +101,25 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
         }
     }
 
-    /// Whether any of the request's body was handed to the relay (then it cannot be replayed).
+    /// Whether the relay began reading the request's body: a request body is read once, so from
+    /// then on the request can be neither served here nor relayed again.
     final class BodyProgress: Sendable {
         private let marked = Atomic<Bool>(false)
         func mark() { marked.store(true, ordering: .relaxed) }
         var isMarked: Bool { marked.load(ordering: .relaxed) }
+    }
+
+    /// The request's body as the relay reads it, noting when reading begins (AsyncHTTPClient
+    /// starts only once it has a connection, so a holder that refuses connections leaves the
+    /// body untouched for this replica to serve).
+    struct RelayedBody: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let body: RequestBody
+        let progress: BodyProgress
+
+        func makeAsyncIterator() -> RequestBody.AsyncIterator {
+            progress.mark()
+            return body.makeAsyncIterator()
+        }
     }
 }

@@ -22,10 +22,10 @@ struct RPCCaller: Sendable {
         guard let header else { throw RPCCaller.unauthenticated }
         let secret = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         guard let principal = try await Blocking.run({ try access.authenticate(secret: secret) }) else { throw RPCCaller.unauthenticated }
-        if let wait = limiter?.take(principal.tokenID) {
+        if let limiter, let wait = await limiter.admit(principal.tokenID) {
             throw RPCError(
                 code: .resourceExhausted,
-                message: "more than \(Int(limiter!.rate)) requests per second with this token; retry after \(String(format: "%.2f", wait)) s",
+                message: "more than \(Int(limiter.rate)) requests per second with this token; retry after \(String(format: "%.2f", wait)) s",
                 metadata: [RPCError.errorCodeKey: .string("rate_limited")])
         }
         try principal.require(role)
