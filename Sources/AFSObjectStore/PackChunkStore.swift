@@ -65,6 +65,11 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     /// Packs being uploaded: still readable from memory until their index is in the bucket.
     private var uploading: [Pending] = []
     private var epoch: Set<ChunkID>?
+    /// The packs that existed when the running collection began: the only ones it may delete.
+    /// Meanwhile a record found only in them is no reason to skip a write (it is written again,
+    /// into a new pack), so no writer, in this process or in another replica of the store, comes
+    /// to rely on a record the collection may be deleting.
+    private var epochPacks: Set<String>?
     private var serials = 0
     private let flushing = NSLock()
     /// One listing of the bucket at a time (``discoverPacks()``).
@@ -110,14 +115,21 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     /// uploaded since. Returns whether any was new.
     /// - Parameter strict: refuse an index without its pack, or a damaged one (at open); later,
     ///   such a pack is left for its own reads to report.
+    /// - Parameter forgetMissing: also forget known packs that are gone from the bucket (another
+    ///   replica's collection deleted them, having copied what was live into new packs).
     @discardableResult
-    func discoverPacks(strict: Bool = false) throws(AFSError) -> Bool {
+    func discoverPacks(strict: Bool = false, forgetMissing: Bool = false) throws(AFSError) -> Bool {
         discovering.lock()
         defer { discovering.unlock() }
         let prefix = PackChunkStore.packPrefix
         let objects = try client.list(prefix: prefix)
-        let known = lock.withLock { Set(packs.keys) }
         let sizes = Dictionary(objects.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+        if forgetMissing {
+            let present = Set(objects.compactMap { $0.key.hasSuffix(".idx") ? String($0.key.dropFirst(prefix.count).dropLast(4)) : nil })
+            let gone = lock.withLock { packs.keys.filter { !present.contains($0) } }
+            forget(gone)
+        }
+        let known = lock.withLock { Set(packs.keys) }
         var found = false
         for object in objects where object.key.hasSuffix(".idx") {
             let name = String(object.key.dropFirst(prefix.count).dropLast(4))
@@ -138,6 +150,17 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             }
         }
         return found
+    }
+
+    /// Drops packs from the index (deleted by a collection elsewhere); their records are looked up
+    /// again among the packs in the bucket.
+    private func forget(_ names: [String]) {
+        guard !names.isEmpty else { return }
+        let gone = Set(names)
+        lock.withLock {
+            for name in gone { packs[name] = nil }
+            index = index.filter { !gone.contains($0.value.pack) }
+        }
     }
 
     private func adopt(_ name: String, size: Int, index packIndex: PackIndex) {
@@ -162,7 +185,8 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         let (id, record) = ChunkRecord.encode(type, raw)
         let full = lock.withLock { () -> Bool? in
             epoch?.insert(id)
-            if index[id] != nil || pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil }) { return nil }
+            if pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil }) { return nil }
+            if let home = index[id]?.pack, !(epochPacks?.contains(home) ?? false) { return nil }
             append(record, id: id, type: type, rawLength: raw.count)
             return pending.bytes.count >= options.packSize
         }
@@ -185,7 +209,8 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
 
     public func contains(_ id: ChunkID) -> Bool {
         lock.withLock {
-            let found = index[id] != nil || pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil })
+            let indexed = index[id].map { !(epochPacks?.contains($0.pack) ?? false) } ?? false
+            let found = indexed || pending.byID[id] != nil || uploading.contains(where: { $0.byID[id] != nil })
             if found { epoch?.insert(id) }
             return found
         }
@@ -239,15 +264,32 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     // MARK: Reading
 
     public func get(_ id: ChunkID) throws(AFSError) -> [UInt8] {
-        if let found = try read(id) { return found }
-        // Not among the packs this store knows: another process sharing the prefix (a replica)
-        // may have written it since this one opened.
-        if try discoverPacks(), let found = try read(id) { return found }
-        throw AFSError(.notFound, "chunk \(id.hex) is not in the store")
+        switch try read(id) {
+        case .found(let bytes): return bytes
+        case .unknown:
+            // Not among the packs this store knows: another process sharing the prefix (a replica)
+            // may have written it since this one opened.
+            if try discoverPacks(), case .found(let bytes) = try read(id) { return bytes }
+            throw AFSError(.notFound, "chunk \(id.hex) is not in the store")
+        case .packGone(let name):
+            // Deleted by a collection in another replica, which copied the record elsewhere if it was live.
+            try discoverPacks(forgetMissing: true)
+            if case .found(let bytes) = try read(id) { return bytes }
+            let key = PackChunkStore.packKey(name)
+            throw AFSError(.corrupted, "chunk \(id.hex) is lost: its pack s3://\(client.location.bucket)/\(client.location.prefix)\(key) is gone and no other pack holds it; restore the object from a backup")
+        }
     }
 
-    /// The record's bytes, or nil when no known pack holds it.
-    private func read(_ id: ChunkID) throws(AFSError) -> [UInt8]? {
+    enum ReadOutcome {
+        case found([UInt8])
+        /// No known pack holds the record.
+        case unknown
+        /// The pack the index names is no longer in the bucket.
+        case packGone(String)
+    }
+
+    /// The record's bytes, or why not.
+    private func read(_ id: ChunkID) throws(AFSError) -> ReadOutcome {
         enum Source { case memory([UInt8]), pack(Location) }
         let source = lock.withLock { () -> Source? in
             for p in [pending] + uploading {
@@ -260,11 +302,11 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         }
         switch source {
         case nil:
-            return nil
+            return .unknown
         case .memory(let record)?:
-            return try decode(record, id: id, whereabouts: "the pack being written")
+            return .found(try decode(record, id: id, whereabouts: "the pack being written"))
         case .pack(let loc)?:
-            if let cached = cache?.get(id) { return cached }
+            if let cached = cache?.get(id) { return .found(cached) }
             let key = PackChunkStore.packKey(loc.pack)
             // Records of one file are written one after another into the same pack: with a cache,
             // one GET brings the records that follow too (a sequential read costs a request per
@@ -275,7 +317,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             do {
                 fetched = try client.get(key, range: Int64(loc.entry.offset)..<Int64(end))
             } catch where error.code == .notFound {
-                throw AFSError(.corrupted, "chunk \(id.hex) is lost: its pack s3://\(client.location.bucket)/\(client.location.prefix)\(key) is gone; restore the object from a backup")
+                return .packGone(loc.pack)
             }
             guard fetched.count >= loc.entry.size else {
                 throw AFSError(.corrupted, "chunk \(id.hex) in s3://\(client.location.bucket)/\(client.location.prefix)\(key) is cut short; restore the object from a backup")
@@ -287,7 +329,7 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
                 // A damaged neighbour is simply not cached; its own read reports it.
                 if case .success(let r) = ChunkRecord.decode(Array(fetched[start..<(start + e.size)]), expected: e.id) { cache?.put(e.id, r.raw) }
             }
-            return raw
+            return .found(raw)
         }
     }
 
@@ -321,8 +363,26 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
 
     // MARK: Garbage collection
 
-    public func beginGCEpoch() { lock.withLock { epoch = [] } }
-    public func endGCEpoch() { lock.withLock { epoch = nil } }
+    public func beginGCEpoch() {
+        // What the bucket holds now is what the collection may delete; a listing that fails
+        // leaves only the packs known here in that set, which is safe (unknown packs are kept).
+        _ = try? discoverPacks()
+        lock.withLock {
+            epoch = []
+            epochPacks = Set(packs.keys)
+        }
+    }
+
+    public func endGCEpoch() {
+        // Forget the packs the collection deleted before trusting the index for deduplication
+        // again: a record of one of them must be written anew, never assumed present.
+        let refreshed = (try? discoverPacks(forgetMissing: true)) != nil
+        lock.withLock {
+            epoch = nil
+            // Without a listing, old packs stay excluded from deduplication until the next one.
+            if refreshed { epochPacks = nil }
+        }
+    }
 
     /// Deletes packs without live records and repacks those whose live share is below the
     /// threshold. Index objects go before their packs (a crash between leaves an unindexed pack,
@@ -330,7 +390,9 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
     public func sweep(live: Set<ChunkID>, liveRatioThreshold: Double) throws(AFSError) -> ChunkSweepReport {
         try sync()
         try discoverPacks()
-        let snapshot = lock.withLock { packs }
+        // Only packs that existed when the collection began: a newer one may hold records whose
+        // references (from another replica) the mark has not seen yet.
+        let snapshot = lock.withLock { packs.filter { epochPacks?.contains($0.key) ?? true } }
         var report = ChunkSweepReport()
         for (name, pack) in snapshot.sorted(by: { $0.key < $1.key }) {
             let epochNow = lock.withLock { epoch ?? [] }
@@ -425,6 +487,9 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
 
     /// Downloads every pack and checks every record against the index.
     public func verifyRecords() throws(AFSError) -> ChunkVerification {
+        // Every pack in the bucket, those other replicas wrote included; none the index still
+        // names after a collection elsewhere deleted it.
+        try discoverPacks(forgetMissing: true)
         var report = ChunkVerification()
         let (snapshot, current) = lock.withLock { (packs, index) }
         // IDs and packs already named in a problem, so the index check below does not repeat them.

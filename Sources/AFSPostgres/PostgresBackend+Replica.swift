@@ -107,6 +107,7 @@ extension PostgresBackend {
                 }
                 if let measured, measured.0 {
                     clockOffset.withLock { $0 = measured.1 }
+                    followCollections()
                 } else if !isClosed {
                     logger.warning("the replica lock on \(location) did not answer its heartbeat; reconnecting it")
                     let closing: EventLoopFuture<Void> = connection.close()
@@ -234,11 +235,22 @@ extension PostgresBackend {
         let logger = self.logger
         Task(executorPreference: Blocking.executor) { [self] in
             do {
-                for try await notification in try await connection.listen(PostgresCatalog.changeChannel) {
-                    for handler in changeHandlers.withLock({ $0 }) { handler(notification.payload) }
+                try await connection.listen(on: PostgresCatalog.changeChannel) { notifications in
+                    for try await notification in notifications {
+                        for handler in changeHandlers.withLock({ $0 }) { handler(notification.payload) }
+                    }
                 }
             } catch {
                 logger.debug("the change listener on \(location) ended: \(error)")
+            }
+        }
+        Task(executorPreference: Blocking.executor) { [self] in
+            do {
+                try await connection.listen(on: PostgresBackend.collectionChannel) { notifications in
+                    for try await _ in notifications { followCollections() }
+                }
+            } catch {
+                logger.debug("the collection listener on \(location) ended: \(error)")
             }
         }
         connection.closeFuture.whenComplete { _ in self.rejoinAfterLoss() }

@@ -51,6 +51,11 @@ public final class PostgresBackend: Sendable {
     let changeHandlers = Locked<[@Sendable (String) -> Void]>([])
     /// The sessions this replica holds, with their fencing epochs (``PostgresSessionOwnership``).
     let sessionClaims = Locked<[String: Int64]>([:])
+    /// What the store does when another replica collects garbage, and the run it joined.
+    let collectionHandlers = Locked<(join: @Sendable () -> [ChunkID], leave: @Sendable () -> Void)?>(nil)
+    let joinedCollection = Locked<Int64?>(nil)
+    /// One follower of collections at a time (notifications and heartbeats both call it).
+    let collectionFollower = Locked<Void>(())
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     private init(location: PostgresLocation, options: Options, client: PostgresClient, logger: Logger, runner: Task<Void, Never>) {

@@ -142,6 +142,12 @@ enum PostgresSchema {
             "CREATE INDEX afs_session_owner_replica ON afs_session_owner (replica_id)",
             // Request budgets per token, shared by the replicas (SharedRequestBudget); times are
             // the database's clock in seconds since 1970.
+            // Garbage collections while replicas serve: the run, which replicas joined it, and the
+            // chunks their uploads in progress hold (roots of the run).
+            "CREATE TABLE afs_gc_run (id bigserial PRIMARY KEY, collector text NOT NULL, state text NOT NULL, started timestamptz NOT NULL DEFAULT now())",
+            "CREATE TABLE afs_gc_ack (run bigint NOT NULL, replica_id text NOT NULL, PRIMARY KEY (run, replica_id))",
+            "CREATE TABLE afs_gc_seen (run bigint NOT NULL, chunk text NOT NULL)",
+            "CREATE INDEX afs_gc_seen_run ON afs_gc_seen (run)",
             """
             CREATE TABLE afs_rate_bucket (
                 key text PRIMARY KEY, tokens double precision NOT NULL, updated double precision NOT NULL,

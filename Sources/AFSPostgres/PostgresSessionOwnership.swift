@@ -1,5 +1,6 @@
 import AFSSupport
 import AFSCore
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -73,33 +74,125 @@ public final class PostgresSessionOwnership: SessionOwnership {
         _ = backend.sessionClaims.withLock { $0.removeValue(forKey: session) }
     }
 
-    public func collectingGarbage<R>(_ body: () throws(AFSError) -> R) throws(AFSError) -> R {
+    public func collectingGarbage<R>(beginHere: () -> Void, _ body: (_ reported: [ChunkID]) throws(AFSError) -> R) throws(AFSError) -> R {
         guard let me = backend.replica, let connection = backend.ownerConnection.withLock({ $0 }) else {
             throw AFSError(.unavailable, "this server has not joined the replicas of \(backend.location) yet")
         }
         let logger = backend.logger
         let key = PostgresBackend.garbageCollectionLockKey
-        let others = try backend.perform("elect the garbage collector") { _ -> [String]? in
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(key)) AS ok", logger: logger).rows()
-            guard try rows[0]["ok"].decode(Bool.self) else { return nil }
-            let live = try await connection.query("SELECT id, address FROM afs_live_replica WHERE id <> \(me.id) ORDER BY id", logger: logger).rows()
-            let names = try live.map { "\(try $0["id"].decode(String.self)) (\(try $0["address"].decode(String.self)))" }
-            if !names.isEmpty { try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger) }
-            return names
+        // Elected: one session-level advisory lock, on the replica's own connection.
+        let elected = try backend.perform("elect the garbage collector") { _ -> Bool in
+            try await connection.query("SELECT pg_try_advisory_lock(\(key)) AS ok", logger: logger).rows()[0]["ok"].decode(Bool.self)
         }
-        guard let others else {
+        guard elected else {
             throw AFSError(.conflict, "another replica is collecting garbage in \(backend.location) now; try again when it is done")
-        }
-        guard others.isEmpty else {
-            throw AFSError(
-                .conflict,
-                "garbage collection needs to be the only replica serving \(backend.location), because it cannot yet see what the others have written and not recorded; live replicas: \(others.joined(separator: ", ")). Stop them, collect, then start them again")
         }
         defer {
             _ = try? backend.perform("release the garbage collector lock") { _ in
                 try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
             }
         }
-        return try body()
+        let run = try backend.perform("start a collection") { client -> Int64 in
+            try await client.query("INSERT INTO afs_gc_run (collector, state) VALUES (\(me.id), 'running') RETURNING id", logger: logger)
+                .rows()[0]["id"].decode(Int64.self)
+        }
+        var outcome = "aborted"
+        defer {
+            // The others leave their epoch (and forget the packs this run deleted).
+            let state = outcome
+            _ = try? backend.perform("end collection \(run)") { client in
+                try await client.query("UPDATE afs_gc_run SET state = \(state) WHERE id = \(run)", logger: logger)
+                try await client.query("DELETE FROM afs_gc_ack WHERE run = \(run)", logger: logger)
+                try await client.query("DELETE FROM afs_gc_seen WHERE run = \(run)", logger: logger)
+                try await client.query("SELECT pg_notify('\(unescaped: PostgresBackend.collectionChannel)', \("end \(run)"))", logger: logger)
+            }
+        }
+        beginHere()
+        try backend.perform("announce collection \(run)") { client in
+            try await client.query("SELECT pg_notify('\(unescaped: PostgresBackend.collectionChannel)', \("begin \(run)"))", logger: logger)
+        }
+        // Every other live replica joins: its writes in flight finish, it stops relying on the
+        // records that exist now, and reports the chunks of its uploads in progress.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let waiting = try backend.perform("wait for replicas to join collection \(run)") { client -> [String] in
+                try await client.query(
+                    """
+                    SELECT id FROM afs_live_replica WHERE id <> \(me.id)
+                    AND id NOT IN (SELECT replica_id FROM afs_gc_ack WHERE run = \(run)) ORDER BY id
+                    """, logger: logger
+                ).rows().map { try $0["id"].decode(String.self) }
+            }
+            if waiting.isEmpty { break }
+            guard ContinuousClock.now < deadline else {
+                throw AFSError(
+                    .conflict,
+                    "garbage collection needs every replica to join it, and \(waiting.joined(separator: ", ")) did not within 30 s; nothing was collected. Check those replicas, then retry")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let reported = try backend.perform("read what the replicas' uploads hold") { client -> [ChunkID] in
+            try await client.query("SELECT chunk FROM afs_gc_seen WHERE run = \(run)", logger: logger).rows()
+                .compactMap { ChunkID(hex: try $0["chunk"].decode(String.self)) }
+        }
+        let result = try body(reported)
+        outcome = "done"
+        return result
+    }
+
+    public func participate(join: @escaping @Sendable () -> [ChunkID], leave: @escaping @Sendable () -> Void) {
+        backend.collectionHandlers.withLock { $0 = (join, leave) }
+        // A collection already running (this replica is starting): join before serving anything.
+        backend.followCollections()
+    }
+}
+
+extension PostgresBackend {
+    /// The `NOTIFY` channel of garbage collections (`begin RUN`, `end RUN`).
+    static let collectionChannel = "afs_gc"
+
+    /// Joins the collection running now, if any and not joined yet, and leaves a joined one that
+    /// ended (or whose collector died). Called on every `afs_gc` notification and heartbeat, so
+    /// a notification missed while the listener was down is caught up within seconds.
+    func followCollections() {
+        collectionFollower.withLock { _ in followCollectionsLocked() }
+    }
+
+    private func followCollectionsLocked() {
+        guard let handlers = collectionHandlers.withLock({ $0 }), let me = replica else { return }
+        let logger = self.logger
+        let key = PostgresBackend.garbageCollectionLockKey
+        let running: Int64?
+        do throws(AFSError) {
+            running = try perform("look for a running collection") { client -> Int64? in
+                let rows = try await client.query(
+                    """
+                    SELECT id FROM afs_gc_run WHERE state = 'running' AND collector <> \(me.id)
+                    AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                        AND ((classid::bigint << 32) | objid::bigint) = \(key))
+                    ORDER BY id DESC LIMIT 1
+                    """, logger: logger
+                ).rows()
+                return try rows.first?["id"].decode(Int64.self)
+            }
+        } catch {
+            return  // the database is unreachable: the next heartbeat tries again
+        }
+        let joined = joinedCollection.withLock { $0 }
+        if let joined, joined != running {
+            handlers.leave()
+            joinedCollection.withLock { $0 = nil }
+        }
+        guard let running, joinedCollection.withLock({ $0 }) == nil else { return }
+        let held = handlers.join()
+        joinedCollection.withLock { $0 = running }
+        _ = try? perform("join collection \(running)") { client in
+            for slice in stride(from: 0, to: held.count, by: 5_000) {
+                let hexes = held[slice..<min(held.count, slice + 5_000)].map(\.hex)
+                try await client.query("INSERT INTO afs_gc_seen (run, chunk) SELECT \(running), unnest(\(hexes)::text[])", logger: logger)
+            }
+            try await client.query(
+                "INSERT INTO afs_gc_ack (run, replica_id) VALUES (\(running), \(me.id)) ON CONFLICT DO NOTHING", logger: logger)
+        }
     }
 }

@@ -20,9 +20,12 @@ extension AetherStore {
             if ownership == nil {
                 _ = try liveSession(info.id)
             } else {
-                // Sessions may be open in other processes: read their journals without claiming them.
+                // Sessions may be open in other processes: read their journals without claiming
+                // them, each path's last item winning, as in the overlay they replay into.
                 let (_, replay) = try SessionJournal.open(journals, session: info.id, generation: info.journalGeneration)
-                for (_, item) in replay.items {
+                var overlay: [SessionPath: OverlayItem] = [:]
+                for (path, item) in replay.items { overlay[path] = item }
+                for item in overlay.values {
                     if case .file(_, _, let size, .stored(let c), _) = item { contents.append((c, size)) }
                 }
             }
@@ -80,17 +83,37 @@ extension AetherStore {
     /// store is in use: roots are taken under the GC gate, and every chunk written or deduplicated
     /// during the collection is kept. Old segments go only after the copies and the index are durable.
     public func collectGarbage() throws(AFSError) -> GCReport {
-        guard let ownership else { return try collectGarbageHere() }
-        return try ownership.collectingGarbage { () throws(AFSError) -> GCReport in try collectGarbageHere() }
+        guard let ownership else {
+            gate.withWriteLock { log.beginGCEpoch() }
+            defer { log.endGCEpoch() }
+            return try collect(reported: [])
+        }
+        // Other processes share the store: they join the collection (ownership.collectingGarbage),
+        // after this one has begun its epoch and before the roots are read.
+        var begun = false
+        defer { if begun { log.endGCEpoch() } }
+        return try ownership.collectingGarbage(beginHere: {
+            gate.withWriteLock { log.beginGCEpoch() }
+            begun = true
+        }) { (reported) throws(AFSError) -> GCReport in
+            try collect(reported: reported)
+        }
     }
 
-    private func collectGarbageHere() throws(AFSError) -> GCReport {
-        let (roots, objects, contents) = try gate.withWriteLock { () throws(AFSError) in
-            log.beginGCEpoch()
-            return try gcRoots()
-        }
-        defer { log.endGCEpoch() }
+    /// Another process begins collecting garbage in the store this one shares: once the writes
+    /// in flight here have finished (the gate), no write here relies on a record that exists now
+    /// (the chunk store's epoch). Returns the chunks uploads in progress hold, which that
+    /// collection must keep.
+    func joinCollection() -> [ChunkID] {
+        gate.withWriteLock { log.beginGCEpoch() }
+        return uploads.withLock { $0.values.compactMap { $0.upload } }.flatMap(\.writtenChunks)
+    }
+
+    /// Marks from the roots (and `reported` chunks) and sweeps; the chunk store's epoch is running.
+    private func collect(reported: [ChunkID]) throws(AFSError) -> GCReport {
+        let (roots, objects, contents) = try gate.withWriteLock { () throws(AFSError) in try gcRoots() }
         var liveSet = Set(objects)
+        liveSet.formUnion(reported)
         try mark(roots: roots, contents: contents, into: &liveSet)
         let swept = try log.sweep(live: liveSet, liveRatioThreshold: options.gcLiveRatioThreshold)
         return GCReport(
@@ -144,7 +167,9 @@ extension AetherStore {
         let stored = log.storedSizes()
         for s in try catalog.sessions(status: nil) {
             do {
-                let root = try inspect(s.id) { (l) throws(AFSError) in l.info.root }
+                // A session another process holds is checked at its folded root, from the catalog.
+                let heldElsewhere = ownership != nil && live.withLock { $0[s.id] == nil }
+                let root = heldElsewhere ? s.root : try inspect(s.id) { (l) throws(AFSError) in l.info.root }
                 var liveSet: Set<ChunkID> = []
                 try mark(roots: [root], contents: [], into: &liveSet)
                 for id in liveSet where stored[id] == nil { report.problems.append("session \(s.id) needs missing chunk \(id.hex)") }

@@ -150,9 +150,14 @@ public final class AetherStore: Sendable {
             let metadata: any Catalog & CoordinationCatalog
             if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite") }
             let journalStore = journals ?? FileJournalStore(directory: dir + "/journals")
-            return AetherStore(
+            let store = AetherStore(
                 directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, journals: journalStore, storeLock: storeLock,
                 ownership: ownership)
+            // Collections run by other processes sharing the catalog (replicas).
+            ownership?.participate(
+                join: { [weak store] in store?.joinCollection() ?? [] },
+                leave: { [weak store] in store?.log.endGCEpoch() })
+            return store
         } catch {
             storeLock.release()
             throw error

@@ -23,11 +23,21 @@ public protocol SessionOwnership: Sendable {
     /// Gives the session up (deleted, or this process stopping).
     func release(_ session: String)
     /// Runs a garbage collection as the only process collecting, elected through the shared
-    /// catalog. A collection marks from the catalog's roots and journals, but cannot see what
-    /// another live process has written or deduplicated and not yet recorded, so an
-    /// implementation must refuse (``AFSError/Code/conflict``, naming them) while other processes
-    /// serve, unless it can account for their writes in flight.
-    func collectingGarbage<R>(_ body: () throws(AFSError) -> R) throws(AFSError) -> R
+    /// catalog, while every other live process keeps serving.
+    ///
+    /// The collector calls `beginHere` (its own epoch: the records that exist now are the only
+    /// ones it may delete, and no write of its own relies on them from now on), then has every
+    /// other live process do the same through its ``participate(join:leave:)`` handlers, which
+    /// also wait for writes in flight there and report the chunks of uploads in progress, and
+    /// only then calls `body` with those reported chunks (roots of the collection). The others
+    /// leave their epoch when it ends. Throws ``AFSError/Code/conflict`` when another process
+    /// is collecting, or a live process does not join in time (naming it).
+    func collectingGarbage<R>(beginHere: () -> Void, _ body: (_ reported: [ChunkID]) throws(AFSError) -> R) throws(AFSError) -> R
+    /// Registers what this process does when another one collects garbage: `join` (stop relying
+    /// on records the collection may delete, after the writes in flight; return the chunks of
+    /// uploads in progress) and `leave` (the collection ended). A store registers once, at open;
+    /// if a collection is running then, `join` is called before this returns.
+    func participate(join: @escaping @Sendable () -> [ChunkID], leave: @escaping @Sendable () -> Void)
 }
 
 /// Where a session is served, among processes sharing one catalog.
