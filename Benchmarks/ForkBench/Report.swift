@@ -320,7 +320,8 @@ func writeDocs(_ dir: String, sections: [Section], run: RunInfo, json: JSON) thr
 /// `perf/inprocess.md` (written by `Benchmarks/InProcess/run.sh`), `perf/profiles.md` (the profiles of the
 /// misses), `perf/workspaces.md` (written by `afs-vmbench --out`), `perf/mount.md` (written by
 /// `Benchmarks/MountBench/run.sh`), `perf/transport.md` (written by `afs-transportbench --out`) and `perf/console.md`
-/// (written by `Benchmarks/ConsoleBench/run.sh --out`) and `perf/soak.md` (written by `afs-soak --out`). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
+/// (written by `Benchmarks/ConsoleBench/run.sh --out`), `perf/soak.md` (written by `afs-soak --out`) and `perf/replicas.md`
+/// (afs-replicabench's table). Each file's own `# ` title is dropped and its headings move one level down (not inside code blocks).
 func embeddedPerfNotes(_ perf: String) -> String {
     let notes = [
         ("inprocess.md", "In-process figures (ordo-one/benchmark)"),
@@ -330,6 +331,7 @@ func embeddedPerfNotes(_ perf: String) -> String {
         ("transport.md", "Mount transport: HTTP or gRPC"),
         ("console.md", "Web console: page loads"),
         ("soak.md", "Crash soak: SIGKILL under load"),
+        ("replicas.md", "Replicas: a fleet behind nginx, one replica killed and restarted"),
     ]
     var s = ""
     for (file, heading) in notes {

@@ -159,7 +159,20 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
         let gone = Set(names)
         lock.withLock {
             for name in gone { packs[name] = nil }
+            let homeless = Set(index.filter { gone.contains($0.value.pack) }.keys)
             index = index.filter { !gone.contains($0.value.pack) }
+            rehome(homeless)
+        }
+    }
+
+    /// Points records whose pack went at another known pack that holds them too (one written by
+    /// another replica, adopted while the index still named the old home). Caller holds `lock`.
+    private func rehome(_ ids: Set<ChunkID>) {
+        guard !ids.isEmpty else { return }
+        for (name, pack) in packs {
+            for e in pack.index.entries where ids.contains(e.id) && index[e.id] == nil {
+                index[e.id] = Location(pack: name, entry: e)
+            }
         }
     }
 
@@ -425,8 +438,13 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
             let dropped = lock.withLock { () -> Bool in
                 let epochLate = epoch ?? []
                 if pack.index.entries.contains(where: { epochLate.contains($0.id) && index[$0.id]?.pack == name }) { return false }
-                for e in pack.index.entries where index[e.id]?.pack == name { index[e.id] = nil }
+                var homeless: Set<ChunkID> = []
+                for e in pack.index.entries where index[e.id]?.pack == name {
+                    index[e.id] = nil
+                    homeless.insert(e.id)
+                }
                 packs[name] = nil
+                rehome(homeless)
                 return true
             }
             guard dropped else { continue }

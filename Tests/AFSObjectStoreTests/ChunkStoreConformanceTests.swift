@@ -106,6 +106,39 @@ import Testing
     /// damaged or missing pack is reported by name, never served.
     /// A pack whose index never came (an upload cut off between the two) is garbage, but only
     /// once it is old: a young one may be an upload whose index is on its way.
+    /// Two stores on one prefix, as two replicas: while one collects, the other must not rely on a
+    /// record the collection may delete. A record written again during the collection is stored
+    /// anew (never assumed present), the collector deletes the old pack, and both read the record
+    /// afterwards; a record read from a pack deleted elsewhere is found in the pack that took it.
+    @Test func replicasNeverRelyOnRecordsACollectionMayDelete() throws {
+        let f = try Fixture(.s3Packs)
+        let client = try #require(f.client)
+        let collector = try PackChunkStore.open(client: client)
+        let data = Self.bytes(6000, seed: 9)
+        let kept = Self.bytes(7000, seed: 10)
+        let id = try collector.put(.chunk, data)
+        let keptID = try collector.put(.chunk, kept)
+        try collector.sync()
+        let replica = try PackChunkStore.open(client: client)
+        #expect(replica.contains(id) && replica.contains(keptID))
+
+        collector.beginGCEpoch()
+        replica.beginGCEpoch()  // the replica joins the collection
+        #expect(!replica.contains(id), "a record only in a pack the collection may delete is not counted on")
+        #expect(try replica.put(.chunk, data) == id)  // written again, into a new pack
+        try replica.sync()
+        // The mark found `kept` live and `data` dead: the old pack is repacked away.
+        let swept = try collector.sweep(live: [keptID], liveRatioThreshold: 0.9)
+        #expect(swept.unitsCleaned == 1, "\(swept)")
+        collector.endGCEpoch()
+        replica.endGCEpoch()
+
+        #expect((try? replica.get(id)) == data, "the copy written during the collection")
+        #expect((try? collector.get(id)) == data, "found in the replica's pack")
+        #expect((try? replica.get(keptID)) == kept, "relocated by the collector, found by the replica")
+        #expect(try replica.verifyRecords().problems == [])
+    }
+
     @Test func packsWithoutAnIndexGoWhenOld() throws {
         let f = try Fixture(.s3Packs)
         let client = try #require(f.client)
