@@ -330,13 +330,15 @@ extension PostgresBackend {
 }
 
 extension PostgresBackend {
-    /// Publishes where other replicas reach this one (once the listener's port is known).
-    public func advertise(_ address: String) throws(AFSError) {
+    /// Publishes where other replicas reach this one (once the listener's port is known): its
+    /// HTTP base URL, and its gRPC `HOST:PORT` (relayed gRPC calls; empty: none).
+    public func advertise(_ address: String? = nil, grpc: String? = nil) throws(AFSError) {
         guard let me = replica else { throw AFSError(.unavailable, "this server has not joined the replicas of \(location) yet") }
         let logger = self.logger
         try perform("advertise replica \(me.id)") { client in
-            try await client.query("UPDATE afs_replica SET address = \(address) WHERE id = \(me.id)", logger: logger)
+            if let address { try await client.query("UPDATE afs_replica SET address = \(address) WHERE id = \(me.id)", logger: logger) }
+            if let grpc { try await client.query("UPDATE afs_replica SET grpc_address = \(grpc) WHERE id = \(me.id)", logger: logger) }
         }
-        replicaIdentity.withLock { $0 = ReplicaIdentity(id: me.id, number: me.number, address: address) }
+        if let address { replicaIdentity.withLock { $0 = ReplicaIdentity(id: me.id, number: me.number, address: address) } }
     }
 }

@@ -125,7 +125,7 @@ enum PostgresSchema {
             // which replicas are alive, however one died.
             """
             CREATE TABLE afs_replica (
-                id text PRIMARY KEY, number bigserial UNIQUE, address text NOT NULL, host text NOT NULL, pid bigint NOT NULL,
+                id text PRIMARY KEY, number bigserial UNIQUE, address text NOT NULL, grpc_address text NOT NULL DEFAULT '', host text NOT NULL, pid bigint NOT NULL,
                 since timestamptz NOT NULL DEFAULT now())
             """,
             """

@@ -27,7 +27,7 @@ public final class PostgresSessionOwnership: SessionOwnership {
             throw AFSError(.unavailable, "this server has not joined the replicas of \(backend.location) yet")
         }
         let logger = backend.logger
-        let found = try backend.perform("claim session \(session)") { client -> (epoch: Int64?, owner: String?, address: String?) in
+        let found = try backend.perform("claim session \(session)") { client -> (epoch: Int64?, owner: String?, address: String?, grpc: String?) in
             // The conflict branch waits for the row locks that journal writes under the previous
             // epoch hold (FOR SHARE), so they are committed before this claim is.
             let claimed = try await client.query(
@@ -39,22 +39,24 @@ public final class PostgresSessionOwnership: SessionOwnership {
                 RETURNING epoch
                 """, logger: logger
             ).rows()
-            if let row = claimed.first { return (try row["epoch"].decode(Int64.self), nil, nil) }
+            if let row = claimed.first { return (try row["epoch"].decode(Int64.self), nil, nil, nil) }
             let owner = try await client.query(
                 """
-                SELECT o.replica_id, r.address FROM afs_session_owner o LEFT JOIN afs_replica r ON r.id = o.replica_id
+                SELECT o.replica_id, r.address, r.grpc_address FROM afs_session_owner o LEFT JOIN afs_replica r ON r.id = o.replica_id
                 WHERE o.session_id = \(session)
                 """, logger: logger
             ).rows()
-            guard let row = owner.first else { return (nil, nil, nil) }
-            return (nil, try row["replica_id"].decode(String.self), try row["address"].decode(String?.self))
+            guard let row = owner.first else { return (nil, nil, nil, nil) }
+            return (
+                nil, try row["replica_id"].decode(String.self), try row["address"].decode(String?.self),
+                try row["grpc_address"].decode(String?.self))
         }
         if let epoch = found.epoch {
             backend.sessionClaims.withLock { $0[session] = epoch }
             return .here(epoch: UInt64(epoch))
         }
         guard let owner = found.owner else { return .missing }
-        return .elsewhere(owner: owner, address: found.address ?? "")
+        return .elsewhere(owner: owner, address: found.address ?? "", grpcAddress: found.grpc ?? "")
     }
 
     public func holds(_ session: String, epoch: UInt64) -> Bool {

@@ -80,6 +80,9 @@ public final class AetherServer: Sendable {
     let consoleAssets = ConsoleAssets.load()
     /// Relays requests to the replica that holds their session (nil: one server, nothing to relay).
     let relayClient: HTTPClient?
+    /// Relays gRPC calls to the replica that holds their session (nil: one server, or TLS, whose
+    /// relay is not built yet).
+    let grpcRelay: RelayClients?
     static let version = "0.1.0"
 
     public var adminTokenPath: String { configuration.dataDirectory + "/admin.token" }
@@ -93,6 +96,7 @@ public final class AetherServer: Sendable {
             at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks, catalog: configuration.catalog,
             journals: configuration.journals, ownership: configuration.ownership)
         relayClient = configuration.ownership == nil ? nil : HTTPClient(eventLoopGroupProvider: .singleton)
+        grpcRelay = configuration.ownership == nil || configuration.tls != nil ? nil : RelayClients()
         if let records = configuration.access {
             access = AccessControl(records: records)
         } else {
@@ -197,6 +201,7 @@ public final class AetherServer: Sendable {
     public func shutdown() throws {
         usage.flush(to: access)
         try? relayClient?.syncShutdown()
+        grpcRelay?.shutdown()
         try store.close()
     }
 

@@ -46,7 +46,7 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
         let ownership = self.ownership
         for attempt in 0..<20 {
             let placement = try await Blocking.run { () throws -> SessionPlacement in try ownership.place(session) }
-            guard case .elsewhere(let owner, let address) = placement else { return try await next(request, context) }
+            guard case .elsewhere(let owner, let address, _) = placement else { return try await next(request, context) }
             let outcome = await relay(request, to: address, owner: owner, session: session)
             switch outcome {
             case .answered(let response): return response

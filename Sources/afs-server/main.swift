@@ -347,6 +347,10 @@ struct AFSServerCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(banner.utf8))
             },
             onGRPCListening: { grpcHost, boundPort in
+                if let backend = replicaBackend {
+                    let reachable = ["0.0.0.0", "::", "[::]"].contains(grpcHost) ? ProcessInfo.processInfo.hostName : grpcHost
+                    try? backend.advertise(grpc: HostPort(host: reachable, port: boundPort).description)
+                }
                 FileHandle.standardOutput.write(Data("afs-server gRPC listening on \(grpcHost):\(boundPort)\n".utf8))
             })
         try server.shutdown()

@@ -132,7 +132,7 @@ import Testing
             #expect(error.code == .unavailable && error.message.contains(replicaA.id) && error.message.contains("http://a.invalid"), "\(error.message)")
         }
         let ownershipB = PostgresSessionOwnership(backend: backendB)
-        #expect(try ownershipB.place(session) == .elsewhere(owner: replicaA.id, address: "http://a.invalid"))
+        #expect(try ownershipB.place(session) == .elsewhere(owner: replicaA.id, address: "http://a.invalid", grpcAddress: ""))
         #expect(try ownershipB.place("s-nonexistent") == .missing)
         #expect(try b.changes(session).map(\.path).contains("/one"), "the changefeed is shared")
         // A lease granted through B binds writes through A, by the database's clock.

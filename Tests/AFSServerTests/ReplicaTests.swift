@@ -1,6 +1,8 @@
+import AFSGRPC
 import AFSSupport
 import AFSTestSupport
 import Foundation
+import GRPCCore
 import Synchronization
 import Testing
 
@@ -326,5 +328,33 @@ import Testing
         _ = busy
         let verify = try servers[2].request("POST", "/v1/store/verify").object()
         #expect((verify["problems"] as? [Any])?.isEmpty == true, "\(verify)")
+    }
+
+    /// gRPC calls reach the replica that holds their session too: reads, streamed writes, stats
+    /// and the changefeed through a replica that does not hold it.
+    @Test func grpcCallsAreRelayedToTheReplicaThatHoldsTheSession() async throws {
+        let (servers, root, _) = try Self.fleet(2)
+        defer {
+            for s in servers { s.stop() }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let (a, b) = (servers[0], servers[1])
+        let id = try #require(try a.request("POST", "/v1/sessions", json: ["name": "grpc", "source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/held.txt", body: Data("written through a".utf8)).status == 201)  // a holds it
+        let metadata = GRPCTests.auth(b.adminToken)
+        try await GRPCTests().withClients(b) { clients in
+            let (data, stat) = try await GRPCTests.read(clients, metadata, session: id, path: "/held.txt")
+            #expect(String(decoding: data, as: UTF8.self) == "written through a" && stat.size == 17)
+            try await GRPCTests.write(clients, metadata, session: id, path: "/streamed.bin", pieces: [Data(repeating: 7, count: 300_000), Data("end".utf8)])
+            var request = Aether_V1_StatRequest()
+            request.session = id
+            request.path = "/streamed.bin"
+            #expect(try await clients.files.stat(request, metadata: metadata).size == 300_003)
+            var changes = Aether_V1_ListChangesRequest()
+            changes.session = id
+            let events = try await clients.coordination.listChanges(changes, metadata: metadata).events
+            #expect(events.map(\.path).contains("/streamed.bin"))
+        }
+        #expect(try a.request("GET", "/v1/sessions/\(id)/files/streamed.bin").body == Data(repeating: 7, count: 300_000) + Data("end".utf8))
     }
 }

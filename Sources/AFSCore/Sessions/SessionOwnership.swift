@@ -44,8 +44,9 @@ public protocol SessionOwnership: Sendable {
 public enum SessionPlacement: Sendable, Equatable {
     /// By this process, under this fencing epoch.
     case here(epoch: UInt64)
-    /// By another live process, reachable at `address` (`http://HOST:PORT`).
-    case elsewhere(owner: String, address: String)
+    /// By another live process, reachable at `address` (`http://HOST:PORT`) and, over gRPC, at
+    /// `grpcAddress` (`HOST:PORT`; empty when it has none).
+    case elsewhere(owner: String, address: String, grpcAddress: String)
     /// Nowhere: the session does not exist.
     case missing
 }
@@ -58,7 +59,7 @@ extension SessionOwnership {
         switch try place(session) {
         case .here(let epoch): return epoch
         case .missing: return 0
-        case .elsewhere(let owner, let address):
+        case .elsewhere(let owner, let address, _):
             throw AFSError(
                 .unavailable, "session \(session) is served by replica \(owner) at \(address); send the request there or through the load balancer")
         }

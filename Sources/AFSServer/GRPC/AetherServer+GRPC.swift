@@ -18,6 +18,11 @@ extension AetherServer {
         let reflection = try ReflectionService()
         // Outermost first: the throttle sees the status every call ends with, mapped.
         var interceptors: [any ServerInterceptor] = authThrottle.map { [AuthenticationThrottleInterceptor(throttle: $0)] } ?? []
+        if let ownership = configuration.ownership, let grpcRelay {
+            interceptors.append(ReplicaRelayInterceptor(ownership: ownership, clients: grpcRelay, replica: configuration.replicaName))
+        }
+        // Innermost: grpc-swift turns whatever an interceptor throws that is not an RPCError into
+        // UNKNOWN, so the handlers' errors are mapped before any other interceptor sees them.
         interceptors.append(ErrorMappingInterceptor())
         let server = GRPCServer(
             // Over TLS the transport offers h2 by ALPN, allows TLS 1.2 and later, and asks the
