@@ -101,6 +101,13 @@ public final class PostgresCatalog: Catalog, Sendable {
             FROM (SELECT pg_notify('\(PostgresCatalog.changeChannel)', $\(p + 12))) AS wake
             """
         binds.append(s.id)
+        PostgresCatalog.appendColumns(of: s, to: &binds)
+        binds.append(events.first?.session ?? s.id)
+        try execute("create session \(s.id)", PostgresQuery(unsafeSQL: sql, binds: binds))
+    }
+
+    /// Binds a session row's columns after its id, in the order `afs_session` declares them.
+    static func appendColumns(of s: SessionInfo, to binds: inout PostgresBindings) {
         binds.append(s.name)
         binds.append(s.status.rawValue)
         binds.append(s.parentID)
@@ -111,8 +118,6 @@ public final class PostgresCatalog: Catalog, Sendable {
         binds.append(s.createdAt.timeIntervalSince1970)
         binds.append(s.updatedAt.timeIntervalSince1970)
         binds.append(Int64(s.journalGeneration))
-        binds.append(events.first?.session ?? s.id)
-        try execute("create session \(s.id)", PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
     public func session(_ id: String) throws(AFSError) -> SessionInfo? {
@@ -138,16 +143,7 @@ public final class PostgresCatalog: Catalog, Sendable {
             base_commit = $\(p + 6), head_commit = $\(p + 7), created_at = $\(p + 8), updated_at = $\(p + 9), journal_generation = $\(p + 10)
             WHERE id = $\(p + 11)
             """
-        binds.append(s.name)
-        binds.append(s.status.rawValue)
-        binds.append(s.parentID)
-        binds.append(s.source)
-        binds.append(s.root.hex)
-        binds.append(s.baseCommit)
-        binds.append(s.headCommit)
-        binds.append(s.createdAt.timeIntervalSince1970)
-        binds.append(s.updatedAt.timeIntervalSince1970)
-        binds.append(Int64(s.journalGeneration))
+        PostgresCatalog.appendColumns(of: s, to: &binds)
         binds.append(s.id)
         if fence != nil {
             sql += " AND EXISTS (SELECT 1 FROM fence) RETURNING id) SELECT (SELECT count(*) FROM fence) AS held, (SELECT count(*) FROM changed) AS changed"

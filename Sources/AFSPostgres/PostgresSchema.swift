@@ -131,6 +131,7 @@ enum PostgresSchema {
             """
             CREATE VIEW afs_live_replica AS SELECT r.* FROM afs_replica r WHERE EXISTS (
                 SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 AND l.classid::bigint = \(PostgresBackend.replicaLockSpace) AND l.objid::bigint = r.number)
             """,
             // Which replica holds each session open, under which fencing epoch (raised by every

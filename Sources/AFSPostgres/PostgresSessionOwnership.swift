@@ -171,6 +171,7 @@ extension PostgresBackend {
                     """
                     SELECT id FROM afs_gc_run WHERE state = 'running' AND collector <> \(me.id)
                     AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                         AND ((classid::bigint << 32) | objid::bigint) = \(key))
                     ORDER BY id DESC LIMIT 1
                     """, logger: logger

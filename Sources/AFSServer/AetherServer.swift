@@ -95,7 +95,7 @@ public final class AetherServer: Sendable {
         store = try AetherStore.open(
             at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks, catalog: configuration.catalog,
             journals: configuration.journals, ownership: configuration.ownership)
-        relayClient = configuration.ownership == nil ? nil : HTTPClient(eventLoopGroupProvider: .singleton)
+        relayClient = configuration.ownership == nil ? nil : HTTPClient(eventLoopGroupProvider: .singleton, configuration: AetherServer.relayConfiguration)
         grpcRelay = configuration.ownership == nil || configuration.tls != nil ? nil : RelayClients()
         if let records = configuration.access {
             access = AccessControl(records: records)
@@ -113,6 +113,19 @@ public final class AetherServer: Sendable {
         authThrottle =
             configuration.authFailureBurst > 0
             ? AuthenticationThrottle(burst: configuration.authFailureBurst, perMinute: Double(configuration.authFailureBurst)) : nil
+    }
+
+    /// How requests are relayed to other replicas. A holder that cannot be connected to fails the
+    /// attempt at once (by default AsyncHTTPClient would retry the connection until the request's
+    /// own deadline, which for a change stream is a day), so the relay asks the catalog again; and
+    /// long-lived relayed streams (change feeds, long polls) never make other requests wait for a
+    /// connection.
+    static var relayConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(2))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
+        return configuration
     }
 
     private static let metricsRegistry = Locked<PrometheusCollectorRegistry?>(nil)

@@ -22,6 +22,9 @@ import Synchronization
 struct ReplicaForwardingMiddleware: RouterMiddleware {
     typealias Context = AFSRequestContext
     static let forwardedHeader = HTTPField.Name("X-AFS-Forwarded-By")!
+    /// The replica a relayed request is meant for: another process that took over the address
+    /// (a restarted replica, an unrelated server on a reused port) answers 421 instead of serving it.
+    static let relayTargetHeader = HTTPField.Name("X-AFS-Relay-To")!
 
     let ownership: any SessionOwnership
     let client: HTTPClient
@@ -40,6 +43,9 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let target = request.headers[Self.relayTargetHeader], target != replica {
+            return APIError(.misdirectedRequest, "misdirected", "this is replica \(replica), not \(target); ask the catalog where the session is").response
+        }
         guard request.headers[Self.forwardedHeader] == nil, let session = Self.session(inPath: Substring(request.uri.path)) else {
             return try await next(request, context)
         }
@@ -80,6 +86,7 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
         outgoing.headers.replaceOrAdd(name: Self.forwardedHeader.rawName, value: replica)
+        outgoing.headers.replaceOrAdd(name: Self.relayTargetHeader.rawName, value: owner)
         let started = BodyProgress()
         let length = request.headers[.contentLength].flatMap { Int64($0) }
         let hasBody = length.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
@@ -89,6 +96,9 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
         do {
             // Long enough for a change stream or a large download; a dead holder fails at once.
             let response = try await client.execute(outgoing, timeout: .hours(24))
+            if response.status.code == 421 && !started.isMarked {
+                return .unreachable("replica \(owner) is no longer at \(address)")
+            }
             var headers = HTTPFields()
             for (name, value) in response.headers where !Self.hopByHop.contains(name.lowercased()) {
                 if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }

@@ -121,6 +121,23 @@ import Testing
         let replicaB = try #require(backendB.replica)
         #expect(replicaA.id != replicaB.id && replicaA.number != replicaB.number)
         #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica") == "2", "both hold their locks")
+        // Advisory locks belong to one database: the same key held in another database on the
+        // same server (another store's replica of that number) says nothing about this catalog's.
+        _ = try cluster.pg.psql("CREATE DATABASE elsewhere")
+        _ = try cluster.pg.psql("INSERT INTO afs_replica (id, number, address, host, pid) VALUES ('r-ghost', 9999, 'http://ghost.invalid', 'gone', 0)")
+        let url = try cluster.pg.value("PG_URL")
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        other.arguments = [String(url[...url.lastIndex(of: "/")!]) + "elsewhere", "-qAtc", "SELECT pg_advisory_lock(\(PostgresBackend.replicaLockSpace), 9999); SELECT pg_sleep(4)"]
+        other.standardOutput = FileHandle.nullDevice
+        try other.run()
+        let locked = Date().addingTimeInterval(30)
+        while Date() < locked, try cluster.pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 9999") != "1" {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica WHERE id = 'r-ghost'") == "0", "a lock in another database is not this replica's")
+        other.waitUntilExit()
+        _ = try cluster.pg.psql("DELETE FROM afs_replica WHERE id = 'r-ghost'")
 
         // A takes the session by writing to it; B may read its coordination state, not hold it.
         let session = try a.createSession(name: "shared", from: .blank).id

@@ -267,14 +267,10 @@ import Testing
             sessions.append(id)
         }
         let held = sessions
+        // Bytes that neither lz4 nor deduplication shrink.
         @Sendable func blob(_ seed: Int) -> Data {
-            var x = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 | 1
-            return Data((0..<200_000).map { _ in
-                x ^= x << 13
-                x ^= x >> 7
-                x ^= x << 17
-                return UInt8(truncatingIfNeeded: x)
-            })
+            var generator = SplitMix64(seed: UInt64(seed))
+            return Data((0..<200_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
         }
         let latest = Locked<[String: Data]>([:])
         let stop = Atomic<Bool>(false)

@@ -17,6 +17,8 @@ import Synchronization
 /// is served where it lands.
 struct ReplicaRelayInterceptor: ServerInterceptor {
     static let forwardedKey = "x-afs-forwarded-by"
+    /// The replica a relayed call is meant for (see ``ReplicaForwardingMiddleware/relayTargetHeader``).
+    static let targetKey = "x-afs-relay-to"
     static let transportKeys: Set<String> = ["content-type", "te", "user-agent", "accept-encoding", "host", "connection", "content-length"]
 
     let ownership: any SessionOwnership
@@ -28,6 +30,9 @@ struct ReplicaRelayInterceptor: ServerInterceptor {
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
+        if let target = request.metadata[stringValues: Self.targetKey].first(where: { _ in true }), target != replica {
+            throw RPCError(code: .unavailable, message: "this is replica \(replica), not \(target); retry")
+        }
         guard request.metadata[stringValues: Self.forwardedKey].first(where: { _ in true }) == nil else {
             return try await next(request, context)
         }
@@ -59,6 +64,7 @@ struct ReplicaRelayInterceptor: ServerInterceptor {
             return !Self.transportKeys.contains(key) && !key.hasPrefix(":") && !key.hasPrefix("grpc-")
         })
         metadata.replaceOrAddString(replica, forKey: Self.forwardedKey)
+        metadata.replaceOrAddString(owner, forKey: Self.targetKey)
         let outgoing = StreamingClientRequest<Input>(metadata: metadata) { writer in
             for try await message in Prepended(first: first, rest: box) { try await writer.write(message) }
         }
