@@ -1,7 +1,7 @@
 /// The transactional metadata store beside the chunk store: sessions, checkpoints, commits, refs,
 /// snapshots. The engine talks only to this protocol (and ``CoordinationCatalog``), so a
 /// PostgreSQL catalog for a clustered deployment is a conformance given to
-/// ``AetherStore/open(at:options:chunks:catalog:journals:)``, not a fork of the engine; SQLite in the
+/// ``AetherStore/open(at:options:chunks:catalog:journals:ownership:)``, not a fork of the engine; SQLite in the
 /// store's directory is the embedded one. Every method is durable when it returns.
 public protocol Catalog: Sendable {
     /// Inserts a session together with changefeed events (its own first event, its parent's fork

@@ -2,7 +2,7 @@
 ///
 /// A write is acknowledged once its journal record is durable, so the journal decides where
 /// acknowledged-but-unfolded writes live: the embedded store keeps them in files beside its
-/// catalog (``AetherStore/open(at:options:chunks:catalog:journals:)`` with `journals: nil`); a
+/// catalog (``AetherStore/open(at:options:chunks:catalog:journals:ownership:)`` with `journals: nil`); a
 /// clustered deployment keeps them in its shared database, so that no acknowledged write lives
 /// only on one server's disk.
 ///

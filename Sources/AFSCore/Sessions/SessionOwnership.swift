@@ -5,7 +5,7 @@
 /// session would each miss the other's writes. A deployment with several replicas gives
 /// ``AetherStore/open(at:options:chunks:catalog:journals:ownership:)`` an ownership that hands
 /// each session to one live process at a time; the embedded store, owned whole by one process
-/// (``StoreLock``), needs none.
+/// (its directory lock), needs none.
 ///
 /// A claim carries a *fencing epoch*, raised by every change of owner. The backend that keeps
 /// journals and session rows refuses a write made under an epoch that is no longer current, so
