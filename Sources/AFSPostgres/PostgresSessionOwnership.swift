@@ -71,11 +71,6 @@ public final class PostgresSessionOwnership: SessionOwnership {
         }
     }
 
-    /// Forgets a claim this replica no longer holds (a fenced write found another epoch).
-    func lost(_ session: String) {
-        _ = backend.sessionClaims.withLock { $0.removeValue(forKey: session) }
-    }
-
     public func collectingGarbage<R>(beginHere: () -> Void, _ body: (_ reported: [ChunkID]) throws(AFSError) -> R) throws(AFSError) -> R {
         guard let me = backend.replica, let connection = backend.ownerConnection.withLock({ $0 }) else {
             throw AFSError(.unavailable, "this server has not joined the replicas of \(backend.location) yet")
