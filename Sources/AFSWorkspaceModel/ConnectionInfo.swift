@@ -8,15 +8,18 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public var argv: [String]
     /// Extra arguments for an interactive terminal session (`-t` for ssh).
     public var interactiveArgs: [String]
+    /// The project directory inside, where shells and commands start (nil: the login directory).
+    public var directory: String?
 
-    public init(kind: String, argv: [String], interactiveArgs: [String] = []) {
+    public init(kind: String, argv: [String], interactiveArgs: [String] = [], directory: String? = nil) {
         self.kind = kind
         self.argv = argv
         self.interactiveArgs = interactiveArgs
+        self.directory = directory
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, argv
+        case kind, argv, directory
         case interactiveArgs = "interactive_args"
     }
 }

@@ -24,11 +24,16 @@ public struct Workspace: Sendable, Codable, Equatable {
     public var session: String?
     /// How to reach the running VM; nil while stopped.
     public var runtime: RuntimeHandle?
+    /// The user `aether workspace ssh` logs in as (uid 1000, passwordless sudo); nil or `root`: root.
+    public var user: String?
+    /// The base image version the workspace boots on; nil: the minimal busybox root (QEMU) or the
+    /// host's root (bubblewrap), as workspaces made before base images had.
+    public var image: String?
 
     public init(
         id: String, project: String, status: WorkspaceStatus, desired: DesiredState, hardware: WorkspaceHardware, driver: String,
         idleTimeout: Int, createdAt: Date, updatedAt: Date, lastActiveAt: Date, deadline: Date?, error: String?, generation: Int,
-        session: String?, runtime: RuntimeHandle?
+        session: String?, runtime: RuntimeHandle?, user: String? = nil, image: String? = nil
     ) {
         self.id = id
         self.project = project
@@ -45,10 +50,15 @@ public struct Workspace: Sendable, Codable, Equatable {
         self.generation = generation
         self.session = session
         self.runtime = runtime
+        self.user = user
+        self.image = image
     }
 
+    /// The non-root login user, if the workspace has one.
+    public var loginUser: String? { user == "root" ? nil : user }
+
     enum CodingKeys: String, CodingKey {
-        case id, project, status, desired, hardware, driver, deadline, error, generation, session, runtime
+        case id, project, status, desired, hardware, driver, deadline, error, generation, session, runtime, user, image
         case idleTimeout = "idle_timeout"
         case createdAt = "created_at"
         case updatedAt = "updated_at"

@@ -67,10 +67,10 @@ public final class WorkspaceDaemon: Sendable {
         case "qemu":
             return try await QEMUDriver(configuration: qemu)
         case "bwrap":
-            return try BubblewrapDriver(configuration: .init(dataDirectory: configuration.dataDirectory))
+            return try BubblewrapDriver(configuration: .init(dataDirectory: configuration.dataDirectory, guestDirectory: guest))
         case "auto":
             if let driver = try? await QEMUDriver(configuration: qemu) { return driver }
-            return try BubblewrapDriver(configuration: .init(dataDirectory: configuration.dataDirectory))
+            return try BubblewrapDriver(configuration: .init(dataDirectory: configuration.dataDirectory, guestDirectory: guest))
         default:
             throw WorkspaceError(.invalidArgument, "--driver must be qemu, bwrap or auto (got \(configuration.driver))")
         }
@@ -79,7 +79,10 @@ public final class WorkspaceDaemon: Sendable {
     /// What `/v1/health` says: enough for `aether doctor` and for humans to know what runs VMs.
     public func health() -> [String: String] {
         var h = ["status": "ok", "version": WorkspaceDaemon.version, "driver": controller.driver.name]
-        if let qemu = controller.driver as? QEMUDriver { h["accelerator"] = qemu.accelerator }
+        if let qemu = controller.driver as? QEMUDriver {
+            h["accelerator"] = qemu.accelerator
+            h["base_image"] = qemu.images.current ?? BaseImages.minimal
+        }
         if let files = configuration.projectFiles as? AetherProjectFiles { h["project_files"] = files.endpoint }
         return h
     }

@@ -47,7 +47,7 @@ struct WorkspaceRoutes {
             let id = try context.parameters.require("id")
             let body = try await WorkspaceRoutes.decode(WorkspaceUpdate.self, request)
             return try WorkspaceRoutes.json(try await call { () throws(WorkspaceError) in
-                try await controller.update(id, hardware: body.hardware, idleTimeout: body.idleTimeout)
+                try await controller.update(id, hardware: body.hardware, idleTimeout: body.idleTimeout, image: body.image)
             })
         }
         router.post("/v1/workspaces/:id/start") { _, context in

@@ -47,6 +47,11 @@ struct MountCommand: ParsableCommand {
         "Make close, unlink, mkdir and rmdir return only once the store has the change durably.",
         discussion: "Without it they return at once and the change follows moments later (fsync and `aether sync` wait for it): other clients of the session see a closed file a few milliseconds later, and a crash of the mount's machine may lose changes no fsync or sync covered, as with a local disk."))
     var syncClose = false
+    @Option(help: ArgumentHelp(
+        "Show entries that record no owner (imported trees, files the mounting user made) as owned by UID:GID instead of the mounting user.",
+        discussion: "For a mount shared into a VM or container whose user is not the host's: afs-vmd mounts a workspace's project files with its user's ids.",
+        valueName: "UID:GID"))
+    var owner: String?
     @Flag(help: "Detach once mounted: the mount keeps running in its own session; its log goes to --log.")
     var background = false
     @Option(help: ArgumentHelp("Log file of a --background mount (default: CACHE_DIR/mount-SESSION.log).", valueName: "FILE"))
@@ -57,6 +62,13 @@ struct MountCommand: ParsableCommand {
 
     func run() throws {
         let mountpoint = MountRegistry.canonical(directory)
+        if let owner {
+            guard Caller(parsing: owner) != nil else {
+                throw CLIError(AFSError(.invalidArgument, "--owner must be UID:GID (numbers), e.g. 1000:1000 (got \(owner))"), json: global.json)
+            }
+            // Before anything reads Caller.mounter; a --background child gets it again from its arguments.
+            setenv(Caller.ownerVariable, owner, 1)
+        }
         if let problem = FUSEMount.availability() { throw CLIError(AFSError(.unavailable, "cannot mount: \(problem)"), json: global.json) }
         if background {
             do throws(AFSError) {

@@ -17,6 +17,9 @@ struct AFSVMDCommand: AsyncParsableCommand {
             --driver auto uses QEMU when qemu-system-x86_64 and a guest image (DATA/guest or --guest-dir, built by
             scripts/build-guest-image.sh) are present, and bubblewrap otherwise. KVM is used only when a canary VM
             boots under it (the answer is cached in DATA/accelerator.json); otherwise QEMU emulates (TCG).
+            New workspaces run on the Debian base image GUEST/bases/current (scripts/build-workspace-base.sh GUEST), shared
+            read-only by all of them: each stores only its changes, on its volume, and keeps its base version until
+            `aether workspace update ID --image current`. They get a user with passwordless sudo (--user, default aether).
             VMs run detached: SIGTERM stops the daemon, not the VMs; the next start adopts them.
             With --aether-endpoint, --project names an AetherFS session: each workspace gets its own fork of it, mounted
             on the host (aether mount, sharing the machine's content cache) and shared into the VM at /workspace
@@ -32,7 +35,7 @@ struct AFSVMDCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Data directory.", valueName: "DIR")) var data: String?
     @Option(help: ArgumentHelp("HTTP listen address; port 0 picks a free port.", valueName: "HOST:PORT")) var listen: String?
     @Option(help: ArgumentHelp("qemu, bwrap or auto.", valueName: "DRIVER")) var driver: String?
-    @Option(name: .customLong("guest-dir"), help: ArgumentHelp("Kernel + initramfs directory (default DATA/guest).", valueName: "DIR"))
+    @Option(name: .customLong("guest-dir"), help: ArgumentHelp("Kernel, initramfs and bases/ (Debian base images) directory (default DATA/guest).", valueName: "DIR"))
     var guestDirectory: String?
     @Option(help: ArgumentHelp("QEMU accelerator: auto (canary boot), kvm or tcg.", valueName: "ACCEL")) var accel = "auto"
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Default idle timeout of new workspaces in seconds (0 disables).", valueName: "SECONDS"))

@@ -21,6 +21,62 @@ struct BubblewrapWorkspaceTests {
         try lifecycleScenario(WorkspaceCLI(vmd: vmd), startTimeout: 30)
     }
 
+    /// The sandbox's root is the same Debian base the VMs boot.
+    @Test func debianBaseUnderBubblewrap() throws {
+        let guest = try GuestImages.guestDirectory()
+        let base = try GuestImages.currentBase()
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap", "--guest-dir", guest])
+        defer { vmd.cleanup() }
+        try fullLinuxScenario(
+            WorkspaceCLI(vmd: vmd), guest: guest, base: base, baseBytes: try FullLinux.allocatedBytes(guest + "/bases/\(base)/rootfs"), startTimeout: 30)
+    }
+
+    /// Building a newer base moves `current` for new workspaces only: existing ones keep booting
+    /// on their version until `update --image current` rebases them, changes kept.
+    @Test func workspacesKeepTheirBaseUntilRebased() throws {
+        let shared = try GuestImages.guestDirectory()
+        let real = try GuestImages.currentBase()
+        // A guest directory of its own with two versions (hard links to the real tree, the second
+        // with its own name), so moving `current` here disturbs no other test.
+        let guest = "/var/tmp/afs-bases-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: guest) }
+        let (old, new) = ("debian-12-old\(UUID().uuidString.prefix(4).lowercased())", "debian-12-new\(UUID().uuidString.prefix(4).lowercased())")
+        for version in [old, new] {
+            let r = try ChildProcess.run("/bin/sh", ["-c", """
+                set -e; mkdir -p \(guest)/bases/\(version); cd \(guest)/bases/\(version)
+                cp -al \(shared)/bases/\(real)/rootfs rootfs; ln \(shared)/bases/\(real)/root.img root.img; cp \(shared)/bases/\(real)/manifest.json .
+                rm rootfs/usr/share/aether/base; echo \(version) > rootfs/usr/share/aether/base
+                """], mergeStderr: true)
+            #expect(r.status == 0, "\(String(decoding: r.stdout, as: UTF8.self))")
+        }
+        try FileManager.default.createSymbolicLink(atPath: guest + "/bases/current", withDestinationPath: old)
+        let vmd = try VMDProcess(arguments: ["--driver", "bwrap", "--guest-dir", guest])
+        defer { vmd.cleanup() }
+        let cli = WorkspaceCLI(vmd: vmd)
+        let ws = try cli.workspace(["create", "--project", "p", "--user", "dev", "--start"])
+        #expect(ws.image == old && ws.user == "dev")
+        let (_, first) = try cli.ssh(ws.id, "id -un; cat /usr/share/aether/base; echo mine > ~/kept.txt")
+        #expect(first.contains("dev\n\(old)"), "\(first)")
+        _ = try cli.workspace(["stop", ws.id])
+
+        // A newer base is built: new workspaces get it, the existing one keeps its own.
+        try FileManager.default.removeItem(atPath: guest + "/bases/current")
+        try FileManager.default.createSymbolicLink(atPath: guest + "/bases/current", withDestinationPath: new)
+        _ = try cli.workspace(["start", ws.id])
+        #expect(try cli.ssh(ws.id, "cat /usr/share/aether/base").1.contains(old), "an existing workspace keeps booting on its version")
+        let fresh = try cli.workspace(["create", "--project", "p"])
+        #expect(fresh.image == new)
+        _ = try cli.workspace(["stop", ws.id])
+        #expect(try cli.workspace(["update", ws.id, "--image", "current"]).image == new)
+        _ = try cli.workspace(["start", ws.id])
+        let (_, after) = try cli.ssh(ws.id, "cat /usr/share/aether/base ~/kept.txt")
+        #expect(after.contains(new) && after.contains("mine"), "rebased, changes kept: \(after)")
+        let bad = try cli.run(["create", "--project", "p", "--user", "Bad User"])
+        #expect(bad.status == 5 && String(decoding: bad.stderr, as: UTF8.self).contains("user must be"), "\(bad)")
+        try cli.ok(["delete", ws.id, "--yes"])
+        try cli.ok(["delete", fresh.id, "--yes"])
+    }
+
     @Test(.enabled(if: MountAvailability.problem == nil, Comment(rawValue: MountAvailability.problem ?? "")))
     func projectFilesAreAForkOfTheProjectSession() throws {
         // Over TLS at both ends: aether reaches afs-vmd over HTTPS, and afs-vmd's mounts reach

@@ -71,10 +71,13 @@ func lifecycleScenario(_ cli: WorkspaceCLI, startTimeout: Int) throws {
     #expect(try cli.ok(["list", "--status", "running"]).contains(id))
     #expect(!(try cli.ok(["list", "--status", "stopped"]).contains(id)))
 
-    let (status, out) = try cli.ssh(id, "echo hello-$(hostname); echo on-volume > /root/note.txt; mkdir -p /usr/local/share/afs; echo anywhere > /usr/local/share/afs/tool.txt; sync; exit 7")
+    // As root on the minimal and host roots, as the workspace's user (with sudo) on a base image.
+    let asRoot = #"R=; [ "$(id -u)" = 0 ] || R="sudo -n"; "#
+    let (status, out) = try cli.ssh(
+        id, asRoot + "echo hello-$(hostname); echo on-volume > ~/note.txt; $R mkdir -p /usr/local/share/afs; echo anywhere | $R tee /usr/local/share/afs/tool.txt; sync; exit 7")
     #expect(status == 7, "the command's exit status comes back: \(out)")
     #expect(out.contains("hello-"), "\(out)")
-    let script = try cli.run(["ssh", id], stdin: Data("cat /root/note.txt\nexit 0\n".utf8))
+    let script = try cli.run(["ssh", id], stdin: Data("cat ~/note.txt\nexit 0\n".utf8))
     #expect(script.status == 0 && String(decoding: script.stdout, as: UTF8.self).contains("on-volume"), "a script on stdin runs: \(script)")
 
     let stopped = try cli.workspace(["stop", id])
@@ -83,7 +86,7 @@ func lifecycleScenario(_ cli: WorkspaceCLI, startTimeout: Int) throws {
     #expect(leftovers(of: id, dataDirectory: cli.vmd.data).filter { $0.hasPrefix("process") }.isEmpty, "a stopped workspace has no processes")
 
     _ = try cli.workspace(["start", id, "--timeout", String(startTimeout)])
-    let (_, persisted) = try cli.ssh(id, "cat /root/note.txt /usr/local/share/afs/tool.txt")
+    let (_, persisted) = try cli.ssh(id, "cat ~/note.txt /usr/local/share/afs/tool.txt")
     #expect(persisted.contains("on-volume") && persisted.contains("anywhere"), "files survive stop/start: \(persisted)")
 
     // The daemon dies hard; the VM does not.
@@ -94,7 +97,7 @@ func lifecycleScenario(_ cli: WorkspaceCLI, startTimeout: Int) throws {
     let adopted = try cli.workspace(["get", id])
     #expect(adopted.status == .running && adopted.runtime == before.runtime, "the same VM, adopted")
     #expect(try cli.events(id).last?.reason == "adopted")
-    let (again, after) = try cli.ssh(id, "cat /root/note.txt")
+    let (again, after) = try cli.ssh(id, "cat ~/note.txt")
     #expect(again == 0 && after.contains("on-volume"), "\(after)")
 
     let reasons = try cli.events(id).map(\.reason)

@@ -6,8 +6,9 @@ import Foundation
 public protocol ProjectFiles: Sendable {
     /// Forks the project's base for a new workspace; returns the fork's session id.
     func provision(project: String, workspace: String) async throws(WorkspaceError) -> String
-    /// Mounts `session` on `directory` (detached: the mount outlives the controller, like the VM).
-    func attach(session: String, at directory: String) async throws(WorkspaceError)
+    /// Mounts `session` on `directory` (detached: the mount outlives the controller, like the VM),
+    /// its unowned files shown as owned by `owner` (uid = gid) when given: the workspace's user.
+    func attach(session: String, at directory: String, owner: UInt32?) async throws(WorkspaceError)
     /// Unmounts `directory` after uploading pending writes. Idempotent.
     func detach(_ directory: String) async
     /// Deletes the workspace's fork.
@@ -49,8 +50,11 @@ public struct AetherProjectFiles: ProjectFiles {
         return id
     }
 
-    public func attach(session: String, at directory: String) async throws(WorkspaceError) {
+    public func attach(session: String, at directory: String, owner: UInt32?) async throws(WorkspaceError) {
         let argv = [aether, "mount", "--background", "--session", session, directory, "--log", directory + ".log"]
+            // The workspace's user reaches the files under its own uid (virtiofsd creates as the
+            // guest's caller): allow_other lets it in, default_permissions still checks modes.
+            + (owner.map { ["--owner", "\($0):\($0)", "-o", "allow_other"] } ?? [])
         let env = environment
         try await Offload.run { () throws(WorkspaceError) in
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -92,6 +92,10 @@ public actor WorkspaceController {
             throw WorkspaceError(.invalidArgument, "project must be a non-empty name of at most 128 characters")
         }
         try request.hardware.validate(gpuAvailable: driver.availableGPUs)
+        let image = try driver.resolveImage(request.image)
+        // On a base image (a Debian system) people and agents work as a non-root user with sudo, as
+        // on any development machine; the minimal root stays root unless a user is asked for.
+        let user = try WorkspaceController.validUser(request.user ?? (image == nil ? nil : WorkspaceController.defaultUser))
         let idle = request.idleTimeout ?? configuration.defaultIdleTimeout
         guard idle >= 0 else { throw WorkspaceError(.invalidArgument, "idle_timeout must be >= 0 seconds (0 disables)") }
         var id = WorkspaceController.newID()
@@ -100,7 +104,7 @@ public actor WorkspaceController {
         var ws = Workspace(
             id: id, project: project, status: .stopped, desired: .stopped, hardware: request.hardware, driver: driver.name,
             idleTimeout: idle, createdAt: now, updatedAt: now, lastActiveAt: now, deadline: nil, error: nil, generation: 0,
-            session: nil, runtime: nil)
+            session: nil, runtime: nil, user: user, image: image)
         busy.insert(id)
         defer { busy.remove(id) }
         if let files = configuration.projectFiles { ws.session = try await files.provision(project: project, workspace: id) }
@@ -112,12 +116,31 @@ public actor WorkspaceController {
             if let session = ws.session { await configuration.projectFiles?.release(session: session) }
             throw error
         }
-        try db.save(ws, event: event(ws, from: nil, to: .stopped, reason: "created", detail: ws.hardware.summary))
+        let detail = [ws.hardware.summary, ws.image.map { "image \($0)" }, ws.loginUser.map { "user \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        try db.save(ws, event: event(ws, from: nil, to: .stopped, reason: "created", detail: detail))
         return ws
     }
 
-    /// Changes hardware (stopped workspaces only) and the idle timeout (any time).
-    public func update(_ id: String, hardware change: HardwareUpdate?, idleTimeout: Int?) async throws(WorkspaceError) -> Workspace {
+    /// The login user of a workspace on a base image when none is named.
+    public static let defaultUser = "aether"
+
+    /// A POSIX portable user name (what Debian's useradd accepts by default), or `root` for none.
+    static func validUser(_ name: String?) throws(WorkspaceError) -> String? {
+        guard let name else { return nil }
+        let valid = !name.isEmpty && name.count <= 32 && name.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
+            && name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+        guard valid else {
+            throw WorkspaceError(.invalidArgument, "user must be 1-32 characters of a-z, 0-9, _ and -, starting with a letter or _ (got \(name))")
+        }
+        return name
+    }
+
+    /// Changes hardware and the base image (stopped workspaces only) and the idle timeout (any time).
+    ///
+    /// A new image is a rebase: the workspace's changes (its overlay's upper layer) stay and now
+    /// lie over the new base, so files the user changed keep the user's version (including dpkg's
+    /// status file, if packages were installed: reinstall them on the new base to pick up its copy).
+    public func update(_ id: String, hardware change: HardwareUpdate?, idleTimeout: Int?, image: String? = nil) async throws(WorkspaceError) -> Workspace {
         await acquire(id)
         defer { busy.remove(id) }
         var ws = try workspace(id)
@@ -135,6 +158,17 @@ public actor WorkspaceController {
             ws.hardware = updated
             try await driver.resize(spec(ws), from: old)
             details.append("hardware \(old.summary)/\(old.volumeSizeGB)gb -> \(updated.summary)/\(updated.volumeSizeGB)gb")
+        }
+        if let image {
+            let version = try driver.resolveImage(image)
+            if version != ws.image {
+                guard ws.status == .stopped else {
+                    throw WorkspaceError(.conflict, "workspace \(id) is \(ws.status.rawValue): the image changes only while stopped; run `aether workspace stop \(id)` first")
+                }
+                details.append("image \(ws.image ?? BaseImages.minimal) -> \(version ?? BaseImages.minimal)")
+                ws.image = version
+                if version != nil, ws.user == nil { ws.user = WorkspaceController.defaultUser }
+            }
         }
         if let idleTimeout {
             guard idleTimeout >= 0 else { throw WorkspaceError(.invalidArgument, "idle_timeout must be >= 0 seconds (0 disables)") }
@@ -177,7 +211,7 @@ public actor WorkspaceController {
         try transition(&ws, to: .starting, reason: "user")
         do {
             if let session = ws.session, let files = configuration.projectFiles, let share = spec(ws).shareDirectory {
-                try await files.attach(session: session, at: share)
+                try await files.attach(session: session, at: share, owner: ws.loginUser == nil ? nil : WorkspaceSpec.userID)
             }
             ws.runtime = try await driver.start(spec(ws))
             try db.save(ws)
@@ -408,7 +442,9 @@ public actor WorkspaceController {
     func spec(_ ws: Workspace) -> WorkspaceSpec {
         let directory = configuration.dataDirectory + "/workspaces/" + ws.id
         // Beside the run directory, not in it: cleanup kills what runs from there, never the mount.
-        return WorkspaceSpec(id: ws.id, hardware: ws.hardware, directory: directory, shareDirectory: ws.session.map { _ in directory + "/project" })
+        return WorkspaceSpec(
+            id: ws.id, hardware: ws.hardware, directory: directory, shareDirectory: ws.session.map { _ in directory + "/project" },
+            user: ws.loginUser, image: ws.image)
     }
 
     /// Ends whatever is left of the runtime, then unmounts the project files (after the VM, so

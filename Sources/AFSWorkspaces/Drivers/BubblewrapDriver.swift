@@ -1,28 +1,38 @@
 import Foundation
 
 /// Runs each workspace as a bubblewrap sandbox: new namespaces (pid, mount, ipc, uts, cgroup;
-/// the host's network), the host's root file system as the read-only lower layer of an overlay
-/// whose upper layer is the workspace's volume directory, so the host's tools are there and
-/// anything written anywhere survives a stop/start. Starts in milliseconds; for hosts without
-/// usable virtualisation, and for CI.
+/// the host's network), its root an overlay whose read-only lower layer is the shared Debian base
+/// (the same tree QEMU workspaces boot, `GUEST/bases/VERSION/rootfs`) and whose upper layer is the
+/// workspace's volume directory, so anything written anywhere (packages installed with apt, /etc,
+/// home) survives a stop/start and the workspace stores only its changes. Starts in milliseconds;
+/// for hosts without usable virtualisation, and for CI.
+///
+/// Workspaces without a base image (made before base images, or `--image minimal`) get the host's
+/// root as their lower layer instead, with the host's `/root`, `/home` and the controller's data
+/// directory hidden (their `/root` and `/home` are directories on the volume).
 ///
 /// Weaker than a VM: the kernel is shared, and on this cgroup-v1 host cpus and memory are not
-/// enforced (recorded, not applied). The host's `/root`, `/home` and the controller's data
-/// directory are hidden: the workspace's `/root` and `/home` are directories on its volume.
+/// enforced (recorded, not applied).
 public struct BubblewrapDriver: WorkspaceDriver {
     public struct Configuration: Sendable {
         /// afs-vmd's data directory, hidden inside sandboxes.
         public var dataDirectory: String
         public var bwrap = "bwrap"
         public var bootTimeout: Double = 30
+        /// Holds `bases/` (scripts/build-workspace-base.sh); nil: every workspace on the host's root.
+        public var guestDirectory: String?
 
-        public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+        public init(dataDirectory: String, guestDirectory: String? = nil) {
+            self.dataDirectory = dataDirectory
+            self.guestDirectory = guestDirectory
+        }
     }
 
     public let configuration: Configuration
     public let name = "bwrap"
     public var availableGPUs: [String] { [] }
     public var bootTimeout: Double { configuration.bootTimeout }
+    var images: BaseImages? { configuration.guestDirectory.map { BaseImages(directory: $0 + "/bases") } }
 
     public init(configuration: Configuration) throws(WorkspaceError) {
         guard HostCommand.resolve(configuration.bwrap) != nil else {
@@ -37,6 +47,25 @@ public struct BubblewrapDriver: WorkspaceDriver {
     /// Pid 1's workload: announces readiness once the sandbox is fully set up (bubblewrap's
     /// info-fd fires before pivot_root), then idles; exits on SIGTERM.
     static let initScript = #"trap 'exit 0' TERM; echo AFS_READY; while :; do sleep 3600 & wait $!; done"#
+
+    /// The same on a base image, after what the VM's boot does there: a machine id, /etc/hosts for
+    /// the hostname, and the workspace's user (the base's own setup-user, as in a VM).
+    static let baseInitScript = #"""
+        trap 'exit 0' TERM
+        [ -s /etc/machine-id ] || tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
+        printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$(hostname)" > /etc/hosts
+        [ -z "$AFS_USER" ] || /usr/lib/aether/setup-user "$AFS_USER" || echo "AFS_USER setup-user $AFS_USER failed"
+        echo "AFS_READY base=$(cat /usr/share/aether/base 2>/dev/null)"
+        while :; do sleep 3600 & wait $!; done
+        """#
+
+    public func resolveImage(_ requested: String?) throws(WorkspaceError) -> String? {
+        guard let images else {
+            guard let requested, requested != BaseImages.minimal else { return nil }
+            throw WorkspaceError(.unavailable, "afs-vmd has no guest directory, so no base images (asked for \(requested))")
+        }
+        return try images.resolve(requested)
+    }
 
     func volume(_ ws: WorkspaceSpec) -> String { ws.directory + "/volume" }
     func rootMount(_ ws: WorkspaceSpec) -> String { ws.runDirectory + "/rootfs" }
@@ -63,22 +92,35 @@ public struct BubblewrapDriver: WorkspaceDriver {
         let configuration = configuration
         let root = rootMount(ws)
         let vol = volume(ws)
+        let lower = try baseTree(ws) ?? "/"
         return try await Offload.run { () throws(WorkspaceError) -> RuntimeHandle in
             BubblewrapDriver.unmount(root)
             try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            // index=off: the base's tree is shared, so its inodes must not be tied to one upper layer.
             try HostCommand.check(
-                ["mount", "-t", "overlay", "overlay", "-o", "lowerdir=/,upperdir=\(vol)/upper,workdir=\(vol)/work", root],
+                ["mount", "-t", "overlay", "overlay", "-o", "lowerdir=\(lower),upperdir=\(vol)/upper,workdir=\(vol)/work,index=off", root],
                 what: "mounting the workspace's overlay root")
-            var argv = [
-                configuration.bwrap, "--unshare-all", "--share-net", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
-                "--tmpfs", "/tmp", "--hostname", ws.runtimeName, "--setenv", "HOME", "/root", "--chdir", "/root",
-                // The host's /root and /home stay hidden: the workspace's own live on its volume.
-                "--bind", vol + "/root", "/root", "--bind", vol + "/home", "/home",
-                // So does the controller's data, other workspaces' volumes included.
-                "--tmpfs", configuration.dataDirectory,
+            // On a base image, no user namespace: in one, only root is mapped, so the base's tools
+            // cannot give files to the workspace's user or to groups such as shadow (useradd fails).
+            let namespaces = ws.image == nil ? ["--unshare-all", "--share-net"] : ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+            var argv = [configuration.bwrap] + namespaces + [
+                "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
+                "--perms", "1777", "--tmpfs", "/tmp", "--hostname", ws.runtimeName, "--setenv", "HOME", "/root", "--chdir", "/root",
             ]
+            if ws.image == nil {
+                argv += [
+                    // The host's /root and /home stay hidden: the workspace's own live on its volume.
+                    "--bind", vol + "/root", "/root", "--bind", vol + "/home", "/home",
+                    // So does the controller's data, other workspaces' volumes included.
+                    "--tmpfs", configuration.dataDirectory,
+                ]
+            } else {
+                // The base is a separate system: the host's data is not in it at all. Names resolve
+                // as on the host (the sandbox shares its network).
+                argv += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf", "--setenv", "AFS_USER", ws.user ?? ""]
+            }
             if let share = ws.shareDirectory { argv += ["--bind", share, "/workspace"] }
-            argv += ["--info-fd", "3", "/bin/sh", "-c", BubblewrapDriver.initScript]
+            argv += ["--info-fd", "3", "/bin/sh", "-c", ws.image == nil ? BubblewrapDriver.initScript : BubblewrapDriver.baseInitScript]
             let info = ws.runDirectory + "/info.json"
             unlink(info)
             unlink(ws.consoleLog)
@@ -106,9 +148,20 @@ public struct BubblewrapDriver: WorkspaceDriver {
             // Once the sandbox has pivoted into the overlay, its mount namespace holds the overlay:
             // detach the host's copy so no mount outlives the sandbox.
             while Date() < end && !BubblewrapDriver.announcedReady(ws) && ProcessTable.isAlive(child) { usleep(2_000) }
-            if BubblewrapDriver.announcedReady(ws) { BubblewrapDriver.unmount(root) }
+            if BubblewrapDriver.announcedReady(ws) { BubblewrapDriver.settle(ws, sandbox: child, root: root) }
             return RuntimeHandle(pid: child, startedAt: started, helpers: [launcher])
         }
+    }
+
+    /// The base image's tree a workspace's root lies over; nil: the host's root.
+    func baseTree(_ ws: WorkspaceSpec) throws(WorkspaceError) -> String? {
+        guard let image = ws.image else { return nil }
+        guard let rootfs = images?.rootfs(image), FileManager.default.fileExists(atPath: rootfs + "/etc/debian_version") else {
+            throw WorkspaceError(
+                .unavailable,
+                "base image \(image) of workspace \(ws.id) is missing: rebuild it with scripts/build-workspace-base.sh, or rebase with `aether workspace update \(ws.id) --image current`")
+        }
+        return rootfs
     }
 
     static func announcedReady(_ ws: WorkspaceSpec) -> Bool {
@@ -124,8 +177,20 @@ public struct BubblewrapDriver: WorkspaceDriver {
     public func observe(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) async -> Observation {
         if let why = await exitReason(ws, handle) { return .exited(why) }
         guard BubblewrapDriver.announcedReady(ws) else { return .booting }
-        BubblewrapDriver.unmount(rootMount(ws))
+        let root = rootMount(ws)
+        await Offload.run { BubblewrapDriver.settle(ws, sandbox: handle.pid, root: root) }
         return .ready
+    }
+
+    /// Once the sandbox is set up: the host's copy of its root goes (the sandbox's mount namespace
+    /// holds the overlay), and on a base image the root becomes suid again. bubblewrap mounts it
+    /// nosuid (and runs its own children with no_new_privs); the sandbox's init stays so, but
+    /// sessions entered with nsenter are ordinary processes, in which sudo then works as on any
+    /// machine. Idempotent.
+    static func settle(_ ws: WorkspaceSpec, sandbox: Int32, root: String) {
+        unmount(root)
+        guard ws.image != nil else { return }
+        _ = try? HostCommand.run(["nsenter", "-t", String(sandbox), "-m", "-r", "mount", "-o", "remount,bind,suid", "/"], timeout: 10)
     }
 
     /// Processes in the sandbox other than its pid 1, the idle loop and its `sleep`.
@@ -183,7 +248,14 @@ public struct BubblewrapDriver: WorkspaceDriver {
     }
 
     public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
-        ConnectionInfo(kind: "nsenter", argv: ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "env", "HOME=/root"])
+        let enter = ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w"]
+        guard ws.image != nil else { return ConnectionInfo(kind: "nsenter", argv: enter + ["env", "HOME=/root"]) }
+        // As the workspace's user (with its groups, sudo among them), in its login environment.
+        let user = ws.user.map { name -> [String] in
+            let id = String(WorkspaceSpec.userID)
+            return ["setpriv", "--reuid=\(id)", "--regid=\(id)", "--init-groups", "env", "HOME=/home/\(name)", "USER=\(name)", "LOGNAME=\(name)"]
+        } ?? ["env", "HOME=/root", "USER=root", "LOGNAME=root"]
+        return ConnectionInfo(kind: "nsenter", argv: enter + user + ["SHELL=/bin/bash"], directory: WorkspaceSpec.projectDirectory)
     }
 
     static func unmount(_ path: String) { MountTable.unmount(path) }

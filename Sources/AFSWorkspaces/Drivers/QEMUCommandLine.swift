@@ -16,6 +16,10 @@ struct QEMUCommandLine {
     var initrd: String
     var runDirectory: String
     var volume: String?
+    /// The shared base image, attached read-only (the guest finds it by its label, afsbase).
+    var base: String? = nil
+    /// The workspace's non-root user (`afs.user`); the guest makes it at first boot.
+    var user: String? = nil
     var sshPort: Int?
     var sshPublicKey: String?
     var shareSocket: String?
@@ -29,6 +33,7 @@ struct QEMUCommandLine {
         // to jiffies (4 ms resolution, ticks lost under load).
         var parts = ["console=ttyS0", "panic=-1", "quiet", "tsc_early_khz=\(tscKHz)", "tsc=reliable", "afs.hostname=\(hostname)"]
         if let key = sshPublicKey { parts.append("afs.sshkey=" + Data(key.utf8).base64EncodedString()) }
+        if let user { parts.append("afs.user=\(user)") }
         return parts.joined(separator: " ")
     }
 
@@ -44,6 +49,11 @@ struct QEMUCommandLine {
         a += ["-cpu", accelerator == "kvm" ? "host,-arch-capabilities" : "max"]
         if let volume {
             a += ["-drive", "id=vol,file=\(volume),format=raw,if=none,cache=none,aio=threads,discard=unmap", "-device", "virtio-blk-device,drive=vol"]
+        }
+        if let base {
+            // readonly: QEMU opens the file read-only and takes a shared lock, so every workspace on
+            // this base attaches the same file at once and none can write it.
+            a += ["-drive", "id=base,file=\(base),format=raw,if=none,readonly=on,aio=threads", "-device", "virtio-blk-device,drive=base"]
         }
         let forward = sshPort.map { ",hostfwd=tcp:127.0.0.1:\($0)-:22" } ?? ""
         a += ["-netdev", "user,id=n0" + forward, "-device", "virtio-net-device,netdev=n0"]

@@ -1,8 +1,10 @@
 import Foundation
 
-/// Runs each workspace as a QEMU `microvm`: the Debian cloud kernel, the project's busybox +
-/// dropbear initramfs (scripts/build-guest-image.sh), an ext4 volume that holds the guest's
-/// writable root, SSH through a forwarded loopback port, and a guest agent on virtio-serial.
+/// Runs each workspace as a QEMU `microvm`: the Debian cloud kernel, the project's initramfs
+/// (scripts/build-guest-image.sh), the shared Debian base image attached read-only
+/// (scripts/build-workspace-base.sh), an ext4 volume that holds the workspace's changes to its root
+/// (an overlay's upper layer: the workspace stores only its delta), SSH through a forwarded
+/// loopback port, and a guest agent on virtio-serial.
 ///
 /// Hardware acceleration is decided by booting a canary VM under KVM once (cached in
 /// `DATA/accelerator.json`): on these hosts `/dev/kvm` exists but cannot run stock kernels, so
@@ -35,6 +37,8 @@ public struct QEMUDriver: WorkspaceDriver {
     let initrd: String
     let sshKey: String
     let sshPublicKey: String
+    /// `GUEST/bases`: the Debian base images.
+    public let images: BaseImages
 
     /// Checks QEMU and the guest image, creates the SSH key pair, and settles the accelerator
     /// (booting a canary under KVM unless the answer is cached or forced).
@@ -52,6 +56,7 @@ public struct QEMUDriver: WorkspaceDriver {
         }
         self.kernel = kernel
         initrd = configuration.guestDirectory + "/initramfs.cpio.gz"
+        images = BaseImages(directory: configuration.guestDirectory + "/bases")
         let sshDir = configuration.dataDirectory + "/ssh"
         sshKey = sshDir + "/id_ed25519"
         if !fm.fileExists(atPath: sshKey) {
@@ -124,6 +129,10 @@ public struct QEMUDriver: WorkspaceDriver {
         return (false, "canary did not boot under KVM within 20 s")
     }
 
+    public func resolveImage(_ requested: String?) throws(WorkspaceError) -> String? {
+        try images.resolve(requested)
+    }
+
     // MARK: Volume
 
     func volumePath(_ ws: WorkspaceSpec) -> String { ws.directory + "/volume.img" }
@@ -167,6 +176,12 @@ public struct QEMUDriver: WorkspaceDriver {
         let initrd = initrd
         let key = sshPublicKey
         let volume = volumePath(ws)
+        let base = ws.image.map { images.image($0) }
+        if let base, let image = ws.image, !FileManager.default.fileExists(atPath: base) {
+            throw WorkspaceError(
+                .unavailable,
+                "base image \(image) of workspace \(ws.id) is missing (\(base)): rebuild it with scripts/build-workspace-base.sh, or rebase with `aether workspace update \(ws.id) --image current`")
+        }
         return try await Offload.run { () throws(WorkspaceError) -> RuntimeHandle in
             QEMUDriver.removeRunFiles(ws)
             try? FileManager.default.createDirectory(atPath: ws.runDirectory, withIntermediateDirectories: true)
@@ -191,6 +206,8 @@ public struct QEMUDriver: WorkspaceDriver {
                 kernel: kernel, initrd: initrd, runDirectory: ws.runDirectory, volume: volume, sshPort: port,
                 sshPublicKey: key, shareSocket: shareSocket, tscKHz: QEMUCommandLine.hostTSCKHz())
             line.binary = configuration.qemuBinary
+            line.base = base
+            line.user = ws.user
             let started = Date()
             let result = try HostCommand.run(line.arguments, timeout: 60)
             guard result.status == 0, let pid = readPID(ws.runDirectory + "/qemu.pid") else {
@@ -281,9 +298,10 @@ public struct QEMUDriver: WorkspaceDriver {
             kind: "ssh",
             argv: ["ssh", "-i", sshKey, "-p", String(handle.sshPort ?? 22), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"] + hostKey + [
                 "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
-                "root@127.0.0.1",
+                "\(ws.user ?? "root")@127.0.0.1",
             ],
-            interactiveArgs: ["-t"])
+            interactiveArgs: ["-t"],
+            directory: WorkspaceSpec.projectDirectory)
     }
 
     /// `type key` from the console's last `AFS_HOSTKEY` line.

@@ -38,6 +38,17 @@ public protocol WorkspaceDriver: Sendable {
     func destroy(_ ws: WorkspaceSpec) async throws(WorkspaceError)
     /// How a client on this host gets a shell or runs a command inside.
     func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo
+    /// The base image version a workspace asking for `requested` runs on (see ``BaseImages/resolve(_:)``);
+    /// nil: none (the driver's built-in root).
+    func resolveImage(_ requested: String?) throws(WorkspaceError) -> String?
+}
+
+extension WorkspaceDriver {
+    /// Drivers without base images run every workspace on their built-in root.
+    public func resolveImage(_ requested: String?) throws(WorkspaceError) -> String? {
+        guard let requested, requested != BaseImages.minimal else { return nil }
+        throw WorkspaceError(.unavailable, "the \(name) driver has no base images (asked for \(requested))")
+    }
 }
 
 /// Everything a driver needs to know about one workspace.
@@ -48,13 +59,25 @@ public struct WorkspaceSpec: Sendable, Equatable {
     public var directory: String
     /// A host directory to share into the workspace at /workspace (the project's files), if any.
     public var shareDirectory: String?
+    /// The non-root user to make (uid 1000, sudo) and log in as; nil: root.
+    public var user: String?
+    /// The base image version to boot on; nil: the driver's built-in root.
+    public var image: String?
 
-    public init(id: String, hardware: WorkspaceHardware, directory: String, shareDirectory: String? = nil) {
+    public init(id: String, hardware: WorkspaceHardware, directory: String, shareDirectory: String? = nil, user: String? = nil, image: String? = nil) {
         self.id = id
         self.hardware = hardware
         self.directory = directory
         self.shareDirectory = shareDirectory
+        self.user = user
+        self.image = image
     }
+
+    /// The uid and gid of ``user`` inside (the first regular user of a Debian system).
+    public static let userID: UInt32 = 1000
+
+    /// Where shells and commands start: the project directory.
+    public static let projectDirectory = "/workspace"
 
     /// Sockets, pid files and the console log of the current run.
     public var runDirectory: String { directory + "/run" }

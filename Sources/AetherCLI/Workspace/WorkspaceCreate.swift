@@ -16,6 +16,14 @@ struct WorkspaceCreate: ParsableCommand {
     @Option(name: .customLong("gpu-kind"), help: "GPU to pass through (refused where the host has none).") var gpuKind: String?
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Seconds idle before an automatic stop; 0 disables (default: afs-vmd's, 600).", valueName: "SECONDS"))
     var idleTimeout: Int?
+    @Option(help: ArgumentHelp(
+        "The non-root user with passwordless sudo that `workspace ssh` logs in as (uid 1000; default: aether on a base image; root for none).",
+        valueName: "NAME"))
+    var user: String?
+    @Option(help: ArgumentHelp(
+        "Base image: a version, current (default when the host has one) or minimal (the busybox root). The workspace keeps its version until `workspace update --image`.",
+        valueName: "VERSION"))
+    var image: String?
     @Flag(help: "Start it right away and wait until it runs.") var start = false
 
     func run() throws {
@@ -29,7 +37,7 @@ struct WorkspaceCreate: ParsableCommand {
             throw CLIError(error, json: options.json)
         }
         let client = try options.client()
-        var ws = try options.call { () throws(WorkspaceError) in try client.create(WorkspaceRequest(project: project, hardware: hardware, idleTimeout: idleTimeout)) }
+        var ws = try options.call { () throws(WorkspaceError) in try client.create(WorkspaceRequest(project: project, hardware: hardware, idleTimeout: idleTimeout, user: user, image: image)) }
         if start { ws = try WorkspaceStart.startAndWait(client, ws.id, timeout: 300, options: options) }
         options.emit(ws) { "created \(ws.id)  \(ws.project)  \(ws.status.rawValue)  \(ws.hardware.summary)  \(ws.hardware.volumeSizeGB) GB volume" }
     }

@@ -28,6 +28,8 @@ enum WorkspaceText {
             "status:       \(ws.status.rawValue)" + (ws.desired.rawValue != ws.status.rawValue && ws.status.isTransitional ? " (→ \(ws.desired.rawValue))" : ""),
             "hardware:     \(ws.hardware.summary), \(ws.hardware.cpuKind.rawValue) cpu, \(ws.hardware.volumeSizeGB) GB volume" + (ws.hardware.gpuKind.map { ", gpu \($0)" } ?? ""),
             "driver:       \(ws.driver)" + (ws.runtime?.accelerator.map { " (\($0))" } ?? ""),
+            "image:        \(ws.image ?? "minimal (no base image)")",
+            "user:         \(ws.loginUser ?? "root")",
             "idle timeout: " + (ws.idleTimeout == 0 ? "disabled" : "\(ws.idleTimeout) s"),
             "created:      \(ISO8601DateFormatter().string(from: ws.createdAt))",
             "last active:  \(ISO8601DateFormatter().string(from: ws.lastActiveAt))",

@@ -15,6 +15,10 @@ struct WorkspaceUpdate: ParsableCommand {
     @Option(name: .customLong("volume-size"), help: ArgumentHelp("Grow the volume to GB (never shrinks).", valueName: "GB")) var volumeSize: Int?
     @Option(name: .customLong("cpu-kind"), help: "shared or performance.") var cpuKind: String?
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Seconds idle before an automatic stop; 0 disables.", valueName: "SECONDS")) var idleTimeout: Int?
+    @Option(help: ArgumentHelp(
+        "Rebase onto another base image (a version, current or minimal; stopped workspaces only). Your changes stay, on top of the new base.",
+        valueName: "VERSION"))
+    var image: String?
 
     func run() throws {
         var kind: WorkspaceHardware.CPUKind?
@@ -27,7 +31,7 @@ struct WorkspaceUpdate: ParsableCommand {
         let change = HardwareUpdate(cpuKind: kind, cpus: cpus, memoryMB: memory, volumeSizeGB: volumeSize)
         let client = try options.client()
         let ws = try options.call { () throws(WorkspaceError) in
-            try client.update(id, hardware: change == HardwareUpdate() ? nil : change, idleTimeout: idleTimeout)
+            try client.update(id, hardware: change == HardwareUpdate() ? nil : change, idleTimeout: idleTimeout, image: image)
         }
         options.emit(ws) { WorkspaceText.detail(ws) }
     }
