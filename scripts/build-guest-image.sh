@@ -319,6 +319,10 @@ mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 mount -t devtmpfs -o nosuid,mode=755 devtmpfs /dev
 exec < /dev/console > /dev/console 2>&1
 say "AFS_INIT stage1 uptime=$(cut -d' ' -f1 /proc/uptime)"
+WANT_INIT=
+for arg in $(cat /proc/cmdline); do
+  case $arg in afs.init=*) WANT_INIT=${arg#afs.init=} ;; esac
+done
 
 # Each insmod costs ~40 ms under TCG: the PCI transport only when there is a PCI bus (not on microvm).
 pci=no; [ -n "$(ls /sys/bus/pci/devices 2>/dev/null)" ] && pci=yes
@@ -339,7 +343,9 @@ BASEDEV=$(findfs LABEL=afsbase 2>/dev/null || true)
 
 if [ -n "$VOLDEV" ]; then
   # An attached volume that does not mount is fatal: silently using a tmpfs would lose the user's work.
-  mount -t ext4 -o noatime,discard "$VOLDEV" /vol || fatal "cannot mount $VOLDEV as ext4 (host must mkfs.ext4 -L wsvol)"
+  # noinit_itable: the host made the volume sparse with lazy inode tables; zeroing them would only
+  # allocate host disk for zeros. discard: deleted files give their space back to the host.
+  mount -t ext4 -o noatime,discard,noinit_itable "$VOLDEV" /vol || fatal "cannot mount $VOLDEV as ext4 (host must mkfs.ext4 -L wsvol)"
   VOLUME=persistent
 else
   mount -t tmpfs -o mode=755 tmpfs /vol || fatal "cannot mount tmpfs"
@@ -395,10 +401,8 @@ mount --move /proc /newroot/proc
 # afs.init=/lib/systemd/systemd boots the base's systemd instead (only to measure it: the AetherFS
 # services, ready marker and agent run under busybox init; Docs/perf/workspaces.md says why).
 INIT=/afs/bin/init
-for arg in $(cat /proc/cmdline); do
-  case $arg in afs.init=/lib/systemd/systemd) [ -x /newroot/lib/systemd/systemd ] && INIT=/lib/systemd/systemd ;; esac
-done
-say "AFS_INIT exec $INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
+[ "$WANT_INIT" = /lib/systemd/systemd ] && [ -x /newroot/lib/systemd/systemd ] && INIT=$WANT_INIT
+[ "$INIT" = /afs/bin/init ] || say "AFS_INIT exec $INIT"
 # switch_root without the deletion of rootfs (see above).
 cd /newroot || fatal "cannot enter the new root"
 mount --move . / || fatal "cannot move the overlay onto /"

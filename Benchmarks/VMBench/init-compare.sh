@@ -6,7 +6,8 @@
 # usage: Benchmarks/VMBench/init-compare.sh GUESTDIR [RUNS]     (root; GUESTDIR holds the kernel, the
 #        initramfs and bases/current, from scripts/build-guest-image.sh and scripts/build-workspace-base.sh)
 #
-# For systemd it builds a throwaway variant of the base with systemd-sysv added (mmdebstrap, ~45 s)
+# For systemd it builds a throwaway variant of the base with systemd-sysv, udev and dbus added (a standard
+# systemd system; without udev it waits 90 s for the serial console device) with mmdebstrap (~45 s)
 # and boots it with afs.init=/lib/systemd/systemd; "ready" is then systemd's "Reached target
 # Multi-User System" on the console (no AetherFS services run there), for busybox init the guest's
 # AFS_READY (dropbear listening and the agent up: more than systemd's line promises).
@@ -22,7 +23,7 @@ TSC=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 
 echo "init-compare: building a systemd variant of $(readlink "$BASE") (mmdebstrap)" >&2
 PKGS=$(cut -d= -f1 "$BASE/packages.txt" | paste -sd,)
-mmdebstrap --variant=minbase --mode=root --format=directory --quiet --include="$PKGS,systemd-sysv" \
+mmdebstrap --variant=minbase --mode=root --format=directory --quiet --include="$PKGS,systemd-sysv,udev,dbus" \
   bookworm "$TMP/rootfs" "deb http://deb.debian.org/debian bookworm main" >&2
 : > "$TMP/rootfs/etc/machine-id"
 mkdir -p "$TMP/rootfs/usr/share/aether"; echo systemd-variant > "$TMP/rootfs/usr/share/aether/base"

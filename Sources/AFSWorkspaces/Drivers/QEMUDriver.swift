@@ -150,7 +150,11 @@ public struct QEMUDriver: WorkspaceDriver {
             // Sparse, formatted beside its final name, then renamed: a crash never leaves a half-made volume.
             let partial = volume + ".partial"
             try HostCommand.check(["truncate", "-s", "\(size)G", partial], what: "creating the volume")
-            try HostCommand.check(["mkfs.ext4", "-q", "-F", "-L", "wsvol", partial], what: "formatting the volume")
+            // Lazy journal and inode-table initialisation: the file is sparse, so what mkfs would zero
+            // already reads as zeros, and a fresh workspace costs ~1 MiB instead of the 64 MiB of a
+            // written-out journal (the guest mounts it noinit_itable for the same reason).
+            try HostCommand.check(
+                ["mkfs.ext4", "-q", "-F", "-L", "wsvol", "-E", "lazy_itable_init=1,lazy_journal_init=1", partial], what: "formatting the volume")
             guard rename(partial, volume) == 0 else { throw WorkspaceError(.io, "cannot rename \(partial): \(String(cString: strerror(errno)))") }
         }
     }
