@@ -19,7 +19,7 @@ extension ConnectionInfo {
             case ("ssh", .interactive): return argv.dropLast() + interactiveArgs + [argv.last!]
             case ("ssh", .command(let line)): return argv + [line]
             case ("ssh", .script): return argv + ["sh -s"]
-            case (_, .interactive): return argv + ["/bin/sh", "-l"]
+            case (_, .interactive): return interactiveArgv + ["/bin/sh", "-l"]
             case (_, .command(let line)): return argv + ["/bin/sh", "-c", line]
             case (_, .script): return argv + ["/bin/sh", "-s"]
             }
@@ -31,10 +31,16 @@ extension ConnectionInfo {
         case ("ssh", .interactive): return argv.dropLast() + interactiveArgs + [argv.last!, cd + loginShell]
         case ("ssh", .command(let line)): return argv + [cd + line]
         case ("ssh", .script): return argv + [cd + "exec sh -s"]
-        case (_, .interactive): return argv + ["/bin/sh", "-c", cd + loginShell]
+        case (_, .interactive): return interactiveArgv + ["/bin/sh", "-c", cd + loginShell]
         case (_, .command(let line)): return argv + ["/bin/sh", "-c", cd + #"exec "${SHELL:-/bin/sh}" -c "$0""#, line]
         case (_, .script): return argv + ["/bin/sh", "-c", cd + "exec /bin/sh -s"]
         }
+    }
+
+    /// A non-ssh argv with ``interactiveArgs`` after its `--` (or at the end when it has none).
+    var interactiveArgv: [String] {
+        guard let end = argv.firstIndex(of: "--") else { return argv + interactiveArgs }
+        return Array(argv[...end]) + interactiveArgs + Array(argv[(end + 1)...])
     }
 
     /// `s` as one POSIX shell word.

@@ -6,7 +6,9 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public var kind: String
     /// The program and arguments to which the remote command is appended.
     public var argv: [String]
-    /// Extra arguments for an interactive terminal session (`-t` for ssh).
+    /// Extra arguments for an interactive terminal session: ssh's `-t` (before the host, the last
+    /// argument), or for nsenter a program prefix placed after its `--` (`setsid -c`: the shell gets
+    /// a session of its own inside the sandbox's pid namespace, so job control and Ctrl-C work).
     public var interactiveArgs: [String]
     /// The project directory inside, where shells and commands start (nil: the login directory).
     public var directory: String?

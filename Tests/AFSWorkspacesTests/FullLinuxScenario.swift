@@ -31,12 +31,17 @@ func fullLinuxScenario(_ cli: WorkspaceCLI, guest: String, base: String, baseByt
         #expect(tools.contains(expected), "missing \(expected) in: \(tools)")
     }
 
-    // A real terminal: `aether workspace ssh` under a pseudo-terminal gets one inside too.
-    let terminal = try ChildProcess.run(
-        "/usr/bin/script", ["-qec", "\(cli.aether) workspace ssh \(id)", "/dev/null"], environment: cli.vmd.environment,
-        stdin: Data("[ -t 0 ] && [ -t 1 ] && echo IS-A-$((6*7))-TTY; stty size; pwd; exit\n".utf8))
-    let seen = String(decoding: terminal.stdout, as: UTF8.self)
-    #expect(seen.contains("IS-A-42-TTY") && seen.contains("/workspace"), "an interactive ssh has a terminal and starts in /workspace: \(seen)")
+    // A real terminal: an interactive `aether workspace ssh` gets one inside, in /workspace; Ctrl-C
+    // interrupts the foreground command and the shell goes on; vim edits a file.
+    let typed = try FullLinux.typeInto(
+        cli, id,
+        [
+            ("[ -t 0 ] && [ -t 1 ] && echo IS-A-$((6*7))-TTY; pwd\n", 3), ("sleep 60\n", 3), ("\u{3}", 1),
+            ("echo interrupted-rc=$?\n", 2), ("vim -u NONE -N /tmp/vim.txt\n", 5), ("ihello from vim\u{1b}:wq\n", 3),
+            ("cat /tmp/vim.txt; exit\n", 3),
+        ])
+    #expect(typed.contains("IS-A-42-TTY") && typed.contains("\r\n/workspace\r\n"), "an interactive ssh has a terminal and starts in /workspace: \(typed.suffix(800))")
+    #expect(typed.contains("interrupted-rc=130") && typed.contains("hello from vim\r\n"), "Ctrl-C and vim on the terminal: \(typed.suffix(800))")
 
     // A package from a local .deb (no network needed), plus changes all over the root.
     let deb = try FullLinux.helloPackage()
@@ -100,6 +105,18 @@ enum FullLinux {
             throw GuestImageError(description: "dpkg-deb failed: \(String(decoding: r.stdout, as: UTF8.self))")
         }
         return data
+    }
+
+    /// Types `keys` into `aether workspace ssh ID` running on a pseudo-terminal
+    /// (Tests/Python/terminal_session.py), waiting the given seconds after each, as a person at a
+    /// terminal would; returns what the terminal showed.
+    static func typeInto(_ cli: WorkspaceCLI, _ id: String, _ keys: [(String, Double)]) throws -> String {
+        let json = try JSONSerialization.data(withJSONObject: keys.map { [$0.0, $0.1] as [Any] })
+        let r = try ChildProcess.run(
+            "/usr/bin/python3",
+            [GuestImages.root + "/Tests/Python/terminal_session.py", String(decoding: json, as: UTF8.self), cli.aether, "workspace", "ssh", id],
+            environment: cli.vmd.environment)
+        return String(decoding: r.stdout, as: UTF8.self)
     }
 
     /// Bytes a file or tree occupies on disk (sparse files count what they allocated).

@@ -353,6 +353,13 @@ import Testing
         let ns = ConnectionInfo(kind: "nsenter", argv: ["nsenter", "-t", "42"])
         #expect(ns.argv(for: .command("ls")) == ["nsenter", "-t", "42", "/bin/sh", "-c", "ls"])
         #expect(ns.argv(for: .script) == ["nsenter", "-t", "42", "/bin/sh", "-s"])
+        // On a base image: the project directory, the login shell, and a session of its own on a terminal.
+        let user = ConnectionInfo(kind: "nsenter", argv: ["nsenter", "-t", "42", "--", "setpriv", "--reuid=1000"], interactiveArgs: ["setsid", "-c"], directory: "/workspace")
+        #expect(user.argv(for: .interactive) == ["nsenter", "-t", "42", "--", "setsid", "-c", "setpriv", "--reuid=1000", "/bin/sh", "-c", #"cd '/workspace' 2>/dev/null; exec "${SHELL:-/bin/sh}" -l"#])
+        #expect(user.argv(for: .command("make test")) == ["nsenter", "-t", "42", "--", "setpriv", "--reuid=1000", "/bin/sh", "-c", #"cd '/workspace' 2>/dev/null; exec "${SHELL:-/bin/sh}" -c "$0""#, "make test"])
+        let vm = ConnectionInfo(kind: "ssh", argv: ["ssh", "aether@127.0.0.1"], interactiveArgs: ["-t"], directory: "/workspace")
+        #expect(vm.argv(for: .interactive) == ["ssh", "-t", "aether@127.0.0.1", #"cd '/workspace' 2>/dev/null; exec "${SHELL:-/bin/sh}" -l"#])
+        #expect(vm.argv(for: .command("exit 3")) == ["ssh", "aether@127.0.0.1", "cd '/workspace' 2>/dev/null; exit 3"])
     }
 
     @Test func processTableSeesZombiesAsDead() throws {

@@ -248,14 +248,18 @@ public struct BubblewrapDriver: WorkspaceDriver {
     }
 
     public func connection(_ ws: WorkspaceSpec, _ handle: RuntimeHandle) -> ConnectionInfo {
-        let enter = ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w"]
-        guard ws.image != nil else { return ConnectionInfo(kind: "nsenter", argv: enter + ["env", "HOME=/root"]) }
+        let enter = ["nsenter", "-t", String(handle.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "--"]
+        // A terminal's shell needs a session of its own inside the pid namespace: the caller's session
+        // (and its foreground process group) has no number there, so without one, job control is off
+        // and Ctrl-C reaches nsenter instead of the command. As root, setsid -c may take the terminal.
+        let interactive = ["setsid", "-c"]
+        guard ws.image != nil else { return ConnectionInfo(kind: "nsenter", argv: enter + ["env", "HOME=/root"], interactiveArgs: interactive) }
         // As the workspace's user (with its groups, sudo among them), in its login environment.
         let user = ws.user.map { name -> [String] in
             let id = String(WorkspaceSpec.userID)
             return ["setpriv", "--reuid=\(id)", "--regid=\(id)", "--init-groups", "env", "HOME=/home/\(name)", "USER=\(name)", "LOGNAME=\(name)"]
         } ?? ["env", "HOME=/root", "USER=root", "LOGNAME=root"]
-        return ConnectionInfo(kind: "nsenter", argv: enter + user + ["SHELL=/bin/bash"], directory: WorkspaceSpec.projectDirectory)
+        return ConnectionInfo(kind: "nsenter", argv: enter + user + ["SHELL=/bin/bash"], interactiveArgs: interactive, directory: WorkspaceSpec.projectDirectory)
     }
 
     static func unmount(_ path: String) { MountTable.unmount(path) }

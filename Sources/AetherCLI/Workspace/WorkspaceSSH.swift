@@ -32,6 +32,14 @@ struct WorkspaceSSH: ParsableCommand {
             mode = .script
         }
         let argv = info.argv(for: mode)
+        if mode == .interactive {
+            // The shell inside gets the terminal's signals as a login shell would: whatever started
+            // this process may have ignored or blocked them, and exec would pass that on.
+            for signal in [SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP] { Glibc.signal(signal, SIG_DFL) }
+            var none = sigset_t()
+            sigemptyset(&none)
+            sigprocmask(SIG_SETMASK, &none, nil)
+        }
         fflush(nil)
         let cArgs = argv.map { strdup($0) } + [nil]
         execvp(argv[0], cArgs)
