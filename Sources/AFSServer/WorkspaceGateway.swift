@@ -58,12 +58,16 @@ extension AetherServer {
     }
 
     /// A workspace for one of the caller's sessions (any session for the store admin).
-    func createWorkspace(project: String, hardware: WorkspaceHardware?, idleTimeout: Int?, principal: Principal) async throws -> Workspace {
+    func createWorkspace(
+        project: String, hardware: WorkspaceHardware?, idleTimeout: Int?, user: String? = nil, image: String? = nil, principal: Principal
+    ) async throws -> Workspace {
         try principal.require(.writer)
         if !principal.isStoreAdmin { _ = try await authorize(project, principal: principal, .writer) }
         var create = WorkspaceRequest(project: project)
         if let hardware { create.hardware = hardware }
         create.idleTimeout = idleTimeout
+        create.user = user
+        create.image = image
         let request = create
         return try await workspaces { client throws(WorkspaceError) in try client.create(request) }
     }
@@ -96,7 +100,8 @@ extension AetherServer {
         ) { request, context in
             let principal = try context.require(.writer)
             let body = try await HTTPHelpers.decode(WorkspaceCreateRequest.self, from: request, context: context)
-            let workspace = try await self.createWorkspace(project: body.project, hardware: body.hardware, idleTimeout: body.idleTimeout, principal: principal)
+            let workspace = try await self.createWorkspace(
+                project: body.project, hardware: body.hardware, idleTimeout: body.idleTimeout, user: body.user, image: body.image, principal: principal)
             return try HTTPHelpers.json(workspace, status: .created)
         }
         api.add(.get, "/v1/workspaces/{workspace}", "One workspace.", replies: [.ok(Workspace.self)]) { _, context in

@@ -180,6 +180,15 @@ import Testing
         let outsider = try #require(try server.request("POST", "/v1/tokens", json: ["tenant": "other", "role": "writer"]).object()["token"] as? String)
         // Another tenant cannot make a workspace of someone else's session.
         #expect(try server.request("POST", "/v1/workspaces", token: outsider, json: ["project": session]).status == 404)
+        // The user and the base image pass through the gateway to afs-vmd, and its refusals come back.
+        let named = try server.request("POST", "/v1/workspaces", json: ["project": session, "user": "dev", "image": "minimal"])
+        let namedObject = try named.object()
+        #expect(named.status == 201 && namedObject["user"] as? String == "dev" && namedObject["image"] == nil, "\(named)")
+        let badUser = try server.request("POST", "/v1/workspaces", json: ["project": session, "user": "Bad User"])
+        #expect(badUser.status == 400 && badUser.errorCode == "invalid_argument", "\(badUser)")
+        let noBase = try server.request("POST", "/v1/workspaces", json: ["project": session, "image": "current"])
+        #expect(noBase.status == 503, "afs-vmd without a guest directory has no base image: \(noBase)")
+        if let id = try named.object()["id"] as? String { _ = try server.request("DELETE", "/v1/workspaces/\(id)") }
         let setup: [String: Any] = [
             "base": server.base, "admin": server.adminToken, "outsider": outsider, "session": session,
             "screenshots": ProcessInfo.processInfo.environment["AFS_CONSOLE_SCREENSHOTS"] ?? "",

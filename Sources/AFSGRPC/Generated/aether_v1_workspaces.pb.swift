@@ -211,6 +211,26 @@ public nonisolated struct Aether_V1_Workspace: @unchecked Sendable {
   /// Clears the value of `sshPort`. Subsequent reads from it will return its default value.
   public mutating func clearSshPort() {_uniqueStorage()._sshPort = nil}
 
+  /// The user ssh logs in as (uid 1000, passwordless sudo); absent or "root": root.
+  public var user: String {
+    get {_storage._user ?? String()}
+    set {_uniqueStorage()._user = newValue}
+  }
+  /// Returns true if `user` has been explicitly set.
+  public var hasUser: Bool {_storage._user != nil}
+  /// Clears the value of `user`. Subsequent reads from it will return its default value.
+  public mutating func clearUser() {_uniqueStorage()._user = nil}
+
+  /// The base image version it boots on; absent: the minimal root.
+  public var image: String {
+    get {_storage._image ?? String()}
+    set {_uniqueStorage()._image = newValue}
+  }
+  /// Returns true if `image` has been explicitly set.
+  public var hasImage: Bool {_storage._image != nil}
+  /// Clears the value of `image`. Subsequent reads from it will return its default value.
+  public mutating func clearImage() {_uniqueStorage()._image = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -265,12 +285,34 @@ public nonisolated struct Aether_V1_CreateWorkspaceRequest: Sendable {
   /// Clears the value of `idleTimeout`. Subsequent reads from it will return its default value.
   public mutating func clearIdleTimeout() {self._idleTimeout = nil}
 
+  /// The non-root user with passwordless sudo (default "aether" on a base image; "root" for none).
+  public var user: String {
+    get {_user ?? String()}
+    set {_user = newValue}
+  }
+  /// Returns true if `user` has been explicitly set.
+  public var hasUser: Bool {self._user != nil}
+  /// Clears the value of `user`. Subsequent reads from it will return its default value.
+  public mutating func clearUser() {self._user = nil}
+
+  /// The base image: a version, "current" (the default) or "minimal".
+  public var image: String {
+    get {_image ?? String()}
+    set {_image = newValue}
+  }
+  /// Returns true if `image` has been explicitly set.
+  public var hasImage: Bool {self._image != nil}
+  /// Clears the value of `image`. Subsequent reads from it will return its default value.
+  public mutating func clearImage() {self._image = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _hardware: Aether_V1_WorkspaceHardware? = nil
   fileprivate var _idleTimeout: UInt32? = nil
+  fileprivate var _user: String? = nil
+  fileprivate var _image: String? = nil
 }
 
 public nonisolated struct Aether_V1_GetWorkspaceRequest: Sendable {
@@ -412,7 +454,7 @@ nonisolated extension Aether_V1_WorkspaceHardware: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Workspace"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}project\0\u{1}status\0\u{1}desired\0\u{1}hardware\0\u{1}driver\0\u{3}idle_timeout\0\u{3}created_at\0\u{3}updated_at\0\u{3}last_active_at\0\u{1}error\0\u{1}session\0\u{3}ssh_port\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}project\0\u{1}status\0\u{1}desired\0\u{1}hardware\0\u{1}driver\0\u{3}idle_timeout\0\u{3}created_at\0\u{3}updated_at\0\u{3}last_active_at\0\u{1}error\0\u{1}session\0\u{3}ssh_port\0\u{1}user\0\u{1}image\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -428,6 +470,8 @@ nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf.
     var _error: String? = nil
     var _session: String? = nil
     var _sshPort: UInt32? = nil
+    var _user: String? = nil
+    var _image: String? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -451,6 +495,8 @@ nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf.
       _error = source._error
       _session = source._session
       _sshPort = source._sshPort
+      _user = source._user
+      _image = source._image
     }
   }
 
@@ -482,6 +528,8 @@ nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf.
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._session) }()
         case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._sshPort) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._user) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._image) }()
         default: break
         }
       }
@@ -533,6 +581,12 @@ nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf.
       try { if let v = _storage._sshPort {
         try visitor.visitSingularUInt32Field(value: v, fieldNumber: 13)
       } }()
+      try { if let v = _storage._user {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 14)
+      } }()
+      try { if let v = _storage._image {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 15)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -555,6 +609,8 @@ nonisolated extension Aether_V1_Workspace: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._error != rhs_storage._error {return false}
         if _storage._session != rhs_storage._session {return false}
         if _storage._sshPort != rhs_storage._sshPort {return false}
+        if _storage._user != rhs_storage._user {return false}
+        if _storage._image != rhs_storage._image {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -615,7 +671,7 @@ nonisolated extension Aether_V1_ListWorkspacesResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Aether_V1_CreateWorkspaceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateWorkspaceRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}project\0\u{1}hardware\0\u{3}idle_timeout\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}project\0\u{1}hardware\0\u{3}idle_timeout\0\u{1}user\0\u{1}image\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -626,6 +682,8 @@ nonisolated extension Aether_V1_CreateWorkspaceRequest: SwiftProtobuf.Message, S
       case 1: try { try decoder.decodeSingularStringField(value: &self.project) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._hardware) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self._idleTimeout) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._user) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._image) }()
       default: break
       }
     }
@@ -645,6 +703,12 @@ nonisolated extension Aether_V1_CreateWorkspaceRequest: SwiftProtobuf.Message, S
     try { if let v = self._idleTimeout {
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 3)
     } }()
+    try { if let v = self._user {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._image {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -652,6 +716,8 @@ nonisolated extension Aether_V1_CreateWorkspaceRequest: SwiftProtobuf.Message, S
     if lhs.project != rhs.project {return false}
     if lhs._hardware != rhs._hardware {return false}
     if lhs._idleTimeout != rhs._idleTimeout {return false}
+    if lhs._user != rhs._user {return false}
+    if lhs._image != rhs._image {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

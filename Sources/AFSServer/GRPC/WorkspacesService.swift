@@ -35,7 +35,8 @@ struct WorkspacesService: Aether_V1_Workspaces.ServiceProtocol {
                 volumeSizeGB: Int(h.volumeSizeGb == 0 ? 10 : h.volumeSizeGb), gpuKind: h.hasGpuKind ? h.gpuKind : nil)
         }
         let workspace = try await server.createWorkspace(
-            project: body.project, hardware: hardware, idleTimeout: body.hasIdleTimeout ? Int(body.idleTimeout) : nil, principal: principal)
+            project: body.project, hardware: hardware, idleTimeout: body.hasIdleTimeout ? Int(body.idleTimeout) : nil,
+            user: body.hasUser ? body.user : nil, image: body.hasImage ? body.image : nil, principal: principal)
         return ServerResponse(message: Aether_V1_Workspace(workspace))
     }
 
@@ -102,6 +103,8 @@ extension Aether_V1_Workspace {
         if let error = w.error { self.error = error }
         if let session = w.session { self.session = session }
         if let port = w.runtime?.sshPort { sshPort = UInt32(clamping: port) }
+        if let user = w.user { self.user = user }
+        if let image = w.image { self.image = image }
     }
 }
 
