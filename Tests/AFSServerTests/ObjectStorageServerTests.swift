@@ -116,21 +116,35 @@ import Testing
         let large = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
         let acknowledged = ResultSet()
         let forks = ResultSet()
+        // What went wrong with a request that was not acknowledged, for the failure message.
+        let refused = ResultSet()
+        @Sendable func outcome(_ what: String, _ r: Result<ServerHarness.Reply, any Error>) {
+            switch r {
+            case .success(let response): refused.insert("\(what): \(response.status) \(response.text.prefix(200))", Data())
+            case .failure(let error): refused.insert("\(what): \(error)", Data())
+            }
+        }
         DispatchQueue.concurrentPerform(iterations: 4) { writer in
             for i in 0..<15 {
                 let body = i % 5 == 0 ? large + Data("\(writer)-\(i)".utf8) : Data("writer \(writer) file \(i)".utf8)
-                if let r = try? first.request("PUT", "/v1/sessions/\(id)/files/w\(writer)/f\(i)", body: body), r.status == 201 {
+                let put = Result { try first.request("PUT", "/v1/sessions/\(id)/files/w\(writer)/f\(i)", body: body) }
+                if case .success(let r) = put, r.status == 201 {
                     acknowledged.insert("/w\(writer)/f\(i)", body)
+                } else {
+                    outcome("PUT /w\(writer)/f\(i)", put)
                 }
-                if i % 7 == 3, let r = try? first.request("POST", "/v1/sessions/\(id)/fork", json: [:]), r.status == 201,
-                    let fork = (try? r.object())?["id"] as? String
-                {
-                    forks.insert(fork, Data())
+                if i % 7 == 3 {
+                    let fork = Result { try first.request("POST", "/v1/sessions/\(id)/fork", json: [:]) }
+                    if case .success(let r) = fork, r.status == 201, let forkID = (try? r.object())?["id"] as? String {
+                        forks.insert(forkID, Data())
+                    } else {
+                        outcome("fork", fork)
+                    }
                 }
                 if i % 7 == 5 { _ = try? first.request("POST", "/v1/sessions/\(id)/checkpoints", json: [:]) }
             }
         }
-        #expect(acknowledged.count == 60 && forks.count == 8)
+        #expect(acknowledged.count == 60 && forks.count == 8, "not acknowledged: \(refused.all.keys.sorted())")
         kill(first.pid, SIGKILL)
         first.process.waitUntilExit()
 
