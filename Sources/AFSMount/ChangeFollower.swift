@@ -109,6 +109,7 @@ final class ChangeFollower: Sendable {
             } catch where error.code == .expired {
                 // Events were dropped before we read them: nothing cached can be trusted.
                 metadata.invalidateAll()
+                kernel.invalidateEverything()
                 if let floor = ChangeFollower.resumePoint(error.message) { cursor.store(floor, ordering: .relaxed) }
             } catch {
                 log("changefeed of \(session): \(error.message); retrying")
@@ -158,8 +159,8 @@ final class ChangeFollower: Sendable {
         }
     }
 
-    /// Drops what `events` make stale: the mount's metadata, then the kernel's attributes and
-    /// pages of each path named (tree-wide events leave the kernel's copies to their 1 s timeout).
+    /// Drops what `events` make stale: the mount's metadata, then the kernel's names,
+    /// attributes, pages and listings of each path named.
     func apply(_ events: [ChangeEvent]) {
         for event in events {
             if isExpected(event) { continue }
@@ -167,12 +168,13 @@ final class ChangeFollower: Sendable {
             case .paths(let changed):
                 for change in changed {
                     if change.subtree { metadata.invalidateTree(change.path) } else { metadata.invalidate(change.path) }
-                    kernel.invalidate(change.path)
+                    kernel.invalidateEntry(change.path, subtree: change.subtree)
                 }
             case .none:
                 break
             case .everything:
                 metadata.invalidateAll()
+                kernel.invalidateEverything()
                 expected.withLock { $0.removeAll() }
             }
         }

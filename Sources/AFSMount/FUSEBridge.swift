@@ -2,338 +2,460 @@ import AFSCore
 import CFUSE3
 import Glibc
 
-/// The C side of the mount: libfuse's operations table, each entry converting its C arguments,
-/// calling ``SessionFilesystem`` and turning a thrown ``Errno`` into `-errno`.
+/// The C side of the mount: libfuse's low-level operations table. Each entry converts its C
+/// arguments, finds the path of the node it names (``NodeTable``), calls ``SessionFilesystem``
+/// and sends the reply; a thrown ``Errno`` becomes the error reply.
 ///
-/// This is the only file that touches libfuse's pointers. The callbacks capture nothing (C
-/// function pointers cannot); they find the file system through the private data given to
-/// `fuse_new`, which ``FUSEMount`` keeps retained for the mount's lifetime. Paths may be NULL for
-/// calls on an open handle (`nullpath_ok`: a file unlinked while open keeps working through its
-/// handle), so handle-based calls prefer `fi->fh`.
+/// This is the only file that touches libfuse's request pointers. The callbacks capture nothing
+/// (C function pointers cannot); they find the file system through the user data given to
+/// `fuse_session_new`, which ``FUSEMount`` keeps retained for the mount's lifetime.
 ///
-/// Lock operations (`lock`, `flock`) are left out on purpose: libfuse then tells the kernel to
-/// handle POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite).
-/// Hard links are the service's (`link`: one file, several names); symbolic links are stored as given.
+/// Why the low-level API: it lets the kernel answer what a FUSE file system usually answers
+/// itself (measured in Docs/perf/mount.md).
+/// - Names, attributes and missing names are cached by the kernel for ``SessionFilesystem/kernelTimeout``
+///   (a minute while the changefeed is followed, which drops each changed path from the kernel as
+///   its event arrives: ``KernelCache``), so a warm `git status` makes no request at all for its
+///   `lstat`s and `.gitignore` probes.
+/// - `opendir` answers `ENOSYS` once: the kernel then opens directories itself and keeps their
+///   listings (`FOPEN_CACHE_DIR`) until the directory changes, through the mount or by an event.
+/// - An open says whether the kernel may keep the pages it has (`keep_cache`: the content is the
+///   one they were read from), so a warm read is answered from the page cache.
+///
+/// Lock operations (`getlk`, `setlk`, `flock`) are left out on purpose: the kernel then handles
+/// POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite). Hard links
+/// are the service's (`link`: one file, several names; each name is a node of its own here).
 /// Entries created on behalf of a user other than the mounting one record that user as owner
-/// (``Caller``, from `fuse_get_context`); the kernel checks permissions (`default_permissions`).
+/// (``Caller``, from the request's context); the kernel checks permissions (`default_permissions`).
 enum FUSEBridge {
-    /// The operations table handed to `fuse_new`; the xattr operations only with
+    /// The operations table handed to `fuse_session_new`; the xattr operations only with
     /// `extendedAttributes` (see ``FUSEMount/extendedAttributes``).
-    static func operations(extendedAttributes: Bool) -> fuse_operations {
-        var ops = fuse_operations()
-        ops.`init` = { _, config in
-            if let config {
-                // The kernel keeps attributes and names for a second, as the mount's own cache does;
-                // negative lookups are not kept, so files another writer creates appear at once.
-                config.pointee.entry_timeout = 1
-                config.pointee.attr_timeout = 1
-                config.pointee.negative_timeout = 0
-                // `stat` shows the mount's own inode numbers (``InodeNumber``: stable across
-                // mounts, so git's index stays valid), not libfuse's lookup-order node IDs.
-                config.pointee.use_ino = 1
-                // The kernel keeps a file's cached pages across opens while its size and
-                // modification time are unchanged (libfuse compares them at each open), so a warm
-                // read is answered from the page cache; a change of either drops them.
-                config.pointee.auto_cache = 1
-                config.pointee.nullpath_ok = 1
-                // Unlink really unlinks: open handles keep their data in the mount, not in a
-                // `.fuse_hidden` file that would show up in the session.
-                config.pointee.hard_remove = 1
-            }
-            return afs_fuse_private_data()
+    static func operations(extendedAttributes: Bool) -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { _, conn in
+            guard let conn else { return }
+            // Symlink targets cached like pages; directories opened by the kernel (ENOSYS to
+            // opendir) with their listings cached; pages dropped when a refreshed mtime or size
+            // differs; lookups in one directory served in parallel.
+            let wanted = UInt32(FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_NO_OPENDIR_SUPPORT | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_PARALLEL_DIROPS)
+            conn.pointee.want |= wanted & conn.pointee.capable
         }
-        ops.getattr = { path, st, fi in
-            FUSEBridge.run("getattr") { fs throws(Errno) in
-                let handle = fi.map { $0.pointee.fh }
-                let path = FUSEBridge.string(path)
-                let attributes = try fs.attributes(path: path, handle: handle)
-                guard let st else { return 0 }
-                // A file unlinked while open has no path; its handle knows the one it had.
-                let named = path ?? handle.flatMap { fs.openFile(handle: $0)?.path } ?? "/"
-                st.pointee = FUSEBridge.stat(attributes, inode: attributes.inode ?? InodeNumber.forPath(named))
-                return 0
-            }
-        }
-        ops.opendir = { path, fi in
-            FUSEBridge.run("opendir") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
-                fi.pointee.fh = try fs.openDirectory(path)
-                return 0
-            }
-        }
-        ops.releasedir = { _, fi in
-            FUSEBridge.run("releasedir") { fs throws(Errno) in
-                if let fi { fs.releaseDirectory(fi.pointee.fh) }
-                return 0
-            }
-        }
-        ops.readdir = { _, buffer, filler, _, fi, flags in
-            FUSEBridge.run("readdir") { fs throws(Errno) in
-                guard let fi, let filler else { throw Errno.invalid }
-                let path = try fs.directoryPath(fi.pointee.fh)
-                let plus = flags.rawValue & FUSE_READDIR_PLUS.rawValue != 0
-                let fillFlags = plus ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags(0)
-                // `.` and `..` carry only their inode numbers (libfuse never turns them into entries).
-                var dot = Glibc.stat()
-                dot.st_mode = S_IFDIR
-                dot.st_ino = ino_t((try? fs.attributes(path: path))?.inode ?? InodeNumber.forPath(path))
-                _ = filler(buffer, ".", &dot, 0, fuse_fill_dir_flags(0))
-                dot.st_ino = ino_t(InodeNumber.forPath(MountPath.parent(of: path)))
-                _ = filler(buffer, "..", &dot, 0, fuse_fill_dir_flags(0))
-                for entry in try fs.list(path) {
-                    let inode = entry.attributes.inode ?? InodeNumber.forPath(MountPath.join(path, entry.name))
-                    var st = FUSEBridge.stat(entry.attributes, inode: inode)
-                    if filler(buffer, entry.name, &st, 0, fillFlags) != 0 { break }
+        ops.lookup = { req, parent, name in
+            FUSEBridge.serve(req, "lookup") { fs throws(Errno) in
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                let attributes: FileAttributes
+                do throws(Errno) {
+                    attributes = try fs.attributes(path: path)
+                } catch where error == .notFound && fs.followsChanges {
+                    // A negative entry: the kernel answers ENOENT itself until an event names the path.
+                    var entry = fuse_entry_param()
+                    entry.entry_timeout = fs.kernelTimeout
+                    fuse_reply_entry(req, &entry)
+                    return
                 }
-                return 0
+                FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, attributes)
             }
         }
-        ops.readlink = { path, buffer, size in
-            FUSEBridge.run("readlink") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let buffer, size > 0 else { throw Errno.invalid }
-                let target = Array(try fs.readLink(path).utf8)
-                let n = min(target.count, size - 1)
-                target.withUnsafeBufferPointer { src in
-                    buffer.withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
-                        dst.update(from: src.baseAddress!, count: n)
-                        dst[n] = 0
+        ops.forget = { req, node, count in
+            if let raw = fuse_req_userdata(req) { FUSEBridge.filesystem(raw).nodes.forget(node, count: count) }
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, forgets in
+            if let raw = fuse_req_userdata(req), let forgets {
+                let nodes = FUSEBridge.filesystem(raw).nodes
+                for i in 0..<count { nodes.forget(forgets[i].ino, count: forgets[i].nlookup) }
+            }
+            fuse_reply_none(req)
+        }
+        ops.getattr = { req, node, fi in
+            FUSEBridge.serve(req, "getattr") { fs throws(Errno) in
+                let (path, handle) = try FUSEBridge.target(fs, node, fi)
+                var st = try FUSEBridge.attributeStat(fs, path: path, handle: handle)
+                fuse_reply_attr(req, &st, fs.kernelTimeout)
+            }
+        }
+        ops.setattr = { req, node, attr, valid, fi in
+            FUSEBridge.serve(req, "setattr") { fs throws(Errno) in
+                guard let attr else { throw Errno.invalid }
+                let (path, handle) = try FUSEBridge.target(fs, node, fi)
+                let a = attr.pointee
+                let valid = Int32(valid)
+                if valid & FUSE_SET_ATTR_MODE != 0 { try fs.chmod(path: path, handle: handle, mode: UInt32(a.st_mode)) }
+                if valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
+                    try fs.chown(
+                        path: path, handle: handle, uid: valid & FUSE_SET_ATTR_UID != 0 ? UInt32(a.st_uid) : nil,
+                        gid: valid & FUSE_SET_ATTR_GID != 0 ? UInt32(a.st_gid) : nil)
+                }
+                if valid & FUSE_SET_ATTR_SIZE != 0 {
+                    guard a.st_size >= 0 else { throw Errno.invalid }
+                    try fs.truncate(path: path, handle: handle, size: UInt64(a.st_size))
+                }
+                let times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW
+                if valid & times != 0 {
+                    func change(_ set: Int32, _ now: Int32, _ t: timespec) -> SessionFilesystem.TimeChange {
+                        if valid & now != 0 { return .now }
+                        if valid & set != 0 { return .at(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)) }
+                        return .omit
                     }
+                    try fs.setTimes(
+                        path: path, handle: handle, modified: change(FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, a.st_mtim),
+                        accessed: change(FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, a.st_atim))
                 }
-                return 0
+                var st = try FUSEBridge.attributeStat(fs, path: path, handle: handle)
+                fuse_reply_attr(req, &st, fs.kernelTimeout)
             }
         }
-        ops.mkdir = { path, mode in
-            FUSEBridge.run("mkdir") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                try fs.makeDirectory(path, mode: UInt32(mode), caller: FUSEBridge.caller())
-                return 0
+        ops.readlink = { req, node in
+            FUSEBridge.serve(req, "readlink") { fs throws(Errno) in
+                guard let path = fs.nodes.path(of: node) else { throw Errno.notFound }
+                let target = try fs.readLink(path)
+                fuse_reply_readlink(req, target)
             }
         }
-        ops.mknod = { path, mode, rdev in
-            FUSEBridge.run("mknod") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                try fs.makeNode(path, mode: UInt32(mode), rdev: UInt64(rdev), caller: FUSEBridge.caller())
-                return 0
+        ops.mknod = { req, parent, name, mode, rdev in
+            FUSEBridge.serve(req, "mknod") { fs throws(Errno) in
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                try fs.makeNode(path, mode: UInt32(mode), rdev: UInt64(rdev), caller: FUSEBridge.caller(req))
+                FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
             }
         }
-        ops.unlink = { path in
-            FUSEBridge.run("unlink") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+        ops.mkdir = { req, parent, name, mode in
+            FUSEBridge.serve(req, "mkdir") { fs throws(Errno) in
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                try fs.makeDirectory(path, mode: UInt32(mode), caller: FUSEBridge.caller(req))
+                FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
+            }
+        }
+        ops.symlink = { req, target, parent, name in
+            FUSEBridge.serve(req, "symlink") { fs throws(Errno) in
+                guard let target else { throw Errno.invalid }
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                try fs.symlink(target: String(cString: target), at: path, caller: FUSEBridge.caller(req))
+                FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
+            }
+        }
+        ops.link = { req, node, parent, name in
+            FUSEBridge.serve(req, "link") { fs throws(Errno) in
+                guard let from = fs.nodes.path(of: node) else { throw Errno.notFound }
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                try fs.link(from, to: path)
+                FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
+            }
+        }
+        ops.unlink = { req, parent, name in
+            FUSEBridge.serve(req, "unlink") { fs throws(Errno) in
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
                 try fs.unlink(path)
-                return 0
+                fs.nodes.remove(name, from: parent)
+                fuse_reply_err(req, 0)
             }
         }
-        ops.rmdir = { path in
-            FUSEBridge.run("rmdir") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+        ops.rmdir = { req, parent, name in
+            FUSEBridge.serve(req, "rmdir") { fs throws(Errno) in
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
                 try fs.removeDirectory(path)
-                return 0
+                fs.nodes.remove(name, from: parent)
+                fuse_reply_err(req, 0)
             }
         }
-        ops.symlink = { target, path in
-            FUSEBridge.run("symlink") { fs throws(Errno) in
-                guard let target = FUSEBridge.string(target), let path = FUSEBridge.string(path) else { throw Errno.invalid }
-                try fs.symlink(target: target, at: path, caller: FUSEBridge.caller())
-                return 0
+        ops.rename = { req, parent, name, newParent, newName, flags in
+            FUSEBridge.serve(req, "rename") { fs throws(Errno) in
+                let (name, from) = try FUSEBridge.named(fs, parent, name)
+                let (newName, to) = try FUSEBridge.named(fs, newParent, newName)
+                try fs.rename(from, to: to, flags: UInt32(flags))
+                fs.nodes.rename(name, in: parent, to: newName, in: newParent)
+                fuse_reply_err(req, 0)
             }
         }
-        ops.link = { from, to in
-            FUSEBridge.run("link") { fs throws(Errno) in
-                guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
-                try fs.link(from, to: to)
-                return 0
+        ops.open = { req, node, fi in
+            FUSEBridge.serve(req, "open") { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                guard let path = fs.nodes.path(of: node) else { throw Errno.notFound }
+                let handle = try fs.open(path, flags: fi.pointee.flags)
+                fi.pointee.fh = handle
+                if let attributes = try? fs.attributes(path: path, handle: handle) {
+                    let stamp = NodeTable.ContentStamp(size: attributes.size, mtime: attributes.mtime)
+                    afs_fi_set_keep_cache(fi, fs.nodes.keepsCache(node, for: stamp) ? 1 : 0)
+                }
+                // A close of a file opened for reading has nothing to publish: the kernel need
+                // not send the flush (git opens a score of files per status).
+                afs_fi_set_noflush(fi, fi.pointee.flags & O_ACCMODE == O_RDONLY ? 1 : 0)
+                fs.nodes.addHandle(handle, to: node)
+                if fuse_reply_open(req, fi) != 0 {
+                    // The open was interrupted: nobody holds the handle.
+                    fs.nodes.removeHandle(handle, from: node)
+                    try? fs.release(handle)
+                }
             }
         }
-        ops.rename = { from, to, flags in
-            FUSEBridge.run("rename") { fs throws(Errno) in
-                guard let from = FUSEBridge.string(from), let to = FUSEBridge.string(to) else { throw Errno.invalid }
-                try fs.rename(from, to: to, flags: flags)
-                return 0
+        ops.create = { req, parent, name, mode, fi in
+            FUSEBridge.serve(req, "create") { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                let (name, path) = try FUSEBridge.named(fs, parent, name)
+                let handle = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller(req))
+                fi.pointee.fh = handle
+                let attributes: FileAttributes
+                do throws(Errno) {
+                    attributes = try fs.attributes(path: path, handle: handle)
+                } catch {
+                    try? fs.release(handle)
+                    throw error
+                }
+                let id = fs.nodes.remember(name, in: parent)
+                fs.nodes.addHandle(handle, to: id)
+                var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
+                if fuse_reply_create(req, &entry, fi) != 0 {
+                    fs.nodes.removeHandle(handle, from: id)
+                    fs.nodes.forget(id, count: 1)
+                    try? fs.release(handle)
+                }
             }
         }
-        ops.chmod = { path, mode, fi in
-            FUSEBridge.run("chmod") { fs throws(Errno) in
-                try fs.chmod(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, mode: UInt32(mode))
-                return 0
+        ops.read = { req, _, size, offset, fi in
+            FUSEBridge.serve(req, "read") { fs throws(Errno) in
+                guard let fi, offset >= 0 else { throw Errno.invalid }
+                // libfuse reads (or splices) straight from the descriptor into the reply: no copy
+                // through Swift arrays. The descriptor stays open until the handle's release.
+                let fd = try fs.readDescriptor(fi.pointee.fh, offset: UInt64(offset), count: size)
+                _ = afs_reply_from_fd(req, fd, size, offset)
             }
         }
-        ops.chown = { path, uid, gid, fi in
-            FUSEBridge.run("chown") { fs throws(Errno) in
-                // -1 leaves that id as it is.
-                try fs.chown(
-                    path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh },
-                    uid: uid == uid_t.max ? nil : UInt32(uid), gid: gid == gid_t.max ? nil : UInt32(gid))
-                return 0
+        ops.write = { req, _, buffer, size, offset, fi in
+            FUSEBridge.serve(req, "write") { fs throws(Errno) in
+                guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
+                let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
+                let written = try fs.write(fi.pointee.fh, offset: UInt64(offset), bytes: bytes)
+                fuse_reply_write(req, written)
+            }
+        }
+        ops.flush = { req, _, fi in
+            FUSEBridge.serve(req, "flush") { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                try fs.flush(fi.pointee.fh)
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.release = { req, node, fi in
+            FUSEBridge.serve(req, "release") { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                fs.nodes.removeHandle(fi.pointee.fh, from: node)
+                try fs.release(fi.pointee.fh)
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.fsync = { req, _, _, fi in
+            FUSEBridge.serve(req, "fsync") { fs throws(Errno) in
+                guard let fi else { throw Errno.invalid }
+                try fs.fsync(fi.pointee.fh)
+                fuse_reply_err(req, 0)
+            }
+        }
+        // The kernel opens directories itself from now on, and caches their listings.
+        ops.opendir = { req, _, _ in fuse_reply_err(req, ENOSYS) }
+        ops.readdir = { req, node, size, offset, _ in
+            FUSEBridge.serve(req, "readdir") { fs throws(Errno) in try FUSEBridge.readDirectory(req, fs, node, size: size, offset: offset, plus: false) }
+        }
+        ops.readdirplus = { req, node, size, offset, _ in
+            FUSEBridge.serve(req, "readdirplus") { fs throws(Errno) in try FUSEBridge.readDirectory(req, fs, node, size: size, offset: offset, plus: true) }
+        }
+        ops.fsyncdir = { req, _, _, _ in fuse_reply_err(req, 0) }
+        ops.statfs = { req, _ in
+            FUSEBridge.serve(req, "statfs") { fs throws(Errno) in
+                var st = fs.usage()
+                fuse_reply_statfs(req, &st)
             }
         }
         if extendedAttributes { addExtendedAttributeOperations(&ops) }
-        ops.truncate = { path, size, fi in
-            FUSEBridge.run("truncate") { fs throws(Errno) in
-                guard size >= 0 else { throw Errno.invalid }
-                try fs.truncate(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, size: UInt64(size))
-                return 0
-            }
-        }
-        ops.utimens = { path, times, fi in
-            FUSEBridge.run("utimens") { fs throws(Errno) in
-                // times[0] is the access time, times[1] the modification time; NULL means both are
-                // now (libfuse passes UTIME_NOW / UTIME_OMIT in tv_nsec otherwise).
-                func change(_ t: timespec) -> SessionFilesystem.TimeChange {
-                    switch t.tv_nsec {
-                    case FUSEBridge.utimeNow: return .now
-                    case FUSEBridge.utimeOmit: return .omit
-                    default: return .at(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
-                    }
-                }
-                let modified = times.map { change($0[1]) } ?? .now
-                let accessed = times.map { change($0[0]) } ?? .now
-                try fs.setTimes(path: FUSEBridge.string(path), handle: fi.map { $0.pointee.fh }, modified: modified, accessed: accessed)
-                return 0
-            }
-        }
-        ops.open = { path, fi in
-            FUSEBridge.run("open") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
-                fi.pointee.fh = try fs.open(path, flags: fi.pointee.flags)
-                return 0
-            }
-        }
-        ops.create = { path, mode, fi in
-            FUSEBridge.run("create") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let fi else { throw Errno.invalid }
-                fi.pointee.fh = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller())
-                return 0
-            }
-        }
-        ops.read_buf = { _, bufp, size, offset, fi in
-            FUSEBridge.run("read") { fs throws(Errno) in
-                guard let fi, let bufp, offset >= 0 else { throw Errno.invalid }
-                // libfuse reads straight from the descriptor once this returns: no copy through
-                // Swift arrays. The descriptor stays open until the handle's release.
-                let fd = try fs.readDescriptor(fi.pointee.fh, offset: UInt64(offset), count: size)
-                let result = afs_fuse_bufvec_from_fd(bufp, fd, size, offset)
-                guard result == 0 else { throw Errno(-result) }
-                return 0
-            }
-        }
-        ops.write = { _, buffer, size, offset, fi in
-            FUSEBridge.run("write") { fs throws(Errno) in
-                guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
-                let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
-                return Int32(try fs.write(fi.pointee.fh, offset: UInt64(offset), bytes: bytes))
-            }
-        }
-        ops.statfs = { _, st in
-            FUSEBridge.run("statfs") { fs throws(Errno) in
-                st?.pointee = fs.usage()
-                return 0
-            }
-        }
-        ops.flush = { _, fi in
-            FUSEBridge.run("flush") { fs throws(Errno) in
-                guard let fi else { throw Errno.invalid }
-                try fs.flush(fi.pointee.fh)
-                return 0
-            }
-        }
-        ops.release = { _, fi in
-            FUSEBridge.run("release") { fs throws(Errno) in
-                guard let fi else { throw Errno.invalid }
-                try fs.release(fi.pointee.fh)
-                return 0
-            }
-        }
-        ops.fsync = { _, _, fi in
-            FUSEBridge.run("fsync") { fs throws(Errno) in
-                guard let fi else { throw Errno.invalid }
-                try fs.fsync(fi.pointee.fh)
-                return 0
-            }
-        }
-        ops.fsyncdir = { _, _, _ in 0 }
         return ops
     }
 
     /// `setxattr`, `getxattr`, `listxattr`, `removexattr`: the `user.` namespace, stored per entry.
-    static func addExtendedAttributeOperations(_ ops: inout fuse_operations) {
-        ops.setxattr = { path, name, value, size, flags in
-            FUSEBridge.run("setxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
+    static func addExtendedAttributeOperations(_ ops: inout fuse_lowlevel_ops) {
+        ops.setxattr = { req, node, name, value, size, flags in
+            FUSEBridge.serve(req, "setxattr") { fs throws(Errno) in
+                guard let path = fs.nodes.path(of: node), let name else { throw Errno.notFound }
                 let bytes = size > 0 && value != nil ? [UInt8](UnsafeRawBufferPointer(start: value, count: size)) : []
-                try fs.setExtendedAttribute(path: path, name: name, value: bytes, flags: flags)
-                return 0
+                try fs.setExtendedAttribute(path: path, name: String(cString: name), value: bytes, flags: flags)
+                fuse_reply_err(req, 0)
             }
         }
-        ops.getxattr = { path, name, buffer, size in
-            FUSEBridge.run("getxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
-                let value = try fs.extendedAttribute(path: path, name: name)
-                return try FUSEBridge.reply(value, into: buffer, size: size)
+        ops.getxattr = { req, node, name, size in
+            FUSEBridge.serve(req, "getxattr") { fs throws(Errno) in
+                guard let path = fs.nodes.path(of: node), let name else { throw Errno.notFound }
+                try FUSEBridge.replyAttributeBytes(req, try fs.extendedAttribute(path: path, name: String(cString: name)), size: size)
             }
         }
-        ops.listxattr = { path, buffer, size in
-            FUSEBridge.run("listxattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path) else { throw Errno.invalid }
+        ops.listxattr = { req, node, size in
+            FUSEBridge.serve(req, "listxattr") { fs throws(Errno) in
+                guard let path = fs.nodes.path(of: node) else { throw Errno.notFound }
                 // NUL-terminated names, one after another.
                 var list: [UInt8] = []
                 for name in try fs.extendedAttributeNames(path: path) { list += Array(name.utf8) + [0] }
-                return try FUSEBridge.reply(list, into: buffer, size: size)
+                try FUSEBridge.replyAttributeBytes(req, list, size: size)
             }
         }
-        ops.removexattr = { path, name in
-            FUSEBridge.run("removexattr") { fs throws(Errno) in
-                guard let path = FUSEBridge.string(path), let name = FUSEBridge.string(name) else { throw Errno.invalid }
-                try fs.removeExtendedAttribute(path: path, name: name)
-                return 0
+        ops.removexattr = { req, node, name in
+            FUSEBridge.serve(req, "removexattr") { fs throws(Errno) in
+                guard let path = fs.nodes.path(of: node), let name else { throw Errno.notFound }
+                try fs.removeExtendedAttribute(path: path, name: String(cString: name))
+                fuse_reply_err(req, 0)
             }
         }
     }
 
-    /// `UTIME_NOW` and `UTIME_OMIT` (`(1 << 30) - 1` and `- 2` in `<sys/stat.h>`), macros Swift does not import.
-    static let utimeNow = (1 << 30) - 1
-    static let utimeOmit = (1 << 30) - 2
+    // MARK: Requests
 
-    /// Runs one callback body against the mounted file system, turning its error into `-errno`,
-    /// and counts it in the mount's metrics under `operation` (time taken, failed or not).
-    static func run(_ operation: String, _ body: (SessionFilesystem) throws(Errno) -> Int32) -> Int32 {
-        guard let raw = afs_fuse_private_data() else { return -EIO }
-        let fs = Unmanaged<SessionFilesystem>.fromOpaque(raw).takeUnretainedValue()
+    static func filesystem(_ raw: UnsafeMutableRawPointer) -> SessionFilesystem {
+        Unmanaged<SessionFilesystem>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Runs one request against the mounted file system: `body` sends the reply when it
+    /// succeeds; a thrown error is sent as the reply. Counted in the mount's metrics under
+    /// `operation` (time taken, failed or not).
+    static func serve(_ req: fuse_req_t?, _ operation: String, _ body: (SessionFilesystem) throws(Errno) -> Void) {
+        guard let raw = fuse_req_userdata(req) else {
+            fuse_reply_err(req, EIO)
+            return
+        }
+        let fs = filesystem(raw)
         let start = ContinuousClock.now
-        let result: Int32
+        var failed = false
         do {
-            result = try body(fs)
+            try body(fs)
         } catch {
-            result = -error.code
+            failed = true
+            fuse_reply_err(req, error.code)
         }
-        fs.metrics.record(operation, duration: ContinuousClock.now - start, failed: result < 0)
-        return result
+        fs.metrics.record(operation, duration: ContinuousClock.now - start, failed: failed)
     }
 
-    static func string(_ path: UnsafePointer<CChar>?) -> String? {
-        path.map { String(cString: $0) }
+    /// The name and session path of `name` in directory `parent`.
+    static func named(_ fs: SessionFilesystem, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) throws(Errno) -> (String, String) {
+        guard let name else { throw Errno.invalid }
+        let string = String(cString: name)
+        guard let path = fs.nodes.path(of: string, in: parent) else { throw Errno.notFound }
+        return (string, path)
+    }
+
+    /// The path (nil once unlinked) and handle that answer for `node`: the request's open
+    /// handle if it has one, else, for an unlinked node, any handle still open on it.
+    static func target(_ fs: SessionFilesystem, _ node: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) throws(Errno) -> (String?, UInt64?) {
+        let path = fs.nodes.path(of: node)
+        let handle = fi.map { $0.pointee.fh } ?? (path == nil ? fs.nodes.handles(of: node).first : nil)
+        guard path != nil || handle != nil else { throw Errno.notFound }
+        return (path, handle)
+    }
+
+    /// The `struct stat` of a node: its attributes, and its inode number (an unlinked open
+    /// file's is the one its last path gave it).
+    static func attributeStat(_ fs: SessionFilesystem, path: String?, handle: UInt64?) throws(Errno) -> Glibc.stat {
+        let attributes = try fs.attributes(path: path, handle: handle)
+        let named = path ?? handle.flatMap { fs.openFile(handle: $0)?.path } ?? "/"
+        return stat(attributes, inode: attributes.inode ?? InodeNumber.forPath(named))
     }
 
     /// The user and group of the request being served.
-    static func caller() -> Caller {
-        guard let context = fuse_get_context() else { return .mounter }
+    static func caller(_ req: fuse_req_t?) -> Caller {
+        guard let context = fuse_req_ctx(req) else { return .mounter }
         return Caller(uid: context.pointee.uid, gid: context.pointee.gid)
+    }
+
+    /// The reply naming `name` in `parent`: the kernel holds one more reference to its node.
+    static func replyEntry(_ req: fuse_req_t?, _ fs: SessionFilesystem, name: String, parent: fuse_ino_t, path: String, _ attributes: FileAttributes) {
+        let id = fs.nodes.remember(name, in: parent)
+        var entry = entryParameters(fs, id: id, path: path, attributes)
+        // An interrupted request's reply never reached the kernel: it holds no reference.
+        if fuse_reply_entry(req, &entry) != 0 { fs.nodes.forget(id, count: 1) }
+    }
+
+    static func entryParameters(_ fs: SessionFilesystem, id: UInt64, path: String, _ attributes: FileAttributes) -> fuse_entry_param {
+        var entry = fuse_entry_param()
+        entry.ino = fuse_ino_t(id)
+        entry.attr = stat(attributes, inode: attributes.inode ?? InodeNumber.forPath(path))
+        let timeout = fs.kernelTimeout
+        entry.attr_timeout = timeout
+        entry.entry_timeout = timeout
+        return entry
+    }
+
+    /// One readdir or readdirplus reply of at most `size` bytes from `offset`: `.` and `..`,
+    /// then the directory's entries. Offset 0 takes a fresh listing; later offsets continue the
+    /// one taken then, so a listing read in several replies is one snapshot. Each readdirplus
+    /// entry but `.` and `..` hands the kernel a reference to its node.
+    static func readDirectory(_ req: fuse_req_t?, _ fs: SessionFilesystem, _ node: fuse_ino_t, size: Int, offset: off_t, plus: Bool) throws(Errno) {
+        guard offset >= 0 else { throw Errno.invalid }
+        // A directory removed while open lists nothing.
+        guard let path = fs.nodes.path(of: node) else {
+            fuse_reply_buf(req, nil, 0)
+            return
+        }
+        let listing: [NodeTable.Listed]
+        if offset > 0, let kept = fs.nodes.listing(of: node) {
+            listing = kept
+        } else {
+            listing = try fs.list(path).map { NodeTable.Listed(name: $0.name, attributes: $0.attributes) }
+            fs.nodes.storeListing(listing, of: node)
+        }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 8)
+        defer { buffer.deallocate() }
+        var used = 0
+        var remembered: [UInt64] = []
+        var index = Int(offset)
+        let timeout = fs.kernelTimeout
+        while index < listing.count + 2 {
+            let name: String
+            var entry = fuse_entry_param()
+            switch index {
+            case 0, 1:
+                // `.` and `..` carry their inode numbers only (no node: the kernel takes no reference).
+                name = index == 0 ? "." : ".."
+                let dotPath = index == 0 ? path : MountPath.parent(of: path)
+                entry.attr.st_mode = S_IFDIR
+                entry.attr.st_ino = ino_t(InodeNumber.forPath(dotPath))
+            default:
+                let listed = listing[index - 2]
+                name = listed.name
+                let entryPath = MountPath.join(path, listed.name)
+                entry.attr = stat(listed.attributes, inode: listed.attributes.inode ?? InodeNumber.forPath(entryPath))
+                if plus {
+                    entry.ino = fuse_ino_t(fs.nodes.remember(listed.name, in: node))
+                    entry.attr_timeout = timeout
+                    entry.entry_timeout = timeout
+                }
+            }
+            let room = size - used
+            let needed = name.withCString { cName in
+                plus
+                    ? fuse_add_direntry_plus(req, buffer.advanced(by: used).assumingMemoryBound(to: CChar.self), room, cName, &entry, off_t(index + 1))
+                    : fuse_add_direntry(req, buffer.advanced(by: used).assumingMemoryBound(to: CChar.self), room, cName, &entry.attr, off_t(index + 1))
+            }
+            if needed > room {
+                if entry.ino != 0 { fs.nodes.forget(UInt64(entry.ino), count: 1) }
+                break
+            }
+            if entry.ino != 0 { remembered.append(UInt64(entry.ino)) }
+            used += needed
+            index += 1
+        }
+        if fuse_reply_buf(req, buffer.assumingMemoryBound(to: CChar.self), used) != 0 {
+            for id in remembered { fs.nodes.forget(id, count: 1) }
+        }
     }
 
     /// The xattr reply convention: with `size` 0 the length only; else the bytes, or `ERANGE`
     /// when they do not fit.
-    static func reply(_ bytes: [UInt8], into buffer: UnsafeMutablePointer<CChar>?, size: Int) throws(Errno) -> Int32 {
-        if size == 0 { return Int32(bytes.count) }
-        guard bytes.count <= size, let buffer else { throw Errno.range }
-        bytes.withUnsafeBytes { src in
-            if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+    static func replyAttributeBytes(_ req: fuse_req_t?, _ bytes: [UInt8], size: Int) throws(Errno) {
+        if size == 0 {
+            fuse_reply_xattr(req, bytes.count)
+            return
         }
-        return Int32(bytes.count)
+        guard bytes.count <= size else { throw Errno.range }
+        _ = bytes.withUnsafeBytes { fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count) }
     }
 
     /// The `struct stat` for `attributes`: the recorded owner (else the mounting user), times
     /// from the engine, the inode number given (``InodeNumber``). The change time is the stored
     /// one (else the modification time): stable values, so git's index, which records `ctime`,
-    /// stays valid across mounts. Access time reads as the modification time (not stored).
+    /// stays valid across mounts. Access time reads as the modification time when none is stored.
     static func stat(_ attributes: FileAttributes, inode: UInt64) -> Glibc.stat {
         var st = Glibc.stat()
         st.st_ino = ino_t(inode)

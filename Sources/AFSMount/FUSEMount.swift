@@ -6,8 +6,8 @@ import Synchronization
 
 /// Mounts a ``SessionFilesystem`` on a directory and serves it until unmounted.
 ///
-/// Built on libfuse's lower-level lifecycle (`fuse_new`, `fuse_mount`, `fuse_loop_mt`,
-/// `fuse_unmount`, `fuse_destroy`) rather than `fuse_main`, so the caller decides what the process
+/// Built on libfuse's low-level session (`fuse_session_new`, `fuse_session_mount`, its
+/// multi-threaded loop, `fuse_session_unmount`) rather than `fuse_main`, so the caller decides what the process
 /// does: the loop ends on SIGINT, SIGTERM or SIGHUP (libfuse's handlers, installed only for the
 /// loop's duration) or when someone runs `aether unmount` / `fusermount3 -u`; then pending writes
 /// are uploaded, the directory is unmounted and ``run(ready:)`` returns.
@@ -68,18 +68,17 @@ public struct FUSEMount: Sendable {
         defer { retained.release() }
 
         var ops = FUSEBridge.operations(extendedAttributes: extendedAttributes)
-        let fuse: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buffer in
+        let session: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buffer in
             var args = fuse_args(argc: Int32(buffer.count), argv: buffer.baseAddress, allocated: 0)
-            return afs_fuse_new(&args, &ops, retained.toOpaque())
+            return afs_session_new(&args, &ops, retained.toOpaque())
         }
-        guard let fuse else { throw AFSError(.invalidArgument, "libfuse refused the mount options \(optionList)") }
-        defer { fuse_destroy(fuse) }
-        guard fuse_mount(fuse, mountpoint) == 0 else {
+        guard let session else { throw AFSError(.invalidArgument, "libfuse refused the mount options \(optionList)") }
+        defer { fuse_session_destroy(session) }
+        guard fuse_session_mount(session, mountpoint) == 0 else {
             throw AFSError(.io, "cannot mount on \(mountpoint): is it already a mount point, or is /dev/fuse unavailable? (`aether unmount \(mountpoint)` clears a stale mount)")
         }
-        filesystem.kernel.attach(fuse)
+        filesystem.kernel.attach(session)
         defer { filesystem.kernel.detach() }
-        let session = fuse_get_session(fuse)
         let handlers = fuse_set_signal_handlers(session)
         // libfuse's handlers only mark the session as exited, and the signal may land on any
         // thread; the loop's thread sleeps in sem_wait until a request arrives. The waker turns
@@ -97,13 +96,13 @@ public struct FUSEMount: Sendable {
         }
         defer { filesystem.stopFollowingChanges() }
         ready()
-        let status = afs_fuse_loop_mt(fuse, maxThreads)
-        // No invalidation may reach the session's descriptor once fuse_unmount closes it (the
+        let status = afs_session_loop_mt(session, maxThreads)
+        // No invalidation may reach the session's descriptor once the unmount closes it (the
         // number could be reused by any file).
         filesystem.kernel.detach()
         if handlers == 0 { fuse_remove_signal_handlers(session) }
         filesystem.flushAll()
-        fuse_unmount(fuse)
+        fuse_session_unmount(session)
         if status < 0 { throw AFSError(.io, "the FUSE loop for \(mountpoint) failed (\(status))") }
     }
 

@@ -1,43 +1,123 @@
 import AFSSupport
 import CFUSE3
+import Dispatch
+import Glibc
 import Synchronization
 
-/// The kernel's caches of a mounted session (attributes, pages), which the mount can drop for a
-/// path when the session changes behind the kernel's back.
+/// The kernel's caches of a mounted session (names, attributes, pages, directory listings), which
+/// the mount drops path by path when the session changes behind the kernel's back.
 ///
-/// The kernel keeps what `getattr` and `read` answered for the entry and attribute timeouts, and
-/// pages across opens (`auto_cache`). A change made elsewhere (the API, another mount) reaches this
-/// mount through the changefeed; dropping the kernel's copy then makes the next `stat` or read
-/// ask the mount, so the change shows at once instead of one timeout later. That matters most to
-/// git's fsmonitor hook: it reports a path as changed, and git's `lstat` right after must not see
-/// the old attributes, or git would mark the stale entry valid for good.
+/// While the changefeed is followed the kernel keeps names and attributes for a minute
+/// (``FUSEBridge``'s timeouts) and listings and pages until told otherwise, so `git status` on a
+/// warm mount is answered by the kernel alone. That is only correct because every change made
+/// elsewhere (the API, another mount) reaches this mount as an event, and the event drops exactly
+/// what it makes stale: the entry (a new, removed or renamed name), the node (attributes and
+/// pages) and its directory (listing and times). It matters most to git's fsmonitor hook: it
+/// reports a path as changed, and git's `lstat` right after must not see the old attributes.
 ///
-/// Only callable from threads that are not serving a FUSE request (the changefeed follower, the
-/// control socket): an invalidation may wait for the kernel to finish a request on the same inode.
+/// ``invalidate(_:)`` (attributes and pages only) runs synchronously and may be called while
+/// serving a request for another node. ``invalidateEntry(_:subtree:)`` waits for the directory's
+/// lock in the kernel, so only the changefeed's thread calls it; ``invalidateSoon(_:)`` queues
+/// the work for a thread of its own and is safe anywhere.
 final class KernelCache: Sendable {
-    /// The libfuse handle while mounted. The lock also keeps `fuse_destroy` from racing a call.
-    private let handle = Locked<FUSEHandle?>(nil)
+    /// The libfuse session while mounted, and how many notifications are using it.
+    ///
+    /// The lock is never held across a notification: one that drops a name waits for the
+    /// directory's lock in the kernel, which a request in flight may hold while its thread waits
+    /// for a lock here (a write-back finishing, an invalidation of its own).
+    private let handle = Locked<Attachment>(Attachment())
+    let nodes: NodeTable
+    private let queue = DispatchQueue(label: "aether-kernel-invalidation")
 
-    /// `struct fuse *`, which libfuse lets any thread pass to `fuse_invalidate_path`.
-    // @unchecked: an opaque pointer that is only passed back to libfuse, under `handle`'s lock.
-    struct FUSEHandle: @unchecked Sendable {
+    private struct Attachment {
+        var session: SessionHandle?
+        var users = 0
+    }
+
+    /// `struct fuse_session *`, which libfuse lets any thread pass to its notify calls.
+    // @unchecked: an opaque pointer that is only passed back to libfuse while attached.
+    struct SessionHandle: @unchecked Sendable {
         let pointer: OpaquePointer
     }
 
-    func attach(_ fuse: OpaquePointer) {
-        handle.withLock { $0 = FUSEHandle(pointer: fuse) }
+    init(nodes: NodeTable) {
+        self.nodes = nodes
     }
 
+    func attach(_ session: OpaquePointer) {
+        handle.withLock { $0.session = SessionHandle(pointer: session) }
+    }
+
+    /// Stops notifications, waiting (a bounded time: one may be stuck behind a request the
+    /// stopped loop will never answer) for those under way, so none reaches the session's
+    /// descriptor after it is closed.
     func detach() {
-        handle.withLock { $0 = nil }
+        handle.withLock { $0.session = nil }
+        var waited = 0
+        while handle.withLock({ $0.users }) > 0, waited < 200 {
+            usleep(10_000)
+            waited += 1
+        }
     }
 
-    /// Drops the kernel's attributes and cached pages of `path`, if the kernel knows it (libfuse
-    /// answers `ENOENT` for paths never looked up: nothing is cached for them).
+    /// Runs `body` with the session, if attached, outside the lock.
+    private func withSession(_ body: (OpaquePointer) -> Void) {
+        guard let session = handle.withLock({ a -> SessionHandle? in
+            guard let s = a.session else { return nil }
+            a.users += 1
+            return s
+        }) else { return }
+        defer { handle.withLock { $0.users -= 1 } }
+        body(session.pointer)
+    }
+
+    /// Drops the kernel's attributes and pages of `path`, if the kernel knows it (nothing is
+    /// cached for a path it never looked up).
     func invalidate(_ path: String) {
-        handle.withLock { h in
-            guard let h else { return }
-            _ = fuse_invalidate_path(h.pointer, path)
+        guard let id = nodes.id(of: path) else { return }
+        invalidateNode(id)
+    }
+
+    /// ``invalidate(_:)`` from a queue of its own: for callers that may be serving a FUSE request.
+    func invalidateSoon(_ path: String) {
+        queue.async { [self] in invalidate(path) }
+    }
+
+    /// Everything the kernel may hold about `path` after someone else changed it: its name in its
+    /// directory (a negative entry too), its node, its directory's listing and times, and, for a
+    /// `subtree` change, every node below it.
+    func invalidateEntry(_ path: String, subtree: Bool = false) {
+        guard path != "/" else {
+            invalidateNode(NodeTable.rootID)
+            if subtree { invalidateEverything() }
+            return
         }
+        let below = subtree ? nodes.descendants(of: path) : []
+        let id = nodes.id(of: path)
+        if let parent = nodes.id(of: MountPath.parent(of: path)) {
+            let name = MountPath.name(of: path)
+            withSession { session in
+                _ = name.withCString { fuse_lowlevel_notify_inval_entry(session, parent, $0, name.utf8.count) }
+            }
+            invalidateNode(parent)
+        }
+        if let id { invalidateNode(id) }
+        for node in below { invalidateNode(node) }
+    }
+
+    /// Drops every name and node the kernel holds (the changefeed lost events).
+    func invalidateEverything() {
+        for entry in nodes.allEntries() {
+            withSession { session in
+                _ = entry.name.withCString { fuse_lowlevel_notify_inval_entry(session, entry.parent, $0, entry.name.utf8.count) }
+            }
+            invalidateNode(entry.id)
+        }
+        invalidateNode(NodeTable.rootID)
+    }
+
+    private func invalidateNode(_ id: UInt64) {
+        nodes.dropCachedContent(id)
+        withSession { _ = fuse_lowlevel_notify_inval_inode($0, id, 0, 0) }
     }
 }

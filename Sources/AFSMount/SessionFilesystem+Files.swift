@@ -291,10 +291,13 @@ extension SessionFilesystem {
         let pending: WriteBack.Pending = if case .directory? = writeBack.lookup(path) { .directory(shown) } else { .changed(shown) }
         let batchable = announcedBatchable(path, event, change) { [self] outcome in
             metadata.settle(path, to: outcome?.stat.map(FileAttributes.init) ?? shown)
+            // The kernel holds what was shown; the service's times may differ.
+            kernel.invalidateSoon(path)
         }
         try writeBack.submit(path, operation: change.op.rawValue, pending: pending, batchable: batchable) { [self] () throws(Errno) in
             try body()
             metadata.invalidate(path)
+            kernel.invalidateSoon(path)
         }
         metadata.forget(path)
     }

@@ -29,6 +29,8 @@ extension SessionFilesystem {
         let batchable = caller != .mounter ? nil : announcedBatchable(path, .mkdir, .makeDirectory(path, mode: mode & 0o7777)) { [self] outcome in
             metadata.store(listing: [], of: path, asOf: metadata.generation)
             metadata.settle(path, to: outcome?.stat.map(FileAttributes.init) ?? shown)
+            // The kernel holds the times shown at mkdir; the service stamped its own.
+            kernel.invalidateSoon(path)
         }
         try writeBack.submit(path, operation: "mkdir", pending: .directory(shown), batchable: batchable) { [self] () throws(Errno) in
             follower.expect(path, .mkdir)
@@ -46,6 +48,7 @@ extension SessionFilesystem {
             // and settles the listing itself. Lookups of new names there then need no call.
             metadata.store(listing: [], of: path, asOf: metadata.generation)
             metadata.settle(path, to: (try? service.stat(session, path: path)).map(FileAttributes.init) ?? shown)
+            kernel.invalidateSoon(path)
         }
         metadata.forget(path)
         metadata.touchParent(of: path, at: now)

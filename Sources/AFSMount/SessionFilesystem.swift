@@ -26,8 +26,10 @@ public final class SessionFilesystem: Sendable {
     let scratchDirectory: String
     /// Invalidates cached metadata from the session's changefeed while the mount runs.
     let follower: ChangeFollower
+    /// The nodes the kernel knows by ID, and their paths.
+    let nodes: NodeTable
     /// The kernel's caches of this mount, dropped path by path as changes arrive.
-    let kernel = KernelCache()
+    let kernel: KernelCache
     /// The session root: always a directory, and not something every transport can `stat`.
     let rootAttributes: FileAttributes
     /// Calls, latencies, bytes and cache lookups, for `aether metrics show` and Prometheus.
@@ -80,6 +82,8 @@ public final class SessionFilesystem: Sendable {
             }
         }, log: log)
         metadata = MetadataCache(ttl: attributeTTL)
+        nodes = NodeTable()
+        kernel = KernelCache(nodes: nodes)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
         do {
@@ -99,6 +103,22 @@ public final class SessionFilesystem: Sendable {
     public func stopFollowingChanges() {
         follower.stop()
     }
+
+    /// Whether the changefeed is being followed now (a poll answered within the last few
+    /// seconds): every change made elsewhere then drops what it makes stale from the kernel.
+    var followsChanges: Bool { metadata.isTrusted }
+
+    /// How long the kernel may keep names, missing names and attributes it was given: a minute
+    /// while the changefeed is followed (events drop the stale ones, ``KernelCache``), else the
+    /// metadata TTL, so a mount that cannot follow converges as it did before.
+    var kernelTimeout: Double {
+        if followsChanges { return SessionFilesystem.followedKernelTimeout }
+        let ttl = metadata.ttl.components
+        return Double(ttl.seconds) + Double(ttl.attoseconds) / 1e18
+    }
+
+    /// The kernel's timeout for names and attributes while the changefeed is followed.
+    static let followedKernelTimeout = 60.0
 
     /// Writes a line to the mount's log.
     func note(_ line: String) {

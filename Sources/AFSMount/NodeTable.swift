@@ -1,0 +1,213 @@
+import AFSSupport
+
+/// The kernel's view of the mounted tree: which node ID stands for which name in which directory,
+/// and how many lookups of each the kernel holds.
+///
+/// The low-level FUSE protocol speaks in node IDs, not paths. The kernel learns an ID from each
+/// `lookup`, `create`, `mkdir`, … reply (and from every readdirplus entry) and returns the
+/// references in `forget`; until it has returned them all, the ID must keep naming the same
+/// entry, through renames of it or of any directory above it. So the table is a tree of
+/// (parent, name) edges: a rename moves one edge, and a node's path is found by walking up.
+/// An unlinked node that the kernel still holds (an open file) is detached: it has no path, and
+/// its open handles (``handles(of:)``) answer for it.
+///
+/// Node IDs are never reused (a 64-bit counter), so a late `forget` can never hit a newer node.
+/// What `stat` shows as the inode number is not the node ID: it is ``InodeNumber``, stable across
+/// mounts (git's index records it).
+final class NodeTable: Sendable {
+    /// FUSE's fixed ID of the mount's root (`FUSE_ROOT_ID`).
+    static let rootID: UInt64 = 1
+
+    struct Node {
+        /// The directory holding this node, or nil once it is unlinked (detached).
+        var parent: UInt64?
+        var name: String
+        /// References the kernel holds (one per reply that named the node).
+        var lookups: UInt64
+        /// Open file handles on this node: what answers for it once detached.
+        var handles: [UInt64] = []
+        /// The content (size, modification time) whose pages the kernel may keep across opens.
+        var cachedContent: ContentStamp?
+        /// The last listing handed out for readdir, by entry; later offsets continue it.
+        var listing: [Listed]?
+    }
+
+    /// What the kernel's page cache of a file was filled from.
+    struct ContentStamp: Equatable {
+        var size: UInt64
+        var mtime: Int64
+    }
+
+    /// One directory entry as readdir hands it out.
+    struct Listed {
+        var name: String
+        var attributes: FileAttributes
+    }
+
+    private struct Edge: Hashable {
+        var parent: UInt64
+        var name: String
+    }
+
+    private struct State {
+        var nodes: [UInt64: Node] = [NodeTable.rootID: Node(parent: nil, name: "", lookups: 1)]
+        var edges: [Edge: UInt64] = [:]
+        var next: UInt64 = NodeTable.rootID + 1
+
+        func path(of id: UInt64) -> String? {
+            if id == NodeTable.rootID { return "/" }
+            var names: [Substring] = []
+            var current = id
+            while current != NodeTable.rootID {
+                guard let node = nodes[current], let parent = node.parent else { return nil }
+                names.append(Substring(node.name))
+                current = parent
+            }
+            return "/" + names.reversed().joined(separator: "/")
+        }
+
+        mutating func detach(_ edge: Edge) {
+            guard let id = edges.removeValue(forKey: edge) else { return }
+            nodes[id]?.parent = nil
+        }
+    }
+
+    private let state = Locked(State())
+
+    /// The path of node `id`, or nil for a detached (unlinked) or unknown node.
+    func path(of id: UInt64) -> String? {
+        state.withLock { $0.path(of: id) }
+    }
+
+    /// The path of `name` in directory `parent`, or nil if the directory has none.
+    func path(of name: String, in parent: UInt64) -> String? {
+        guard let directory = path(of: parent) else { return nil }
+        return MountPath.join(directory, name)
+    }
+
+    /// The node for `name` in `parent`, made if new, with one more kernel reference: call once
+    /// per reply that hands the kernel an entry.
+    func remember(_ name: String, in parent: UInt64) -> UInt64 {
+        state.withLock { s in
+            let edge = Edge(parent: parent, name: name)
+            if let id = s.edges[edge] {
+                s.nodes[id]?.lookups += 1
+                return id
+            }
+            let id = s.next
+            s.next += 1
+            s.nodes[id] = Node(parent: parent, name: name, lookups: 1)
+            s.edges[edge] = id
+            return id
+        }
+    }
+
+    /// The kernel dropped `count` references to `id`; a node with none left is gone.
+    func forget(_ id: UInt64, count: UInt64) {
+        guard id != NodeTable.rootID else { return }
+        state.withLock { s in
+            guard var node = s.nodes[id] else { return }
+            node.lookups = node.lookups > count ? node.lookups - count : 0
+            guard node.lookups == 0 else {
+                s.nodes[id] = node
+                return
+            }
+            s.nodes[id] = nil
+            if let parent = node.parent, s.edges[Edge(parent: parent, name: node.name)] == id {
+                s.edges[Edge(parent: parent, name: node.name)] = nil
+            }
+        }
+    }
+
+    /// `name` left `parent` (unlink, rmdir): its node, if the kernel still holds it, is detached.
+    func remove(_ name: String, from parent: UInt64) {
+        state.withLock { $0.detach(Edge(parent: parent, name: name)) }
+    }
+
+    /// `name` in `parent` is now `newName` in `newParent`, replacing whatever was there.
+    func rename(_ name: String, in parent: UInt64, to newName: String, in newParent: UInt64) {
+        state.withLock { s in
+            let from = Edge(parent: parent, name: name)
+            let to = Edge(parent: newParent, name: newName)
+            guard from != to else { return }
+            s.detach(to)
+            guard let id = s.edges.removeValue(forKey: from) else { return }
+            s.edges[to] = id
+            s.nodes[id]?.parent = newParent
+            s.nodes[id]?.name = newName
+        }
+    }
+
+    /// The node the kernel knows for `path`, walking down from the root; nil where it knows none.
+    func id(of path: String) -> UInt64? {
+        state.withLock { s in
+            var current = NodeTable.rootID
+            for name in path.split(separator: "/") {
+                guard let next = s.edges[Edge(parent: current, name: String(name))] else { return nil }
+                current = next
+            }
+            return current
+        }
+    }
+
+    /// Every node below `path` that the kernel knows (not `path` itself), for a subtree change.
+    func descendants(of path: String) -> [UInt64] {
+        guard let top = id(of: path) else { return [] }
+        return state.withLock { s in
+            s.nodes.keys.filter { id in
+                var current = s.nodes[id]?.parent
+                while let parent = current {
+                    if parent == top { return true }
+                    current = s.nodes[parent]?.parent
+                }
+                return false
+            }
+        }
+    }
+
+    /// Every node with its (parent, name) edge, for dropping everything the kernel caches.
+    func allEntries() -> [(id: UInt64, parent: UInt64, name: String)] {
+        state.withLock { s in s.edges.map { (id: $0.value, parent: $0.key.parent, name: $0.key.name) } }
+    }
+
+    // MARK: Handles and caches
+
+    func addHandle(_ handle: UInt64, to id: UInt64) {
+        state.withLock { $0.nodes[id]?.handles.append(handle) }
+    }
+
+    func removeHandle(_ handle: UInt64, from id: UInt64) {
+        state.withLock { s in s.nodes[id]?.handles.removeAll { $0 == handle } }
+    }
+
+    /// Open handles on `id` (what `getattr` of an unlinked open file asks).
+    func handles(of id: UInt64) -> [UInt64] {
+        state.withLock { $0.nodes[id]?.handles ?? [] }
+    }
+
+    /// Whether the kernel may keep the pages it has of `id` for an open of content `stamp`:
+    /// yes when they were read from the same content. Records `stamp` either way.
+    func keepsCache(_ id: UInt64, for stamp: ContentStamp) -> Bool {
+        state.withLock { s in
+            let same = s.nodes[id]?.cachedContent == stamp
+            s.nodes[id]?.cachedContent = stamp
+            return same
+        }
+    }
+
+    /// The kernel's pages of `id` were dropped: the next open must not claim them.
+    func dropCachedContent(_ id: UInt64) {
+        state.withLock { $0.nodes[id]?.cachedContent = nil }
+    }
+
+    func storeListing(_ listing: [Listed], of id: UInt64) {
+        state.withLock { $0.nodes[id]?.listing = listing }
+    }
+
+    func listing(of id: UInt64) -> [Listed]? {
+        state.withLock { $0.nodes[id]?.listing }
+    }
+
+    /// How many nodes the kernel holds (for metrics and tests).
+    var count: Int { state.withLock { $0.nodes.count } }
+}
