@@ -332,6 +332,8 @@ enum FUSEBridge {
     static func named(_ fs: SessionFilesystem, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) throws(Errno) -> (String, String) {
         guard let name else { throw Errno.invalid }
         let string = String(cString: name)
+        // The kernel passes names of any length; a local file system refuses long ones here.
+        guard string.utf8.count <= SessionPath.maxNameBytes else { throw Errno.nameTooLong }
         guard let path = fs.nodes.path(of: string, in: parent) else { throw Errno.notFound }
         return (string, path)
     }

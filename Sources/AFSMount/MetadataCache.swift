@@ -30,6 +30,9 @@ final class MetadataCache: Sendable {
         var listings: [String: Timed<[String: FileAttributes]>] = [:]
         /// Paths the service said do not exist (git probes many: `.git/info/exclude`, refs, …).
         var absent: [String: ContinuousClock.Instant] = [:]
+        /// Directories an entry was made in or removed from through this mount, with the time
+        /// it happened: a floor for the times any answer shows for them (``touchParent(of:at:)``).
+        var touched: [String: Timed<Int64>] = [:]
         /// Until when the changefeed vouches for the cache (nil: it does not).
         var trustedUntil: ContinuousClock.Instant?
         /// Moves on every invalidation, so an answer fetched before one is not stored after it.
@@ -97,13 +100,32 @@ final class MetadataCache: Sendable {
         let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
-            if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) { return .found(hit.value) }
+            if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) {
+                return .found(Self.floored(path, hit.value, s, now: now, followedTTL: followedTTL))
+            }
             if let stored = s.absent[path], Self.fresh(Timed(value: (), stored: stored), s, now: now, ttl: ttl, followedTTL: followedTTL) { return .missing }
             guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL)
             else { return .unknown }
-            if let attributes = listing.value[MountPath.name(of: path)] { return .found(attributes) }
+            if let attributes = listing.value[MountPath.name(of: path)] { return .found(Self.floored(path, attributes, s, now: now, followedTTL: followedTTL)) }
             return .missing
         }
+    }
+
+    /// `attributes` of `path` with its times moved up to the last change made in it through this
+    /// mount, if that is newer: an answer the service gave before it applied a queued create or
+    /// removal there (or a listing taken before) must not take the directory's times back.
+    func floored(_ path: String, _ attributes: FileAttributes) -> FileAttributes {
+        let now = self.now()
+        let followedTTL = self.followedTTL
+        return state.withLock { s in Self.floored(path, attributes, s, now: now, followedTTL: followedTTL) }
+    }
+
+    private static func floored(_ path: String, _ attributes: FileAttributes, _ s: State, now: ContinuousClock.Instant, followedTTL: Duration) -> FileAttributes {
+        guard let touch = s.touched[path], now - touch.stored < followedTTL, attributes.kind == .directory else { return attributes }
+        var a = attributes
+        a.mtime = max(a.mtime, touch.value)
+        a.ctime = max(a.ctime ?? a.mtime, touch.value)
+        return a
     }
 
     /// The attributes of `path` with its content identity, if fresh ones were stored from a stat
@@ -123,7 +145,12 @@ final class MetadataCache: Sendable {
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         let entries = state.withLock { s -> [String: FileAttributes]? in
             guard let hit = s.listings[directory], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
-            return hit.value
+            guard !s.touched.isEmpty else { return hit.value }
+            var entries = hit.value
+            for (name, attributes) in entries where attributes.kind == .directory {
+                entries[name] = Self.floored(MountPath.join(directory, name), attributes, s, now: now, followedTTL: followedTTL)
+            }
+            return entries
         }
         return entries?.map { (name: $0.key, attributes: $0.value) }.sorted { $0.name < $1.name }
     }
@@ -243,10 +270,18 @@ final class MetadataCache: Sendable {
     /// modification and change time move to `time` (nanoseconds since 1970), as the service records
     /// them, in place. Dropping the parent's attributes instead cost a service `stat` per create or
     /// unlink, since the kernel (checking permissions on the parent) asks for them after each one.
+    ///
+    /// The time is also kept as a floor for whatever is shown of the parent next (``floored(_:_:)``):
+    /// its attributes may not be cached at all (dropped by an event, known only from a listing),
+    /// and the service, asked before it applies the queued change, would answer the old times,
+    /// which would then be kept for as long as entries live.
     func touchParent(of path: String, at time: Int64) {
         guard path != "/" else { return }
         let parent = MountPath.parent(of: path)
+        let now = self.now()
         state.withLock { s in
+            if s.touched.count >= capacity { s.touched.removeAll(keepingCapacity: true) }
+            s.touched[parent] = Timed(value: max(s.touched[parent]?.value ?? time, time), stored: now)
             guard var entry = s.attributes[parent] else { return }
             entry.value.mtime = max(entry.value.mtime, time)
             entry.value.ctime = max(entry.value.ctime ?? entry.value.mtime, time)

@@ -24,7 +24,7 @@ extension SessionFilesystem {
         guard let path else { throw Errno.badDescriptor }
         if let file = openFile(at: path) { return file.attributes() }
         switch writeBack.lookup(path) {
-        case .directory(let attributes)?, .changed(let attributes)?: return attributes
+        case .directory(let attributes)?, .changed(let attributes)?: return metadata.floored(path, attributes)
         case .absent?: throw Errno.notFound
         case nil: break
         }
@@ -54,7 +54,7 @@ extension SessionFilesystem {
             throw error
         }
         metadata.store(path, attributes, asOf: generation)
-        return attributes
+        return metadata.floored(path, attributes)
     }
 
     /// The entries of a directory (without `.` and `..`), with attributes for readdirplus.

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+@testable import AFSMount
+
+/// The kernel's node IDs and their paths: references counted, renames moving whole subtrees,
+/// unlinked nodes detached, IDs never reused.
+@Suite struct NodeTableTests {
+    @Test func lookupsAreCountedAndForgetDropsTheNode() {
+        let nodes = NodeTable()
+        let a = nodes.remember("a", in: NodeTable.rootID)
+        #expect(nodes.remember("a", in: NodeTable.rootID) == a)
+        #expect(nodes.path(of: a) == "/a")
+        nodes.forget(a, count: 1)
+        #expect(nodes.id(of: "/a") == a, "one reference is still held")
+        nodes.forget(a, count: 1)
+        #expect(nodes.id(of: "/a") == nil)
+        #expect(nodes.path(of: a) == nil)
+        let again = nodes.remember("a", in: NodeTable.rootID)
+        #expect(again != a, "IDs are never reused: a late forget cannot hit the new node")
+        nodes.forget(NodeTable.rootID, count: 10)
+        #expect(nodes.path(of: NodeTable.rootID) == "/")
+    }
+
+    @Test func renameMovesTheSubtreeAndReplacesTheTarget() {
+        let nodes = NodeTable()
+        let dir = nodes.remember("dir", in: NodeTable.rootID)
+        let sub = nodes.remember("sub", in: dir)
+        let file = nodes.remember("f.txt", in: sub)
+        let victim = nodes.remember("moved", in: NodeTable.rootID)
+        nodes.rename("dir", in: NodeTable.rootID, to: "moved", in: NodeTable.rootID)
+        #expect(nodes.path(of: file) == "/moved/sub/f.txt")
+        #expect(nodes.id(of: "/moved/sub/f.txt") == file)
+        #expect(nodes.id(of: "/dir") == nil)
+        #expect(nodes.path(of: victim) == nil, "the replaced node is detached")
+        #expect(Set(nodes.descendants(of: "/moved")) == [sub, file])
+        // Into another directory, under a new name.
+        let other = nodes.remember("other", in: NodeTable.rootID)
+        nodes.rename("f.txt", in: sub, to: "g.txt", in: other)
+        #expect(nodes.path(of: file) == "/other/g.txt")
+        #expect(nodes.path(of: "h", in: file) == "/other/g.txt/h")
+    }
+
+    @Test func anUnlinkedNodeKeepsItsHandlesUntilForgotten() {
+        let nodes = NodeTable()
+        let f = nodes.remember("f", in: NodeTable.rootID)
+        nodes.addHandle(7, to: f)
+        nodes.remove("f", from: NodeTable.rootID)
+        #expect(nodes.path(of: f) == nil)
+        #expect(nodes.handles(of: f) == [7])
+        // A new file of the same name is a new node.
+        let g = nodes.remember("f", in: NodeTable.rootID)
+        #expect(g != f)
+        #expect(nodes.path(of: g) == "/f")
+        nodes.removeHandle(7, from: f)
+        #expect(nodes.handles(of: f).isEmpty)
+        nodes.forget(f, count: 1)
+        #expect(nodes.id(of: "/f") == g, "forgetting the detached node leaves its successor's name alone")
+    }
+
+    @Test func pagesAreKeptOnlyForTheContentTheyWereReadFrom() {
+        let nodes = NodeTable()
+        let f = nodes.remember("f", in: NodeTable.rootID)
+        let v1 = NodeTable.ContentStamp(size: 4, mtime: 1)
+        #expect(!nodes.keepsCache(f, for: v1), "nothing cached yet")
+        #expect(nodes.keepsCache(f, for: v1))
+        #expect(!nodes.keepsCache(f, for: NodeTable.ContentStamp(size: 4, mtime: 2)))
+        nodes.dropCachedContent(f)
+        #expect(!nodes.keepsCache(f, for: NodeTable.ContentStamp(size: 4, mtime: 2)), "the kernel's pages were dropped")
+    }
+}
+
+/// A directory's times move when an entry is made in it through the mount, whatever its
+/// attributes were last seen through (its own stat, a queued change, its parent's listing).
+@Suite(.offCooperativePool) struct DirectoryTimesTests {
+    @Test(arguments: [WritePolicy.synchronous, .writeBack]) func mkdirMovesTheParentsTimes(_ policy: WritePolicy) throws {
+        let f = try SessionFilesystemTests.Fixture(writePolicy: policy)
+        try f.fs.makeDirectory("/q1", mode: 0o755)
+        try f.fs.chown(path: "/q1", handle: nil, uid: 65534, gid: 65534)
+        try f.fs.chmod(path: "/q1", handle: nil, mode: 0o777)
+        try f.fs.chown(path: "/q1", handle: nil, uid: 0, gid: 0)
+        let before = try f.fs.attributes(path: "/q1")
+        usleep(1_100_000)
+        try f.fs.makeDirectory("/q1/n9", mode: 0o755)
+        let after = try f.fs.attributes(path: "/q1")
+        #expect(after.mtime > before.mtime + 1_000_000_000, "mtime \(before.mtime) → \(after.mtime)")
+        #expect((after.ctime ?? 0) > (before.ctime ?? 0) + 1_000_000_000)
+        f.fs.flushAll()
+    }
+
+    /// The parent's attributes are not cached when the entry is made (an event dropped them), and
+    /// the service, asked before it applies the queued mkdir, answers the old times: the answer
+    /// shown, and what is cached from it, still carries the new ones.
+    @Test func anOldAnswerDoesNotTakeTheTimesBack() {
+        let cache = MetadataCache(ttl: .seconds(1))
+        let old = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 1_000)
+        cache.touchParent(of: "/q1/n9", at: 5_000)
+        cache.store("/q1", old, asOf: cache.generation)
+        guard case .found(let shown) = cache.lookup("/q1") else {
+            Issue.record("not cached")
+            return
+        }
+        #expect(shown.mtime == 5_000 && shown.ctime == 5_000)
+        #expect(cache.floored("/q1", old).mtime == 5_000)
+        // Listed in its parent: the same.
+        cache.store(listing: [(name: "q1", attributes: old)], of: "/", asOf: cache.generation)
+        #expect(cache.listing("/")?.first?.attributes.mtime == 5_000)
+        // Newer times from the service win; files are never floored.
+        #expect(cache.floored("/q1", FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 9_000)).mtime == 9_000)
+        cache.touchParent(of: "/f/x", at: 5_000)
+        #expect(cache.floored("/f", FileAttributes(kind: .file, mode: 0o644, size: 0, mtime: 1_000)).mtime == 1_000)
+    }
+}
