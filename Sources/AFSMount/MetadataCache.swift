@@ -289,6 +289,11 @@ final class MetadataCache: Sendable {
         }
     }
 
+    /// `path`'s times were set explicitly (`utimensat`): its floor no longer applies.
+    func clearTouch(_ path: String) {
+        state.withLock { _ = $0.touched.removeValue(forKey: path) }
+    }
+
     /// `path` was read through this mount and its access time moved to `time`: in place, in its
     /// attributes and in its parent's listing (which readdirplus answers from).
     func moveAccessTime(of path: String, to time: Int64) {

@@ -103,6 +103,8 @@ extension SessionFilesystem {
             }
         }
         let mtime = value(modified)
+        // Times set on purpose (tar restoring a directory's) replace the floor its entries' creation left.
+        if mtime != nil, let path { metadata.clearTouch(path) }
         let atime = value(accessed)
         guard mtime != nil || atime != nil else {
             _ = try attributes(path: path, handle: handle)

@@ -107,6 +107,9 @@ import Testing
         #expect(cache.listing("/")?.first?.attributes.mtime == 5_000)
         // Newer times from the service win; files are never floored.
         #expect(cache.floored("/q1", FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 9_000)).mtime == 9_000)
+        // Times set on purpose (tar restoring a directory's) replace the floor.
+        cache.clearTouch("/q1")
+        #expect(cache.floored("/q1", old).mtime == 1_000)
         cache.touchParent(of: "/f/x", at: 5_000)
         #expect(cache.floored("/f", FileAttributes(kind: .file, mode: 0o644, size: 0, mtime: 1_000)).mtime == 1_000)
     }
