@@ -107,27 +107,6 @@ extension SessionFilesystem {
         }
     }
 
-    /// Opens a directory for reading; the handle remembers its path.
-    public func openDirectory(_ path: String) throws(Errno) -> UInt64 {
-        guard try attributes(path: path).kind == .directory else { throw Errno.notDirectory }
-        return files.withLock { t in
-            let handle = t.nextHandle
-            t.nextHandle += 1
-            t.directories[handle] = path
-            return handle
-        }
-    }
-
-    /// The path an open directory handle was opened on.
-    public func directoryPath(_ handle: UInt64) throws(Errno) -> String {
-        guard let path = files.withLock({ $0.directories[handle] }) else { throw Errno.badDescriptor }
-        return path
-    }
-
-    public func releaseDirectory(_ handle: UInt64) {
-        files.withLock { _ = $0.directories.removeValue(forKey: handle) }
-    }
-
     /// A symbolic link's target.
     public func readLink(_ path: String) throws(Errno) -> String {
         let stat = try call("readlink", path) { () throws(AFSError) in try service.stat(session, path: path) }

@@ -46,8 +46,6 @@ public final class SessionFilesystem: Sendable {
     struct FileTable {
         var byPath: [String: OpenFile] = [:]
         var byHandle: [UInt64: OpenFile] = [:]
-        /// Open directories: readdir arrives with a handle and no path (`nullpath_ok`).
-        var directories: [UInt64: String] = [:]
         var nextHandle: UInt64 = 1
     }
 

@@ -44,7 +44,6 @@ static inline int afs_reply_from_fd(fuse_req_t req, int fd, size_t size, off_t o
 // `struct fuse_file_info` keeps its flags in bitfields; these keep Swift off their layout.
 static inline void afs_fi_set_keep_cache(struct fuse_file_info *fi, int on) { fi->keep_cache = on ? 1 : 0; }
 static inline void afs_fi_set_noflush(struct fuse_file_info *fi, int on) { fi->noflush = on ? 1 : 0; }
-static inline void afs_fi_set_direct_io(struct fuse_file_info *fi, int on) { fi->direct_io = on ? 1 : 0; }
 
 // A no-op handler for `sig` installed without SA_RESTART, so delivering `sig` to a thread blocked in
 // sem_wait (fuse_loop_mt's main thread) makes it return EINTR and notice that the session exited.
