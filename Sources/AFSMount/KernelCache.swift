@@ -78,6 +78,15 @@ final class KernelCache: Sendable {
         invalidateNode(id)
     }
 
+    /// Drops only the kernel's attributes of `path` (not its pages or listing): for a directory
+    /// whose times the service stamped when it applied a change the mount had already shown.
+    /// Never waits on a lock in the kernel, so any thread may call it.
+    func invalidateAttributes(_ path: String) {
+        guard let id = nodes.id(of: path) else { return }
+        // A negative offset tells the kernel to keep the pages (and a directory's cached listing).
+        withSession { _ = fuse_lowlevel_notify_inval_inode($0, id, -1, 0) }
+    }
+
     /// ``invalidate(_:)`` from a queue of its own: for callers that may be serving a FUSE request.
     func invalidateSoon(_ path: String) {
         queue.async { [self] in invalidate(path) }

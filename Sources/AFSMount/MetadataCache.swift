@@ -289,6 +289,14 @@ final class MetadataCache: Sendable {
         }
     }
 
+    /// Whether an entry was made, removed or renamed in `path` through this mount lately (its
+    /// times carry a floor).
+    func isTouched(_ path: String) -> Bool {
+        let now = self.now()
+        let followedTTL = self.followedTTL
+        return state.withLock { s in s.touched[path].map { now - $0.stored < followedTTL } ?? false }
+    }
+
     /// `path`'s times were set explicitly (`utimensat`): its floor no longer applies.
     func clearTouch(_ path: String) {
         state.withLock { _ = $0.touched.removeValue(forKey: path) }

@@ -126,3 +126,24 @@ extension SessionFilesystem {
         return st
     }
 }
+
+extension SessionFilesystem {
+    /// After the service applied changes made through this mount: the directories those changes
+    /// made, removed or renamed entries in have the times the service stamped as it applied them,
+    /// later than the ones the mount showed when the change was made (``MetadataCache/touchParent(of:at:)``).
+    /// They are fetched once per directory per batch and replace what the mount and the kernel
+    /// hold; otherwise the kernel would keep the mount's guess for as long as it keeps attributes,
+    /// and `stat` would disagree with the same directory after a remount (git's untracked cache
+    /// compares directory times).
+    static func settleTimes(
+        ofParentsOf paths: [String], service: any AetherService & Sendable, session: String, metadata: MetadataCache, kernel: KernelCache
+    ) {
+        let parents = Set(paths.lazy.filter { $0 != "/" }.map(MountPath.parent(of:))).filter(metadata.isTouched)
+        for parent in parents {
+            // Gone meanwhile (removed by a later change): its own removal settles it.
+            guard let stat = try? service.stat(session, path: parent) else { continue }
+            metadata.settle(parent, to: FileAttributes(stat))
+            kernel.invalidateAttributes(parent)
+        }
+    }
+}

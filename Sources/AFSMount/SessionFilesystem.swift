@@ -71,17 +71,25 @@ public final class SessionFilesystem: Sendable {
         self.log = log
         self.accessTimePolicy = accessTimePolicy
         accessTimes = AccessTimeRecorder(service: service, session: session, log: log)
-        writeBack = WriteBack(policy: writePolicy, send: { [service, context] (changes) throws(Errno) -> [BatchOutcome] in
-            do throws(AFSError) {
-                return try service.apply(session, changes, context: context)
-            } catch {
-                log("write-back batch of \(changes.count) change(s): \(error.message)")
-                throw Errno(error)
-            }
-        }, log: log)
-        metadata = MetadataCache(ttl: attributeTTL)
-        nodes = NodeTable()
-        kernel = KernelCache(nodes: nodes)
+        let metadata = MetadataCache(ttl: attributeTTL)
+        let nodes = NodeTable()
+        let kernel = KernelCache(nodes: nodes)
+        self.metadata = metadata
+        self.nodes = nodes
+        self.kernel = kernel
+        writeBack = WriteBack(
+            policy: writePolicy,
+            send: { [service, context] (changes) throws(Errno) -> [BatchOutcome] in
+                do throws(AFSError) {
+                    return try service.apply(session, changes, context: context)
+                } catch {
+                    log("write-back batch of \(changes.count) change(s): \(error.message)")
+                    throw Errno(error)
+                }
+            },
+            landed: { [service] paths in
+                Self.settleTimes(ofParentsOf: paths, service: service, session: session, metadata: metadata, kernel: kernel)
+            }, log: log)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"
         do {

@@ -101,6 +101,9 @@ final class WriteBack: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     /// Sends a batch of changes in one call; nil: every change goes alone.
     private let send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])?
+    /// Told the paths of changes the service has just applied (or refused), before they count as
+    /// finished, so what it does is done before a ``drain()`` returns.
+    private let landed: (@Sendable ([String]) -> Void)?
     /// Most changes, and bytes written, per batch: well under the service's limits (1,000
     /// changes; a 4 MiB JSON body, in which bytes travel as base64).
     static let batchChanges = 128
@@ -133,12 +136,14 @@ final class WriteBack: @unchecked Sendable {
 
     init(
         policy: WritePolicy, workers: Int = 8, limit: Int = 1024,
-        send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])? = nil, log: @escaping @Sendable (String) -> Void
+        send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])? = nil, landed: (@Sendable ([String]) -> Void)? = nil,
+        log: @escaping @Sendable (String) -> Void
     ) {
         self.policy = policy
         self.workers = max(1, workers)
         self.limit = max(1, limit)
         self.send = send
+        self.landed = landed
         self.log = log
     }
 
@@ -314,7 +319,7 @@ final class WriteBack: @unchecked Sendable {
             for item in picked { item.started = true }
             condition.unlock()
             if picked.count == 1, picked[0].batchable == nil {
-                finish(picked[0], failure: run(picked[0]))
+                finish(picked[0], failure: runAlone(picked[0]))
             } else {
                 runBatch(picked)
             }
@@ -360,6 +365,7 @@ final class WriteBack: @unchecked Sendable {
             pending = []
             bytes = 0
             let result = sendWithRetries(sent.map(\.1))
+            landed?(sent.flatMap(\.0.paths))
             for (i, (item, _)) in sent.enumerated() {
                 let outcome: Result<BatchOutcome, Errno>
                 switch result {
@@ -376,7 +382,7 @@ final class WriteBack: @unchecked Sendable {
         for item in picked {
             guard let batchable = item.batchable else {
                 flush()
-                finish(item, failure: run(item))
+                finish(item, failure: runAlone(item))
                 continue
             }
             switch batchable.prepare() {
@@ -384,7 +390,7 @@ final class WriteBack: @unchecked Sendable {
                 finish(item)
             case .alone:
                 flush()
-                finish(item, failure: run(item))
+                finish(item, failure: runAlone(item))
             case .change(let change):
                 let size = change.data?.count ?? 0
                 if bytes + size > WriteBack.batchBytes { flush() }
@@ -411,6 +417,13 @@ final class WriteBack: @unchecked Sendable {
                 return .failure(error)
             }
         }
+    }
+
+    /// ``run(_:)``, then tells ``landed`` about it.
+    private func runAlone(_ item: Item) -> Failure? {
+        let failure = run(item)
+        landed?(item.paths)
+        return failure
     }
 
     /// Runs a queued change, retrying while the service is unreachable; the refusal, if any.
