@@ -38,7 +38,7 @@ final class AccessTimeRecorder: Sendable {
         pending.withLock { $0[path] = max($0[path] ?? 0, time) }
         // One timer at a time: the first record after a send arms it.
         guard !timerArmed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let delay = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let delay = interval.inSeconds
         let thread = Thread { [self] in
             Thread.sleep(forTimeInterval: delay)
             // Disarmed first: a read recorded during the send arms the next timer.

@@ -131,7 +131,7 @@ public final class MountMetrics: Sendable {
 
     /// Counts one call of `operation` that took `duration` and failed or not.
     func record(_ operation: String, duration: Duration, failed: Bool) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration.inSeconds
         let bucket = MountMetrics.bucketBounds.firstIndex { seconds <= $0 } ?? MountMetrics.bucketBounds.count
         let series = state.withLock { s -> Series in
             s.operations[operation, default: Operation()].count += 1
@@ -198,7 +198,7 @@ public final class MountMetrics: Sendable {
         let lookups = cache.lookups
         return Snapshot(
             session: session, started: started,
-            uptimeSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            uptimeSeconds: elapsed.inSeconds,
             operations: operations, bytes: bytes, cacheHits: lookups.hits, cacheMisses: lookups.misses,
             cacheEntries: usage.entries, cacheBytes: usage.bytes, cacheMaxBytes: cache.configuration.maxBytes, openFiles: openFiles,
             changesQueued: writeBack.queued, changesSent: writeBack.sent, changesRefused: writeBack.failed)

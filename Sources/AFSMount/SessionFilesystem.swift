@@ -119,8 +119,7 @@ public final class SessionFilesystem: Sendable {
     /// metadata TTL, so a mount that cannot follow converges as it did before.
     var kernelTimeout: Double {
         if followsChanges { return SessionFilesystem.followedKernelTimeout }
-        let ttl = metadata.ttl.components
-        return Double(ttl.seconds) + Double(ttl.attoseconds) / 1e18
+        return metadata.ttl.inSeconds
     }
 
     /// The kernel's timeout for names and attributes while the changefeed is followed.

@@ -86,35 +86,69 @@ extension PostgresBackend {
         return now - (before + after) / 2
     }
 
-    /// Every few seconds, asks the replica's connection whether it still holds its lock (a
-    /// connection that died without the client noticing is closed, which starts the re-join),
-    /// and re-measures the database clock.
+    /// Every ``Options/heartbeatInterval``, asks the replica's connection whether it still holds
+    /// its lock, and re-measures the database clock. An answer that the lock is gone, or a
+    /// connection that fails, closes the connection (which starts the re-join); silence only
+    /// stops serving (``lockIsFresh``) until ``Options/rejoinAfterSilence`` has passed.
     private func startHeartbeat() {
         Thread.detachNewThread { [self] in
+            var silentSince: Double?
             while !isClosed {
-                Thread.sleep(forTimeInterval: 3)
-                guard let connection = ownerConnection.withLock({ $0 }), let me = replica else { continue }
-                let logger = self.logger
-                let measured = try? Blocking.run(timeout: .seconds(5)) { () -> (Bool, Double) in
-                    let rows = try await connection.query(
-                        """
-                        SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
-                        AND objsubid = 2 AND classid::bigint = \(PostgresBackend.replicaLockSpace) AND objid::bigint = \(me.number)
-                        """, logger: logger
-                    ).rows()
-                    let held = try rows[0]["n"].decode(Int64.self) == 1
-                    return (held, try await PostgresBackend.measureClockOffset(connection, logger: logger))
+                Thread.sleep(forTimeInterval: options.heartbeatInterval.inSeconds)
+                guard let connection = ownerConnection.withLock({ $0 }), let me = replica else {
+                    silentSince = nil
+                    continue
                 }
-                if let measured, measured.0 {
+                let logger = self.logger
+                let answer: Result<(Bool, Double)?, any Error>
+                do {
+                    answer = .success(
+                        try Blocking.run(timeout: options.heartbeatInterval * 2) { () -> (Bool, Double) in
+                            let rows = try await connection.query(
+                                """
+                                SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+                                AND objsubid = 2 AND classid::bigint = \(PostgresBackend.replicaLockSpace) AND objid::bigint = \(me.number)
+                                """, logger: logger
+                            ).rows()
+                            let held = try rows[0]["n"].decode(Int64.self) == 1
+                            return (held, try await PostgresBackend.measureClockOffset(connection, logger: logger))
+                        })
+                } catch {
+                    answer = .failure(error)
+                }
+                let now = PostgresBackend.monotonicSeconds()
+                let giveUp: String?
+                switch answer {
+                case .success(let measured?) where measured.0:
+                    silentSince = nil
+                    lockConfirmed.withLock { $0 = now }
                     clockOffset.withLock { $0 = measured.1 }
                     followCollections()
-                } else if !isClosed {
-                    logger.warning("the replica lock on \(location) did not answer its heartbeat; reconnecting it")
+                    giveUp = nil
+                case .success(.some):
+                    giveUp = "says the lock is no longer held"
+                case .failure(let error):
+                    giveUp = "failed (\(error))"
+                case .success(nil):
+                    let since = silentSince ?? now
+                    silentSince = since
+                    if since == now { logger.warning("the replica lock on \(location) did not answer a heartbeat; its sessions are served for \(options.servesUnconfirmedFor) after the last answer") }
+                    giveUp = now - since >= options.rejoinAfterSilence.inSeconds ? "has not answered for \(Int(now - since)) s" : nil
+                }
+                if let giveUp, !isClosed {
+                    silentSince = nil
+                    logger.warning("the replica lock's connection to \(location) \(giveUp); joining again")
                     let closing: EventLoopFuture<Void> = connection.close()
                     try? closing.wait()
                 }
             }
         }
+    }
+
+    /// Whether a heartbeat confirmed this replica's lock within ``Options/servesUnconfirmedFor``:
+    /// only then may it answer for the sessions it holds.
+    var lockIsFresh: Bool {
+        PostgresBackend.monotonicSeconds() - lockConfirmed.withLock({ $0 }) < options.servesUnconfirmedFor.inSeconds
     }
 
     private func attachOnce(address: String) throws(AFSError) -> ReplicaIdentity {
@@ -229,6 +263,7 @@ extension PostgresBackend {
     private func publishMembership(_ connection: PostgresConnection, identity: ReplicaIdentity, offset: Double) {
         replicaIdentity.withLock { $0 = identity }
         clockOffset.withLock { $0 = offset }
+        lockConfirmed.withLock { $0 = PostgresBackend.monotonicSeconds() }
         ownerConnection.withLock { $0 = connection }
         claimed.store(true, ordering: .releasing)
         claimHeld.store(true, ordering: .releasing)

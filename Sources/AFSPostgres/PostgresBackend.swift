@@ -28,6 +28,21 @@ public final class PostgresBackend: Sendable {
         public var startupWait: Duration = .zero
         /// Pooled connections at most.
         public var maximumConnections = 16
+        /// How often a joined replica asks its lock's connection whether it still holds the lock
+        /// (and re-measures the database clock).
+        public var heartbeatInterval: Duration = .seconds(2)
+        /// How long after the last heartbeat that confirmed its lock a replica still serves the
+        /// sessions it holds. A replica cut off from the database loses its lock there (the
+        /// database notices the dead connection within about 11 s) and others may take its sessions
+        /// over, so this bounds how stale a read it answers from memory can be. Past it, calls about
+        /// its sessions fail as unavailable until a heartbeat answers again; nothing is forgotten.
+        public var servesUnconfirmedFor: Duration = .seconds(8)
+        /// How long heartbeats may go unanswered before the replica gives its lock's connection up
+        /// and joins again, forgetting its claims. A busy machine (or database) can leave a
+        /// heartbeat unanswered for seconds with the lock still held: dropping the lock then would
+        /// make every session move, so only a connection that fails, or says the lock is gone, or
+        /// stays silent this long is given up.
+        public var rejoinAfterSilence: Duration = .seconds(20)
 
         public init() {}
     }
@@ -45,6 +60,8 @@ public final class PostgresBackend: Sendable {
     /// its sessions over, and it must not write to them meanwhile.
     let claimed = Atomic<Bool>(false)
     let claimHeld = Atomic<Bool>(false)
+    /// When a heartbeat (or the join) last found the lock held, in ``monotonicSeconds()``.
+    let lockConfirmed = Locked<Double>(0)
     let replicaIdentity = Locked<ReplicaIdentity?>(nil)
     /// Seconds from the monotonic clock to the database's clock (``databaseTime()``).
     let clockOffset = Locked<Double?>(nil)
@@ -89,7 +106,7 @@ public final class PostgresBackend: Sendable {
             } catch where error.code == .unavailable && clock.now + pause < deadline {
                 attempt += 1
                 onRetry(attempt, error)
-                Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                Thread.sleep(forTimeInterval: pause.inSeconds)
                 pause = min(pause * 2, .seconds(2))
             }
         }

@@ -22,6 +22,11 @@ public final class PostgresSessionOwnership: SessionOwnership {
 
     /// Where `session` is served, taking it for this replica when no live replica holds it.
     public func place(_ session: String) throws(AFSError) -> SessionPlacement {
+        if backend.claimed.load(ordering: .acquiring), !backend.lockIsFresh {
+            throw AFSError(
+                .unavailable,
+                "this replica has not heard from the catalog at \(backend.location) for \(backend.options.servesUnconfirmedFor) and may have lost its sessions to another replica; retry shortly")
+        }
         if let epoch = backend.sessionClaims.withLock({ $0[session] }) { return .here(epoch: UInt64(epoch)) }
         guard let me = backend.replica else {
             throw AFSError(.unavailable, "this server has not joined the replicas of \(backend.location) yet")
@@ -60,7 +65,10 @@ public final class PostgresSessionOwnership: SessionOwnership {
     }
 
     public func holds(_ session: String, epoch: UInt64) -> Bool {
-        backend.sessionClaims.withLock { $0[session] } == Int64(epoch)
+        // Unconfirmed for too long, the database may have released the lock and another replica
+        // taken the session: what is in memory may be stale, so it is not served (``place(_:)``
+        // says why); the claim itself is kept, since the lock may well still be held.
+        backend.sessionClaims.withLock { $0[session] } == Int64(epoch) && backend.lockIsFresh
     }
 
     public func release(_ session: String) {

@@ -33,8 +33,11 @@ import Testing
 
         /// A store as one afs-server opens it: joins the replicas, binds the bucket prefix to the
         /// catalog's identity, and keeps nothing it needs in `directory`.
-        func open(_ directory: String, options: PostgresBackend.Options = .init()) throws -> (AetherStore, PostgresBackend) {
-            let backend = try PostgresBackend.connect(try location, options: options)
+        /// - Parameter port: where to reach PostgreSQL instead of its own port (a ``TCPForwarder``).
+        func open(_ directory: String, options: PostgresBackend.Options = .init(), port: Int? = nil) throws -> (AetherStore, PostgresBackend) {
+            var location = try self.location
+            if let port { location.port = port }
+            let backend = try PostgresBackend.connect(location, options: options)
             try backend.join(address: "http://\(directory).invalid")
             var packOptions = PackChunkStore.Options()
             packOptions.cacheDirectory = root + "/" + directory + "/cache"
@@ -258,6 +261,102 @@ import Testing
     /// GC on the clustered backend while writers run: small writes (journaled in PostgreSQL) and
     /// large ones (their chunks in S3 before the journal), forks deleted under it. Every
     /// acknowledged write reads back, deleted sessions' space leaves the bucket, verify is clean.
+    /// The one weaker case of consistency across replicas, bounded: a replica that cannot hear
+    /// the database serves the sessions it holds for at most `servesUnconfirmedFor` after its
+    /// last heartbeat, then refuses them, and keeps its claims through a stall shorter than
+    /// `rejoinAfterSilence` (a busy machine is not a lost lock). Cut off for real (the database
+    /// closed its connections and released its lock), its session is taken over by another
+    /// replica, and once the network is back it finds the new holder instead of its old copy.
+    @Test func aReplicaThatCannotHearTheDatabaseStopsServingWithinItsBound() throws {
+        let cluster = try Cluster()
+        let forwarder = try TCPForwarder(to: try cluster.location.port)
+        var options = PostgresBackend.Options()
+        options.heartbeatInterval = .milliseconds(200)
+        options.servesUnconfirmedFor = .seconds(1)
+        options.rejoinAfterSilence = .seconds(6)
+        options.requestTimeout = .seconds(2)
+        options.connectTimeout = .seconds(1)
+        let (a, backendA) = try cluster.open("a", options: options, port: forwarder.port)
+        let (b, backendB) = try cluster.open("b")
+        let replicaA = try #require(backendA.replica)
+        let replicaB = try #require(backendB.replica)
+        let session = try a.createSession(name: "cut-off", from: .blank).id
+        try a.writeFile(session, path: "/f", data: Array("v1".utf8))
+        func epoch() throws -> String { try cluster.pg.psql("SELECT replica_id || ' ' || epoch FROM afs_session_owner WHERE session_id = '\(session)'") }
+        #expect(try epoch() == "\(replicaA.id) 1")
+
+        // A stall: nothing is answered, nothing is closed. Past the bound A refuses the session;
+        // once the bytes flow again it serves it under the same claim, without re-joining.
+        forwarder.stall()
+        let stalled = ContinuousClock.now
+        Thread.sleep(forTimeInterval: 1.3)
+        do {
+            let stale = try a.readFile(session, path: "/f")
+            Issue.record("served \(stale.count) bytes \(ContinuousClock.now - stalled) after the database last answered")
+        } catch {
+            #expect(error.code == .unavailable && error.message.contains("has not heard from the catalog"), "\(error.message)")
+        }
+        forwarder.resume()
+        let back = Date().addingTimeInterval(20)
+        var served: [UInt8]?
+        while served == nil, Date() < back {
+            served = try? a.readFile(session, path: "/f")
+            if served == nil { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(served == Array("v1".utf8), "A serves its session again after the stall")
+        #expect(try epoch() == "\(replicaA.id) 1", "the stall cost no claim")
+        #expect(backendA.replica == replicaA)
+
+        // A partition: the database closes A's connections and releases its lock at once; A hears
+        // nothing. B takes the session over and writes.
+        forwarder.partition()
+        let cut = ContinuousClock.now
+        let takeOver = Date().addingTimeInterval(20)
+        var tookOver = false
+        while !tookOver, Date() < takeOver {
+            do {
+                try b.writeFile(session, path: "/f", data: Array("v2".utf8))
+                tookOver = true
+            } catch {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        #expect(tookOver, "B takes over the session of a replica whose lock the database released")
+        #expect(try epoch() == "\(replicaB.id) 2")
+        // The last answer A had came before the cut, so from `cut + bound` on it must not serve v1.
+        let bound = ContinuousClock.now.duration(to: cut + .seconds(1))
+        if bound > .zero { Thread.sleep(forTimeInterval: bound.inSeconds + 0.05) }
+        do {
+            let stale = try a.readFile(session, path: "/f")
+            Issue.record("A served \(String(decoding: stale, as: UTF8.self)) after its bound, while cut off")
+        } catch {
+            #expect(error.code == .unavailable, "\(error.message)")
+        }
+
+        // The network is back: A's dead connection fails, A joins again and finds B the holder.
+        forwarder.heal()
+        let rejoined = Date().addingTimeInterval(30)
+        var answer = ""
+        while Date() < rejoined {
+            do {
+                answer = "served " + String(decoding: try a.readFile(session, path: "/f"), as: UTF8.self)
+                break
+            } catch {
+                answer = error.message
+                if error.message.contains(replicaB.id) { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        #expect(answer.contains(replicaB.id), "A names the new holder: \(answer)")
+        #expect(try b.readFile(session, path: "/f") == Array("v2".utf8))
+        #expect(try cluster.pg.psql("SELECT count(*) FROM afs_live_replica") == "2", "A holds its lock again")
+        try a.close()
+        backendA.close()
+        try b.close()
+        backendB.close()
+        forwarder.stop()
+    }
+
     @Test func garbageCollectionWhileWritersRunKeepsEverythingLive() throws {
         let cluster = try Cluster()
         let (store, backend) = try cluster.open("a")

@@ -3,7 +3,8 @@ import Synchronization
 
 /// A loopback TCP port that forwards every connection to another one, byte for byte: a way to
 /// make a real server (PostgreSQL, S3) appear on a port only from a chosen moment, or vanish
-/// from it, without touching the server itself.
+/// from it, without touching the server itself, or to cut it off as a network partition does
+/// (``partition()``).
 public final class TCPForwarder: Sendable {
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
@@ -14,6 +15,23 @@ public final class TCPForwarder: Sendable {
     let target: Int
     let listener: Int32
     let stopped = Atomic<Bool>(false)
+    let partitioned = Atomic<Bool>(false)
+    let stalled = Atomic<Bool>(false)
+    let links = Mutex<[Link]>([])
+    /// Connections accepted while partitioned: never forwarded, never answered.
+    let held = Mutex<[Int32]>([])
+
+    /// One forwarded connection.
+    final class Link: Sendable {
+        let client: Int32
+        let upstream: Int32
+        let cut = Atomic<Bool>(false)
+        let finished = Atomic<Int>(0)
+        init(client: Int32, upstream: Int32) {
+            self.client = client
+            self.upstream = upstream
+        }
+    }
 
     /// Listens on `port` (a free one when 0) and forwards to 127.0.0.1:`target`.
     public init(port: Int = 0, to target: Int) throws {
@@ -45,6 +63,40 @@ public final class TCPForwarder: Sendable {
         close(listener)
     }
 
+    /// Cuts every connection the way a partition seen from the server's side ends: the server
+    /// gets its connection closed (PostgreSQL ends the session and releases its locks), while the
+    /// client hears nothing at all: what it sends is swallowed, no answer and no close reaches it.
+    /// New connections are accepted and left silent the same way.
+    public func partition() {
+        partitioned.store(true, ordering: .releasing)
+        for link in links.withLock({ $0 }) where !link.cut.exchange(true, ordering: .acquiringAndReleasing) {
+            shutdown(link.upstream, Int32(SHUT_RDWR))
+        }
+    }
+
+    /// Holds every byte in both directions, closing nothing: a network (or a machine) so slow
+    /// that neither side hears the other, until ``resume()`` delivers what was held.
+    public func stall() {
+        stalled.store(true, ordering: .releasing)
+    }
+
+    public func resume() {
+        stalled.store(false, ordering: .releasing)
+    }
+
+    /// Ends the partition: the client's cut connections are closed (as the network, back, would
+    /// answer them with a reset) and new connections are forwarded again.
+    public func heal() {
+        partitioned.store(false, ordering: .releasing)
+        for link in links.withLock({ $0 }) where link.cut.load(ordering: .acquiring) {
+            shutdown(link.client, Int32(SHUT_RDWR))
+        }
+        for fd in held.withLock({ h in defer { h = [] }; return h }) {
+            shutdown(fd, Int32(SHUT_RDWR))
+            close(fd)
+        }
+    }
+
     deinit { stop() }
 
     static func loopback(_ port: Int) -> sockaddr_in {
@@ -62,6 +114,10 @@ public final class TCPForwarder: Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            if partitioned.load(ordering: .acquiring) {
+                held.withLock { $0.append(client) }
+                continue
+            }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = TCPForwarder.loopback(target)
             let connected = withUnsafePointer(to: &address) {
@@ -72,13 +128,16 @@ public final class TCPForwarder: Sendable {
                 close(client)
                 continue
             }
+            let link = Link(client: client, upstream: upstream)
+            links.withLock { $0.append(link) }
             // Each direction on its own thread; the second to finish closes both descriptors.
-            let finished = Finished()
             for (from, to) in [(client, upstream), (upstream, client)] {
-                Thread {
-                    TCPForwarder.pump(from: from, to: to)
-                    shutdown(to, Int32(SHUT_WR))
-                    if finished.count.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+                Thread { [self] in
+                    pump(from: from, to: to, link: link)
+                    // A cut connection tells its client nothing (no end of stream) until healed.
+                    if !(link.cut.load(ordering: .acquiring) && to == client) { shutdown(to, Int32(SHUT_WR)) }
+                    if link.finished.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+                        links.withLock { $0.removeAll { $0 === link } }
                         close(client)
                         close(upstream)
                     }
@@ -87,20 +146,20 @@ public final class TCPForwarder: Sendable {
         }
     }
 
-    private final class Finished: Sendable {
-        let count = Atomic<Int>(0)
-    }
-
-    private static func pump(from: Int32, to: Int32) {
+    private func pump(from: Int32, to: Int32, link: Link) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else { return }
+            // Cut: what the client sends goes nowhere, and it waits for an answer.
+            if link.cut.load(ordering: .acquiring) { continue }
+            while stalled.load(ordering: .acquiring), !link.cut.load(ordering: .acquiring) { usleep(5_000) }
             var sent = 0
             while sent < n {
                 let m = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }
                 if m < 0, errno == EINTR { continue }
+                if m <= 0, link.cut.load(ordering: .acquiring) { break }
                 guard m > 0 else { return }
                 sent += m
             }
