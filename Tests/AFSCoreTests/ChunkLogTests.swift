@@ -39,8 +39,9 @@ import Testing
         do {
             let log = try ChunkLog.open(directory: dir.path)
             var rng = SeededRandom(seed: 21)
-            for _ in 0..<20 { ids.append(try log.put(.chunk, rng.bytes(3000))) }
+            for _ in 0..<19 { ids.append(try log.put(.chunk, rng.bytes(3000))) }
             try log.sync()
+            ids.append(try log.put(.chunk, rng.bytes(3000)))  // never synced
             lastOffset = log.location(of: ids.last!)!.offset
         }
         // Tear the last record: zero its second half, as a crash mid-write would leave it.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The append-only, content-addressed chunk log: numbered, preallocated segment files holding
 /// checksummed records, with an in-memory index from chunk ID to location.
@@ -6,7 +7,16 @@ import Foundation
 /// Writers hash and compress on their own thread and append under a short lock; durability comes
 /// from `sync()`, a group commit shared by all concurrent writers. On open the index is loaded from
 /// the last index checkpoint and the log after it is scanned; a torn tail is truncated, and a bad
-/// record followed by good ones is reported as corruption naming the segment and offset.
+/// record followed by good ones is reported as corruption naming the segment and offset, unless
+/// the records' sync epochs show that none of it can have been durable (a power cut that kept some
+/// unsynced blocks and lost earlier ones): then that tail is truncated too.
+///
+/// Why the epochs prove it: every record carries the number of syncs that had completed when it
+/// was appended (under the lock that orders appends). Syncs run one at a time, so a record
+/// appended at epoch `e` precedes the start of sync `e + 2`, which makes it (and everything
+/// before it) durable; a record of epoch `e + 2` or later exists only after that. A record that
+/// was not durable at a power cut can therefore only be followed by records of its own epoch or
+/// the next. A damaged record followed by records two epochs apart was durable: that is damage.
 final class ChunkLog: @unchecked Sendable {
     // @unchecked: mutable state is guarded by `lock`; segment files are immutable handles whose
     // positional I/O is safe to share.
@@ -34,6 +44,19 @@ final class ChunkLog: @unchecked Sendable {
     private let committer = GroupCommit()
     /// While GC runs, every ID written or deduplicated is recorded here and kept (allocate-black).
     private var gcEpoch: Set<ChunkID>?
+    /// Syncs completed (modulo 2^16), stamped on every record appended: changed and read at
+    /// append under `lock`; read without it only to stamp a record early (re-stamped if stale).
+    private let syncEpoch = Atomic<UInt16>(0)
+    /// What recovery dropped at open as a power cut's unsynced tail, if anything.
+    private(set) var recoveredTail: RecoveredTail?
+
+    /// An unsynced tail dropped at open: the torn or lost record at `offset` of `segment`, and
+    /// the complete records after it that had reached the disk out of order.
+    struct RecoveredTail: Sendable, Equatable {
+        var segment: UInt32
+        var offset: Int64
+        var recordsDropped: Int
+    }
 
     static let segmentHeaderSize: Int64 = 64
     static let segmentMagic: [UInt8] = Array("AFSSEG01".utf8)
@@ -85,6 +108,15 @@ final class ChunkLog: @unchecked Sendable {
             }
             numbers = numbers.filter { $0 >= from.segment || referenced.contains($0) }
         }
+        // The newest segment without a valid header is one whose creation a power cut interrupted:
+        // its header is synced before any record goes into it, so it holds nothing. Remove it.
+        if let last = numbers.last, last != scanFrom?.segment, !index.values.contains(where: { $0.segment == last }),
+            try !segmentHeaderIsValid(segmentPath(last))
+        {
+            unlink(segmentPath(last))
+            try POSIXFile.syncDirectory(directory)
+            numbers.removeLast()
+        }
         for n in numbers {
             segments[n] = try POSIXFile.open(segmentPath(n), flags: O_RDWR)
         }
@@ -104,6 +136,45 @@ final class ChunkLog: @unchecked Sendable {
             headSegment = last
             headOffset = try scanSegment(last, from: ChunkLog.segmentHeaderSize, isLast: true)
         }
+        // What was read may never have been synced (the last process was killed, its pages not
+        // yet written): make it durable before records of a later epoch can vouch for it, and
+        // start two epochs past it.
+        // Then record that all of it is durable, and make that durable too.
+        if let head = segments[headSegment] {
+            try head.syncData()
+            try markSynced(head, through: headOffset)
+            try head.syncData()
+        }
+        syncEpoch.store(lastEpochSeen &+ 2, ordering: .relaxed)
+    }
+
+    /// Writes into `file`'s header that everything before `offset` is durable, once it is: a bad
+    /// record found below it at the next open is damage, whatever follows it. Not synced here
+    /// (the next sync of the segment carries it); a header written but lost only proves less.
+    private func markSynced(_ file: POSIXFile, through offset: Int64) throws(AFSError) {
+        var header = try file.read(count: Int(ChunkLog.segmentHeaderSize), at: 0)
+        guard header.count == Int(ChunkLog.segmentHeaderSize) else { return }
+        header.withUnsafeMutableBytes { b in
+            b.storeBytes(of: UInt64(offset).littleEndian, toByteOffset: 24, as: UInt64.self)
+            let seal = ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: b[0..<56]))
+            b.storeBytes(of: seal.littleEndian, toByteOffset: 56, as: UInt64.self)
+        }
+        try file.write(header, at: 0)
+    }
+
+    /// The sync epoch of the last record recovery read.
+    private var lastEpochSeen: UInt16 = 0
+
+    private func segmentHeaderIsValid(_ path: String) throws(AFSError) -> Bool {
+        let file = try POSIXFile.open(path, flags: O_RDONLY)
+        return ChunkLog.headerIsValid(try file.read(count: Int(ChunkLog.segmentHeaderSize), at: 0))
+    }
+
+    static func headerIsValid(_ header: [UInt8]) -> Bool {
+        header.count == Int(segmentHeaderSize) && Array(header[0..<8]) == segmentMagic
+            && header.withUnsafeBytes {
+                ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<56])) == UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self))
+            }
     }
 
     /// Reads records from `start` until the end marker, adding them to the index. Returns the end offset.
@@ -111,15 +182,14 @@ final class ChunkLog: @unchecked Sendable {
         guard let file = segments[n] else { throw AFSError.corrupted("segment \(n) is missing") }
         let size = try file.size()
         let header = try file.read(count: Int(ChunkLog.segmentHeaderSize), at: 0)
-        guard header.count == Int(ChunkLog.segmentHeaderSize), Array(header[0..<8]) == ChunkLog.segmentMagic,
-            header.withUnsafeBytes({ ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<56])) == UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self)) })
-        else {
+        guard ChunkLog.headerIsValid(header) else {
             throw AFSError.corrupted("segment \(segmentPath(n)) has no valid header; the store is damaged (run `aether store verify`)")
         }
         let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
         guard version == 1 else {
             throw AFSError(.unsupportedFormat, "segment \(segmentPath(n)) has format version \(version); this build reads version 1")
         }
+        let synced = header.withUnsafeBytes { Int64(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))) }
         var reader = SegmentReader(file: file, size: size)
         var offset = start
         while offset + Int64(RecordCodec.headerSize) <= size {
@@ -127,22 +197,41 @@ final class ChunkLog: @unchecked Sendable {
             case .end:
                 return offset
             case .record(let h, let total):
+                if let epoch = h.syncEpoch { lastEpochSeen = epoch }
                 index[h.id] = ChunkLocation(
                     segment: n, offset: UInt32(offset), storedLength: UInt32(h.storedLength),
                     rawLength: UInt32(h.rawLength), type: h.type)
                 offset += Int64(total)
             case .bad(let why):
-                // A torn tail: nothing valid follows in the last segment. Anything else is damage.
-                if isLast, try !reader.anyValidRecord(after: offset) {
+                // The last segment's unsynced tail: nothing valid follows (torn), or what follows
+                // cannot have been durable either (``ChunkLog``). A segment is synced whole before
+                // the next one starts, so damage anywhere else is damage.
+                let after = isLast && offset >= synced ? try reader.validRecords(after: offset) : []
+                if isLast, offset >= synced, ChunkLog.unsyncedTail(after) {
                     try zeroTail(file: file, from: offset, size: size)
+                    if !after.isEmpty { recoveredTail = RecoveredTail(segment: n, offset: offset, recordsDropped: after.count) }
                     return offset
                 }
+                let proof = offset < synced ? "the segment was synced through offset \(synced)" : "valid records written after it was durable follow it"
                 throw AFSError.corrupted(
-                    "chunk log record at segment \(n) offset \(offset) is damaged (\(why)) and valid records follow it; "
+                    "chunk log record at segment \(n) offset \(offset) is damaged (\(why)) and \(proof); "
                         + "acknowledged data may be lost. Run `aether store verify` for a full report.")
             }
         }
         return offset
+    }
+
+    /// Whether the valid records found after a bad one can all belong to an unsynced tail: none,
+    /// or all stamped with an epoch no more than one past the first's (modulo 2^16). A record
+    /// without an epoch (written by an earlier build) proves nothing, so it counts as durable.
+    static func unsyncedTail(_ after: [RecordCodec.Header]) -> Bool {
+        guard let first = after.first else { return true }
+        guard let base = first.syncEpoch else { return false }
+        return after.allSatisfy { h in
+            guard let e = h.syncEpoch else { return false }
+            let ahead = e &- base
+            return ahead < 2 || ahead >= 0x8000
+        }
     }
 
     private func zeroTail(file: POSIXFile, from offset: Int64, size: Int64) throws(AFSError) {
@@ -152,6 +241,12 @@ final class ChunkLog: @unchecked Sendable {
     }
 
     private func startSegment(_ n: UInt32) throws(AFSError) {
+        // The head is synced whole before records go to the next segment, so a power cut leaves
+        // an unsynced tail in the last segment only (recovery relies on it).
+        if let head = segments[headSegment], dirtySegments.contains(headSegment) {
+            try head.syncData()
+            dirtySegments.remove(headSegment)
+        }
         let path = segmentPath(n)
         let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644)
         try file.preallocate(length: options.segmentSize)
@@ -197,14 +292,16 @@ final class ChunkLog: @unchecked Sendable {
             throw AFSError.invalidArgument("a record of \(raw.count) bytes exceeds the \(RecordCodec.maxPayload)-byte limit")
         }
         if contains(id) { return }
-        let record = RecordCodec.encode(type: type, id: id, raw: raw)
+        let record = RecordCodec.encode(type: type, id: id, raw: raw, syncEpoch: syncEpoch.load(ordering: .relaxed))
         try append(record: record, id: id, type: type, rawLength: raw.count)
     }
 
     private func append(record: [UInt8], id: ChunkID, type: RecordType, rawLength: Int) throws(AFSError) {
+        var record = record
         lock.lock()
         defer { lock.unlock() }
         if index[id] != nil { return }
+        stamp(&record)
         if headOffset + Int64(record.count) > options.segmentSize {
             try startSegment(headSegment + 1)
         }
@@ -221,6 +318,19 @@ final class ChunkLog: @unchecked Sendable {
         _ = committer.noteAppended()
     }
 
+    /// Gives `record` the current sync epoch, if it was sealed with another. Caller holds `lock`.
+    private func stamp(_ record: inout [UInt8]) {
+        let epoch = syncEpoch.load(ordering: .relaxed)
+        if RecordCodec.syncEpoch(of: record) != epoch { RecordCodec.restamp(&record, syncEpoch: epoch) }
+    }
+
+    /// One more sync has completed: records appended from now on carry the next epoch.
+    private func syncCompleted() {
+        lock.lock()
+        syncEpoch.wrappingAdd(1, ordering: .relaxed)
+        lock.unlock()
+    }
+
     /// Makes every record appended so far durable. Concurrent callers share one `fdatasync`.
     func sync() throws(AFSError) {
         let ticket = committer.latest
@@ -229,8 +339,11 @@ final class ChunkLog: @unchecked Sendable {
             let dirty = dirtySegments
             dirtySegments.removeAll()
             let files = dirty.compactMap { segments[$0] }
+            let head = dirty.contains(headSegment) ? segments[headSegment].map { ($0, headOffset) } : nil
             lock.unlock()
             for file in files { try file.syncData() }
+            syncCompleted()
+            if let (file, offset) = head { try markSynced(file, through: offset) }
         }
         if shouldCheckpoint { try writeIndexCheckpoint() }
     }
@@ -258,6 +371,7 @@ final class ChunkLog: @unchecked Sendable {
             dirtySegments.removeAll()
             lock.unlock()
             for file in files { try file.syncData() }
+            syncCompleted()
         }
         try IndexCheckpoint(segment: position.0, offset: position.1, entries: snapshot).save(path: checkpointPath)
     }
@@ -377,10 +491,11 @@ final class ChunkLog: @unchecked Sendable {
     func relocate(_ id: ChunkID, from victim: UInt32) throws(AFSError) {
         guard let loc = location(of: id), loc.segment == victim else { return }
         let raw = try read(id: id, at: loc, verifyIdentity: false)
-        let record = raw.withUnsafeBytes { RecordCodec.encode(type: loc.type, id: id, raw: $0) }
+        var record = raw.withUnsafeBytes { RecordCodec.encode(type: loc.type, id: id, raw: $0, syncEpoch: syncEpoch.load(ordering: .relaxed)) }
         lock.lock()
         defer { lock.unlock() }
         guard index[id]?.segment == victim else { return }
+        stamp(&record)
         if headOffset + Int64(record.count) > options.segmentSize {
             try startSegment(headSegment + 1)
         }
@@ -436,8 +551,11 @@ final class ChunkLog: @unchecked Sendable {
         try sync()
         lock.lock()
         let due = appendedSinceCheckpoint >= options.checkpointOnCloseAfter
+        let head = segments[headSegment]
         lock.unlock()
         if due { try writeIndexCheckpoint() }
+        // The header's synced mark, written after the last sync, is durable from here on.
+        try head?.syncData()
         lock.lock()
         retired.removeAll()
         lock.unlock()

@@ -18,8 +18,8 @@ public enum RecordType: UInt8, Sendable {
 /// offset size
 ///  0      4   magic "AFSR" (0x52534641 little endian); 0 means "end of log" (segments are pre-zeroed)
 ///  4      1   type (RecordType)
-///  5      1   flags (bit 0: payload is lz4)
-///  6      2   reserved, 0
+///  5      1   flags (bit 0: payload is lz4; bit 1: bytes 6-7 hold the sync epoch)
+///  6      2   sync epoch (with flag bit 1, else 0): the log's completed syncs when it was appended
 ///  8      4   stored payload length
 /// 12      4   raw (uncompressed) length
 /// 16     32   id: SHA-256 of the raw bytes
@@ -32,6 +32,10 @@ enum RecordCodec {
     static let headerSize = 48
     static let trailerSize = 8
     static let flagLZ4: UInt8 = 1
+    /// Bytes 6-7 hold the sync epoch (``ChunkLog``'s count of completed syncs, modulo 2^16, when
+    /// the record was appended). Recovery uses it to tell a power cut's lost, reordered unsynced
+    /// tail from damage to records that were durable.
+    static let flagSyncEpoch: UInt8 = 2
     /// No record may exceed this; bounds a corrupt length field.
     static let maxPayload = 16 << 20
 
@@ -41,6 +45,8 @@ enum RecordCodec {
         var storedLength: Int
         var rawLength: Int
         var id: ChunkID
+        /// The log's sync epoch when the record was appended, if it carries one.
+        var syncEpoch: UInt16? = nil
     }
 
     static func totalSize(storedLength: Int) -> Int {
@@ -48,13 +54,13 @@ enum RecordCodec {
     }
 
     /// Builds a full record; compresses when that saves at least 10 %.
-    static func encode(type: RecordType, id: ChunkID, raw: UnsafeRawBufferPointer) -> [UInt8] {
+    static func encode(type: RecordType, id: ChunkID, raw: UnsafeRawBufferPointer, syncEpoch: UInt16? = nil) -> [UInt8] {
         let compressed = Compression.compressIfWorthwhile(raw)
         var w = BinaryWriter(capacity: totalSize(storedLength: compressed?.count ?? raw.count))
         w.u32(magic)
         w.u8(type.rawValue)
-        w.u8(compressed == nil ? 0 : flagLZ4)
-        w.u16(0)
+        w.u8((compressed == nil ? 0 : flagLZ4) | (syncEpoch == nil ? 0 : flagSyncEpoch))
+        w.u16(syncEpoch ?? 0)
         w.u32(UInt32(compressed?.count ?? raw.count))
         w.u32(UInt32(raw.count))
         w.id(id)
@@ -63,6 +69,24 @@ enum RecordCodec {
         w.u64(checksum)
         while w.bytes.count % 8 != 0 { w.u8(0) }
         return w.bytes
+    }
+
+    /// The sync epoch of an encoded record (nil if it carries none).
+    static func syncEpoch(of record: [UInt8]) -> UInt16? {
+        guard record.count >= headerSize, record[5] & flagSyncEpoch != 0 else { return nil }
+        return UInt16(record[6]) | UInt16(record[7]) << 8
+    }
+
+    /// Sets the sync epoch of an encoded record and reseals its checksum (the epoch is decided
+    /// under the log's lock, after the record was compressed and sealed outside it).
+    static func restamp(_ record: inout [UInt8], syncEpoch: UInt16) {
+        record[5] |= flagSyncEpoch
+        record[6] = UInt8(truncatingIfNeeded: syncEpoch)
+        record[7] = UInt8(truncatingIfNeeded: syncEpoch >> 8)
+        let stored = record.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))) }
+        let end = headerSize + stored
+        let checksum = record.withUnsafeBytes { ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+        record.withUnsafeMutableBytes { $0.storeBytes(of: checksum.littleEndian, toByteOffset: end, as: UInt64.self) }
     }
 
     enum HeaderResult {
@@ -82,7 +106,8 @@ enum RecordCodec {
         let raw = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
         guard stored <= maxPayload, raw <= maxPayload else { return .invalid("length out of range") }
         let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: bytes[16..<48]))
-        return .header(Header(type: type, flags: bytes[5], storedLength: stored, rawLength: raw, id: id))
+        let epoch = bytes[5] & flagSyncEpoch == 0 ? nil : UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        return .header(Header(type: type, flags: bytes[5], storedLength: stored, rawLength: raw, id: id, syncEpoch: epoch))
     }
 
     /// Checks the trailer checksum of a whole record (header included).

@@ -57,13 +57,25 @@ struct SegmentReader {
 
     /// Whether any checksum-valid record starts after `offset` (records are 8-byte aligned).
     mutating func anyValidRecord(after offset: Int64) throws(AFSError) -> Bool {
+        try !validRecords(after: offset, limit: 1).isEmpty
+    }
+
+    /// The checksum-valid records that start after `offset` (records are 8-byte aligned), in
+    /// order, at most `limit`: probed at every aligned offset past damage, and from each valid
+    /// record's end on (so records stored inside another's payload are not counted).
+    mutating func validRecords(after offset: Int64, limit: Int = .max) throws(AFSError) -> [RecordCodec.Header] {
+        var found: [RecordCodec.Header] = []
         var probe = offset + 8
-        while probe + Int64(RecordCodec.headerSize) <= size {
-            guard let i = try ensure(probe, 4) else { return false }
+        while probe + Int64(RecordCodec.headerSize) <= size, found.count < limit {
+            guard let i = try ensure(probe, 4) else { break }
             let m = window.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
-            if m == RecordCodec.magic, case .record = try record(at: probe) { return true }
-            probe += 8
+            if m == RecordCodec.magic, case .record(let header, let total) = try record(at: probe) {
+                found.append(header)
+                probe += Int64(total)
+            } else {
+                probe += 8
+            }
         }
-        return false
+        return found
     }
 }

@@ -25,6 +25,11 @@ final class FileJournalStore: JournalStore {
         let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
         var size = try file.size()
         let magic = FileJournalStore.magic
+        // A header of zeroes: a power cut kept the new file's size but not its first block. The
+        // header is synced before any record is appended, so nothing in it was acknowledged.
+        if size >= FileJournalStore.headerSize, try file.read(count: Int(FileJournalStore.headerSize), at: 0).allSatisfy({ $0 == 0 }) {
+            size = 0
+        }
         if size < FileJournalStore.headerSize {
             try file.truncate(to: 0)
             try file.write(magic, at: 0)

@@ -16,8 +16,10 @@ final class POSIXFile: Sendable {
     deinit { close(fd) }
 
     static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(AFSError) -> POSIXFile {
+        let creating = PowerLossSimulator.willOpen(path, flags: flags)
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw AFSError.io("open", path: path) }
+        if creating { PowerLossSimulator.didCreate(path) }
         return POSIXFile(fd: fd, path: path)
     }
 
@@ -51,6 +53,7 @@ final class POSIXFile: Sendable {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(AFSError) {
+        PowerLossSimulator.willWrite(fd, path: path, offset: offset, count: bytes.count)
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
@@ -68,18 +71,22 @@ final class POSIXFile: Sendable {
 
     func syncData() throws(AFSError) {
         guard fdatasync(fd) == 0 else { throw AFSError.io("fdatasync", path: path) }
+        PowerLossSimulator.didSync(path)
     }
 
     func sync() throws(AFSError) {
         guard fsync(fd) == 0 else { throw AFSError.io("fsync", path: path) }
+        PowerLossSimulator.didSync(path)
     }
 
     func truncate(to length: Int64) throws(AFSError) {
+        PowerLossSimulator.willResize(fd, path: path, to: length)
         guard ftruncate(fd, off_t(length)) == 0 else { throw AFSError.io("ftruncate", path: path) }
     }
 
     /// Reserves `length` bytes so appends do not allocate; falls back to ftruncate where unsupported.
     func preallocate(length: Int64) throws(AFSError) {
+        if let size = try? size(), length > size { PowerLossSimulator.willResize(fd, path: path, to: length) }
         let rc = posix_fallocate(fd, 0, off_t(length))
         if rc != 0 && rc != EOPNOTSUPP && rc != EINVAL {
             throw AFSError.io("posix_fallocate", path: path, errno: rc)
@@ -90,7 +97,8 @@ final class POSIXFile: Sendable {
     /// Makes a directory's entries (created or renamed files) durable.
     static func syncDirectory(_ path: String) throws(AFSError) {
         let dir = try POSIXFile.open(path, flags: O_RDONLY | O_DIRECTORY)
-        try dir.sync()
+        guard fsync(dir.fd) == 0 else { throw AFSError.io("fsync", path: path) }
+        PowerLossSimulator.didSyncDirectory(path)
     }
 
     /// Writes a whole file atomically: temporary file, fsync, rename, directory fsync.
@@ -99,6 +107,7 @@ final class POSIXFile: Sendable {
         let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
         try file.write(bytes, at: 0)
         try file.sync()
+        PowerLossSimulator.willRename(tmp, to: path)
         guard rename(tmp, path) == 0 else { throw AFSError.io("rename", path: path) }
         try syncDirectory((path as NSString).deletingLastPathComponent)
     }
