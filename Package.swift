@@ -43,6 +43,8 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CFUSE3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(name: "CSystemExtras"),
+        // A pass-through SQLite VFS that reports writes and syncs to the power-loss simulator (tests).
+        .target(name: "CPowerLossVFS", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Small primitives shared by every module, defined once: HOST:PORT, random ids, a raised-once flag.
         .target(name: "AFSSupport", dependencies: ["CSystemExtras"]),
         // The streaming tar reader and writer (ustar, pax, GNU), with no knowledge of sessions.
@@ -54,7 +56,7 @@ let package = Package(
             dependencies: [
                 "AFSTar",
                 "AFSSupport",
-                "CLZ4", "CXXHash", "CCrypto", "CSystemExtras",
+                "CLZ4", "CXXHash", "CCrypto", "CSystemExtras", "CPowerLossVFS",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -124,6 +124,8 @@ import Testing
         /// The change whose call the cut interrupted: either outcome is right.
         var inDoubt: (session: String, path: String, before: [UInt8]?, after: [UInt8]?)?
         var acknowledged = 0
+        /// The names of the files the simulator saw written or synced.
+        var filesSeen: Set<String> = []
     }
 
     /// Random workloads (writes small and large, overwrites, removals, forks, checkpoints, folds,
@@ -134,12 +136,17 @@ import Testing
         let rounds = ProcessInfo.processInfo.environment["AFS_POWER_LOSS_ROUNDS"].flatMap(Int.init) ?? 24
         var acknowledged = 0
         var reordered = 0
+        var seen: Set<String> = []
         for round in 0..<rounds {
             let seed = UInt64(20_261_206 + round)
             let (expectation, tail) = try Self.round(seed: seed)
             acknowledged += expectation.acknowledged
+            seen.formUnion(expectation.filesSeen)
             if tail { reordered += 1 }
         }
+        #expect(
+            seen.contains("catalog.sqlite-wal") && seen.contains { $0.hasSuffix(".jnl") } && seen.contains { $0.hasPrefix("seg-") },
+            "the catalog, the journals and the log are all watched: \(seen.sorted())")
         print("power loss: \(rounds) rounds, \(acknowledged) acknowledged changes, \(reordered) rounds recovered a reordered tail, 0 lost")
         #expect(acknowledged > rounds * 3, "the cuts must fall after some acknowledged work")
     }
@@ -156,12 +163,20 @@ import Testing
         options.foldThresholdEntries = 40
         var expectation = Expectation()
         do {
+            try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: true)
+            // Installed first: the catalog's SQLite connection must be opened through its VFS.
+            let simulator = PowerLossSimulator.install(root: (live as NSString).standardizingPath)
+            defer { PowerLossSimulator.uninstall() }
             let store = try AetherStore.open(at: live, options: options)
             let base = try store.createSession(name: "base", from: .blank).id
             expectation.files[base] = [:]
-            let simulator = PowerLossSimulator.install(root: (live as NSString).standardizingPath)
-            defer { PowerLossSimulator.uninstall() }
-            simulator.crash(atEvent: Int(random.next() % 400) + 1, into: image, seed: random.next())
+            // Half the cuts fall among the chunk log's writes and syncs, the rest anywhere (most
+            // events are the catalog's).
+            if random.next() & 1 == 0 {
+                simulator.crash(atEvent: Int(random.next() % 150) + 1, only: "/chunks/", into: image, seed: random.next())
+            } else {
+                simulator.crash(atEvent: Int(random.next() % 600) + 1, into: image, seed: random.next())
+            }
             var sessions = [base]
             ops: for step in 0..<120 {
                 let session = sessions[Int(random.next() % UInt64(sessions.count))]
@@ -195,6 +210,7 @@ import Testing
                 }
                 expectation.acknowledged += 1
             }
+            expectation.filesSeen = Set(simulator.filesSeen.map { ($0 as NSString).lastPathComponent })
             if !simulator.crashTaken {
                 expectation.inDoubt = nil
                 try simulator.crashImage(into: image, seed: random.next())

@@ -1,4 +1,5 @@
 import AFSSupport
+import CPowerLossVFS
 import Foundation
 import Synchronization
 
@@ -14,8 +15,11 @@ import Synchronization
 /// choices made at random. The store reopened from the copy must hold every acknowledged write
 /// and serve nothing half-written.
 ///
-/// Not modelled: files removed without a directory sync reappearing, and files written by
-/// SQLite (the catalog), which does its own I/O: the copy takes them as they are.
+/// SQLite's files (the catalog: database, WAL) are watched too, through a pass-through VFS
+/// (`CPowerLossVFS`) that becomes SQLite's default when a simulator is first installed, so only
+/// connections opened after ``install(root:)`` are seen. Its shared-memory index (`-shm`) is
+/// left out of the image, as SQLite rebuilds it. Not modelled: files removed without a directory
+/// sync reappearing.
 final class PowerLossSimulator: Sendable {
     static let blockSize: Int64 = 512
 
@@ -43,8 +47,10 @@ final class PowerLossSimulator: Sendable {
         var renamed: [String: [UInt8]?] = [:]
         /// Writes, resizes, syncs and renames seen so far.
         var events = 0
-        /// Take a crash image when `events` reaches this: (event, directory, seed).
-        var pendingCrash: (event: Int, target: String, seed: UInt64)?
+        /// Every file an event was about.
+        var seen: Set<String> = []
+        /// Take a crash image when the events counted for it reach `event`.
+        var pendingCrash: (event: Int, counted: Int, only: String?, target: String, seed: UInt64)?
         var crashTaken = false
     }
 
@@ -57,23 +63,52 @@ final class PowerLossSimulator: Sendable {
         let simulator = PowerLossSimulator(root: root)
         installed.withLock { $0 = simulator }
         active.store(true, ordering: .releasing)
+        let callbacks = afs_plvfs_callbacks(
+            will_write: { path, offset, count in
+                guard let path else { return }
+                PowerLossSimulator.byPath(String(cString: path)) { fd, p in PowerLossSimulator.willWrite(fd, path: p, offset: offset, count: Int(count)) }
+            },
+            will_truncate: { path, length in
+                guard let path else { return }
+                PowerLossSimulator.byPath(String(cString: path)) { fd, p in PowerLossSimulator.willResize(fd, path: p, to: length) }
+            },
+            did_sync: { path in
+                guard let path else { return }
+                PowerLossSimulator.didSync(String(cString: path))
+            })
+        let rc = afs_plvfs_install(callbacks)
+        precondition(rc == 0, "cannot register the power-loss SQLite VFS: \(rc)")
         return simulator
     }
 
     /// Stops watching.
     static func uninstall() {
+        afs_plvfs_clear()
         active.store(false, ordering: .releasing)
         installed.withLock { $0 = nil }
+    }
+
+    /// Runs a hook for a file SQLite writes, with a descriptor of its own to read what it held.
+    private static func byPath(_ path: String, _ hook: (Int32, String) -> Void) {
+        guard watching(path) != nil else { return }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        hook(fd, path)
     }
 
     /// How many events (writes, resizes, syncs, renames) it has seen.
     var events: Int { state.withLock { $0.events } }
 
-    /// Takes a crash image into `target` at the `event`-th event from now, in the middle of
-    /// whatever the store is doing then; ``crashTaken`` says when it has happened.
-    func crash(atEvent event: Int, into target: String, seed: UInt64) {
+    /// The files it has seen events about.
+    var filesSeen: Set<String> { state.withLock { $0.seen } }
+
+    /// Takes a crash image into `target` at the `event`-th event from now (counting only events
+    /// about paths that contain `only`, if given), in the middle of whatever the store is doing
+    /// then; ``crashTaken`` says when it has happened.
+    func crash(atEvent event: Int, only: String? = nil, into target: String, seed: UInt64) {
         state.withLock { s in
-            s.pendingCrash = (s.events + max(1, event), target, seed)
+            s.pendingCrash = (max(1, event), 0, only, target, seed)
             s.crashTaken = false
         }
     }
@@ -100,13 +135,13 @@ final class PowerLossSimulator: Sendable {
     }
 
     static func didCreate(_ path: String) {
-        watching(path)?.update { s in s.files[path, default: FileState()].created = true }
+        watching(path)?.update(path) { s in s.files[path, default: FileState()].created = true }
     }
 
     /// Bytes [offset, offset + count) of `fd` are about to be overwritten.
     static func willWrite(_ fd: Int32, path: String, offset: Int64, count: Int) {
         guard let simulator = watching(path), count > 0 else { return }
-        simulator.update { s in
+        simulator.update(path) { s in
             var f = s.files[path] ?? FileState()
             let size = Self.size(fd)
             if offset + Int64(count) > size, f.durableSize == nil { f.durableSize = size }
@@ -120,7 +155,7 @@ final class PowerLossSimulator: Sendable {
     /// `fd` is about to get `length` bytes (truncated or extended).
     static func willResize(_ fd: Int32, path: String, to length: Int64) {
         guard let simulator = watching(path) else { return }
-        simulator.update { s in
+        simulator.update(path) { s in
             var f = s.files[path] ?? FileState()
             let size = Self.size(fd)
             guard length != size else { return }
@@ -137,7 +172,7 @@ final class PowerLossSimulator: Sendable {
 
     /// `path`'s data and size are durable.
     static func didSync(_ path: String) {
-        watching(path)?.update { s in
+        watching(path)?.update(path) { s in
             guard var f = s.files[path] else { return }
             f.durableSize = nil
             f.durableBlocks = [:]
@@ -148,7 +183,7 @@ final class PowerLossSimulator: Sendable {
     /// Entries of `directory` (created files, renames) are durable.
     static func didSyncDirectory(_ directory: String) {
         guard let simulator = watching(directory + "/x") else { return }
-        simulator.update { s in
+        simulator.update(directory) { s in
             for (path, f) in s.files where f.created && (path as NSString).deletingLastPathComponent == directory {
                 var g = f
                 g.created = false
@@ -163,7 +198,7 @@ final class PowerLossSimulator: Sendable {
     /// `from` is about to replace `to`.
     static func willRename(_ from: String, to: String) {
         guard let simulator = watching(to) else { return }
-        simulator.update { s in
+        simulator.update(to) { s in
             if s.renamed[to] == nil {
                 let before: [UInt8]? = (try? POSIXFile.readWhole(to)) ?? nil
                 s.renamed[to] = .some(before)
@@ -178,10 +213,15 @@ final class PowerLossSimulator: Sendable {
     }
 
     /// Counts one event, and takes the crash image when it is due (before the event's effect).
-    private func update(_ body: (inout State) -> Void) {
+    private func update(_ path: String, _ body: (inout State) -> Void) {
         state.withLock { s in
             s.events += 1
-            if let crash = s.pendingCrash, s.events >= crash.event {
+            s.seen.insert(path)
+            if var crash = s.pendingCrash, crash.only.map({ path.contains($0) }) ?? true {
+                crash.counted += 1
+                s.pendingCrash = crash
+            }
+            if let crash = s.pendingCrash, crash.counted >= crash.event {
                 s.pendingCrash = nil
                 do {
                     try Self.image(s, root: root, into: crash.target, seed: crash.seed)
@@ -199,6 +239,10 @@ final class PowerLossSimulator: Sendable {
     private static func image(_ s: State, root: String, into target: String, seed: UInt64) throws {
         try? FileManager.default.removeItem(atPath: target)
         try FileManager.default.copyItem(atPath: root, toPath: target)
+        // SQLite's shared-memory WAL index is rebuilt from the WAL by the first connection.
+        if let names = FileManager.default.enumerator(atPath: target) {
+            for case let name as String in names where name.hasSuffix("-shm") { unlink(target + "/" + name) }
+        }
         var random = SplitMix64(seed: seed)
         func coin() -> Bool { random.next() & 1 == 0 }
         func copied(_ path: String) -> String { target + path.dropFirst(root.count) }
