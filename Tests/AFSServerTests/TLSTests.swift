@@ -221,7 +221,13 @@ import Testing
         let writtenAtRotation = written.load(ordering: .relaxed)
         let grpcAtRotation = grpcEvents.load(ordering: .relaxed)
         kill(server.pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 1.5)
+        // Until the server says it reloaded and writes went on (no fixed wait: a loaded machine
+        // takes longer, an idle one less).
+        func log() -> String { (try? String(contentsOfFile: server.data + "/stderr.log", encoding: .utf8)) ?? "" }
+        let reloaded = Date().addingTimeInterval(30)
+        while Date() < reloaded, !log().contains("reloaded the TLS certificate") || written.load(ordering: .relaxed) <= writtenAtRotation + 2 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         #expect(written.load(ordering: .relaxed) > writtenAtRotation, "writes went on after the rotation")
         stop.store(true, ordering: .relaxed)
         while threads.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.05) }
@@ -244,12 +250,12 @@ import Testing
         // A broken pair on SIGHUP is refused; the server keeps serving the renewed one.
         try "not a certificate".write(toFile: pair.certificatePath, atomically: true, encoding: .utf8)
         kill(server.pid, SIGHUP)
-        Thread.sleep(forTimeInterval: 0.5)
+        let refused = Date().addingTimeInterval(30)
+        while Date() < refused, !log().contains("kept the previous TLS certificate") { Thread.sleep(forTimeInterval: 0.02) }
         #expect(try server.request("GET", "/v1/health", token: "").status == 200)
         #expect(try Blocking.run { try await TLSProbe.serverCertificate(host: "127.0.0.1", port: httpPort) }.serialNumber == renewed.serial)
-        let log = (try? String(contentsOfFile: server.data + "/stderr.log", encoding: .utf8)) ?? ""
-        #expect(log.contains("reloaded the TLS certificate"))
-        #expect(log.contains("kept the previous TLS certificate"))
+        #expect(log().contains("reloaded the TLS certificate"))
+        #expect(log().contains("kept the previous TLS certificate"))
     }
 
     /// Python's grpcio, with stubs generated from Protos/ by grpcio-tools, drives a session over

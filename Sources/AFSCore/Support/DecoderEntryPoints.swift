@@ -51,7 +51,8 @@ package enum DecoderEntryPoints {
     }
 
     /// A segment file as recovery and verify scan it: record after record from the header on,
-    /// and, at the first bad one, the probe for any valid record after it (a torn tail or damage).
+    /// and, at the first bad one, the valid records after it and their sync epochs (a torn or
+    /// reordered tail, or damage).
     package static func segment(_ bytes: [UInt8], scratch: String) {
         let path = scratch + "/segment-\(getpid())"
         guard let file = try? POSIXFile.open(path, flags: O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) else { return }
@@ -65,7 +66,7 @@ package enum DecoderEntryPoints {
             case .end:
                 return
             case .bad:
-                _ = try? reader.anyValidRecord(after: offset)
+                if let after = try? reader.validRecords(after: offset) { _ = ChunkLog.unsyncedTail(after) }
                 return
             case .record(let header, let total):
                 _ = try? reader.payload(at: offset, header: header)
