@@ -16,7 +16,12 @@ import Glibc
 public final class Locked<Value>: @unchecked Sendable {
     // @unchecked: the value is read and written only inside `withLock`, under the lock.
     #if AFS_TSAN
-    @usableFromInline var value: Value
+    // The value lives behind a pointer: an `inout` access to a stored property is checked for
+    // exclusivity, which TSan reports by the property's address, and a value of no size
+    // (`Locked<Void>`, a plain lock) has the object's address, which every caller reads (the
+    // class's metadata) before it takes the lock: a false race. Through the pointer, TSan sees
+    // the value's real loads and stores, all under the mutex.
+    @usableFromInline let value: UnsafeMutablePointer<Value>
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     #else
     @usableFromInline let mutex: Mutex<Value>
@@ -24,7 +29,8 @@ public final class Locked<Value>: @unchecked Sendable {
 
     public init(_ initialValue: sending Value) {
         #if AFS_TSAN
-        value = initialValue
+        value = .allocate(capacity: 1)
+        value.initialize(to: initialValue)
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         #else
@@ -36,6 +42,8 @@ public final class Locked<Value>: @unchecked Sendable {
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
     #endif
 
@@ -45,7 +53,7 @@ public final class Locked<Value>: @unchecked Sendable {
         #if AFS_TSAN
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
         #else
         return try mutex.withLock(body)
         #endif
