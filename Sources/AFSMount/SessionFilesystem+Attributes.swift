@@ -135,10 +135,15 @@ extension SessionFilesystem {
     /// hold; otherwise the kernel would keep the mount's guess for as long as it keeps attributes,
     /// and `stat` would disagree with the same directory after a remount (git's untracked cache
     /// compares directory times).
+    ///
+    /// A directory with a change of its own still queued is left alone: its removal (`rm -rf`
+    /// removes it right after its entries) or its times set explicitly (`tar -x` restores them
+    /// last) settle it when they land, and asking the service first would be a wasted round trip.
     static func settleTimes(
-        ofParentsOf paths: [String], service: any AetherService & Sendable, session: String, metadata: MetadataCache, kernel: KernelCache
+        ofParentsOf paths: [String], pending queue: WriteBack, service: any AetherService & Sendable, session: String, metadata: MetadataCache,
+        kernel: KernelCache
     ) {
-        let parents = Set(paths.lazy.filter { $0 != "/" }.map(MountPath.parent(of:))).filter(metadata.isTouched)
+        let parents = Set(paths.lazy.filter { $0 != "/" }.map(MountPath.parent(of:))).filter { metadata.isTouched($0) && queue.lookup($0) == nil }
         for parent in parents {
             // Gone meanwhile (removed by a later change): its own removal settles it.
             guard let stat = try? service.stat(session, path: parent) else { continue }

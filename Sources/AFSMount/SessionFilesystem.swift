@@ -87,8 +87,8 @@ public final class SessionFilesystem: Sendable {
                     throw Errno(error)
                 }
             },
-            landed: { [service] paths in
-                Self.settleTimes(ofParentsOf: paths, service: service, session: session, metadata: metadata, kernel: kernel)
+            landed: { [service] queue, paths in
+                Self.settleTimes(ofParentsOf: paths, pending: queue, service: service, session: session, metadata: metadata, kernel: kernel)
             }, log: log)
         follower = ChangeFollower(service: service, session: session, metadata: metadata, kernel: kernel, log: log)
         scratchDirectory = cache.configuration.directory + "/scratch"

@@ -102,8 +102,9 @@ final class WriteBack: @unchecked Sendable {
     /// Sends a batch of changes in one call; nil: every change goes alone.
     private let send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])?
     /// Told the paths of changes the service has just applied (or refused), before they count as
-    /// finished, so what it does is done before a ``drain()`` returns.
-    private let landed: (@Sendable ([String]) -> Void)?
+    /// finished, so what it does is done before a ``drain()`` returns; with the queue, to look up
+    /// what is still pending.
+    private let landed: (@Sendable (WriteBack, [String]) -> Void)?
     /// Most changes, and bytes written, per batch: well under the service's limits (1,000
     /// changes; a 4 MiB JSON body, in which bytes travel as base64).
     static let batchChanges = 128
@@ -136,7 +137,7 @@ final class WriteBack: @unchecked Sendable {
 
     init(
         policy: WritePolicy, workers: Int = 8, limit: Int = 1024,
-        send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])? = nil, landed: (@Sendable ([String]) -> Void)? = nil,
+        send: (@Sendable ([BatchChange]) throws(Errno) -> [BatchOutcome])? = nil, landed: (@Sendable (WriteBack, [String]) -> Void)? = nil,
         log: @escaping @Sendable (String) -> Void
     ) {
         self.policy = policy
@@ -365,7 +366,7 @@ final class WriteBack: @unchecked Sendable {
             pending = []
             bytes = 0
             let result = sendWithRetries(sent.map(\.1))
-            landed?(sent.flatMap(\.0.paths))
+            landed?(self, sent.flatMap(\.0.paths))
             for (i, (item, _)) in sent.enumerated() {
                 let outcome: Result<BatchOutcome, Errno>
                 switch result {
@@ -422,7 +423,7 @@ final class WriteBack: @unchecked Sendable {
     /// ``run(_:)``, then tells ``landed`` about it.
     private func runAlone(_ item: Item) -> Failure? {
         let failure = run(item)
-        landed?(item.paths)
+        landed?(self, item.paths)
         return failure
     }
 
