@@ -138,8 +138,7 @@ final class ChunkLog: @unchecked Sendable {
         }
         // What was read may never have been synced (the last process was killed, its pages not
         // yet written): make it durable before records of a later epoch can vouch for it, and
-        // start two epochs past it.
-        // Then record that all of it is durable, and make that durable too.
+        // start two epochs past it; then mark all of it synced, and make the mark durable too.
         if let head = segments[headSegment] {
             try head.syncData()
             try markSynced(head, through: headOffset)
@@ -324,27 +323,27 @@ final class ChunkLog: @unchecked Sendable {
         if RecordCodec.syncEpoch(of: record) != epoch { RecordCodec.restamp(&record, syncEpoch: epoch) }
     }
 
-    /// One more sync has completed: records appended from now on carry the next epoch.
-    private func syncCompleted() {
+    /// The group commit's one sync: every segment written since the last one, then the next
+    /// epoch for records appended from now on, then the head's synced mark (carried to disk by
+    /// the next sync). Run by one leader at a time (``GroupCommit``).
+    private func syncDirtySegments() throws(AFSError) {
+        lock.lock()
+        let dirty = dirtySegments
+        dirtySegments.removeAll()
+        let files = dirty.compactMap { segments[$0] }
+        let head = dirty.contains(headSegment) ? segments[headSegment].map { ($0, headOffset) } : nil
+        lock.unlock()
+        for file in files { try file.syncData() }
         lock.lock()
         syncEpoch.wrappingAdd(1, ordering: .relaxed)
         lock.unlock()
+        if let (file, offset) = head { try markSynced(file, through: offset) }
     }
 
     /// Makes every record appended so far durable. Concurrent callers share one `fdatasync`.
     func sync() throws(AFSError) {
         let ticket = committer.latest
-        try committer.waitDurable(ticket) { () throws(AFSError) in
-            lock.lock()
-            let dirty = dirtySegments
-            dirtySegments.removeAll()
-            let files = dirty.compactMap { segments[$0] }
-            let head = dirty.contains(headSegment) ? segments[headSegment].map { ($0, headOffset) } : nil
-            lock.unlock()
-            for file in files { try file.syncData() }
-            syncCompleted()
-            if let (file, offset) = head { try markSynced(file, through: offset) }
-        }
+        try committer.waitDurable(ticket) { () throws(AFSError) in try syncDirtySegments() }
         if shouldCheckpoint { try writeIndexCheckpoint() }
     }
 
@@ -365,14 +364,7 @@ final class ChunkLog: @unchecked Sendable {
         lock.unlock()
         // Everything in the snapshot must be durable before a checkpoint may claim it.
         let ticket = committer.latest
-        try committer.waitDurable(ticket) { () throws(AFSError) in
-            lock.lock()
-            let files = dirtySegments.compactMap { segments[$0] }
-            dirtySegments.removeAll()
-            lock.unlock()
-            for file in files { try file.syncData() }
-            syncCompleted()
-        }
+        try committer.waitDurable(ticket) { () throws(AFSError) in try syncDirtySegments() }
         try IndexCheckpoint(segment: position.0, offset: position.1, entries: snapshot).save(path: checkpointPath)
     }
 
