@@ -6,8 +6,8 @@ import Synchronization
 
 /// Mounts a ``SessionFilesystem`` on a directory and serves it until unmounted.
 ///
-/// Built on libfuse's low-level session (`fuse_session_new`, `fuse_session_mount`, its
-/// multi-threaded loop, `fuse_session_unmount`) rather than `fuse_main`, so the caller decides what the process
+/// Built on libfuse's low-level session (`fuse_session_new`, `fuse_session_mount`, our
+/// ``FUSELoop`` of worker threads, `fuse_session_unmount`) rather than `fuse_main`, so the caller decides what the process
 /// does: the loop ends on SIGINT, SIGTERM or SIGHUP (libfuse's handlers, installed only for the
 /// loop's duration) or when someone runs `aether unmount` / `fusermount3 -u`; then pending writes
 /// are uploaded, the directory is unmounted and ``run(ready:)`` returns.
@@ -80,13 +80,9 @@ public struct FUSEMount: Sendable {
         filesystem.kernel.attach(session)
         defer { filesystem.kernel.detach() }
         let handlers = fuse_set_signal_handlers(session)
-        // libfuse's handlers only mark the session as exited, and the signal may land on any
-        // thread; the loop's thread sleeps in sem_wait until a request arrives. The waker turns
-        // the mark into an interruption of that thread.
+        // A parent's signal mask must not keep the loop from hearing SIGTERM; the loop's threads
+        // inherit this one's.
         afs_unblock_termination_signals()
-        let waker = LoopWaker(session: session, loopThread: pthread_self())
-        waker.start()
-        defer { waker.stop() }
         if followChanges {
             do {
                 try filesystem.startFollowingChanges()
@@ -96,7 +92,7 @@ public struct FUSEMount: Sendable {
         }
         defer { filesystem.stopFollowingChanges() }
         ready()
-        let status = afs_session_loop_mt(session, maxThreads)
+        let status = FUSELoop(session: session, workers: Int(maxThreads)).run()
         // No invalidation may reach the session's descriptor once the unmount closes it (the
         // number could be reused by any file).
         filesystem.kernel.detach()
@@ -127,38 +123,5 @@ public struct FUSEMount: Sendable {
                 .externalTool,
                 "\((tool as NSString).lastPathComponent) could not unmount \(directory): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-    }
-}
-
-/// Interrupts the thread running `fuse_loop_mt` once the session is marked exited (by a signal
-/// handled on any thread), so SIGINT and SIGTERM end the mount at once rather than at the next
-/// file-system request.
-final class LoopWaker: @unchecked Sendable {
-    // @unchecked: `session` is only passed to libfuse's thread-safe `fuse_session_exited`; `done`
-    // is atomic; the rest is immutable.
-    private let session: OpaquePointer?
-    private let loopThread: pthread_t
-    private let done = Atomic<Bool>(false)
-    static let wakeupSignal = SIGUSR1
-
-    init(session: OpaquePointer?, loopThread: pthread_t) {
-        self.session = session
-        self.loopThread = loopThread
-    }
-
-    func start() {
-        afs_install_wakeup_handler(LoopWaker.wakeupSignal)
-        let thread = Thread { [self] in
-            while !done.load(ordering: .relaxed) {
-                if fuse_session_exited(session) != 0 { pthread_kill(loopThread, LoopWaker.wakeupSignal) }
-                usleep(100_000)
-            }
-        }
-        thread.name = "aether-mount-waker"
-        thread.start()
-    }
-
-    func stop() {
-        done.store(true, ordering: .relaxed)
     }
 }

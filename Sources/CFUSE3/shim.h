@@ -12,25 +12,6 @@ static inline struct fuse_session *afs_session_new(struct fuse_args *args, const
     return fuse_session_new(args, ops, sizeof(struct fuse_lowlevel_ops), userdata);
 }
 
-// The loop that takes the 3.12 configuration object (the header's `fuse_session_loop_mt` is a
-// macro over versioned symbols). An older loop handed a 3.12 object read its version tag as
-// `clone_fd` and a garbage idle limit: a new thread and /dev/fuse descriptor per request.
-int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
-
-static inline int afs_session_loop_mt(struct fuse_session *se, unsigned int max_threads) {
-    struct fuse_loop_config *config = fuse_loop_cfg_create();
-    if (config == NULL) return -1;
-    fuse_loop_cfg_set_max_threads(config, max_threads);
-    // Keep every worker once started. libfuse's default destroys a thread that finds others idle
-    // and starts a new one when none is: under a burst of requests (tar -x, rm -rf) that was a
-    // thread created and destroyed per request (12,490 clone3 calls for one 1,069-entry untar).
-    fuse_loop_cfg_set_idle_threads(config, max_threads);
-    fuse_loop_cfg_set_clone_fd(config, 0);
-    int result = fuse_session_loop_mt_312(se, config);
-    fuse_loop_cfg_destroy(config);
-    return result;
-}
-
 // A read answered from a descriptor: libfuse reads or splices `size` bytes at `offset` from `fd`
 // into the reply (fewer at the end of the file). Replies, with the error if it fails.
 static inline int afs_reply_from_fd(fuse_req_t req, int fd, size_t size, off_t offset) {
@@ -45,8 +26,8 @@ static inline int afs_reply_from_fd(fuse_req_t req, int fd, size_t size, off_t o
 static inline void afs_fi_set_keep_cache(struct fuse_file_info *fi, int on) { fi->keep_cache = on ? 1 : 0; }
 static inline void afs_fi_set_noflush(struct fuse_file_info *fi, int on) { fi->noflush = on ? 1 : 0; }
 
-// A no-op handler for `sig` installed without SA_RESTART, so delivering `sig` to a thread blocked in
-// sem_wait (fuse_loop_mt's main thread) makes it return EINTR and notice that the session exited.
+// A no-op handler for `sig` installed without SA_RESTART, so delivering `sig` to a worker blocked
+// reading /dev/fuse makes the read return EINTR and the worker notice that the session exited.
 #include <signal.h>
 static void afs_wakeup_handler(int sig) { (void)sig; }
 static inline int afs_install_wakeup_handler(int sig) {
