@@ -157,6 +157,7 @@ final class MountedSession: @unchecked Sendable {
     let directory: String
     let log: String
     let fixture: MountFixture
+    private var sanitizerReported = false
 
     init(process: Process, directory: String, log: String, fixture: MountFixture) {
         self.process = process
@@ -200,10 +201,23 @@ final class MountedSession: @unchecked Sendable {
                 sourceLocation: sourceLocation)
             return -1
         }
+        reportSanitizerFindings()
         return process.terminationStatus
     }
 
+    /// Under scripts/tsan.sh the daemon is a ThreadSanitizer build that stops at its first race
+    /// report (halt_on_error): the test then fails on what the dead mount did not do, and this
+    /// puts the report itself in front of the reader.
+    private func reportSanitizerFindings() {
+        guard !sanitizerReported else { return }
+        let log = logText
+        guard let start = log.range(of: "WARNING: ThreadSanitizer") ?? log.range(of: "ThreadSanitizer: CHECK") else { return }
+        sanitizerReported = true
+        Issue.record("the mount's ThreadSanitizer report:\n\(log[start.lowerBound...].prefix(6000))")
+    }
+
     deinit {
+        reportSanitizerFindings()
         if process.isRunning {
             _ = try? fixture.run("/usr/bin/fusermount3", ["-u", "-z", directory])
             process.terminate()
