@@ -206,10 +206,14 @@ struct MountTests {
             import sqlite3, multiprocessing, sys
             db = sys.argv[1]
             def work(n):
-                c = sqlite3.connect(db, timeout=60)
+                # BEGIN IMMEDIATE takes the write lock up front, waiting up to the timeout: a deferred
+                # transaction that holds a read lock when the other writer is committing gets
+                # "database is locked" at once (SQLite's deadlock rule), whatever the timeout.
+                c = sqlite3.connect(db, timeout=60, isolation_level=None)
                 for i in range(40):
+                    c.execute('begin immediate')
                     c.execute('insert into t values (?, ?)', (n, i))
-                    c.commit()
+                    c.execute('commit')
                 c.close()
             if __name__ == '__main__':
                 c = sqlite3.connect(db)

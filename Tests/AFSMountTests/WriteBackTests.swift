@@ -135,7 +135,9 @@ import Testing
     /// service refuses later is reported by the next sync (here: a directory another client
     /// made meanwhile, which the mount still knew as absent).
     @Test func fsyncIsDurableAndRefusalsReachTheNextSync() throws {
-        let f = try SessionFilesystemTests.Fixture(writePolicy: .writeBack)
+        // A TTL no run outlasts: the mount must still hold /z as absent when it is made below (with
+        // 1 s, a slow run, such as under ThreadSanitizer, saw the service's /z and failed at once).
+        let f = try SessionFilesystemTests.Fixture(ttl: .seconds(3600), writePolicy: .writeBack)
         let h = try f.fs.create("/durable.txt", mode: 0o644, flags: O_WRONLY)
         _ = try f.fs.write(h, offset: 0, bytes: Array("kept".utf8))
         try f.fs.fsync(h)
