@@ -61,6 +61,10 @@ public final class AetherServer: Sendable {
         public var ownership: (any SessionOwnership)?
         /// This replica's name, sent with the requests it relays.
         public var replicaName = ""
+        /// Which certificate authorities this replica believes when it relays a request to another
+        /// replica over TLS (`--relay-ca`): the system's store by default, or a private CA's PEM
+        /// file. The other replica's certificate must name the host of its advertised address.
+        public var relayTrust = TLSTrust()
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -80,8 +84,7 @@ public final class AetherServer: Sendable {
     let consoleAssets = ConsoleAssets.load()
     /// Relays requests to the replica that holds their session (nil: one server, nothing to relay).
     let relayClient: HTTPClient?
-    /// Relays gRPC calls to the replica that holds their session (nil: one server, or TLS, whose
-    /// relay is not built yet).
+    /// Relays gRPC calls to the replica that holds their session (nil: one server).
     let grpcRelay: RelayClients?
     static let version = "0.1.0"
 
@@ -95,8 +98,15 @@ public final class AetherServer: Sendable {
         store = try AetherStore.open(
             at: storeDir, options: configuration.storeOptions, chunks: configuration.chunks, catalog: configuration.catalog,
             journals: configuration.journals, ownership: configuration.ownership)
-        relayClient = configuration.ownership == nil ? nil : HTTPClient(eventLoopGroupProvider: .singleton, configuration: AetherServer.relayConfiguration)
-        grpcRelay = configuration.ownership == nil || configuration.tls != nil ? nil : RelayClients()
+        if configuration.ownership == nil {
+            (relayClient, grpcRelay) = (nil, nil)
+        } else {
+            // A fleet is all TLS or all plaintext: a replica over TLS reaches the others' gRPC
+            // listeners over TLS too (their HTTP addresses carry their scheme).
+            let relayTLS = try configuration.relayTrust.clientConfiguration()
+            relayClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AetherServer.relayConfiguration(tls: relayTLS))
+            grpcRelay = RelayClients(trust: configuration.tls == nil ? nil : configuration.relayTrust)
+        }
         if let records = configuration.access {
             access = AccessControl(records: records)
         } else {
@@ -120,8 +130,9 @@ public final class AetherServer: Sendable {
     /// own deadline, which for a change stream is a day), so the relay asks the catalog again; and
     /// long-lived relayed streams (change feeds, long polls) never make other requests wait for a
     /// connection.
-    static var relayConfiguration: HTTPClient.Configuration {
+    static func relayConfiguration(tls: TLSConfiguration) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = tls
         configuration.timeout = .init(connect: .seconds(2))
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
@@ -155,7 +166,7 @@ public final class AetherServer: Sendable {
                 trustForwardedHeaders: configuration.trustForwardedHeaders))
         if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
         if let ownership = configuration.ownership, let relayClient {
-            router.add(middleware: ReplicaForwardingMiddleware(ownership: ownership, client: relayClient, replica: configuration.replicaName))
+            router.add(middleware: ReplicaForwardingMiddleware(ownership: ownership, client: relayClient, replica: configuration.replicaName, trust: configuration.relayTrust))
         }
         let table = APIRouteTable(router: router)
         addServiceRoutes(table)

@@ -1,4 +1,5 @@
 import AFSCore
+import AFSTLS
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
@@ -30,6 +31,8 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
     let client: HTTPClient
     /// This replica's name, sent along with relayed requests.
     let replica: String
+    /// What `client` believes over TLS, to explain a holder whose certificate it refused.
+    let trust: TLSTrust
 
     /// The session a path is about: `/v1/sessions/{id}` and everything below it, except the
     /// collection's own verbs (`/v1/sessions/import`).
@@ -106,7 +109,8 @@ struct ReplicaForwardingMiddleware: RouterMiddleware {
             let body = ResponseBody(asyncSequence: response.body)
             return .answered(Response(status: .init(code: Int(response.status.code)), headers: headers, body: body))
         } catch {
-            let message = "session \(session) is served by replica \(owner) at \(address), which did not answer (\(error))"
+            let reason = trust.explainHandshakeFailure(error).map { $0 + " (--relay-ca)" } ?? "did not answer (\(error))"
+            let message = "session \(session) is served by replica \(owner) at \(address), which \(reason)"
             return started.isMarked ? .failedAfterSending(message + "; the request may or may not have taken effect") : .unreachable(message)
         }
     }

@@ -31,6 +31,13 @@ public struct TLSTrust: Sendable, Equatable {
         return configuration
     }
 
+    /// What to tell the operator when `error` is a failed TLS handshake with a server this trust
+    /// was used for (most often its certificate did not verify); nil for any other error.
+    public func explainHandshakeFailure(_ error: any Error) -> String? {
+        guard let failure = error as? NIOSSLError, case .handshakeFailed(let detail) = failure else { return nil }
+        return "the TLS handshake failed (\(detail)): its certificate must chain to \(source) and name the host it is reached at"
+    }
+
     /// Where the trust comes from, for messages.
     public var source: String { caCertificatePath.map { "the CA in \($0)" } ?? "the system's trust store" }
 }

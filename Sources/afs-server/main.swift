@@ -101,7 +101,10 @@ struct AFSServerCommand: AsyncParsableCommand {
             refused with the old one kept. Without them both ports are plaintext, which is meant for loopback; a
             plaintext listener on another address prints a warning. Behind a TLS-terminating proxy, pass
             --trust-forwarded (AFS_TRUST_FORWARDED=1, [server] trust_forwarded = true) so X-Forwarded-Proto: https
-            counts as TLS; only do so when the proxy is the only way in.
+            counts as TLS; only do so when the proxy is the only way in. Replicas over TLS relay to each other over
+            TLS (HTTPS and gRPC) and verify each other's certificates against the system's trust store, or against
+            the CA certificates in --relay-ca FILE (AFS_RELAY_CA, [server] relay_ca); each certificate must name the
+            host of its replica's --advertise address.
             With --workspaces URL (AFS_WORKSPACES_ENDPOINT, [workspaces] endpoint) it manages afs-vmd's workspaces of
             each tenant's sessions under /v1/workspaces and in the console, with afs-vmd's token from
             AFS_WORKSPACES_TOKEN or [workspaces] token / token_file (and AFS_WORKSPACES_CA_CERT or [workspaces] ca_cert
@@ -128,6 +131,10 @@ struct AFSServerCommand: AsyncParsableCommand {
     var workspaces: String?
     @Flag(name: .customLong("trust-forwarded"), help: "Treat X-Forwarded-Proto: https from the peer as TLS (behind a TLS-terminating proxy only).")
     var trustForwarded = false
+    @Option(
+        name: .customLong("relay-ca"),
+        help: ArgumentHelp("With --catalog and TLS: the PEM CA certificates that other replicas' certificates must chain to (default: the system's).", valueName: "FILE"))
+    var relayCA: String?
     @Option(
         help: ArgumentHelp(
             "With --catalog: where the other replicas reach this one (default http(s)://HOST:PORT of --http; the host name when listening on all addresses).",
@@ -250,6 +257,13 @@ struct AFSServerCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("error: tls: \(error.message)\n".utf8))
             throw ExitCode(1)
+        }
+        configuration.relayTrust = TLSTrust(caCertificatePath: relayCA ?? env["AFS_RELAY_CA"] ?? file?["server.relay_ca"])
+        if let path = configuration.relayTrust.caCertificatePath {
+            do throws(TLSError) { _ = try configuration.relayTrust.clientConfiguration() } catch {
+                FileHandle.standardError.write(Data("error: --relay-ca (AFS_RELAY_CA, [server] relay_ca) \(path): \(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
         }
         configuration.trustForwardedHeaders = trustForwarded || ["1", "true", "yes"].contains((env["AFS_TRUST_FORWARDED"] ?? file?["server.trust_forwarded"] ?? "").lowercased())
         if configuration.tls == nil {

@@ -353,4 +353,61 @@ import Testing
         }
         #expect(try a.request("GET", "/v1/sessions/\(id)/files/streamed.bin").body == Data(repeating: 7, count: 300_000) + Data("end".utf8))
     }
+
+    /// A fleet over TLS relays over TLS, HTTP and gRPC alike, and believes only the CA it was
+    /// given: a replica told to trust another CA cannot reach the holder (503 naming it, gRPC
+    /// UNAVAILABLE) and takes nothing over, and an unreadable --relay-ca stops the server at start.
+    @Test func aFleetOverTLSRelaysOverTLSAndChecksTheHolder() async throws {
+        let store = try ClusteredBackends.start().newStore()
+        let root = "/var/tmp/afs-replicas-\(UUID().uuidString.prefix(8))"
+        let strangers = try TestPKI(directory: root + "/other-ca", name: "a CA the fleet does not use")
+        func replica(_ name: String, trusting ca: String) throws -> ServerHarness {
+            let pair = try TestPKI.shared.issue("relay-\(name)-\(UUID().uuidString.prefix(6))")
+            return try ServerHarness(
+                data: root + "/" + name, arguments: store.arguments + ["--tls-cert", pair.certificatePath, "--tls-key", pair.keyPath, "--relay-ca", ca],
+                environment: store.environment)
+        }
+        let a = try replica("a", trusting: TestPKI.shared.caPath)
+        let b = try replica("b", trusting: TestPKI.shared.caPath)
+        let c = try replica("c", trusting: strangers.caPath)
+        defer {
+            for s in [a, b, c] { s.stop() }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        #expect(a.base.hasPrefix("https://") && b.base.hasPrefix("https://"))
+        let id = try #require(try a.request("POST", "/v1/sessions", json: ["name": "tls", "source": ["kind": "blank"]]).object()["id"] as? String)
+        #expect(try a.request("PUT", "/v1/sessions/\(id)/files/held.txt", body: Data("written through a".utf8)).status == 201)  // a holds it
+
+        // HTTP through b: relayed to a over HTTPS (a is alive, so b cannot take the session).
+        let read = try b.request("GET", "/v1/sessions/\(id)/files/held.txt")
+        #expect(read.status == 200 && read.text == "written through a", "\(read.status) \(read.text)")
+        #expect(try b.request("PUT", "/v1/sessions/\(id)/files/via-b.txt", body: Data("through b".utf8)).status == 201)
+
+        // gRPC through b: relayed to a's gRPC listener over TLS.
+        let metadata = GRPCTests.auth(b.adminToken)
+        try await GRPCTests().withClients(b) { clients in
+            let (data, _) = try await GRPCTests.read(clients, metadata, session: id, path: "/via-b.txt")
+            #expect(String(decoding: data, as: UTF8.self) == "through b")
+            try await GRPCTests.write(clients, metadata, session: id, path: "/grpc.txt", pieces: [Data("over tls".utf8)])
+        }
+        #expect(try a.request("GET", "/v1/sessions/\(id)/files/grpc.txt").text == "over tls")
+
+        // c believes another CA: a's certificate is refused, so nothing is relayed to a, and since
+        // a is alive c does not take the session either.
+        let refused = try c.request("GET", "/v1/sessions/\(id)/files/held.txt")
+        #expect(refused.status == 503 && refused.text.contains("certificate"), "\(refused.status) \(refused.text)")
+        let grpcRefused = await GRPCTests.code {
+            try await GRPCTests().withClients(c) { clients in
+                _ = try await GRPCTests.read(clients, GRPCTests.auth(c.adminToken), session: id, path: "/held.txt")
+            }
+        }
+        #expect(grpcRefused == .unavailable)
+        #expect(try a.request("GET", "/v1/sessions/\(id)/files/held.txt").text == "written through a")
+
+        // A --relay-ca that is not a PEM file of certificates is called out at start.
+        try "not a certificate".write(toFile: root + "/bad-ca.pem", atomically: true, encoding: .utf8)
+        let pair = try TestPKI.shared.issue("relay-bad-\(UUID().uuidString.prefix(6))")
+        let bad = try TLSTests.startAndStop(["--tls-cert", pair.certificatePath, "--tls-key", pair.keyPath, "--relay-ca", root + "/bad-ca.pem"])
+        #expect(bad.status == 1 && bad.stderr.contains("--relay-ca") && bad.stderr.contains("bad-ca.pem"), "\(bad)")
+    }
 }

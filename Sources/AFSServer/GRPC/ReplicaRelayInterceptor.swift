@@ -1,5 +1,6 @@
 import AFSCore
 import AFSSupport
+import AFSTLS
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -145,22 +146,46 @@ struct RelayDeserializer<Message>: MessageDeserializer {
 
 /// One gRPC client per replica relayed to, connected on first use and kept.
 final class RelayClients: Sendable {
+    /// The CAs believed when the fleet runs over TLS; nil: plaintext.
+    private let trust: TLSTrust?
     private let clients = Mutex<[String: (client: GRPCClient<HTTP2ClientTransport.Posix>, task: Task<Void, Never>)]>([:])
 
-    /// The client for `target` (`HOST:PORT`).
+    init(trust: TLSTrust?) {
+        self.trust = trust
+    }
+
+    /// The client for `target` (`HOST:PORT`). Over TLS the replica's certificate must chain to
+    /// `trust` and name `HOST` (an IP address is checked against the certificate's IP entries).
     func client(for target: String) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
         try clients.withLock { table in
             if let existing = table[target] { return existing.client }
             guard let hostPort = HostPort(target) else {
                 throw RPCError(code: .internalError, message: "replica gRPC address \(target) is not HOST:PORT")
             }
-            let transport = try HTTP2ClientTransport.Posix(
-                target: hostPort.host.contains(":") ? .ipv6(address: hostPort.host, port: hostPort.port) : .dns(host: hostPort.host, port: hostPort.port),
-                transportSecurity: .plaintext)
+            // An address literal is not a name: over TLS it must not be sent as the SNI host name
+            // (an IP there is refused before connecting); the certificate is checked against the
+            // connected address instead.
+            var v4 = in_addr()
+            let (host, port) = (hostPort.host, hostPort.port)
+            let transport =
+                if host.contains(":") {
+                    try HTTP2ClientTransport.Posix(target: .ipv6(address: host, port: port), transportSecurity: security)
+                } else if inet_pton(AF_INET, host, &v4) == 1 {
+                    try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security)
+                } else {
+                    try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security)
+                }
             let client = GRPCClient(transport: transport)
             let task = Task { _ = try? await client.runConnections() }
             table[target] = (client, task)
             return client
+        }
+    }
+
+    private var security: HTTP2ClientTransport.Posix.TransportSecurity {
+        guard let trust else { return .plaintext }
+        return .tls { configuration in
+            configuration.trustRoots = trust.caCertificatePath.map { .certificates([.file(path: $0, format: .pem)]) } ?? .systemDefault
         }
     }
 
