@@ -265,6 +265,55 @@ public final class ContentCache: Sendable {
         return usage
     }
 
+    /// A sparse file for content `id` (of `size` bytes) that is not cached, to be filled block by
+    /// block as it is read (``PartialContent``). It lives in the temporary directory: a crash
+    /// leaves it to the hourly clean-up at the next start, never as an entry.
+    func makePartial(_ id: String, size: UInt64) throws(AFSError) -> PartialContent {
+        guard ContentCache.isValidID(id) else { throw AFSError(.corrupted, "content id '\(id.prefix(80))' is not a hex digest") }
+        let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(RandomID.hex(bytes: 4)).partial"
+        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            unlink(temporary)
+            throw AFSError(.io, "cannot size \(temporary) to \(size) bytes: \(message)")
+        }
+        misses.add(1, ordering: .relaxed)
+        return PartialContent(id: id, size: size, path: temporary, descriptor: fd)
+    }
+
+    /// Makes a complete ``PartialContent`` the entry for its ID, if its bytes hash to that ID
+    /// (throws `corrupted` otherwise: some block came from another version of the file). Its
+    /// descriptor stays valid for readers either way.
+    func adopt(_ partial: PartialContent) throws(AFSError) {
+        defer { close(partial.descriptor) }
+        guard try ChunkedContent.contentID(ofDescriptor: partial.descriptor).hex == partial.id else {
+            unlink(partial.path)
+            throw AFSError(.corrupted, "the blocks read of content \(partial.id) do not hash to it (the file changed while it was read)")
+        }
+        let target = path(for: partial.id)
+        mkdir(contentDirectory + "/" + partial.id.prefix(2), 0o755)
+        guard rename(partial.path, target) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(partial.path)
+            throw AFSError(.io, "cannot move fetched content into \(target): \(message)")
+        }
+        index.withLock { ix in
+            ix.clock += 1
+            if let old = ix.entries[partial.id] { ix.bytes -= old.size }
+            ix.entries[partial.id] = Entry(size: partial.size, lastUse: ix.clock)
+            ix.bytes += partial.size
+        }
+        evictIfNeeded(keeping: partial.id)
+    }
+
+    /// Drops a ``PartialContent`` that will not be completed (the mount is ending).
+    func discard(_ partial: PartialContent) {
+        close(partial.descriptor)
+        unlink(partial.path)
+    }
+
     /// Whether `id` is held (by this index; another process may have evicted it since).
     func contains(_ id: String) -> Bool {
         index.withLock { $0.entries[id] != nil }

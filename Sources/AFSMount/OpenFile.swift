@@ -47,9 +47,15 @@ final class OpenFile: Sendable {
     let state: Locked<State>
     /// Serialises uploads and renames of this file, so an upload never lands on a stale path.
     let transfer = Locked(())
+    /// For a large file opened before it was cached: the content its reads are served from until
+    /// a scratch copy replaces it, fetched as reads reach each block.
+    let partial: PartialContent?
 
-    init(path: String, mode: UInt32, remote: FileAttributes?, readDescriptor: Int32, scratch: Int32?, dirty: Bool) {
+    init(
+        path: String, mode: UInt32, remote: FileAttributes?, readDescriptor: Int32, scratch: Int32?, dirty: Bool, partial: PartialContent? = nil
+    ) {
         state = Locked(State(path: path, mode: mode & 0o7777, remote: remote, readDescriptor: readDescriptor, scratch: scratch, dirty: dirty))
+        self.partial = partial
     }
 
     var path: String { state.withLock { $0.path } }

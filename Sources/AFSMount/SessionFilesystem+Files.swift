@@ -56,6 +56,13 @@ extension SessionFilesystem {
                 return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: -1, scratch: nil, dirty: false)
             }
             guard let id = attributes.contentID else { throw Errno.io }
+            if attributes.size >= SessionFilesystem.partialFetchThreshold, !cache.contains(id) {
+                let partial: PartialContent
+                do { partial = try partialContent(id, size: attributes.size) } catch { throw Errno(error) }
+                let fd = dup(partial.descriptor)
+                guard fd >= 0 else { throw Errno(errno) }
+                return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false, partial: partial)
+            }
             do {
                 let fd = try cache.open(id, size: attributes.size) { (fd) throws(AFSError) in
                     try service.copyFile(session, path: path, to: fd)
@@ -114,6 +121,7 @@ extension SessionFilesystem {
 
     public func read(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> [UInt8] {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        try fill(file, offset: offset, count: count)
         let bytes = try file.read(offset: offset, count: count)
         metrics.add(read: bytes.count)
         return bytes
@@ -123,6 +131,7 @@ extension SessionFilesystem {
     /// (no copy through this process). Counts the bytes the read will return.
     func readDescriptor(_ handle: UInt64, offset: UInt64, count: Int) throws(Errno) -> Int32 {
         guard let file = openFile(handle: handle) else { throw Errno.badDescriptor }
+        try fill(file, offset: offset, count: count)
         let fd = file.state.withLock { $0.readDescriptor }
         guard fd >= 0 else { throw Errno.badDescriptor }
         var st = Glibc.stat()
@@ -130,6 +139,41 @@ extension SessionFilesystem {
             metrics.add(read: min(count, Int(UInt64(st.st_size) - offset)))
         }
         return fd
+    }
+
+    /// The content being fetched block by block for `id`, shared by every open of it.
+    func partialContent(_ id: String, size: UInt64) throws(AFSError) -> PartialContent {
+        if let existing = partials.withLock({ $0[id] }) { return existing }
+        let made = try cache.makePartial(id, size: size)
+        let (kept, lost) = partials.withLock { table -> (PartialContent, PartialContent?) in
+            if let raced = table[id] { return (raced, made) }
+            table[id] = made
+            return (made, nil)
+        }
+        if let lost { cache.discard(lost) }
+        return kept
+    }
+
+    /// Fetches what a read of `count` bytes at `offset` needs of a file served from a
+    /// ``PartialContent``, checking that the service still holds that content (close-to-open:
+    /// a handle reads the version it opened, so a file replaced since cannot be finished from
+    /// its new bytes: `ESTALE`, as NFS answers). The last block makes it a cache entry.
+    func fill(_ file: OpenFile, offset: UInt64, count: Int) throws(Errno) {
+        guard let partial = file.partial, file.state.withLock({ $0.scratch == nil }) else { return }
+        let path = file.path
+        let completed = try partial.ensure(offset: offset, count: count) { (start, length) throws(Errno) -> [UInt8] in
+            let bytes = try call("read", path) { () throws(AFSError) in try service.readFile(session, path: path, offset: start, length: length) }
+            let now = try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) }
+            guard now.contentID == partial.id else {
+                log("\(path) changed at the service while its previous version was being read here; the open handle can no longer read it (ESTALE)")
+                throw Errno(ESTALE)
+            }
+            metrics.add(downloaded: UInt64(bytes.count))
+            return bytes
+        }
+        guard completed else { return }
+        partials.withLock { table in if table[partial.id] === partial { table[partial.id] = nil } }
+        do { try cache.adopt(partial) } catch { log("content \(partial.id) of \(path) was not kept in the cache: \(error.message)") }
     }
 
     public func write(_ handle: UInt64, offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
@@ -456,6 +500,8 @@ extension SessionFilesystem {
             log("unmount: \(failure.operation) \(failure.path) failed: \(failure.error)")
         }
         accessTimes.flush()
+        // Partly fetched contents are not entries; open handles keep their own descriptors.
+        for partial in partials.withLock({ table in defer { table = [:] }; return Array(table.values) }) { cache.discard(partial) }
     }
 
     /// Publishes every write acknowledged so far (what each file's flush does, for every file

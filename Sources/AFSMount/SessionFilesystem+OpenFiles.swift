@@ -56,6 +56,8 @@ extension SessionFilesystem {
             if truncating { try file.truncate(to: 0) }
             return
         }
+        // The copy needs every byte of a file still being fetched as it is read.
+        if !truncating, let partial = file.partial { try fill(file, offset: 0, count: Int(partial.size)) }
         let scratch = try makeScratch()
         let result: Result<Void, Errno> = file.state.withLock { s in
             if s.scratch != nil {

@@ -42,6 +42,11 @@ public final class SessionFilesystem: Sendable {
     let writeBack: WriteBack
     let log: @Sendable (String) -> Void
     let files = Locked(FileTable())
+    /// Large files being fetched block by block as they are read, by content ID.
+    let partials = Locked([String: PartialContent]())
+    /// Files at least this large are fetched as they are read (``PartialContent``); smaller ones
+    /// whole at their first open, in one service call.
+    static let partialFetchThreshold: UInt64 = 2 << 20
 
     struct FileTable {
         var byPath: [String: OpenFile] = [:]
