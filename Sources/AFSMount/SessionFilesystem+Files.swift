@@ -162,12 +162,17 @@ extension SessionFilesystem {
         guard let partial = file.partial, file.state.withLock({ $0.scratch == nil }) else { return }
         let path = file.path
         let completed = try partial.ensure(offset: offset, count: count) { (start, length) throws(Errno) -> [UInt8] in
-            let bytes = try call("read", path) { () throws(AFSError) in try service.readFile(session, path: path, offset: start, length: length) }
-            let now = try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) }
-            guard now.contentID == partial.id else {
-                log("\(path) changed at the service while its previous version was being read here; the open handle can no longer read it (ESTALE)")
+            let read = Result { () throws(Errno) -> [UInt8] in
+                try call("read", path) { () throws(AFSError) in try service.readFile(session, path: path, offset: start, length: length) }
+            }
+            // Asked after the read, whether it worked or not: a file removed or replaced since the
+            // open fails its read (or returns other bytes) and is stale either way.
+            let current = try? call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) }
+            guard let current, current.contentID == partial.id else {
+                log("\(path) was replaced or removed at the service while the version opened here was being read; that handle can read no further (ESTALE)")
                 throw Errno(ESTALE)
             }
+            let bytes = try read.get()
             metrics.add(downloaded: UInt64(bytes.count))
             return bytes
         }

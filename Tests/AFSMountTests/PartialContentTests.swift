@@ -92,6 +92,17 @@ import Testing
         // What was fetched of the version it opened stays readable.
         #expect(try f.fs.read(h, offset: 10, count: 10) == Array(old[10..<20]))
         try f.fs.release(h)
+
+        // Removed, or replaced by a shorter file: stale too, not a short read or EIO.
+        try f.store.writeFile(f.session, path: "/g.bin", data: old)
+        let g = try f.fs.open("/g.bin", flags: O_RDONLY)
+        try f.store.writeFile(f.session, path: "/g.bin", data: Array(old[0..<10]))
+        #expect(throws: Errno(ESTALE)) { try f.fs.read(g, offset: UInt64(3 * Self.block), count: 100) }
+        try f.fs.release(g)
+        let r = try f.fs.open("/f.bin", flags: O_RDONLY)
+        try f.store.remove(f.session, path: "/f.bin")
+        #expect(throws: Errno(ESTALE)) { try f.fs.read(r, offset: 0, count: 100) }
+        try f.fs.release(r)
     }
 
     @Test func openingForWriteFetchesTheRestFirst() throws {
