@@ -81,21 +81,13 @@ final class OpenFile: Sendable {
     /// Writes into the scratch copy (which the caller made sure exists).
     func write(offset: UInt64, bytes: [UInt8]) throws(Errno) -> Int {
         guard let fd = state.withLock({ $0.scratch }) else { throw Errno.badDescriptor }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Errno(errno)
-            }
-            done += n
-        }
+        try Errno.writeAll(bytes, to: fd, at: offset)
         // Marked after the bytes landed: an upload that started before still sees dirty and runs again.
         state.withLock {
             $0.dirty = true
             $0.pendingMtime = nil
         }
-        return done
+        return bytes.count
     }
 
     func truncate(to size: UInt64) throws(Errno) {

@@ -70,7 +70,7 @@ final class PartialContent: Sendable {
                 let length = min(UInt64(end + 1) * block, size) - start
                 let bytes = try fetch(start, length)
                 guard UInt64(bytes.count) == length else { throw Errno.io }
-                try write(bytes, at: start)
+                try Errno.writeAll(bytes, to: descriptor, at: start)
                 present.withLock { p in
                     for i in index...end { p[i] = true }
                     blocks = p
@@ -79,18 +79,6 @@ final class PartialContent: Sendable {
                 index = end + 1
             }
             return filledAny && !blocks.contains(false)
-        }
-    }
-
-    private func write(_ bytes: [UInt8], at offset: UInt64) throws(Errno) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Errno(errno)
-            }
-            done += n
         }
     }
 }
