@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="/opt/swift/usr/bin:$PATH"
-suites='GCTests|SessionTests|CoordinationTests|ChunkLogTests|BlockingTests|WriteBackTests|MountPiecesTests|MountControlPiecesTests|ContentCacheTests|RateLimitTests|ServerTests/concurrentWritersToOneSession|GRPCTests'
+suites='GCTests|SessionTests|CoordinationTests|ChunkLogTests|BlockingTests|WriteBackTests|MountPiecesTests|MountControlPiecesTests|ContentCacheTests|PartialContentTests|RateLimitTests|ServerTests/concurrentWritersToOneSession|GRPCTests'
 if [ "${1:-}" = "--filter" ] && [ $# -ge 2 ]; then suites="$2"; fi
 if [ "${1:-}" = "--mount" ]; then suites='AFSMountTests\.'; fi
 # Third-party false positives only (see the file); memory bounds mean nothing under TSan's shadow
