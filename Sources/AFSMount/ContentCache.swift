@@ -285,9 +285,8 @@ public final class ContentCache: Sendable {
 
     /// Makes a complete ``PartialContent`` the entry for its ID, if its bytes hash to that ID
     /// (throws `corrupted` otherwise: some block came from another version of the file). Its
-    /// descriptor stays valid for readers either way.
+    /// descriptor stays valid for readers either way (it closes with the last reference).
     func adopt(_ partial: PartialContent) throws(AFSError) {
-        defer { close(partial.descriptor) }
         guard try ChunkedContent.contentID(ofDescriptor: partial.descriptor).hex == partial.id else {
             unlink(partial.path)
             throw AFSError(.corrupted, "the blocks read of content \(partial.id) do not hash to it (the file changed while it was read)")
@@ -310,7 +309,6 @@ public final class ContentCache: Sendable {
 
     /// Drops a ``PartialContent`` that will not be completed (the mount is ending).
     func discard(_ partial: PartialContent) {
-        close(partial.descriptor)
         unlink(partial.path)
     }
 

@@ -24,7 +24,10 @@ final class PartialContent: Sendable {
     let size: UInt64
     /// The sparse file, in the cache's temporary directory until adopted.
     let path: String
-    /// Read-write; readers get their own `dup` (``OpenFile`` closes its descriptors).
+    /// Read-write; readers get their own `dup` (``OpenFile`` closes its descriptors). Closed
+    /// with the last reference, never earlier: an open may still be taking its `dup` from a
+    /// partial that another thread has just completed and adopted, and a closed number could
+    /// already name another file.
     let descriptor: Int32
     private let present: Locked<[Bool]>
     /// One fill at a time: a second reader of a missing block waits for the first to land it.
@@ -37,6 +40,8 @@ final class PartialContent: Sendable {
         self.descriptor = descriptor
         present = Locked([Bool](repeating: false, count: Int((size + PartialContent.blockSize - 1) / PartialContent.blockSize)))
     }
+
+    deinit { close(descriptor) }
 
     /// Whether every block has been fetched.
     var isComplete: Bool { present.withLock { !$0.contains(false) } }
