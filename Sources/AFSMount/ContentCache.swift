@@ -147,13 +147,13 @@ public final class ContentCache: Sendable {
             forget(id)
         }
         misses.add(1, ordering: .relaxed)
-        try fetchEntry(id, size: size, target: target, fetch: fetch)
+        try fetchEntry(id, size: size, fetch: fetch)
         let opened = Glibc.open(target, O_RDONLY | O_CLOEXEC)
         guard opened >= 0 else { throw AFSError(.io, "cannot open cached content \(target): \(String(cString: strerror(errno)))") }
         return opened
     }
 
-    private func fetchEntry(_ id: String, size: UInt64, target: String, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) {
+    private func fetchEntry(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) {
         let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(RandomID.hex(bytes: 4))"
         let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
@@ -164,9 +164,20 @@ public final class ContentCache: Sendable {
             guard fstat(fd, &st) == 0, UInt64(st.st_size) == size else {
                 throw AFSError(.corrupted, "fetched \(st.st_size) bytes for content \(id), expected \(size)")
             }
-            // Only bytes that hash to the ID enter the cache: the file may have changed between
-            // learning its ID and fetching it, and every session on the machine shares entries.
-            guard try ChunkedContent.contentID(ofDescriptor: fd).hex == id else {
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try admit(temporary, descriptor: fd, as: id, size: size)
+    }
+
+    /// Makes the complete file `temporary` (open as `descriptor`) the entry for `id`, or removes
+    /// it. Only bytes that hash to the ID enter the cache: the file may have changed between
+    /// learning its ID and fetching it, and every session on the machine shares entries.
+    private func admit(_ temporary: String, descriptor: Int32, as id: String, size: UInt64) throws(AFSError) {
+        let target = path(for: id)
+        do throws(AFSError) {
+            guard try ChunkedContent.contentID(ofDescriptor: descriptor).hex == id else {
                 throw AFSError(.corrupted, "fetched bytes do not hash to content \(id) (the file changed meanwhile)")
             }
             mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
@@ -287,24 +298,7 @@ public final class ContentCache: Sendable {
     /// (throws `corrupted` otherwise: some block came from another version of the file). Its
     /// descriptor stays valid for readers either way (it closes with the last reference).
     func adopt(_ partial: PartialContent) throws(AFSError) {
-        guard try ChunkedContent.contentID(ofDescriptor: partial.descriptor).hex == partial.id else {
-            unlink(partial.path)
-            throw AFSError(.corrupted, "the blocks read of content \(partial.id) do not hash to it (the file changed while it was read)")
-        }
-        let target = path(for: partial.id)
-        mkdir(contentDirectory + "/" + partial.id.prefix(2), 0o755)
-        guard rename(partial.path, target) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(partial.path)
-            throw AFSError(.io, "cannot move fetched content into \(target): \(message)")
-        }
-        index.withLock { ix in
-            ix.clock += 1
-            if let old = ix.entries[partial.id] { ix.bytes -= old.size }
-            ix.entries[partial.id] = Entry(size: partial.size, lastUse: ix.clock)
-            ix.bytes += partial.size
-        }
-        evictIfNeeded(keeping: partial.id)
+        try admit(partial.path, descriptor: partial.descriptor, as: partial.id, size: partial.size)
     }
 
     /// Drops a ``PartialContent`` that will not be completed (the mount is ending).

@@ -43,9 +43,6 @@ final class PartialContent: Sendable {
 
     deinit { close(descriptor) }
 
-    /// Whether every block has been fetched.
-    var isComplete: Bool { present.withLock { !$0.contains(false) } }
-
     /// Makes sure bytes `offset..<offset+count` (clipped to the content) are in ``descriptor``,
     /// fetching the missing blocks with `fetch(offset, length)`, which must return exactly
     /// `length` bytes of this content. Returns whether this call completed the content.
