@@ -122,13 +122,14 @@ struct GlobalOptions: ParsableArguments {
         return false
     }
 
-    func openStore() throws -> any AetherService {
+    func openStore(tuning: (inout AetherStore.Options) -> Void = { _ in }) throws -> any AetherService {
         do {
             switch try target() {
             case .embedded(let dir):
                 // Wait briefly for another aether process (a follower polling, a concurrent write) to let go.
                 var options = AetherStore.Options()
                 options.lockWait = 10
+                tuning(&options)
                 return try AetherStore.open(at: dir, options: options)
             case .remote(let endpoint, let token, let trust):
                 return try RemoteStore(endpoint: endpoint, token: token, trust: trust)
@@ -160,8 +161,8 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the store (or connects), runs `body`, closes, and turns errors into one-line messages.
-    func run(_ body: (any AetherService) throws(AFSError) -> Void) throws {
-        let store = try openStore()
+    func run(tuning: (inout AetherStore.Options) -> Void = { _ in }, _ body: (any AetherService) throws(AFSError) -> Void) throws {
+        let store = try openStore(tuning: tuning)
         do {
             try body(store)
             try store.close()

@@ -212,9 +212,13 @@ struct StoreCommand: ParsableCommand {
         @Argument var id: String
         @Option var count: Int = 1_000_000
         @Option var seed: UInt64 = 1
+        /// A small value makes the chunk index merge all the time, so a kill lands mid-merge.
+        @Option var indexMemoryEntries: Int?
 
         func run() throws {
-            try global.run { (store) throws(AFSError) in
+            try global.run(tuning: { options in
+                if let indexMemoryEntries { options.indexMemoryEntries = indexMemoryEntries }
+            }) { (store) throws(AFSError) in
                 for i in 0..<count {
                     let data = WriteStorm.content(i, seed: seed)
                     try store.writeFile(id, path: "/storm/f\(i % 50)", data: data, mode: nil, context: .anonymous)

@@ -42,14 +42,14 @@ import Testing
             try log.sync()
             unsynced = try Self.put(log, 10, seed: 2)
             // Lost: the third unsynced record's last blocks never reached the disk (zeroes).
-            let lost = log.location(of: unsynced[2])!
+            let lost = try log.location(of: unsynced[2])!
             let file = try POSIXFile.open(dir.path + Self.segment, flags: O_RDWR)
             try file.write([UInt8](repeating: 0, count: lost.recordSize - 512), at: Int64(lost.offset) + 512)
         }
         let log = try ChunkLog.open(directory: dir.path)
         for id in synced { #expect(try log.get(id).count == 3000) }
         for id in unsynced.prefix(2) { #expect(try log.get(id).count == 3000, "complete records before the loss stay") }
-        for id in unsynced.dropFirst(2) { #expect(log.location(of: id) == nil, "nothing after the loss is served") }
+        for id in unsynced.dropFirst(2) { #expect(try log.location(of: id) == nil, "nothing after the loss is served") }
         #expect(log.recoveredTail?.recordsDropped == 7)
         // The log goes on from there, and that survives a reopen.
         let fresh = try log.put(.chunk, Array("after the cut".utf8))
@@ -66,11 +66,11 @@ import Testing
             try log.sync()
             let gone = try log.put(.chunk, Array("lost whole".utf8))
             after = try Self.put(log, 3, seed: 8)
-            let lost = log.location(of: gone)!
+            let lost = try log.location(of: gone)!
             try POSIXFile.open(whole.path + Self.segment, flags: O_RDWR).write([UInt8](repeating: 0, count: lost.recordSize), at: Int64(lost.offset))
         }
         let reopened = try ChunkLog.open(directory: whole.path)
-        for id in after { #expect(reopened.location(of: id) == nil) }
+        for id in after { #expect(try reopened.location(of: id) == nil) }
     }
 
     /// Damage to records that were durable is still refused, whichever proof is left: the synced

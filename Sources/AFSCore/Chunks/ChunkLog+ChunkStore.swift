@@ -13,12 +13,12 @@ extension ChunkLog: ChunkStore {
         var headDead: Int64 = 0
         var headTotal: Int64 = 0
         let current = head.segment
-        for (id, loc) in indexSnapshot() where loc.segment == current {
+        for (id, loc) in try indexSnapshot() where loc.segment == current {
             headTotal += Int64(loc.recordSize)
             if !liveSet.contains(id) { headDead += Int64(loc.recordSize) }
         }
         if headTotal > 0, Double(headTotal - headDead) / Double(headTotal) < liveRatioThreshold { try sealHead() }
-        let index = indexSnapshot()
+        let index = try indexSnapshot()
         let headSegment = head.segment
         var bySegment: [UInt32: (live: [ChunkID], dead: [ChunkID], liveBytes: Int64, deadBytes: Int64)] = [:]
         for (id, loc) in index where loc.segment != headSegment {
@@ -56,8 +56,8 @@ extension ChunkLog: ChunkStore {
         return report
     }
 
-    func storedSizes() -> [ChunkID: Int] {
-        indexSnapshot().mapValues { $0.recordSize }
+    func storedSizes() throws(AFSError) -> [ChunkID: Int] {
+        try indexSnapshot().mapValues { $0.recordSize }
     }
 
     func usage() -> ChunkStoreUsage {
@@ -69,7 +69,9 @@ extension ChunkLog: ChunkStore {
     /// that the index agrees. Problems name segment and offset.
     func verifyRecords() throws(AFSError) -> ChunkVerification {
         var report = ChunkVerification()
-        let index = indexSnapshot()
+        report.problems = verifyIndexFile()
+        // A damaged index file is reported above; the records are still checked against it.
+        let index = report.problems.isEmpty ? try indexSnapshot() : [:]
         for n in segmentNumbers() {
             let path = segmentPath(n)
             guard let file = try? POSIXFile.open(path, flags: O_RDONLY) else {

@@ -2,11 +2,13 @@ import Foundation
 import Synchronization
 
 /// The append-only, content-addressed chunk log: numbered, preallocated segment files holding
-/// checksummed records, with an in-memory index from chunk ID to location.
+/// checksummed records, with an index from chunk ID to location kept on disk (``ChunkIndex``).
 ///
 /// Writers hash and compress on their own thread and append under a short lock; durability comes
-/// from `sync()`, a group commit shared by all concurrent writers. On open the index is loaded from
-/// the last index checkpoint and the log after it is scanned; a torn tail is truncated, and a bad
+/// from `sync()`, a group commit shared by all concurrent writers. On open the index file is
+/// opened (not read) and the log after the position it covers is scanned; the changes since are
+/// held in memory and merged into a new index file in the background once they pass
+/// `Options.indexMemoryEntries`. A torn tail is truncated, and a bad
 /// record followed by good ones is reported as corruption naming the segment and offset, unless
 /// the records' sync epochs show that none of it can have been durable (a power cut that kept some
 /// unsynced blocks and lost earlier ones): then that tail is truncated too.
@@ -23,17 +25,26 @@ final class ChunkLog: @unchecked Sendable {
 
     struct Options: Sendable {
         var segmentSize: Int64 = 64 << 20
-        /// Write an index checkpoint after this many appended bytes, so reopening scans little.
+        /// Merge the index after this many appended bytes, so reopening scans little.
         var checkpointEvery: Int64 = 256 << 20
-        /// On close, checkpoint only when at least this much was appended since the last one: a
-        /// short CLI call should not rewrite the whole index, and a small tail scans in milliseconds.
+        /// On close, merge only when at least this much was appended since the last merge (or a
+        /// quarter of `indexMemoryEntries` changed): a short CLI call should not rewrite the whole
+        /// index, and a small tail scans in milliseconds.
         var checkpointOnCloseAfter: Int64 = 8 << 20
+        /// Index changes held in memory before they are merged into the index file (about 80
+        /// bytes each): what bounds the index's memory whatever the store's size.
+        var indexMemoryEntries = 32_768
     }
 
     let directory: String
     let options: Options
     private let lock = NSLock()
-    private var index: [ChunkID: ChunkLocation] = [:]
+    private var index = ChunkIndex(base: nil)
+    /// Held by the one merge that may run at a time.
+    private let mergeLock = NSLock()
+    private var mergeScheduled = false
+    /// Set by `close`: no background merge starts after it.
+    private var closing = false
     private var segments: [UInt32: POSIXFile] = [:]
     /// Segments replaced by GC: unlinked, kept open until close so in-flight readers finish.
     private var retired: [POSIXFile] = []
@@ -49,6 +60,9 @@ final class ChunkLog: @unchecked Sendable {
     private let syncEpoch = Atomic<UInt16>(0)
     /// What recovery dropped at open as a power cut's unsynced tail, if anything.
     private(set) var recoveredTail: RecoveredTail?
+    /// What opening repaired or upgraded (a missing or damaged index rebuilt, a format-1 index
+    /// upgraded), one sentence each, for the owner to report.
+    private(set) var recoveryNotes: [String] = []
 
     /// An unsynced tail dropped at open: the torn or lost record at `offset` of `segment`, and
     /// the complete records after it that had reached the disk out of order.
@@ -94,15 +108,41 @@ final class ChunkLog: @unchecked Sendable {
     private func recover() throws(AFSError) {
         var numbers = try listSegmentNumbers()
         var scanFrom: (segment: UInt32, offset: Int64)?
-        if let ckpt = try IndexCheckpoint.load(path: checkpointPath), numbers.contains(ckpt.segment) {
-            index = ckpt.entries
-            scanFrom = (ckpt.segment, ckpt.offset)
+        // A merge killed before its rename leaves its temporary file: never used, removed.
+        unlink(checkpointPath + ".tmp")
+        // Whether the index must be written before the log is used (rebuilt or upgraded).
+        var persist = false
+        switch try ChunkIndexFile.open(path: checkpointPath) {
+        case .absent:
+            if !numbers.isEmpty {
+                recoveryNotes.append("the chunk index \(checkpointPath) is missing: rebuilt it from the log")
+                persist = true
+            }
+        case .damaged(let why):
+            recoveryNotes.append("the chunk index \(checkpointPath) is unusable (\(why)): rebuilt it from the log")
+            persist = true
+        case .legacy(let ckpt):
+            persist = true
+            if numbers.contains(ckpt.segment) {
+                for (id, loc) in ckpt.entries { try index.set(id, loc) }
+                scanFrom = (ckpt.segment, ckpt.offset)
+                recoveryNotes.append("upgraded the chunk index \(checkpointPath) from format 1 to format 2")
+            } else {
+                recoveryNotes.append("the format-1 chunk index \(checkpointPath) names a missing segment: rebuilt it from the log")
+            }
+        case .index(let file):
+            if numbers.contains(file.segment) {
+                index = ChunkIndex(base: file)
+                scanFrom = (file.segment, file.offset)
+            } else {
+                recoveryNotes.append("the chunk index \(checkpointPath) covers segment \(file.segment), which is missing: rebuilt it from the log")
+                persist = true
+            }
         }
         // Segments wholly before the checkpoint that no entry points into are leftovers of a GC
         // that crashed between writing its checkpoint and unlinking: remove them.
         if let from = scanFrom {
-            var referenced = Set<UInt32>()
-            for loc in index.values { referenced.insert(loc.segment) }
+            let referenced = Set(index.segmentCounts.keys)
             for n in numbers where n < from.segment && !referenced.contains(n) {
                 unlink(segmentPath(n))
             }
@@ -110,7 +150,7 @@ final class ChunkLog: @unchecked Sendable {
         }
         // The newest segment without a valid header is one whose creation a power cut interrupted:
         // its header is synced before any record goes into it, so it holds nothing. Remove it.
-        if let last = numbers.last, last != scanFrom?.segment, !index.values.contains(where: { $0.segment == last }),
+        if let last = numbers.last, last != scanFrom?.segment, index.segmentCounts[last] == nil,
             try !segmentHeaderIsValid(segmentPath(last))
         {
             unlink(segmentPath(last))
@@ -122,6 +162,7 @@ final class ChunkLog: @unchecked Sendable {
         }
         if numbers.isEmpty {
             try startSegment(1)
+            try mergeIndex()
             return
         }
         let toScan = numbers.filter { n in scanFrom.map { n >= $0.segment } ?? true }
@@ -145,6 +186,9 @@ final class ChunkLog: @unchecked Sendable {
             try head.syncData()
         }
         syncEpoch.store(lastEpochSeen &+ 2, ordering: .relaxed)
+        // A rebuilt or upgraded index is written at once (a rebuild holds the whole index in
+        // memory until then, as format 1 did at every open).
+        if persist || index.pendingCount >= options.indexMemoryEntries { try mergeIndex() }
     }
 
     /// Writes into `file`'s header that everything before `offset` is durable, once it is: a bad
@@ -197,9 +241,11 @@ final class ChunkLog: @unchecked Sendable {
                 return offset
             case .record(let h, let total):
                 if let epoch = h.syncEpoch { lastEpochSeen = epoch }
-                index[h.id] = ChunkLocation(
-                    segment: n, offset: UInt32(offset), storedLength: UInt32(h.storedLength),
-                    rawLength: UInt32(h.rawLength), type: h.type)
+                try index.set(
+                    h.id,
+                    ChunkLocation(
+                        segment: n, offset: UInt32(offset), storedLength: UInt32(h.storedLength),
+                        rawLength: UInt32(h.rawLength), type: h.type))
                 offset += Int64(total)
             case .bad(let why):
                 // The last segment's unsynced tail: nothing valid follows (torn), or what follows
@@ -266,15 +312,37 @@ final class ChunkLog: @unchecked Sendable {
 
     // MARK: Writing
 
-    /// Whether a chunk is stored (durably or pending the next sync).
+    /// Whether a chunk is stored (durably or pending the next sync). An index that cannot be
+    /// read answers false: the writer then appends, whose own lookup reports the damage.
     func contains(_ id: ChunkID) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if index[id] != nil {
-            gcEpoch?.insert(id)
-            return true
+        (try? resolve(id) { found in
+            // Found and kept alive in one step under the lock: GC cannot drop it in between.
+            if found != nil { gcEpoch?.insert(id) }
+            return found != nil
+        }) ?? false
+    }
+
+    /// Looks `id` up and calls `body` with the answer under the lock. The index file is read
+    /// outside the lock (readers do not queue behind each other's I/O), then the answer is taken
+    /// only if the file is still the index's base and memory learnt nothing newer meanwhile.
+    private func resolve<T>(_ id: ChunkID, _ body: (ChunkLocation?) -> T) throws(AFSError) -> T {
+        var answered: (file: ChunkIndexFile, location: ChunkLocation?)?
+        while true {
+            lock.lock()
+            switch index.probe(id) {
+            case .known(let location):
+                defer { lock.unlock() }
+                return body(location)
+            case .ask(let file):
+                if let answered, answered.file === file {
+                    defer { lock.unlock() }
+                    index.remember(id, answered.location, from: file)
+                    return body(answered.location)
+                }
+                lock.unlock()
+                answered = (file, try file.lookup(id))
+            }
         }
-        return false
     }
 
     /// Stores `raw` under its SHA-256 and returns the ID. Not durable until `sync()`.
@@ -299,7 +367,7 @@ final class ChunkLog: @unchecked Sendable {
         var record = record
         lock.lock()
         defer { lock.unlock() }
-        if index[id] != nil { return }
+        if try index.lookup(id) != nil { return }
         stamp(&record)
         if headOffset + Int64(record.count) > options.segmentSize {
             try startSegment(headSegment + 1)
@@ -310,9 +378,11 @@ final class ChunkLog: @unchecked Sendable {
         appendedSinceCheckpoint += Int64(record.count)
         dirtySegments.insert(headSegment)
         let stored = record.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))) }
-        index[id] = ChunkLocation(
-            segment: headSegment, offset: UInt32(offset), storedLength: UInt32(stored),
-            rawLength: UInt32(rawLength), type: type)
+        try index.set(
+            id,
+            ChunkLocation(
+                segment: headSegment, offset: UInt32(offset), storedLength: UInt32(stored),
+                rawLength: UInt32(rawLength), type: type))
         gcEpoch?.insert(id)
         _ = committer.noteAppended()
     }
@@ -344,36 +414,86 @@ final class ChunkLog: @unchecked Sendable {
     func sync() throws(AFSError) {
         let ticket = committer.latest
         try committer.waitDurable(ticket) { () throws(AFSError) in try syncDirtySegments() }
-        if shouldCheckpoint { try writeIndexCheckpoint() }
+        lock.lock()
+        let due = appendedSinceCheckpoint >= options.checkpointEvery || index.pendingCount >= options.indexMemoryEntries
+        let overdue = index.pendingCount >= 4 * options.indexMemoryEntries
+        lock.unlock()
+        if overdue {
+            // Writers outran the background merge: wait for it, so memory stays bounded.
+            mergeLock.lock()
+            mergeLock.unlock()
+        }
+        if due { scheduleMerge() }
     }
 
     var syncCount: UInt64 { committer.syncCount }
 
-    private var shouldCheckpoint: Bool {
+    /// Starts a merge on a thread of its own unless one is already scheduled.
+    private func scheduleMerge() {
         lock.lock()
-        defer { lock.unlock() }
-        return appendedSinceCheckpoint >= options.checkpointEvery
+        guard !mergeScheduled, !closing else {
+            lock.unlock()
+            return
+        }
+        mergeScheduled = true
+        lock.unlock()
+        Thread.detachNewThread { [self] in
+            mergeLock.lock()
+            defer { mergeLock.unlock() }
+            lock.lock()
+            mergeScheduled = false
+            let skip = closing
+            lock.unlock()
+            guard !skip else { return }
+            do {
+                try mergeLocked()
+            } catch {
+                // The changes stay in memory (``ChunkIndex/thaw()``) and the next sync retries.
+                FileHandle.standardError.write(Data("aetherfs: merging the chunk index failed, will retry: \(error)\n".utf8))
+            }
+        }
     }
 
-    /// Persists the index so the next open scans only what follows.
-    func writeIndexCheckpoint() throws(AFSError) {
+    /// Folds the index changes held in memory into a new index file, so memory holds few and the
+    /// next open scans only what follows.
+    func mergeIndex() throws(AFSError) {
+        mergeLock.lock()
+        defer { mergeLock.unlock() }
+        try mergeLocked()
+    }
+
+    /// The merge; the caller holds `mergeLock`.
+    private func mergeLocked() throws(AFSError) {
         lock.lock()
-        let snapshot = index
+        let (base, changes) = index.freeze()
         let position = (headSegment, headOffset)
+        let expected = index.count
+        let appended = appendedSinceCheckpoint
         appendedSinceCheckpoint = 0
         lock.unlock()
-        // Everything in the snapshot must be durable before a checkpoint may claim it.
-        let ticket = committer.latest
-        try committer.waitDurable(ticket) { () throws(AFSError) in try syncDirtySegments() }
-        try IndexCheckpoint(segment: position.0, offset: position.1, entries: snapshot).save(path: checkpointPath)
+        do {
+            // Everything the new file claims must be durable before it is in place.
+            let ticket = committer.latest
+            try committer.waitDurable(ticket) { () throws(AFSError) in try syncDirtySegments() }
+            let writer = try ChunkIndexFile.Writer(path: checkpointPath, expectedCount: expected, segment: position.0, offset: position.1)
+            try ChunkIndex.forEach(base: base, changes: changes) { (id, loc) throws(AFSError) in try writer.append(id, loc) }
+            let file = try writer.finish()
+            lock.lock()
+            index.install(file)
+            lock.unlock()
+        } catch {
+            lock.lock()
+            index.thaw()
+            appendedSinceCheckpoint += appended
+            lock.unlock()
+            throw error
+        }
     }
 
     // MARK: Reading
 
-    func location(of id: ChunkID) -> ChunkLocation? {
-        lock.lock()
-        defer { lock.unlock() }
-        return index[id]
+    func location(of id: ChunkID) throws(AFSError) -> ChunkLocation? {
+        try resolve(id) { $0 }
     }
 
     private func file(for segment: UInt32) -> POSIXFile? {
@@ -385,7 +505,7 @@ final class ChunkLog: @unchecked Sendable {
     /// The raw bytes of a chunk, checked against the record checksum. Damage is an error naming
     /// the segment and offset; it is never returned as data.
     func get(_ id: ChunkID) throws(AFSError) -> [UInt8] {
-        guard let loc = location(of: id) else {
+        guard let loc = try location(of: id) else {
             throw AFSError.notFound("chunk \(id.hex) is not in the store")
         }
         return try read(id: id, at: loc, verifyIdentity: false)
@@ -429,21 +549,43 @@ final class ChunkLog: @unchecked Sendable {
     func totals() -> Totals {
         lock.lock()
         defer { lock.unlock() }
-        var raw: Int64 = 0
-        var stored: Int64 = 0
-        for loc in index.values {
-            raw += Int64(loc.rawLength)
-            stored += Int64(loc.recordSize)
-        }
         let used = Int64(segments.count - 1) * options.segmentSize + headOffset
-        return Totals(chunks: index.count, rawBytes: raw, storedBytes: stored, segmentCount: segments.count, segmentBytes: used)
+        return Totals(
+            chunks: index.count, rawBytes: index.rawBytes, storedBytes: index.storedBytes, segmentCount: segments.count, segmentBytes: used)
     }
 
-    /// A copy of the index, for GC and verification.
-    func indexSnapshot() -> [ChunkID: ChunkLocation] {
+    /// A copy of the whole index, for GC and verification (the only callers that need it all):
+    /// read from the index file and the changes over it, outside the lock.
+    func indexSnapshot() throws(AFSError) -> [ChunkID: ChunkLocation] {
+        lock.lock()
+        let (base, changes) = index.passSources()
+        let count = index.count
+        lock.unlock()
+        var out = [ChunkID: ChunkLocation](minimumCapacity: count)
+        try ChunkIndex.forEach(base: base, changes: changes) { (id, loc) throws(AFSError) in out[id] = loc }
+        return out
+    }
+
+    /// Checks every bucket of the index file (what a lookup checks one bucket at a time).
+    func verifyIndexFile() -> [String] {
+        lock.lock()
+        let base = index.base
+        lock.unlock()
+        do {
+            var n = 0
+            try base?.forEach { (_, _) throws(AFSError) in n += 1 }
+            if let base, n != base.count { return ["the chunk index \(base.path) holds \(n) entries where its header says \(base.count)"] }
+            return []
+        } catch {
+            return [error.message]
+        }
+    }
+
+    /// Index changes held in memory (not yet merged into the index file).
+    var pendingIndexEntries: Int {
         lock.lock()
         defer { lock.unlock() }
-        return index
+        return index.pendingCount
     }
 
     var head: (segment: UInt32, offset: Int64) {
@@ -481,12 +623,12 @@ final class ChunkLog: @unchecked Sendable {
     /// Copies a live record of a segment being cleaned to the head of the log. The index points at
     /// the copy at once; the old segment is only removed after the copies and a checkpoint are durable.
     func relocate(_ id: ChunkID, from victim: UInt32) throws(AFSError) {
-        guard let loc = location(of: id), loc.segment == victim else { return }
+        guard let loc = try location(of: id), loc.segment == victim else { return }
         let raw = try read(id: id, at: loc, verifyIdentity: false)
         var record = raw.withUnsafeBytes { RecordCodec.encode(type: loc.type, id: id, raw: $0, syncEpoch: syncEpoch.load(ordering: .relaxed)) }
         lock.lock()
         defer { lock.unlock() }
-        guard index[id]?.segment == victim else { return }
+        guard try index.lookup(id)?.segment == victim else { return }
         stamp(&record)
         if headOffset + Int64(record.count) > options.segmentSize {
             try startSegment(headSegment + 1)
@@ -495,9 +637,11 @@ final class ChunkLog: @unchecked Sendable {
         try segments[headSegment]!.write(record, at: offset)
         headOffset += Int64(record.count)
         dirtySegments.insert(headSegment)
-        index[id] = ChunkLocation(
-            segment: headSegment, offset: UInt32(offset), storedLength: loc.storedLength,
-            rawLength: loc.rawLength, type: loc.type)
+        try index.set(
+            id,
+            ChunkLocation(
+                segment: headSegment, offset: UInt32(offset), storedLength: loc.storedLength,
+                rawLength: loc.rawLength, type: loc.type))
         _ = committer.noteAppended()
     }
 
@@ -522,9 +666,15 @@ final class ChunkLog: @unchecked Sendable {
             lock.unlock()
             return false
         }
-        for id in deadIDs where index[id]?.segment == n { index.removeValue(forKey: id) }
-        let stillReferenced = index.values.contains { $0.segment == n }
-        if stillReferenced {
+        do {
+            for id in deadIDs {
+                if try index.lookup(id)?.segment == n { try index.remove(id) }
+            }
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        if index.segmentCounts[n] != nil {
             lock.unlock()
             throw AFSError.corrupted("refusing to drop segment \(n): live records still point into it")
         }
@@ -532,20 +682,27 @@ final class ChunkLog: @unchecked Sendable {
         retired.append(file)
         lock.unlock()
         // The index without this segment must be durable before the file goes away.
-        try writeIndexCheckpoint()
+        try mergeIndex()
         unlink(segmentPath(n))
         try POSIXFile.syncDirectory(directory)
         return true
     }
 
-    /// Flushes and checkpoints; the log stays usable (closing is the owner's business).
+    /// Flushes and merges the index when enough changed; the log stays usable (closing is the
+    /// owner's business), but no background merge starts after it.
     func close() throws(AFSError) {
         try sync()
         lock.lock()
-        let due = appendedSinceCheckpoint >= options.checkpointOnCloseAfter
+        closing = true
+        lock.unlock()
+        // Waits for a background merge in flight: nothing writes the index after close returns.
+        mergeLock.lock()
+        defer { mergeLock.unlock() }
+        lock.lock()
+        let due = appendedSinceCheckpoint >= options.checkpointOnCloseAfter || index.pendingCount >= options.indexMemoryEntries / 4
         let head = segments[headSegment]
         lock.unlock()
-        if due { try writeIndexCheckpoint() }
+        if due { try mergeLocked() }
         // The header's synced mark, written after the last sync, is durable from here on.
         try head?.syncData()
         lock.lock()

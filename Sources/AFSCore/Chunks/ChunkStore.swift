@@ -31,7 +31,7 @@ public protocol ChunkStore: AnyObject, Sendable {
     /// compacting where the live share of a unit (segment, pack) is below `liveRatioThreshold`.
     func sweep(live: Set<ChunkID>, liveRatioThreshold: Double) throws(AFSError) -> ChunkSweepReport
     /// Every record and the bytes it occupies in storage.
-    func storedSizes() -> [ChunkID: Int]
+    func storedSizes() throws(AFSError) -> [ChunkID: Int]
     /// Reads and checks every stored record (checksum, decompression, identity) and the index
     /// against them; problems name where they are.
     func verifyRecords() throws(AFSError) -> ChunkVerification

@@ -147,7 +147,7 @@ extension AetherStore {
         try mark(roots: roots, contents: contents, into: &liveSet)
         var physical: Int64 = 0
         var liveBytes: Int64 = 0
-        for (id, size) in log.storedSizes() {
+        for (id, size) in try log.storedSizes() {
             physical += Int64(size)
             if liveSet.contains(id) { liveBytes += Int64(size) }
         }
@@ -164,7 +164,7 @@ extension AetherStore {
     public func verify() throws(AFSError) -> VerifyReport {
         let records = try log.verifyRecords()
         var report = VerifyReport(recordsChecked: records.recordsChecked, bytesChecked: records.bytesChecked, treesChecked: 0, problems: records.problems)
-        let stored = log.storedSizes()
+        let stored = try log.storedSizes()
         for s in try catalog.sessions(status: nil) {
             do {
                 // A session another process holds is checked at its folded root, from the catalog.
@@ -206,7 +206,7 @@ extension AetherStore {
             guard let info = try catalog.session(id), let r = try root(id) else { continue }
             sessions.append((info, r, try info.parentID.flatMap { (p) throws(AFSError) in try root(p) }))
         }
-        let sizes = log.storedSizes()
+        let sizes = try log.storedSizes()
         var out: [String: SessionUsage] = [:]
         for (info, root, parentRoot) in sessions {
             var usage = SessionUsage()

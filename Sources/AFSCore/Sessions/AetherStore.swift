@@ -29,6 +29,9 @@ public final class AetherStore: Sendable {
         public var foldThresholdEntries = 50_000
         /// Writes larger than this go to the chunk log before the journal, instead of into the journal.
         public var journalInlineLimit = 256 << 10
+        /// Chunk index changes held in memory before they are merged into the index file on disk
+        /// (about 80 bytes each): the bound on the index's memory, whatever the store's size.
+        public var indexMemoryEntries = 32_768
         /// Segments whose live fraction is below this are cleaned by GC.
         public var gcLiveRatioThreshold = 0.5
         /// Changefeed events kept per session; a cursor older than that gets `AFSError.Code.expired`.
@@ -143,7 +146,12 @@ public final class AetherStore: Sendable {
             } else {
                 var logOptions = ChunkLog.Options()
                 logOptions.segmentSize = options.segmentSize
-                log = try ChunkLog.open(directory: dir + "/chunks", options: logOptions)
+                logOptions.indexMemoryEntries = max(1, options.indexMemoryEntries)
+                let chunkLog = try ChunkLog.open(directory: dir + "/chunks", options: logOptions)
+                for note in chunkLog.recoveryNotes {
+                    FileHandle.standardError.write(Data("aetherfs: \(dir): \(note)\n".utf8))
+                }
+                log = chunkLog
             }
             let nodes = try NodeStore(log: log, cacheCapacity: options.nodeCacheCapacity)
             try log.sync()

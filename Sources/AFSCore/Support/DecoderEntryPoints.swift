@@ -48,6 +48,16 @@ package enum DecoderEntryPoints {
         withUnsafeBytes(of: sum.littleEndian) { sealed.append(contentsOf: $0) }
         _ = IndexCheckpoint.decode(sealed)
         _ = IndexCheckpoint.decode(bytes)
+        // Format 2: the first 88 bytes sealed as a header, the rest sealed as its tables, with
+        // a file size that agrees with the header (so the table checks are reached too).
+        var head = Array(bytes.prefix(88))
+        head.append(contentsOf: [UInt8](repeating: 0, count: 88 - head.count))
+        let tablesAt = head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self)) }
+        withUnsafeBytes(of: ContentHash.xxh3(head).littleEndian) { head.append(contentsOf: $0) }
+        var tables = Array(bytes.dropFirst(88))
+        withUnsafeBytes(of: ContentHash.xxh3(tables).littleEndian) { tables.append(contentsOf: $0) }
+        let size = Int64(exactly: tablesAt).flatMap { $0.addingReportingOverflow(Int64(tables.count)).overflow ? nil : $0 + Int64(tables.count) } ?? 0
+        _ = ChunkIndexFile.parse(header: head, fileSize: size) { (count, _) throws(AFSError) in Array(tables.prefix(count)) }
     }
 
     /// A segment file as recovery and verify scan it: record after record from the header on,
