@@ -32,12 +32,18 @@ struct DirectoryImporter {
         case .file?:
             let file = try POSIXFile.open(entry.hostPath, flags: O_RDONLY)
             let (content, size) = try builder.storeFile { (w) throws(AFSError) in
+                // Reads sized from the walk's stat, one byte over, so a small file takes one
+                // pread: a short read is the end (a file that grew meanwhile is read on).
                 var offset: Int64 = 0
+                var expected = max(0, Int64(entry.status.st_size))
                 while true {
-                    let piece = try file.read(count: 1 << 20, at: offset)
+                    let want = Int(min(max(expected - offset, 0) + 1, 1 << 20))
+                    let piece = try file.read(count: want, at: offset)
                     if piece.isEmpty { break }
                     try w.append(piece)
                     offset += Int64(piece.count)
+                    if piece.count < want { break }
+                    expected = max(expected, offset)
                 }
             }
             builder.add(path, TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: content, attributes: attributes))

@@ -6,15 +6,16 @@ enum Compression {
     static func compressIfWorthwhile(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
         guard input.count >= 64, input.count < Int(Int32.max) else { return nil }
         let bound = Int(LZ4_compressBound(Int32(input.count)))
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            LZ4_compress_default(
+        // The output is not zero-filled first: lz4 writes what it reports, and only that is kept.
+        var written: Int32 = 0
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, initialized in
+            written = LZ4_compress_default(
                 input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                out.baseAddress!.assumingMemoryBound(to: CChar.self),
+                UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: CChar.self),
                 Int32(input.count), Int32(bound))
+            initialized = max(0, Int(written))
         }
         guard written > 0, Int(written) <= input.count - input.count / 10 else { return nil }
-        output.removeSubrange(Int(written)...)
         return output
     }
 
@@ -22,12 +23,14 @@ enum Compression {
     static func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int) -> [UInt8]? {
         guard rawLength >= 0, input.count < Int(Int32.max) else { return nil }
         if rawLength == 0 { return [] }
-        var output = [UInt8](repeating: 0, count: rawLength)
-        let produced = output.withUnsafeMutableBytes { out in
-            LZ4_decompress_safe(
+        var produced: Int32 = 0
+        let output = [UInt8](unsafeUninitializedCapacity: rawLength) { out, initialized in
+            produced = LZ4_decompress_safe(
                 input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                out.baseAddress!.assumingMemoryBound(to: CChar.self),
+                UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: CChar.self),
                 Int32(input.count), Int32(rawLength))
+            // Anything but exactly rawLength bytes is corruption, and nothing of it is exposed.
+            initialized = Int(produced) == rawLength ? rawLength : 0
         }
         return Int(produced) == rawLength ? output : nil
     }
