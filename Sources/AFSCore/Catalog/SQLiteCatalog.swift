@@ -5,6 +5,7 @@ import GRDB
 /// call survives a crash.
 public final class SQLiteCatalog: Catalog {
     private let db: DatabaseQueue
+    let committer = CatalogGroupCommit()
 
     /// Opens (creating and migrating as needed) the database at `path`.
     public init(path: String) throws(AFSError) {
@@ -101,8 +102,10 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// A durable write, committed together with the writes that arrive while another commits
+    /// (``CatalogGroupCommit``).
     func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
-        do { return try db.write(body) } catch let e as AFSError { throw e } catch {
+        do { return try committer.write(on: db, body) } catch let e as AFSError { throw e } catch {
             throw AFSError(.io, "catalog write failed: \(error)")
         }
     }
