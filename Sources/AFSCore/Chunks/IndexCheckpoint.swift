@@ -1,5 +1,6 @@
-/// A durable copy of the chunk index up to a log position, so opening reads one file and scans
-/// only the records after it (Docs/FORMAT.md, "Index checkpoint").
+/// Format 1 of the chunk index file (Docs/FORMAT.md §7): every entry in one file, read whole.
+/// Kept to read stores written before format 2 (``ChunkIndexFile``), which opening upgrades in
+/// place, and to write one in the upgrade test.
 ///
 /// Layout: magic "AFSIDX01", u32 version, u32 segment, u64 offset, u64 count, then `count` entries
 /// of id(32) segment(u32) offset(u32) stored(u32) raw(u32) type(u8), then XXH3-64 of all before.

@@ -54,21 +54,38 @@ enum RecordCodec {
     }
 
     /// Builds a full record; compresses when that saves at least 10 %.
+    ///
+    /// One buffer, not zero-filled: lz4 writes straight into the payload's place (or the raw
+    /// bytes are copied there), so a chunk costs one allocation and no intermediate copy.
     static func encode(type: RecordType, id: ChunkID, raw: UnsafeRawBufferPointer, syncEpoch: UInt16? = nil) -> [UInt8] {
-        let compressed = Compression.compressIfWorthwhile(raw)
-        var w = BinaryWriter(capacity: totalSize(storedLength: compressed?.count ?? raw.count))
-        w.u32(magic)
-        w.u8(type.rawValue)
-        w.u8((compressed == nil ? 0 : flagLZ4) | (syncEpoch == nil ? 0 : flagSyncEpoch))
-        w.u16(syncEpoch ?? 0)
-        w.u32(UInt32(compressed?.count ?? raw.count))
-        w.u32(UInt32(raw.count))
-        w.id(id)
-        if let compressed { w.raw(compressed) } else { w.raw(raw) }
-        let checksum = w.bytes.withUnsafeBytes { ContentHash.xxh3($0) }
-        w.u64(checksum)
-        while w.bytes.count % 8 != 0 { w.u8(0) }
-        return w.bytes
+        let bound = Compression.bound(raw.count)
+        let capacity = totalSize(storedLength: max(bound, raw.count))
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            var stored = raw.count
+            var flags: UInt8 = syncEpoch == nil ? 0 : flagSyncEpoch
+            if bound > 0, let n = Compression.compress(raw, into: UnsafeMutableRawBufferPointer(rebasing: out[headerSize..<(headerSize + bound)])) {
+                stored = n
+                flags |= flagLZ4
+            } else if raw.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: out[headerSize..<(headerSize + raw.count)]).copyMemory(from: raw)
+            }
+            out.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            out[4] = type.rawValue
+            out[5] = flags
+            out.storeBytes(of: (syncEpoch ?? 0).littleEndian, toByteOffset: 6, as: UInt16.self)
+            out.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: 8, as: UInt32.self)
+            out.storeBytes(of: UInt32(raw.count).littleEndian, toByteOffset: 12, as: UInt32.self)
+            for (i, word) in [id.w0, id.w1, id.w2, id.w3].enumerated() {
+                out.storeBytes(of: word.bigEndian, toByteOffset: 16 + 8 * i, as: UInt64.self)
+            }
+            let end = headerSize + stored
+            let checksum = ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: out[0..<end]))
+            out.storeBytes(of: checksum.littleEndian, toByteOffset: end, as: UInt64.self)
+            let total = totalSize(storedLength: stored)
+            for i in (end + trailerSize)..<total { out[i] = 0 }
+            initialized = total
+        }
     }
 
     /// The sync epoch of an encoded record (nil if it carries none).

@@ -32,6 +32,9 @@ public final class AetherStore: Sendable {
         /// Chunk index changes held in memory before they are merged into the index file on disk
         /// (about 80 bytes each): the bound on the index's memory, whatever the store's size.
         public var indexMemoryEntries = 32_768
+        /// Threads that hash and compress the chunks of one large write side by side; nil: one
+        /// per core. 1 keeps every write on its caller's thread.
+        public var ingestWorkers: Int?
         /// Segments whose live fraction is below this are cleaned by GC.
         public var gcLiveRatioThreshold = 0.5
         /// Changefeed events kept per session; a cursor older than that gets `AFSError.Code.expired`.
@@ -88,7 +91,9 @@ public final class AetherStore: Sendable {
         self.catalog = catalog
         self.coordination = catalog
         self.journals = journals
-        self.content = ContentStore(log: log)
+        var content = ContentStore(log: log)
+        if let workers = options.ingestWorkers { content.workers = max(1, workers) }
+        self.content = content
         self.tree = FileTree(store: nodes)
         self.storeLock = storeLock
         self.ownership = ownership

@@ -1,15 +1,20 @@
+import Foundation
+
 /// Turns file bytes into chunk-log content and back: inline for tiny files, one chunk for small
 /// ones, content-defined chunks plus a chunk list for large ones.
 struct ContentStore: Sendable {
     let log: any ChunkStore
     let chunker = ContentDefinedChunker.standard
+    /// Threads that hash and compress the chunks of one large write side by side (1: the caller's alone).
+    var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Stores a whole file's bytes. Not durable until `log.sync()`.
     func store(_ bytes: UnsafeRawBufferPointer) throws(AFSError) -> TreeValue.Content {
         if bytes.count <= TreeValue.inlineLimit { return .inline(Array(bytes)) }
-        var writer = StreamWriter(store: self)
-        try writer.append(bytes)
-        return try writer.finish()
+        // Cut in place (no copy into a stream buffer) while other lanes store what is cut.
+        let items = try ChunkPipeline.store(bytes, keep: 0, chunker: chunker, log: log, workers: workers).items
+        if items.count == 1 { return .chunk(items[0].id) }
+        return .chunkList(try log.put(.chunkList, ChunkList(items: items).encoded))
     }
 
     func store(_ bytes: [UInt8]) throws(AFSError) -> TreeValue.Content {
@@ -99,20 +104,15 @@ struct ContentStore: Sendable {
             try bytes.withBytes { (b) throws(AFSError) in try append(b) }
         }
 
-        /// Cuts chunks while more than `keep` bytes remain (a cut needs `maxSize` of lookahead).
+        /// Cuts and stores chunks while more than `keep` bytes remain (a cut needs `maxSize` of
+        /// lookahead), other lanes storing what is cut (``ChunkPipeline``).
         private mutating func cut(keep: Int) throws(AFSError) {
-            var start = 0
-            try buffer.withBytes { (all) throws(AFSError) in
-                while all.count - start > keep {
-                    let rest = UnsafeRawBufferPointer(rebasing: all[start...])
-                    let length = store.chunker.cutPoint(rest)
-                    let piece = UnsafeRawBufferPointer(rebasing: rest[0..<length])
-                    let id = try store.log.put(.chunk, piece)
-                    items.append(ChunkList.Item(id: id, length: length))
-                    start += length
-                }
+            let (store, workers) = (self.store, self.store.workers)
+            let (cut, consumed) = try buffer.withBytes { (all) throws(AFSError) in
+                try ChunkPipeline.store(all, keep: keep, chunker: store.chunker, log: store.log, workers: workers)
             }
-            buffer.removeFirst(start)
+            items.append(contentsOf: cut)
+            buffer.removeFirst(consumed)
         }
 
         /// Adds a whole chunk already in the log (a chunked upload). Only valid while no loose
