@@ -15,6 +15,10 @@ import PostgresNIO
 /// ``PostgresCatalog``), so a replica that was taken for dead can never overwrite its successor.
 public final class PostgresSessionOwnership: SessionOwnership {
     let backend: PostgresBackend
+    /// Held while this replica claims a session: two requests arriving together for a session it
+    /// does not hold yet must not both claim it, since a re-claim by the same replica raises the
+    /// epoch, which fences out the writes the first claim let through (a 503 "taken over").
+    private let claiming = NSLock()
 
     public init(backend: PostgresBackend) {
         self.backend = backend
@@ -27,6 +31,10 @@ public final class PostgresSessionOwnership: SessionOwnership {
                 .unavailable,
                 "this replica has not heard from the catalog at \(backend.location) for \(backend.options.servesUnconfirmedFor) and may have lost its sessions to another replica; retry shortly")
         }
+        if let epoch = backend.sessionClaims.withLock({ $0[session] }) { return .here(epoch: UInt64(epoch)) }
+        claiming.lock()
+        defer { claiming.unlock() }
+        // Claimed by a request that held the lock before this one.
         if let epoch = backend.sessionClaims.withLock({ $0[session] }) { return .here(epoch: UInt64(epoch)) }
         guard let me = backend.replica else {
             throw AFSError(.unavailable, "this server has not joined the replicas of \(backend.location) yet")
