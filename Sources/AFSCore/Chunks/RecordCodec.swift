@@ -76,9 +76,10 @@ enum RecordCodec {
             out.storeBytes(of: (syncEpoch ?? 0).littleEndian, toByteOffset: 6, as: UInt16.self)
             out.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: 8, as: UInt32.self)
             out.storeBytes(of: UInt32(raw.count).littleEndian, toByteOffset: 12, as: UInt32.self)
-            for (i, word) in [id.w0, id.w1, id.w2, id.w3].enumerated() {
-                out.storeBytes(of: word.bigEndian, toByteOffset: 16 + 8 * i, as: UInt64.self)
-            }
+            out.storeBytes(of: id.w0.bigEndian, toByteOffset: 16, as: UInt64.self)
+            out.storeBytes(of: id.w1.bigEndian, toByteOffset: 24, as: UInt64.self)
+            out.storeBytes(of: id.w2.bigEndian, toByteOffset: 32, as: UInt64.self)
+            out.storeBytes(of: id.w3.bigEndian, toByteOffset: 40, as: UInt64.self)
             let end = headerSize + stored
             let checksum = ContentHash.xxh3(UnsafeRawBufferPointer(rebasing: out[0..<end]))
             out.storeBytes(of: checksum.littleEndian, toByteOffset: end, as: UInt64.self)
