@@ -78,6 +78,10 @@ public protocol AetherService: AnyObject {
     func readFile(_ session: String, path: String, offset: UInt64, length: UInt64?) throws(AFSError) -> [UInt8]
     /// The entries of one directory (not recursive), sorted by name; `.notFound` if missing, `.wrongKind` if not a directory.
     func list(_ session: String, path: String) throws(AFSError) -> [DirectoryEntry]
+    /// Every entry below a directory with its full path, depth first, as one consistent snapshot: one call where a walk of
+    /// `list` is one per directory. More than `limit` entries (nil: no limit) is `.invalidArgument`, found after reading at
+    /// most `limit + 1` of them.
+    func listTree(_ session: String, path: String, limit: Int?) throws(AFSError) -> [TreeEntry]
     /// Streams a file into `fd` without holding it in memory.
     func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError)
     /// Creates or replaces a file with `data`, creating missing parents; a replaced file keeps its owner, xattrs and (with

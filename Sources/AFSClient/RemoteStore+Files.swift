@@ -40,6 +40,13 @@ extension RemoteStore {
         try json([DirectoryEntry].self, Call(.GET, RemoteStore.sessionPath(session, "/tree"), query: [("path", path)]))
     }
 
+    /// `GET /v1/sessions/{id}/tree?path=&recursive=true&limit=`: everything below a directory in one request.
+    public func listTree(_ session: String, path: String, limit: Int?) throws(AFSError) -> [TreeEntry] {
+        var query = [("path", path), ("recursive", "true")]
+        if let limit { query.append(("limit", String(limit))) }
+        return try json([TreeEntry].self, Call(.GET, RemoteStore.sessionPath(session, "/tree"), query: query))
+    }
+
     /// `PUT /v1/sessions/{id}/files/{path}`: replaces the file with `data` in one request; `mode`
     /// travels octal in `X-AFS-Mode`.
     public func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32?, context: MutationContext) throws(AFSError) {

@@ -57,6 +57,10 @@ final class ChangeFollower: Sendable {
     func start() throws(AFSError) {
         let seq = try ChangeFollower.readToEnd(service, session: session, after: 0)
         cursor.store(seq, ordering: .relaxed)
+        // Read up to now, and the thread's first poll answers within pollWait: trusted from the
+        // start, so the mount's first lookups (a `git status` right after mounting) already get
+        // the long lifetimes and the subtree reads that need them.
+        metadata.trust(until: .now + .seconds(ChangeFollower.pollWait + 1.5))
         let thread = Thread { [self] in follow() }
         thread.name = "aether-changefeed"
         thread.start()

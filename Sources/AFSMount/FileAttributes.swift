@@ -62,6 +62,7 @@ public struct FileAttributes: Sendable, Equatable {
             rdev: entry.rdev ?? 0, inode: entry.inode)
         atime = entry.atime
         nlink = entry.nlink
+        contentID = entry.contentID
     }
 
     /// Link count: directories report 2 (`.` and the parent's entry) so tools that count links

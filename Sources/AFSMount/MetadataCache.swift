@@ -37,6 +37,8 @@ final class MetadataCache: Sendable {
         var trustedUntil: ContinuousClock.Instant?
         /// Moves on every invalidation, so an answer fetched before one is not stored after it.
         var generation: UInt64 = 0
+        /// Moves each time everything is forgotten (``invalidateAll()``).
+        var epoch: UInt64 = 0
         /// Every proper ancestor of every path the tables hold (and only those, give or take
         /// paths whose entries have gone since): whether anything can be cached below a path, so
         /// that dropping a subtree that holds nothing (git renames `index.lock` over `index` on
@@ -129,13 +131,18 @@ final class MetadataCache: Sendable {
     }
 
     /// The attributes of `path` with its content identity, if fresh ones were stored from a stat
-    /// (listings carry no content IDs).
+    /// or a listing (a file opened right after its directory was read needs no `stat`).
     func contentAttributes(_ path: String) -> FileAttributes? {
         let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
         return state.withLock { s in
-            guard let hit = s.attributes[path], hit.value.contentID != nil, Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) else { return nil }
-            return hit.value
+            if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) {
+                return hit.value.contentID == nil ? nil : hit.value
+            }
+            guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL),
+                let entry = listing.value[MountPath.name(of: path)], entry.contentID != nil
+            else { return nil }
+            return entry
         }
     }
 
@@ -159,6 +166,9 @@ final class MetadataCache: Sendable {
     /// invalidation (the mount's own upload of the file, an event) may predate it, and storing it
     /// would bring the old version back for as long as entries live.
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// How many times everything was forgotten (a restore, an undo, a gap in the changefeed).
+    var epoch: UInt64 { state.withLock { $0.epoch } }
 
     func store(_ path: String, _ attributes: FileAttributes, asOf generation: UInt64) {
         let now = self.now()
@@ -187,9 +197,26 @@ final class MetadataCache: Sendable {
         let byName = Dictionary(listing.map { ($0.name, $0.attributes) }, uniquingKeysWith: { _, last in last })
         state.withLock { s in
             guard s.generation == generation else { return }
-            if s.listings.count >= capacity / 16 { s.listings.removeAll(keepingCapacity: true) }
+            if s.listings.count >= capacity / 4 { s.listings.removeAll(keepingCapacity: true) }
             s.listings[directory] = Timed(value: byName, stored: now)
             s.noteAncestors(of: directory)
+        }
+    }
+
+    /// Stores the listings of many directories at once: a whole subtree read in one service call
+    /// (``TreeWarmer``). All or nothing: an answer that raced an invalidation is dropped whole.
+    /// The table of listings makes room for them first (they are what lookups are about to ask
+    /// for), and a subtree with more directories than the table holds stores as many as fit.
+    func store(listings: [String: [String: FileAttributes]], asOf generation: UInt64) {
+        let now = self.now()
+        let limit = capacity / 4
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            if s.listings.count + listings.count > limit { s.listings.removeAll(keepingCapacity: true) }
+            for (directory, entries) in listings.prefix(limit) {
+                s.listings[directory] = Timed(value: entries, stored: now)
+                s.noteAncestors(of: directory)
+            }
         }
     }
 
@@ -316,6 +343,7 @@ final class MetadataCache: Sendable {
     func invalidateAll() {
         state.withLock { s in
             s.generation &+= 1
+            s.epoch &+= 1
             s.attributes.removeAll()
             s.absent.removeAll()
             s.listings.removeAll()

@@ -36,6 +36,15 @@ extension SessionFilesystem {
         // One listing answers for every name in the directory: the first `git status` on a fresh
         // mount lstat()s every tracked file without reading the directories first, which was a
         // service call per file.
+        if path != "/", metadata.listing(MountPath.parent(of: path)) == nil {
+            // The first miss in a subtree reads it whole (a checkout's every listing in one call).
+            warmTree(MountPath.parent(of: path))
+            switch metadata.lookup(path) {
+            case .found(let attributes): return attributes
+            case .missing: throw Errno.notFound
+            case .unknown: break
+            }
+        }
         if path != "/", metadata.listing(MountPath.parent(of: path)) == nil, (try? list(MountPath.parent(of: path))) != nil {
             switch metadata.lookup(path) {
             case .found(let attributes): return attributes
@@ -77,6 +86,8 @@ extension SessionFilesystem {
                 entries = []
             } else if let cached = metadata.listing(path) {
                 entries = cached
+            } else if attempt == 1, warmTree(path), let cached = metadata.listing(path) {
+                entries = cached
             } else {
                 let listed = try call("list", path) { () throws(AFSError) in try service.list(session, path: path) }
                 entries = listed.map { ($0.name, FileAttributes($0)) }
@@ -105,6 +116,39 @@ extension SessionFilesystem {
             // stale size handed to the kernel (readdirplus) would shrink its view of the file.
             if metadata.generation == generation || attempt >= 3 { return entries }
         }
+    }
+
+    /// Reads the subtree at `directory` whole into the metadata cache, unless it was lately or
+    /// is being read (``TreeWarmer``). Only while the changefeed is followed: the listings then
+    /// live a minute and every change drops what it touches; a mount that cannot follow keeps
+    /// listings for a second, too short to pay for a subtree. Returns whether it was asked.
+    @discardableResult
+    func warmTree(_ directory: String) -> Bool {
+        guard followsChanges else { return false }
+        warmer.warm(directory, epoch: metadata.epoch) { directory in
+            let generation = metadata.generation
+            let entries: [TreeEntry]
+            let start = ContinuousClock.now
+            do throws(AFSError) {
+                entries = try service.listTree(session, path: directory, limit: warmer.limit)
+                // Shown by `aether metrics show` beside the FUSE operations it saves.
+                metrics.record("service-tree", duration: .now - start, failed: false)
+            } catch {
+                metrics.record("service-tree", duration: .now - start, failed: true)
+                // Too large (or unreadable): its directories are listed one at a time.
+                if error.code != .notFound { note("tree \(directory): \(error.message); listing its directories one at a time") }
+                return false
+            }
+            var listings: [String: [String: FileAttributes]] = [directory: [:]]
+            for e in entries {
+                let attributes = FileAttributes(e.entry)
+                listings[MountPath.parent(of: e.path), default: [:]][e.entry.name] = attributes
+                if e.entry.kind == .directory, listings[e.path] == nil { listings[e.path] = [:] }
+            }
+            metadata.store(listings: listings, asOf: generation)
+            return true
+        }
+        return true
     }
 
     /// A symbolic link's target.

@@ -21,6 +21,8 @@ public final class SessionFilesystem: Sendable {
     let service: any AetherService & Sendable
     let cache: ContentCache
     let metadata: MetadataCache
+    /// Reads a whole subtree's metadata in one call at the first miss in it.
+    let warmer: TreeWarmer
     let context: MutationContext
     /// Where scratch copies are created (as unnamed `O_TMPFILE` files: a crash leaves nothing).
     let scratchDirectory: String
@@ -44,6 +46,9 @@ public final class SessionFilesystem: Sendable {
     let files = Locked(FileTable())
     /// Large files being fetched block by block as they are read, by content ID.
     let partials = Locked([String: PartialContent]())
+    /// The most entries one recursive listing may bring into the metadata cache (``TreeWarmer``):
+    /// a 50,000-entry subtree is about 10 MB of JSON and 8 MB of cache.
+    public static let treeListingLimit = 50_000
     /// Files at least this large are fetched as they are read (``PartialContent``); smaller ones
     /// whole at their first open, in one service call.
     static let partialFetchThreshold: UInt64 = 2 << 20
@@ -60,11 +65,13 @@ public final class SessionFilesystem: Sendable {
     ///     made through this mount are seen at once whatever the TTL.
     ///   - writePolicy: whether `close`, `unlink`, `mkdir` and `rmdir` wait for the service
     ///     (``WritePolicy``); ``flushAll()`` sends what is queued and stops the workers.
+    ///   - treeListingLimit: the most entries the first miss in a subtree reads in one call
+    ///     (``TreeWarmer``); larger subtrees are listed a directory at a time.
     ///   - log: receives one line per service failure (the kernel only sees an errno).
     public init(
         service: any AetherService & Sendable, session: String, cache: ContentCache, context: MutationContext,
         attributeTTL: Duration = .seconds(1), accessTimePolicy: AccessTimePolicy = .relatime, writePolicy: WritePolicy = .synchronous,
-        log: @escaping @Sendable (String) -> Void = { _ in }
+        treeListingLimit: Int = SessionFilesystem.treeListingLimit, log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(AFSError) {
         let info = try service.session(session)
         rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
@@ -80,6 +87,7 @@ public final class SessionFilesystem: Sendable {
         let nodes = NodeTable()
         let kernel = KernelCache(nodes: nodes)
         self.metadata = metadata
+        warmer = TreeWarmer(limit: treeListingLimit, window: metadata.followedTTL)
         self.nodes = nodes
         self.kernel = kernel
         writeBack = WriteBack(

@@ -368,23 +368,23 @@ extension AetherServer {
             return Response(status: .noContent)
         }
 
-        api.add(.get, "/v1/sessions/{id}/tree", "List a directory.", query: [.string("path", "The directory (default /)."), .boolean("recursive", "Everything below it too.")], replies: [.ok([TreeEntry].self)]) { request, context in
+        api.add(
+            .get, "/v1/sessions/{id}/tree", "List a directory, or with recursive=true everything below it (one consistent snapshot, depth first).",
+            query: [
+                .string("path", "The directory (default /)."), .boolean("recursive", "Everything below it too."),
+                .integer("limit", "With recursive: the most entries wanted; a tree holding more answers 400 naming the limit (default: no limit)."),
+            ], replies: [.ok([TreeEntry].self)]
+        ) { request, context in
             let id = try context.parameters.require("id")
             _ = try await self.authorize(id, context, .reader)
-            let path = HTTPHelpers.query(request, "path") ?? "/"
+            let path = try SessionPath(HTTPHelpers.query(request, "path") ?? "/").description
             let recursive = HTTPHelpers.query(request, "recursive") == "true"
+            let limit = try HTTPHelpers.queryUInt(request, "limit").map { Int(clamping: $0) }
             let store = self.store
             let entries = try await Blocking.run { () -> [TreeEntry] in
-                var out: [TreeEntry] = []
-                func visit(_ dir: String) throws {
-                    for e in try store.list(id, path: dir) {
-                        let full = (dir == "/" ? "" : dir) + "/" + e.name
-                        out.append(TreeEntry(path: full, entry: e))
-                        if recursive && e.kind == .directory { try visit(full) }
-                    }
-                }
-                try visit(try SessionPath(path).description)
-                return out
+                if recursive { return try store.listTree(id, path: path, limit: limit) }
+                let prefix = path == "/" ? "/" : path + "/"
+                return try store.list(id, path: path).map { TreeEntry(path: prefix + $0.name, entry: $0) }
             }
             return try HTTPHelpers.json(entries)
         }

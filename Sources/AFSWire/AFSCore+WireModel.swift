@@ -65,7 +65,7 @@ extension ManifestEntry: WireModel {
     public static var wireDescription: String { "One non-directory entry of a session's manifest." }
     public static var wireFieldDescriptions: [String: String] { metadataDescriptions }
 }
-extension TreeEntry {
+extension TreeEntry: WireModel {
     public static var wireDescription: String { "One entry of a directory listing (GET …/tree)." }
     public static var wireFieldDescriptions: [String: String] { metadataDescriptions }
 }

@@ -22,6 +22,48 @@ import Testing
         #expect(d == [DiffEntry(path: "/src/0/f0.txt", change: .modified, kind: .file)])
     }
 
+    /// A recursive listing is every entry below a directory, depth first in byte order, with what
+    /// `list` says of each; committed and uncommitted changes alike; bounded by its limit.
+    @Test func listTreeIsEveryEntryBelowADirectoryInOneSnapshot() throws {
+        let dir = TemporaryDirectory()
+        let store = try AetherStore.open(at: dir.path)
+        let s = try store.createSession(from: .blank)
+        for path in ["/b/x.txt", "/b/a/deep.txt", "/a.txt", "/B.txt"] { try store.writeFile(s.id, path: path, data: Array(path.utf8)) }
+        try store.makeDirectory(s.id, path: "/empty")
+        try store.symlink(s.id, path: "/b/link", target: "x.txt")
+        _ = try store.checkpoint(s.id)
+        // Uncommitted changes on top of the committed tree: an overwrite, a removal, a new file.
+        try store.writeFile(s.id, path: "/b/x.txt", data: Array("longer now".utf8))
+        try store.remove(s.id, path: "/a.txt")
+        try store.writeFile(s.id, path: "/b/a/new.txt", data: [1])
+
+        let all = try store.listTree(s.id)
+        #expect(all.map(\.path) == ["/B.txt", "/b", "/b/a", "/b/a/deep.txt", "/b/a/new.txt", "/b/link", "/b/x.txt", "/empty"])
+        // Each entry is what a listing of its directory says of it.
+        for directory in ["/", "/b", "/b/a", "/empty"] {
+            let listed = try store.list(s.id, path: directory)
+            let fromTree = all.filter { MountlessPath.parent($0.path) == directory }.map(\.entry)
+            #expect(fromTree == listed, "\(directory)")
+        }
+        #expect(all.first { $0.path == "/b/x.txt" }?.entry.size == 10)
+        // Files carry the content identity `stat` shows (a mount opens them without a stat); nothing else does.
+        for e in all {
+            #expect(e.entry.contentID == (e.entry.kind == .file ? try store.stat(s.id, path: e.path).contentID : nil), "\(e.path)")
+        }
+        #expect(try store.listTree(s.id, path: "/b").map(\.path) == ["/b/a", "/b/a/deep.txt", "/b/a/new.txt", "/b/link", "/b/x.txt"])
+        #expect(try store.listTree(s.id, path: "/empty").isEmpty)
+        // The limit: exactly as many entries as there are is fine; one fewer is refused, naming it.
+        #expect(try store.listTree(s.id, limit: 8).count == 8)
+        #expect(throws: AFSError.self) { try store.listTree(s.id, limit: 7) }
+        do {
+            _ = try store.listTree(s.id, limit: 7)
+        } catch {
+            #expect(error.code == .invalidArgument && error.message.contains("more than 7 entries"))
+        }
+        #expect(throws: AFSError.self) { try store.listTree(s.id, path: "/B.txt") }
+        #expect(throws: AFSError.self) { try store.listTree(s.id, path: "/missing") }
+    }
+
     @Test func hostilePathsAreRefused() throws {
         let dir = TemporaryDirectory()
         let store = try AetherStore.open(at: dir.path)
@@ -200,5 +242,13 @@ import Testing
         #expect(try store.readFile(s.id, path: "/big") == data)
         #expect(growth < 400_000, "a 7-byte patch of a 4 MiB file stored \(growth) bytes")
         #expect(try store.readFile(s.id, path: "/big", offset: 1_999_998, length: 10) == Array(data[1_999_998..<2_000_008]))
+    }
+}
+
+/// Path arithmetic for the tests' expectations.
+enum MountlessPath {
+    static func parent(_ path: String) -> String {
+        let up = path.split(separator: "/").dropLast().joined(separator: "/")
+        return "/" + up
     }
 }

@@ -15,7 +15,7 @@ import Testing
         let session: String
         let fs: SessionFilesystem
 
-        init(ttl: Duration = .seconds(1), writePolicy: WritePolicy = .synchronous) throws {
+        init(ttl: Duration = .seconds(1), writePolicy: WritePolicy = .synchronous, treeListingLimit: Int = SessionFilesystem.treeListingLimit) throws {
             store = try AetherStore.open(at: directory + "/store")
             session = try store.createSession(name: "m", from: .blank).id
             try store.writeFile(session, path: "/a.txt", data: Array("alpha".utf8))
@@ -23,7 +23,7 @@ import Testing
             try store.writeFile(session, path: "/dir/b.txt", data: Array("bravo".utf8))
             let cache = try ContentCache(.init(directory: directory + "/cache", maxBytes: 1 << 30))
             fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"), attributeTTL: ttl,
-                writePolicy: writePolicy)
+                writePolicy: writePolicy, treeListingLimit: treeListingLimit)
         }
 
         deinit {
@@ -250,6 +250,66 @@ import Testing
         try f.fs.release(r)
         let st = try f.store.stat(f.session, path: "/a.txt")
         #expect(st.mode == 0o640 && st.contentID == id && st.mtime == t)
+    }
+
+    /// The first lookup in a cold subtree reads it whole in one call (git's first `git status`
+    /// lstat()s every file of a checkout); later misses in it list one directory; a subtree over
+    /// the limit is listed a directory at a time; answers stay exact throughout.
+    @Test func theFirstMissReadsTheSubtreeWholeOnce() throws {
+        for limit in [SessionFilesystem.treeListingLimit, 10] {
+            let f = try Fixture(ttl: .seconds(600), treeListingLimit: limit)
+            for i in 0..<40 { try f.store.writeFile(f.session, path: "/src/m\(i % 4)/f\(i).c", data: Array(repeating: UInt8(i), count: i)) }
+            try f.fs.startFollowingChanges()
+            defer { f.fs.stopFollowingChanges() }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !f.fs.followsChanges, ContinuousClock.now < deadline { usleep(10_000) }
+            #expect(f.fs.followsChanges)
+            func treeCalls() -> UInt64 { f.fs.metrics.snapshot(session: f.session, cache: f.fs.cache, openFiles: 0).operations["service-tree"]?.count ?? 0 }
+
+            // Name by name, as the kernel looks a path up.
+            #expect(try f.fs.attributes(path: "/src").kind == .directory)
+            #expect(try f.fs.attributes(path: "/src/m3").kind == .directory)
+            #expect(try f.fs.attributes(path: "/src/m3/f7.c").size == 7)
+            if limit == 10 {
+                // The root (47 entries) and /src (44) are refused; /src/m3 (10) is read whole.
+                #expect(treeCalls() == 3)
+                #expect(f.fs.metrics.snapshot(session: f.session, cache: f.fs.cache, openFiles: 0).operations["service-tree"]?.errors == 2)
+                #expect(f.fs.metadata.listing("/src/m0") == nil)
+                #expect(f.fs.metadata.listing("/src/m3") != nil)
+            } else {
+                #expect(treeCalls() == 1)
+                for directory in ["/", "/dir", "/src", "/src/m0", "/src/m1", "/src/m2", "/src/m3"] {
+                    #expect(f.fs.metadata.listing(directory) != nil, "\(directory) was listed by the one call")
+                }
+            }
+            for i in 0..<40 { #expect(try f.fs.attributes(path: "/src/m\(i % 4)/f\(i).c").size == UInt64(i)) }
+            #expect(throws: Errno.notFound) { try f.fs.attributes(path: "/src/m1/missing.c") }
+            #expect(try f.fs.list("/src").map(\.name) == ["m0", "m1", "m2", "m3"])
+            let calls = treeCalls()
+            // A change through the mount drops its directory's listing: read again on its own.
+            let h = try f.fs.create("/src/m2/new.c", mode: 0o644, flags: O_WRONLY)
+            _ = try f.fs.write(h, offset: 0, bytes: [1, 2, 3])
+            try f.fs.release(h)
+            #expect(try f.fs.attributes(path: "/src/m2/new.c").size == 3)
+            #expect(try f.fs.list("/src/m2").count == 11)
+            #expect(treeCalls() == calls, "a warm subtree is not read whole again")
+            // Opens take the content identity from the listing (no stat) and read the right bytes.
+            func read(_ path: String) throws -> [UInt8] {
+                let h = try f.fs.open(path, flags: O_RDONLY)
+                defer { try? f.fs.release(h) }
+                return try f.fs.read(h, offset: 0, count: 100)
+            }
+            #expect(f.fs.metadata.contentAttributes("/src/m0/f4.c")?.contentID == (try f.store.stat(f.session, path: "/src/m0/f4.c").contentID))
+            #expect(try read("/src/m0/f4.c") == Array(repeating: 4, count: 4))
+            // A change made elsewhere reaches the warmed listings through the changefeed: a new
+            // name, and new bytes for a name whose old content identity the listing held.
+            try f.store.writeFile(f.session, path: "/src/m0/api.c", data: [9])
+            try f.store.writeFile(f.session, path: "/src/m0/f8.c", data: [7, 7])
+            while ContinuousClock.now < deadline, (try? f.fs.attributes(path: "/src/m0/api.c")) == nil { usleep(20_000) }
+            #expect(try f.fs.attributes(path: "/src/m0/api.c").size == 1)
+            while ContinuousClock.now < deadline, (try? f.fs.attributes(path: "/src/m0/f8.c").size) != 2 { usleep(20_000) }
+            #expect(try read("/src/m0/f8.c") == [7, 7])
+        }
     }
 
     @Test func apiWritesReachTheMountThroughTheChangefeed() throws {

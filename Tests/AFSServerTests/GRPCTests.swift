@@ -135,6 +135,10 @@ import Testing
             var list = Aether_V1_ListRequest()
             (list.session, list.recursive) = (base.id, true)
             #expect(try await c.files.list(list, metadata: admin).entries.map(\.path) == ["/docs", "/docs/README.md", "/src", "/src/main.c"])
+            list.limit = 3
+            #expect(await GRPCTests.code { _ = try await c.files.list(list, metadata: admin) } == .invalidArgument)
+            list.limit = 4
+            #expect(try await c.files.list(list, metadata: admin).entries.count == 4)
             var statRequest = Aether_V1_StatRequest()
             (statRequest.session, statRequest.path) = (base.id, "/docs/README.md")
             #expect(try await c.files.stat(statRequest, metadata: admin).size == 5)

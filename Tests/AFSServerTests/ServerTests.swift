@@ -32,6 +32,11 @@ import Testing
         #expect(try server.request("POST", "/v1/sessions/\(id)/rename", json: ["from": "/README.md", "to": "/docs/README.md"]).status == 200)
         let tree = try server.request("GET", "/v1/sessions/\(id)/tree?recursive=true").array().compactMap { $0["path"] as? String }
         #expect(tree == ["/docs", "/docs/README.md", "/src", "/src/main.c"])
+        // A recursive listing within its limit is whole; past it, refused with the limit named.
+        #expect(try server.request("GET", "/v1/sessions/\(id)/tree?recursive=true&limit=4").array().count == 4)
+        let capped = try server.request("GET", "/v1/sessions/\(id)/tree?recursive=true&limit=3")
+        #expect(capped.status == 400 && capped.text.contains("more than 3 entries"))
+        #expect(try server.request("GET", "/v1/sessions/\(id)/tree?path=/src&recursive=true&limit=1").array().compactMap { $0["path"] as? String } == ["/src/main.c"])
         #expect(try server.request("GET", "/v1/sessions/\(id)/stat/docs/README.md").object()["size"] as? Int == 5)
         #expect(try server.request("GET", "/v1/sessions/\(id)/manifest").array().count == 2)
         // Checkpoint, fork, diff, restore, commit, promote.

@@ -18,12 +18,7 @@ extension AetherStore {
         var st: FileStat
         switch view {
         case .file(let mode, let mtime, let size, let data, _):
-            let cid: ChunkID
-            switch data {
-            case .bytes(let b): cid = content.contentID(of: b)
-            case .stored(let c): cid = TreeValue(kind: .file, mode: mode, mtime: mtime, size: size, content: c).contentID!
-            }
-            st = FileStat(path: p.description, kind: .file, mode: mode, size: size, mtime: mtime, contentID: cid.hex, target: nil)
+            st = FileStat(path: p.description, kind: .file, mode: mode, size: size, mtime: mtime, contentID: contentID(data, size: size).hex, target: nil)
         case .symlink(let mode, let mtime, let target, _):
             st = FileStat(path: p.description, kind: .symlink, mode: mode, size: UInt64(target.utf8.count), mtime: mtime, contentID: nil, target: target)
         case .directory(let mode, let mtime, _, _):
@@ -40,6 +35,15 @@ extension AetherStore {
         st.atime = a.atime
         if !a.xattrs.isEmpty { st.xattrs = a.xattrs.keys.sorted() }
         return st
+    }
+
+    /// A file's content identity, as `stat` and listings show it: SHA-256 of bytes held inline
+    /// (small or not yet stored), else the stored content's ID (``TreeValue/contentID``).
+    func contentID(_ data: OverlayItem.FileData, size: UInt64) -> ChunkID {
+        switch data {
+        case .bytes(let b): return content.contentID(of: b)
+        case .stored(let c): return TreeValue(kind: .file, mode: 0, mtime: 0, size: size, content: c).contentID!
+        }
     }
 
     /// Bytes of a file: all of it, or `length` bytes from `offset` (clamped to the file's size).
@@ -71,21 +75,58 @@ extension AetherStore {
         return try inspect(session) { (s) throws(AFSError) in
             guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
             guard case .directory(_, _, let treeRoot, _) = view else { throw AFSError(.wrongKind, "\(p) is not a directory") }
-            return try s.children(of: p, treeRoot: treeRoot, tree: tree).map { (name, v) throws(AFSError) -> DirectoryEntry in
-                var size: UInt64 = 0
-                var rdev: UInt64?
-                switch v {
-                case .file(_, _, let sz, _, _): size = sz
-                case .symlink(_, _, let target, _): size = UInt64(target.utf8.count)
-                case .directory: break
-                case .special(let kind, _, _, let r, _): if kind == .characterDevice || kind == .blockDevice { rdev = r }
-                }
-                let a = v.attributes
-                return DirectoryEntry(
-                    name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode,
-                    atime: a.atime, nlink: try s.linkCount(v, tree: tree))
-            }
+            return try s.children(of: p, treeRoot: treeRoot, tree: tree).map { (name, v) throws(AFSError) in try directoryEntry(name, v, s) }
         }
+    }
+
+    /// Every entry below the directory `path`, with its full path: depth first, each directory's
+    /// entries sorted by name and each subdirectory's right after it. One consistent snapshot,
+    /// read under one hold of the session's lock (a walk of ``list(_:path:)`` calls could mix two
+    /// versions of the tree), and one call where a walk is one per directory: a mount fills its
+    /// metadata cache for a whole checkout with it before `git status` lstat()s every file.
+    ///
+    /// - Parameter limit: the most entries the caller takes; a tree holding more is refused with
+    ///   `.invalidArgument` (naming the limit) after at most `limit + 1` entries were visited, so
+    ///   asking about a huge tree costs little.
+    public func listTree(_ session: String, path: String = "/", limit: Int? = nil) throws(AFSError) -> [TreeEntry] {
+        let p = try SessionPath(path)
+        return try inspect(session) { (s) throws(AFSError) in
+            guard let view = try s.resolve(p, tree: tree) else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
+            guard case .directory(_, _, let treeRoot, _) = view else { throw AFSError(.wrongKind, "\(p) is not a directory") }
+            var out: [TreeEntry] = []
+            func visit(_ directory: SessionPath, _ treeRoot: ChunkID?) throws(AFSError) {
+                let prefix = directory.isRoot ? "/" : directory.description + "/"
+                for (name, v) in try s.children(of: directory, treeRoot: treeRoot, tree: tree) {
+                    if let limit, out.count >= limit {
+                        throw AFSError.invalidArgument(
+                            "\(p) holds more than \(limit) entries below it, the limit asked for: list its directories one at a time, or raise the limit")
+                    }
+                    out.append(TreeEntry(path: prefix + name, entry: try directoryEntry(name, v, s)))
+                    if case .directory(_, _, let root, _) = v { try visit(directory.appending(name), root) }
+                }
+            }
+            try visit(p, treeRoot)
+            return out
+        }
+    }
+
+    /// What a listing says of one entry (the caller holds the session's lock).
+    private func directoryEntry(_ name: String, _ v: LiveSession.View, _ s: LiveSession) throws(AFSError) -> DirectoryEntry {
+        var size: UInt64 = 0
+        var rdev: UInt64?
+        var contentID: String?
+        switch v {
+        case .file(_, _, let sz, let data, _):
+            size = sz
+            contentID = self.contentID(data, size: sz).hex
+        case .symlink(_, _, let target, _): size = UInt64(target.utf8.count)
+        case .directory: break
+        case .special(let kind, _, _, let r, _): if kind == .characterDevice || kind == .blockDevice { rdev = r }
+        }
+        let a = v.attributes
+        return DirectoryEntry(
+            name: name, kind: v.kind, mode: v.mode, size: size, mtime: v.mtime, uid: a.uid, gid: a.gid, ctime: a.ctime, rdev: rdev, inode: a.inode,
+            atime: a.atime, nlink: try s.linkCount(v, tree: tree), contentID: contentID)
     }
 
     // MARK: Writing

@@ -26,4 +26,7 @@ public struct DirectoryEntry: Sendable, Codable, Equatable {
     public var atime: Int64?
     /// Number of names of a hard-linked entry; nil when not hard-linked (1, or 2 for a directory).
     public var nlink: UInt32?
+    /// A file's content identity, as ``FileStat/contentID`` says it: a mount opening the file
+    /// needs no `stat` first. Nil for other kinds.
+    public var contentID: String?
 }

@@ -179,7 +179,9 @@ final class LiveSession: @unchecked Sendable {
         for name in overlayChildren[path] ?? [] {
             out[name] = try resolve(path.appending(name), tree: tree)
         }
-        return out.compactMap { k, v in (k, v) }.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+        // Byte order, compared in place (no array per comparison: a directory of 10,000 names sorts
+        // in about 130,000 comparisons).
+        return out.map { ($0.key, $0.value) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
     }
 
     /// The overlay as tree edits, in path order (parents before children).

@@ -1,8 +1,8 @@
-import AFSCore
-
-/// One entry of `GET /v1/sessions/{id}/tree`: a ``DirectoryEntry`` with its full path, in one
-/// flat object.
-public struct TreeEntry: WireModel, Equatable {
+/// One entry of a recursive listing (``AetherStore/listTree(_:path:limit:)``, `GET
+/// /v1/sessions/{id}/tree?recursive=true`): a ``DirectoryEntry`` with its full path, encoded as
+/// one flat object.
+public struct TreeEntry: Sendable, Codable, Equatable {
+    /// The entry's path from the session root (`/src/main.c`).
     public var path: String
     public var entry: DirectoryEntry
 

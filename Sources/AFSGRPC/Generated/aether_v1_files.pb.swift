@@ -277,6 +277,10 @@ public nonisolated struct Aether_V1_ListRequest: Sendable {
 
   public var recursive: Bool = false
 
+  /// With recursive: the most entries wanted; a tree holding more fails with INVALID_ARGUMENT
+  /// naming the limit. 0: no limit.
+  public var limit: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1219,7 +1223,7 @@ nonisolated extension Aether_V1_StatRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Aether_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}recursive\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}recursive\0\u{1}limit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1230,6 +1234,7 @@ nonisolated extension Aether_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularStringField(value: &self.session) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.recursive) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
       default: break
       }
     }
@@ -1245,6 +1250,9 @@ nonisolated extension Aether_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobu
     if self.recursive != false {
       try visitor.visitSingularBoolField(value: self.recursive, fieldNumber: 3)
     }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1252,6 +1260,7 @@ nonisolated extension Aether_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobu
     if lhs.session != rhs.session {return false}
     if lhs.path != rhs.path {return false}
     if lhs.recursive != rhs.recursive {return false}
+    if lhs.limit != rhs.limit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -468,76 +468,126 @@ public nonisolated struct Aether_V1_FileStat: Sendable {
 }
 
 /// One entry of a directory listing.
-public nonisolated struct Aether_V1_TreeEntry: Sendable {
+public nonisolated struct Aether_V1_TreeEntry: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The full path inside the session.
-  public var path: String = String()
+  public var path: String {
+    get {_storage._path}
+    set {_uniqueStorage()._path = newValue}
+  }
 
-  public var name: String = String()
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
 
-  public var kind: Aether_V1_EntryKind = .unspecified
+  public var kind: Aether_V1_EntryKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
-  public var mode: UInt32 = 0
+  public var mode: UInt32 {
+    get {_storage._mode}
+    set {_uniqueStorage()._mode = newValue}
+  }
 
-  public var size: UInt64 = 0
+  public var size: UInt64 {
+    get {_storage._size}
+    set {_uniqueStorage()._size = newValue}
+  }
 
   public var mtime: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_mtime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_mtime = newValue}
+    get {_storage._mtime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._mtime = newValue}
   }
   /// Returns true if `mtime` has been explicitly set.
-  public var hasMtime: Bool {self._mtime != nil}
+  public var hasMtime: Bool {_storage._mtime != nil}
   /// Clears the value of `mtime`. Subsequent reads from it will return its default value.
-  public mutating func clearMtime() {self._mtime = nil}
+  public mutating func clearMtime() {_uniqueStorage()._mtime = nil}
 
   public var uid: UInt32 {
-    get {_uid ?? 0}
-    set {_uid = newValue}
+    get {_storage._uid ?? 0}
+    set {_uniqueStorage()._uid = newValue}
   }
   /// Returns true if `uid` has been explicitly set.
-  public var hasUid: Bool {self._uid != nil}
+  public var hasUid: Bool {_storage._uid != nil}
   /// Clears the value of `uid`. Subsequent reads from it will return its default value.
-  public mutating func clearUid() {self._uid = nil}
+  public mutating func clearUid() {_uniqueStorage()._uid = nil}
 
   public var gid: UInt32 {
-    get {_gid ?? 0}
-    set {_gid = newValue}
+    get {_storage._gid ?? 0}
+    set {_uniqueStorage()._gid = newValue}
   }
   /// Returns true if `gid` has been explicitly set.
-  public var hasGid: Bool {self._gid != nil}
+  public var hasGid: Bool {_storage._gid != nil}
   /// Clears the value of `gid`. Subsequent reads from it will return its default value.
-  public mutating func clearGid() {self._gid = nil}
+  public mutating func clearGid() {_uniqueStorage()._gid = nil}
 
   public var ctime: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_ctime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_ctime = newValue}
+    get {_storage._ctime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._ctime = newValue}
   }
   /// Returns true if `ctime` has been explicitly set.
-  public var hasCtime: Bool {self._ctime != nil}
+  public var hasCtime: Bool {_storage._ctime != nil}
   /// Clears the value of `ctime`. Subsequent reads from it will return its default value.
-  public mutating func clearCtime() {self._ctime = nil}
+  public mutating func clearCtime() {_uniqueStorage()._ctime = nil}
 
   public var rdev: UInt64 {
-    get {_rdev ?? 0}
-    set {_rdev = newValue}
+    get {_storage._rdev ?? 0}
+    set {_uniqueStorage()._rdev = newValue}
   }
   /// Returns true if `rdev` has been explicitly set.
-  public var hasRdev: Bool {self._rdev != nil}
+  public var hasRdev: Bool {_storage._rdev != nil}
   /// Clears the value of `rdev`. Subsequent reads from it will return its default value.
-  public mutating func clearRdev() {self._rdev = nil}
+  public mutating func clearRdev() {_uniqueStorage()._rdev = nil}
+
+  /// The inode number stat reports (stable across mounts), when the entry has one.
+  public var inode: UInt64 {
+    get {_storage._inode ?? 0}
+    set {_uniqueStorage()._inode = newValue}
+  }
+  /// Returns true if `inode` has been explicitly set.
+  public var hasInode: Bool {_storage._inode != nil}
+  /// Clears the value of `inode`. Subsequent reads from it will return its default value.
+  public mutating func clearInode() {_uniqueStorage()._inode = nil}
+
+  public var atime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._atime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._atime = newValue}
+  }
+  /// Returns true if `atime` has been explicitly set.
+  public var hasAtime: Bool {_storage._atime != nil}
+  /// Clears the value of `atime`. Subsequent reads from it will return its default value.
+  public mutating func clearAtime() {_uniqueStorage()._atime = nil}
+
+  /// The number of names of a hard-linked file; absent for an entry with one name.
+  public var nlink: UInt32 {
+    get {_storage._nlink ?? 0}
+    set {_uniqueStorage()._nlink = newValue}
+  }
+  /// Returns true if `nlink` has been explicitly set.
+  public var hasNlink: Bool {_storage._nlink != nil}
+  /// Clears the value of `nlink`. Subsequent reads from it will return its default value.
+  public mutating func clearNlink() {_uniqueStorage()._nlink = nil}
+
+  /// A file's content identity, as FileStat's content_id.
+  public var contentID: String {
+    get {_storage._contentID ?? String()}
+    set {_uniqueStorage()._contentID = newValue}
+  }
+  /// Returns true if `contentID` has been explicitly set.
+  public var hasContentID: Bool {_storage._contentID != nil}
+  /// Clears the value of `contentID`. Subsequent reads from it will return its default value.
+  public mutating func clearContentID() {_uniqueStorage()._contentID = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _mtime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _uid: UInt32? = nil
-  fileprivate var _gid: UInt32? = nil
-  fileprivate var _ctime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _rdev: UInt64? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// One file or symlink of a session's manifest.
@@ -1319,78 +1369,160 @@ nonisolated extension Aether_V1_FileStat: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Aether_V1_TreeEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TreeEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}name\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0\u{1}uid\0\u{1}gid\0\u{1}ctime\0\u{1}rdev\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}name\0\u{1}kind\0\u{1}mode\0\u{1}size\0\u{1}mtime\0\u{1}uid\0\u{1}gid\0\u{1}ctime\0\u{1}rdev\0\u{1}inode\0\u{1}atime\0\u{1}nlink\0\u{3}content_id\0")
+
+  fileprivate class _StorageClass {
+    var _path: String = String()
+    var _name: String = String()
+    var _kind: Aether_V1_EntryKind = .unspecified
+    var _mode: UInt32 = 0
+    var _size: UInt64 = 0
+    var _mtime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _uid: UInt32? = nil
+    var _gid: UInt32? = nil
+    var _ctime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _rdev: UInt64? = nil
+    var _inode: UInt64? = nil
+    var _atime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _nlink: UInt32? = nil
+    var _contentID: String? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _path = source._path
+      _name = source._name
+      _kind = source._kind
+      _mode = source._mode
+      _size = source._size
+      _mtime = source._mtime
+      _uid = source._uid
+      _gid = source._gid
+      _ctime = source._ctime
+      _rdev = source._rdev
+      _inode = source._inode
+      _atime = source._atime
+      _nlink = source._nlink
+      _contentID = source._contentID
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.mode) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._mtime) }()
-      case 7: try { try decoder.decodeSingularUInt32Field(value: &self._uid) }()
-      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._gid) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._ctime) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self._rdev) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._path) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._mode) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._size) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._mtime) }()
+        case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._uid) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._gid) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._ctime) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._rdev) }()
+        case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._inode) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._atime) }()
+        case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._nlink) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._contentID) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.path.isEmpty {
-      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._path.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._path, fieldNumber: 1)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 2)
+      }
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 3)
+      }
+      if _storage._mode != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._mode, fieldNumber: 4)
+      }
+      if _storage._size != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._size, fieldNumber: 5)
+      }
+      try { if let v = _storage._mtime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._uid {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._gid {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._ctime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._rdev {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 10)
+      } }()
+      try { if let v = _storage._inode {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 11)
+      } }()
+      try { if let v = _storage._atime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+      try { if let v = _storage._nlink {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 13)
+      } }()
+      try { if let v = _storage._contentID {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 14)
+      } }()
     }
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
-    }
-    if self.kind != .unspecified {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
-    }
-    if self.mode != 0 {
-      try visitor.visitSingularUInt32Field(value: self.mode, fieldNumber: 4)
-    }
-    if self.size != 0 {
-      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 5)
-    }
-    try { if let v = self._mtime {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    try { if let v = self._uid {
-      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
-    } }()
-    try { if let v = self._gid {
-      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
-    } }()
-    try { if let v = self._ctime {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
-    try { if let v = self._rdev {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 10)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aether_V1_TreeEntry, rhs: Aether_V1_TreeEntry) -> Bool {
-    if lhs.path != rhs.path {return false}
-    if lhs.name != rhs.name {return false}
-    if lhs.kind != rhs.kind {return false}
-    if lhs.mode != rhs.mode {return false}
-    if lhs.size != rhs.size {return false}
-    if lhs._mtime != rhs._mtime {return false}
-    if lhs._uid != rhs._uid {return false}
-    if lhs._gid != rhs._gid {return false}
-    if lhs._ctime != rhs._ctime {return false}
-    if lhs._rdev != rhs._rdev {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._path != rhs_storage._path {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._mode != rhs_storage._mode {return false}
+        if _storage._size != rhs_storage._size {return false}
+        if _storage._mtime != rhs_storage._mtime {return false}
+        if _storage._uid != rhs_storage._uid {return false}
+        if _storage._gid != rhs_storage._gid {return false}
+        if _storage._ctime != rhs_storage._ctime {return false}
+        if _storage._rdev != rhs_storage._rdev {return false}
+        if _storage._inode != rhs_storage._inode {return false}
+        if _storage._atime != rhs_storage._atime {return false}
+        if _storage._nlink != rhs_storage._nlink {return false}
+        if _storage._contentID != rhs_storage._contentID {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

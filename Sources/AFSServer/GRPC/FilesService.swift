@@ -135,27 +135,15 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
         _ = try await server.authorize(body.session, principal: caller.principal, .reader)
         let store = server.store
         let entries = try await Blocking.run { () -> [Aether_V1_TreeEntry] in
-            var out: [Aether_V1_TreeEntry] = []
-            func visit(_ dir: String) throws {
-                for e in try store.list(body.session, path: dir) {
-                    let full = (dir == "/" ? "" : dir) + "/" + e.name
-                    var entry = Aether_V1_TreeEntry()
-                    entry.path = full
-                    entry.name = e.name
-                    entry.kind = Aether_V1_EntryKind(e.kind)
-                    entry.mode = e.mode
-                    entry.size = e.size
-                    entry.mtime = .init(nanosecondsSince1970: e.mtime)
-                    if let uid = e.uid { entry.uid = uid }
-                    if let gid = e.gid { entry.gid = gid }
-                    if let ctime = e.ctime { entry.ctime = .init(nanosecondsSince1970: ctime) }
-                    if let rdev = e.rdev { entry.rdev = rdev }
-                    out.append(entry)
-                    if body.recursive && e.kind == .directory { try visit(full) }
-                }
+            let path = try SessionPath(body.path.isEmpty ? "/" : body.path).description
+            let found: [TreeEntry]
+            if body.recursive {
+                found = try store.listTree(body.session, path: path, limit: body.limit == 0 ? nil : Int(body.limit))
+            } else {
+                let prefix = path == "/" ? "/" : path + "/"
+                found = try store.list(body.session, path: path).map { TreeEntry(path: prefix + $0.name, entry: $0) }
             }
-            try visit(try SessionPath(body.path.isEmpty ? "/" : body.path).description)
-            return out
+            return found.map(Aether_V1_TreeEntry.init)
         }
         var response = Aether_V1_ListResponse()
         response.entries = entries

@@ -137,6 +137,27 @@ extension Aether_V1_FileStat {
     }
 }
 
+extension Aether_V1_TreeEntry {
+    init(_ tree: TreeEntry) {
+        self.init()
+        let e = tree.entry
+        path = tree.path
+        name = e.name
+        kind = Aether_V1_EntryKind(e.kind)
+        mode = e.mode
+        size = e.size
+        mtime = Google_Protobuf_Timestamp(nanosecondsSince1970: e.mtime)
+        if let uid = e.uid { self.uid = uid }
+        if let gid = e.gid { self.gid = gid }
+        if let ctime = e.ctime { self.ctime = Google_Protobuf_Timestamp(nanosecondsSince1970: ctime) }
+        if let rdev = e.rdev { self.rdev = rdev }
+        if let inode = e.inode { self.inode = inode }
+        if let atime = e.atime { self.atime = Google_Protobuf_Timestamp(nanosecondsSince1970: atime) }
+        if let nlink = e.nlink { self.nlink = nlink }
+        if let content = e.contentID { contentID = content }
+    }
+}
+
 extension Aether_V1_ManifestEntry {
     init(_ entry: ManifestEntry) {
         self.init()
