@@ -249,7 +249,8 @@ func benchMain(_ args: [String]) -> Int32 {
     machine.loadEnd = loadAverage()
     let run = RunInfo(
         command: command, quick: cfg.quick, only: cfg.only, skipped: allFigures.filter { !cfg.only.contains($0) },
-        started: started, finished: Date(), machine: machine, processFloor: floor, workloadNotes: workloadNotes)
+        started: started, finished: Date(), machine: machine, processFloor: floor, workloadNotes: workloadNotes,
+        perfDirectory: (cfg.docsDir ?? "Docs") + "/perf")
     print(targetsMarkdown(sections, run: run))
     fflush(nil)
 

@@ -223,23 +223,50 @@ struct RunInfo {
     var machine: Machine
     var processFloor: Summary?
     var workloadNotes: [String]
+    /// Where MountBench's judged targets are read from (`mount.json`, `mount-20k.json`).
+    var perfDirectory: String?
 }
 
 /// Targets of DESIGN §6 that no figure of this run judged: fork over HTTP when the `http` figure did not
-/// run (when it ran, its section carries the judgment, or "not measured" with the reason), and the mount.
-func unmeasuredTargets(_ sections: [Section]) -> [TargetCheck] {
+/// run (when it ran, its section carries the judgment, or "not measured" with the reason), and the mount's,
+/// as MountBench judged them in its last runs (`perf/mount.json`, `perf/mount-20k.json`).
+func unmeasuredTargets(_ sections: [Section], perfDirectory: String?) -> [TargetCheck] {
     var checks: [TargetCheck] = []
     if !sections.contains(where: { $0.key == "http" }) {
         checks.append(TargetCheck(what: "fork over HTTP", target: "p50 ≤ 1 ms on loopback", measured: "—", status: .notMeasured,
                                   note: "the `http` figure was not run (it needs `afs-server`: swift build -c release --product afs-server)"))
     }
-    checks.append(TargetCheck(what: "a real build or `git status` on a mounted session", target: "within 1.5× of local disk",
-                              measured: "—", status: .notMeasured, note: "no FUSE mount yet"))
+    let mount = perfDirectory.map { mountTargets($0) } ?? []
+    if mount.isEmpty {
+        checks.append(TargetCheck(what: "the mount against the local disk", target: "the targets of Benchmarks/MountBench",
+                                  measured: "—", status: .notMeasured, note: "no MountBench report (Benchmarks/MountBench/run.sh) in perf/"))
+    }
+    return checks + mount
+}
+
+/// The mount's targets as MountBench judged them (`Benchmarks/MountBench/run.sh` writes `mount.json` beside
+/// its report), from the swift-syntax run and the 20k-file run; rows a run did not measure are left out.
+func mountTargets(_ perf: String) -> [TargetCheck] {
+    var checks: [TargetCheck] = []
+    for (file, tree) in [("mount.json", "swift-syntax"), ("mount-20k.json", "20k-file tree")] {
+        guard let data = FileManager.default.contents(atPath: perf + "/" + file),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let targets = object["targets"] as? [[String: Any]]
+        else { continue }
+        let run = object["run"] as? String ?? "?"
+        for t in targets where t["measured"] as? Bool == true {
+            let what = t["what"] as? String ?? "?"
+            let measured = "embedded \(t["embedded"] as? String ?? "—"), remote \(t["remote"] as? String ?? "—")"
+            checks.append(TargetCheck(
+                what: "mount, \(tree): \(what)", target: t["target"] as? String ?? "?", measured: measured,
+                status: t["met"] as? Bool == true ? .met : .notMet, note: "MountBench run of \(run) (perf/\(file.replacingOccurrences(of: ".json", with: ".md")))"))
+        }
+    }
     return checks
 }
 
 func targetsMarkdown(_ sections: [Section], run: RunInfo) -> String {
-    let checks = sections.flatMap(\.checks) + unmeasuredTargets(sections)
+    let checks = sections.flatMap(\.checks) + unmeasuredTargets(sections, perfDirectory: run.perfDirectory)
     var s = "## Where AetherFS is short of a target\n\n"
     s += "Each DESIGN §6 target, judged automatically from the figures of this run.\n\n"
     s += "| what | target | measured here | status |\n|---|---|---|---|\n"
@@ -364,7 +391,7 @@ func resultsJSON(_ sections: [Section], run: RunInfo) -> JSON {
         ("workloads", .array(run.workloadNotes.map { .string($0) })),
     ]
     for sec in sections { kv.append((sec.key, sec.json)) }
-    kv.append(("targets", .array((sections.flatMap(\.checks) + unmeasuredTargets(sections)).map(\.json))))
+    kv.append(("targets", .array((sections.flatMap(\.checks) + unmeasuredTargets(sections, perfDirectory: run.perfDirectory)).map(\.json))))
     return .object(kv)
 }
 

@@ -486,6 +486,42 @@ table() {
         echo "| $k | ${compat["$k/embedded"]:-—} | ${compat["$k/remote"]:-—} |"
     done
 }
+# The targets of the mount's issue, judged from this run: "KEY/label/max ratio embedded/max ratio remote"
+# (the 1 GiB read is judged by throughput instead). Also written as JSON beside the report
+# (${out%.md}.json), which afs-bench reads into PERFORMANCE.md's target table.
+targets=("git/warm \`git status\`/1.5/1.5" "git-first/first \`git status\` after mounting/5/5" "make/clean \`make -j2\`/1.2/1.5" \
+    "untar/\`tar -xf\` + sync/2/4" "rm/\`rm -rf\` of 3,000 files/3/3" "read-cold/tree read, cold/3/3" "read-warm/tree read, warm/1.5/1.5")
+# numeric_ratio KEY BASE -> the ratio as a plain number, or nothing.
+numeric_ratio() {
+    local a b; a="$(stats "$1")" b="$(stats "$2")"
+    [[ -n "$a" && -n "$b" && -z "${F[$1]:-}" ]] || return 0
+    awk -v m="${a%% *}" -v l="${b%% *}" 'BEGIN { printf "%.3f", m / l }'
+}
+# verdict VALUE LIMIT [ge] -> met / not met / — (no figure)
+verdict() {
+    [[ -n "$1" ]] || { echo "—"; return; }
+    awk -v v="$1" -v l="$2" -v ge="${3:-}" 'BEGIN { ok = ge ? v >= l : v <= l; print ok ? "met" : "**not met**" }'
+}
+judgements() {
+    echo "| target (issue 12) | limit, embedded / remote | embedded | | remote | |"
+    echo "|---|---|---:|---|---:|---|"
+    local t k rest what me mr re rr json="" sep=""
+    for t in "${targets[@]}"; do
+        k="${t%%/*}" rest="${t#*/}"; what="${rest%%/*}"; rest="${rest#*/}"; me="${rest%%/*}"; mr="${rest#*/}"
+        re="$(numeric_ratio "$k/embedded" "$k/local")" rr="$(numeric_ratio "$k/remote" "$k/local")"
+        echo "| $what | ≤ ${me}× / ≤ ${mr}× | ${re:+${re}×} | $(verdict "$re" "$me") | ${rr:+${rr}×} | $(verdict "$rr" "$mr") |"
+        json+="$sep{\"what\": \"$what\", \"target\": \"≤ ${me}× embedded, ≤ ${mr}× remote\", \"embedded\": \"${re:+${re}×}\", \"remote\": \"${rr:+${rr}×}\", \"met\": $( [[ -n "$re$rr" ]] && [[ "$(verdict "$re" "$me")$(verdict "$rr" "$mr")" == metmet ]] && echo true || echo false ), \"measured\": $( [[ -n "$re$rr" ]] && echo true || echo false )}"
+        sep=", "
+    done
+    # 1 GiB read: bytes per second of the median run.
+    local ge gr
+    ge="$(stats bigread/embedded)" gr="$(stats bigread/remote)"
+    [[ -n "$ge" && -z "${F[bigread/embedded]:-}" ]] && ge="$(awk -v u="${ge%% *}" 'BEGIN { printf "%.2f", 1073741824 / (u / 1e6) / 1e9 }')" || ge=""
+    [[ -n "$gr" && -z "${F[bigread/remote]:-}" ]] && gr="$(awk -v u="${gr%% *}" 'BEGIN { printf "%.2f", 1073741824 / (u / 1e6) / 1e9 }')" || gr=""
+    echo "| one 1 GiB sequential read, warm | ≥ 1 GB/s | ${ge:+$ge GB/s} | $(verdict "$ge" 1 ge) | ${gr:+$gr GB/s} | $(verdict "$gr" 1 ge) |"
+    json+="$sep{\"what\": \"one 1 GiB sequential read, warm\", \"target\": \"≥ 1 GB/s\", \"embedded\": \"${ge:+$ge GB/s}\", \"remote\": \"${gr:+$gr GB/s}\", \"met\": $( [[ -n "$ge$gr" ]] && [[ "$(verdict "$ge" 1 ge)$(verdict "$gr" 1 ge)" == metmet ]] && echo true || echo false ), \"measured\": $( [[ -n "$ge$gr" ]] && echo true || echo false )}"
+    echo "{\"run\": \"$started\", \"commit\": \"$commit\", \"repository\": \"$repo_name\", \"targets\": [$json]}" > "$work/targets.json"
+}
 failures() {
     local k
     for k in "${!F[@]}"; do echo "- \`$k\` failed: \`${F[$k]}\`"; done | sort
@@ -513,10 +549,13 @@ failures() {
     echo "- Untar: plain \`tar -xf\` as root (so it also restores owners, modes and times) into a new directory, until durable (above); where it fails on a mount, an extra row times it without owners and modes. The checks export the session through the service after unmount to confirm every entry arrived."
     echo
     table
+    echo
+    judgements
     if [[ ${#F[@]} -gt 0 ]]; then echo; echo "Failures:"; echo; failures; fi
 } > "$work/report.md"
 mkdir -p "$(dirname "$out")"
 cp "$work/report.md" "$out"
+cp "$work/targets.json" "${out%.md}.json"
 table
 log "wrote $out in $((elapsed / 60)) min $((elapsed % 60)) s"
 # Like afs-bench: the report is written either way, but a failed command makes the exit status 1.

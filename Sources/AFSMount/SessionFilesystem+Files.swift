@@ -63,6 +63,12 @@ extension SessionFilesystem {
                 guard fd >= 0 else { throw Errno(errno) }
                 return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false, partial: partial)
             }
+            if !cache.contains(id) {
+                // Being fetched by a readahead lane: take it from there. Else a cold open,
+                // which may show a program walking the directory.
+                readahead.waitIfFetching(id)
+                if !cache.contains(id) { noteColdOpen(path) }
+            }
             do {
                 let fd = try cache.open(id, size: attributes.size) { (fd) throws(AFSError) in
                     try service.copyFile(session, path: path, to: fd)
@@ -75,6 +81,21 @@ extension SessionFilesystem {
                 throw Errno(error)
             }
         }
+    }
+
+    /// A file's content was not cached at its open: the second such open in a directory within
+    /// a second hands the directory's other small uncached files to the readahead lanes, those
+    /// after `path` in name order (the order programs walking a directory read it) first.
+    func noteColdOpen(_ path: String) {
+        let directory = MountPath.parent(of: path)
+        guard readahead.noteMiss(in: directory), let listing = metadata.listing(directory) else { return }
+        let name = MountPath.name(of: path)
+        let files = listing.filter { $0.name != name && $0.attributes.kind == .file && $0.attributes.size < Self.partialFetchThreshold }
+        let ordered = files.filter { $0.name > name } + files.filter { $0.name < name }
+        readahead.enqueue(ordered.compactMap { e in
+            guard let id = e.attributes.contentID, !cache.contains(id) else { return nil }
+            return DirectoryReadahead.Item(path: MountPath.join(directory, e.name), id: id, size: e.attributes.size)
+        })
     }
 
     /// An open for reading: moves the file's access time when ``accessTimePolicy`` says so, in
@@ -498,6 +519,7 @@ extension SessionFilesystem {
     /// Sends everything pending (open files' writes, the write-back queue) and stops the
     /// write-back workers: the mount's last act before it goes away.
     public func flushAll() {
+        readahead.stop()
         for (path, error) in publishAll() {
             log("unmount could not upload \(path): \(error)")
         }

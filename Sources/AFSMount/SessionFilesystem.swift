@@ -44,6 +44,8 @@ public final class SessionFilesystem: Sendable {
     let writeBack: WriteBack
     let log: @Sendable (String) -> Void
     let files = Locked(FileTable())
+    /// Fetches the rest of a directory a program is reading file by file (``DirectoryReadahead``).
+    let readahead: DirectoryReadahead
     /// Large files being fetched block by block as they are read, by content ID.
     let partials = Locked([String: PartialContent]())
     /// The most entries one recursive listing may bring into the metadata cache (``TreeWarmer``):
@@ -77,8 +79,15 @@ public final class SessionFilesystem: Sendable {
         rootAttributes = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: Int64(info.createdAt.timeIntervalSince1970 * 1e9))
         self.service = service
         self.session = session
-        metrics = MountMetrics(session: session)
+        let metrics = MountMetrics(session: session)
+        self.metrics = metrics
         self.cache = cache
+        readahead = DirectoryReadahead { [service, cache] item in
+            // A content that changed meanwhile fails its hash and is dropped; an unreachable
+            // service leaves it to the open. Either way the open fetches it as usual.
+            let fetched = try? cache.fill(item.id, size: item.size) { (fd) throws(AFSError) in try service.copyFile(session, path: item.path, to: fd) }
+            if fetched == true { metrics.add(downloaded: item.size) }
+        }
         self.context = context
         self.log = log
         self.accessTimePolicy = accessTimePolicy

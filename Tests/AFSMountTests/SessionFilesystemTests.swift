@@ -312,6 +312,37 @@ import Testing
         }
     }
 
+    /// Two cold opens in one directory fetch its other small files in the background; one cold
+    /// open does not; what was fetched reads back exactly.
+    @Test func aDirectoryReadFileByFileIsFetchedAhead() throws {
+        let f = try Fixture(ttl: .seconds(600))
+        for i in 0..<30 { try f.store.writeFile(f.session, path: "/walk/f\(i)", data: Array("file \(i) ".utf8) + Array(repeating: UInt8(i), count: 1000 + i)) }
+        for i in 0..<5 { try f.store.writeFile(f.session, path: "/once/g\(i)", data: Array("other \(i)".utf8)) }
+        try f.store.writeFile(f.session, path: "/walk/big", data: Array(repeating: 1, count: Int(SessionFilesystem.partialFetchThreshold)))
+        try f.fs.startFollowingChanges()
+        defer { f.fs.stopFollowingChanges() }
+        func read(_ path: String) throws -> [UInt8] {
+            _ = try f.fs.attributes(path: path)  // the kernel's lookup before its open
+            let h = try f.fs.open(path, flags: O_RDONLY)
+            defer { try? f.fs.release(h) }
+            return try f.fs.read(h, offset: 0, count: 4000)
+        }
+        func cached(_ directory: String) throws -> Int {
+            try f.fs.list(directory).filter { $0.attributes.contentID.map(f.fs.cache.contains) ?? false }.count
+        }
+        #expect(try read("/once/g0") == Array("other 0".utf8))
+        usleep(300_000)
+        #expect(try cached("/once") == 1, "one cold open fetches only itself")
+        #expect(try read("/walk/f10") == (try f.store.readFile(f.session, path: "/walk/f10")))
+        #expect(try read("/walk/f11") == (try f.store.readFile(f.session, path: "/walk/f11")))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, try cached("/walk") < 30 { usleep(20_000) }
+        #expect(try cached("/walk") == 30, "the 30 small files are fetched; the large one is left to its reads")
+        let misses = f.fs.cache.lookups.misses
+        for i in 0..<30 { #expect(try read("/walk/f\(i)") == (try f.store.readFile(f.session, path: "/walk/f\(i)"))) }
+        #expect(f.fs.cache.lookups.misses == misses, "every read came from the cache")
+    }
+
     @Test func apiWritesReachTheMountThroughTheChangefeed() throws {
         // A TTL far longer than the test: only the changefeed can make the new size visible.
         let f = try Fixture(ttl: .seconds(600))
