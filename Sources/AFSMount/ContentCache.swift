@@ -66,7 +66,14 @@ public final class ContentCache: Sendable {
     private struct Entry {
         var size: UInt64
         var lastUse: UInt64
+        /// When this process last wrote the recency into the file's mtime (nil: not yet).
+        var persisted: ContinuousClock.Instant?
     }
+
+    /// How stale the recency kept in an entry's mtime may get: a minute is fine-grained enough
+    /// for eviction after a restart, and a hit then costs no inode write (a warm tree read opens
+    /// every file).
+    static let recencyGranularity: Duration = .seconds(60)
 
     private struct Index {
         var entries: [String: Entry] = [:]
@@ -130,10 +137,16 @@ public final class ContentCache: Sendable {
 
     /// A read-only descriptor on the content `id` (of `size` bytes), fetched with `fetch` (which
     /// writes the whole content into the descriptor it is given) when not cached. The caller closes it.
-    func open(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) -> Int32 {
+    ///
+    /// `beforeFetch` runs on a miss, before fetching: it may wait for someone else's fetch of the
+    /// same content (a readahead lane) and return false to look in the cache again instead.
+    func open(
+        _ id: String, size: UInt64, beforeFetch: () -> Bool = { true }, fetch: (Int32) throws(AFSError) -> Void
+    ) throws(AFSError) -> Int32 {
         guard ContentCache.isValidID(id) else { throw AFSError(.corrupted, "content id '\(id.prefix(80))' is not a hex digest") }
         let target = path(for: id)
-        let fd = Glibc.open(target, O_RDONLY | O_CLOEXEC)
+        var fd = Glibc.open(target, O_RDONLY | O_CLOEXEC)
+        if fd < 0, !beforeFetch() { fd = Glibc.open(target, O_RDONLY | O_CLOEXEC) }
         if fd >= 0 {
             var st = Glibc.stat()
             if fstat(fd, &st) == 0, UInt64(st.st_size) == size {
@@ -198,19 +211,22 @@ public final class ContentCache: Sendable {
     }
 
     private func touch(_ id: String, size: UInt64, fd: Int32) {
-        let known = index.withLock { ix in
+        let now = ContinuousClock.now
+        let (known, persist) = index.withLock { ix -> (Bool, Bool) in
             ix.clock += 1
-            if ix.entries[id] != nil {
+            if let entry = ix.entries[id] {
                 ix.entries[id]!.lastUse = ix.clock
-                return true
+                let persist = entry.persisted.map { now - $0 >= Self.recencyGranularity } ?? true
+                if persist { ix.entries[id]!.persisted = now }
+                return (true, persist)
             }
             // Fetched by another process sharing the directory.
-            ix.entries[id] = Entry(size: size, lastUse: ix.clock)
+            ix.entries[id] = Entry(size: size, lastUse: ix.clock, persisted: now)
             ix.bytes += size
-            return false
+            return (false, true)
         }
         // The mtime carries recency across restarts.
-        futimens(fd, nil)
+        if persist { futimens(fd, nil) }
         if !known { evictIfNeeded(keeping: id) }
     }
 

@@ -130,8 +130,9 @@ final class MetadataCache: Sendable {
         return a
     }
 
-    /// The attributes of `path` with its content identity, if fresh ones were stored from a stat
-    /// or a listing (a file opened right after its directory was read needs no `stat`).
+    /// The attributes of `path` with its content identity, if fresh ones were stored from a stat,
+    /// or, while the changefeed is followed, from a listing (a file opened right after its
+    /// directory was read needs no `stat`).
     func contentAttributes(_ path: String) -> FileAttributes? {
         let now = self.now()
         let (ttl, followedTTL) = (self.ttl, self.followedTTL)
@@ -139,7 +140,10 @@ final class MetadataCache: Sendable {
             if let hit = s.attributes[path], Self.fresh(hit, s, now: now, ttl: ttl, followedTTL: followedTTL) {
                 return hit.value.contentID == nil ? nil : hit.value
             }
-            guard path != "/", let listing = s.listings[MountPath.parent(of: path)], Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL),
+            // A listing's content IDs only while the changefeed vouches for them: without it an
+            // open asks the service (close-to-open), as it did before listings carried them.
+            guard path != "/", let until = s.trustedUntil, until > now, let listing = s.listings[MountPath.parent(of: path)],
+                Self.fresh(listing, s, now: now, ttl: ttl, followedTTL: followedTTL),
                 let entry = listing.value[MountPath.name(of: path)], entry.contentID != nil
             else { return nil }
             return entry

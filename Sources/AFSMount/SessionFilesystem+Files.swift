@@ -63,14 +63,15 @@ extension SessionFilesystem {
                 guard fd >= 0 else { throw Errno(errno) }
                 return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: fd, scratch: nil, dirty: false, partial: partial)
             }
-            if !cache.contains(id) {
-                // Being fetched by a readahead lane: take it from there. Else a cold open,
-                // which may show a program walking the directory.
-                readahead.waitIfFetching(id)
-                if !cache.contains(id) { noteColdOpen(path) }
-            }
             do {
-                let fd = try cache.open(id, size: attributes.size) { (fd) throws(AFSError) in
+                let fd = try cache.open(id, size: attributes.size, beforeFetch: { () -> Bool in
+                    // Being fetched by a readahead lane: take it from there. Else a cold open,
+                    // which may show a program walking the directory.
+                    readahead.waitIfFetching(id)
+                    if cache.contains(id) { return false }
+                    noteColdOpen(path)
+                    return true
+                }) { (fd) throws(AFSError) in
                     try service.copyFile(session, path: path, to: fd)
                     metrics.add(downloaded: attributes.size)
                 }
