@@ -77,6 +77,8 @@ final class WriteBack: @unchecked Sendable {
         let batchable: Batchable?
         let extraPaths: [String]
         var started = false
+        /// It showed its path as a directory not yet at the service (``Pending/directory(_:)``).
+        var showsCreation = false
 
         init(
             id: UInt64, path: String, operation: String, extraPaths: [String], batchable: Batchable? = nil,
@@ -189,6 +191,7 @@ final class WriteBack: @unchecked Sendable {
         while items.count >= limit && !stopping { condition.wait() }
         let item = Item(id: nextID, path: path, operation: operation, extraPaths: [], batchable: send == nil ? nil : batchable, body: body)
         nextID += 1
+        if case .directory? = pending { item.showsCreation = true }
         items.append(item)
         if let pending { overlay[path] = (item.id, pending) }
         condition.broadcast()
@@ -293,7 +296,15 @@ final class WriteBack: @unchecked Sendable {
     private func finish(_ item: Item, failure: Failure? = nil) {
         condition.lock()
         if let i = items.firstIndex(where: { $0 === item }) { items.remove(at: i) }
-        if overlay[item.path]?.id == item.id { overlay[item.path] = nil }
+        if overlay[item.path]?.id == item.id {
+            overlay[item.path] = nil
+        } else if failure == nil, item.showsCreation, let later = overlay[item.path], case .directory(let attributes) = later.pending {
+            // The directory is at the service now (changes of one path land in order, so the
+            // mkdir has): a change queued after it (cp -a and tar -x set a directory's times once
+            // its entries are in) must no longer show it as absent there, else its entries that
+            // landed meanwhile, no longer open or queued, vanish from listings and lookups.
+            overlay[item.path] = (later.id, .changed(attributes))
+        }
         if item.body != nil { sent += 1 }
         if let failure {
             failureCount += 1

@@ -51,6 +51,40 @@ import Testing
         #expect(writeBack.counts.sent == 3)
     }
 
+    /// A change queued after a mkdir while it was still queued (cp -a and tar -x set a directory's
+    /// times once its entries are in) shows the directory as not yet at the service only until the
+    /// mkdir lands; after that, names below it are the service's again (entries that landed
+    /// meanwhile were hidden from listings and lookups until the later change landed too: a
+    /// `find` right after `cp -a` onto a slow backend missed files).
+    @Test func aDirectoryChangedWhileBeingCreatedExistsOnceTheCreationLands() throws {
+        let writeBack = WriteBack(policy: .writeBack, workers: 2, limit: 64, log: { _ in })
+        writeBack.start()
+        defer { _ = writeBack.stop() }
+        let shown = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 0)
+        let later = FileAttributes(kind: .directory, mode: 0o755, size: 0, mtime: 42)
+        let release = Locked(false)
+        try writeBack.submit("/d", operation: "mkdir", pending: .directory(shown)) { usleep(100_000) }
+        try writeBack.submit("/d", operation: "utimens", pending: .directory(later)) {
+            while !release.withLock({ $0 }) { usleep(5_000) }
+        }
+        #expect(writeBack.lookup("/d/landed") == .absent, "before the mkdir lands, nothing is below /d at the service")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, writeBack.lookup("/d") != .changed(later) { usleep(5_000) }
+        #expect(writeBack.lookup("/d") == .changed(later), "the times are still queued, the directory is not")
+        #expect(writeBack.lookup("/d/landed") == nil, "what is below it is the service's to say")
+        release.withLock { $0 = true }
+        #expect(writeBack.drain().isEmpty)
+        #expect(writeBack.lookup("/d") == nil)
+        // A refused mkdir leaves the later change showing the directory as absent at the service.
+        let hold = Locked(false)
+        try writeBack.submit("/e", operation: "mkdir", pending: .directory(shown)) { () throws(Errno) in throw Errno.exists }
+        try writeBack.submit("/e", operation: "utimens", pending: .directory(later)) { while !hold.withLock({ $0 }) { usleep(5_000) } }
+        usleep(200_000)
+        #expect(writeBack.lookup("/e") == .directory(later))
+        hold.withLock { $0 = true }
+        _ = writeBack.drain()
+    }
+
     /// Callers block once `limit` changes are queued; refusals come back from the next drain.
     @Test func aFullQueueHoldsCallersBackAndRefusalsAreReported() throws {
         let writeBack = WriteBack(policy: .writeBack, workers: 1, limit: 2, log: { _ in })
