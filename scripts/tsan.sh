@@ -27,8 +27,8 @@ if [ "${1:-}" = "--mount" ]; then suites='AFSMountTests\.'; fi
 # Third-party false positives only (see the file); memory bounds mean nothing under TSan's shadow
 # memory, so the tests that assert them are left to the normal run.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt ${TSAN_OPTIONS:-}"
-# Every type locks through `Locked`, a pthread mutex, which TSan intercepts (the standard Mutex it cannot see).
-swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-exec swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter "$suites" \
+# AFS_TSAN: `Locked` uses a pthread mutex, which TSan sees (the standard Mutex it cannot).
+swift build --build-tests --sanitize=thread --scratch-path .build-tsan -Xswiftc -DAFS_TSAN
+exec swift test --skip-build --sanitize=thread --scratch-path .build-tsan -Xswiftc -DAFS_TSAN --filter "$suites" \
   --skip 'KeepServerMemoryFlat|KeepMemoryFlat'
 

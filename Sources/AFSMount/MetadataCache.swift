@@ -63,7 +63,7 @@ final class MetadataCache: Sendable {
     /// Bounds memory: past this many entries a table is emptied rather than grown (entries are
     /// cheap to re-fetch).
     let capacity: Int
-    private let state = Locked(State())
+    private let state = UnfairLocked(State())
 
     /// What entries are timed by (the monotonic clock; tests pass one they move by hand).
     let now: @Sendable () -> ContinuousClock.Instant

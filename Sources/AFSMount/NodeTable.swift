@@ -72,7 +72,7 @@ final class NodeTable: Sendable {
         }
     }
 
-    private let state = Locked(State())
+    private let state = UnfairLocked(State())
 
     /// The path of node `id`, or nil for a detached (unlinked) or unknown node.
     func path(of id: UInt64) -> String? {
