@@ -138,9 +138,22 @@ public final class PackChunkStore: ChunkStore, @unchecked Sendable {
                 guard strict else { continue }
                 throw AFSError(.corrupted, "pack index \(object.key) has no pack \(prefix)\(name).pack in s3://\(client.location.bucket)/\(client.location.prefix): its records are lost")
             }
-            let bytes: [UInt8]
+            var bytes: [UInt8]
             do { bytes = try client.get(object.key) } catch where error.code == .notFound && !strict { continue }  // collected meanwhile
-            switch PackIndex.decode(bytes) {
+            var decoded = PackIndex.decode(bytes)
+            // Another replica may be uploading this index right now: SeaweedFS lists an object
+            // while its PUT is still arriving, and a GET then returns part of it. Read it again
+            // for a few seconds before calling it damaged (a replica restarted after SIGKILL met
+            // one in CI while the others kept writing).
+            var attempt = 0
+            while case .failure = decoded, strict, attempt < 20 {
+                attempt += 1
+                usleep(250_000)
+                guard let again = try? client.get(object.key) else { continue }
+                bytes = again
+                decoded = PackIndex.decode(bytes)
+            }
+            switch decoded {
             case .failure(let why):
                 guard strict else { continue }
                 throw AFSError(.corrupted, "pack index \(object.key) is damaged (\(why)); restore it from a backup or rebuild it from its pack")

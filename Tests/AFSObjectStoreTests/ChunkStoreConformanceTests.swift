@@ -139,6 +139,31 @@ import Testing
         #expect(try replica.verifyRecords().problems == [])
     }
 
+    /// An index seen half-written at open (another replica is uploading it: SeaweedFS serves an
+    /// object while its PUT arrives) is read again until it is whole; one that stays damaged is
+    /// refused by name.
+    @Test func anIndexBeingUploadedIsReadAgainAtOpen() throws {
+        let f = try Fixture(.s3Packs)
+        let client = try #require(f.client)
+        let writer = try PackChunkStore.open(client: client)
+        let id = try writer.put(.chunk, Self.bytes(4000, seed: 21))
+        try writer.sync()
+        let key = try #require(try client.list(prefix: "packs/").map(\.key).first { $0.hasSuffix(".idx") })
+        let whole = try client.get(key)
+        try client.put(key, Array(whole.prefix(5)))
+        let uploader = Thread {
+            usleep(700_000)
+            try? client.put(key, whole)
+        }
+        uploader.start()
+        let opened = try PackChunkStore.open(client: client)
+        #expect(try opened.get(id) == Self.bytes(4000, seed: 21))
+
+        try client.put(key, Array(whole.prefix(5)))
+        #expect(throws: AFSError.self) { try PackChunkStore.open(client: client) }
+        try client.put(key, whole)
+    }
+
     @Test func packsWithoutAnIndexGoWhenOld() throws {
         let f = try Fixture(.s3Packs)
         let client = try #require(f.client)
