@@ -85,9 +85,12 @@ extension AetherStore {
     /// versions of the tree), and one call where a walk is one per directory: a mount fills its
     /// metadata cache for a whole checkout with it before `git status` lstat()s every file.
     ///
-    /// - Parameter limit: the most entries the caller takes; a tree holding more is refused with
-    ///   `.invalidArgument` (naming the limit) after at most `limit + 1` entries were visited, so
-    ///   asking about a huge tree costs little.
+    /// - Parameters:
+    ///   - session: the session to read.
+    ///   - path: the directory whose subtree is listed (itself not included).
+    ///   - limit: the most entries the caller takes; a tree holding more is refused with
+    ///     `.invalidArgument` (naming the limit) after at most `limit + 1` entries were visited,
+    ///     so asking about a huge tree costs little.
     public func listTree(_ session: String, path: String = "/", limit: Int? = nil) throws(AFSError) -> [TreeEntry] {
         let p = try SessionPath(path)
         return try inspect(session) { (s) throws(AFSError) in
