@@ -36,15 +36,7 @@ extension SessionFilesystem {
         // One listing answers for every name in the directory: the first `git status` on a fresh
         // mount lstat()s every tracked file without reading the directories first, which was a
         // service call per file.
-        if path != "/", metadata.listing(MountPath.parent(of: path)) == nil {
-            // The first miss in a subtree reads it whole (a checkout's every listing in one call).
-            warmTree(MountPath.parent(of: path))
-            switch metadata.lookup(path) {
-            case .found(let attributes): return attributes
-            case .missing: throw Errno.notFound
-            case .unknown: break
-            }
-        }
+        // `list` reads the whole subtree at the first miss in it (``warmTree(_:)``).
         if path != "/", metadata.listing(MountPath.parent(of: path)) == nil, (try? list(MountPath.parent(of: path))) != nil {
             switch metadata.lookup(path) {
             case .found(let attributes): return attributes
