@@ -2,8 +2,8 @@ import AFSCore
 import Foundation
 import PostgresNIO
 
-/// Tokens, tenants and session ownership in the clustered catalog (`afs_token`,
-/// `afs_ownership`), so that every server on it, on any machine, knows every token.
+/// Tokens, tenants, console sign-ins and usage in the clustered catalog (`afs_token`,
+/// `afs_sign_in`, `afs_usage`), so that every server on it, on any machine, knows every token.
 public final class PostgresAccessCatalog: AccessCatalog, SharedRequestBudget {
     let catalog: PostgresCatalog
 
@@ -44,32 +44,6 @@ public final class PostgresAccessCatalog: AccessCatalog, SharedRequestBudget {
             return try catalog.execute("revoke token \(id)", "DELETE FROM afs_token WHERE id = \(id) AND tenant = \(tenant) RETURNING id") == 1
         }
         return try catalog.execute("revoke token \(id)", "DELETE FROM afs_token WHERE id = \(id) RETURNING id") == 1
-    }
-
-    public func setOwner(session: String, tenant: String) throws(AFSError) {
-        try catalog.execute(
-            "record the owner of \(session)",
-            """
-            INSERT INTO afs_ownership (session_id, tenant) VALUES (\(session), \(tenant))
-            ON CONFLICT (session_id) DO UPDATE SET tenant = excluded.tenant
-            """)
-    }
-
-    public func owner(session: String) throws(AFSError) -> String? {
-        try catalog.select("read the owner of \(session)", "SELECT tenant FROM afs_ownership WHERE session_id = \(session)") { row in
-            try row["tenant"].decode(String.self)
-        }.first
-    }
-
-    public func sessions(tenant: String) throws(AFSError) -> Set<String> {
-        Set(
-            try catalog.select("list the sessions of \(tenant)", "SELECT session_id FROM afs_ownership WHERE tenant = \(tenant)") { row in
-                try row["session_id"].decode(String.self)
-            })
-    }
-
-    public func forgetOwner(session: String) throws(AFSError) {
-        try catalog.execute("forget the owner of \(session)", "DELETE FROM afs_ownership WHERE session_id = \(session)")
     }
 
     public func insertSignIn(_ s: StoredSignIn) throws(AFSError) {

@@ -40,7 +40,8 @@ public final class PostgresCatalog: Catalog, Sendable {
             parentID: try row["parent_id"].decode(String?.self), source: try row["source"].decode(String.self),
             root: try chunkID(row, "root"), baseCommit: try row["base_commit"].decode(String?.self),
             headCommit: try row["head_commit"].decode(String?.self), createdAt: try date(row, "created_at"),
-            updatedAt: try date(row, "updated_at"), journalGeneration: Int(try row["journal_generation"].decode(Int64.self)))
+            updatedAt: try date(row, "updated_at"), journalGeneration: Int(try row["journal_generation"].decode(Int64.self)),
+            tenant: try row["tenant"].decode(String?.self))
     }
 
     static func checkpoint(_ row: PostgresRandomAccessRow) throws -> CheckpointInfo {
@@ -89,7 +90,7 @@ public final class PostgresCatalog: Catalog, Sendable {
     public func insertSession(_ s: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
         // One statement (the events in a WITH clause), so the row and its events commit together
         // in one round trip: a fork costs one commit.
-        var binds = PostgresBindings(capacity: 11 + events.count * 9)
+        var binds = PostgresBindings(capacity: 13 + events.count * 9)
         var sql = ""
         if !events.isEmpty { sql = "WITH events AS (" + PostgresCatalog.eventInsert(events, binds: &binds) + ") " }
         let p = binds.count
@@ -97,8 +98,8 @@ public final class PostgresCatalog: Catalog, Sendable {
         // (delivered at commit).
         sql += """
             INSERT INTO afs_session (id, name, status, parent_id, source, root, base_commit, head_commit,
-            created_at, updated_at, journal_generation) SELECT \((1...11).map { "$\(p + $0)" }.joined(separator: ", "))
-            FROM (SELECT pg_notify('\(PostgresCatalog.changeChannel)', $\(p + 12))) AS wake
+            created_at, updated_at, journal_generation, tenant) SELECT \((1...12).map { "$\(p + $0)" }.joined(separator: ", "))
+            FROM (SELECT pg_notify('\(PostgresCatalog.changeChannel)', $\(p + 13))) AS wake
             """
         binds.append(s.id)
         PostgresCatalog.appendColumns(of: s, to: &binds)
@@ -118,6 +119,7 @@ public final class PostgresCatalog: Catalog, Sendable {
         binds.append(s.createdAt.timeIntervalSince1970)
         binds.append(s.updatedAt.timeIntervalSince1970)
         binds.append(Int64(s.journalGeneration))
+        binds.append(s.tenant)
     }
 
     public func session(_ id: String) throws(AFSError) -> SessionInfo? {
@@ -133,15 +135,15 @@ public final class PostgresCatalog: Catalog, Sendable {
     }
 
     public func updateSession(_ s: SessionInfo) throws(AFSError) {
-        var binds = PostgresBindings(capacity: 14)
+        var binds = PostgresBindings(capacity: 15)
         var sql = ""
         let fence = backend.fence(s.id)
         if let fence { sql = "WITH " + PostgresBackend.fenceClause(s.id, fence, binds: &binds) + ", changed AS (" }
         let p = binds.count
         sql += """
             UPDATE afs_session SET name = $\(p + 1), status = $\(p + 2), parent_id = $\(p + 3), source = $\(p + 4), root = $\(p + 5),
-            base_commit = $\(p + 6), head_commit = $\(p + 7), created_at = $\(p + 8), updated_at = $\(p + 9), journal_generation = $\(p + 10)
-            WHERE id = $\(p + 11)
+            base_commit = $\(p + 6), head_commit = $\(p + 7), created_at = $\(p + 8), updated_at = $\(p + 9), journal_generation = $\(p + 10),
+            tenant = $\(p + 11) WHERE id = $\(p + 12)
             """
         PostgresCatalog.appendColumns(of: s, to: &binds)
         binds.append(s.id)

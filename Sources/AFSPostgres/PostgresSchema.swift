@@ -155,6 +155,14 @@ enum PostgresSchema {
                 granted double precision NOT NULL)
             """,
         ]),
+        // The owning tenant lives in the session's row, written by the same statement that
+        // creates the session: a create or fork is one commit, and no crash leaves a session
+        // without its owner. The owners recorded until now move in with this migration.
+        Migration(version: 5, name: "session tenant in the session row", sql: [
+            "ALTER TABLE afs_session ADD COLUMN tenant text",
+            "UPDATE afs_session s SET tenant = o.tenant FROM afs_ownership o WHERE o.session_id = s.id",
+            "DROP TABLE afs_ownership",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

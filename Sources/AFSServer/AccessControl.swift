@@ -4,25 +4,24 @@ import AFSWire
 import Foundation
 import Synchronization
 
-/// Tokens (stored as SHA-256 hashes, never in clear), tenants and which tenant owns each session,
+/// Tokens (stored as SHA-256 hashes, never in clear), their tenants, console sign-ins and usage,
 /// over an ``AccessCatalog``: `DIR/server.sqlite` beside the embedded store, or the clustered
-/// backend's PostgreSQL catalog.
+/// backend's PostgreSQL catalog. Which tenant owns a session is in the session's own row
+/// (``SessionInfo/tenant``), written with the session.
 ///
-/// Every request authenticates and most check a session's owner, so both answers are cached in
-/// memory: a token for ``tokenCacheLifetime`` (a revocation through this server drops the cache at
-/// once; through another server sharing the catalog, it takes effect here within that time), a
-/// session's owner until the session is forgotten (ownership never moves). Unknown tokens are not
-/// cached, so guessing fills nothing.
+/// Every request authenticates, so a token's answer is cached in memory for
+/// ``tokenCacheLifetime`` (a revocation through this server drops the cache at once; through
+/// another server sharing the catalog, it takes effect here within that time). Unknown tokens are
+/// not cached, so guessing fills nothing.
 public final class AccessControl: Sendable {
     /// Where tokens, ownership and console sign-ins are kept.
     let records: any AccessCatalog
     private let tokenCache = Locked<[String: (principal: Principal, until: ContinuousClock.Instant)]>([:])
-    private let ownerCache = Locked<[String: String]>([:])
     /// Bumped by every revocation: an answer read before one is not cached after it.
     private let revocations = Atomic<UInt64>(0)
     /// How long an authenticated token is trusted without asking the catalog again.
     public static let tokenCacheLifetime: Duration = .seconds(5)
-    /// Entries kept at most in each cache (cleared when exceeded).
+    /// Tokens kept at most in the cache (cleared when exceeded).
     static let cacheLimit = 100_000
 
     /// The embedded records in `path` (SQLite).
@@ -86,33 +85,6 @@ public final class AccessControl: Sendable {
             cache = cache.filter { $0.value.principal.tokenID != tokenID }
         }
         return revoked
-    }
-
-    public func setOwner(session: String, tenant: String) throws {
-        try records.setOwner(session: session, tenant: tenant)
-        ownerCache.withLock { cache in
-            if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
-            cache[session] = tenant
-        }
-    }
-
-    public func owner(session: String) throws -> String? {
-        if let tenant = ownerCache.withLock({ $0[session] }) { return tenant }
-        guard let tenant = try records.owner(session: session) else { return nil }
-        ownerCache.withLock { cache in
-            if cache.count >= AccessControl.cacheLimit { cache.removeAll() }
-            cache[session] = tenant
-        }
-        return tenant
-    }
-
-    public func sessions(tenant: String) throws -> Set<String> {
-        try records.sessions(tenant: tenant)
-    }
-
-    public func forget(session: String) throws {
-        _ = ownerCache.withLock { $0.removeValue(forKey: session) }
-        try records.forgetOwner(session: session)
     }
 
     /// Adds operation counts (``UsageCounters`` flushes here).

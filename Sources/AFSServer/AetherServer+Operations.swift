@@ -2,8 +2,8 @@ import AFSCore
 import AFSWire
 import Foundation
 
-/// The operations whose rules do not depend on the transport: tenancy (who may see which session),
-/// ownership bookkeeping beside the store, and accounting. The HTTP routes and the gRPC services both
+/// The operations whose rules do not depend on the transport: tenancy (who may see which session:
+/// the tenant its row names, ``SessionInfo/tenant``) and accounting. The HTTP routes and the gRPC services both
 /// call these, so a rule changed here changes for both.
 extension AetherServer {
     /// The session, if `principal`'s tenant owns it (the store admin sees every session). A session
@@ -12,11 +12,10 @@ extension AetherServer {
     func authorize(_ id: String, principal: Principal, _ role: Role) async throws -> SessionInfo {
         try principal.require(role)
         let store = self.store
-        let access = self.access
         return try await Blocking.run {
             let info = try store.session(id)
             if principal.isStoreAdmin { return info }
-            guard try access.owner(session: id) == principal.tenant else {
+            guard info.tenant == principal.tenant else {
                 throw AFSError(.notFound, "session \(id) does not exist")
             }
             return info
@@ -27,12 +26,10 @@ extension AetherServer {
     func visibleSessions(_ principal: Principal, status: SessionStatus?) async throws -> [SessionInfo] {
         try principal.require(.reader)
         let store = self.store
-        let access = self.access
         return try await Blocking.run { () -> [SessionInfo] in
             let all = try store.sessions(status: status)
             if principal.isStoreAdmin { return all }
-            let mine = try access.sessions(tenant: principal.tenant)
-            return all.filter { mine.contains($0.id) }
+            return all.filter { $0.tenant == principal.tenant }
         }
     }
 
@@ -58,11 +55,8 @@ extension AetherServer {
             break
         }
         let store = self.store
-        let access = self.access
         let info = try await Blocking.run { () -> SessionInfo in
-            let info = try store.createSession(name: name, from: source, context: m)
-            try access.setOwner(session: info.id, tenant: principal.tenant)
-            return info
+            try store.createSession(name: name, from: source, context: m.acting(for: principal))
         }
         count(principal, "create", session: info.id)
         return info
@@ -89,25 +83,18 @@ extension AetherServer {
     func forkSession(_ id: String, name: String?, principal: Principal, context m: MutationContext) async throws -> SessionInfo {
         _ = try await authorize(id, principal: principal, .writer)
         let store = self.store
-        let access = self.access
         let info = try await Blocking.run { () -> SessionInfo in
-            let info = try store.fork(id, name: name, context: m)
-            try access.setOwner(session: info.id, tenant: principal.tenant)
-            return info
+            try store.fork(id, name: name, context: m.acting(for: principal))
         }
         count(principal, "fork", session: id)
         return info
     }
 
-    /// Deletes a session and forgets who owned it.
+    /// Deletes a session (its owner is in its row, so it goes with it).
     func deleteSession(_ id: String, principal: Principal) async throws {
         _ = try await authorize(id, principal: principal, .writer)
         let store = self.store
-        let access = self.access
-        try await Blocking.run {
-            try store.delete(id)
-            try access.forget(session: id)
-        }
+        try await Blocking.run { try store.delete(id) }
         count(principal, "delete", session: id)
     }
 
@@ -149,7 +136,7 @@ extension AetherServer {
             var report = UsageReport(store: .init(logicalBytes: stats.logicalBytes, physicalBytes: stats.physicalBytes, chunks: stats.chunks, dedupRatio: stats.dedupRatio))
             var visible: [(id: String, tenant: String)] = []
             for s in try store.sessions() {
-                let tenant = try access.owner(session: s.id) ?? "admin"
+                let tenant = s.tenant ?? "admin"
                 if principal.isStoreAdmin || tenant == principal.tenant { visible.append((s.id, tenant)) }
             }
             let usage = try store.sessionUsage(visible.map(\.id))
@@ -181,11 +168,10 @@ extension AetherServer {
     func visibleSnapshots(_ principal: Principal) async throws -> [SnapshotInfo] {
         try principal.require(.reader)
         let store = self.store
-        let access = self.access
         return try await Blocking.run { () -> [SnapshotInfo] in
             let all = try store.snapshots()
             if principal.isStoreAdmin { return all }
-            let mine = try access.sessions(tenant: principal.tenant)
+            let mine = Set(try store.sessions().lazy.filter { $0.tenant == principal.tenant }.map(\.id))
             return all.filter { $0.sessionID.map(mine.contains) ?? false }
         }
     }
@@ -209,15 +195,11 @@ extension AetherServer {
     func analytics(_ principal: Principal) async throws -> AnalyticsReport {
         try principal.require(.reader)
         let store = self.store
-        let access = self.access
         let perMinute = usage.requestsPerMinute()
         return try await Blocking.run { () -> AnalyticsReport in
             let stats = try store.stats()
             var sessions = try store.sessions()
-            if !principal.isStoreAdmin {
-                let mine = try access.sessions(tenant: principal.tenant)
-                sessions = sessions.filter { mine.contains($0.id) }
-            }
+            if !principal.isStoreAdmin { sessions = sessions.filter { $0.tenant == principal.tenant } }
             let forks = sessions.filter { $0.source.hasPrefix("session:") }.count
             var perDay: [String: Int] = [:]
             let f = DateFormatter()
@@ -232,8 +214,6 @@ extension AetherServer {
     /// A session from a tar archive read from `fd` (the request body or stream, through a pipe),
     /// owned by the caller's tenant.
     func importTar(fromDescriptor fd: Int32, name: String?, sameOwner: Bool, principal: Principal, context: MutationContext) throws -> SessionInfo {
-        let info = try store.importTar(fromDescriptor: fd, name: name, context: context, preserveOwners: sameOwner)
-        try access.setOwner(session: info.id, tenant: principal.tenant)
-        return info
+        try store.importTar(fromDescriptor: fd, name: name, context: context.acting(for: principal), preserveOwners: sameOwner)
     }
 }

@@ -29,8 +29,10 @@ extension AetherServer {
     func mayRead(_ commit: CommitInfo, principal: Principal) async throws -> Bool {
         if principal.isStoreAdmin { return true }
         guard let session = commit.sessionID else { return false }
-        let access = self.access
-        return try await Blocking.run { try access.owner(session: session) } == principal.tenant
+        let store = self.store
+        return try await Blocking.run { () throws(AFSError) -> String? in
+            do throws(AFSError) { return try store.session(session).tenant } catch where error.code == .notFound { return nil }
+        } == principal.tenant
     }
 
     /// The commits reachable from `start`: one of the caller's refs, else a commit it may see.

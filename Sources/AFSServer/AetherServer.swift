@@ -110,7 +110,12 @@ public final class AetherServer: Sendable {
         if let records = configuration.access {
             access = AccessControl(records: records)
         } else {
-            access = try AccessControl(path: configuration.dataDirectory + "/server.sqlite")
+            let records = try SQLiteAccessCatalog(path: configuration.dataDirectory + "/server.sqlite")
+            let moved = try records.moveLegacyOwners(into: store)
+            if moved > 0 {
+                FileHandle.standardError.write(Data("afs-server: moved the owners of \(moved) sessions from server.sqlite into the catalog\n".utf8))
+            }
+            access = AccessControl(records: records)
         }
         _ = try access.ensureAdminToken(at: configuration.dataDirectory + "/admin.token")
         consoleSessions = ConsoleSessions(access: access)

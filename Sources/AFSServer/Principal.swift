@@ -1,4 +1,6 @@
+import AFSCore
 import AFSWire
+
 /// Who is calling: resolved from the bearer token, by `AuthMiddleware` over HTTP and by
 /// `RPCCaller` over gRPC. Both transports apply the same rules through this type.
 public struct Principal: Sendable, Equatable {
@@ -16,5 +18,14 @@ public struct Principal: Sendable, Equatable {
     /// Refuses a caller whose role is below `role` (403 over HTTP, PERMISSION_DENIED over gRPC).
     func require(_ role: Role) throws(APIError) {
         guard self.role >= role else { throw APIError.forbidden("this needs the \(role.rawValue) role; the token has \(self.role.rawValue)") }
+    }
+}
+
+extension MutationContext {
+    /// This context, with the sessions it creates or forks owned by `principal`'s tenant.
+    func acting(for principal: Principal) -> MutationContext {
+        var context = self
+        context.tenant = principal.tenant
+        return context
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 import GRDB
 
 /// The embedded ``AccessCatalog``: `DIR/server.sqlite` beside the store, WAL with
-/// `synchronous=FULL`.
+/// `synchronous=FULL`. Its `ownership` table is what servers before the session's own
+/// ``SessionInfo/tenant`` recorded; ``moveLegacyOwners(into:)`` empties it at start.
 public final class SQLiteAccessCatalog: AccessCatalog {
     private let db: DatabaseQueue
 
@@ -92,20 +93,31 @@ public final class SQLiteAccessCatalog: AccessCatalog {
         }
     }
 
-    public func setOwner(session: String, tenant: String) throws(AFSError) {
-        try write { db in try db.execute(cached: "INSERT OR REPLACE INTO ownership (session_id, tenant) VALUES (?, ?)", arguments: [session, tenant]) }
-    }
-
-    public func owner(session: String) throws(AFSError) -> String? {
-        try read { db in try String.fetchOne(try db.cachedStatement(sql: "SELECT tenant FROM ownership WHERE session_id = ?"), arguments: [session]) }
-    }
-
-    public func sessions(tenant: String) throws(AFSError) -> Set<String> {
-        try read { db in Set(try String.fetchAll(try db.cachedStatement(sql: "SELECT session_id FROM ownership WHERE tenant = ?"), arguments: [tenant])) }
-    }
-
-    public func forgetOwner(session: String) throws(AFSError) {
-        try write { db in try db.execute(cached: "DELETE FROM ownership WHERE session_id = ?", arguments: [session]) }
+    /// Moves the session owners that servers before catalog migration `v3-session-tenant` kept
+    /// here (table `ownership`) into the sessions' own rows (``SessionInfo/tenant``) in `store`'s
+    /// catalog. Each owner is written to its session, unless the session already names one,
+    /// before its row here is deleted: a crash part-way leaves the rest for the next start, and
+    /// nothing is lost. Rows of sessions that no longer exist are dropped. Returns how many moved.
+    func moveLegacyOwners(into store: AetherStore) throws(AFSError) -> Int {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT session_id, tenant FROM ownership").map { (session: $0["session_id"] as String, tenant: $0["tenant"] as String) }
+        }
+        guard !rows.isEmpty else { return 0 }
+        var moved = 0
+        for row in rows {
+            do {
+                if try store.session(row.session).tenant == nil {
+                    try store.setTenant(row.session, tenant: row.tenant)
+                    moved += 1
+                }
+            } catch where error.code == .notFound {
+                continue
+            }
+        }
+        try write { db in
+            for row in rows { try db.execute(cached: "DELETE FROM ownership WHERE session_id = ?", arguments: [row.session]) }
+        }
+        return moved
     }
 
     public func insertSignIn(_ s: StoredSignIn) throws(AFSError) {

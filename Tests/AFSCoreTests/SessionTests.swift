@@ -1,5 +1,6 @@
 import Foundation
 import AFSTestSupport
+import GRDB
 import Testing
 @testable import AFSCore
 @testable import AFSTar
@@ -20,6 +21,56 @@ import Testing
         #expect(try store.readFile(more.id, path: "/src/0/f0.txt") == Array("file 0".utf8))
         let d = try store.diff(.session(base.id), .session(fork.id))
         #expect(d == [DiffEntry(path: "/src/0/f0.txt", change: .modified, kind: .file)])
+    }
+
+    /// The tenant a server acts for owns what it creates or forks: written with the session, kept
+    /// by every later change of the row, and still there after a reopen. Only `setTenant` moves it.
+    @Test func aSessionsTenantIsWrittenWithItAndKept() throws {
+        let dir = TemporaryDirectory()
+        var store = try AetherStore.open(at: dir.path)
+        let acme = MutationContext(actor: "agent", tenant: "acme")
+        let base = try store.createSession(from: .blank, context: acme)
+        let fork = try store.fork(base.id, context: MutationContext(tenant: "globex"))
+        let viaSource = try store.createSession(from: .session(base.id), context: acme)
+        let plain = try store.fork(base.id)
+        #expect([base.tenant, fork.tenant, viaSource.tenant, plain.tenant] == ["acme", "globex", "acme", nil])
+        try store.writeFile(fork.id, path: "/f.txt", data: [1, 2, 3])
+        _ = try store.checkpoint(fork.id)
+        _ = try store.commit(fork.id, message: "m", author: "a")
+        try store.archive(fork.id)
+        try store.setTenant(plain.id, tenant: "initech")
+        try store.close()
+        store = try AetherStore.open(at: dir.path)
+        #expect(try store.session(fork.id).tenant == "globex")
+        #expect(try store.session(fork.id).status == .archived)
+        #expect(try store.session(plain.id).tenant == "initech")
+        #expect(try store.sessions().map(\.tenant) == ["acme", "globex", "acme", "initech"])
+        try store.close()
+    }
+
+    /// A catalog written before sessions named their tenant opens upgraded in place: its sessions
+    /// read as unowned, and new ones record their tenant.
+    @Test func aCatalogFromBeforeSessionTenantsIsUpgradedInPlace() throws {
+        let dir = TemporaryDirectory()
+        var store = try AetherStore.open(at: dir.path)
+        let old = try store.createSession(name: "old", from: .blank)
+        try store.close()
+        // What an older build wrote: no tenant column and no record of the migration that adds it.
+        let database = try DatabaseQueue(path: dir.path + "/catalog.sqlite")
+        try database.write { db in
+            try db.execute(sql: "ALTER TABLE session DROP COLUMN tenant")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-session-tenant'")
+        }
+        try database.close()
+
+        store = try AetherStore.open(at: dir.path)
+        #expect(try store.session(old.id).tenant == nil)
+        #expect(try store.session(old.id).name == "old")
+        let fork = try store.fork(old.id, context: MutationContext(tenant: "acme"))
+        try store.close()
+        store = try AetherStore.open(at: dir.path)
+        #expect(try store.session(fork.id).tenant == "acme")
+        try store.close()
     }
 
     /// A recursive listing is every entry below a directory, depth first in byte order, with what

@@ -60,7 +60,8 @@ import Testing
     @Test(arguments: Backend.allCases) func sessionsCheckpointsCommitsRefsAndSnapshots(_ kind: Backend) throws {
         let f = try Fixture(kind)
         let c = f.catalog
-        let a = Self.session("sa", at: 100)
+        var a = Self.session("sa", at: 100)
+        a.tenant = "acme"
         var b = Self.session("sb", status: .pendingApproval, at: 200)
         b.parentID = "sa"
         b.baseCommit = "k1"
@@ -78,6 +79,7 @@ import Testing
         b.journalGeneration = 7
         b.headCommit = "k2"
         b.updatedAt = Date(timeIntervalSince1970: 300.5)
+        b.tenant = "globex"
         try c.updateSession(b)
         #expect(try c.session("sb") == b)
         #expect(throws: AFSError.self) { try c.updateSession(Self.session("ghost", at: 1)) }
@@ -113,6 +115,29 @@ import Testing
         #expect(try c.session("sa") == nil)
         #expect(try c.checkpoints(session: "sa") == [], "a session's checkpoints go with it")
         #expect(!(try c.liveRoots()).contains(Self.root(3)))
+    }
+
+    /// Schema version 5 moves each session's owner from `afs_ownership` (where servers kept it
+    /// beside the catalog) into the session's row, and drops the old table, in one transaction.
+    @Test func ownersMoveIntoSessionRowsWithSchemaVersion5() throws {
+        let f = try Fixture(.postgres)
+        let server = try #require(f.server)
+        try f.catalog.insertSession(Self.session("s1", at: 1), events: [])
+        try f.catalog.insertSession(Self.session("s2", at: 2), events: [])
+        // The database as version 4 left it.
+        _ = try server.psql("""
+            ALTER TABLE afs_session DROP COLUMN tenant;
+            CREATE TABLE afs_ownership (session_id text PRIMARY KEY, tenant text NOT NULL);
+            INSERT INTO afs_ownership VALUES ('s1', 'acme'), ('gone', 'acme');
+            DELETE FROM afs_schema WHERE version = 5
+            """)
+        let backend = try PostgresBackend.connect(PostgresLocation(parsing: server.value("PG_URL") + "?sslmode=disable"))
+        defer { backend.close() }
+        let upgraded = PostgresCatalog(backend: backend)
+        #expect(try upgraded.session("s1")?.tenant == "acme")
+        #expect(try upgraded.session("s2")?.tenant == nil)
+        #expect(try server.psql("SELECT to_regclass('afs_ownership') IS NULL") == "t", "the old table is gone")
+        #expect(try server.psql("SELECT max(version) FROM afs_schema") == "5")
     }
 
     @Test(arguments: Backend.allCases) func changefeedBusAndRetention(_ kind: Backend) throws {

@@ -96,7 +96,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
 
         let migrate = try Self.afsServer(["migrate", "--catalog", catalog, "--json"], environment: [:])
-        #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":4"#), "\(migrate.output)")
+        #expect(migrate.status == 0 && migrate.output.contains(#""schema_version":5"#), "\(migrate.output)")
         let port = Int(backends.postgres.value("PG_PORT")) ?? 5432
         let nowhere = "postgres://postgres@127.0.0.1:\(port == 65535 ? 65534 : port + 1)/x?sslmode=disable"
         let down = try Self.afsServer(

@@ -26,8 +26,8 @@ public struct StoredToken: Sendable, Equatable {
     }
 }
 
-/// Who may call a server: tokens and their tenants, which tenant owns each session, and how many
-/// operations each tenant made.
+/// Who may call a server: tokens and their tenants, console sign-ins, and how many operations each
+/// tenant made. (Which tenant owns a session is ``SessionInfo/tenant``, in the ``Catalog``.)
 ///
 /// The third storage seam beside ``Catalog`` and ``ChunkStore``: a server on the embedded store
 /// keeps these in SQLite in its data directory; a clustered one keeps them in its PostgreSQL
@@ -42,15 +42,6 @@ public protocol AccessCatalog: Sendable {
     func tokens(tenant: String?) throws(AFSError) -> [StoredToken]
     /// Deletes a token (only within `tenant` when given); false when there was none.
     func deleteToken(id: String, tenant: String?) throws(AFSError) -> Bool
-
-    /// Records `tenant` as the session's owner, replacing any earlier owner; durable when it returns.
-    func setOwner(session: String, tenant: String) throws(AFSError)
-    /// The tenant that owns the session; nil when no owner is recorded.
-    func owner(session: String) throws(AFSError) -> String?
-    /// IDs of every session the tenant owns; empty when it owns none.
-    func sessions(tenant: String) throws(AFSError) -> Set<String>
-    /// Deletes the session's owner record (no error when there is none); durable when it returns.
-    func forgetOwner(session: String) throws(AFSError)
 
     /// Records a console sign-in; durable when it returns.
     func insertSignIn(_ signIn: StoredSignIn) throws(AFSError)

@@ -81,6 +81,11 @@ public final class SQLiteCatalog: Catalog {
                     author TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
                 """)
         }
+        // The owning tenant moved here from the server's own database, so that creating a
+        // session and recording its owner are one transaction.
+        m.registerMigration("v3-session-tenant") { db in
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN tenant TEXT")
+        }
         return m
     }
 
@@ -136,12 +141,12 @@ public final class SQLiteCatalog: Catalog {
             parentID: row["parent_id"], source: row["source"], root: try id(row, "root"),
             baseCommit: row["base_commit"], headCommit: row["head_commit"],
             createdAt: date(row, "created_at"), updatedAt: date(row, "updated_at"),
-            journalGeneration: row["journal_generation"])
+            journalGeneration: row["journal_generation"], tenant: row["tenant"])
     }
 
     private static func arguments(_ s: SessionInfo) -> StatementArguments {
         [s.id, s.name, s.status.rawValue, s.parentID, s.source, s.root.hex, s.baseCommit, s.headCommit,
-         s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration]
+         s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration, s.tenant]
     }
 
     /// Writes `events` (duplicates ignored) and the `session` row in one fully synced transaction;
@@ -152,7 +157,7 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(
                 cached: """
                     INSERT INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,
-                    created_at, updated_at, journal_generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                    created_at, updated_at, journal_generation, tenant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                     """, arguments: SQLiteCatalog.arguments(session))
         }
     }
@@ -185,7 +190,7 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(
                 cached: """
                     UPDATE session SET id=?, name=?, status=?, parent_id=?, source=?, root=?, base_commit=?, head_commit=?,
-                    created_at=?, updated_at=?, journal_generation=? WHERE id=?
+                    created_at=?, updated_at=?, journal_generation=?, tenant=? WHERE id=?
                     """, arguments: args)
             if db.changesCount == 0 { throw AFSError.notFound("session \(session.id) does not exist") }
         }

@@ -24,6 +24,11 @@ public struct SessionInfo: Sendable, Codable, Equatable {
     public var updatedAt: Date
     /// Which journal file holds unfolded writes; bumped by every fold.
     public var journalGeneration: Int
+    /// The tenant that owns the session on a server, recorded in the same transaction that
+    /// creates the session (so a create or fork through afs-server costs one durable commit, and
+    /// a crash never leaves a session without its owner). Nil for sessions made outside a
+    /// server: through one, only the store admin sees those.
+    public var tenant: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, status, source, root
@@ -33,10 +38,11 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case journalGeneration = "journal_generation"
+        case tenant
     }
 
-    /// Memberwise initializer; lineage fields (`parentID`, commits) default to nil.
-    public init(id: String, name: String? = nil, status: SessionStatus, parentID: String? = nil, source: String, root: ChunkID, baseCommit: String? = nil, headCommit: String? = nil, createdAt: Date, updatedAt: Date, journalGeneration: Int) {
+    /// Memberwise initializer; lineage fields (`parentID`, commits) and `tenant` default to nil.
+    public init(id: String, name: String? = nil, status: SessionStatus, parentID: String? = nil, source: String, root: ChunkID, baseCommit: String? = nil, headCommit: String? = nil, createdAt: Date, updatedAt: Date, journalGeneration: Int, tenant: String? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -48,5 +54,6 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.journalGeneration = journalGeneration
+        self.tenant = tenant
     }
 }

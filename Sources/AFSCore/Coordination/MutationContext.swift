@@ -11,13 +11,18 @@ public struct MutationContext: Sendable, Equatable {
     public var uid: UInt32?
     /// Group recorded on entries this call creates, like `uid`; nil records none.
     public var gid: UInt32?
+    /// The tenant a server acts for: a session this call creates or forks belongs to it
+    /// (``SessionInfo/tenant``, written in the session's own transaction). Set by afs-server from
+    /// the caller's token, never by a client; nil outside a server.
+    public var tenant: String?
 
-    /// Defaults to actor `anonymous` with no lease token and no owner or group.
-    public init(actor: String = "anonymous", lockToken: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
+    /// Defaults to actor `anonymous` with no lease token, no owner or group and no tenant.
+    public init(actor: String = "anonymous", lockToken: UInt64? = nil, uid: UInt32? = nil, gid: UInt32? = nil, tenant: String? = nil) {
         self.actor = actor
         self.lockToken = lockToken
         self.uid = uid
         self.gid = gid
+        self.tenant = tenant
     }
 
     /// Actor `anonymous`, no lease token, no owner: the default for calls that do not attribute changes.

@@ -8,7 +8,8 @@ extension AetherStore {
     ///
     /// Imports from a directory or tar keep modes, times, special files and `user.` extended
     /// attributes; numeric owners only with `preserveOwners` (as `tar --same-owner`): without it
-    /// the entries belong to whoever mounts the session.
+    /// the entries belong to whoever mounts the session. The session belongs to `context.tenant`
+    /// (``SessionInfo/tenant``), recorded in the same transaction.
     public func createSession(
         name: String? = nil, from source: SessionSource, context: MutationContext = .anonymous, preserveOwners: Bool = false,
         progress: (@Sendable (ImportProgress) -> Void)? = nil
@@ -57,7 +58,8 @@ extension AetherStore {
             let now = Date()
             let info = SessionInfo(
                 id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: parent, source: description,
-                root: root, baseCommit: baseCommit, headCommit: nil, createdAt: now, updatedAt: now, journalGeneration: 0)
+                root: root, baseCommit: baseCommit, headCommit: nil, createdAt: now, updatedAt: now, journalGeneration: 0,
+                tenant: context.tenant)
             try catalog.insertSession(info, events: [creationEvent(info, context)])
             notifier.notify()
             return info
@@ -79,7 +81,8 @@ extension AetherStore {
     }
 
     /// A new session with the same tree: one catalog record, no per-file work. The source's unfolded
-    /// writes are folded first so the fork sees them.
+    /// writes are folded first so the fork sees them. The fork belongs to `context.tenant`
+    /// (``SessionInfo/tenant``), recorded in the fork's one transaction.
     public func fork(_ id: String, name: String? = nil, context: MutationContext = .anonymous) throws(AFSError) -> SessionInfo {
         try validateName(name)
         return try gate.withReadLock { () throws(AFSError) in try forkUnlocked(id, name: name, context: context) }
@@ -93,7 +96,7 @@ extension AetherStore {
             let info = SessionInfo(
                 id: AetherStore.newID(prefix: "ses_"), name: name, status: .active, parentID: id, source: "session:\(id)",
                 root: source.info.root, baseCommit: source.info.headCommit ?? source.info.baseCommit, headCommit: nil,
-                createdAt: now, updatedAt: now, journalGeneration: 0)
+                createdAt: now, updatedAt: now, journalGeneration: 0, tenant: context.tenant)
             // One transaction: the new session, its first event and the parent's fork event.
             let forkEvent = makeEvent(source, .fork, "", context, detail: info.id)
             do throws(AFSError) {
@@ -341,6 +344,18 @@ extension AetherStore {
             try catalog.updateSession(info)
             s.info = info
             try recordEvent(s, .archive, "", context)
+        }
+    }
+
+    /// Records which tenant owns a session (``SessionInfo/tenant``), replacing any earlier one.
+    /// New sessions get theirs from the context that creates or forks them; this is for sessions
+    /// made before the catalog kept owners (a server moves its older ownership records in at start).
+    public func setTenant(_ id: String, tenant: String?) throws(AFSError) {
+        try mutateAllowingArchived(id) { (s) throws(AFSError) in
+            var info = s.info
+            info.tenant = tenant
+            try catalog.updateSession(info)
+            s.info = info
         }
     }
 

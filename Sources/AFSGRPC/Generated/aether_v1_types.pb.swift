@@ -212,6 +212,16 @@ public nonisolated struct Aether_V1_Session: Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {self._updatedAt = nil}
 
+  /// The tenant that owns the session; absent for sessions made outside a server.
+  public var tenant: String {
+    get {_tenant ?? String()}
+    set {_tenant = newValue}
+  }
+  /// Returns true if `tenant` has been explicitly set.
+  public var hasTenant: Bool {self._tenant != nil}
+  /// Clears the value of `tenant`. Subsequent reads from it will return its default value.
+  public mutating func clearTenant() {self._tenant = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -222,6 +232,7 @@ public nonisolated struct Aether_V1_Session: Sendable {
   fileprivate var _headCommit: String? = nil
   fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _tenant: String? = nil
 }
 
 /// A restorable point of one session.
@@ -985,7 +996,7 @@ nonisolated extension Aether_V1_EntryKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Aether_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Session"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}status\0\u{3}parent_id\0\u{1}source\0\u{1}root\0\u{3}base_commit\0\u{3}head_commit\0\u{3}created_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}status\0\u{3}parent_id\0\u{1}source\0\u{1}root\0\u{3}base_commit\0\u{3}head_commit\0\u{3}created_at\0\u{3}updated_at\0\u{1}tenant\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1003,6 +1014,7 @@ nonisolated extension Aether_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._M
       case 8: try { try decoder.decodeSingularStringField(value: &self._headCommit) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 10: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self._tenant) }()
       default: break
       }
     }
@@ -1043,6 +1055,9 @@ nonisolated extension Aether_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._M
     try { if let v = self._updatedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     } }()
+    try { if let v = self._tenant {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 11)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1057,6 +1072,7 @@ nonisolated extension Aether_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs._headCommit != rhs._headCommit {return false}
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
+    if lhs._tenant != rhs._tenant {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -91,6 +91,7 @@ extension Aether_V1_Session {
         if let head = info.headCommit { headCommit = head }
         createdAt = Google_Protobuf_Timestamp(date: info.createdAt)
         updatedAt = Google_Protobuf_Timestamp(date: info.updatedAt)
+        if let tenant = info.tenant { self.tenant = tenant }
     }
 }
 
