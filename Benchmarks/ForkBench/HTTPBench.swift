@@ -1,5 +1,5 @@
 // Figure 5: the HTTP server. `afs-server` on loopback, driven by the minimal HTTP/1.1 keep-alive client
-// in this file: fork over HTTP against the in-process fork in the same run (DESIGN §6: p50 ≤ 1 ms on
+// in this file: fork over HTTP against the in-process fork in the same run (p50 ≤ 0.8 ms on
 // loopback); one client's reads, writes and deletes next to the same calls in process; and a bounded
 // load test (C clients for D seconds each) of small reads, small durable writes and forks.
 //
@@ -660,7 +660,8 @@ private func runLoad(_ op: LoadOp, clients: Int, seconds: Int, endpoint: ServerE
 private func fmtSignedTime(_ us: Double) -> String { us < 0 ? "−" + fmtTime(-us) : "+" + fmtTime(us) }
 
 private let httpTitle = "HTTP server: fork and load on loopback"
-private let httpTarget = (what: "fork over HTTP", target: "p50 ≤ 1 ms on loopback")
+/// Issue 20's target (DESIGN §6 asked for 1 ms): one durable commit per request.
+let httpTarget = (what: "fork over HTTP", target: "p50 ≤ 0.8 ms on loopback", p50Micros: 800.0)
 
 private func notMeasuredSection(_ headline: String, note: String, failed: Bool, json: JSON) -> Section {
     Section(key: "http", title: httpTitle, headline: headline, body: "- \(note)\n", json: json,
@@ -833,7 +834,7 @@ func httpSection(_ ctx: BenchContext, server: String) -> Section {
         if let i = inProcess.fork { note += "; the in-process fork in the same run is \(fmtTime(i.p50)), so HTTP adds \(fmtSignedTime(h.p50 - i.p50))" }
         checks.append(TargetCheck(
             what: httpTarget.what, target: httpTarget.target, measured: "p50 \(h.timeCell)",
-            status: h.p50 <= 1000 ? .met : .notMet, note: note))
+            status: h.p50 <= httpTarget.p50Micros ? .met : .notMet, note: note))
     } else {
         checks.append(TargetCheck(what: httpTarget.what, target: httpTarget.target, measured: "—", status: .notMeasured, note: http.error))
     }

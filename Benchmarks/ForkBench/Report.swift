@@ -233,7 +233,7 @@ struct RunInfo {
 func unmeasuredTargets(_ sections: [Section], perfDirectory: String?) -> [TargetCheck] {
     var checks: [TargetCheck] = []
     if !sections.contains(where: { $0.key == "http" }) {
-        checks.append(TargetCheck(what: "fork over HTTP", target: "p50 ≤ 1 ms on loopback", measured: "—", status: .notMeasured,
+        checks.append(TargetCheck(what: httpTarget.what, target: httpTarget.target, measured: "—", status: .notMeasured,
                                   note: "the `http` figure was not run (it needs `afs-server`: swift build -c release --product afs-server)"))
     }
     let mount = perfDirectory.map { mountTargets($0) } ?? []
