@@ -1,5 +1,6 @@
 import Foundation
 import AFSTestSupport
+import Synchronization
 import Testing
 @testable import AFSCore
 
@@ -173,6 +174,45 @@ import Testing
         let reopened = try AetherStore.open(at: dir.path)
         #expect(try reopened.leases(id).map(\.token).contains(second.token))
         #expect(throws: AFSError.self) { try reopened.remove(id, path: "/src/main.c", context: alice) }
+    }
+
+    /// Writes remember a session without leases instead of asking the catalog every time; a grant
+    /// must end that at once, even one that lands while writers are between their query and
+    /// their note of it: no write begun after `acquireLease` returned gets past the lease.
+    @Test func aLeaseGrantedWhileWritesRunRefusesEveryLaterWrite() throws {
+        let dir = TemporaryDirectory()
+        let store = try AetherStore.open(at: dir.path)
+        let id = try store.createSession(from: .blank).id
+        for round in 0..<20 {
+            let granted = Atomic<Bool>(false)
+            let passedAfterGrant = Atomic<Int>(0)
+            let stop = Atomic<Bool>(false)
+            let group = DispatchGroup()
+            for w in 0..<3 {
+                group.enter()
+                Thread.detachNewThread {
+                    var i = 0
+                    while !stop.load(ordering: .acquiring) {
+                        let after = granted.load(ordering: .acquiring)
+                        do {
+                            try store.writeFile(id, path: "/r\(round)/w\(w)-\(i).txt", data: [UInt8(i & 0xFF)])
+                            if after { passedAfterGrant.add(1, ordering: .relaxed) }
+                        } catch {}
+                        i += 1
+                    }
+                    group.leave()
+                }
+            }
+            usleep(UInt32.random(in: 0...3_000))
+            let lease = try store.acquireLease(id, path: "/r\(round)", exclusive: true, ttl: 60, holder: "owner")
+            granted.store(true, ordering: .releasing)
+            usleep(5_000)
+            stop.store(true, ordering: .releasing)
+            group.wait()
+            #expect(passedAfterGrant.load(ordering: .relaxed) == 0, "round \(round): writes started after the grant went through")
+            try store.releaseLease(token: lease.token)
+        }
+        try store.close()
     }
 
     @Test func approvalsGatePromote() throws {

@@ -152,6 +152,11 @@ extension AetherStore {
         guard ttl > 0, ttl <= 86_400 else { throw AFSError.invalidArgument("ttl must be between 0 and 86400 seconds") }
         try requireSession(session)
         let deadline = Date().addingTimeInterval(wait)
+        // Before the grant: a write that checks after it must query the catalog again.
+        leaseFree.withLock { state in
+            state.grants &+= 1
+            state.sessions.remove(session)
+        }
         while true {
             if let lease = try coordination.grantLease(
                 session: session, path: p.description, prefix: prefix, exclusive: exclusive, holder: holder, ttl: ttl, now: options.wallClock())
@@ -209,7 +214,18 @@ extension AetherStore {
     /// lease covering the path (expired, released, superseded) is stale and refused.
     func checkLeases(_ session: String, _ paths: [String], _ context: MutationContext) throws(AFSError) {
         if paths.isEmpty { return }
+        // Only this process grants leases when it owns every session, so a session it found
+        // lease-free stays so until `acquireLease` here says otherwise: no catalog read per write.
+        let grants = leaseFree.withLock { $0.grants }
+        if ownership == nil, context.lockToken == nil, leaseFree.withLock({ $0.sessions.contains(session) }) { return }
         let live = try coordination.leases(session: session, now: options.wallClock())
+        if live.isEmpty && ownership == nil {
+            leaseFree.withLock { state in
+                guard state.grants == grants else { return }  // a grant began since the query
+                if state.sessions.count >= 100_000 { state.sessions.removeAll() }
+                state.sessions.insert(session)
+            }
+        }
         if live.isEmpty && context.lockToken == nil { return }
         // A lease matters when it covers a path or lies below it (removing or moving a directory
         // changes everything under it).

@@ -68,6 +68,10 @@ public final class AetherStore: Sendable {
     /// Which process may hold each session open when several share the catalog (nil: this one owns all).
     let ownership: (any SessionOwnership)?
     let live = Locked<[String: LiveSession]>([:])
+    /// Sessions this process found without a live lease, while it alone grants leases
+    /// (`ownership` nil): a write to them needs no lease query until a grant here removes them.
+    /// `grants` counts grants begun, so a query that a grant overtook marks nothing.
+    let leaseFree = Locked<(grants: UInt64, sessions: Set<String>)>((0, []))
     /// Open streamed uploads, whose chunks are GC roots until they finish.
     let uploads = Locked<[ObjectIdentifier: WeakUpload]>([:])
     let gate = ReadWriteLock()
