@@ -48,4 +48,13 @@ public protocol Catalog: Sendable {
 
     /// Every tree root the catalog keeps alive (GC roots).
     func liveRoots() throws(AFSError) -> [ChunkID]
+
+    /// Ends this process's use of the catalog when its store closes, so the store can be opened
+    /// again at once (the embedded catalog holds its database locked while open). A catalog
+    /// whose connections belong to someone else (the clustered backend) does nothing.
+    func close() throws(AFSError)
+}
+
+extension Catalog {
+    public func close() throws(AFSError) {}
 }

@@ -184,8 +184,9 @@ public final class AetherStore: Sendable {
     /// Writes an index checkpoint and releases the store. Unfolded writes stay in their journals.
     public func close() throws(AFSError) {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        defer { storeLock.release() }
         try log.close()
-        storeLock.release()
+        try catalog.close()
     }
 
     deinit {
