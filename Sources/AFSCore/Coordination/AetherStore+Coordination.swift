@@ -216,8 +216,8 @@ extension AetherStore {
         if paths.isEmpty { return }
         // Only this process grants leases when it owns every session, so a session it found
         // lease-free stays so until `acquireLease` here says otherwise: no catalog read per write.
-        let grants = leaseFree.withLock { $0.grants }
-        if ownership == nil, context.lockToken == nil, leaseFree.withLock({ $0.sessions.contains(session) }) { return }
+        let (grants, known) = leaseFree.withLock { ($0.grants, $0.sessions.contains(session)) }
+        if ownership == nil, context.lockToken == nil, known { return }
         let live = try coordination.leases(session: session, now: options.wallClock())
         if live.isEmpty && ownership == nil {
             leaseFree.withLock { state in

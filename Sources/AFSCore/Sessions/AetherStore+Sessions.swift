@@ -349,13 +349,23 @@ extension AetherStore {
 
     /// Records which tenant owns a session (``SessionInfo/tenant``), replacing any earlier one.
     /// New sessions get theirs from the context that creates or forks them; this is for sessions
-    /// made before the catalog kept owners (a server moves its older ownership records in at start).
+    /// made before the catalog kept owners: a server moves its older ownership records in at
+    /// start, before it serves. A session not open here has only its row rewritten (moving
+    /// thousands of owners replays no journals); call it before other threads open sessions.
     public func setTenant(_ id: String, tenant: String?) throws(AFSError) {
-        try mutateAllowingArchived(id) { (s) throws(AFSError) in
-            var info = s.info
+        try gate.withReadLock { () throws(AFSError) in
+            if let s = live.withLock({ $0[id] }) {
+                try s.withLock { () throws(AFSError) in
+                    var info = s.info
+                    info.tenant = tenant
+                    try catalog.updateSession(info)
+                    s.info = info
+                }
+                return
+            }
+            guard var info = try catalog.session(id) else { throw AFSError.notFound("session \(id) does not exist") }
             info.tenant = tenant
             try catalog.updateSession(info)
-            s.info = info
         }
     }
 

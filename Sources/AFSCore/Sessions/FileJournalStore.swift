@@ -92,8 +92,9 @@ final class FileJournalStore: JournalStore {
 /// extended with zeroes and synced once per extension (as PostgreSQL fills a WAL segment before
 /// using it). An append then changes no file size, so its `fdatasync` writes the data alone, not
 /// the inode too: on ext4 here that is 65–85 µs instead of 110–140 µs per durable write.
-/// Extensions double with the file, from 64 KiB up to 4 MiB, so a session that writes little
-/// holds little spare space; reopening drops the zeroes (they read as the end of the records).
+/// Extensions double with the file, from 64 KiB up to 256 KiB (larger steps lengthened the tail
+/// latency of the appends that meet one's sync), so a session that writes little holds little
+/// spare space; reopening drops the zeroes (they read as the end of the records).
 /// The first extension is made by the first append; later ones start in the background once
 /// half of the spare space is used, so an append rarely waits for one.
 final class FileJournal: JournalLog, @unchecked Sendable {
