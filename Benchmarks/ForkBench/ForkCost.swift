@@ -385,21 +385,9 @@ func measureConcurrentForks(_ ctx: BenchContext, callers: Int, forksPerCaller: I
                 for i in 0..<(callers * forksPerCaller) { _ = try store.fork(sources[i % callers]) }
             }
             syncDisk(ctx.tools)
-            let failures = Locked<[String]>([])
-            let group = DispatchGroup()
-            let start = ContinuousClock.now
-            for t in 0..<callers {
-                group.enter()
-                Thread.detachNewThread {
-                    for _ in 0..<forksPerCaller {
-                        do { _ = try store.fork(sources[t]) } catch { failures.withLock { $0.append(describe(error)) } }
-                    }
-                    group.leave()
-                }
+            let wall = try onThreads(callers, what: "fork") { t in
+                for _ in 0..<forksPerCaller { _ = try store.fork(sources[t]) }
             }
-            group.wait()
-            let wall = micros(ContinuousClock.now - start)
-            if let f = failures.withLock({ $0.first }) { throw BenchError("a concurrent fork failed: \(f)") }
             let n = Double(callers * forksPerCaller)
             return .success(ConcurrentForks(callers: callers, forks: callers * forksPerCaller, perSecond: n / (wall / 1e6), oneThreadPerSecond: n / (serial / 1e6)))
         }

@@ -518,6 +518,25 @@ func selfExecutablePath() -> String {
 
 /// Opens a store, runs `body`, closes it. The store object is released when this returns, so the
 /// catalog's SQLite connection closes (and checkpoints its WAL) before the caller measures files.
+/// Runs `body(0..<threads)` on that many threads at once and returns the wall time in µs from
+/// the first start to the last finish; the first error any thread threw fails the whole run.
+func onThreads(_ threads: Int, what: String, _ body: @escaping @Sendable (Int) throws -> Void) throws -> Double {
+    let failures = Locked<[String]>([])
+    let group = DispatchGroup()
+    let start = ContinuousClock.now
+    for t in 0..<threads {
+        group.enter()
+        Thread.detachNewThread {
+            do { try body(t) } catch { failures.withLock { $0.append(describe(error)) } }
+            group.leave()
+        }
+    }
+    group.wait()
+    let wall = micros(ContinuousClock.now - start)
+    if let f = failures.withLock({ $0.first }) { throw BenchError("a concurrent \(what) failed: \(f)") }
+    return wall
+}
+
 func withStore<T>(_ directory: String, options: AetherStore.Options = AetherStore.Options(), _ body: (AetherStore) throws -> T) throws -> T {
     let store = try AetherStore.open(at: directory, options: options)
     do {

@@ -26,27 +26,11 @@ func measureConcurrentWrites(directory: String, writers: Int, writesPerWriter: I
         removeTree(storeDir)
         removeTree(rawDir)
     }
-    func onThreads(_ body: @escaping @Sendable (Int) throws -> Void) throws -> Double {
-        let failures = Locked<[String]>([])
-        let group = DispatchGroup()
-        let start = ContinuousClock.now
-        for t in 0..<writers {
-            group.enter()
-            Thread.detachNewThread {
-                do { try body(t) } catch { failures.withLock { $0.append(describe(error)) } }
-                group.leave()
-            }
-        }
-        group.wait()
-        let wall = micros(ContinuousClock.now - start)
-        if let f = failures.withLock({ $0.first }) { throw BenchError("a concurrent writer failed: \(f)") }
-        return wall
-    }
     let total = Double(writers * writesPerWriter)
     do {
         let perSecond = try withStore(storeDir) { store in
             let sessions = try (0..<writers).map { i in try store.createSession(name: "writer-\(i)", from: .blank).id }
-            let wall = try onThreads { t in
+            let wall = try onThreads(writers, what: "writer") { t in
                 var rng = SplitMix64(seed: 0xC0_0C + UInt64(t))
                 for i in 0..<writesPerWriter {
                     try store.writeFile(sessions[t], path: "/w/f\(pad(i, 5)).bin", data: rng.bytes(smallWriteSize))
@@ -55,7 +39,7 @@ func measureConcurrentWrites(directory: String, writers: Int, writesPerWriter: I
             return total / (wall / 1e6)
         }
         try makeDirectory(rawDir)
-        let raw = try? onThreads { t in
+        let raw = try? onThreads(writers, what: "raw writer") { t in
             let path = rawDir + "/w\(t)"
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             guard fd >= 0 else { throw BenchError("open \(path): \(String(cString: strerror(errno)))") }
