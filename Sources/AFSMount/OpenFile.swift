@@ -125,11 +125,14 @@ final class OpenFile: Sendable {
     }
 
     /// Closes every descriptor; called once the last handle is released.
-    func closeDescriptors() {
+    func closeDescriptors(recycling pool: ScratchPool) {
         state.withLock { s in
             var all = Set(s.retired)
             all.insert(s.readDescriptor)
-            if let scratch = s.scratch { all.insert(scratch) }
+            if let scratch = s.scratch {
+                all.remove(scratch)
+                pool.recycle(scratch)
+            }
             for fd in all where fd >= 0 { close(fd) }
             s.retired = []
             s.readDescriptor = -1

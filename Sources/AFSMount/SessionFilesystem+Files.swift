@@ -427,7 +427,7 @@ extension SessionFilesystem {
                 if t.byPath[path] === file { t.byPath[path] = nil }
                 return true
             }
-            if retired { file.closeDescriptors() }
+            if retired { file.closeDescriptors(recycling: scratch) }
         }
     }
 

@@ -32,22 +32,19 @@ extension SessionFilesystem {
         guard let (handle, winner) = registered else { return nil }
         // Only a file loaded for this open is ours to close; one found in the table belongs to
         // whoever holds it (renamed away meanwhile, say).
-        if winner !== file, fresh { file.closeDescriptors() }
+        if winner !== file, fresh { file.closeDescriptors(recycling: scratch) }
         return (handle, winner)
     }
 
-    /// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), a composite macro Swift does not import.
-    static let temporaryFileFlag: Int32 = 0o20000000 | O_DIRECTORY
-
-    /// An unnamed scratch file next to the cache (same file system: copies stay local).
+    /// An empty unnamed scratch file next to the cache (same file system: copies stay local),
+    /// reused when one is spare (``ScratchPool``).
     func makeScratch() throws(Errno) -> Int32 {
-        let fd = Glibc.open(scratchDirectory, SessionFilesystem.temporaryFileFlag | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let err = errno
-            log("cannot create a scratch file in \(scratchDirectory): \(String(cString: strerror(err)))")
-            throw Errno(err)
+        do throws(Errno) {
+            return try scratch.take()
+        } catch {
+            log("cannot create a scratch file in \(scratchDirectory): \(error)")
+            throw error
         }
-        return fd
     }
 
     /// Gives `file` a writable scratch copy (a copy of its content unless `truncating`).
@@ -61,12 +58,12 @@ extension SessionFilesystem {
         let scratch = try makeScratch()
         let result: Result<Void, Errno> = file.state.withLock { s in
             if s.scratch != nil {
-                close(scratch)
+                self.scratch.recycle(scratch)
                 return .success(())
             }
             if !truncating, s.readDescriptor >= 0 {
                 if case .failure(let e) = SessionFilesystem.copy(from: s.readDescriptor, to: scratch) {
-                    close(scratch)
+                    self.scratch.recycle(scratch)
                     return .failure(e)
                 }
             }

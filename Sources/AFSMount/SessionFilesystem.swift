@@ -26,6 +26,8 @@ public final class SessionFilesystem: Sendable {
     let context: MutationContext
     /// Where scratch copies are created (as unnamed `O_TMPFILE` files: a crash leaves nothing).
     let scratchDirectory: String
+    /// Scratch files emptied for reuse (``ScratchPool``).
+    let scratch: ScratchPool
     /// Invalidates cached metadata from the session's changefeed while the mount runs.
     let follower: ChangeFollower
     /// The nodes the kernel knows by ID, and their paths.
@@ -119,6 +121,7 @@ public final class SessionFilesystem: Sendable {
         } catch {
             throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
         }
+        scratch = ScratchPool(directory: scratchDirectory)
         writeBack.start()
     }
 
