@@ -247,12 +247,17 @@ extension SessionFilesystem {
             return true
         }
         guard needed else { return }
+        // A file this mount created lingers a little before it is sent: lock and temporary files
+        // are often removed within milliseconds, and then never cost the service anything.
+        let new = file.state.withLock { $0.remote == nil }
         do throws(Errno) {
             let sent = SentPublication()
             let batchable = WriteBack.Batchable(
                 prepare: { [self] in preparePublication(file, sent) },
                 finish: { [self] result in finishPublication(file, sent, result) })
-            try writeBack.submit(file.path, operation: "publish", pending: nil, batchable: batchable) { [self] () throws(Errno) in
+            try writeBack.submit(
+                file.path, operation: "publish", pending: nil, linger: new ? WriteBack.newFileLinger : nil, batchable: batchable
+            ) { [self] () throws(Errno) in
                 file.state.withLock { $0.queued = false }
                 defer { retireIfIdle(file) }
                 let published = try file.transfer.withLock { _ throws(Errno) in try uploadLocked(file, announced: true) }
@@ -302,7 +307,11 @@ extension SessionFilesystem {
             return .send(path: s.path, mode: s.mode, mtime: s.pendingMtime ?? written, explicit: s.pendingMtime, scratch: scratch, size: UInt64(st.st_size))
         }
         switch decision {
-        case .nothing: return .nothing
+        case .nothing:
+            // Removed before it was sent (a lock file): its descriptors go now, since no later
+            // release will look at it (it left the open-file table with its name).
+            retireIfIdle(file)
+            return .nothing
         case .alone: return .alone
         case .send(let path, let mode, let mtime, let explicit, let scratch, let size):
             var bytes = [UInt8](repeating: 0, count: Int(size))

@@ -85,12 +85,14 @@ final class WriteBack: @unchecked Sendable {
         let body: (@Sendable () throws(Errno) -> Void)?
         let batchable: Batchable?
         let extraPaths: [String]
+        /// Not sent before this, unless someone waits for it (``WriteBack/submit(_:operation:pending:linger:batchable:_:)``).
+        let notBefore: ContinuousClock.Instant?
         var started = false
         /// It showed its path as a directory not yet at the service (``Pending/directory(_:)``).
         var showsCreation = false
 
         init(
-            id: UInt64, path: String, operation: String, extraPaths: [String], batchable: Batchable? = nil,
+            id: UInt64, path: String, operation: String, extraPaths: [String], batchable: Batchable? = nil, notBefore: ContinuousClock.Instant? = nil,
             body: (@Sendable () throws(Errno) -> Void)?
         ) {
             self.id = id
@@ -98,6 +100,7 @@ final class WriteBack: @unchecked Sendable {
             self.operation = operation
             self.extraPaths = extraPaths
             self.batchable = batchable
+            self.notBefore = notBefore
             self.body = body
         }
 
@@ -124,10 +127,20 @@ final class WriteBack: @unchecked Sendable {
     /// next batch takes all of it (one call and one durable write for many changes). With a
     /// worker free for every change, each call carried one change and paid its own `fsync`.
     static let batchesInFlight = 2
+    /// How long the publication of a file the mount created waits for a removal that makes it
+    /// moot (``submit(_:operation:pending:linger:batchable:_:)``). `git status` drops its
+    /// `index.lock` 2–5 ms after taking it on a repository of a thousand files; sending it and
+    /// its removal cost a remote mount 3 ms of a 10 ms status (Docs/perf/profiles.md).
+    static let newFileLinger = Duration.milliseconds(25)
     private var batchesSending = 0
     private let condition = ConditionLock(conditions: 2)
     /// Workers waiting for `ready`.
     private var idleWorkers = 0
+    /// Callers waiting for `progress` (``drain()``, ``perform(_:_:)``, a full queue): while any
+    /// wait, lingering changes go at once.
+    private var waiting = 0
+    /// When a worker sleeping until the next lingering change is due wakes up; nil: none sleeps so.
+    private var alarm: ContinuousClock.Instant?
     /// Changes not finished, in the order they were made (started ones included).
     private var items: [Item] = []
     private var nextID: UInt64 = 1
@@ -192,22 +205,37 @@ final class WriteBack: @unchecked Sendable {
     /// `pending` is what the mount shows for `path` until it lands; `body` is the service call.
     /// Blocks while the queue is full.
     /// With `batchable`, a worker may send it in one call with other queued changes.
+    ///
+    /// With `linger`, it is not sent for that long unless something waits for it (``drain()``,
+    /// an ``perform(_:_:)`` of a conflicting path, a full queue, ``stop()``): a file that is
+    /// created and removed meanwhile (`git status` takes `index.lock` and drops it a few
+    /// milliseconds later, every time) then never reaches the service.
     func submit(
-        _ path: String, operation: String, pending: Pending?, batchable: Batchable? = nil, _ body: @escaping @Sendable () throws(Errno) -> Void
+        _ path: String, operation: String, pending: Pending?, linger: Duration? = nil, batchable: Batchable? = nil,
+        _ body: @escaping @Sendable () throws(Errno) -> Void
     ) throws(Errno) {
         guard policy == .writeBack else {
             try perform([path]) { () throws(Errno) in try body() }
             return
         }
         condition.lock()
-        while items.count >= limit && !stopping { condition.wait(WriteBack.progress) }
-        let item = Item(id: nextID, path: path, operation: operation, extraPaths: [], batchable: send == nil ? nil : batchable, body: body)
+        if items.count >= limit && !stopping {
+            waitForProgress { items.count >= limit && !stopping }
+        }
+        let item = Item(
+            id: nextID, path: path, operation: operation, extraPaths: [], batchable: send == nil ? nil : batchable,
+            notBefore: linger.map { .now + $0 }, body: body)
         nextID += 1
         if case .directory? = pending { item.showsCreation = true }
         items.append(item)
         if let pending { overlay[path] = (item.id, pending) }
-        // A batchable change waits for a batch slot: the worker ending a batch takes it then.
-        if item.batchable == nil || batchesSending < WriteBack.batchesInFlight { wakeWorker() }
+        if item.notBefore != nil {
+            // A worker sleeps until the first lingering change is due; this one is due later.
+            if alarm == nil { wakeWorker() }
+        } else if item.batchable == nil || batchesSending < WriteBack.batchesInFlight {
+            // A batchable change waits for a batch slot: the worker ending a batch takes it then.
+            wakeWorker()
+        }
         condition.unlock()
     }
 
@@ -220,7 +248,7 @@ final class WriteBack: @unchecked Sendable {
         let item = Item(id: nextID, path: paths.first ?? "/", operation: "", extraPaths: Array(paths.dropFirst()), body: nil)
         nextID += 1
         items.append(item)
-        while !mayStart(item) { condition.wait(WriteBack.progress) }
+        if !mayStart(item) { waitForProgress { !mayStart(item) } }
         item.started = true
         condition.unlock()
         defer { finish(item) }
@@ -273,7 +301,7 @@ final class WriteBack: @unchecked Sendable {
     func drain() -> [Failure] {
         condition.lock()
         let last = nextID
-        while items.contains(where: { $0.id < last }) { condition.wait(WriteBack.progress) }
+        if items.contains(where: { $0.id < last }) { waitForProgress { items.contains(where: { $0.id < last }) } }
         let refused = failures
         failures = []
         condition.unlock()
@@ -285,6 +313,28 @@ final class WriteBack: @unchecked Sendable {
     /// Wakes one idle worker, if any, to look for a change to start. Caller holds the lock.
     private func wakeWorker() {
         if idleWorkers > 0 { condition.signal(WriteBack.ready) }
+    }
+
+    /// Waits for `progress` while `blocked` holds, counted as waiting: lingering changes are due
+    /// at once (what is waited for may be one of them). Caller holds the lock.
+    private func waitForProgress(while blocked: () -> Bool) {
+        waiting += 1
+        if items.contains(where: { !$0.started && $0.notBefore != nil }) { wakeWorker() }
+        while blocked() { condition.wait(WriteBack.progress) }
+        waiting -= 1
+    }
+
+    /// Whether a queued change not started yet is due (it may still wait for another). Caller
+    /// holds the lock.
+    private func hasStartable() -> Bool {
+        let now = ContinuousClock.now
+        return items.prefix(window).contains { !$0.started && $0.body != nil && isDue($0, now) }
+    }
+
+    /// Whether `item` may be sent now as far as its linger goes. Caller holds the lock.
+    private func isDue(_ item: Item, _ now: ContinuousClock.Instant) -> Bool {
+        guard let notBefore = item.notBefore else { return true }
+        return waiting > 0 || stopping || now >= notBefore
     }
 
     /// Two paths conflict when they are equal or one is below the other.
@@ -330,7 +380,7 @@ final class WriteBack: @unchecked Sendable {
         }
         condition.broadcast(WriteBack.progress)
         // A change that waited for this one may start now.
-        if items.contains(where: { !$0.started && $0.body != nil }) { wakeWorker() }
+        if hasStartable() { wakeWorker() }
         condition.unlock()
     }
 
@@ -348,13 +398,21 @@ final class WriteBack: @unchecked Sendable {
                 picked = pick()
                 if picked.isEmpty {
                     idleWorkers += 1
-                    condition.wait(WriteBack.ready)
+                    let due = items.prefix(window).lazy.filter { !$0.started }.compactMap(\.notBefore).min()
+                    if alarm == nil, let due {
+                        // Nothing to send now; one worker wakes when the first lingering change is due.
+                        alarm = due
+                        condition.wait(WriteBack.ready, timeout: due - .now)
+                        alarm = nil
+                    } else {
+                        condition.wait(WriteBack.ready)
+                    }
                     idleWorkers -= 1
                 }
             }
             for item in picked { item.started = true }
             // More may be startable (a change going alone, a second batch): one more worker looks.
-            if items.count > picked.count, items.contains(where: { !$0.started && $0.body != nil }) { wakeWorker() }
+            if items.count > picked.count, hasStartable() { wakeWorker() }
             condition.unlock()
             if picked.count == 1, picked[0].batchable == nil {
                 finish(picked[0], failure: runAlone(picked[0]))
@@ -370,7 +428,12 @@ final class WriteBack: @unchecked Sendable {
     private func pick() -> [Item] {
         let candidates = items.prefix(window)
         let batching = batchesSending < WriteBack.batchesInFlight
-        guard let first = candidates.firstIndex(where: { !$0.started && $0.body != nil && (batching || $0.batchable == nil) && mayStart($0) }) else {
+        let now = ContinuousClock.now
+        guard
+            let first = candidates.firstIndex(where: {
+                !$0.started && $0.body != nil && (batching || $0.batchable == nil) && isDue($0, now) && mayStart($0)
+            })
+        else {
             return []
         }
         let head = candidates[first]
@@ -379,7 +442,7 @@ final class WriteBack: @unchecked Sendable {
         var batch = [head]
         var members: Set<ObjectIdentifier> = [ObjectIdentifier(head)]
         for later in candidates[(first + 1)...] where batch.count < WriteBack.batchChanges {
-            guard !later.started, later.batchable != nil, mayStart(later, after: members) else { continue }
+            guard !later.started, later.batchable != nil, isDue(later, now), mayStart(later, after: members) else { continue }
             batch.append(later)
             members.insert(ObjectIdentifier(later))
         }
@@ -392,7 +455,7 @@ final class WriteBack: @unchecked Sendable {
         defer {
             condition.lock()
             batchesSending -= 1
-            if items.contains(where: { !$0.started && $0.body != nil }) { wakeWorker() }
+            if hasStartable() { wakeWorker() }
             condition.unlock()
         }
         var pending: [(Item, BatchChange)] = []

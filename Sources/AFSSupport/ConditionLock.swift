@@ -25,7 +25,12 @@ public final class ConditionLock: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         conditions = .allocate(capacity: count)
-        for i in 0..<count { pthread_cond_init(conditions + i, nil) }
+        // Timed waits measure the monotonic clock: a wall clock stepped back would stretch them.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        for i in 0..<count { pthread_cond_init(conditions + i, &attributes) }
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -44,6 +49,18 @@ public final class ConditionLock: @unchecked Sendable {
     public func wait(_ condition: Int) {
         precondition(condition >= 0 && condition < count, "no condition \(condition)")
         pthread_cond_wait(conditions + condition, mutex)
+    }
+
+    /// ``wait(_:)``, but for no longer than `timeout`; returns false when the time ran out.
+    @discardableResult
+    public func wait(_ condition: Int, timeout: Duration) -> Bool {
+        precondition(condition >= 0 && condition < count, "no condition \(condition)")
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+        return pthread_cond_timedwait(conditions + condition, mutex, &deadline) != ETIMEDOUT
     }
 
     /// Wakes one thread waiting on `condition`, if any.

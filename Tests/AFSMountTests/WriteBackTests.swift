@@ -20,6 +20,58 @@ import Testing
         #expect(!WriteBack.conflict("/é", "/e\u{301}"), "paths compare as bytes, not as Unicode text")
     }
 
+    /// A lingering change is not sent before its time, then goes on its own; a drain or a
+    /// synchronous change of its path sends it at once.
+    @Test func aLingeringChangeWaitsItsTimeUnlessSomethingWaitsForIt() throws {
+        let writeBack = WriteBack(policy: .writeBack, workers: 2, limit: 64, log: { _ in })
+        writeBack.start()
+        defer { _ = writeBack.stop() }
+        let sent = Locked<[String: ContinuousClock.Instant]>([:])
+        let queued = ContinuousClock.now
+        try writeBack.submit("/lock", operation: "publish", pending: nil, linger: .milliseconds(300)) { sent.withLock { $0["/lock"] = .now } }
+        try writeBack.submit("/plain", operation: "publish", pending: nil) { sent.withLock { $0["/plain"] = .now } }
+        usleep(100_000)
+        #expect(sent.withLock { $0["/plain"] } != nil, "a change without a linger goes at once")
+        #expect(sent.withLock { $0["/lock"] } == nil, "a lingering change waits")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, sent.withLock({ $0["/lock"] }) == nil { usleep(5_000) }
+        let at = try #require(sent.withLock { $0["/lock"] }, "a lingering change goes once its time is up, with nobody asking")
+        #expect(at - queued >= .milliseconds(300))
+
+        // Something waiting for it ends the linger.
+        let start = ContinuousClock.now
+        try writeBack.submit("/a", operation: "publish", pending: nil, linger: .seconds(60)) { sent.withLock { $0["/a"] = .now } }
+        #expect(writeBack.drain().isEmpty)
+        #expect(sent.withLock { $0["/a"] } != nil && ContinuousClock.now - start < .seconds(30), "a drain sends lingering changes at once")
+        try writeBack.submit("/b", operation: "publish", pending: nil, linger: .seconds(60)) { sent.withLock { $0["/b"] = .now } }
+        let seen = try writeBack.perform(["/b"]) { () throws(Errno) in sent.withLock { $0["/b"] != nil } }
+        #expect(seen, "a synchronous change of the path runs after the lingering one, which it sent")
+    }
+
+    /// A lingering file publication that finds the file removed sends nothing.
+    @Test func aLingeringChangeMadeMootSendsNothing() throws {
+        let calls = Locked(0)
+        let writeBack = WriteBack(
+            policy: .writeBack, workers: 2, limit: 64,
+            send: { (changes) throws(Errno) -> [BatchOutcome] in
+                calls.withLock { $0 += 1 }
+                return changes.map { BatchOutcome(path: $0.path) }
+            }, log: { _ in })
+        writeBack.start()
+        defer { _ = writeBack.stop() }
+        let removed = Locked(false)
+        let finished = Locked(0)
+        let batchable = WriteBack.Batchable(
+            prepare: { removed.withLock { $0 } ? .nothing : .change(.write("/x.lock", data: [], mode: 0o644, mtime: nil)) },
+            finish: { _ in finished.withLock { $0 += 1 }; return nil })
+        try writeBack.submit("/x.lock", operation: "publish", pending: nil, linger: .milliseconds(200), batchable: batchable) {}
+        removed.withLock { $0 = true }  // unlinked before its linger ran out
+        #expect(writeBack.drain().isEmpty)
+        #expect(calls.withLock { $0 } == 0, "nothing reached the service")
+        #expect(finished.withLock { $0 } == 0)
+        #expect(writeBack.counts.queued == 0)
+    }
+
     /// A change waits for earlier changes of its path, ancestors and descendants, and for
     /// nothing else; a synchronous operation takes its place in the same order.
     @Test func changesRunInPathOrderAndUnrelatedOnesSideBySide() throws {

@@ -61,6 +61,30 @@ import Testing
         #expect(taken.withLock { $0.sorted() } == Array(0..<total))
     }
 
+    @Test func aTimedWaitEndsWhenItsTimeRunsOut() {
+        let lock = ConditionLock(conditions: 1)
+        let start = ContinuousClock.now
+        let signalled = lock.withLock { lock.wait(0, timeout: .milliseconds(30)) }
+        let waited = ContinuousClock.now - start
+        #expect(!signalled)
+        #expect(waited >= .milliseconds(30) && waited < .seconds(10))
+    }
+
+    @Test func aTimedWaitEndsEarlyWhenSignalled() {
+        let gates = Gates()
+        let passed = DispatchGroup()
+        passed.enter()
+        Thread {
+            gates.lock.withLock {
+                while !gates.open[0] { gates.lock.wait(0, timeout: .seconds(60)) }
+            }
+            passed.leave()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.02)
+        gates.open(0, all: false)
+        #expect(passed.wait(timeout: .now() + 30) == .success, "the signal did not end a 60 s wait")
+    }
+
     /// Two flags guarded by one `ConditionLock`, each with its own condition.
     final class Gates: @unchecked Sendable {
         // @unchecked: the flags are read and written only holding `lock`.
