@@ -192,9 +192,14 @@ final class MountedSession: @unchecked Sendable {
         // Foundation traps on the status of a running process: report, and let deinit kill it.
         guard !process.isRunning else {
             // Where it is stuck, for whoever reads the failure: every thread's stack (gdb is on
-            // the test machines; without it the log alone).
+            // the test machines; without it the log alone). Bounded: a gdb that hung on the
+            // stopped daemon once held a whole CI run until its time ran out.
             let stacks = (try? ChildProcess.run(
-                "/usr/bin/gdb", ["-p", "\(process.processIdentifier)", "-batch", "-ex", "thread apply all bt 10"], mergeStderr: true))
+                "/usr/bin/timeout",
+                [
+                    "-s", "KILL", "30", "/usr/bin/gdb", "-p", "\(process.processIdentifier)", "-batch", "-ex", "set debuginfod enabled off", "-ex",
+                    "thread apply all bt 10",
+                ], mergeStderr: true))
                 .map { String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }.joined(separator: "\n") } ?? ""
             Issue.record(
                 "the mount did not exit within 60 s of unmount; its log:\n\(logText.suffix(2000))\nits threads:\n\(stacks.suffix(6000))",
