@@ -16,18 +16,24 @@ extension AetherStore {
         // Unfolded writes of sessions not yet opened in this process live only in their journals:
         // load every session whose journal holds records, so their large-write chunks stay roots.
         for info in try catalog.sessions(status: nil) where live.withLock({ $0[info.id] == nil }) {
-            guard try journals.holdsRecords(session: info.id, generation: info.journalGeneration) else { continue }
-            if ownership == nil {
-                _ = try liveSession(info.id)
-            } else {
-                // Sessions may be open in other processes: read their journals without claiming
-                // them, each path's last item winning, as in the overlay they replay into.
-                let (_, replay) = try SessionJournal.open(journals, session: info.id, generation: info.journalGeneration)
-                var overlay: [SessionPath: OverlayItem] = [:]
-                for (path, item) in replay.items { overlay[path] = item }
-                for item in overlay.values {
-                    if case .file(_, _, let size, .stored(let c), _) = item { contents.append((c, size)) }
+            do throws(AFSError) {
+                guard try journals.holdsRecords(session: info.id, generation: info.journalGeneration) else { continue }
+                if ownership == nil {
+                    _ = try liveSession(info.id)
+                } else {
+                    // Sessions may be open in other processes: read their journals without claiming
+                    // them, each path's last item winning, as in the overlay they replay into.
+                    let (_, replay) = try SessionJournal.open(journals, session: info.id, generation: info.journalGeneration)
+                    var overlay: [SessionPath: OverlayItem] = [:]
+                    for (path, item) in replay.items { overlay[path] = item }
+                    for item in overlay.values {
+                        if case .file(_, _, let size, .stored(let c), _) = item { contents.append((c, size)) }
+                    }
                 }
+            } catch where error.code == .notFound {
+                // Deleted since it was listed (another replica serves deletes while this one
+                // collects): it holds nothing to keep. Anything else missing is an error.
+                if try catalog.session(info.id) != nil { throw error }
             }
         }
         for s in live.withLock({ Array($0.values) }) {
