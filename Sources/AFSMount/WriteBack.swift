@@ -35,7 +35,7 @@ final class WriteBack: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `condition`.
 
     /// ``condition``'s two conditions. Workers wait for `ready` (a change they may start); the
-    /// callers of ``drain()``, ``perform(_:_:)`` and a full ``submit(_:operation:pending:batchable:_:)``
+    /// callers of ``drain()``, ``perform(_:_:)`` and a full ``submit(_:operation:pending:linger:batchable:_:)``
     /// wait for `progress` (a change finished). One broadcast for both woke all eight workers
     /// for every file `tar -x` closed: 32,000 context switches for 1,069 entries, a third of the
     /// mount's CPU (Docs/perf/profiles.md).
