@@ -429,7 +429,9 @@ func apparentBytes(_ path: String, excluding: Set<String> = []) -> Int64 {
 // MARK: - Raw durable-write baselines (POSIX)
 
 /// `count` × (write `size` bytes + fdatasync) to one file: per-call latency in microseconds.
-func writeFdatasyncLatencies(directory: String, count: Int, size: Int = 1024) -> Result<[Double], BenchError> {
+/// `before` runs ahead of each call, untimed: the fork figure passes the same `sync` it runs
+/// before each fork, so the sync it is judged against is priced under the same conditions.
+func writeFdatasyncLatencies(directory: String, count: Int, size: Int = 1024, before: () -> Void = {}) -> Result<[Double], BenchError> {
     let path = directory + "/fdatasync-probe-\(getpid())"
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { return .failure(BenchError("open \(path): \(String(cString: strerror(errno)))")) }
@@ -444,6 +446,7 @@ func writeFdatasyncLatencies(directory: String, count: Int, size: Int = 1024) ->
     let clock = ContinuousClock()
     for i in 0..<count {
         buf[0] = UInt8(truncatingIfNeeded: i)
+        before()
         let t = clock.now
         let n = buf.withUnsafeBytes { write(fd, $0.baseAddress, size) }
         guard n == size else { return .failure(BenchError("write: \(String(cString: strerror(errno)))")) }

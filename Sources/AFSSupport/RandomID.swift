@@ -1,5 +1,6 @@
 import CSystemExtras
 import Glibc
+import Synchronization
 
 /// Random identifiers and secrets from the system's CSPRNG, in the few formats the project uses:
 /// one place that draws them, so every id and token has the same source and alphabet rules.
@@ -31,9 +32,36 @@ public enum RandomID {
         return out
     }
 
-    /// `count` bytes from the kernel's CSPRNG in one `getrandom` call (more only for requests
-    /// over 256 bytes or an interrupted call).
+    /// Bytes drawn from the kernel ahead of need: IDs of up to ``Pool/capacity`` bytes are cut
+    /// from it, so a fork's session ID costs no system call (one `getrandom` per 4 KiB, about
+    /// 250 IDs). Bytes are handed out once and wiped as they are taken.
+    private struct Pool: ~Copyable {
+        static let capacity = 4096
+        var bytes = [UInt8](repeating: 0, count: capacity)
+        var next = capacity
+    }
+
+    private static let pool = Mutex(Pool())
+
+    /// `count` bytes from the kernel's CSPRNG: small requests from the pool, larger ones in one
+    /// `getrandom` call (more only for requests over 256 bytes or an interrupted call).
     static func bytes(_ count: Int) -> [UInt8] {
+        guard count <= 64 else { return drawn(count) }
+        return pool.withLock { pool in
+            if pool.next + count > Pool.capacity {
+                pool.bytes = drawn(Pool.capacity)
+                pool.next = 0
+            }
+            let start = pool.next
+            pool.next += count
+            let out = Array(pool.bytes[start..<start + count])
+            for i in start..<start + count { pool.bytes[i] = 0 }
+            return out
+        }
+    }
+
+    /// `count` bytes straight from `getrandom`.
+    static func drawn(_ count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             var filled = 0
             while filled < count {

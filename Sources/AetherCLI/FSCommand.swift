@@ -205,7 +205,8 @@ struct StoreCommand: ParsableCommand {
     }
 
     /// Hidden: used by the crash test. Writes files as fast as it can and prints `ack N` after each
-    /// write returns, so a test can kill it with SIGKILL and check every acknowledged write.
+    /// write returns, so a test can kill it with SIGKILL and check every acknowledged write. With
+    /// `--forks` it forks the session instead and prints `fork ID` after each fork returns.
     struct WriteStorm: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "write-storm", shouldDisplay: false)
         @OptionGroup var global: GlobalOptions
@@ -214,11 +215,23 @@ struct StoreCommand: ParsableCommand {
         @Option var seed: UInt64 = 1
         /// A small value makes the chunk index merge all the time, so a kill lands mid-merge.
         @Option var indexMemoryEntries: Int?
+        /// Fork instead of writing.
+        @Flag var forks = false
+        /// A small value makes the catalog's intent log rotate all the time, so a kill lands mid-rotation.
+        @Option var intentRotationBytes: Int64?
 
         func run() throws {
             try global.run(tuning: { options in
                 if let indexMemoryEntries { options.indexMemoryEntries = indexMemoryEntries }
+                if let intentRotationBytes { options.catalogIntentRotationBytes = intentRotationBytes }
             }) { (store) throws(AFSError) in
+                if forks {
+                    for i in 0..<count {
+                        let fork = try store.fork(id, name: "storm-\(i)", context: .anonymous)
+                        FileHandle.standardOutput.write(Data("fork \(fork.id)\n".utf8))
+                    }
+                    return
+                }
                 for i in 0..<count {
                     let data = WriteStorm.content(i, seed: seed)
                     try store.writeFile(id, path: "/storm/f\(i % 50)", data: data, mode: nil, context: .anonymous)

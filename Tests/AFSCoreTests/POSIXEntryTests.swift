@@ -409,7 +409,7 @@ import Glibc
         #expect(throws: BinaryReader.Malformed.self) { try TreeValue.decode(owned.encoded + [0]) }
         #expect(throws: BinaryReader.Malformed.self) { try TreeValue.decode(plain.encoded + [8]) }
 
-        // A store written by a format-1 build opens, and is marked format 2 from then on.
+        // A store written by a format-1 build opens, and is marked with the current format from then on.
         let dir = TemporaryDirectory()
         var store = try AetherStore.open(at: dir.path)
         let id = try store.createSession(from: .blank).id
@@ -418,9 +418,9 @@ import Glibc
         try "aetherfs-store 1\n".write(toFile: dir.sub("FORMAT"), atomically: true, encoding: .utf8)
         store = try AetherStore.open(at: dir.path)
         #expect(try store.readFile(id, path: "/a") == [1])
-        #expect(try String(contentsOfFile: dir.sub("FORMAT"), encoding: .utf8) == "aetherfs-store 2\n")
+        #expect(try String(contentsOfFile: dir.sub("FORMAT"), encoding: .utf8) == "aetherfs-store 3\n")
         try store.close()
-        try "aetherfs-store 3\n".write(toFile: dir.sub("FORMAT"), atomically: true, encoding: .utf8)
+        try "aetherfs-store 4\n".write(toFile: dir.sub("FORMAT"), atomically: true, encoding: .utf8)
         #expect { try AetherStore.open(at: dir.path) } throws: { ($0 as? AFSError)?.code == .unsupportedFormat }
     }
 }

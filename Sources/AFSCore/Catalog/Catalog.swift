@@ -5,7 +5,8 @@
 /// store's directory is the embedded one. Every method is durable when it returns.
 public protocol Catalog: Sendable {
     /// Inserts a session together with changefeed events (its own first event, its parent's fork
-    /// event) in one transaction: one sync for a fork.
+    /// event) in one transaction: one sync for a fork. The ID must be new (the store draws 80
+    /// random bits for each): PostgreSQL refuses a duplicate, the embedded catalog ignores it.
     func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError)
     /// The session with that ID; nil when there is none.
     func session(_ id: String) throws(AFSError) -> SessionInfo?

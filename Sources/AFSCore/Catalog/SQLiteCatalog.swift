@@ -2,13 +2,25 @@ import Foundation
 import GRDB
 
 /// The embedded catalog: one SQLite database in WAL mode with `synchronous=FULL`, so a returned
-/// call survives a crash.
+/// call survives a crash. New sessions (forks, creations) are made durable by a record in the
+/// catalog's intent log instead (``CatalogIntentLog``), whose rows SQLite takes later without a
+/// sync of its own; every read and write applies those first.
 public final class SQLiteCatalog: Catalog {
     private let db: DatabaseQueue
     let committer = CatalogGroupCommit()
+    /// Where new sessions are logged before SQLite applies them: `PATH-intents/`.
+    let intents: CatalogIntentLog
+    /// The `counter` row holding the highest intent LSN applied.
+    static let appliedIntentsCounter = "catalog_intents"
 
-    /// Opens (creating and migrating as needed) the database at `path`.
-    public init(path: String) throws(AFSError) {
+    /// Opens (creating and migrating as needed) the database at `path`, and its intent log in
+    /// `PATH-intents/`, replaying what a crash left there.
+    public convenience init(path: String) throws(AFSError) {
+        try self.init(path: path, intentRotationBytes: CatalogIntentLog.defaultRotationBytes)
+    }
+
+    /// ``init(path:)`` with the intent log's generation size (tests and crash storms rotate often).
+    init(path: String, intentRotationBytes: Int64) throws(AFSError) {
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -31,6 +43,88 @@ public final class SQLiteCatalog: Catalog {
         } catch {
             throw AFSError(.io, "cannot open catalog \(path): \(error)")
         }
+        let directory = path + "-intents"
+        let recovered = try CatalogIntentLog.recover(directory: directory)
+        let applied = try SQLiteCatalog.replay(recovered, into: db, committer: committer)
+        let queue: DatabaseQueue = db
+        let applier = CatalogIntentLog.Applier(
+            apply: { (intents) throws(AFSError) in try SQLiteCatalog.apply(intents, on: queue) },
+            barrier: { [committer] () throws(AFSError) in try SQLiteCatalog.rotationBarrier(queue, committer) })
+        intents = try CatalogIntentLog(
+            directory: directory, after: recovered, lastLSN: applied, rotationBytes: intentRotationBytes, applier: applier)
+    }
+
+    deinit { intents.close() }
+
+    /// Applies the recovered records SQLite does not hold (LSN above its counter) in one fully
+    /// synced transaction; returns the highest LSN applied now or before.
+    private static func replay(_ recovered: CatalogIntentLog.Recovered, into db: DatabaseQueue, committer: CatalogGroupCommit) throws(AFSError) -> UInt64 {
+        do {
+            let applied = try db.read { db in
+                UInt64(try Int64.fetchOne(db, sql: "SELECT value FROM counter WHERE name = ?", arguments: [appliedIntentsCounter]) ?? 0)
+            }
+            let missing = recovered.intents.filter { $0.lsn > applied }
+            guard let last = missing.map(\.lsn).max() else { return applied }
+            try committer.write(on: db) { db in try insert(missing, db) }
+            return last
+        } catch let e as AFSError {
+            throw e
+        } catch {
+            throw AFSError(.io, "cannot replay the catalog's intent log: \(error)")
+        }
+    }
+
+    /// Inserts the records' rows (events first, duplicates ignored) and raises `catalog_intents`
+    /// to the last LSN, in the caller's transaction.
+    private static func insert(_ intents: [CatalogIntent], _ db: Database) throws {
+        for intent in intents {
+            try insertEvents(intent.events, db)
+            try db.execute(
+                cached: """
+                    INSERT OR IGNORE INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,
+                    created_at, updated_at, journal_generation, tenant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                    """, arguments: arguments(intent.session))
+        }
+        if let last = intents.last { try recordAppliedIntents(through: last.lsn, db) }
+    }
+
+    /// Applies durable records, with `synchronous=NORMAL` (their durability is the log's). Called
+    /// from ``CatalogIntentLog/applyPending()``, so it must not call it again.
+    private static func apply(_ intents: [CatalogIntent], on queue: DatabaseQueue) throws(AFSError) {
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(cached: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(cached: "PRAGMA synchronous = FULL") }
+                try db.inTransaction {
+                    try insert(intents, db)
+                    return .commit
+                }
+            }
+        } catch let e as AFSError { throw e } catch {
+            throw AFSError(.io, "catalog write failed: \(error)")
+        }
+    }
+
+    /// A fully synced commit that changes a row, so SQLite syncs its WAL: every transaction
+    /// committed before it becomes durable. Run before the intent log removes a file.
+    private static func rotationBarrier(_ queue: DatabaseQueue, _ committer: CatalogGroupCommit) throws(AFSError) {
+        do {
+            try committer.write(on: queue) { db in
+                try db.execute(
+                    cached: "INSERT INTO counter (name, value) VALUES ('catalog_intent_rotations', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
+            }
+        } catch let e as AFSError { throw e } catch {
+            throw AFSError(.io, "catalog write failed: \(error)")
+        }
+    }
+
+    /// Raises (never lowers) the highest intent LSN the catalog holds, in the caller's transaction.
+    static func recordAppliedIntents(through lsn: UInt64, _ db: Database) throws {
+        try db.execute(
+            cached: """
+                INSERT INTO counter (name, value) VALUES (?, ?)
+                ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)
+                """, arguments: [appliedIntentsCounter, Int64(lsn)])
     }
 
     private static var migrator: DatabaseMigrator {
@@ -97,11 +191,13 @@ public final class SQLiteCatalog: Catalog {
     /// Closes the database: its exclusive lock goes with it, so the store can be opened again in
     /// this process or another.
     public func close() throws(AFSError) {
+        intents.close()
         do { try db.close() } catch { throw AFSError(.io, "cannot close the catalog: \(error)") }
     }
 
     /// A write whose durability the caller provides elsewhere (the session journal): skips the fsync.
     func writeRelaxed<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        try intents.applyPending()
         do {
             return try db.writeWithoutTransaction { db in
                 try db.execute(cached: "PRAGMA synchronous = NORMAL")
@@ -121,12 +217,14 @@ public final class SQLiteCatalog: Catalog {
     /// A durable write, committed together with the writes that arrive while another commits
     /// (``CatalogGroupCommit``).
     func write<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        try intents.applyPending()
         do { return try committer.write(on: db, body) } catch let e as AFSError { throw e } catch {
             throw AFSError(.io, "catalog write failed: \(error)")
         }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(AFSError) -> T {
+        try intents.applyPending()
         do { return try db.read(body) } catch let e as AFSError { throw e } catch {
             throw AFSError(.io, "catalog read failed: \(error)")
         }
@@ -160,17 +258,12 @@ public final class SQLiteCatalog: Catalog {
          s.createdAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970, s.journalGeneration, s.tenant]
     }
 
-    /// Writes `events` (duplicates ignored) and the `session` row in one fully synced transaction;
-    /// an existing session ID fails the whole write with `io`.
+    /// Records the `session` row and `events` (duplicates ignored): durable when this returns,
+    /// through one record of the intent log (whose `fdatasync` concurrent callers share); SQLite
+    /// takes the rows later, before any later read or write of this catalog is served. The
+    /// ID must be new (the store draws 80 random bits for it).
     public func insertSession(_ session: SessionInfo, events: [ChangeEvent]) throws(AFSError) {
-        try write { db in
-            try SQLiteCatalog.insertEvents(events, db)
-            try db.execute(
-                cached: """
-                    INSERT INTO session (id, name, status, parent_id, source, root, base_commit, head_commit,
-                    created_at, updated_at, journal_generation, tenant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-                    """, arguments: SQLiteCatalog.arguments(session))
-        }
+        try intents.insert(session, events: events)
     }
 
     /// Reads one `session` row by ID; nil when there is none.

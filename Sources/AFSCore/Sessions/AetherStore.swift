@@ -32,6 +32,9 @@ public final class AetherStore: Sendable {
         /// Chunk index changes held in memory before they are merged into the index file on disk
         /// (about 80 bytes each): the bound on the index's memory, whatever the store's size.
         public var indexMemoryEntries = 32_768
+        /// The embedded catalog's intent log (new sessions, made durable before SQLite applies
+        /// them) starts a new file past this size, once the old one's rows are synced in SQLite.
+        public var catalogIntentRotationBytes: Int64 = 1 << 20
         /// Threads that hash and compress the chunks of one large write side by side; nil: one
         /// per core. 1 keeps every write on its caller's thread.
         public var ingestWorkers: Int?
@@ -80,9 +83,12 @@ public final class AetherStore: Sendable {
     /// Format 2 adds special files, owners, change times and extended attributes to tree values
     /// and journal items (FORMAT.md §9, §10). Every format-1 structure is valid format 2, so a
     /// format-1 store is upgraded in place by rewriting this line; builds that read only format 1
-    /// then refuse the store instead of misreading entries they do not know.
-    static let formatLine = "aetherfs-store 2\n"
-    static let upgradableFormatLines = ["aetherfs-store 1\n"]
+    /// then refuse the store instead of misreading entries they do not know. Format 3 adds the
+    /// catalog's intent log (`catalog.sqlite-intents/`, FORMAT.md §16), which a format-2 build
+    /// would ignore, losing new sessions whose SQLite commit a crash undid: a format-1 or -2 store
+    /// is upgraded by rewriting the line (the log starts empty), and older builds refuse format 3.
+    static let formatLine = "aetherfs-store 3\n"
+    static let upgradableFormatLines = ["aetherfs-store 1\n", "aetherfs-store 2\n"]
 
     private init(
         directory: String, options: Options, log: any ChunkStore, nodes: NodeStore, catalog: any Catalog & CoordinationCatalog,
@@ -165,7 +171,7 @@ public final class AetherStore: Sendable {
             let nodes = try NodeStore(log: log, cacheCapacity: options.nodeCacheCapacity)
             try log.sync()
             let metadata: any Catalog & CoordinationCatalog
-            if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite") }
+            if let catalog { metadata = catalog } else { metadata = try SQLiteCatalog(path: dir + "/catalog.sqlite", intentRotationBytes: options.catalogIntentRotationBytes) }
             let journalStore = journals ?? FileJournalStore(directory: dir + "/journals")
             let store = AetherStore(
                 directory: dir, options: options, log: log, nodes: nodes, catalog: metadata, journals: journalStore, storeLock: storeLock,

@@ -22,6 +22,13 @@ final class FileJournalStore: JournalStore {
     }
 
     func open(session: String, generation: Int) throws(AFSError) -> (log: any JournalLog, records: [[UInt8]]) {
+        let (journal, records) = try openFile(session: session, generation: generation)
+        return (journal, records)
+    }
+
+    /// ``open(session:generation:)`` with the concrete journal, for callers that need its
+    /// following waits (``FileJournal/waitFollowing(_:)``).
+    func openFile(session: String, generation: Int) throws(AFSError) -> (log: FileJournal, records: [[UInt8]]) {
         let path = path(session: session, generation: generation)
         let file = try POSIXFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
         var size = try file.size()
@@ -184,6 +191,11 @@ final class FileJournal: JournalLog, @unchecked Sendable {
 
     func waitDurable(_ ticket: UInt64) throws(AFSError) {
         try committer.waitDurable(ticket) { () throws(AFSError) in try file.syncData() }
+    }
+
+    /// Returns once `ticket` is durable, leaving the syncs to the writers' own waits.
+    func waitFollowing(_ ticket: UInt64) throws(AFSError) {
+        try committer.waitFollowing(ticket)
     }
 
     var byteSize: Int64 {

@@ -47,6 +47,20 @@ public final class GroupCommit: @unchecked Sendable {
         return appended
     }
 
+    /// Returns once `ticket` is durable without ever running a sync itself: for a thread that
+    /// follows the writers (who each wait with ``waitDurable(_:sync:)``, so one of them leads),
+    /// and must not take the lead from them, which would cost each a hand-off.
+    public func waitFollowing(_ ticket: UInt64) throws(AFSError) {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let failure { throw failure }
+            if durable >= ticket { return }
+            if let failedBatch, ticket <= failedBatch.through { throw failedBatch.error }
+            condition.wait()
+        }
+    }
+
     /// Returns once `ticket` is durable, running `sync` as the leader when needed.
     public func waitDurable(_ ticket: UInt64, sync: () throws(AFSError) -> Void) throws(AFSError) {
         condition.lock()
