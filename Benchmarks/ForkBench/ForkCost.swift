@@ -444,7 +444,7 @@ func forkCostSection(_ ctx: BenchContext) -> Section {
     case .success(let c):
         body += "- **Concurrent forks**: \(c.callers) threads, each forking its own session of a 1000-file tree, "
         body += "\(fmtCount(c.forks)) durable forks in all: **\(fmtNumber(c.perSecond)) forks/s**; the same forks from one thread: "
-        body += "\(fmtNumber(c.oneThreadPerSecond)) forks/s (\(fmtNumber(c.perSecond / c.oneThreadPerSecond))×). Concurrent catalog writes share one transaction and one fdatasync (group commit).\n"
+        body += "\(fmtNumber(c.oneThreadPerSecond)) forks/s (\(fmtNumber(c.perSecond / c.oneThreadPerSecond))×). Concurrent forks share the intent log's fdatasync (group commit) and SQLite's batched, unsynced transactions.\n"
     case .failure(let e):
         body += "- Concurrent forks: not measured (\(e))\n"
     }
