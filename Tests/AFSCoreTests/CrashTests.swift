@@ -46,40 +46,51 @@ import Testing
         }
     }
 
+    /// The `aether` executable, and a new store holding one blank session for a storm to use.
+    static func stormStore(_ name: String) throws -> (aether: String, dir: TemporaryDirectory, session: String) {
+        let aether = productsDirectory() + "/aether"
+        try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first (swift build)")
+        let dir = TemporaryDirectory(name)
+        let store = try AetherStore.open(at: dir.path)
+        defer { try? store.close() }
+        return (aether, dir, try store.createSession(name: "storm", from: .blank).id)
+    }
+
+    /// Runs `aether ARGS`, waits for the first line holding `marker` (start-up takes a while on a
+    /// loaded machine), lets it run `delay` seconds longer, kills it with SIGKILL and returns all
+    /// it printed.
+    static func runAndKill(_ aether: String, _ arguments: [String], marker: String, after delay: Double) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: aether)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var early = Data()
+        while !String(decoding: early, as: UTF8.self).contains(marker) {
+            let piece = out.fileHandleForReading.availableData
+            if piece.isEmpty { break }
+            early.append(piece)
+        }
+        Thread.sleep(forTimeInterval: delay)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        return String(decoding: early + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     /// Forks as fast as they come, killed mid-storm: every fork that returned is in the catalog
     /// after the reopen (most were still only in the intent log, their SQLite rows unsynced or not
     /// yet written), with its parent; the log rotates every few records, so kills also land
     /// between a rotation and the removal of the old file. Each reopen leaves one log file.
     @Test func acknowledgedForksSurviveSIGKILL() throws {
-        let aether = productsDirectory() + "/aether"
-        try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first (swift build)")
-        let dir = TemporaryDirectory("afs-crash-forks")
-        let base: String
-        do {
-            let store = try AetherStore.open(at: dir.path)
-            base = try store.createSession(name: "base", from: .blank).id
-            try store.close()
-        }
+        let (aether, dir, base) = try Self.stormStore("afs-crash-forks")
         var rng = SeededRandom(seed: 7)
         var acknowledged: [String] = []
         for round in 0..<5 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: aether)
-            p.arguments = ["store", "write-storm", "--store", dir.path, base, "--forks", "--intent-rotation-bytes", "2048"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            var early = Data()
-            while !String(decoding: early, as: UTF8.self).contains("fork ") {
-                let piece = out.fileHandleForReading.availableData
-                if piece.isEmpty { break }
-                early.append(piece)
-            }
-            Thread.sleep(forTimeInterval: Double(rng.next() % 300) / 1000)
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            let text = String(decoding: early + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = try Self.runAndKill(
+                aether, ["store", "write-storm", "--store", dir.path, base, "--forks", "--intent-rotation-bytes", "2048"],
+                marker: "fork ", after: Double(rng.next() % 300) / 1000)
             let forks = text.split(separator: "\n").compactMap { line -> String? in
                 line.hasPrefix("fork ") ? String(line.dropFirst(5)) : nil
             }
@@ -98,40 +109,16 @@ import Testing
     }
 
     func stormAndKill(rounds: Int, extra: [String], afterKill: (String) throws -> Void = { _ in }) throws {
-        let aether = productsDirectory() + "/aether"
-        try #require(FileManager.default.isExecutableFile(atPath: aether), "build the aether executable first (swift build)")
-        let dir = TemporaryDirectory("afs-crash")
-        let id: String
-        do {
-            let store = try AetherStore.open(at: dir.path)
-            id = try store.createSession(name: "storm", from: .blank).id
-            try store.close()
-        }
+        let (aether, dir, id) = try Self.stormStore("afs-crash")
         var rng = SeededRandom(seed: 99)
         // For each file, the highest acknowledged write index, across all rounds.
         var lastAck: [Int: (round: Int, index: Int)] = [:]
         for round in 0..<rounds {
             let seed = UInt64(round + 1)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: aether)
-            p.arguments = ["store", "write-storm", "--store", dir.path, id, "--seed", String(seed)] + extra
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            // Kill mid-storm: after the first acknowledgement (process start-up takes a while on
-            // a loaded machine), then a random while longer.
-            var early = Data()
-            while !String(decoding: early, as: UTF8.self).contains("ack ") {
-                let piece = out.fileHandleForReading.availableData
-                if piece.isEmpty { break }
-                early.append(piece)
-            }
-            let killAfter = Double(rng.next() % 400) / 1000
-            Thread.sleep(forTimeInterval: killAfter)
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            let text = String(decoding: early + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // Kill mid-storm: after the first acknowledgement, then a random while longer.
+            let text = try Self.runAndKill(
+                aether, ["store", "write-storm", "--store", dir.path, id, "--seed", String(seed)] + extra,
+                marker: "ack ", after: Double(rng.next() % 400) / 1000)
             let acks = text.split(separator: "\n").compactMap { line -> Int? in
                 line.hasPrefix("ack ") ? Int(line.dropFirst(4)) : nil
             }
