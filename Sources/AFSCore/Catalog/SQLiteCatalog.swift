@@ -3,8 +3,8 @@ import GRDB
 
 /// The embedded catalog: one SQLite database in WAL mode with `synchronous=FULL`, so a returned
 /// call survives a crash. New sessions (forks, creations) are made durable by a record in the
-/// catalog's intent log instead (``CatalogIntentLog``), whose rows SQLite takes later without a
-/// sync of its own; every read and write applies those first.
+/// catalog's intent log instead (`catalog.sqlite-intents/`, FORMAT.md §16), whose rows SQLite
+/// takes later without a sync of its own; every read and write applies those first.
 public final class SQLiteCatalog: Catalog {
     private let db: DatabaseQueue
     let committer = CatalogGroupCommit()
