@@ -198,9 +198,6 @@ final class CatalogIntentLog: @unchecked Sendable {
     /// The highest LSN handed out.
     var lastAppendedLSN: UInt64 { state.withLock { nextLSN - 1 } }
 
-    /// Generation numbers present, ascending.
-    var generationsOnDisk: [Int] { CatalogIntentLog.generations(in: directory) }
-
     /// Called by the applying caller holding `state`: starts a new generation when the current
     /// one is full, and removes a replaced one once its records are applied and a synced commit
     /// made them durable in SQLite. The lock is released around the barrier (`applying` keeps
