@@ -9,9 +9,10 @@ import Foundation
 /// it applied in the same transaction as the rows (`counter.catalog_intents`), which is how replay
 /// tells an applied record (perhaps since deleted) from one SQLite never made durable.
 ///
-/// Encoding (Docs/FORMAT.md, "Catalog intent log"): `u8 kind (1) | u64 lsn | session | varint
-/// count | events`, strings length-prefixed UTF-8, optionals as `u8 0|1` then the value, dates as
-/// the bit pattern of their `Double` seconds since 1970 (SQLite's column value, exactly).
+/// Encoding (Docs/FORMAT.md §16): `u8 kind (1) | u64 lsn | session | varint count | events`,
+/// strings length-prefixed UTF-8, the session's optionals as `u8 0|1` then the value, dates as the
+/// bit pattern of their `Double` seconds since 1970 (SQLite's column value, exactly); each event
+/// is its session's ID then the event's one binary form (``ChangeEvent/encode(into:)``).
 struct CatalogIntent: Equatable {
     static let insertSessionKind: UInt8 = 1
 
@@ -38,20 +39,8 @@ struct CatalogIntent: Equatable {
         w.optional(s.tenant)
         w.varint(events.count)
         for e in events {
-            w.varint(e.seq)
             w.string(e.session)
-            w.string(e.kind.rawValue)
-            w.string(e.path)
-            if let size = e.size {
-                w.u8(1)
-                w.varint(size)
-            } else {
-                w.u8(0)
-            }
-            w.optional(e.contentID)
-            w.string(e.actor)
-            w.svarint(e.time)
-            w.optional(e.detail)
+            e.encode(into: &w)
         }
         return w.bytes
     }
@@ -84,18 +73,8 @@ struct CatalogIntent: Equatable {
             events = []
             events.reserveCapacity(count)
             for _ in 0..<count {
-                let seq = try r.varint()
                 let session = try r.string()
-                guard let kind = ChangeEvent.Kind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-                let path = try r.string()
-                let size: UInt64? = try r.u8() == 1 ? try r.varint() : nil
-                let contentID = try r.optionalString()
-                let actor = try r.string()
-                let time = try r.svarint()
-                let detail = try r.optionalString()
-                events.append(ChangeEvent(
-                    seq: seq, session: session, kind: kind, path: path, size: size, contentID: contentID,
-                    actor: actor, time: time, detail: detail))
+                events.append(try ChangeEvent.decode(&r, session: session))
             }
             guard r.isAtEnd else { throw BinaryReader.Malformed() }
         } catch {

@@ -44,35 +44,16 @@ final class SessionJournal: @unchecked Sendable {
     static func decodeRecord(_ r: inout BinaryReader, session: String) throws(BinaryReader.Malformed) -> (ChangeEvent?, (SessionPath, OverlayItem)) {
         let flags = try r.u8()
         var event: ChangeEvent?
-        if flags & 1 != 0 {
-            let seq = try r.varint()
-            guard let kind = ChangeEvent.Kind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            let path = try r.string()
-            let size = try r.varint()
-            let content = try r.string()
-            let actor = try r.string()
-            let time = try r.svarint()
-            let detail = try r.string()
-            event = ChangeEvent(
-                seq: seq, session: session, kind: kind, path: path, size: size == 0 ? nil : size - 1,
-                contentID: content.isEmpty ? nil : content, actor: actor, time: time, detail: detail.isEmpty ? nil : detail)
-        }
+        if flags & 1 != 0 { event = try ChangeEvent.decode(&r, session: session) }
         return (event, try OverlayItem.decode(&r))
     }
 
     /// Appends one item (with the changefeed event it produces, if any); returns a ticket for `waitDurable`.
     func append(_ path: SessionPath, _ item: OverlayItem, event: ChangeEvent? = nil) throws(AFSError) -> UInt64 {
         var payload = BinaryWriter(capacity: 128)
-        if let e = event {
+        if let event {
             payload.u8(1)
-            payload.varint(e.seq)
-            payload.string(e.kind.rawValue)
-            payload.string(e.path)
-            payload.varint(e.size.map { $0 + 1 } ?? 0)
-            payload.string(e.contentID ?? "")
-            payload.string(e.actor)
-            payload.svarint(e.time)
-            payload.string(e.detail ?? "")
+            event.encode(into: &payload)
         } else {
             payload.u8(0)
         }
