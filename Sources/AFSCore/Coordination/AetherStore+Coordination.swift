@@ -152,11 +152,11 @@ extension AetherStore {
         guard ttl > 0, ttl <= 86_400 else { throw AFSError.invalidArgument("ttl must be between 0 and 86400 seconds") }
         try requireSession(session)
         let deadline = Date().addingTimeInterval(wait)
-        // Before the grant: a write that checks after it must query the catalog again.
-        leaseFree.withLock { state in
-            state.grants &+= 1
-            state.sessions.remove(session)
-        }
+        // Before the grant: a write that checks after it must query the catalog again. And after
+        // it: a write whose query ran while the grant was being committed saw no lease, and may
+        // have noted the session lease-free (its count of grants was already this one's).
+        forgetLeaseFree(session)
+        defer { forgetLeaseFree(session) }
         while true {
             if let lease = try coordination.grantLease(
                 session: session, path: p.description, prefix: prefix, exclusive: exclusive, holder: holder, ttl: ttl, now: options.wallClock())
@@ -170,6 +170,15 @@ extension AetherStore {
                 throw AFSError(.locked, "\(p) is leased by \(holders.joined(separator: ", ")); wait for it to expire or pass --wait")
             }
             usleep(50_000)
+        }
+    }
+
+    /// Makes every later write to `session` ask the catalog for its leases again, and refuses the
+    /// note of a write whose query began before this.
+    private func forgetLeaseFree(_ session: String) {
+        leaseFree.withLock { state in
+            state.grants &+= 1
+            state.sessions.remove(session)
         }
     }
 

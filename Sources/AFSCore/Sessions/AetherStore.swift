@@ -73,7 +73,7 @@ public final class AetherStore: Sendable {
     let live = Locked<[String: LiveSession]>([:])
     /// Sessions this process found without a live lease, while it alone grants leases
     /// (`ownership` nil): a write to them needs no lease query until a grant here removes them.
-    /// `grants` counts grants begun, so a query that a grant overtook marks nothing.
+    /// `grants` counts grants begun and ended, so a query that a grant overlapped marks nothing.
     let leaseFree = Locked<(grants: UInt64, sessions: Set<String>)>((0, []))
     /// Open streamed uploads, whose chunks are GC roots until they finish.
     let uploads = Locked<[ObjectIdentifier: WeakUpload]>([:])
