@@ -20,6 +20,9 @@ import Glibc
 ///   listings (`FOPEN_CACHE_DIR`) until the directory changes, through the mount or by an event.
 /// - An open says whether the kernel may keep the pages it has (`keep_cache`: the content is the
 ///   one they were read from), so a warm read is answered from the page cache.
+/// - With write-back, `open` answers `ENOSYS` once too: the kernel opens files itself, and the
+///   requests without a handle are served by the node's implicit handle
+///   (``SessionFilesystem/opensByKernel``).
 ///
 /// Lock operations (`getlk`, `setlk`, `flock`) are left out on purpose: the kernel then handles
 /// POSIX and BSD locks itself, which is exact for processes sharing one mount (SQLite). Hard links
@@ -31,13 +34,23 @@ enum FUSEBridge {
     /// `extendedAttributes` (see ``FUSEMount/extendedAttributes``).
     static func operations(extendedAttributes: Bool) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.`init` = { _, conn in
+        ops.`init` = { userdata, conn in
             guard let conn else { return }
             // Symlink targets cached like pages; directories opened by the kernel (ENOSYS to
             // opendir) with their listings cached; pages dropped when a refreshed mtime or size
             // differs; lookups in one directory served in parallel.
             let wanted = UInt32(FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_NO_OPENDIR_SUPPORT | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_PARALLEL_DIROPS)
             conn.pointee.want |= wanted & conn.pointee.capable
+            // Files opened by the kernel too, with write-back (``SessionFilesystem/opensByKernel``).
+            if let userdata, conn.pointee.capable & UInt32(FUSE_CAP_NO_OPEN_SUPPORT) != 0 {
+                let fs = FUSEBridge.filesystem(userdata)
+                if fs.wantsKernelOpens {
+                    conn.pointee.want |= UInt32(FUSE_CAP_NO_OPEN_SUPPORT)
+                    // With no `open` to do it, `O_TRUNC` must come as a truncating `setattr`.
+                    conn.pointee.want &= ~UInt32(FUSE_CAP_ATOMIC_O_TRUNC)
+                    fs.kernelOpens.store(true, ordering: .relaxed)
+                }
+            }
         }
         ops.lookup = { req, parent, name in
             FUSEBridge.serve(req, "lookup") { fs throws(Errno) in
@@ -56,13 +69,16 @@ enum FUSEBridge {
             }
         }
         ops.forget = { req, node, count in
-            if let raw = fuse_req_userdata(req) { FUSEBridge.filesystem(raw).nodes.forget(node, count: count) }
+            if let raw = fuse_req_userdata(req) {
+                let fs = FUSEBridge.filesystem(raw)
+                fs.releaseForgotten(fs.nodes.forget(node, count: count))
+            }
             fuse_reply_none(req)
         }
         ops.forget_multi = { req, count, forgets in
             if let raw = fuse_req_userdata(req), let forgets {
-                let nodes = FUSEBridge.filesystem(raw).nodes
-                for i in 0..<count { nodes.forget(forgets[i].ino, count: forgets[i].nlookup) }
+                let fs = FUSEBridge.filesystem(raw)
+                for i in 0..<count { fs.releaseForgotten(fs.nodes.forget(forgets[i].ino, count: forgets[i].nlookup)) }
             }
             fuse_reply_none(req)
         }
@@ -144,6 +160,7 @@ enum FUSEBridge {
         ops.unlink = { req, parent, name in
             FUSEBridge.serve(req, "unlink") { fs throws(Errno) in
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
+                fs.pinContent(of: name, in: parent)
                 try fs.unlink(path)
                 fs.nodes.remove(name, from: parent)
                 fuse_reply_err(req, 0)
@@ -161,6 +178,7 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "rename") { fs throws(Errno) in
                 let (name, from) = try FUSEBridge.named(fs, parent, name)
                 let (newName, to) = try FUSEBridge.named(fs, newParent, newName)
+                fs.pinContent(of: newName, in: newParent)
                 try fs.rename(from, to: to, flags: UInt32(flags))
                 fs.nodes.rename(name, in: parent, to: newName, in: newParent)
                 fuse_reply_err(req, 0)
@@ -168,6 +186,11 @@ enum FUSEBridge {
         }
         ops.open = { req, node, fi in
             FUSEBridge.serve(req, "open") { fs throws(Errno) in
+                // The kernel opens files itself from this answer on (only the first open comes).
+                if fs.opensByKernel {
+                    fuse_reply_err(req, ENOSYS)
+                    return
+                }
                 guard let fi else { throw Errno.invalid }
                 guard let path = fs.nodes.path(of: node) else { throw Errno.notFound }
                 let handle = try fs.open(path, flags: fi.pointee.flags)
@@ -201,51 +224,73 @@ enum FUSEBridge {
                     throw error
                 }
                 let id = fs.nodes.remember(name, in: parent)
-                fs.nodes.addHandle(handle, to: id)
+                if fs.opensByKernel {
+                    // The kernel sends no release once it opens files itself: the new file's
+                    // handle is its node's implicit one, dropped at the close (`flush`).
+                    fi.pointee.fh = 0
+                    if fs.nodes.adoptImplicitHandle(handle, for: id) != handle { try? fs.release(handle) }
+                } else {
+                    fs.nodes.addHandle(handle, to: id)
+                }
                 var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
                 if fuse_reply_create(req, &entry, fi) != 0 {
-                    fs.nodes.removeHandle(handle, from: id)
+                    if fs.opensByKernel {
+                        if fs.nodes.dropImplicitHandle(handle, of: id) { try? fs.release(handle) }
+                    } else {
+                        fs.nodes.removeHandle(handle, from: id)
+                        try? fs.release(handle)
+                    }
                     fs.nodes.forget(id, count: 1)
-                    try? fs.release(handle)
                 }
             }
         }
-        ops.read = { req, _, size, offset, fi in
+        ops.read = { req, node, size, offset, fi in
             FUSEBridge.serve(req, "read") { fs throws(Errno) in
                 guard let fi, offset >= 0 else { throw Errno.invalid }
+                let handle = try fs.handle(for: node, given: fi.pointee.fh, access: .read)
                 // libfuse reads (or splices) straight from the descriptor into the reply: no copy
                 // through Swift arrays. The descriptor stays open until the handle's release.
-                let fd = try fs.readDescriptor(fi.pointee.fh, offset: UInt64(offset), count: size)
+                let fd = try fs.readDescriptor(handle, offset: UInt64(offset), count: size)
                 _ = afs_reply_from_fd(req, fd, size, offset)
             }
         }
-        ops.write = { req, _, buffer, size, offset, fi in
+        ops.write = { req, node, buffer, size, offset, fi in
             FUSEBridge.serve(req, "write") { fs throws(Errno) in
                 guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
+                let handle = try fs.handle(for: node, given: fi.pointee.fh, access: .write)
                 let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
-                let written = try fs.write(fi.pointee.fh, offset: UInt64(offset), bytes: bytes)
+                let written = try fs.write(handle, offset: UInt64(offset), bytes: bytes)
                 fuse_reply_write(req, written)
             }
         }
-        ops.flush = { req, _, fi in
+        ops.flush = { req, node, fi in
             FUSEBridge.serve(req, "flush") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
-                try fs.flush(fi.pointee.fh)
+                if fi.pointee.fh == 0 {
+                    try fs.closeImplicit(node)
+                } else {
+                    try fs.flush(fi.pointee.fh)
+                }
                 fuse_reply_err(req, 0)
             }
         }
         ops.release = { req, node, fi in
             FUSEBridge.serve(req, "release") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
+                // An implicit handle (``SessionFilesystem/opensByKernel``) ends at the close.
+                if fi.pointee.fh == 0 {
+                    fuse_reply_err(req, 0)
+                    return
+                }
                 fs.nodes.removeHandle(fi.pointee.fh, from: node)
                 try fs.release(fi.pointee.fh)
                 fuse_reply_err(req, 0)
             }
         }
-        ops.fsync = { req, _, _, fi in
+        ops.fsync = { req, node, _, fi in
             FUSEBridge.serve(req, "fsync") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
-                try fs.fsync(fi.pointee.fh)
+                try fs.fsync(try fs.handle(for: node, given: fi.pointee.fh, access: .other))
                 fuse_reply_err(req, 0)
             }
         }
@@ -342,7 +387,9 @@ enum FUSEBridge {
     /// handle if it has one, else, for an unlinked node, any handle still open on it.
     static func target(_ fs: SessionFilesystem, _ node: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) throws(Errno) -> (String?, UInt64?) {
         let path = fs.nodes.path(of: node)
-        let handle = fi.map { $0.pointee.fh } ?? (path == nil ? fs.nodes.handles(of: node).first : nil)
+        // A file the kernel opened itself comes with handle 0: served by path, like a path call.
+        let given = fi.map { $0.pointee.fh }.flatMap { $0 == 0 ? nil : $0 }
+        let handle = given ?? (path == nil ? fs.nodes.handles(of: node).first : nil)
         guard path != nil || handle != nil else { throw Errno.notFound }
         return (path, handle)
     }

@@ -26,6 +26,9 @@ final class NodeTable: Sendable {
         var lookups: UInt64
         /// Open file handles on this node: what answers for it once detached.
         var handles: [UInt64] = []
+        /// The handle that serves the requests the kernel sends without one, once it opens
+        /// files itself (``SessionFilesystem/opensByKernel``): nil until the first such request.
+        var implicitHandle: UInt64?
         /// The content (size, modification time) whose pages the kernel may keep across opens.
         var cachedContent: ContentStamp?
         /// The last listing handed out for readdir, by entry; later offsets continue it.
@@ -102,20 +105,24 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// The kernel dropped `count` references to `id`; a node with none left is gone.
-    func forget(_ id: UInt64, count: UInt64) {
-        guard id != NodeTable.rootID else { return }
-        state.withLock { s in
-            guard var node = s.nodes[id] else { return }
+    /// The kernel dropped `count` references to `id`; a node with none left is gone. Returns
+    /// the gone node's implicit handle, for the caller to release (no file is open on a node
+    /// the kernel forgets).
+    @discardableResult
+    func forget(_ id: UInt64, count: UInt64) -> UInt64? {
+        guard id != NodeTable.rootID else { return nil }
+        return state.withLock { s -> UInt64? in
+            guard var node = s.nodes[id] else { return nil }
             node.lookups = node.lookups > count ? node.lookups - count : 0
             guard node.lookups == 0 else {
                 s.nodes[id] = node
-                return
+                return nil
             }
             s.nodes[id] = nil
             if let parent = node.parent, s.edges[Edge(parent: parent, name: node.name)] == id {
                 s.edges[Edge(parent: parent, name: node.name)] = nil
             }
+            return node.implicitHandle
         }
     }
 
@@ -183,6 +190,41 @@ final class NodeTable: Sendable {
     /// Open handles on `id` (what `getattr` of an unlinked open file asks).
     func handles(of id: UInt64) -> [UInt64] {
         state.withLock { $0.nodes[id]?.handles ?? [] }
+    }
+
+    /// The handle serving `id`'s requests that carry none, if one was made.
+    func implicitHandle(of id: UInt64) -> UInt64? {
+        state.withLock { $0.nodes[id]?.implicitHandle }
+    }
+
+    /// Makes `handle` the implicit handle of `id`, unless another thread set one first: returns
+    /// the one in use (the caller releases its own if it lost), nil when the node is gone.
+    func adoptImplicitHandle(_ handle: UInt64, for id: UInt64) -> UInt64? {
+        state.withLock { s -> UInt64? in
+            guard var node = s.nodes[id] else { return nil }
+            if let existing = node.implicitHandle { return existing }
+            node.implicitHandle = handle
+            node.handles.append(handle)
+            s.nodes[id] = node
+            return handle
+        }
+    }
+
+    /// Stops using `handle` as `id`'s implicit handle; whether it still was (the caller then
+    /// releases it, and only then).
+    func dropImplicitHandle(_ handle: UInt64, of id: UInt64) -> Bool {
+        state.withLock { s -> Bool in
+            guard var node = s.nodes[id], node.implicitHandle == handle else { return false }
+            node.implicitHandle = nil
+            node.handles.removeAll { $0 == handle }
+            s.nodes[id] = node
+            return true
+        }
+    }
+
+    /// The node a name in a directory stands for, if the kernel holds it.
+    func id(of name: String, in parent: UInt64) -> UInt64? {
+        state.withLock { $0.edges[Edge(parent: parent, name: name)] }
     }
 
     /// Whether the kernel may keep the pages it has of `id` for an open of content `stamp`:

@@ -30,6 +30,9 @@ final class OpenFile: Sendable {
         /// A modification time set (utimens) after the last write: published with the content,
         /// in the same service call. A later write clears it (it moves the time to now).
         var pendingMtime: Int64?
+        /// An access time set (utimens) while the file waited to be published: set at the service
+        /// right after the content (such a file travels alone, not in a batch).
+        var pendingAtime: Int64?
         /// Who created the file through this mount, when not the mounting user: recorded as its
         /// owner by the first upload, shown until then.
         var creator: Caller?
@@ -117,6 +120,7 @@ final class OpenFile: Sendable {
                 }
             }
             if let pending = s.pendingMtime { attributes.mtime = pending }
+            if let pending = s.pendingAtime { attributes.atime = pending }
             // Unlinked while open: no name is left.
             if s.unlinked { attributes.nlink = 0 }
             attributes.contentID = s.dirty || s.publishing ? nil : attributes.contentID

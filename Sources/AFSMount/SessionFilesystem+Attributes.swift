@@ -22,7 +22,12 @@ extension SessionFilesystem {
     func storedAttributes(path: String?, handle: UInt64?) throws(Errno) -> FileAttributes {
         if let handle, let file = openFile(handle: handle) { return file.attributes() }
         guard let path else { throw Errno.badDescriptor }
-        if let file = openFile(at: path) { return file.attributes() }
+        if let file = openFile(at: path) {
+            // A file the kernel opened (held only by an implicit handle) and changed elsewhere
+            // since: the changefeed's attributes, not the version the handle loaded.
+            if opensByKernel, let newer = newerElsewhere(file, path) { return newer }
+            return file.attributes()
+        }
         switch writeBack.lookup(path) {
         case .directory(let attributes)?, .changed(let attributes)?: return metadata.floored(path, attributes)
         case .absent?: throw Errno.notFound

@@ -8,8 +8,9 @@ extension SessionFilesystem {
     // MARK: Opening and closing
 
     /// Opens an existing file. The first open fetches its content into the cache (unless it is
-    /// truncated right away); write access makes a scratch copy.
-    public func open(_ path: String, flags: Int32) throws(Errno) -> UInt64 {
+    /// truncated right away); write access makes a scratch copy. An open for reading moves the
+    /// access time (``accessTimePolicy``) unless `notingAccess` is false.
+    public func open(_ path: String, flags: Int32, notingAccess: Bool = true) throws(Errno) -> UInt64 {
         let writable = flags & O_ACCMODE != O_RDONLY
         let truncating = writable && flags & O_TRUNC != 0
         var registered: (UInt64, OpenFile)?
@@ -17,7 +18,7 @@ extension SessionFilesystem {
         if registered == nil { registered = register(try load(path, fetch: !truncating), at: path) }
         // A freshly loaded file is never dropped: register only declines files found earlier.
         guard let (handle, shared) = registered else { throw Errno.io }
-        if flags & O_ACCMODE != O_WRONLY { noteAccess(shared) }
+        if notingAccess, flags & O_ACCMODE != O_WRONLY { noteAccess(shared) }
         if writable {
             do throws(Errno) {
                 try ensureScratch(shared, truncating: truncating)
@@ -298,7 +299,7 @@ extension SessionFilesystem {
         let decision = file.state.withLock { s -> Decision in
             s.queued = false
             guard s.dirty, !s.unlinked, let scratch = s.scratch else { return .nothing }
-            guard s.remote == nil, s.creator == nil else { return .alone }
+            guard s.remote == nil, s.creator == nil, s.pendingAtime == nil else { return .alone }
             var st = Glibc.stat()
             guard fstat(scratch, &st) == 0, UInt64(st.st_size) <= SessionFilesystem.batchedFileLimit else { return .alone }
             s.dirty = false
@@ -436,7 +437,32 @@ extension SessionFilesystem {
                 if t.byPath[path] === file { t.byPath[path] = nil }
                 return true
             }
-            if retired { file.closeDescriptors(recycling: scratch) }
+            if retired {
+                keepPublishedContent(of: file)
+                file.closeDescriptors(recycling: scratch)
+            }
+        }
+    }
+
+    /// A small file published from here enters the content cache from its scratch copy as it
+    /// is retired: a later read (the linker reading an object file, a file held open past its
+    /// removal) finds it local instead of fetching back bytes this machine wrote. Only bytes that
+    /// hash to the ID the service gave are admitted (``ContentCache``), so a write racing this
+    /// copy costs the entry, never its correctness.
+    func keepPublishedContent(of file: OpenFile) {
+        let published = file.state.withLock { s -> (String, UInt64, Int32)? in
+            guard !s.dirty, !s.unlinked, let scratch = s.scratch, let remote = s.remote, let id = remote.contentID else { return nil }
+            return (id, remote.size, scratch)
+        }
+        guard let (id, size, scratch) = published, size <= Self.partialFetchThreshold, !cache.contains(id) else { return }
+        do throws(AFSError) {
+            _ = try cache.fill(id, size: size) { (fd) throws(AFSError) in
+                if case .failure(let error) = SessionFilesystem.copy(from: scratch, to: fd) {
+                    throw AFSError(.io, "copying the published scratch copy: \(error)")
+                }
+            }
+        } catch {
+            log("\(file.path): its published content was not kept in the cache: \(error.message)")
         }
     }
 
@@ -485,7 +511,21 @@ extension SessionFilesystem {
         let reused = UInt64(max(0, (chunks?.bytesReused ?? 0) - reusedBefore))
         metrics.add(uploaded: bytes - min(bytes, reused))
         // Published with the content (unless a write came since and cleared it already).
-        file.state.withLock { if $0.pendingMtime == explicitMtime { $0.pendingMtime = nil } }
+        let atime = file.state.withLock { s -> Int64? in
+            if s.pendingMtime == explicitMtime { s.pendingMtime = nil }
+            return s.pendingAtime
+        }
+        // An access time set while the file waited: the write does not carry one.
+        if let atime {
+            do throws(Errno) {
+                try call("utimens", path) { () throws(AFSError) in
+                    try service.setTimes(session, path: path, mtime: nil, atime: atime, context: context)
+                }
+                file.state.withLock { s in if s.pendingAtime == atime { s.pendingAtime = nil } }
+            } catch {
+                log("\(path): the access time set before it was published was not kept: \(error)")
+            }
+        }
         if let remote = refreshRemote(file) {
             metadata.settle(path, to: remote)
         } else {
@@ -567,10 +607,12 @@ extension SessionFilesystem {
     /// Changes acknowledged and not yet at the service, sent so far, and refused so far.
     public var writeBackCounts: (queued: Int, sent: UInt64, failed: Int) { writeBack.counts }
 
-    /// Paths of files open for writing through the mount: their bytes may not have reached the
-    /// service (nor its changefeed) yet.
+    /// Paths of files open through the mount with writes not yet at the service (nor in its
+    /// changefeed). A scratch copy alone says nothing: a file published and read since keeps it.
     var writablePaths: [String] {
-        let open = files.withLock { t in t.byPath.compactMap { path, file in file.state.withLock { $0.scratch != nil } ? path : nil } }
+        let open = files.withLock { t in
+            t.byPath.compactMap { path, file in file.state.withLock { $0.dirty || $0.queued || $0.publishing } ? path : nil }
+        }
         // Queued removals and directories: acknowledged, not yet in the changefeed.
         return open + writeBack.pendingPaths
     }

@@ -118,6 +118,7 @@ extension SessionFilesystem {
                 let deferred = file.state.withLock { s -> Bool in
                     guard s.dirty || s.unlinked else { return false }
                     if let mtime { s.pendingMtime = mtime }
+                    if let atime { s.pendingAtime = atime }
                     return true
                 }
                 if deferred { return }

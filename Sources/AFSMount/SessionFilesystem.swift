@@ -46,6 +46,8 @@ public final class SessionFilesystem: Sendable {
     let writeBack: WriteBack
     let log: @Sendable (String) -> Void
     let files = Locked(FileTable())
+    /// Whether the kernel opens files itself (``opensByKernel``), as agreed when the mount started.
+    let kernelOpens = Atomic<Bool>(false)
     /// Fetches the rest of a directory a program is reading file by file (``DirectoryReadahead``).
     let readahead: DirectoryReadahead
     /// Large files being fetched block by block as they are read, by content ID.

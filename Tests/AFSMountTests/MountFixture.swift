@@ -122,14 +122,15 @@ final class MountFixture: @unchecked Sendable {
         return p.terminationStatus
     }
 
-    /// Starts `aether mount` (with `-o OPTIONS` when given) and waits for it to announce the mount.
-    func mount(_ session: String, options: [String] = [], xattrs: Bool = false) throws -> MountedSession {
+    /// Starts `aether mount` (with `-o OPTIONS` when given, then `flags`) and waits for it to
+    /// announce the mount.
+    func mount(_ session: String, options: [String] = [], xattrs: Bool = false, flags: [String] = []) throws -> MountedSession {
         let directory = root + "/mnt-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: aether)
         p.arguments = ["mount", "--session", session, directory] + (options.isEmpty ? [] : ["-o", options.joined(separator: ",")])
-            + (xattrs ? ["--xattrs"] : [])
+            + (xattrs ? ["--xattrs"] : []) + flags
         p.environment = environment
         let out = Pipe()
         p.standardOutput = out

@@ -66,6 +66,87 @@ struct POSIXMountTests {
         #expect(try m.unmount() == 0)
     }
 
+    /// Calls of one FUSE operation the mount has served so far.
+    static func calls(_ f: MountFixture, _ m: MountedSession, _ operation: String) throws -> Int {
+        let operations = try f.json(["metrics", "show", m.directory])["operations"] as? [String: [String: Any]] ?? [:]
+        return operations[operation]?["count"] as? Int ?? 0
+    }
+
+    /// With write-back the kernel opens files itself (`FUSE_CAP_NO_OPEN_SUPPORT`): a warm read
+    /// costs the mount no `open` and no `read`, one `flush` at the close. What programs see must
+    /// not change: `O_TRUNC`, writes through an open of an existing file, a file read after its
+    /// removal through a descriptor opened before, a file created and written, an API change
+    /// while the kernel holds the file. `--sync-close` keeps the strict opens.
+    @Test(arguments: [Transport.embedded, .remote]) func filesOpenedByTheKernelBehaveAsOpenedByTheMount(_ transport: Transport) throws {
+        let python = try #require(Self.python, "python3 is needed")
+        let f = try MountFixture(transport)
+        let id = try f.createSession()
+        var m = try f.mount(id)
+        try f.sh("printf 'first version\\n' > a.txt && cat a.txt > /dev/null", in: m.directory)
+        try m.sync()
+        // The publication dropped the kernel's pages (its times are the service's now): one
+        // read fills them again.
+        #expect(try f.sh("cat a.txt", in: m.directory) == "first version\n")
+        let (opens, reads, flushes) = (try Self.calls(f, m, "open"), try Self.calls(f, m, "read"), try Self.calls(f, m, "flush"))
+        #expect(opens <= 1, "only the first open reaches the mount (answered ENOSYS): \(opens)")
+        for _ in 0..<10 { #expect(try f.sh("cat a.txt", in: m.directory) == "first version\n") }
+        #expect(try Self.calls(f, m, "open") == opens, "warm opens are the kernel's")
+        #expect(try Self.calls(f, m, "read") == reads, "warm reads come from the page cache")
+        #expect(try Self.calls(f, m, "flush") >= flushes + 10, "each close is one flush")
+
+        // O_TRUNC of an existing file arrives as a truncating setattr; `>>` and `r+` write
+        // through opens the mount never saw.
+        try f.sh("printf 'long old content\\n' > b.txt && printf 'x\\n' > b.txt && printf 'y\\n' >> b.txt", in: m.directory)
+        #expect(try f.sh("cat b.txt", in: m.directory) == "x\ny\n")
+        _ = try f.sh("\(python) -c \"f = open('a.txt', 'r+'); f.seek(0); f.write('FIRST'); f.close()\"", in: m.directory)
+        #expect(try f.sh("cat a.txt", in: m.directory) == "FIRST version\n")
+        // Read after unlink, through a descriptor opened (by the kernel) before it.
+        let script = "import os; fd = os.open('a.txt', os.O_RDONLY); os.unlink('a.txt'); print(os.read(fd, 100).decode(), end=''); os.close(fd)"
+        #expect(try f.sh("\(python) -c \"\(script)\"", in: m.directory) == "FIRST version\n")
+        #expect(!FileManager.default.fileExists(atPath: m.directory + "/a.txt"))
+        try m.sync()
+        func checkService() throws {
+            #expect(try f.cli(["fs", "cat", id, "/b.txt"]).output == "x\ny\n")
+            #expect(try f.cli(["fs", "stat", id, "/a.txt"]).status == 3, "the removal reached the service")
+        }
+        // An embedded mount holds the store: the service is asked after the unmount.
+        if transport == .embedded {
+            #expect(try m.unmount() == 0)
+            try checkService()
+            m = try f.mount(id, flags: ["--sync-close"])
+            let strictOpens = try Self.calls(f, m, "open")
+            for _ in 0..<3 { _ = try f.sh("cat b.txt", in: m.directory) }
+            #expect(try Self.calls(f, m, "open") >= strictOpens + 3, "strict: every open reaches the mount")
+            #expect(try m.unmount() == 0)
+            return
+        }
+        try checkService()
+
+        // Another client replaces the file while a program holds it open: size and bytes follow
+        // within the changefeed's window, through the same descriptor.
+        let holder = try #require(FileHandle(forReadingAtPath: m.directory + "/b.txt"))
+        #expect(String(decoding: holder.readDataToEndOfFile(), as: UTF8.self) == "x\ny\n")
+        #expect(try f.cli(["fs", "write", id, "/b.txt"], stdin: Data("from the api, longer\n".utf8)).status == 0)
+        let deadline = Date().addingTimeInterval(10)
+        var seen = ""
+        repeat {
+            try holder.seek(toOffset: 0)
+            seen = String(decoding: holder.readDataToEndOfFile(), as: UTF8.self)
+            if seen == "from the api, longer\n" { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        } while Date() < deadline
+        #expect(seen == "from the api, longer\n")
+        #expect(try f.sh("stat -c %s b.txt", in: m.directory) == "21\n")
+        try holder.close()
+        #expect(try m.unmount() == 0)
+
+        m = try f.mount(id, flags: ["--sync-close"])
+        let strictOpens = try Self.calls(f, m, "open")
+        for _ in 0..<3 { _ = try f.sh("cat b.txt", in: m.directory) }
+        #expect(try Self.calls(f, m, "open") >= strictOpens + 3, "strict: every open reaches the mount")
+        #expect(try m.unmount() == 0)
+    }
+
     /// Access time (ns) and change time of a path on the mount.
     static func times(_ path: String) -> (atime: Int64, ctime: Int64) {
         var st = stat()
