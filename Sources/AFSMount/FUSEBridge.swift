@@ -228,7 +228,12 @@ enum FUSEBridge {
                     // The kernel sends no release once it opens files itself: the new file's
                     // handle is its node's implicit one, dropped at the close (`flush`).
                     fi.pointee.fh = 0
-                    if fs.nodes.adoptImplicitHandle(handle, for: id) != handle { try? fs.release(handle) }
+                    if let kept = fs.nodes.adoptImplicitHandle(handle, for: id) {
+                        if fs.nodes.endImplicitUse(kept, of: id) { try? fs.release(kept) }
+                        if kept != handle { try? fs.release(handle) }
+                    } else {
+                        try? fs.release(handle)
+                    }
                 } else {
                     fs.nodes.addHandle(handle, to: id)
                 }
@@ -247,19 +252,22 @@ enum FUSEBridge {
         ops.read = { req, node, size, offset, fi in
             FUSEBridge.serve(req, "read") { fs throws(Errno) in
                 guard let fi, offset >= 0 else { throw Errno.invalid }
-                let handle = try fs.handle(for: node, given: fi.pointee.fh, access: .read)
-                // libfuse reads (or splices) straight from the descriptor into the reply: no copy
-                // through Swift arrays. The descriptor stays open until the handle's release.
-                let fd = try fs.readDescriptor(handle, offset: UInt64(offset), count: size)
-                _ = afs_reply_from_fd(req, fd, size, offset)
+                try FUSEBridge.withHandle(fs, node, fi, .read) { handle throws(Errno) in
+                    // libfuse reads (or splices) straight from the descriptor into the reply: no
+                    // copy through Swift arrays. The descriptor stays open until the handle's
+                    // release (an implicit handle's: until this request ends its use).
+                    let fd = try fs.readDescriptor(handle, offset: UInt64(offset), count: size)
+                    _ = afs_reply_from_fd(req, fd, size, offset)
+                }
             }
         }
         ops.write = { req, node, buffer, size, offset, fi in
             FUSEBridge.serve(req, "write") { fs throws(Errno) in
                 guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
-                let handle = try fs.handle(for: node, given: fi.pointee.fh, access: .write)
                 let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
-                let written = try fs.write(handle, offset: UInt64(offset), bytes: bytes)
+                let written = try FUSEBridge.withHandle(fs, node, fi, .write) { handle throws(Errno) in
+                    try fs.write(handle, offset: UInt64(offset), bytes: bytes)
+                }
                 fuse_reply_write(req, written)
             }
         }
@@ -267,10 +275,12 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "flush") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
                 if fi.pointee.fh == 0 {
-                    try fs.closeImplicit(node)
-                } else {
-                    try fs.flush(fi.pointee.fh)
+                    // A file the kernel opened: its close ends the implicit handle.
+                    fs.closeImplicit(node)
+                    fuse_reply_err(req, 0)
+                    return
                 }
+                try fs.flush(fi.pointee.fh)
                 fuse_reply_err(req, 0)
             }
         }
@@ -290,7 +300,7 @@ enum FUSEBridge {
         ops.fsync = { req, node, _, fi in
             FUSEBridge.serve(req, "fsync") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
-                try fs.fsync(try fs.handle(for: node, given: fi.pointee.fh, access: .other))
+                try FUSEBridge.withHandle(fs, node, fi, .other) { handle throws(Errno) in try fs.fsync(handle) }
                 fuse_reply_err(req, 0)
             }
         }
@@ -381,6 +391,21 @@ enum FUSEBridge {
         guard string.utf8.count <= SessionPath.maxNameBytes else { throw Errno.nameTooLong }
         guard let path = fs.nodes.path(of: string, in: parent) else { throw Errno.notFound }
         return (string, path)
+    }
+
+    /// Runs `body` with the request's handle, or, for a file the kernel opened (handle 0), with
+    /// the node's implicit handle, in use until `body` returns. A reply sent after it returns
+    /// lets the program go on (and close) only once the use has ended, so the close publishes
+    /// at once; a read replies inside (its descriptor must stay open), and has nothing to publish.
+    static func withHandle<T>(
+        _ fs: SessionFilesystem, _ node: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>, _ access: SessionFilesystem.ImplicitAccess,
+        _ body: (UInt64) throws(Errno) -> T
+    ) throws(Errno) -> T {
+        let given = fi.pointee.fh
+        if given != 0 { return try body(given) }
+        let use = try fs.beginImplicit(UInt64(node), access: access)
+        defer { fs.endImplicit(use) }
+        return try body(use.handle)
     }
 
     /// The path (nil once unlinked) and handle that answer for `node`: the request's open

@@ -29,6 +29,10 @@ final class NodeTable: Sendable {
         /// The handle that serves the requests the kernel sends without one, once it opens
         /// files itself (``SessionFilesystem/opensByKernel``): nil until the first such request.
         var implicitHandle: UInt64?
+        /// Requests using the implicit handle now: it is dropped only when none is.
+        var implicitUsers = 0
+        /// A drop asked for while requests used it: done by the last of them.
+        var implicitDropPending = false
         /// The content (size, modification time) whose pages the kernel may keep across opens.
         var cachedContent: ContentStamp?
         /// The last listing handed out for readdir, by entry; later offsets continue it.
@@ -192,34 +196,76 @@ final class NodeTable: Sendable {
         state.withLock { $0.nodes[id]?.handles ?? [] }
     }
 
-    /// The handle serving `id`'s requests that carry none, if one was made.
+    /// The handle serving `id`'s requests that carry none, if one was made (for a look only:
+    /// a request uses it through ``useImplicitHandle(of:)``).
     func implicitHandle(of id: UInt64) -> UInt64? {
         state.withLock { $0.nodes[id]?.implicitHandle }
     }
 
-    /// Makes `handle` the implicit handle of `id`, unless another thread set one first: returns
-    /// the one in use (the caller releases its own if it lost), nil when the node is gone.
+    /// Begins a request's use of `id`'s implicit handle, if it has one: it is not dropped
+    /// (descriptors closed) until ``endImplicitUse(_:of:)``.
+    func useImplicitHandle(of id: UInt64) -> UInt64? {
+        state.withLock { s -> UInt64? in
+            guard var node = s.nodes[id], let handle = node.implicitHandle, !node.implicitDropPending else { return nil }
+            node.implicitUsers += 1
+            s.nodes[id] = node
+            return handle
+        }
+    }
+
+    /// Makes `handle` the implicit handle of `id`, unless another thread set one first, and
+    /// begins a use of the one in use (the caller releases its own if it lost); nil when the
+    /// node is gone.
     func adoptImplicitHandle(_ handle: UInt64, for id: UInt64) -> UInt64? {
         state.withLock { s -> UInt64? in
             guard var node = s.nodes[id] else { return nil }
-            if let existing = node.implicitHandle { return existing }
+            if let existing = node.implicitHandle, !node.implicitDropPending {
+                node.implicitUsers += 1
+                s.nodes[id] = node
+                return existing
+            }
+            if node.implicitHandle != nil { return nil }
             node.implicitHandle = handle
+            node.implicitUsers = 1
             node.handles.append(handle)
             s.nodes[id] = node
             return handle
         }
     }
 
-    /// Stops using `handle` as `id`'s implicit handle; whether it still was (the caller then
-    /// releases it, and only then).
+    /// Ends a use begun by ``useImplicitHandle(of:)`` or ``adoptImplicitHandle(_:for:)``;
+    /// true when it completed a drop asked for meanwhile (the caller then releases the handle).
+    func endImplicitUse(_ handle: UInt64, of id: UInt64) -> Bool {
+        state.withLock { s -> Bool in
+            guard var node = s.nodes[id], node.implicitHandle == handle else { return false }
+            node.implicitUsers -= 1
+            let completes = node.implicitUsers == 0 && node.implicitDropPending
+            if completes { Self.clearImplicit(&node) }
+            s.nodes[id] = node
+            return completes
+        }
+    }
+
+    /// Stops using `handle` as `id`'s implicit handle: true when that happened now (the caller
+    /// then releases it, and only then); while requests use it, the last of them does.
     func dropImplicitHandle(_ handle: UInt64, of id: UInt64) -> Bool {
         state.withLock { s -> Bool in
             guard var node = s.nodes[id], node.implicitHandle == handle else { return false }
-            node.implicitHandle = nil
-            node.handles.removeAll { $0 == handle }
+            if node.implicitUsers > 0 {
+                node.implicitDropPending = true
+                s.nodes[id] = node
+                return false
+            }
+            Self.clearImplicit(&node)
             s.nodes[id] = node
             return true
         }
+    }
+
+    private static func clearImplicit(_ node: inout Node) {
+        if let handle = node.implicitHandle { node.handles.removeAll { $0 == handle } }
+        node.implicitHandle = nil
+        node.implicitDropPending = false
     }
 
     /// The node a name in a directory stands for, if the kernel holds it.

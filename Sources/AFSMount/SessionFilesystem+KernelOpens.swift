@@ -15,74 +15,86 @@ extension SessionFilesystem {
         case other
     }
 
-    /// Whether the kernel opens files itself: every `open` of an existing file is answered by
-    /// the kernel (the mount answered `ENOSYS` once, `FUSE_CAP_NO_OPEN_SUPPORT`), so a program
-    /// opening a file it then reads from the page cache costs the mount no round trip at all,
-    /// and a close costs one (`flush`) instead of two (`open`, `release`). Only with write-back
-    /// (``WritePolicy/writeBack``); `--sync-close` keeps the strict opens.
+    /// Whether the kernel opens files itself: the mount answered the first `open` with `ENOSYS`
+    /// (`FUSE_CAP_NO_OPEN_SUPPORT`), so a program that opens a file, reads it from the page cache
+    /// and closes it costs the mount one request (the `flush` of the close) instead of three
+    /// (`open`, `flush`, `release`). Only with write-back (``WritePolicy/writeBack``);
+    /// `--sync-close` keeps strict opens.
     ///
-    /// What changes (Docs/ARCHITECTURE.md, "Opens"): the requests that follow carry no handle,
-    /// so each node has one implicit handle (``implicitHandle(for:access:)``), made at the first
-    /// read or write that reaches the mount and dropped when a close finds it clean. A clean one
-    /// serves the content the service holds now, not the one seen at `open(2)`: a file changed
-    /// elsewhere while a program holds it open reads the new version from its next page-cache
-    /// miss on (the kernel's pages are dropped by the change's event), where strict
-    /// close-to-open keeps the old one.
+    /// What changes (Docs/ARCHITECTURE.md, "Opens"): requests carry no handle, so each node has
+    /// one implicit handle (``beginImplicit(_:access:)``), made at the first read, write or
+    /// create that reaches the mount and ended by the next close (``closeImplicit(_:)``), which
+    /// publishes its writes as a release did. A clean one serves the content the service holds
+    /// now: a file changed elsewhere while a program holds it open reads the new version from
+    /// its next page-cache miss on, where strict close-to-open keeps the old one.
     public var opensByKernel: Bool { kernelOpens.load(ordering: .relaxed) }
 
     /// Whether the mount should ask the kernel to open files itself (at `init`).
     var wantsKernelOpens: Bool { writeBack.policy == .writeBack }
 
-    /// The handle a request on `node` uses: `given` when the kernel sent one, else the node's
-    /// implicit handle.
-    func handle(for node: UInt64, given: UInt64, access: ImplicitAccess) throws(Errno) -> UInt64 {
-        if given != 0 { return given }
-        return try implicitHandle(for: node, access: access)
+    /// One request's use of a node's implicit handle (``beginImplicit(_:access:)``).
+    struct ImplicitUse {
+        let node: UInt64
+        let handle: UInt64
+        /// A handle of this request alone (the node's was being dropped): released at the end.
+        let transient: Bool
     }
 
-    /// The node's implicit handle: the one it has while it still serves the file's current
-    /// content (or holds writes of its own), else a new open of its path. An unlinked node is
-    /// served by whatever handle still holds its content (``pinContent(of:in:)``); with none,
-    /// its content is gone: `ESTALE`, as NFS answers.
-    func implicitHandle(for node: UInt64, access: ImplicitAccess) throws(Errno) -> UInt64 {
-        if let existing = nodes.implicitHandle(of: node) {
-            if let file = openFile(handle: existing), try isCurrent(file) {
+    /// The node's implicit handle for one request, which must end it (``endImplicit(_:)``):
+    /// until then no close or sweep closes its descriptors. The node keeps its handle while it
+    /// serves the file's current content (or holds writes not yet published); else, and at
+    /// first, it opens its path (close-to-open: the current content). An unlinked node is served
+    /// by the handle that still holds its content (``pinContent(of:in:)``); with none, its
+    /// content is gone: `ESTALE`, as NFS answers.
+    func beginImplicit(_ node: UInt64, access: ImplicitAccess) throws(Errno) -> ImplicitUse {
+        if let existing = nodes.useImplicitHandle(of: node) {
+            if let file = openFile(handle: existing), isCurrent(file) {
                 if access == .read { noteAccess(file) }
-                return existing
+                return ImplicitUse(node: node, handle: existing, transient: false)
             }
-            if nodes.dropImplicitHandle(existing, of: node) { try? release(existing) }
+            _ = nodes.dropImplicitHandle(existing, of: node)
+            if nodes.endImplicitUse(existing, of: node) { try? release(existing) }
         }
-        guard let path = nodes.path(of: node) else {
-            if let held = nodes.handles(of: node).first { return held }
-            throw Errno(ESTALE)
-        }
+        guard let path = nodes.path(of: node) else { throw Errno(ESTALE) }
         let made = try open(path, flags: access == .write ? O_WRONLY : O_RDONLY, notingAccess: access == .read)
         guard let kept = nodes.adoptImplicitHandle(made, for: node) else {
-            try? release(made)
-            throw Errno.notFound
+            // Another thread's handle is being dropped: this one serves this request alone.
+            return ImplicitUse(node: node, handle: made, transient: true)
         }
         if kept != made { try? release(made) }
-        return kept
+        return ImplicitUse(node: node, handle: kept, transient: false)
+    }
+
+    /// Ends a use begun by ``beginImplicit(_:access:)``: releases the handle when a drop waited
+    /// for this request, or when it was the request's own.
+    func endImplicit(_ use: ImplicitUse) {
+        if use.transient || nodes.endImplicitUse(use.handle, of: use.node) {
+            do throws(Errno) {
+                try release(use.handle)
+            } catch {
+                log("release of an implicit handle: \(error)")
+            }
+        }
     }
 
     /// Whether `file` may keep serving its node: it holds writes not yet published, or it is
     /// unlinked, or its content is the one the service holds (as the changefeed vouches, else
-    /// as the service says; a file published from here has no content ID and is loaded again).
-    func isCurrent(_ file: OpenFile) throws(Errno) -> Bool {
+    /// as the service says; a file published from here without a content ID is loaded again).
+    /// A service that cannot answer leaves it serving.
+    func isCurrent(_ file: OpenFile) -> Bool {
         let (own, loaded, path) = file.state.withLock { s in
             (s.dirty || s.queued || s.publishing || s.unlinked, s.remote?.contentID, s.path)
         }
         if own { return true }
         if let vouched = metadata.contentAttributes(path) { return vouched.contentID == loaded }
         let generation = metadata.generation
-        let current: FileAttributes
         do throws(Errno) {
-            current = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
-        } catch where error == .notFound {
-            return false
+            let current = FileAttributes(try call("stat", path) { () throws(AFSError) in try service.stat(session, path: path) })
+            metadata.store(path, current, asOf: generation)
+            return current.contentID == loaded
+        } catch {
+            return error != .notFound
         }
-        metadata.store(path, current, asOf: generation)
-        return current.contentID == loaded
     }
 
     /// The attributes the changefeed vouches for at `path` when they name another content than
@@ -93,18 +105,20 @@ extension SessionFilesystem {
         return vouched
     }
 
-    /// A `close(2)` of a file the kernel opened: publishes what its implicit handle holds (queued,
-    /// like a release) and drops the handle, so descriptors stay bounded by the files in use and
-    /// the file leaves the open-file table once published, as after a release. Descriptors still
-    /// open on the node make a new one at their next request (sharing the file while its
-    /// publication is pending). An unlinked node keeps it: they may still read through it.
-    func closeImplicit(_ node: UInt64) throws(Errno) {
-        guard let handle = nodes.implicitHandle(of: node) else { return }
-        guard nodes.path(of: node) != nil else {
-            try flush(handle)
-            return
+    /// A `close(2)` of a file the kernel opened (its `flush`): ends the node's implicit handle,
+    /// which publishes what it holds (queued, like a release) and closes its descriptors once no
+    /// request uses it; the file leaves the open-file table once published, as after a release.
+    /// Descriptors of the node still open make a new one at their next request (sharing the file
+    /// while its publication is pending). An unlinked node keeps it: descriptors may still read
+    /// through it, until the kernel forgets the node.
+    func closeImplicit(_ node: UInt64) {
+        guard let handle = nodes.implicitHandle(of: node), nodes.path(of: node) != nil else { return }
+        guard nodes.dropImplicitHandle(handle, of: node) else { return }
+        do throws(Errno) {
+            try release(handle)
+        } catch {
+            log("close of an implicit handle: \(error)")
         }
-        if nodes.dropImplicitHandle(handle, of: node) { try release(handle) }
     }
 
     /// Before `name` in `parent` is removed or replaced: a program may hold the file open
@@ -123,7 +137,7 @@ extension SessionFilesystem {
         } else {
             local = false
         }
-        if local { _ = try? implicitHandle(for: node, access: .other) }
+        if local, let use = try? beginImplicit(node, access: .other) { endImplicit(use) }
     }
 
     /// Releases the implicit handle of a node the kernel forgot.

@@ -85,14 +85,15 @@ struct POSIXMountTests {
         try f.sh("printf 'first version\\n' > a.txt && cat a.txt > /dev/null", in: m.directory)
         try m.sync()
         // The publication dropped the kernel's pages (its times are the service's now): one
-        // read fills them again.
-        #expect(try f.sh("cat a.txt", in: m.directory) == "first version\n")
+        // read fills them again, and marks the attributes stale (the access time may have
+        // moved), which the next `fstat` refreshes.
+        for _ in 0..<2 { #expect(try f.sh("cat a.txt", in: m.directory) == "first version\n") }
         let (opens, reads, flushes) = (try Self.calls(f, m, "open"), try Self.calls(f, m, "read"), try Self.calls(f, m, "flush"))
         #expect(opens <= 1, "only the first open reaches the mount (answered ENOSYS): \(opens)")
         for _ in 0..<10 { #expect(try f.sh("cat a.txt", in: m.directory) == "first version\n") }
         #expect(try Self.calls(f, m, "open") == opens, "warm opens are the kernel's")
         #expect(try Self.calls(f, m, "read") == reads, "warm reads come from the page cache")
-        #expect(try Self.calls(f, m, "flush") >= flushes + 10, "each close is one flush")
+        #expect(try Self.calls(f, m, "flush") == flushes + 10, "each close is one flush")
 
         // O_TRUNC of an existing file arrives as a truncating setattr; `>>` and `r+` write
         // through opens the mount never saw.
