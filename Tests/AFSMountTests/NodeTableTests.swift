@@ -58,6 +58,36 @@ import Testing
         #expect(nodes.id(of: "/f") == g, "forgetting the detached node leaves its successor's name alone")
     }
 
+    /// A file the kernel opened itself has one implicit handle per node: the first thread to
+    /// make one wins, a drop asked for while a request uses it waits for the last user, and a
+    /// forgotten node hands its handle back for release.
+    @Test func implicitHandlesAreDroppedOnlyWhenUnused() {
+        let nodes = NodeTable()
+        let f = nodes.remember("f", in: NodeTable.rootID)
+        #expect(nodes.useImplicitHandle(of: f) == nil)
+        #expect(nodes.adoptImplicitHandle(5, for: f) == 5)
+        #expect(nodes.adoptImplicitHandle(6, for: f) == 5, "the loser uses the winner's handle (and releases its own)")
+        #expect(nodes.handles(of: f) == [5])
+        // Two users now; a drop waits for both.
+        #expect(nodes.dropImplicitHandle(5, of: f) == false)
+        #expect(nodes.useImplicitHandle(of: f) == nil, "no new use of a handle being dropped")
+        #expect(nodes.adoptImplicitHandle(7, for: f) == nil, "nor a replacement until it is gone")
+        #expect(nodes.endImplicitUse(5, of: f) == false)
+        #expect(nodes.endImplicitUse(5, of: f) == true, "the last user completes the drop")
+        #expect(nodes.implicitHandle(of: f) == nil)
+        #expect(nodes.handles(of: f).isEmpty)
+        // Unused: dropped at once; a stale handle number drops nothing.
+        #expect(nodes.adoptImplicitHandle(8, for: f) == 8)
+        #expect(nodes.endImplicitUse(8, of: f) == false)
+        #expect(nodes.dropImplicitHandle(9, of: f) == false)
+        #expect(nodes.dropImplicitHandle(8, of: f) == true)
+        // Forgotten with one: the caller gets it to release.
+        #expect(nodes.adoptImplicitHandle(10, for: f) == 10)
+        #expect(nodes.endImplicitUse(10, of: f) == false)
+        #expect(nodes.forget(f, count: 1) == 10)
+        #expect(nodes.adoptImplicitHandle(11, for: f) == nil, "a forgotten node takes none")
+    }
+
     @Test func pagesAreKeptOnlyForTheContentTheyWereReadFrom() {
         let nodes = NodeTable()
         let f = nodes.remember("f", in: NodeTable.rootID)
