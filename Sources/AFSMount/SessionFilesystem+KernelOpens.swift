@@ -17,16 +17,16 @@ extension SessionFilesystem {
 
     /// Whether the kernel opens files itself: the mount answered the first `open` with `ENOSYS`
     /// (`FUSE_CAP_NO_OPEN_SUPPORT`), so a program that opens a file, reads it from the page cache
-    /// and closes it costs the mount one request (the `flush` of the close) instead of three
-    /// (`open`, `flush`, `release`). Only with write-back (``WritePolicy/writeBack``);
+    /// and closes it costs the mount one request (the `flush` of the close) instead of two
+    /// (`open`, `release`). Only with write-back (``WritePolicy/writeBack``);
     /// `--sync-close` keeps strict opens.
     ///
     /// What changes (Docs/ARCHITECTURE.md, "Opens"): requests carry no handle, so each node has
-    /// one implicit handle (``beginImplicit(_:access:)``), made at the first read, write or
-    /// create that reaches the mount and ended by the next close (``closeImplicit(_:)``), which
-    /// publishes its writes as a release did. A clean one serves the content the service holds
-    /// now: a file changed elsewhere while a program holds it open reads the new version from
-    /// its next page-cache miss on, where strict close-to-open keeps the old one.
+    /// one implicit handle, made at the first read, write or create that reaches the mount and
+    /// ended by the next close, which publishes its writes as a release did. A clean one serves
+    /// the content the service holds now: a file changed elsewhere while a program holds it open
+    /// reads the new version from its next page-cache miss on, where strict close-to-open keeps
+    /// the old one.
     public var opensByKernel: Bool { kernelOpens.load(ordering: .relaxed) }
 
     /// Whether the mount should ask the kernel to open files itself (at `init`).
@@ -41,7 +41,7 @@ extension SessionFilesystem {
     }
 
     /// The node's implicit handle for one request, which must end it (``endImplicit(_:)``):
-    /// until then no close or sweep closes its descriptors. The node keeps its handle while it
+    /// until then no close closes its descriptors. The node keeps its handle while it
     /// serves the file's current content (or holds writes not yet published); else, and at
     /// first, it opens its path (close-to-open: the current content). An unlinked node is served
     /// by the handle that still holds its content (``pinContent(of:in:)``); with none, its
