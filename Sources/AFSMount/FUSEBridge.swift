@@ -71,14 +71,16 @@ enum FUSEBridge {
         ops.forget = { req, node, count in
             if let raw = fuse_req_userdata(req) {
                 let fs = FUSEBridge.filesystem(raw)
-                fs.releaseForgotten(fs.nodes.forget(node, count: count))
+                if let handle = fs.nodes.forget(node, count: count) { fs.release(handle, "a forgotten node's handle") }
             }
             fuse_reply_none(req)
         }
         ops.forget_multi = { req, count, forgets in
             if let raw = fuse_req_userdata(req), let forgets {
                 let fs = FUSEBridge.filesystem(raw)
-                for i in 0..<count { fs.releaseForgotten(fs.nodes.forget(forgets[i].ino, count: forgets[i].nlookup)) }
+                for i in 0..<count {
+                    if let handle = fs.nodes.forget(forgets[i].ino, count: forgets[i].nlookup) { fs.release(handle, "a forgotten node's handle") }
+                }
             }
             fuse_reply_none(req)
         }
@@ -160,7 +162,7 @@ enum FUSEBridge {
         ops.unlink = { req, parent, name in
             FUSEBridge.serve(req, "unlink") { fs throws(Errno) in
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
-                fs.pinContent(of: name, in: parent)
+                fs.keepContent(of: name, in: parent)
                 try fs.unlink(path)
                 fs.nodes.remove(name, from: parent)
                 fuse_reply_err(req, 0)
@@ -178,7 +180,7 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "rename") { fs throws(Errno) in
                 let (name, from) = try FUSEBridge.named(fs, parent, name)
                 let (newName, to) = try FUSEBridge.named(fs, newParent, newName)
-                fs.pinContent(of: newName, in: newParent)
+                fs.keepContent(of: newName, in: newParent)
                 try fs.rename(from, to: to, flags: UInt32(flags))
                 fs.nodes.rename(name, in: parent, to: newName, in: newParent)
                 fuse_reply_err(req, 0)
@@ -228,11 +230,10 @@ enum FUSEBridge {
                     // The kernel sends no release once it opens files itself: the new file's
                     // handle is its node's implicit one, dropped at the close (`flush`).
                     fi.pointee.fh = 0
-                    if let kept = fs.nodes.adoptImplicitHandle(handle, for: id) {
-                        if fs.nodes.endImplicitUse(kept, of: id) { try? fs.release(kept) }
-                        if kept != handle { try? fs.release(handle) }
+                    if let kept = fs.adoptImplicit(handle, for: id) {
+                        fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false))
                     } else {
-                        try? fs.release(handle)
+                        fs.release(handle, "a new file's handle")
                     }
                 } else {
                     fs.nodes.addHandle(handle, to: id)

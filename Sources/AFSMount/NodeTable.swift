@@ -33,6 +33,9 @@ final class NodeTable: Sendable {
         var implicitUsers = 0
         /// A drop asked for while requests used it: done by the last of them.
         var implicitDropPending = false
+        /// The file as it was when its name was removed, for descriptors the kernel opened
+        /// before: served from the content cache if it still holds it.
+        var removedContent: (path: String, attributes: FileAttributes)?
         /// The content (size, modification time) whose pages the kernel may keep across opens.
         var cachedContent: ContentStamp?
         /// The last listing handed out for readdir, by entry; later offsets continue it.
@@ -266,6 +269,15 @@ final class NodeTable: Sendable {
         if let handle = node.implicitHandle { node.handles.removeAll { $0 == handle } }
         node.implicitHandle = nil
         node.implicitDropPending = false
+    }
+
+    /// Records what `id` held when its name was removed (``Node/removedContent``).
+    func noteRemovedContent(_ attributes: FileAttributes, at path: String, of id: UInt64) {
+        state.withLock { $0.nodes[id]?.removedContent = (path, attributes) }
+    }
+
+    func removedContent(of id: UInt64) -> (path: String, attributes: FileAttributes)? {
+        state.withLock { $0.nodes[id]?.removedContent }
     }
 
     /// The node a name in a directory stands for, if the kernel holds it.

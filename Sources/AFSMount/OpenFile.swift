@@ -45,6 +45,9 @@ final class OpenFile: Sendable {
         /// Dropped from the open-file table with its last handle: its descriptors are closed or
         /// about to be. An open that found it just before must load the file afresh.
         var dropped = false
+
+        /// Written here and not yet at the service: dirty, or its publication queued or under way.
+        var holdsUnpublishedWrites: Bool { dirty || queued || publishing }
     }
 
     let state: Locked<State>

@@ -611,7 +611,7 @@ extension SessionFilesystem {
     /// changefeed). A scratch copy alone says nothing: a file published and read since keeps it.
     var writablePaths: [String] {
         let open = files.withLock { t in
-            t.byPath.compactMap { path, file in file.state.withLock { $0.dirty || $0.queued || $0.publishing } ? path : nil }
+            t.byPath.compactMap { path, file in file.state.withLock { $0.holdsUnpublishedWrites } ? path : nil }
         }
         // Queued removals and directories: acknowledged, not yet in the changefeed.
         return open + writeBack.pendingPaths

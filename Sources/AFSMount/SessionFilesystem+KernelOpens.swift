@@ -44,8 +44,9 @@ extension SessionFilesystem {
     /// until then no close closes its descriptors. The node keeps its handle while it
     /// serves the file's current content (or holds writes not yet published); else, and at
     /// first, it opens its path (close-to-open: the current content). An unlinked node is served
-    /// by the handle that still holds its content (``pinContent(of:in:)``); with none, its
-    /// content is gone: `ESTALE`, as NFS answers.
+    /// by the handle that still holds its content, else by the content it had at its removal
+    /// if the cache holds it (``keepContent(of:in:)``); else its content is gone: `ESTALE`, as
+    /// NFS answers.
     func beginImplicit(_ node: UInt64, access: ImplicitAccess) throws(Errno) -> ImplicitUse {
         if let existing = nodes.useImplicitHandle(of: node) {
             if let file = openFile(handle: existing), isCurrent(file) {
@@ -53,27 +54,65 @@ extension SessionFilesystem {
                 return ImplicitUse(node: node, handle: existing, transient: false)
             }
             _ = nodes.dropImplicitHandle(existing, of: node)
-            if nodes.endImplicitUse(existing, of: node) { try? release(existing) }
+            if nodes.endImplicitUse(existing, of: node) { release(existing, "a stale implicit handle") }
         }
-        guard let path = nodes.path(of: node) else { throw Errno(ESTALE) }
-        let made = try open(path, flags: access == .write ? O_WRONLY : O_RDONLY, notingAccess: access == .read)
-        guard let kept = nodes.adoptImplicitHandle(made, for: node) else {
+        let made: UInt64
+        if let path = nodes.path(of: node) {
+            made = try open(path, flags: access == .write ? O_WRONLY : O_RDONLY, notingAccess: access == .read)
+        } else {
+            made = try openRemoved(node)
+        }
+        guard let kept = adoptImplicit(made, for: node) else {
             // Another thread's handle is being dropped: this one serves this request alone.
             return ImplicitUse(node: node, handle: made, transient: true)
         }
-        if kept != made { try? release(made) }
         return ImplicitUse(node: node, handle: kept, transient: false)
+    }
+
+    /// Makes `handle` (just opened) the node's implicit handle and begins a use of the one in
+    /// use, releasing `handle` if another thread's won; nil when the node takes none now.
+    func adoptImplicit(_ handle: UInt64, for node: UInt64) -> UInt64? {
+        let kept = nodes.adoptImplicitHandle(handle, for: node)
+        if kept != handle, kept != nil { release(handle, "a duplicate implicit handle") }
+        return kept
+    }
+
+    /// A handle on the content a removed node had (``NodeTable/noteRemovedContent(_:at:of:)``),
+    /// from the cache alone: nothing is fetched for a name that is gone.
+    func openRemoved(_ node: UInt64) throws(Errno) -> UInt64 {
+        guard let (path, gone) = nodes.removedContent(of: node), let id = gone.contentID, cache.contains(id) else { throw Errno(ESTALE) }
+        let fd: Int32
+        do {
+            fd = try cache.open(id, size: gone.size, beforeFetch: { false }) { (_) throws(AFSError) in
+                throw AFSError(.notFound, "content \(id) left the cache")
+            }
+        } catch {
+            throw Errno(ESTALE)
+        }
+        let file = OpenFile(path: path, mode: gone.mode, remote: gone, readDescriptor: fd, scratch: nil, dirty: false)
+        file.state.withLock { $0.unlinked = true }
+        return files.withLock { t in
+            let handle = t.nextHandle
+            t.nextHandle += 1
+            t.byHandle[handle] = file
+            file.state.withLock { $0.handles += 1 }
+            return handle
+        }
     }
 
     /// Ends a use begun by ``beginImplicit(_:access:)``: releases the handle when a drop waited
     /// for this request, or when it was the request's own.
     func endImplicit(_ use: ImplicitUse) {
-        if use.transient || nodes.endImplicitUse(use.handle, of: use.node) {
-            do throws(Errno) {
-                try release(use.handle)
-            } catch {
-                log("release of an implicit handle: \(error)")
-            }
+        if use.transient || nodes.endImplicitUse(use.handle, of: use.node) { release(use.handle, "an implicit handle") }
+    }
+
+    /// Releases `handle`, logging a failure (what a release publishes is logged, never lost:
+    /// the file stays dirty for the next flush or sync).
+    func release(_ handle: UInt64, _ what: String) {
+        do throws(Errno) {
+            try release(handle)
+        } catch {
+            log("release of \(what): \(error)")
         }
     }
 
@@ -82,9 +121,7 @@ extension SessionFilesystem {
     /// as the service says; a file published from here without a content ID is loaded again).
     /// A service that cannot answer leaves it serving.
     func isCurrent(_ file: OpenFile) -> Bool {
-        let (own, loaded, path) = file.state.withLock { s in
-            (s.dirty || s.queued || s.publishing || s.unlinked, s.remote?.contentID, s.path)
-        }
+        let (own, loaded, path) = file.state.withLock { s in (s.holdsUnpublishedWrites || s.unlinked, s.remote?.contentID, s.path) }
         if own { return true }
         if let vouched = metadata.contentAttributes(path) { return vouched.contentID == loaded }
         let generation = metadata.generation
@@ -100,7 +137,7 @@ extension SessionFilesystem {
     /// The attributes the changefeed vouches for at `path` when they name another content than
     /// the clean `file` loaded (nil while `file` holds writes of its own).
     func newerElsewhere(_ file: OpenFile, _ path: String) -> FileAttributes? {
-        let (own, loaded) = file.state.withLock { s in (s.dirty || s.queued || s.publishing || s.unlinked || s.remote == nil, s.remote?.contentID) }
+        let (own, loaded) = file.state.withLock { s in (s.holdsUnpublishedWrites || s.unlinked || s.remote == nil, s.remote?.contentID) }
         guard !own, let loaded, let vouched = metadata.contentAttributes(path), vouched.contentID != loaded else { return nil }
         return vouched
     }
@@ -113,40 +150,22 @@ extension SessionFilesystem {
     /// through it, until the kernel forgets the node.
     func closeImplicit(_ node: UInt64) {
         guard let handle = nodes.implicitHandle(of: node), nodes.path(of: node) != nil else { return }
-        guard nodes.dropImplicitHandle(handle, of: node) else { return }
-        do throws(Errno) {
-            try release(handle)
-        } catch {
-            log("close of an implicit handle: \(error)")
-        }
+        if nodes.dropImplicitHandle(handle, of: node) { release(handle, "an implicit handle at its close") }
     }
 
     /// Before `name` in `parent` is removed or replaced: a program may hold the file open
-    /// (unseen, the kernel opened it), and reads it after the removal, so a node the kernel
-    /// knows keeps its content in an implicit handle when that costs no fetch (the content is
-    /// cached, or open here already). One whose content is not local reads `ESTALE` then.
-    func pinContent(of name: String, in parent: UInt64) {
+    /// (unseen, the kernel opened it) and read it after the removal. A file open here keeps its
+    /// open file (an implicit handle made now, no fetch); any other keeps a note of its content,
+    /// served from the cache at such a read (``openRemoved(_:)``). Nothing is opened for a removal
+    /// nobody reads after (`rm -rf`).
+    func keepContent(of name: String, in parent: UInt64) {
         guard opensByKernel, let node = nodes.id(of: name, in: parent), nodes.implicitHandle(of: node) == nil,
             let path = nodes.path(of: node)
         else { return }
-        let local: Bool
         if openFile(at: path) != nil {
-            local = true
-        } else if let known = metadata.contentAttributes(path), known.kind == .file, let id = known.contentID {
-            local = cache.contains(id)
-        } else {
-            local = false
-        }
-        if local, let use = try? beginImplicit(node, access: .other) { endImplicit(use) }
-    }
-
-    /// Releases the implicit handle of a node the kernel forgot.
-    func releaseForgotten(_ handle: UInt64?) {
-        guard let handle else { return }
-        do throws(Errno) {
-            try release(handle)
-        } catch {
-            log("release of a forgotten node's handle: \(error)")
+            if let use = try? beginImplicit(node, access: .other) { endImplicit(use) }
+        } else if let known = metadata.contentAttributes(path), known.kind == .file {
+            nodes.noteRemovedContent(known, at: path, of: node)
         }
     }
 }
