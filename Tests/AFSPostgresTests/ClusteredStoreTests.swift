@@ -276,8 +276,10 @@ import Testing
         options.rejoinAfterSilence = .seconds(6)
         options.requestTimeout = .seconds(2)
         options.connectTimeout = .seconds(1)
-        let (a, backendA) = try cluster.open("a", options: options, port: forwarder.port)
+        // B opens first with the default timeouts: it applies the migrations, which a loaded
+        // machine (CI runs eight suites at once) did not finish within A's 2 s request timeout.
         let (b, backendB) = try cluster.open("b")
+        let (a, backendA) = try cluster.open("a", options: options, port: forwarder.port)
         let replicaA = try #require(backendA.replica)
         let replicaB = try #require(backendB.replica)
         let session = try a.createSession(name: "cut-off", from: .blank).id
