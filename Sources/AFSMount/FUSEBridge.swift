@@ -94,6 +94,8 @@ enum FUSEBridge {
         ops.setattr = { req, node, attr, valid, fi in
             FUSEBridge.serve(req, "setattr") { fs throws(Errno) in
                 guard let attr else { throw Errno.invalid }
+                // A directory's times or attributes come after what its files' closes published.
+                fs.closeImplicitHandles(in: node)
                 let (path, handle) = try FUSEBridge.target(fs, node, fi)
                 let a = attr.pointee
                 let valid = Int32(valid)
@@ -155,6 +157,7 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "link") { fs throws(Errno) in
                 guard let from = fs.nodes.path(of: node) else { throw Errno.notFound }
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
+                fs.closeImplicitIfWritten(node)
                 try fs.link(from, to: path)
                 FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
             }
@@ -180,6 +183,8 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "rename") { fs throws(Errno) in
                 let (name, from) = try FUSEBridge.named(fs, parent, name)
                 let (newName, to) = try FUSEBridge.named(fs, newParent, newName)
+                // A file renamed right after its close (a lock file): published as closed, first.
+                if let moved = fs.nodes.id(of: name, in: parent) { fs.closeImplicitIfWritten(moved) }
                 fs.keepContent(of: newName, in: newParent)
                 try fs.rename(from, to: to, flags: UInt32(flags))
                 fs.nodes.rename(name, in: parent, to: newName, in: newParent)
@@ -231,7 +236,7 @@ enum FUSEBridge {
                     // handle is its node's implicit one, dropped at the close (`flush`).
                     fi.pointee.fh = 0
                     if let kept = fs.adoptImplicit(handle, for: id) {
-                        fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false))
+                        fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false, writes: true))
                     } else {
                         fs.release(handle, "a new file's handle")
                     }
@@ -266,9 +271,10 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "write") { fs throws(Errno) in
                 guard let fi, let buffer, offset >= 0 else { throw Errno.invalid }
                 let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
-                let written = try FUSEBridge.withHandle(fs, node, fi, .write) { handle throws(Errno) in
-                    try fs.write(handle, offset: UInt64(offset), bytes: bytes)
+                let (written, handle) = try FUSEBridge.withHandle(fs, node, fi, .write) { handle throws(Errno) in
+                    (try fs.write(handle, offset: UInt64(offset), bytes: bytes), handle)
                 }
+                if fi.pointee.fh == 0 { fs.closeImplicitIfLinked(node, handle: handle) }
                 fuse_reply_write(req, written)
             }
         }
@@ -276,9 +282,11 @@ enum FUSEBridge {
             FUSEBridge.serve(req, "flush") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
                 if fi.pointee.fh == 0 {
-                    // A file the kernel opened: its close ends the implicit handle.
+                    // A file the kernel opened: its close ends the implicit handle. The answer
+                    // stops the kernel sending flush at all (``SessionFilesystem/closesUnseen``).
                     fs.closeImplicit(node)
-                    fuse_reply_err(req, 0)
+                    fs.stopFlushes()
+                    fuse_reply_err(req, ENOSYS)
                     return
                 }
                 try fs.flush(fi.pointee.fh)
@@ -288,8 +296,10 @@ enum FUSEBridge {
         ops.release = { req, node, fi in
             FUSEBridge.serve(req, "release") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
-                // An implicit handle (``SessionFilesystem/opensByKernel``) ends at the close.
+                // An implicit handle (``SessionFilesystem/opensByKernel``) ends at the close: the
+                // last close of a file created here, once flushes stopped.
                 if fi.pointee.fh == 0 {
+                    if fs.closesUnseen { fs.closeImplicit(node) }
                     fuse_reply_err(req, 0)
                     return
                 }

@@ -42,6 +42,12 @@ final class NodeTable: Sendable {
         var listing: [Listed]?
     }
 
+    /// When requests last used a node's implicit handle, and last wrote through it.
+    struct ImplicitTimes {
+        var used: ContinuousClock.Instant
+        var written: ContinuousClock.Instant?
+    }
+
     /// What the kernel's page cache of a file was filled from.
     struct ContentStamp: Equatable {
         var size: UInt64
@@ -62,6 +68,10 @@ final class NodeTable: Sendable {
     private struct State {
         var nodes: [UInt64: Node] = [NodeTable.rootID: Node(parent: nil, name: "", lookups: 1)]
         var edges: [Edge: UInt64] = [:]
+        /// The nodes that have an implicit handle, and when requests last used it and wrote
+        /// through it: what the sweep of handles nobody closes looks through
+        /// (``idleImplicitNodes(before:)``).
+        var implicitSince: [UInt64: ImplicitTimes] = [:]
         var next: UInt64 = NodeTable.rootID + 1
 
         func path(of id: UInt64) -> String? {
@@ -126,6 +136,7 @@ final class NodeTable: Sendable {
                 return nil
             }
             s.nodes[id] = nil
+            s.implicitSince[id] = nil
             if let parent = node.parent, s.edges[Edge(parent: parent, name: node.name)] == id {
                 s.edges[Edge(parent: parent, name: node.name)] = nil
             }
@@ -219,7 +230,7 @@ final class NodeTable: Sendable {
     /// Makes `handle` the implicit handle of `id`, unless another thread set one first, and
     /// begins a use of the one in use (the caller releases its own if it lost); nil when the
     /// node is gone.
-    func adoptImplicitHandle(_ handle: UInt64, for id: UInt64) -> UInt64? {
+    func adoptImplicitHandle(_ handle: UInt64, for id: UInt64, at now: ContinuousClock.Instant = .now) -> UInt64? {
         state.withLock { s -> UInt64? in
             guard var node = s.nodes[id] else { return nil }
             if let existing = node.implicitHandle, !node.implicitDropPending {
@@ -232,19 +243,27 @@ final class NodeTable: Sendable {
             node.implicitUsers = 1
             node.handles.append(handle)
             s.nodes[id] = node
+            s.implicitSince[id] = ImplicitTimes(used: now, written: nil)
             return handle
         }
     }
 
     /// Ends a use begun by ``useImplicitHandle(of:)`` or ``adoptImplicitHandle(_:for:)``;
     /// true when it completed a drop asked for meanwhile (the caller then releases the handle).
-    func endImplicitUse(_ handle: UInt64, of id: UInt64) -> Bool {
+    /// `wrote`: the request wrote through the handle.
+    func endImplicitUse(_ handle: UInt64, of id: UInt64, wrote: Bool = false, at now: ContinuousClock.Instant = .now) -> Bool {
         state.withLock { s -> Bool in
             guard var node = s.nodes[id], node.implicitHandle == handle else { return false }
             node.implicitUsers -= 1
             let completes = node.implicitUsers == 0 && node.implicitDropPending
             if completes { Self.clearImplicit(&node) }
             s.nodes[id] = node
+            if completes {
+                s.implicitSince[id] = nil
+            } else {
+                let written = wrote ? now : s.implicitSince[id]?.written
+                s.implicitSince[id] = ImplicitTimes(used: now, written: written)
+            }
             return completes
         }
     }
@@ -261,8 +280,28 @@ final class NodeTable: Sendable {
             }
             Self.clearImplicit(&node)
             s.nodes[id] = node
+            s.implicitSince[id] = nil
             return true
         }
+    }
+
+    /// Nodes still named in the tree whose implicit handle was last written through before
+    /// `cutoff` (or, never written through, last used before it), that no request uses now and
+    /// no drop waits for: once the kernel stops sending `flush`, nothing else says their
+    /// programs closed them (``SessionFilesystem/closesUnseen``). Reads do not hold back the
+    /// publication of a file's writes.
+    func idleImplicitNodes(before cutoff: ContinuousClock.Instant) -> [UInt64] {
+        state.withLock { s in
+            s.implicitSince.compactMap { id, times in
+                guard times.written ?? times.used < cutoff, let node = s.nodes[id], node.parent != nil, node.implicitUsers == 0, !node.implicitDropPending else { return nil }
+                return id
+            }
+        }
+    }
+
+    /// The entries of directory `parent` that have an implicit handle.
+    func implicitNodes(in parent: UInt64) -> [UInt64] {
+        state.withLock { s in s.implicitSince.keys.filter { s.nodes[$0]?.parent == parent } }
     }
 
     private static func clearImplicit(_ node: inout Node) {

@@ -38,6 +38,8 @@ extension SessionFilesystem {
         let handle: UInt64
         /// A handle of this request alone (the node's was being dropped): released at the end.
         let transient: Bool
+        /// The request writes through it (a create counts): what holds back the sweep.
+        var writes = false
     }
 
     /// The node's implicit handle for one request, which must end it (``endImplicit(_:)``):
@@ -51,7 +53,7 @@ extension SessionFilesystem {
         if let existing = nodes.useImplicitHandle(of: node) {
             if let file = openFile(handle: existing), isCurrent(file) {
                 if access == .read { noteAccess(file) }
-                return ImplicitUse(node: node, handle: existing, transient: false)
+                return ImplicitUse(node: node, handle: existing, transient: false, writes: access == .write)
             }
             _ = nodes.dropImplicitHandle(existing, of: node)
             if nodes.endImplicitUse(existing, of: node) { release(existing, "a stale implicit handle") }
@@ -66,7 +68,7 @@ extension SessionFilesystem {
             // Another thread's handle is being dropped: this one serves this request alone.
             return ImplicitUse(node: node, handle: made, transient: true)
         }
-        return ImplicitUse(node: node, handle: kept, transient: false)
+        return ImplicitUse(node: node, handle: kept, transient: false, writes: access == .write)
     }
 
     /// Makes `handle` (just opened) the node's implicit handle and begins a use of the one in
@@ -103,7 +105,7 @@ extension SessionFilesystem {
     /// Ends a use begun by ``beginImplicit(_:access:)``: releases the handle when a drop waited
     /// for this request, or when it was the request's own.
     func endImplicit(_ use: ImplicitUse) {
-        if use.transient || nodes.endImplicitUse(use.handle, of: use.node) { release(use.handle, "an implicit handle") }
+        if use.transient || nodes.endImplicitUse(use.handle, of: use.node, wrote: use.writes) { release(use.handle, "an implicit handle") }
     }
 
     /// Releases `handle`, logging a failure (what a release publishes is logged, never lost:
@@ -151,6 +153,63 @@ extension SessionFilesystem {
     func closeImplicit(_ node: UInt64) {
         guard let handle = nodes.implicitHandle(of: node), nodes.path(of: node) != nil else { return }
         if nodes.dropImplicitHandle(handle, of: node) { release(handle, "an implicit handle at its close") }
+    }
+
+    // MARK: Closes the kernel does not report
+
+    /// Whether the kernel stopped sending `flush` (the mount answered the first one with
+    /// `ENOSYS`): a program that opens a file, reads it from the page cache and closes it then
+    /// costs the mount no request at all. Only while the kernel opens files itself.
+    ///
+    /// What tells the mount that a program is done with a file instead (Docs/ARCHITECTURE.md,
+    /// "Opens"): a file created here gets a `release` from the kernel at its last close; any
+    /// other file's implicit handle ends once no request used it for ``implicitIdle``
+    /// (``IdleHandleSweeper``), or earlier where an order must hold: before its directory's
+    /// times or attributes are set, before it is renamed or linked, and after each write while it
+    /// has other names. `fsync`, `aether sync`, a live checkpoint and the unmount publish what
+    /// every file holds, open or not.
+    public var closesUnseen: Bool { flushesStopped.load(ordering: .relaxed) }
+
+    /// How long an implicit handle may go unused before the sweep ends it once closes are unseen.
+    static let implicitIdle: Duration = .milliseconds(250)
+
+    /// The first `flush` of a file the kernel opened: from now on closes are unseen.
+    func stopFlushes() {
+        guard opensByKernel else { return }
+        flushesStopped.store(true, ordering: .relaxed)
+        idleHandles.start { [weak self] now in
+            guard let self else { return false }
+            for node in nodes.idleImplicitNodes(before: now - SessionFilesystem.implicitIdle) { closeImplicit(node) }
+            return true
+        }
+    }
+
+    /// Ends the implicit handle of `node` if it holds writes not yet published: what a close
+    /// would have done by now (closes unseen).
+    func closeImplicitIfWritten(_ node: UInt64) {
+        guard closesUnseen, let handle = nodes.implicitHandle(of: node),
+            openFile(handle: handle)?.state.withLock({ $0.holdsUnpublishedWrites }) == true
+        else { return }
+        closeImplicit(node)
+    }
+
+    /// Before a directory's own times, mode or owner change: its files' writes are published
+    /// first, as their closes would have queued them, so a publication landing later does not
+    /// stamp the directory's times again (`tar -x` and `cp -a` set a directory's times right
+    /// after writing its files).
+    func closeImplicitHandles(in directory: UInt64) {
+        guard closesUnseen else { return }
+        for node in nodes.implicitNodes(in: directory) { closeImplicitIfWritten(node) }
+    }
+
+    /// After a write through `handle` of `node`: a file with other names is published at once,
+    /// so a read through any of them shows the write (their nodes are the kernel's other
+    /// inodes, each with its own pages).
+    func closeImplicitIfLinked(_ node: UInt64, handle: UInt64) {
+        guard closesUnseen, let file = openFile(handle: handle),
+            file.state.withLock({ ($0.remote?.linkCount ?? 1) > 1 })
+        else { return }
+        closeImplicit(node)
     }
 
     /// Before `name` in `parent` is removed or replaced: a program may hold the file open

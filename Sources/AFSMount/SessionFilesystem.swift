@@ -48,6 +48,10 @@ public final class SessionFilesystem: Sendable {
     let files = Locked(FileTable())
     /// Whether the kernel opens files itself (``opensByKernel``), as agreed when the mount started.
     let kernelOpens = Atomic<Bool>(false)
+    /// Whether the kernel stopped sending `flush` (``closesUnseen``).
+    let flushesStopped = Atomic<Bool>(false)
+    /// Ends implicit handles nobody closes (``closesUnseen``).
+    let idleHandles: IdleHandleSweeper
     /// Fetches the rest of a directory a program is reading file by file (``DirectoryReadahead``).
     let readahead: DirectoryReadahead
     /// Large files being fetched block by block as they are read, by content ID.
@@ -124,6 +128,7 @@ public final class SessionFilesystem: Sendable {
             throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
         }
         scratch = ScratchPool(directory: scratchDirectory)
+        idleHandles = IdleHandleSweeper(interval: SessionFilesystem.implicitIdle / 4)
         writeBack.start()
     }
 

@@ -17,7 +17,9 @@ struct MountControlTests {
         // Acknowledged writes the service has not seen: a new file still open, an existing file
         // patched in place and still open, a file in a new directory. A separate writer process
         // holds them: descriptors of the test process would be inherited by every `aether` it
-        // spawns, and each close of an inherited copy is a FUSE flush that publishes the file.
+        // spawns. Held open, they are published a moment after their last write anyway (the
+        // kernel reports no closes, Docs/ARCHITECTURE.md "Opens"), so the checkpoint may find
+        // some published already: it must hold every write made before it, and none after.
         let script = """
             import os, sys
             d = sys.argv[1]
@@ -49,9 +51,6 @@ struct MountControlTests {
         output.start()
         defer { if writer.isRunning { writer.terminate() } }
         try #require(output.wait(for: "ready", seconds: 30), "the writer did not start: \(output.text)")
-        if transport != .embedded {
-            #expect(try f.cli(["fs", "stat", id, "/open.txt"]).status == 3, "nothing was flushed yet, so the service must not have it")
-        }
 
         // Any path inside the mount names it.
         let checkpoint = try f.json(["checkpoint", m.directory + "/sub", "--label", "live"])
@@ -97,7 +96,8 @@ struct MountControlTests {
         let text = try f.cli(["status"]).output
         #expect(text.contains("mounts    1 live") && text.contains(m.directory), "\(text)")
 
-        // Each read ends with a close: a `flush` (the kernel opens files itself with write-back).
+        // Each read of a file not yet in the kernel's cache is counted; closes are not (with
+        // write-back the kernel opens and closes files itself: at most the first close is a `flush`).
         func counters() throws -> (read: Int, flush: Int, bytesRead: Int, misses: Int) {
             let snapshot = try f.json(["metrics", "show", m.directory])
             let ops = snapshot["operations"] as? [String: [String: Any]] ?? [:]
@@ -110,7 +110,7 @@ struct MountControlTests {
         }
         let after = try counters()
         #expect(after.read >= before.read + 3, "\(before) → \(after)")
-        #expect(after.flush >= before.flush + 3, "\(before) → \(after)")
+        #expect(after.flush <= 1, "\(before) → \(after)")
         #expect(after.bytesRead >= before.bytesRead + sizes.reduce(0, +), "\(before) → \(after)")
         #expect(after.misses >= before.misses + 3, "\(before) → \(after)")
         let table = try f.cli(["metrics", "show", m.directory]).output
@@ -157,9 +157,9 @@ struct MountControlTests {
                 + "&& dd if=patch of=\(m.directory)/big.bin bs=4096 seek=1000 conv=notrunc status=none", in: f.root)
         try m.sync()
         let second = try uploaded() - first
-        // The write-back queue is empty after a sync, and both publications went through it.
+        // The write-back queue is empty after a sync.
         let counters = try f.json(["metrics", "show", m.directory])
-        #expect(counters["changes_queued"] as? Int == 0 && (counters["changes_sent"] as? Int ?? 0) >= 2, "\(counters)")
+        #expect(counters["changes_queued"] as? Int == 0 && (counters["changes_sent"] as? Int ?? 0) >= 1, "\(counters)")
         #expect(second > 0 && second <= 4 * (64 << 10), "the edit sent \(second) bytes of \(size)")
         // The server has exactly the local bytes.
         let back = f.root + "/back.bin"

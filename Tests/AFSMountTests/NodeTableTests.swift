@@ -88,6 +88,42 @@ import Testing
         #expect(nodes.adoptImplicitHandle(11, for: f) == nil, "a forgotten node takes none")
     }
 
+    /// Once the kernel stops sending `flush`, the sweep ends implicit handles by these times:
+    /// a handle written through counts from its last write (reads do not hold its publication
+    /// back), one only read from its last use; handles in use, being dropped, or of unlinked
+    /// nodes are never swept.
+    @Test func idleImplicitHandlesCountFromTheLastWrite() {
+        let nodes = NodeTable()
+        let dir = nodes.remember("d", in: NodeTable.rootID)
+        let (read, written, busy, gone) = (
+            nodes.remember("r", in: dir), nodes.remember("w", in: dir), nodes.remember("b", in: dir), nodes.remember("g", in: NodeTable.rootID)
+        )
+        let t0 = ContinuousClock.now
+        let later = { (ms: Int) in t0 + .milliseconds(ms) }
+        #expect(nodes.adoptImplicitHandle(1, for: read, at: t0) == 1)
+        #expect(nodes.endImplicitUse(1, of: read, at: later(100)) == false)
+        #expect(nodes.adoptImplicitHandle(2, for: written, at: t0) == 2)
+        #expect(nodes.endImplicitUse(2, of: written, wrote: true, at: later(50)) == false)
+        // Read since: still counted from the write.
+        #expect(nodes.useImplicitHandle(of: written) == 2)
+        #expect(nodes.endImplicitUse(2, of: written, at: later(400)) == false)
+        #expect(nodes.adoptImplicitHandle(3, for: busy, at: t0) == 3, "in use until ended")
+        #expect(nodes.adoptImplicitHandle(4, for: gone, at: t0) == 4)
+        #expect(nodes.endImplicitUse(4, of: gone, at: t0) == false)
+        nodes.remove("g", from: NodeTable.rootID)
+
+        #expect(nodes.idleImplicitNodes(before: later(50)).isEmpty)
+        #expect(nodes.idleImplicitNodes(before: later(60)) == [written])
+        #expect(Set(nodes.idleImplicitNodes(before: later(500))) == [read, written], "busy is in use, gone is unlinked")
+        #expect(Set(nodes.implicitNodes(in: dir)) == [read, written, busy])
+        #expect(nodes.implicitNodes(in: read).isEmpty)
+        // Dropped or forgotten: no longer swept.
+        #expect(nodes.dropImplicitHandle(2, of: written) == true)
+        #expect(nodes.forget(read, count: 1) == 1)
+        #expect(nodes.idleImplicitNodes(before: later(500)).isEmpty)
+        #expect(nodes.implicitNodes(in: dir) == [busy])
+    }
+
     @Test func pagesAreKeptOnlyForTheContentTheyWereReadFrom() {
         let nodes = NodeTable()
         let f = nodes.remember("f", in: NodeTable.rootID)
