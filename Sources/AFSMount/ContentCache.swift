@@ -9,8 +9,9 @@ import Synchronization
 /// Equal content has an equal content ID in AetherFS, whichever session, fork or store it belongs
 /// to, so a file is fetched once and then served from here to every session that holds it: a fork
 /// of a session read before is hot at once. Entries are immutable files named by their ID
-/// (`DIR/content/ab/abcd…`), written to a temporary name and renamed into place, so concurrent
-/// fetches (from this mount or another process) race harmlessly and a crash leaves no torn entry.
+/// (`DIR/content/ab/abcd…`), written to an unnamed file (`O_TMPFILE`) in their shard and linked
+/// into place once complete and checked, so concurrent fetches (from this mount or another
+/// process) race harmlessly and a crash leaves no torn entry.
 /// The cache is bounded by `maxBytes`: past it, the least recently used entries are unlinked
 /// (a reader that has one open keeps reading it; POSIX keeps the inode alive).
 public final class ContentCache: Sendable {
@@ -160,45 +161,70 @@ public final class ContentCache: Sendable {
             forget(id)
         }
         misses.add(1, ordering: .relaxed)
-        try fetchEntry(id, size: size, fetch: fetch)
-        let opened = Glibc.open(target, O_RDONLY | O_CLOEXEC)
-        guard opened >= 0 else { throw AFSError(.io, "cannot open cached content \(target): \(String(cString: strerror(errno)))") }
-        return opened
+        return try fetchEntry(id, size: size, fetch: fetch)
     }
 
-    private func fetchEntry(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) {
-        let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(RandomID.hex(bytes: 4))"
-        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+    /// A fetched file on its way to becoming an entry: unnamed (`O_TMPFILE`, linked into place),
+    /// or, where the file system has no unnamed files, at a temporary name (renamed into place).
+    private enum Fetched {
+        case unnamed
+        case named(String)
+    }
+
+    /// Fetches `id` into a new entry and returns a descriptor on it (the one it was written
+    /// through: a cold open costs no second open of the entry). The unnamed file is made in the
+    /// entry's own shard, so fetches of different contents do not all wait on one directory.
+    private func fetchEntry(_ id: String, size: UInt64, fetch: (Int32) throws(AFSError) -> Void) throws(AFSError) -> Int32 {
+        let shard = contentDirectory + "/" + id.prefix(2)
+        mkdir(shard, 0o755)
+        var fd = Glibc.open(shard, ScratchPool.temporaryFileFlag | O_RDWR | O_CLOEXEC, 0o444)
+        var fetched = Fetched.unnamed
+        if fd < 0 {
+            let temporary = temporaryDirectory + "/\(id.prefix(16)).\(getpid()).\(RandomID.hex(bytes: 4))"
+            fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+            guard fd >= 0 else { throw AFSError(.io, "cannot create \(temporary) in the content cache: \(String(cString: strerror(errno)))") }
+            fetched = .named(temporary)
+        }
         do throws(AFSError) {
             try fetch(fd)
             var st = Glibc.stat()
             guard fstat(fd, &st) == 0, UInt64(st.st_size) == size else {
                 throw AFSError(.corrupted, "fetched \(st.st_size) bytes for content \(id), expected \(size)")
             }
+            try admit(fetched, descriptor: fd, as: id, size: size)
         } catch {
-            unlink(temporary)
+            if case .named(let temporary) = fetched { unlink(temporary) }
+            close(fd)
             throw error
         }
-        try admit(temporary, descriptor: fd, as: id, size: size)
+        // At the start, as a fresh open would be (the fetch and the hash moved the offset).
+        lseek(fd, 0, SEEK_SET)
+        return fd
     }
 
-    /// Makes the complete file `temporary` (open as `descriptor`) the entry for `id`, or removes
+    /// Makes the complete file `fetched` (open as `descriptor`) the entry for `id`, or removes
     /// it. Only bytes that hash to the ID enter the cache: the file may have changed between
-    /// learning its ID and fetching it, and every session on the machine shares entries.
-    private func admit(_ temporary: String, descriptor: Int32, as id: String, size: UInt64) throws(AFSError) {
+    /// learning its ID and fetching it, and every session on the machine shares entries. An entry
+    /// another fetch put in place meanwhile stays (its bytes hash to the same ID).
+    private func admit(_ fetched: Fetched, descriptor: Int32, as id: String, size: UInt64) throws(AFSError) {
         let target = path(for: id)
         do throws(AFSError) {
             guard try ChunkedContent.contentID(ofDescriptor: descriptor).hex == id else {
                 throw AFSError(.corrupted, "fetched bytes do not hash to content \(id) (the file changed meanwhile)")
             }
             mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
-            guard rename(temporary, target) == 0 else {
-                throw AFSError(.io, "cannot move fetched content into \(target): \(String(cString: strerror(errno)))")
+            switch fetched {
+            case .unnamed:
+                guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST else {
+                    throw AFSError(.io, "cannot link fetched content into \(target): \(String(cString: strerror(errno)))")
+                }
+            case .named(let temporary):
+                guard rename(temporary, target) == 0 else {
+                    throw AFSError(.io, "cannot move fetched content into \(target): \(String(cString: strerror(errno)))")
+                }
             }
         } catch {
-            unlink(temporary)
+            if case .named(let temporary) = fetched { unlink(temporary) }
             throw error
         }
         index.withLock { ix in
@@ -314,7 +340,7 @@ public final class ContentCache: Sendable {
     /// (throws `corrupted` otherwise: some block came from another version of the file). Its
     /// descriptor stays valid for readers either way (it closes with the last reference).
     func adopt(_ partial: PartialContent) throws(AFSError) {
-        try admit(partial.path, descriptor: partial.descriptor, as: partial.id, size: partial.size)
+        try admit(.named(partial.path), descriptor: partial.descriptor, as: partial.id, size: partial.size)
     }
 
     /// Drops a ``PartialContent`` that will not be completed (the mount is ending).

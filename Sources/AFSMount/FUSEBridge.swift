@@ -165,7 +165,8 @@ enum FUSEBridge {
         ops.unlink = { req, parent, name in
             FUSEBridge.serve(req, "unlink") { fs throws(Errno) in
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
-                fs.keepContent(of: name, in: parent)
+                let kept = fs.keepContent(of: name, in: parent)
+                defer { kept.map(fs.endImplicit) }
                 try fs.unlink(path)
                 fs.nodes.remove(name, from: parent)
                 fuse_reply_err(req, 0)
@@ -185,7 +186,8 @@ enum FUSEBridge {
                 let (newName, to) = try FUSEBridge.named(fs, newParent, newName)
                 // A file renamed right after its close (a lock file): published as closed, first.
                 if let moved = fs.nodes.id(of: name, in: parent) { fs.closeImplicitIfWritten(moved) }
-                fs.keepContent(of: newName, in: newParent)
+                let kept = fs.keepContent(of: newName, in: newParent)
+                defer { kept.map(fs.endImplicit) }
                 try fs.rename(from, to: to, flags: UInt32(flags))
                 fs.nodes.rename(name, in: parent, to: newName, in: newParent)
                 fuse_reply_err(req, 0)

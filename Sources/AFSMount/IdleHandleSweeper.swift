@@ -1,26 +1,34 @@
 import AFSSupport
 import Foundation
 
-/// Calls a sweep every ``interval`` on a thread of its own, from ``start(_:)`` (once, however many
-/// times it is called) until ``stop()`` or until the sweep returns false (its owner is gone).
+/// Runs a sweep on a thread of its own from ``start(_:)`` (once, however many times it is called)
+/// until ``stop()`` or until the sweep answers that its owner is gone; between sweeps it sleeps
+/// as long as the sweep says, or, when the sweep found nothing to wait for, until ``poke()``.
 ///
 /// Once the kernel stops sending `flush` (``SessionFilesystem/closesUnseen``) nothing tells the
-/// mount that a program closed a file the kernel opened: the sweep ends implicit handles no
-/// request has used for ``SessionFilesystem/implicitIdle``, which publishes what they hold and
-/// closes their descriptors, as the close would have.
+/// mount that a program closed a file the kernel opened: the sweep ends implicit handles that
+/// went unused long enough, which publishes what they hold and closes their descriptors, as the
+/// close would have. An idle mount holds no implicit handle, and then the thread sleeps.
 final class IdleHandleSweeper: @unchecked Sendable {
-    let interval: Duration
+    /// What a sweep asks for next.
+    enum Next {
+        /// Sweep again after this long (at the earliest a handle may be due).
+        case after(Duration)
+        /// Nothing is pending: sleep until poked.
+        case idle
+        /// The owner is gone: the thread ends.
+        case stop
+    }
+
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var started = false
     private var stopped = false
-
-    init(interval: Duration) {
-        self.interval = interval
-    }
+    private var sleepsIdle = false
+    private var poked = false
 
     /// Starts the thread running `sweep` unless it runs or ran.
-    func start(_ sweep: @escaping @Sendable (ContinuousClock.Instant) -> Bool) {
+    func start(_ sweep: @escaping @Sendable (ContinuousClock.Instant) -> Next) {
         condition.lock()
         defer { condition.unlock() }
         guard !started, !stopped else { return }
@@ -28,6 +36,16 @@ final class IdleHandleSweeper: @unchecked Sendable {
         let thread = Thread { [self] in run(sweep) }
         thread.name = "aether-idle-handles"
         thread.start()
+    }
+
+    /// Something may be due later (an implicit handle was made): wakes the thread if it sleeps
+    /// with nothing pending. Cheap when it does not.
+    func poke() {
+        condition.lock()
+        defer { condition.unlock() }
+        // Noted even while a sweep runs: one that found nothing then sweeps again at once.
+        poked = true
+        if sleepsIdle { condition.broadcast() }
     }
 
     /// Stops the thread (after the sweep under way, if any); no sweep starts after this returns.
@@ -38,14 +56,27 @@ final class IdleHandleSweeper: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func run(_ sweep: @Sendable (ContinuousClock.Instant) -> Bool) {
+    private func run(_ sweep: @Sendable (ContinuousClock.Instant) -> Next) {
+        var next = sweep(.now)
         while true {
             condition.lock()
-            let wake = Date(timeIntervalSinceNow: interval.inSeconds)
-            while !stopped, condition.wait(until: wake) {}
+            switch next {
+            case .after(let delay):
+                let wake = Date(timeIntervalSinceNow: delay.inSeconds)
+                while !stopped, condition.wait(until: wake) {}
+                poked = false
+            case .idle:
+                sleepsIdle = true
+                while !stopped, !poked { condition.wait() }
+                sleepsIdle = false
+                poked = false
+            case .stop:
+                stopped = true
+            }
             let done = stopped
             condition.unlock()
-            if done || !sweep(.now) { return }
+            if done { return }
+            next = sweep(.now)
         }
     }
 }

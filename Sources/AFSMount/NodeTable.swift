@@ -285,16 +285,27 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// Nodes still named in the tree whose implicit handle was last written through before
-    /// `cutoff` (or, never written through, last used before it), that no request uses now and
-    /// no drop waits for: once the kernel stops sending `flush`, nothing else says their
-    /// programs closed them (``SessionFilesystem/closesUnseen``). Reads do not hold back the
-    /// publication of a file's writes.
-    func idleImplicitNodes(before cutoff: ContinuousClock.Instant) -> [UInt64] {
+    /// A node's implicit handle as the sweep of handles nobody closes sees it
+    /// (``SessionFilesystem/closesUnseen``).
+    struct ImplicitHandleUse {
+        var node: UInt64
+        var handle: UInt64
+        /// The last write through it, else its last use: reads do not hold back the
+        /// publication of a file's writes.
+        var since: ContinuousClock.Instant
+        /// No request uses it, no drop waits for it, and the node still has a name (an unlinked
+        /// node keeps its handle until the kernel forgets it).
+        var sweepable: Bool
+    }
+
+    /// Every implicit handle, for the sweep: once the kernel stops sending `flush`, nothing else
+    /// says their programs closed them.
+    func implicitHandleUses() -> [ImplicitHandleUse] {
         state.withLock { s in
             s.implicitSince.compactMap { id, times in
-                guard times.written ?? times.used < cutoff, let node = s.nodes[id], node.parent != nil, node.implicitUsers == 0, !node.implicitDropPending else { return nil }
-                return id
+                guard let node = s.nodes[id], let handle = node.implicitHandle else { return nil }
+                let sweepable = node.parent != nil && node.implicitUsers == 0 && !node.implicitDropPending
+                return ImplicitHandleUse(node: id, handle: handle, since: times.written ?? times.used, sweepable: sweepable)
             }
         }
     }

@@ -76,6 +76,7 @@ extension SessionFilesystem {
     func adoptImplicit(_ handle: UInt64, for node: UInt64) -> UInt64? {
         let kept = nodes.adoptImplicitHandle(handle, for: node)
         if kept != handle, kept != nil { release(handle, "a duplicate implicit handle") }
+        if kept == handle, closesUnseen { idleHandles.poke() }
         return kept
     }
 
@@ -163,25 +164,58 @@ extension SessionFilesystem {
     ///
     /// What tells the mount that a program is done with a file instead (Docs/ARCHITECTURE.md,
     /// "Opens"): a file created here gets a `release` from the kernel at its last close; any
-    /// other file's implicit handle ends once no request used it for ``implicitIdle``
-    /// (``IdleHandleSweeper``), or earlier where an order must hold: before its directory's
+    /// other file's implicit handle ends once no request wrote through it (or, if only read,
+    /// used it) for ``idleTime(of:)`` (``IdleHandleSweeper``), or earlier where an order must hold: before its directory's
     /// times or attributes are set, before it is renamed or linked, and after each write while it
     /// has other names. `fsync`, `aether sync`, a live checkpoint and the unmount publish what
     /// every file holds, open or not.
     public var closesUnseen: Bool { flushesStopped.load(ordering: .relaxed) }
 
-    /// How long an implicit handle may go unused before the sweep ends it once closes are unseen.
-    static let implicitIdle: Duration = .milliseconds(250)
+    /// How long an implicit handle goes unwritten (or unused, if only read) before the sweep
+    /// ends it, at the least (``idleTime(of:)``): about the write-back queue's linger for new
+    /// files, so a file's publication lands about as soon after its last write as it did after
+    /// a close the kernel reported.
+    static let implicitIdle: Duration = .milliseconds(25)
+
+    /// How long `file`'s implicit handle must go unwritten before the sweep ends it: ``implicitIdle``
+    /// plus what publishing its bytes takes at 50 MB/s, ten times over at the disk and network
+    /// speeds publishing sees. A small file is published at its first pause; a large one written
+    /// slowly is not hashed and uploaded again at every pause (a 1 GiB download: 21 s).
+    func idleTime(of file: OpenFile?) -> Duration {
+        let size = file?.state.withLock { s -> UInt64 in
+            guard s.holdsUnpublishedWrites, let scratch = s.scratch else { return 0 }
+            var st = Glibc.stat()
+            return fstat(scratch, &st) == 0 ? UInt64(st.st_size) : 0
+        } ?? 0
+        return SessionFilesystem.implicitIdle + .nanoseconds(Int64(min(size, 1 << 40)) * 20)
+    }
 
     /// The first `flush` of a file the kernel opened: from now on closes are unseen.
     func stopFlushes() {
         guard opensByKernel else { return }
         flushesStopped.store(true, ordering: .relaxed)
         idleHandles.start { [weak self] now in
-            guard let self else { return false }
-            for node in nodes.idleImplicitNodes(before: now - SessionFilesystem.implicitIdle) { closeImplicit(node) }
-            return true
+            guard let self else { return .stop }
+            return sweepImplicitHandles(at: now)
         }
+    }
+
+    /// Ends the implicit handles due at `now` (``idleTime(of:)``) and says when to look again:
+    /// at the next one due, or, while requests hold some, after ``implicitIdle``; with none left,
+    /// only once another is made.
+    func sweepImplicitHandles(at now: ContinuousClock.Instant) -> IdleHandleSweeper.Next {
+        let uses = nodes.implicitHandleUses()
+        guard !uses.isEmpty else { return .idle }
+        var next = SessionFilesystem.implicitIdle
+        for use in uses where use.sweepable {
+            let due = use.since + idleTime(of: openFile(handle: use.handle))
+            if due <= now {
+                closeImplicit(use.node)
+            } else {
+                next = min(next, due - now)
+            }
+        }
+        return .after(max(next, .milliseconds(5)))
     }
 
     /// Ends the implicit handle of `node` if it holds writes not yet published: what a close
@@ -217,14 +251,17 @@ extension SessionFilesystem {
     /// open file (an implicit handle made now, no fetch); any other keeps a note of its content,
     /// served from the cache at such a read (``openRemoved(_:)``). Nothing is opened for a removal
     /// nobody reads after (`rm -rf`).
-    func keepContent(of name: String, in parent: UInt64) {
-        guard opensByKernel, let node = nodes.id(of: name, in: parent), nodes.implicitHandle(of: node) == nil,
-            let path = nodes.path(of: node)
-        else { return }
-        if openFile(at: path) != nil {
-            if let use = try? beginImplicit(node, access: .other) { endImplicit(use) }
-        } else if let known = metadata.contentAttributes(path), known.kind == .file {
+    ///
+    /// Returns the use of the node's implicit handle that the caller ends (``endImplicit(_:)``)
+    /// once the name is gone: until then no sweep may end the handle (the node still has its
+    /// name, so it would be sweepable, and a read after the removal would find nothing).
+    func keepContent(of name: String, in parent: UInt64) -> ImplicitUse? {
+        guard opensByKernel, let node = nodes.id(of: name, in: parent), let path = nodes.path(of: node) else { return nil }
+        if let handle = nodes.useImplicitHandle(of: node) { return ImplicitUse(node: node, handle: handle, transient: false) }
+        if openFile(at: path) != nil { return try? beginImplicit(node, access: .other) }
+        if let known = metadata.contentAttributes(path), known.kind == .file {
             nodes.noteRemovedContent(known, at: path, of: node)
         }
+        return nil
     }
 }

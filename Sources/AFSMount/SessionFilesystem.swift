@@ -128,7 +128,7 @@ public final class SessionFilesystem: Sendable {
             throw AFSError(.io, "cannot create the scratch directory \(scratchDirectory): \(error)")
         }
         scratch = ScratchPool(directory: scratchDirectory)
-        idleHandles = IdleHandleSweeper(interval: SessionFilesystem.implicitIdle / 4)
+        idleHandles = IdleHandleSweeper()
         writeBack.start()
     }
 

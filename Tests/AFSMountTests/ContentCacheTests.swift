@@ -52,6 +52,13 @@ import Testing
         #expect(source.fetches == 1)
         #expect(Self.contents(a) == bytes && Self.contents(b) == bytes)
         #expect(cache.usage == .init(entries: 1, bytes: UInt64(bytes.count)))
+        // The fetching open hands back the descriptor it wrote through, at the start like a fresh
+        // open; the entry is in place under its ID and no temporary is left.
+        var first = [UInt8](repeating: 0, count: bytes.count + 1)
+        #expect(first.withUnsafeMutableBytes { read(a, $0.baseAddress, $0.count) } == bytes.count)
+        #expect(Array(first.prefix(bytes.count)) == bytes)
+        #expect(FileManager.default.fileExists(atPath: dir + "/content/" + id.prefix(2) + "/" + id))
+        #expect((try FileManager.default.contentsOfDirectory(atPath: dir + "/content/tmp")).isEmpty)
         // A second cache on the same directory (another mount) finds the entry without fetching.
         let other = try ContentCache(.init(directory: dir, maxBytes: 1 << 20))
         let c = try other.open(id, size: UInt64(bytes.count), fetch: source.fetch(bytes))

@@ -91,8 +91,8 @@ import Testing
     /// Once the kernel stops sending `flush`, the sweep ends implicit handles by these times:
     /// a handle written through counts from its last write (reads do not hold its publication
     /// back), one only read from its last use; handles in use, being dropped, or of unlinked
-    /// nodes are never swept.
-    @Test func idleImplicitHandlesCountFromTheLastWrite() {
+    /// nodes are not sweepable.
+    @Test func implicitHandlesCountFromTheLastWrite() {
         let nodes = NodeTable()
         let dir = nodes.remember("d", in: NodeTable.rootID)
         let (read, written, busy, gone) = (
@@ -100,6 +100,7 @@ import Testing
         )
         let t0 = ContinuousClock.now
         let later = { (ms: Int) in t0 + .milliseconds(ms) }
+        #expect(nodes.implicitHandleUses().isEmpty)
         #expect(nodes.adoptImplicitHandle(1, for: read, at: t0) == 1)
         #expect(nodes.endImplicitUse(1, of: read, at: later(100)) == false)
         #expect(nodes.adoptImplicitHandle(2, for: written, at: t0) == 2)
@@ -112,16 +113,23 @@ import Testing
         #expect(nodes.endImplicitUse(4, of: gone, at: t0) == false)
         nodes.remove("g", from: NodeTable.rootID)
 
-        #expect(nodes.idleImplicitNodes(before: later(50)).isEmpty)
-        #expect(nodes.idleImplicitNodes(before: later(60)) == [written])
-        #expect(Set(nodes.idleImplicitNodes(before: later(500))) == [read, written], "busy is in use, gone is unlinked")
+        let uses = Dictionary(uniqueKeysWithValues: nodes.implicitHandleUses().map { ($0.node, $0) })
+        #expect(uses[read]?.handle == 1 && uses[read]?.since == later(100) && uses[read]?.sweepable == true)
+        #expect(uses[written]?.handle == 2 && uses[written]?.since == later(50) && uses[written]?.sweepable == true)
+        #expect(uses[busy]?.sweepable == false, "in use")
+        #expect(uses[gone]?.sweepable == false, "unlinked: kept until forgotten")
         #expect(Set(nodes.implicitNodes(in: dir)) == [read, written, busy])
         #expect(nodes.implicitNodes(in: read).isEmpty)
-        // Dropped or forgotten: no longer swept.
+        // A drop asked for while in use: not sweepable meanwhile.
+        #expect(nodes.dropImplicitHandle(3, of: busy) == false)
+        #expect(nodes.implicitHandleUses().first { $0.node == busy }?.sweepable == false)
+        // Dropped or forgotten: gone from the sweep.
         #expect(nodes.dropImplicitHandle(2, of: written) == true)
         #expect(nodes.forget(read, count: 1) == 1)
-        #expect(nodes.idleImplicitNodes(before: later(500)).isEmpty)
-        #expect(nodes.implicitNodes(in: dir) == [busy])
+        #expect(nodes.endImplicitUse(3, of: busy) == true)
+        #expect(nodes.forget(gone, count: 1) == 4)
+        #expect(nodes.implicitHandleUses().isEmpty)
+        #expect(nodes.implicitNodes(in: dir).isEmpty)
     }
 
     @Test func pagesAreKeptOnlyForTheContentTheyWereReadFrom() {
