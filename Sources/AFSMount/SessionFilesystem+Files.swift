@@ -294,7 +294,7 @@ extension SessionFilesystem {
     func preparePublication(_ file: OpenFile, _ sent: SentPublication) -> WriteBack.Batchable.Prepared {
         enum Decision {
             case nothing, alone
-            case send(path: String, mode: UInt32, mtime: Int64, explicit: Int64?, scratch: Int32, size: UInt64)
+            case send(path: String, mode: UInt32, mtime: Int64, ctime: Int64, explicit: Int64?, scratch: Int32, size: UInt64)
         }
         let decision = file.state.withLock { s -> Decision in
             s.queued = false
@@ -305,7 +305,12 @@ extension SessionFilesystem {
             s.dirty = false
             s.publishing = true
             let written = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-            return .send(path: s.path, mode: s.mode, mtime: s.pendingMtime ?? written, explicit: s.pendingMtime, scratch: scratch, size: UInt64(st.st_size))
+            // The change time `stat` showed (``OpenFile/attributes()``: the scratch copy's last
+            // write), so the file's times stay what programs saw when the publication lands later
+            // (pjdfstest's "ctime unchanged" checks, git's index).
+            return .send(
+                path: s.path, mode: s.mode, mtime: s.pendingMtime ?? written, ctime: written, explicit: s.pendingMtime, scratch: scratch,
+                size: UInt64(st.st_size))
         }
         switch decision {
         case .nothing:
@@ -314,7 +319,7 @@ extension SessionFilesystem {
             retireIfIdle(file)
             return .nothing
         case .alone: return .alone
-        case .send(let path, let mode, let mtime, let explicit, let scratch, let size):
+        case .send(let path, let mode, let mtime, let ctime, let explicit, let scratch, let size):
             var bytes = [UInt8](repeating: 0, count: Int(size))
             let n = bytes.withUnsafeMutableBytes { Glibc.pread(scratch, $0.baseAddress, $0.count, 0) }
             guard n == Int(size) else {
@@ -327,7 +332,7 @@ extension SessionFilesystem {
             }
             sent.value.withLock { $0 = SentPublication.Sent(path: path, mtime: mtime, explicitMtime: explicit, size: size) }
             follower.expect(path, .write)
-            return .change(.write(path, data: bytes, mode: mode, mtime: mtime))
+            return .change(.write(path, data: bytes, mode: mode, mtime: mtime, ctime: ctime))
         }
     }
 

@@ -100,7 +100,12 @@ extension GCReport: WireModel {}
 extension VerifyReport: WireModel {}
 
 extension BatchChange: WireModel {
-    public static var wireFieldDescriptions: [String: String] { ["data": "A write's bytes, base64."] }
+    public static var wireFieldDescriptions: [String: String] {
+        [
+            "data": "A write's bytes, base64.",
+            "ctime": "A write's change time, nanoseconds since 1970: when the writer made it (default now; never later than now).",
+        ]
+    }
 }
 extension BatchOutcome: WireModel {}
 extension BatchRequest: WireModel {}

@@ -44,6 +44,31 @@ import Testing
         try store.close()
     }
 
+    /// A write's `ctime` is when the writer made it (a mount that showed the file before sending
+    /// it): the file's change time and, for a new file, its directory's times; never later than now.
+    @Test func aWriteKeepsTheChangeTimeItsWriterShowed() throws {
+        let dir = TemporaryDirectory("batch-ctime")
+        let store = try AetherStore.open(at: dir.sub("store"))
+        defer { try? store.close() }
+        let session = try store.createSession(name: "c", from: .blank).id
+        try store.makeDirectory(session, path: "/d")
+        let now = AetherStore.now()
+        let shown = now - 2_000_000_000
+        let outcomes = try store.apply(session, [
+            .write("/d/new.txt", data: [1], mode: nil, mtime: shown, ctime: shown),
+            .write("/d/later.txt", data: [2], mode: nil, mtime: nil, ctime: now + 3_600_000_000_000),
+            .write("/plain.txt", data: [3], mode: nil, mtime: nil),
+        ])
+        #expect(outcomes.allSatisfy { $0.error == nil })
+        #expect(try store.stat(session, path: "/d/new.txt").ctime == shown)
+        let later = try #require(try store.stat(session, path: "/d/later.txt").ctime)
+        #expect(later >= now && later < now + 60_000_000_000, "a time in the future counts as now")
+        // The directory moved with each new entry, to when its writer made it.
+        #expect(try store.stat(session, path: "/d").mtime == later)
+        let plain = try #require(try store.stat(session, path: "/plain.txt").ctime)
+        #expect(plain >= now, "no ctime: the time the write arrived")
+    }
+
     @Test func oversizedBatchesAreRefusedWhole() throws {
         let dir = TemporaryDirectory("batch")
         let store = try AetherStore.open(at: dir.sub("store"))

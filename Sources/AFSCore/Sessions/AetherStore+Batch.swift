@@ -64,7 +64,8 @@ extension AetherStore {
                 case .write:
                     guard let data = change.data else { throw AFSError.invalidArgument("write of \(p) carries no data") }
                     let content = try stored[i]?.get()
-                    recorded = try recordWrite(session, p, data: [UInt8](data), stored: content, mode: change.mode, mtime: change.mtime, context: context)
+                    recorded = try recordWrite(
+                        session, p, data: [UInt8](data), stored: content, mode: change.mode, mtime: change.mtime, ctime: change.ctime, context: context)
                 }
                 if let (journal, ticket) = recorded, ticket > 0 {
                     let key = ObjectIdentifier(journal)

@@ -147,11 +147,12 @@ extension AetherStore {
     /// files' chunks first and syncs the log once).
     func recordWrite(
         _ session: String, _ p: SessionPath, data: [UInt8], stored: TreeValue.Content? = nil, mode: UInt32?, mtime: Int64?,
-        context: MutationContext
+        ctime: Int64? = nil, context: MutationContext
     ) throws(AFSError) -> (SessionJournal, UInt64) {
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         return try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let now = AetherStore.now()
+            // When the writer made the change (``BatchChange/ctime``), never later than now.
+            let now = min(ctime ?? .max, AetherStore.now())
             let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
             let item: OverlayItem
             if let stored {
@@ -159,7 +160,8 @@ extension AetherStore {
             } else {
                 item = try fileItem(mode: fileMode, data: data, mtime: mtime ?? now, attributes: attributes)
             }
-            if isNew { try touchParent(s, of: p, now: now) }
+            // A change made earlier by its writer never moves the directory's times back.
+            if isNew { try touchParent(s, of: p, now: now, notBack: ctime != nil) }
             return try journalAndRecord(s, p, item, event: .write, context)
         }
     }
@@ -680,9 +682,12 @@ extension AetherStore {
     /// Moves the modification and change time of `p`'s parent directory to `now` (an entry was
     /// added, removed or renamed in it), as every POSIX file system does; build tools and git's
     /// untracked cache read directory times to know what to look at again.
-    func touchParent(_ s: LiveSession, of p: SessionPath, now: Int64) throws(AFSError) {
+    /// With `notBack`, `now` (a time a writer gave) is not taken when the directory's
+    /// modification time is later.
+    func touchParent(_ s: LiveSession, of p: SessionPath, now: Int64, notBack: Bool = false) throws(AFSError) {
         let parent = p.parent
-        guard case .directory(let mode, _, _, let a)? = try s.resolve(parent, tree: tree) else { return }
+        guard case .directory(let mode, let mtime, _, let a)? = try s.resolve(parent, tree: tree) else { return }
+        let now = notBack ? max(now, mtime) : now
         let item = OverlayItem.directory(mode: mode, mtime: now, fresh: s.isFreshDirectory(parent), attributes: a.changed(at: now))
         _ = try s.journal.append(parent, item)
         s.record(parent, item)

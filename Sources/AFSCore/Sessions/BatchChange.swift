@@ -33,6 +33,11 @@ public struct BatchChange: Sendable, Codable, Equatable {
     public var mtime: Int64?
     /// For `times`: the access time to set, nanoseconds since 1970 (nil: unchanged).
     public var atime: Int64?
+    /// For `write`: when the writer made the change, nanoseconds since 1970 (nil: now; a time
+    /// later than now counts as now). The written file's change time, and, for a new file, its
+    /// directory's times: a client that showed the file before sending it (the mount writes
+    /// back) keeps what `stat` showed, instead of a jump to the moment the write arrived.
+    public var ctime: Int64?
     /// A written file's bytes.
     public var data: Data?
 
@@ -47,9 +52,9 @@ public struct BatchChange: Sendable, Codable, Equatable {
     }
 
     /// Creates or replaces the file at `path` with `data`; nil `mode` keeps the replaced file's
-    /// (else 0644), nil `mtime` means now (nanoseconds since 1970).
-    public static func write(_ path: String, data: [UInt8], mode: UInt32?, mtime: Int64?) -> BatchChange {
-        BatchChange(op: .write, path: path, mode: mode, mtime: mtime, data: Data(data))
+    /// (else 0644), nil `mtime` and `ctime` mean now (nanoseconds since 1970; ``ctime``).
+    public static func write(_ path: String, data: [UInt8], mode: UInt32?, mtime: Int64?, ctime: Int64? = nil) -> BatchChange {
+        BatchChange(op: .write, path: path, mode: mode, mtime: mtime, data: Data(data), ctime: ctime)
     }
 
     /// A `chmod` of `path` to permission bits `mode` (at most 0o7777).
@@ -63,12 +68,13 @@ public struct BatchChange: Sendable, Codable, Equatable {
     }
 
     /// A change from its fields; which of them apply depends on `op` (see each property).
-    public init(op: Operation, path: String, mode: UInt32? = nil, mtime: Int64? = nil, atime: Int64? = nil, data: Data? = nil) {
+    public init(op: Operation, path: String, mode: UInt32? = nil, mtime: Int64? = nil, atime: Int64? = nil, data: Data? = nil, ctime: Int64? = nil) {
         self.op = op
         self.path = path
         self.mode = mode
         self.mtime = mtime
         self.atime = atime
         self.data = data
+        self.ctime = ctime
     }
 }

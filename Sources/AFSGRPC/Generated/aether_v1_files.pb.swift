@@ -660,6 +660,17 @@ public nonisolated struct Aether_V1_BatchChange: Sendable {
   /// Clears the value of `data`. Subsequent reads from it will return its default value.
   public mutating func clearData() {self._data = nil}
 
+  /// A write's change time, nanoseconds since 1970: when the writer made it (default now; never
+  /// later than now). Keeps the times a write-back client showed before the write arrived.
+  public var ctime: Int64 {
+    get {_ctime ?? 0}
+    set {_ctime = newValue}
+  }
+  /// Returns true if `ctime` has been explicitly set.
+  public var hasCtime: Bool {self._ctime != nil}
+  /// Clears the value of `ctime`. Subsequent reads from it will return its default value.
+  public mutating func clearCtime() {self._ctime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Operation: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -718,6 +729,7 @@ public nonisolated struct Aether_V1_BatchChange: Sendable {
   fileprivate var _mtime: Int64? = nil
   fileprivate var _atime: Int64? = nil
   fileprivate var _data: Data? = nil
+  fileprivate var _ctime: Int64? = nil
 }
 
 public nonisolated struct Aether_V1_BatchRequest: Sendable {
@@ -1932,7 +1944,7 @@ nonisolated extension Aether_V1_PatchRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Aether_V1_BatchChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BatchChange"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}path\0\u{1}mode\0\u{1}mtime\0\u{1}atime\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}path\0\u{1}mode\0\u{1}mtime\0\u{1}atime\0\u{1}data\0\u{1}ctime\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1946,6 +1958,7 @@ nonisolated extension Aether_V1_BatchChange: SwiftProtobuf.Message, SwiftProtobu
       case 4: try { try decoder.decodeSingularInt64Field(value: &self._mtime) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self._atime) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self._data) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self._ctime) }()
       default: break
       }
     }
@@ -1974,6 +1987,9 @@ nonisolated extension Aether_V1_BatchChange: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._data {
       try visitor.visitSingularBytesField(value: v, fieldNumber: 6)
     } }()
+    try { if let v = self._ctime {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1984,6 +2000,7 @@ nonisolated extension Aether_V1_BatchChange: SwiftProtobuf.Message, SwiftProtobu
     if lhs._mtime != rhs._mtime {return false}
     if lhs._atime != rhs._atime {return false}
     if lhs._data != rhs._data {return false}
+    if lhs._ctime != rhs._ctime {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -365,7 +365,7 @@ extension Aether_V1_BatchChange {
         }
         return BatchChange(
             op: operation, path: path, mode: hasMode ? mode : nil, mtime: hasMtime ? mtime : nil, atime: hasAtime ? atime : nil,
-            data: hasData ? data : nil)
+            data: hasData ? data : nil, ctime: hasCtime ? ctime : nil)
     }
 }
 
