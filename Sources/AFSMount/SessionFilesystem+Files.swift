@@ -87,16 +87,32 @@ extension SessionFilesystem {
 
     /// A file's content was not cached at its open: the second such open in a directory within
     /// a second hands the directory's other small uncached files to the readahead lanes, those
-    /// after `path` in name order (the order programs walking a directory read it) first.
+    /// after `path` in name order (the order programs walking a directory read it) first, then
+    /// those of the directories below it, depth first, whose listings are cached (a walk goes
+    /// there next: `tar -c`, `cp -r` and `grep -r` would otherwise miss twice in each directory
+    /// before its own readahead starts), up to the readahead's limits.
     func noteColdOpen(_ path: String) {
         let directory = MountPath.parent(of: path)
         guard readahead.noteMiss(in: directory), let listing = metadata.listing(directory) else { return }
         let name = MountPath.name(of: path)
-        let files = listing.filter { $0.name != name && $0.attributes.kind == .file && $0.attributes.size < Self.partialFetchThreshold }
-        let ordered = files.filter { $0.name > name } + files.filter { $0.name < name }
-        readahead.enqueue(ordered.compactMap { e in
+        func small(_ e: (name: String, attributes: FileAttributes)) -> Bool {
+            e.attributes.kind == .file && e.attributes.size < Self.partialFetchThreshold
+        }
+        let files = listing.filter { $0.name != name && small($0) }
+        var ordered = (files.filter { $0.name > name } + files.filter { $0.name < name }).map { (directory, $0) }
+        // Depth first, in name order: the order of the walk itself.
+        func subdirectories(_ parent: String, _ entries: [(name: String, attributes: FileAttributes)]) -> [String] {
+            entries.filter { $0.attributes.kind == .directory }.map { MountPath.join(parent, $0.name) }.sorted(by: >)
+        }
+        var pending = subdirectories(directory, listing)
+        while ordered.count < readahead.maxFiles, let next = pending.popLast() {
+            guard let entries = metadata.listing(next) else { continue }
+            ordered += entries.filter(small).sorted { $0.name < $1.name }.map { (next, $0) }
+            pending += subdirectories(next, entries)
+        }
+        readahead.enqueue(ordered.compactMap { parent, e in
             guard let id = e.attributes.contentID, !cache.contains(id) else { return nil }
-            return DirectoryReadahead.Item(path: MountPath.join(directory, e.name), id: id, size: e.attributes.size)
+            return DirectoryReadahead.Item(path: MountPath.join(parent, e.name), id: id, size: e.attributes.size)
         })
     }
 

@@ -318,6 +318,8 @@ import Testing
         let f = try Fixture(ttl: .seconds(600))
         for i in 0..<30 { try f.store.writeFile(f.session, path: "/walk/f\(i)", data: Array("file \(i) ".utf8) + Array(repeating: UInt8(i), count: 1000 + i)) }
         for i in 0..<5 { try f.store.writeFile(f.session, path: "/once/g\(i)", data: Array("other \(i)".utf8)) }
+        // Below it: where the walk goes next, fetched with it.
+        for i in 0..<4 { try f.store.writeFile(f.session, path: "/walk/sub/deeper/h\(i)", data: Array("deep \(i)".utf8)) }
         try f.store.writeFile(f.session, path: "/walk/big", data: Array(repeating: 1, count: Int(SessionFilesystem.partialFetchThreshold)))
         try f.fs.startFollowingChanges()
         defer { f.fs.stopFollowingChanges() }
@@ -338,6 +340,8 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline, try cached("/walk") < 30 { usleep(20_000) }
         #expect(try cached("/walk") == 30, "the 30 small files are fetched; the large one is left to its reads")
+        while ContinuousClock.now < deadline, try cached("/walk/sub/deeper") < 4 { usleep(20_000) }
+        #expect(try cached("/walk/sub/deeper") == 4, "the directories below are fetched too")
         let misses = f.fs.cache.lookups.misses
         for i in 0..<30 { #expect(try read("/walk/f\(i)") == (try f.store.readFile(f.session, path: "/walk/f\(i)"))) }
         #expect(f.fs.cache.lookups.misses == misses, "every read came from the cache")
