@@ -163,12 +163,13 @@ extension SessionFilesystem {
     /// costs the mount no request at all. Only while the kernel opens files itself.
     ///
     /// What tells the mount that a program is done with a file instead (Docs/ARCHITECTURE.md,
-    /// "Opens"): a file created here gets a `release` from the kernel at its last close; any
-    /// other file's implicit handle ends once no request wrote through it (or, if only read,
-    /// used it) for ``idleTime(of:)`` (``IdleHandleSweeper``), or earlier where an order must hold: before its directory's
-    /// times or attributes are set, before it is renamed or linked, and after each write while it
-    /// has other names. `fsync`, `aether sync`, a live checkpoint and the unmount publish what
-    /// every file holds, open or not.
+    /// "Opens and closes"): a file created here gets a `release` at its last close only until the
+    /// kernel first opens a file itself; after that, nothing. So an implicit handle ends once no
+    /// request wrote through it (or, if only read, used it) for ``idleTime(of:)``
+    /// (``IdleHandleSweeper``), or earlier where an order must hold: before its directory's times
+    /// or attributes are set, before it is renamed or linked, and after each write while it has
+    /// other names. `fsync`, `aether sync`, a live checkpoint and the unmount publish what every
+    /// file holds, open or not.
     public var closesUnseen: Bool { flushesStopped.load(ordering: .relaxed) }
 
     /// How long an implicit handle goes unwritten (or unused, if only read) before the sweep
@@ -201,8 +202,8 @@ extension SessionFilesystem {
     }
 
     /// Ends the implicit handles due at `now` (``idleTime(of:)``) and says when to look again:
-    /// at the next one due, or, while requests hold some, after ``implicitIdle``; with none left,
-    /// only once another is made.
+    /// at the next one due, or after ``implicitIdle`` while the others are in use or unlinked
+    /// (kept until the kernel forgets them); with none left, only once another is made.
     func sweepImplicitHandles(at now: ContinuousClock.Instant) -> IdleHandleSweeper.Next {
         let uses = nodes.implicitHandleUses()
         guard !uses.isEmpty else { return .idle }
