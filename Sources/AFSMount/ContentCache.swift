@@ -212,13 +212,14 @@ public final class ContentCache: Sendable {
             guard try ChunkedContent.contentID(ofDescriptor: descriptor).hex == id else {
                 throw AFSError(.corrupted, "fetched bytes do not hash to content \(id) (the file changed meanwhile)")
             }
-            mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
             switch fetched {
             case .unnamed:
+                // Made in its shard, which exists (``fetchEntry(_:size:fetch:)``).
                 guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST else {
                     throw AFSError(.io, "cannot link fetched content into \(target): \(String(cString: strerror(errno)))")
                 }
             case .named(let temporary):
+                mkdir(contentDirectory + "/" + id.prefix(2), 0o755)
                 guard rename(temporary, target) == 0 else {
                     throw AFSError(.io, "cannot move fetched content into \(target): \(String(cString: strerror(errno)))")
                 }

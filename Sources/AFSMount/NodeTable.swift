@@ -70,7 +70,7 @@ final class NodeTable: Sendable {
         var edges: [Edge: UInt64] = [:]
         /// The nodes that have an implicit handle, and when requests last used it and wrote
         /// through it: what the sweep of handles nobody closes looks through
-        /// (``idleImplicitNodes(before:)``).
+        /// (``implicitHandleUses()``).
         var implicitSince: [UInt64: ImplicitTimes] = [:]
         var next: UInt64 = NodeTable.rootID + 1
 
