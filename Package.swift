@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "AFSSupport",
                 "AFSCore",
+                "AFSTar",
                 "AFSWire",
                 "AFSConfig",
                 "AFSWorkspaceModel",

@@ -84,6 +84,12 @@ public protocol AetherService: AnyObject {
     func listTree(_ session: String, path: String, limit: Int?) throws(AFSError) -> [TreeEntry]
     /// Streams a file into `fd` without holding it in memory.
     func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError)
+    /// Reads many files in one call (one request remote): `each` gets the regular files among
+    /// `paths` in the order given, all from one version of the session; a path that names nothing
+    /// or no regular file is left out. At most `AetherStore.readFilesLimit` paths; one malformed
+    /// path fails the call (`.invalidPath`) before any file arrives. An error `each` throws ends
+    /// the read and is rethrown.
+    func readFiles(_ session: String, paths: [String], each: (BatchedFile) throws(AFSError) -> Void) throws(AFSError)
     /// Creates or replaces a file with `data`, creating missing parents; a replaced file keeps its owner, xattrs and (with
     /// `mode` nil) its mode, a new one gets 0644. Durable on return.
     func writeFile(_ session: String, path: String, data: [UInt8], mode: UInt32?, context: MutationContext) throws(AFSError)

@@ -26,11 +26,23 @@ extension AetherStore: AetherService {
 
     /// Copies the file into `fd` in windows of at most 1 MiB, from one consistent snapshot of it.
     public func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError) {
-        let file = try openFile(session, path: path)
+        try AetherStore.copy(try openFile(session, path: path), to: fd)
+    }
+
+    /// Hands over each file from one version of the session (``openFiles(_:paths:)``).
+    public func readFiles(_ session: String, paths: [String], each: (BatchedFile) throws(AFSError) -> Void) throws(AFSError) {
+        for case let file? in try openFiles(session, paths: paths) {
+            try each(BatchedFile(path: file.path, size: file.size) { (fd) throws(AFSError) in try AetherStore.copy(file, to: fd) })
+        }
+    }
+
+    /// Writes a snapshot's bytes into `fd` in windows of at most 1 MiB.
+    private static func copy(_ file: FileSnapshot, to fd: Int32) throws(AFSError) {
         let window: UInt64 = 1 << 20
         var offset: UInt64 = 0
         while offset < file.size {
             let bytes = try file.read(offset: offset, length: min(window, file.size - offset))
+            guard !bytes.isEmpty else { throw AFSError(.corrupted, "\(file.path) ended at byte \(offset) of \(file.size)") }
             try FileDescriptorIO.writeAll(fd, bytes)
             offset += UInt64(bytes.count)
         }

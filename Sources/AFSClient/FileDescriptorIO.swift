@@ -30,6 +30,14 @@ enum FileDescriptorIO {
         }
     }
 
+    /// Writes `buffer` to a stream socket with `MSG_NOSIGNAL`: a peer that closed its end makes
+    /// it fail with `EPIPE` rather than raise `SIGPIPE`.
+    static func sendAll(_ fd: Int32, _ buffer: ByteBuffer) throws(AFSError) {
+        try writeLoop(fd, count: buffer.readableBytes) { offset in
+            buffer.withUnsafeReadableBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Up to `limit` bytes (fewer only at the end); nil at end of input.
     ///
     /// The buffer is not zero-filled first: `read` fills what is kept. Zeroing 1 MiB per call

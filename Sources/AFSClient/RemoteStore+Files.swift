@@ -1,4 +1,6 @@
 import AFSCore
+import AFSSupport
+import AFSTar
 import AFSWire
 import Foundation
 
@@ -33,6 +35,89 @@ extension RemoteStore {
     /// Streams a file into `fd` without holding it in memory.
     public func copyFile(_ session: String, path: String, to fd: Int32) throws(AFSError) {
         try download(Call(.GET, try RemoteStore.filePath(session, "files", path)), to: fd)
+    }
+
+    /// `POST /v1/sessions/{id}/read`: the files come as one tar stream, read as it arrives.
+    ///
+    /// The download runs on a thread of its own into one end of a socket pair while this thread
+    /// reads the archive from the other, so a file is handed to `each` as soon as its bytes are
+    /// in, however large the answer. A refused request (a malformed path: 400) is its error; an
+    /// answer cut short is `.io`.
+    public func readFiles(_ session: String, paths: [String], each: (BatchedFile) throws(AFSError) -> Void) throws(AFSError) {
+        var normalized: [String] = []
+        normalized.reserveCapacity(paths.count)
+        for path in paths { normalized.append((try SessionPath(path)).description) }
+        guard !normalized.isEmpty else { return }
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+            throw AFSError(.io, "cannot create a socket pair for a batched read: \(String(cString: strerror(errno)))")
+        }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        let call = Call(.POST, RemoteStore.sessionPath(session, "/read"))
+        let body = RemoteStore.jsonBody(ReadFilesRequest(paths: normalized))
+        let downloaded = Locked<Result<Void, AFSError>>(.success(()))
+        let finished = DispatchSemaphore(value: 0)
+        let downloader = Thread { [self] in
+            let result: Result<Void, AFSError>
+            do throws(AFSError) { try download(call, body: body, to: writeEnd, socket: true); result = .success(()) } catch { result = .failure(error) }
+            // The reader sees the end of the archive (or a short one).
+            Glibc.close(writeEnd)
+            downloaded.withLock { $0 = result }
+            finished.signal()
+        }
+        downloader.name = "aether-read-files"
+        downloader.start()
+        var handed: AFSError?
+        let read: Result<Void, AFSError>
+        do throws(AFSError) {
+            try RemoteStore.readArchive(from: readEnd, call: call) { (file) throws(AFSError) in
+                do throws(AFSError) { try each(file) } catch {
+                    handed = error
+                    throw error
+                }
+            }
+            read = .success(())
+        } catch {
+            read = .failure(error)
+        }
+        if case .success = read {
+            // The rest of the answer (the archive's padding): a download cut off here would fail
+            // with EPIPE although every file arrived.
+            var rest = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = rest.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, $0.count) }
+                if n > 0 || (n < 0 && errno == EINTR) { continue }
+                break
+            }
+        }
+        // Ends a download still writing to a reader that gave up.
+        Glibc.close(readEnd)
+        finished.wait()
+        if let handed { throw handed }
+        // The answer's own error (a refusal, a broken connection): a refused request has no
+        // archive at all, which reads as an empty one.
+        if case .failure(let error) = downloaded.withLock({ $0 }) { throw error }
+        try read.get()
+    }
+
+    /// Reads a ``readFiles(_:paths:each:)`` answer: one ``BatchedFile`` per regular file entry.
+    private static func readArchive(from fd: Int32, call: Call, each: (BatchedFile) throws(AFSError) -> Void) throws(AFSError) {
+        func broken(_ error: any Error) -> AFSError { AFSError(.io, "the batched read \(call.path) broke off: \(error)") }
+        var reader = TarReader(source: FileDescriptorByteSource(fd: fd))
+        while true {
+            let entry: TarEntry?
+            do { entry = try reader.next() } catch { throw broken(error) }
+            guard let entry else { return }
+            guard entry.kind == .file else { continue }
+            try each(BatchedFile(path: "/" + entry.path, size: UInt64(entry.size)) { (out) throws(AFSError) in
+                while true {
+                    let bytes: [UInt8]
+                    do { bytes = try reader.readContent(maxLength: 1 << 20) } catch { throw broken(error) }
+                    if bytes.isEmpty { return }
+                    try FileDescriptorIO.writeAll(out, bytes)
+                }
+            })
+        }
     }
 
     /// `GET /v1/sessions/{id}/tree?path=`: the entries of one directory (not recursive).

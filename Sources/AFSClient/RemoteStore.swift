@@ -171,17 +171,19 @@ public final class RemoteStore: AetherService, @unchecked Sendable {
         }
     }
 
-    /// Sends a call and streams a successful answer's body into `fd`.
-    func download(_ call: Call, to fd: Int32) throws(AFSError) {
+    /// Sends a call and streams a successful answer's body into `fd`; with `socket`, `fd` is a
+    /// stream socket written with `MSG_NOSIGNAL`, so a reader that gave up ends the download
+    /// with `EPIPE` instead of a `SIGPIPE` that would end the process.
+    func download(_ call: Call, body: Body = .none, to fd: Int32, socket: Bool = false) throws(AFSError) {
         try blocking { [self] in
-            let response = try await client.execute(request(call, body: .none), timeout: timeout)
+            let response = try await client.execute(request(call, body: body), timeout: timeout)
             guard (200..<300).contains(Int(response.status.code)) else {
                 let buffer = try await response.body.collect(upTo: 1 << 20)
                 throw RemoteStore.error(
                     from: Reply(status: Int(response.status.code), headers: response.headers, body: Data(buffer.readableBytesView)), call: call)
             }
             for try await buffer in response.body {
-                try FileDescriptorIO.writeAll(fd, buffer)
+                if socket { try FileDescriptorIO.sendAll(fd, buffer) } else { try FileDescriptorIO.writeAll(fd, buffer) }
             }
         }
     }

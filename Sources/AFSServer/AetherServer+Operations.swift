@@ -123,6 +123,14 @@ extension AetherServer {
         }
     }
 
+    /// The regular files among `paths`, opened from one version of the session (see
+    /// ``AetherStore/openFiles(_:paths:)``); the others are left out.
+    func openFiles(_ id: String, paths: [String], principal: Principal) async throws -> [FileSnapshot] {
+        _ = try await authorize(id, principal: principal, .reader)
+        let store = self.store
+        return try await Blocking.run { try store.openFiles(id, paths: paths).compactMap { $0 } }
+    }
+
     /// Store totals, and bytes and operation counts per tenant and per session, limited to the
     /// caller's tenant unless it is the store admin.
     func usageReport(_ principal: Principal) async throws -> UsageReport {

@@ -51,6 +51,24 @@ extension AetherServer {
             return Response(status: status, headers: headers, body: body)
         }
 
+        api.add(.post, "/v1/sessions/{id}/read", "Read many files in one response: a pax tar stream of the regular files among `paths` (at most \(AetherStore.readFilesLimit)), in the order given, all from one version of the session; paths that name nothing or no regular file are left out.",
+            body: .json(ReadFilesRequest.self), replies: [.bytes("application/x-tar", "a pax tar archive of the files, each named by its path without the leading slash")]) { request, context in
+            let id = try context.parameters.require("id")
+            let principal = try context.require(.reader)
+            let wanted = try await HTTPHelpers.decode(ReadFilesRequest.self, from: request, context: context)
+            let files = try await self.openFiles(id, paths: wanted.paths, principal: principal)
+            self.count(context, "read", session: id)
+            let archive = FileArchive(files)
+            let body = ResponseBody { writer in
+                // A batch of small files is one piece: produced and written without another hop.
+                repeat {
+                    guard let piece = try await Blocking.run({ try archive.next() }) else { break }
+                    try await writer.write(ByteBuffer(bytes: piece))
+                } while !archive.isComplete
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-tar"], body: body)
+        }
         api.add(.post, "/v1/sessions/{id}/chunks/missing", "Which of these chunk IDs a chunked write of `path` must send as bytes (the others are in the base file).", role: .writer, body: .json(MissingChunksRequest.self), replies: [.ok(MissingChunksReply.self)]) { request, context in
             let id = try context.parameters.require("id")
             _ = try context.require(.writer)

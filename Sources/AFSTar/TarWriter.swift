@@ -258,6 +258,13 @@ package struct TarWriter<Sink: TarByteSink> {
         try flush()
     }
 
+    /// Runs `body` on the sink between writes: an in-memory sink is drained this way while the
+    /// archive is still being written (everything before the last `endEntry`, and content
+    /// written in pieces of at least half ``bufferSize``, has reached it).
+    package mutating func withSink<R>(_ body: (inout Sink) throws -> R) rethrows -> R {
+        try body(&sink)
+    }
+
     /// Ends any open entry and writes the two zero end blocks. Idempotent.
     package mutating func finish() throws {
         if finished { return }

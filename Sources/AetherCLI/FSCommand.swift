@@ -29,14 +29,40 @@ struct FSCommand: ParsableCommand {
     }
 
     struct Cat: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a file's raw bytes to stdout.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write files' raw bytes to stdout, one after another.",
+            discussion: "Several files are read in batched requests (many files per request), all of a batch from one version of the session. A path that is no regular file is reported at the end, and the exit status is then not 0.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Session ID.") var id: String
-        @Argument(help: "File path.") var path: String
+        @Argument(help: "File paths.") var paths: [String]
+
+        func validate() throws {
+            guard !paths.isEmpty else { throw ValidationError("name at least one file path") }
+        }
 
         func run() throws {
             try global.run { (store) throws(AFSError) in
-                try store.copyFile(id, path: path, to: 1)
+                guard paths.count > 1 else { return try store.copyFile(id, path: paths[0], to: 1) }
+                var absent: [String] = []
+                var start = 0
+                while start < paths.count {
+                    let batch = Array(paths[start..<min(paths.count, start + AetherStore.readFilesLimit)])
+                    start += batch.count
+                    var next = 0
+                    try store.readFiles(id, paths: batch) { (file) throws(AFSError) in
+                        // Files arrive in the order asked; the paths skipped before this one are no files.
+                        while next < batch.count, (try? SessionPath(batch[next]))?.description != file.path {
+                            absent.append(batch[next])
+                            next += 1
+                        }
+                        next += 1
+                        try file.copy(to: 1)
+                    }
+                    absent += batch[min(next, batch.count)...]
+                }
+                guard absent.isEmpty else {
+                    throw AFSError(.notFound, "no regular file at \(absent.joined(separator: ", ")) in session \(id)")
+                }
             }
         }
     }

@@ -35,6 +35,7 @@ import Testing
         "GET /v1/snapshots": "aether.v1.Sessions/ListSnapshots",
 
         "GET /v1/sessions/{id}/files/{path}": "aether.v1.Files/Read",
+        "POST /v1/sessions/{id}/read": "aether.v1.Files/ReadMany",
         "PUT /v1/sessions/{id}/files/{path}": "aether.v1.Files/Write",
         "PATCH /v1/sessions/{id}/files/{path}": "aether.v1.Files/Patch",
         "DELETE /v1/sessions/{id}/files/{path}": "aether.v1.Files/Delete",

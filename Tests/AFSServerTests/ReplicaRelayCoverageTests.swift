@@ -65,6 +65,7 @@ import Testing
         Aether_V1_PublishRequest.self,
         Aether_V1_PutKnowledgeRequest.self,
         Aether_V1_ReadRequest.self,
+        Aether_V1_ReadManyRequest.self,
         Aether_V1_RecordAccessTimesRequest.self,
         Aether_V1_ReleaseLeaseRequest.self,
         Aether_V1_RemoveXattrRequest.self,

@@ -89,6 +89,12 @@ final class CLI: @unchecked Sendable {
         #expect(try cli.run(["fs", "write", id, "/src/data.bin"], stdin: payload).status == 0)
         #expect(try cli.run(["fs", "write", id, "/README.md"], stdin: Data("hello\n".utf8)).status == 0)
         #expect(try cli.run(["fs", "cat", id, "/src/data.bin"]).stdout == payload)
+        // Several files: one batched read, concatenated as cat(1) does; what is no file is named.
+        #expect(try cli.run(["fs", "cat", id, "/README.md", "src/data.bin", "/README.md"]).stdout == Data("hello\n".utf8) + payload + Data("hello\n".utf8))
+        let partly = try cli.run(["fs", "cat", id, "/README.md", "/src", "/nope", "/src/data.bin"])
+        #expect(partly.status == 3 && partly.stdout == Data("hello\n".utf8) + payload, "\(partly.status) \(partly.stderr)")
+        #expect(partly.stderr.contains("/src, /nope"), "\(partly.stderr)")
+        #expect(try cli.run(["fs", "cat", id, "/README.md", "/../x"]).status != 0)
         #expect(try cli.run(["fs", "mkdir", id, "/docs"]).status == 0)
         #expect(try cli.run(["fs", "mv", id, "/README.md", "/docs/README.md"]).status == 0)
         let ls = try cli.run(["fs", "ls", id, "/", "--json"])

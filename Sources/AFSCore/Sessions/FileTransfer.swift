@@ -231,14 +231,43 @@ extension AetherStore {
         return out
     }
 
+    /// The most files one ``openFiles(_:paths:)`` (one batched read) opens.
+    public static let readFilesLimit = 1000
+
     /// Opens a file for consistent reads in pieces (Range requests, streamed downloads).
     public func openFile(_ session: String, path: String) throws(AFSError) -> FileSnapshot {
         let p = try SessionPath(path)
         let view = try inspect(session) { (s) throws(AFSError) in try s.resolve(p, tree: tree) }
         guard let view else { throw AFSError.notFound("\(p) does not exist in session \(session)") }
-        guard case .file(let mode, let mtime, let size, let data, _) = view else {
+        guard let file = snapshot(view, at: p) else {
             throw AFSError(.wrongKind, "\(p) is a \(view.kind.rawValue), not a file")
         }
+        return file
+    }
+
+    /// Opens each of `paths` as ``openFile(_:path:)`` does, all from one version of the session
+    /// (no write lands between two of them): nil where a path names nothing or no regular file.
+    /// One malformed path (`.invalidPath`), or more than ``readFilesLimit`` of them, fails the
+    /// whole call before anything is opened.
+    public func openFiles(_ session: String, paths: [String]) throws(AFSError) -> [FileSnapshot?] {
+        guard paths.count <= AetherStore.readFilesLimit else {
+            throw AFSError(.invalidArgument, "\(paths.count) paths in one read; at most \(AetherStore.readFilesLimit) (send several)")
+        }
+        var parsed: [SessionPath] = []
+        parsed.reserveCapacity(paths.count)
+        for path in paths { parsed.append(try SessionPath(path)) }
+        let views = try inspect(session) { (s) throws(AFSError) -> [LiveSession.View?] in
+            var views: [LiveSession.View?] = []
+            views.reserveCapacity(parsed.count)
+            for p in parsed { views.append(try s.resolve(p, tree: tree)) }
+            return views
+        }
+        return zip(parsed, views).map { p, view in view.flatMap { snapshot($0, at: p) } }
+    }
+
+    /// The snapshot of a resolved regular file; nil for every other kind.
+    private func snapshot(_ view: LiveSession.View, at p: SessionPath) -> FileSnapshot? {
+        guard case .file(let mode, let mtime, let size, let data, _) = view else { return nil }
         let c: TreeValue.Content
         let id: ChunkID
         switch data {

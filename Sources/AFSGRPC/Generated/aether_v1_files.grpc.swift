@@ -37,6 +37,19 @@ public enum Aether_V1_Files: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ReadMany" metadata.
+        public enum ReadMany: Sendable {
+            /// Request type for "ReadMany".
+            public typealias Input = Aether_V1_ReadManyRequest
+            /// Response type for "ReadMany".
+            public typealias Output = Aether_V1_ReadChunk
+            /// Descriptor for "ReadMany".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "aether.v1.Files"),
+                method: "ReadMany",
+                type: .serverStreaming
+            )
+        }
         /// Namespace for "Write" metadata.
         public enum Write: Sendable {
             /// Request type for "Write".
@@ -300,6 +313,7 @@ public enum Aether_V1_Files: Sendable {
         /// Descriptors for all methods in the "aether.v1.Files" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Read.descriptor,
+            ReadMany.descriptor,
             Write.descriptor,
             Stat.descriptor,
             List.descriptor,
@@ -362,6 +376,26 @@ extension Aether_V1_Files {
         /// - Returns: A streaming response of `Aether_V1_ReadChunk` messages.
         func read(
             request: GRPCCore.StreamingServerRequest<Aether_V1_ReadRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk>
+
+        /// Handle the "ReadMany" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+        /// > one version of the session; paths that name nothing or no regular file are left out. Each
+        /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Aether_V1_ReadManyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ReadChunk` messages.
+        func readMany(
+            request: GRPCCore.StreamingServerRequest<Aether_V1_ReadManyRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk>
 
@@ -736,6 +770,26 @@ extension Aether_V1_Files {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk>
 
+        /// Handle the "ReadMany" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+        /// > one version of the session; paths that name nothing or no regular file are left out. Each
+        /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ReadManyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Aether_V1_ReadChunk` messages.
+        func readMany(
+            request: GRPCCore.ServerRequest<Aether_V1_ReadManyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk>
+
         /// Handle the "Write" method.
         ///
         /// > Source IDL Documentation:
@@ -1106,6 +1160,27 @@ extension Aether_V1_Files {
             context: GRPCCore.ServerContext
         ) async throws
 
+        /// Handle the "ReadMany" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+        /// > one version of the session; paths that name nothing or no regular file are left out. Each
+        /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+        ///
+        /// - Parameters:
+        ///   - request: A `Aether_V1_ReadManyRequest` message.
+        ///   - response: A response stream of `Aether_V1_ReadChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func readMany(
+            request: Aether_V1_ReadManyRequest,
+            response: GRPCCore.RPCWriter<Aether_V1_ReadChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "Write" method.
         ///
         /// > Source IDL Documentation:
@@ -1467,6 +1542,17 @@ extension Aether_V1_Files.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Aether_V1_Files.Method.ReadMany.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ReadManyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ReadChunk>(),
+            handler: { request, context in
+                try await self.readMany(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Aether_V1_Files.Method.Write.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_WriteRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_FileStat>(),
@@ -1697,6 +1783,17 @@ extension Aether_V1_Files.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk> {
         let response = try await self.read(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func readMany(
+        request: GRPCCore.StreamingServerRequest<Aether_V1_ReadManyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk> {
+        let response = try await self.readMany(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1935,6 +2032,23 @@ extension Aether_V1_Files.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.read(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func readMany(
+        request: GRPCCore.ServerRequest<Aether_V1_ReadManyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk> {
+        return GRPCCore.StreamingServerResponse<Aether_V1_ReadChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.readMany(
                     request: request.message,
                     response: writer,
                     context: context
@@ -2233,6 +2347,31 @@ extension Aether_V1_Files {
         func read<Result>(
             request: GRPCCore.ClientRequest<Aether_V1_ReadRequest>,
             serializer: some GRPCCore.MessageSerializer<Aether_V1_ReadRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReadChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ReadChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReadMany" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+        /// > one version of the session; paths that name nothing or no regular file are left out. Each
+        /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ReadManyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ReadManyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReadChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func readMany<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ReadManyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ReadManyRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReadChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ReadChunk>) async throws -> Result
@@ -2724,6 +2863,40 @@ extension Aether_V1_Files {
             try await self.client.serverStreaming(
                 request: request,
                 descriptor: Aether_V1_Files.Method.Read.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReadMany" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+        /// > one version of the session; paths that name nothing or no regular file are left out. Each
+        /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Aether_V1_ReadManyRequest` message.
+        ///   - serializer: A serializer for `Aether_V1_ReadManyRequest` messages.
+        ///   - deserializer: A deserializer for `Aether_V1_ReadChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func readMany<Result>(
+            request: GRPCCore.ClientRequest<Aether_V1_ReadManyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Aether_V1_ReadManyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Aether_V1_ReadChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ReadChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Aether_V1_Files.Method.ReadMany.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3427,6 +3600,35 @@ extension Aether_V1_Files.ClientProtocol {
         )
     }
 
+    /// Call the "ReadMany" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+    /// > one version of the session; paths that name nothing or no regular file are left out. Each
+    /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Aether_V1_ReadManyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readMany<Result>(
+        request: GRPCCore.ClientRequest<Aether_V1_ReadManyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ReadChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.readMany(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Aether_V1_ReadManyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Aether_V1_ReadChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "Write" method.
     ///
     /// > Source IDL Documentation:
@@ -4020,6 +4222,39 @@ extension Aether_V1_Files.ClientProtocol {
             metadata: metadata
         )
         return try await self.read(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReadMany" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams many files in one call: the regular files among `paths`, in the order given, all from
+    /// > one version of the session; paths that name nothing or no regular file are left out. Each
+    /// > file's first chunk (offset 0, possibly empty) carries its stat, whose path says which it is.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readMany<Result>(
+        _ message: Aether_V1_ReadManyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Aether_V1_ReadChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Aether_V1_ReadManyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.readMany(
             request: request,
             options: options,
             onResponse: handleResponse

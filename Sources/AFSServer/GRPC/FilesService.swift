@@ -25,6 +25,32 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
             throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "offset \(body.offset) is past the end of \(file.path) (\(file.size) bytes)")
         }
         let end = body.hasLength ? body.offset + min(body.length, file.size - body.offset) : file.size
+        server.count(caller.principal, "read", session: body.session)
+        return StreamingServerResponse { writer in
+            try await FilesService.stream(file, from: body.offset, to: end, into: writer, context: context)
+            return [:]
+        }
+    }
+
+    func readMany(request: ServerRequest<Aether_V1_ReadManyRequest>, context: ServerContext) async throws -> StreamingServerResponse<Aether_V1_ReadChunk> {
+        let caller = try await caller(request.metadata, .reader)
+        let body = request.message
+        let files = try await server.openFiles(body.session, paths: body.paths, principal: caller.principal)
+        server.count(caller.principal, "read", session: body.session)
+        return StreamingServerResponse { writer in
+            for file in files {
+                guard try await FilesService.stream(file, from: 0, to: file.size, into: writer, context: context) else { break }
+            }
+            return [:]
+        }
+    }
+
+    /// Streams [`start`, `end`) of `file` in windows, the first chunk (possibly empty, so it
+    /// always arrives) carrying the file's stat. Returns false when the call was cancelled.
+    @discardableResult
+    private static func stream(
+        _ file: FileSnapshot, from start: UInt64, to end: UInt64, into writer: RPCWriter<Aether_V1_ReadChunk>, context: ServerContext
+    ) async throws -> Bool {
         var stat = Aether_V1_FileStat()
         stat.path = file.path
         stat.kind = .file
@@ -32,27 +58,22 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
         stat.size = file.size
         stat.mtime = .init(nanosecondsSince1970: file.mtime)
         stat.contentID = file.contentID
-        let firstStat = stat
-        server.count(caller.principal, "read", session: body.session)
-        return StreamingServerResponse { writer in
-            var offset = body.offset
-            var first = true
-            // One (possibly empty) chunk even for an empty range, so the stat always arrives.
-            while first || offset < end {
-                if context.cancellation.isCancelled { break }
-                let n = min(FilesService.window, end - offset)
-                let at = offset
-                let bytes = n == 0 ? [] : try await Blocking.run { try file.read(offset: at, length: n) }
-                var chunk = Aether_V1_ReadChunk()
-                chunk.offset = at
-                chunk.data = Data(bytes)
-                if first { chunk.stat = firstStat }
-                try await writer.write(chunk)
-                offset += n
-                first = false
-            }
-            return [:]
+        var offset = start
+        var first = true
+        while first || offset < end {
+            if context.cancellation.isCancelled { return false }
+            let n = min(window, end - offset)
+            let at = offset
+            let bytes = n == 0 ? [] : try await Blocking.run { try file.read(offset: at, length: n) }
+            var chunk = Aether_V1_ReadChunk()
+            chunk.offset = at
+            chunk.data = Data(bytes)
+            if first { chunk.stat = stat }
+            try await writer.write(chunk)
+            offset += n
+            first = false
         }
+        return true
     }
 
     func write(request: StreamingServerRequest<Aether_V1_WriteRequest>, context: ServerContext) async throws -> ServerResponse<Aether_V1_FileStat> {

@@ -33,6 +33,7 @@ extension Aether_V1_GetReviewRequest: SessionScopedMessage { var relaySession: S
 extension Aether_V1_DecideRequest: SessionScopedMessage { var relaySession: String { session } }
 extension Aether_V1_UndoRequest: SessionScopedMessage { var relaySession: String { session } }
 extension Aether_V1_ReadRequest: SessionScopedMessage { var relaySession: String { session } }
+extension Aether_V1_ReadManyRequest: SessionScopedMessage { var relaySession: String { session } }
 extension Aether_V1_StatRequest: SessionScopedMessage { var relaySession: String { session } }
 extension Aether_V1_ListRequest: SessionScopedMessage { var relaySession: String { session } }
 extension Aether_V1_DeletePathRequest: SessionScopedMessage { var relaySession: String { session } }
