@@ -7,8 +7,9 @@ import Foundation
 /// before a build, or before going offline.
 ///
 /// The file list comes from one service call (the session's manifest: path, size and content
-/// identity of every file), so a large tree costs one request plus one download per content not
-/// yet cached; contents shared by several files are fetched once.
+/// identity of every file), and the contents not yet cached come in batched reads of up to
+/// ``batchFiles`` files, so a large tree costs a request per batch, not per file; contents
+/// shared by several files are fetched once.
 public struct CachePrefetcher: Sendable {
     public struct Progress: Sendable {
         public var files: Int
@@ -38,6 +39,10 @@ public struct CachePrefetcher: Sendable {
         }
     }
 
+    /// The most files, and about the most bytes, one batched read asks for.
+    static let batchFiles = 256
+    static let batchBytes: UInt64 = 64 << 20
+
     public let service: any AetherService & Sendable
     public let cache: ContentCache
 
@@ -65,10 +70,8 @@ public struct CachePrefetcher: Sendable {
         let unique = files.filter { seen.insert($0.contentID!).inserted }
         report.contents = unique.count
         let totalBytes = unique.reduce(UInt64(0)) { $0 + $1.size }
-        for (i, file) in unique.enumerated() {
-            let fetched = try cache.fill(file.contentID!, size: file.size) { (fd) throws(AFSError) in
-                try service.copyFile(session, path: file.path, to: fd)
-            }
+        var done = 0
+        func advance(_ file: ManifestEntry, fetched: Bool) {
             if fetched {
                 report.fetched += 1
                 report.fetchedBytes += file.size
@@ -76,7 +79,31 @@ public struct CachePrefetcher: Sendable {
                 report.alreadyCached += 1
             }
             report.bytes += file.size
-            progress?(Progress(files: i + 1, totalFiles: unique.count, bytes: report.bytes, totalBytes: totalBytes))
+            done += 1
+            progress?(Progress(files: done, totalFiles: unique.count, bytes: report.bytes, totalBytes: totalBytes))
+        }
+        var missing: [ManifestEntry] = []
+        for file in unique {
+            if cache.contains(file.contentID!) { advance(file, fetched: false) } else { missing.append(file) }
+        }
+        // Batched reads: one request for many files (a file removed meanwhile is left out of
+        // its batch and of the report).
+        var rest = missing[...]
+        while !rest.isEmpty {
+            var batch: [String: ManifestEntry] = [:]
+            var paths: [String] = []
+            var bytes: UInt64 = 0
+            while let file = rest.first, paths.count < Self.batchFiles, paths.isEmpty || bytes + file.size <= Self.batchBytes {
+                batch[file.path] = file
+                paths.append(file.path)
+                bytes += file.size
+                rest.removeFirst()
+            }
+            try service.readFiles(session, paths: paths) { (content) throws(AFSError) in
+                guard let file = batch[content.path] else { return }
+                let fetched = try cache.fill(file.contentID!, size: file.size) { (fd) throws(AFSError) in try content.copy(to: fd) }
+                advance(file, fetched: fetched)
+            }
         }
         let elapsed = ContinuousClock.now - start
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -6,9 +6,11 @@ import Foundation
 /// ``window`` starts it (`tar -c`, `cp -r`, `grep -r`, a compiler reading a source tree).
 ///
 /// Each cold open is a round trip to the service (a content fetch); a program reading a tree
-/// waits for them one after another. Fetching the rest of the directory on a few lanes at once
-/// overlaps those round trips, so the program's next opens find their content cached. One cold
-/// open per directory (`git status` reading each `.gitignore`) starts nothing.
+/// waits for them one after another. The readahead fetches the files it expects next in batches
+/// (one request for up to ``batchFiles`` files, their bytes streamed in the order asked) on a few
+/// lanes at once, so the program's next opens find their content cached and a remote mount pays
+/// one round trip per batch instead of one per file. One cold open per directory (`git status`
+/// reading each `.gitignore`) starts nothing.
 ///
 /// What it fetches comes from the directory's cached listing (names, sizes and content IDs), so
 /// it costs no extra metadata call; each content is fetched once however many files share it,
@@ -25,12 +27,17 @@ final class DirectoryReadahead: @unchecked Sendable {
 
     /// Background fetches at once.
     let lanes: Int
+    /// The most files one fetch asks for. Fewer when the queue is short, so every lane gets work.
+    let batchFiles: Int
     /// How close together two cold opens in a directory must be to start it.
     let window: Duration
     /// The most files and bytes one directory's readahead fetches.
     let maxFiles: Int
     let maxBytes: UInt64
-    private let fetch: @Sendable (Item) -> Void
+    private let cached: @Sendable (String) -> Bool
+    private let fetch: @Sendable ([Item], _ fetched: (Item) -> Void) -> Void
+    /// The most walks whose next steps are remembered (``plans``).
+    static let maxPlans = 16
 
     // Guarded by `condition`.
     private let condition = NSCondition()
@@ -38,15 +45,33 @@ final class DirectoryReadahead: @unchecked Sendable {
     private var started: [String: ContinuousClock.Instant] = [:]
     private var queue: [Item] = []
     private var fetching: Set<String> = []
+    /// The rest of a walk beyond what was queued, by the content whose open queues the next
+    /// step (the first file of the last step), with the next step's size (a multiple of
+    /// ``maxFiles`` and ``maxBytes``). As the kernel's page readahead does, each step starts when
+    /// the walk enters the one before and is twice its size, up to ``maxStepScale``: the fetches
+    /// stay ahead of a walk of any length, and a walk that stops has had at most twice what it
+    /// read (and a first step) fetched.
+    private var plans: [String: (rest: ArraySlice<Item>, scale: Int)] = [:]
+    /// The largest step, in multiples of the first.
+    static let maxStepScale = 8
     private var running = 0
     private var stopped = false
 
-    /// - Parameter fetch: fetches one item into the cache (errors are its own to log or drop).
-    init(lanes: Int = 4, window: Duration = .seconds(1), maxFiles: Int = 256, maxBytes: UInt64 = 32 << 20, fetch: @escaping @Sendable (Item) -> Void) {
+    /// - Parameter cached: whether a content is in the cache already (a later step of a walk
+    ///   skips what the walk's own opens fetched meanwhile).
+    /// - Parameter fetch: fetches a batch of items into the cache, calling `fetched` for each
+    ///   as soon as it is cached, so an open waiting for it goes on while the rest arrive
+    ///   (errors are its own to log or drop).
+    init(
+        lanes: Int = 4, batchFiles: Int = 32, window: Duration = .seconds(1), maxFiles: Int = 256, maxBytes: UInt64 = 32 << 20,
+        cached: @escaping @Sendable (String) -> Bool, fetch: @escaping @Sendable ([Item], _ fetched: (Item) -> Void) -> Void
+    ) {
         self.lanes = lanes
+        self.batchFiles = batchFiles
         self.window = window
         self.maxFiles = maxFiles
         self.maxBytes = maxBytes
+        self.cached = cached
         self.fetch = fetch
     }
 
@@ -69,21 +94,47 @@ final class DirectoryReadahead: @unchecked Sendable {
         return true
     }
 
-    /// Queues `items` (in the order a program walking the directory reads them), up to the
-    /// limits, skipping contents already queued or being fetched; starts lanes as needed.
+    /// Queues `items` (in the order a program walking the directory reads them), a step of at
+    /// most ``maxFiles`` files and ``maxBytes`` bytes, skipping contents already cached, queued
+    /// or being fetched; the rest waits for the walk to reach the step (``noteOpen(_:)``).
+    /// Starts lanes as needed.
     func enqueue(_ items: [Item]) {
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return }
-        var files = 0
+        queueStep(items[...], scale: 1)
+    }
+
+    /// Notes that an open is about to read the content `id`: when it is a walk's marker, the
+    /// walk's next step is queued.
+    func noteOpen(_ id: String) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopped, let plan = plans.removeValue(forKey: id) else { return }
+        queueStep(plan.rest, scale: plan.scale)
+    }
+
+    /// ``enqueue(_:)`` with the lock held.
+    private func queueStep(_ items: ArraySlice<Item>, scale: Int) {
+        var step: [String] = []
         var bytes: UInt64 = 0
         var queued = Set(queue.map(\.id))
-        for item in items where !fetching.contains(item.id) && !queued.contains(item.id) {
-            guard files < maxFiles, bytes + item.size <= maxBytes else { break }
+        var rest = items
+        while let item = rest.first {
+            if fetching.contains(item.id) || queued.contains(item.id) || cached(item.id) {
+                rest.removeFirst()
+                continue
+            }
+            guard step.count < maxFiles * scale, bytes + item.size <= maxBytes * UInt64(scale) else { break }
             queue.append(item)
             queued.insert(item.id)
-            files += 1
+            step.append(item.id)
             bytes += item.size
+            rest.removeFirst()
+        }
+        if !rest.isEmpty, !step.isEmpty {
+            if plans.count >= Self.maxPlans, let oldest = plans.keys.first { plans[oldest] = nil }
+            plans[step[0]] = (rest, min(scale * 2, Self.maxStepScale))
         }
         while running < lanes, running < queue.count {
             running += 1
@@ -109,6 +160,7 @@ final class DirectoryReadahead: @unchecked Sendable {
         condition.lock()
         stopped = true
         queue.removeAll()
+        plans.removeAll()
         condition.unlock()
     }
 
@@ -120,12 +172,21 @@ final class DirectoryReadahead: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            let item = queue.removeFirst()
-            fetching.insert(item.id)
+            // An equal share of the queue for each lane, up to a batch: the first files of the
+            // walk arrive from the first lane while the others fetch what comes after.
+            let count = min(batchFiles, max(1, (queue.count + lanes - 1) / lanes))
+            let batch = Array(queue.prefix(count))
+            queue.removeFirst(count)
+            for item in batch { fetching.insert(item.id) }
             condition.unlock()
-            fetch(item)
+            fetch(batch) { item in
+                condition.lock()
+                fetching.remove(item.id)
+                condition.broadcast()
+                condition.unlock()
+            }
             condition.lock()
-            fetching.remove(item.id)
+            for item in batch { fetching.remove(item.id) }
             condition.broadcast()
             condition.unlock()
         }

@@ -57,6 +57,7 @@ extension SessionFilesystem {
                 return OpenFile(path: path, mode: attributes.mode, remote: attributes, readDescriptor: -1, scratch: nil, dirty: false)
             }
             guard let id = attributes.contentID else { throw Errno.io }
+            readahead.noteOpen(id)
             if attributes.size >= SessionFilesystem.partialFetchThreshold, !cache.contains(id) {
                 let partial: PartialContent
                 do { partial = try partialContent(id, size: attributes.size) } catch { throw Errno(error) }
@@ -85,12 +86,16 @@ extension SessionFilesystem {
         }
     }
 
+    /// How many first readahead steps (``DirectoryReadahead/maxFiles``) one walk plans at most.
+    static let readaheadSteps = 32
+
     /// A file's content was not cached at its open: the second such open in a directory within
     /// a second hands the directory's other small uncached files to the readahead lanes, those
     /// after `path` in name order (the order programs walking a directory read it) first, then
     /// those of the directories below it, depth first, whose listings are cached (a walk goes
     /// there next: `tar -c`, `cp -r` and `grep -r` would otherwise miss twice in each directory
-    /// before its own readahead starts), up to the readahead's limits.
+    /// before its own readahead starts). The readahead queues a step of that walk at a time, the
+    /// next, twice as large, once the walk enters the last (``DirectoryReadahead/noteOpen(_:)``).
     func noteColdOpen(_ path: String) {
         let directory = MountPath.parent(of: path)
         guard readahead.noteMiss(in: directory), let listing = metadata.listing(directory) else { return }
@@ -105,7 +110,9 @@ extension SessionFilesystem {
             entries.filter { $0.attributes.kind == .directory }.map { MountPath.join(parent, $0.name) }.sorted(by: >)
         }
         var pending = subdirectories(directory, listing)
-        while ordered.count < readahead.maxFiles, let next = pending.popLast() {
+        // The whole walk as far as listings are cached, up to a bound: the readahead queues it a
+        // step at a time as the walk gets there.
+        while ordered.count < readahead.maxFiles * Self.readaheadSteps, let next = pending.popLast() {
             guard let entries = metadata.listing(next) else { continue }
             ordered += entries.filter(small).sorted { $0.name < $1.name }.map { (next, $0) }
             pending += subdirectories(next, entries)

@@ -90,11 +90,17 @@ public final class SessionFilesystem: Sendable {
         let metrics = MountMetrics(session: session)
         self.metrics = metrics
         self.cache = cache
-        readahead = DirectoryReadahead { [service, cache] item in
+        readahead = DirectoryReadahead(cached: { [cache] in cache.contains($0) }) { [service, cache] items, fetched in
             // A content that changed meanwhile fails its hash and is dropped; an unreachable
             // service leaves it to the open. Either way the open fetches it as usual.
-            let fetched = try? cache.fill(item.id, size: item.size) { (fd) throws(AFSError) in try service.copyFile(session, path: item.path, to: fd) }
-            if fetched == true { metrics.add(downloaded: item.size) }
+            var byPath: [String: DirectoryReadahead.Item] = [:]
+            for item in items { byPath[item.path] = item }
+            try? service.readFiles(session, paths: items.map(\.path)) { (file) throws(AFSError) in
+                guard let item = byPath[file.path] else { return }
+                let filled = try? cache.fill(item.id, size: item.size) { (fd) throws(AFSError) in try file.copy(to: fd) }
+                if filled == true { metrics.add(downloaded: item.size) }
+                fetched(item)
+            }
         }
         self.context = context
         self.log = log
