@@ -96,7 +96,10 @@ public protocol AetherService: AnyObject {
     /// Writes a file from everything `fd` yields (a pipe or a file), streamed: any size, flat memory.
     /// The file changes only once the whole content arrived. `mtime` (nanoseconds since 1970)
     /// records that modification time in the same durable write; nil records the time of the write.
-    func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError)
+    /// `ctime` is when the writer changed the file (a mount publishing a file after `stat` showed
+    /// it changed): recorded as the change time unless later than the write; nil records the
+    /// time of the write.
+    func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, ctime: Int64?, context: MutationContext) throws(AFSError)
     /// Creates a directory; with `parents`, missing parents too and an existing directory is fine. Without it, `.alreadyExists`
     /// if the path exists and `.notFound` if the parent is missing.
     func makeDirectory(_ session: String, path: String, parents: Bool, mode: UInt32, context: MutationContext) throws(AFSError)
@@ -223,6 +226,11 @@ extension AetherService {
 
     /// A streamed write stamped with the time it happens.
     public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, context: MutationContext) throws(AFSError) {
-        try writeFile(session, path: path, from: fd, mode: mode, mtime: nil, context: context)
+        try writeFile(session, path: path, from: fd, mode: mode, mtime: nil, ctime: nil, context: context)
+    }
+
+    /// A streamed write that records `mtime` and changes the file at the time of the write.
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
+        try writeFile(session, path: path, from: fd, mode: mode, mtime: mtime, ctime: nil, context: context)
     }
 }

@@ -50,8 +50,8 @@ extension AetherStore: AetherService {
 
     /// Streams `fd` into an upload of at most 1 MiB pieces; the file changes only when `finish`
     /// succeeds, and a failed read or write cancels the upload and rethrows.
-    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
-        let upload = try beginUpload(session, path: path, mode: mode, mtime: mtime)
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, ctime: Int64?, context: MutationContext) throws(AFSError) {
+        let upload = try beginUpload(session, path: path, mode: mode, mtime: mtime, ctime: ctime)
         // Pieces of at most 1 MiB, no larger than the file (plus one byte, so a file that does not
         // grow meanwhile ends in one read): small files are most files.
         var st = Glibc.stat()

@@ -148,10 +148,11 @@ extension RemoteStore {
     /// chunk: its chunk IDs first, then only the chunks the file's current version on the server
     /// lacks (an edit to a large file sends the edited chunks, not the file). When that would save
     /// nothing (a new file) or the file changed on the server in between, the bytes go whole.
-    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, context: MutationContext) throws(AFSError) {
+    public func writeFile(_ session: String, path: String, from fd: Int32, mode: UInt32?, mtime: Int64?, ctime: Int64?, context: MutationContext) throws(AFSError) {
         var headers: [(String, String)] = []
         if let mode { headers.append(("X-AFS-Mode", String(mode, radix: 8))) }
         if let mtime { headers.append(("X-AFS-Mtime", String(mtime))) }
+        if let ctime { headers.append(("X-AFS-Ctime", String(ctime))) }
         if try writeChunks(session, path: path, from: fd, headers: headers, context: context) { return }
         _ = try send(
             Call(.PUT, try RemoteStore.filePath(session, "files", path), headers: headers, context: context),

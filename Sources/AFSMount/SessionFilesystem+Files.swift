@@ -521,15 +521,17 @@ extension SessionFilesystem {
         let statted = fstat(source, &size) == 0
         let bytes = statted ? UInt64(size.st_size) : 0
         // The time `stat` showed while the bytes were here is the time they keep: a build that
-        // compared it with its sources' (make) sees no jump when the file is published.
-        let mtime = explicitMtime ?? (statted ? Int64(size.st_mtim.tv_sec) * 1_000_000_000 + Int64(size.st_mtim.tv_nsec) : nil)
+        // compared it with its sources' (make) sees no jump when the file is published. So is
+        // the change time it showed (``OpenFile/attributes()``), as a batched write keeps it.
+        let written = statted ? Int64(size.st_mtim.tv_sec) * 1_000_000_000 + Int64(size.st_mtim.tv_nsec) : nil
+        let mtime = explicitMtime ?? written
         // A chunked upload sends only the chunks the server lacks; count what travelled.
         let chunks = (service as? RemoteStore)?.chunkStatistics
         let reusedBefore = chunks?.bytesReused ?? 0
         if announced { follower.expect(path, .write) }
         do throws(Errno) {
             try call("write", path, wrongKind: .isDirectory) { () throws(AFSError) in
-                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, context: uploadContext)
+                try service.writeFile(session, path: path, from: source, mode: mode, mtime: mtime, ctime: written, context: uploadContext)
             }
         } catch {
             if announced { follower.unexpect(path, .write) }

@@ -78,7 +78,7 @@ extension AetherServer {
             return try HTTPHelpers.json(MissingChunksReply(missing: missing))
         }
 
-        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns.", role: .writer, catchAll: true,
+        api.add(.put, "/v1/sessions/{id}/files/{path}", "Write a whole file from a streamed body: its bytes, or (Content-Type application/vnd.aetherfs.chunks) chunk records that send only chunks the base (X-AFS-Base, default the file itself) lacks. If-Match, X-AFS-Lock-Token, X-AFS-Mode, X-AFS-Mtime in ns, X-AFS-Ctime in ns (when the writer changed the file; kept unless later than the write).", role: .writer, catchAll: true,
             body: .bytes(["application/octet-stream", "application/vnd.aetherfs.chunks"], "The file's bytes, or chunk records."), replies: [.created(FileStat.self)]) { request, context in
             let id = try context.parameters.require("id")
             let p = try context.require(.writer)
@@ -95,6 +95,11 @@ extension AetherServer {
                 guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Mtime must be nanoseconds since 1970, e.g. 1700000000000000000") }
                 mtime = v
             }
+            var ctime: Int64?
+            if let raw = request.headers[.fileCtime] {
+                guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Ctime must be nanoseconds since 1970, e.g. 1700000000000000000") }
+                ctime = v
+            }
             let store = self.store
             // Refuse early (before reading the body) what would be refused at the end.
             if let ifMatch = request.headers[.ifMatch] {
@@ -107,10 +112,10 @@ extension AetherServer {
             if let length = request.headers[.contentLength].flatMap({ UInt64($0) }), length > self.configuration.maxFileBytes {
                 throw APIError(.contentTooLarge, "too_large", "files are limited to \(self.configuration.maxFileBytes) bytes")
             }
-            let (fileMode, fileTime) = (mode, mtime)
+            let (fileMode, fileTime, changeTime) = (mode, mtime, ctime)
             let chunked = request.headers[.contentType]?.hasPrefix(ChunkedContent.mediaType) == true
             let bases = chunked ? [request.headers[.baseFile] ?? path] : []
-            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime, bases: bases) }
+            let upload = try await Blocking.run { try store.beginUpload(id, path: path, mode: fileMode, mtime: fileTime, ctime: changeTime, bases: bases) }
             var total: UInt64 = 0
             do {
                 let limit = self.configuration.maxFileBytes

@@ -12,6 +12,7 @@ extension HTTPField.Name {
     static let owner = HTTPField.Name("X-AFS-Owner")!
     static let fileMode = HTTPField.Name("X-AFS-Mode")!
     static let fileMtime = HTTPField.Name("X-AFS-Mtime")!
+    static let fileCtime = HTTPField.Name("X-AFS-Ctime")!
     static let baseFile = HTTPField.Name("X-AFS-Base")!
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }

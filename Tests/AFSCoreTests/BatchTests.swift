@@ -69,6 +69,35 @@ import Testing
         #expect(plain >= now, "no ctime: the time the write arrived")
     }
 
+    /// A whole-file upload keeps it too (a mount publishes a file that travels alone this way).
+    @Test func anUploadKeepsTheChangeTimeItsWriterShowed() throws {
+        let dir = TemporaryDirectory("upload-ctime")
+        let store = try AetherStore.open(at: dir.sub("store"))
+        defer { try? store.close() }
+        let session = try store.createSession(name: "u", from: .blank).id
+        try store.makeDirectory(session, path: "/d")
+        let made = try store.stat(session, path: "/d").mtime
+        let now = AetherStore.now()
+        let shown = now - 2_000_000_000
+        // Small enough to travel in the journal, and large enough for chunks.
+        for (path, size) in [("/d/small", 100), ("/d/large", 3 << 20)] {
+            let upload = try store.beginUpload(session, path: path, mtime: shown, ctime: shown)
+            try upload.append([UInt8](repeating: 7, count: size))
+            try upload.finish()
+            #expect(try store.stat(session, path: path).ctime == shown, "\(path)")
+        }
+        #expect(try store.stat(session, path: "/d").mtime == made, "a directory's times never move back")
+        let future = try store.beginUpload(session, path: "/d/future", ctime: now + 3_600_000_000_000)
+        try future.append([1])
+        try future.finish()
+        let later = try #require(try store.stat(session, path: "/d/future").ctime)
+        #expect(later >= now && later < now + 60_000_000_000, "a time in the future counts as now")
+        let plain = try store.beginUpload(session, path: "/plain")
+        try plain.append([2])
+        try plain.finish()
+        #expect(try #require(try store.stat(session, path: "/plain").ctime) >= now, "no ctime: the time of the write")
+    }
+
     @Test func oversizedBatchesAreRefusedWhole() throws {
         let dir = TemporaryDirectory("batch")
         let store = try AetherStore.open(at: dir.sub("store"))

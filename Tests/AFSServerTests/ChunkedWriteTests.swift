@@ -56,6 +56,29 @@ import Testing
         #expect(try remote.readFile(session, path: "/data/big.bin", offset: 0, length: nil) == bytes)
     }
 
+    /// A streamed write carries the change time its writer showed (`X-AFS-Ctime`), whole and
+    /// chunked; a malformed one is refused before anything is written.
+    @Test func streamedWritesKeepTheChangeTimeTheirWriterShowed() throws {
+        let server = try ServerHarness()
+        defer { server.cleanup() }
+        let remote = try RemoteStore(endpoint: server.base, token: server.adminToken)
+        let session = try remote.createSession(name: "ctime", from: .blank, context: .anonymous, progress: nil).id
+        let local = server.data + "-ctime.bin"
+        defer { unlink(local) }
+        let shown: Int64 = (Int64(Date().timeIntervalSince1970) - 5) * 1_000_000_000
+        for (path, size) in [("/small", 100), ("/large", Int(RemoteStore.chunkedThreshold) + 5000), ("/large", Int(RemoteStore.chunkedThreshold) + 9000)] {
+            Self.writeLocal((0..<size).map { UInt8(truncatingIfNeeded: $0 * 7) }, local)
+            let fd = open(local, O_RDONLY)
+            defer { close(fd) }
+            try remote.writeFile(session, path: path, from: fd, mode: nil, mtime: nil, ctime: shown, context: .anonymous)
+            #expect(try remote.stat(session, path: path).ctime == shown, "\(path), \(size) bytes")
+        }
+        #expect(remote.chunkStatistics.uploadCount == 1, "the rewrite of /large went chunk by chunk")
+        let bad = try server.request("PUT", "/v1/sessions/\(session)/files/small", body: Data("x".utf8), headers: ["X-AFS-Ctime": "yesterday"])
+        #expect(bad.status == 400 && bad.text.contains("X-AFS-Ctime"))
+        #expect(try remote.readFile(session, path: "/small", offset: 0, length: 1) == [0])
+    }
+
     /// `POST /v1/sessions/{id}/batch` through the client: one call, the outcomes in order, the
     /// bytes and metadata as sent; a malformed body is a 400 or 422 that changes nothing.
     @Test(arguments: ServerBackend.allCases) func batchesApplyManyChangesInOneCall(_ backend: ServerBackend) throws {

@@ -60,13 +60,14 @@ import Testing
     /// Streams `pieces` as one file through the client-streaming Write.
     @discardableResult
     static func write(
-        _ clients: Clients, _ metadata: Metadata, session: String, path: String, pieces: [Data], ifMatch: String? = nil
+        _ clients: Clients, _ metadata: Metadata, session: String, path: String, pieces: [Data], ifMatch: String? = nil, ctime: Int64? = nil
     ) async throws -> Aether_V1_FileStat {
         try await clients.files.write(metadata: metadata) { writer in
             var header = Aether_V1_WriteHeader()
             header.session = session
             header.path = path
             if let ifMatch { header.ifMatch = ifMatch }
+            if let ctime { header.ctime = ctime }
             var first = Aether_V1_WriteRequest()
             first.header = header
             try await writer.write(first)

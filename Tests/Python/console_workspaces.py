@@ -42,7 +42,11 @@ def kill_sandbox(workspace):
         except (OSError, StopIteration):
             continue
         if ppid in launchers:
-            os.kill(int(pid), signal.SIGKILL)
+            # A short-lived child may have exited since the listing: not one that was killed.
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                continue
             killed += 1
     return killed
 

@@ -19,6 +19,9 @@ public final class FileUpload: @unchecked Sendable {
     let mode: UInt32?
     /// The modification time to record (nanoseconds since 1970); nil: the time of `finish`.
     let mtime: Int64?
+    /// When the writer changed the file (nanoseconds since 1970), recorded as its change time if
+    /// not later than `finish`; nil: the time of `finish`.
+    let ctime: Int64?
 
     /// What the upload is made of: loose bytes (``append(_:)``) or whole chunks
     /// (``appendReference(_:length:)``, ``appendChunk(_:id:)``); never both.
@@ -32,12 +35,16 @@ public final class FileUpload: @unchecked Sendable {
     private var previousEndsAtCut: Bool? = true
     private var previousID: ChunkID?
 
-    init(store: AetherStore, session: String, path: String, mode: UInt32?, mtime: Int64?, referable: [ChunkID: (length: Int, endsAtCut: Bool?)] = [:]) {
+    init(
+        store: AetherStore, session: String, path: String, mode: UInt32?, mtime: Int64?, ctime: Int64? = nil,
+        referable: [ChunkID: (length: Int, endsAtCut: Bool?)] = [:]
+    ) {
         self.store = store
         self.session = session
         self.path = path
         self.mode = mode
         self.mtime = mtime
+        self.ctime = ctime
         self.referable = referable
         self.writer = ContentStore.StreamWriter(store: store.content)
     }
@@ -133,7 +140,7 @@ public final class FileUpload: @unchecked Sendable {
         }
         lock.unlock()
         defer { store.uploads.withLock { $0[ObjectIdentifier(self)] = nil } }
-        try store.commitUpload(session: session, path: path, content: content, size: size, mode: mode, mtime: mtime, context: context)
+        try store.commitUpload(session: session, path: path, content: content, size: size, mode: mode, mtime: mtime, ctime: ctime, context: context)
     }
 
     /// Abandons the upload: the session is unchanged, later calls throw `conflict`, and its chunks
@@ -169,33 +176,39 @@ public struct FileSnapshot: Sendable {
 extension AetherStore {
     /// Starts a streamed upload of a whole file (created or replaced at `finish`). `mtime` sets
     /// the file's modification time in the same durable write (a copy that keeps its source's
-    /// times: `cp -p`, `tar x` through a mount); nil records the time of `finish`.
+    /// times: `cp -p`, `tar x` through a mount); nil records the time of `finish`. `ctime` is
+    /// when the writer changed the file (a mount publishing a file some time after `stat` showed
+    /// it changed): the change time recorded, unless later than `finish`, and a new file's
+    /// directory is not moved back to it. nil records the time of `finish`.
     ///
     /// `bases` name files of the same session whose chunks the upload may reference instead of
     /// sending (``FileUpload/appendReference(_:length:)``); usually the file being replaced.
-    public func beginUpload(_ session: String, path: String, mode: UInt32? = nil, mtime: Int64? = nil, bases: [String] = []) throws(AFSError) -> FileUpload {
+    public func beginUpload(
+        _ session: String, path: String, mode: UInt32? = nil, mtime: Int64? = nil, ctime: Int64? = nil, bases: [String] = []
+    ) throws(AFSError) -> FileUpload {
         let p = try SessionPath(path)
         guard !p.isRoot else { throw AFSError(.wrongKind, "cannot write to the session root; name a file") }
         _ = try liveSession(session)
         let upload = FileUpload(
-            store: self, session: session, path: p.description, mode: mode, mtime: mtime, referable: try referableChunks(session, bases))
+            store: self, session: session, path: p.description, mode: mode, mtime: mtime, ctime: ctime, referable: try referableChunks(session, bases))
         uploads.withLock { $0[ObjectIdentifier(upload)] = WeakUpload(upload) }
         return upload
     }
 
     func commitUpload(
-        session: String, path: String, content c: TreeValue.Content, size: UInt64, mode: UInt32?, mtime: Int64?, context: MutationContext
+        session: String, path: String, content c: TreeValue.Content, size: UInt64, mode: UInt32?, mtime: Int64?, ctime: Int64?, context: MutationContext
     ) throws(AFSError) {
         let p = try SessionPath(path)
         // Chunks must be durable before the journal names them; bytes carried whole in the
         // journal record need nothing else.
         if case .inline = c {} else { try log.sync() }
         let (journal, ticket) = try mutate(session, context, [p]) { (s) throws(AFSError) in
-            let now = AetherStore.now()
+            // When the writer made the change, never later than now (as ``recordWrite``).
+            let now = min(ctime ?? .max, AetherStore.now())
             let (fileMode, attributes, isNew) = try prepareWrite(s, p, mode: mode, context: context, now: now)
             let data: OverlayItem.FileData
             if case .inline(let bytes) = c { data = .bytes(bytes) } else { data = .stored(c) }
-            if isNew { try touchParent(s, of: p, now: now) }
+            if isNew { try touchParent(s, of: p, now: now, notBack: ctime != nil) }
             let item = OverlayItem.file(mode: fileMode, mtime: mtime ?? now, size: size, data: data, attributes: attributes)
             return try journalAndRecord(s, p, item, event: .write, context)
         }
@@ -245,7 +258,7 @@ extension AetherStore {
         return file
     }
 
-    /// Opens each of `paths` as ``openFile(_:path:)`` does, all from one version of the session
+    /// Opens each of `paths` as ``openFile(_:path:)-(String,_)`` does, all from one version of the session
     /// (no write lands between two of them): nil where a path names nothing or no regular file.
     /// One malformed path (`.invalidPath`), or more than ``readFilesLimit`` of them, fails the
     /// whole call before anything is opened.

@@ -168,6 +168,18 @@ public nonisolated struct Aether_V1_WriteHeader: Sendable {
 
   public var bases: [String] = []
 
+  /// When the writer changed the file, nanoseconds since 1970: the change time recorded unless
+  /// later than the write (a mount publishing a file after `stat` showed it changed); a new
+  /// file's directory is not moved back to it. Default: the time of the write.
+  public var ctime: Int64 {
+    get {_ctime ?? 0}
+    set {_ctime = newValue}
+  }
+  /// Returns true if `ctime` has been explicitly set.
+  public var hasCtime: Bool {self._ctime != nil}
+  /// Clears the value of `ctime`. Subsequent reads from it will return its default value.
+  public mutating func clearCtime() {self._ctime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -176,6 +188,7 @@ public nonisolated struct Aether_V1_WriteHeader: Sendable {
   fileprivate var _ifMatch: String? = nil
   fileprivate var _lockToken: UInt64? = nil
   fileprivate var _mtime: Int64? = nil
+  fileprivate var _ctime: Int64? = nil
 }
 
 /// A chunk the server already holds (in a base file), by its SHA-256 ID.
@@ -1015,7 +1028,7 @@ nonisolated extension Aether_V1_ReadChunk: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Aether_V1_WriteHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}mode\0\u{3}if_match\0\u{3}lock_token\0\u{1}mtime\0\u{1}chunked\0\u{1}bases\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}session\0\u{1}path\0\u{1}mode\0\u{3}if_match\0\u{3}lock_token\0\u{1}mtime\0\u{1}chunked\0\u{1}bases\0\u{1}ctime\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1031,6 +1044,7 @@ nonisolated extension Aether_V1_WriteHeader: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularInt64Field(value: &self._mtime) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.chunked) }()
       case 8: try { try decoder.decodeRepeatedStringField(value: &self.bases) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self._ctime) }()
       default: break
       }
     }
@@ -1065,6 +1079,9 @@ nonisolated extension Aether_V1_WriteHeader: SwiftProtobuf.Message, SwiftProtobu
     if !self.bases.isEmpty {
       try visitor.visitRepeatedStringField(value: self.bases, fieldNumber: 8)
     }
+    try { if let v = self._ctime {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1077,6 +1094,7 @@ nonisolated extension Aether_V1_WriteHeader: SwiftProtobuf.Message, SwiftProtobu
     if lhs._mtime != rhs._mtime {return false}
     if lhs.chunked != rhs.chunked {return false}
     if lhs.bases != rhs.bases {return false}
+    if lhs._ctime != rhs._ctime {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -101,9 +101,10 @@ struct FilesService: Aether_V1_Files.ServiceProtocol {
         }
         let fileMode = mode
         let mtime = header.hasMtime ? header.mtime : nil
+        let ctime = header.hasCtime ? header.ctime : nil
         // A chunked write references chunks of its base files (default: the file itself).
         let bases = header.chunked ? (header.bases.isEmpty ? [header.path] : header.bases) : []
-        let upload = try await Blocking.run { try store.beginUpload(header.session, path: header.path, mode: fileMode, mtime: mtime, bases: bases) }
+        let upload = try await Blocking.run { try store.beginUpload(header.session, path: header.path, mode: fileMode, mtime: mtime, ctime: ctime, bases: bases) }
         let limit = server.configuration.maxFileBytes
         var total: UInt64 = 0
         do {
