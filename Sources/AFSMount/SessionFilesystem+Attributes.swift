@@ -122,7 +122,7 @@ extension SessionFilesystem {
     @discardableResult
     func warmTree(_ directory: String) -> Bool {
         guard followsChanges else { return false }
-        warmer.warm(directory, epoch: metadata.epoch) { directory in
+        warmer.warm(directory, epoch: metadata.epoch) { [self] directory in
             let generation = metadata.generation
             let entries: [TreeEntry]
             let start = ContinuousClock.now
@@ -132,9 +132,16 @@ extension SessionFilesystem {
                 metrics.record("service-tree", duration: .now - start, failed: false)
             } catch {
                 metrics.record("service-tree", duration: .now - start, failed: true)
-                // Too large (or unreadable): its directories are listed one at a time.
-                if error.code != .notFound { note("tree \(directory): \(error.message); listing its directories one at a time") }
-                return false
+                guard error.code == .invalidArgument else {
+                    // Unreadable: its directories are listed one at a time.
+                    if error.code != .notFound { note("tree \(directory): \(error.message); listing its directories one at a time") }
+                    return .failed
+                }
+                // Too large: the directory alone, and its subtrees by the warmer's lanes.
+                let listed: [DirectoryEntry]
+                do throws(AFSError) { listed = try service.list(session, path: directory) } catch { return .failed }
+                metadata.store(listing: listed.map { ($0.name, FileAttributes($0)) }, of: directory, asOf: generation)
+                return .split(listed.filter { $0.kind == .directory }.map { MountPath.join(directory, $0.name) })
             }
             var listings: [String: [String: FileAttributes]] = [directory: [:]]
             for e in entries {
@@ -143,7 +150,7 @@ extension SessionFilesystem {
                 if e.entry.kind == .directory, listings[e.path] == nil { listings[e.path] = [:] }
             }
             metadata.store(listings: listings, asOf: generation)
-            return true
+            return .read
         }
         return true
     }

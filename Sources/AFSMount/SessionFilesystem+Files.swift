@@ -600,6 +600,7 @@ extension SessionFilesystem {
     /// write-back workers: the mount's last act before it goes away.
     public func flushAll() {
         readahead.stop()
+        warmer.stop()
         idleHandles.stop()
         for (path, error) in publishAll() {
             log("unmount could not upload \(path): \(error)")

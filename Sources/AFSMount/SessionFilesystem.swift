@@ -56,9 +56,11 @@ public final class SessionFilesystem: Sendable {
     let readahead: DirectoryReadahead
     /// Large files being fetched block by block as they are read, by content ID.
     let partials = Locked([String: PartialContent]())
-    /// The most entries one recursive listing may bring into the metadata cache (``TreeWarmer``):
-    /// a 50,000-entry subtree is about 10 MB of JSON and 8 MB of cache.
-    public static let treeListingLimit = 50_000
+    /// The most entries one recursive listing brings into the metadata cache (``TreeWarmer``); a
+    /// larger subtree is split, its directory listed alone and its subdirectories' subtrees read
+    /// in the background, so a lookup waits for the part that holds it (a 4,096-entry listing is
+    /// about 1 MB of JSON, some 20–40 ms to a remote mount).
+    public static let treeListingLimit = 4096
     /// Files at least this large are fetched as they are read (``PartialContent``); smaller ones
     /// whole at their first open, in one service call.
     static let partialFetchThreshold: UInt64 = 2 << 20
