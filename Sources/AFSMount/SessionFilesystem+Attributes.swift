@@ -144,12 +144,20 @@ extension SessionFilesystem {
                 return .split(listed.filter { $0.kind == .directory }.map { MountPath.join(directory, $0.name) })
             }
             var listings: [String: [String: FileAttributes]] = [directory: [:]]
+            var ignoreFiles: [DirectoryReadahead.Item] = []
             for e in entries {
                 let attributes = FileAttributes(e.entry)
                 listings[MountPath.parent(of: e.path), default: [:]][e.entry.name] = attributes
                 if e.entry.kind == .directory, listings[e.path] == nil { listings[e.path] = [:] }
+                if e.entry.name == ".gitignore", e.entry.kind == .file, e.entry.size < Self.partialFetchThreshold, let id = e.entry.contentID {
+                    ignoreFiles.append(DirectoryReadahead.Item(path: e.path, id: id, size: e.entry.size))
+                }
             }
             metadata.store(listings: listings, asOf: generation)
+            // `git status` reads the `.gitignore` of every directory it scans, one cold open
+            // each (one per directory starts no readahead): fetched now, in batches, they are
+            // local by the time it gets there.
+            if !ignoreFiles.isEmpty { readahead.enqueue(ignoreFiles) }
             return .read
         }
         return true

@@ -351,6 +351,26 @@ import Testing
         #expect(f.fs.cache.lookups.misses == misses, "every read came from the cache")
     }
 
+    /// `git status` reads every scanned directory's `.gitignore`: a warmed subtree's are fetched
+    /// ahead, in batches, before any open asks for them.
+    @Test func ignoreFilesOfAWarmedTreeAreFetchedAhead() throws {
+        let f = try Fixture(ttl: .seconds(600))
+        for i in 0..<6 { try f.store.writeFile(f.session, path: "/repo/p\(i)/.gitignore", data: Array("build-\(i)/\n".utf8)) }
+        try f.store.writeFile(f.session, path: "/repo/p0/main.c", data: Array("int main;".utf8))
+        try f.fs.startFollowingChanges()
+        defer { f.fs.stopFollowingChanges() }
+        func cached(_ path: String) throws -> Bool { try f.fs.attributes(path: path).contentID.map(f.fs.cache.contains) ?? false }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, try !(0..<6).allSatisfy({ try cached("/repo/p\($0)/.gitignore") }) { usleep(20_000) }
+        for i in 0..<6 { #expect(try cached("/repo/p\(i)/.gitignore"), "p\(i)/.gitignore") }
+        #expect(try !cached("/repo/p0/main.c"), "only the ignore files")
+        let misses = f.fs.cache.lookups.misses
+        let h = try f.fs.open("/repo/p3/.gitignore", flags: O_RDONLY)
+        defer { try? f.fs.release(h) }
+        #expect(try f.fs.read(h, offset: 0, count: 100) == Array("build-3/\n".utf8))
+        #expect(f.fs.cache.lookups.misses == misses, "read from the cache")
+    }
+
     @Test func apiWritesReachTheMountThroughTheChangefeed() throws {
         // A TTL far longer than the test: only the changefeed can make the new size visible.
         let f = try Fixture(ttl: .seconds(600))
