@@ -31,7 +31,7 @@ final class DirectoryReadahead: @unchecked Sendable {
     let batchFiles: Int
     /// How close together two cold opens in a directory must be to start it.
     let window: Duration
-    /// The most files and bytes one directory's readahead fetches.
+    /// The most files and bytes of a walk's first step; later steps are larger (``plans``).
     let maxFiles: Int
     let maxBytes: UInt64
     private let cached: @Sendable (String) -> Bool
