@@ -90,16 +90,8 @@ extension AetherServer {
                 guard let v = UInt32(raw, radix: 8), v <= 0o7777 else { throw APIError.badRequest("X-AFS-Mode must be octal, e.g. 644") }
                 mode = v
             }
-            var mtime: Int64?
-            if let raw = request.headers[.fileMtime] {
-                guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Mtime must be nanoseconds since 1970, e.g. 1700000000000000000") }
-                mtime = v
-            }
-            var ctime: Int64?
-            if let raw = request.headers[.fileCtime] {
-                guard let v = Int64(raw) else { throw APIError.badRequest("X-AFS-Ctime must be nanoseconds since 1970, e.g. 1700000000000000000") }
-                ctime = v
-            }
+            let mtime = try HTTPHelpers.nanoseconds(request, .fileMtime)
+            let ctime = try HTTPHelpers.nanoseconds(request, .fileCtime)
             let store = self.store
             // Refuse early (before reading the body) what would be refused at the end.
             if let ifMatch = request.headers[.ifMatch] {

@@ -68,6 +68,14 @@ enum HTTPHelpers {
         return context
     }
 
+    /// A time header in nanoseconds since 1970 (`X-AFS-Mtime`, `X-AFS-Ctime`); nil when absent,
+    /// 400 when it is not a number.
+    static func nanoseconds(_ request: Request, _ name: HTTPField.Name) throws(APIError) -> Int64? {
+        guard let raw = request.headers[name] else { return nil }
+        guard let value = Int64(raw) else { throw APIError.badRequest("\(name) must be nanoseconds since 1970, e.g. 1700000000000000000") }
+        return value
+    }
+
     static func query(_ request: Request, _ name: String) -> String? {
         request.uri.queryParameters[Substring(name)].map(String.init)
     }
