@@ -88,6 +88,9 @@ final class WriteBack: @unchecked Sendable {
         /// Not sent before this, unless someone waits for it (``WriteBack/submit(_:operation:pending:linger:batchable:_:)``).
         let notBefore: ContinuousClock.Instant?
         var started = false
+        /// Its paths as ``PathConflictSet`` keys, made when first needed (a change that is sent
+        /// at once never needs them).
+        lazy var conflictKeys: [PathConflictSet.Key] = paths.map(PathConflictSet.Key.init)
         /// It showed its path as a directory not yet at the service (``Pending/directory(_:)``).
         var showsCreation = false
 
@@ -349,37 +352,45 @@ final class WriteBack: @unchecked Sendable {
         return long[long.index(long.startIndex, offsetBy: short.count)] == UInt8(ascii: "/")
     }
 
-    /// Whether `item` may start: no earlier unfinished change conflicts with it, except those in
-    /// `batch` (sent before it, in order, in the same call). Caller holds the lock.
-    private func mayStart(_ item: Item, after batch: Set<ObjectIdentifier> = []) -> Bool {
+    /// Whether `item` may start: no earlier unfinished change conflicts with it. Caller holds
+    /// the lock.
+    private func mayStart(_ item: Item) -> Bool {
         let paths = item.paths
         for other in items {
             if other === item { return true }
-            if batch.contains(ObjectIdentifier(other)) { continue }
             for p in other.paths where paths.contains(where: { WriteBack.conflict($0, p) }) { return false }
         }
         return true
     }
 
     private func finish(_ item: Item, failure: Failure? = nil) {
+        finish([(item, failure)])
+    }
+
+    /// Ends changes that finished together (a batch's, in queue order): one wake-up of the
+    /// waiters and of a worker for all of them. Finishing a batch of 128 one by one woke a worker
+    /// to look for work 128 times, while nothing could start before the last.
+    private func finish(_ done: [(item: Item, failure: Failure?)]) {
         condition.lock()
-        if let i = items.firstIndex(where: { $0 === item }) { items.remove(at: i) }
-        if overlay[item.path]?.id == item.id {
-            overlay[item.path] = nil
-        } else if failure == nil, item.showsCreation, let later = overlay[item.path], case .directory(let attributes) = later.pending {
-            // The directory is at the service now (changes of one path land in order, so the
-            // mkdir has): a change queued after it (cp -a and tar -x set a directory's times once
-            // its entries are in) must no longer show it as absent there, else its entries that
-            // landed meanwhile, no longer open or queued, vanish from listings and lookups.
-            overlay[item.path] = (later.id, .changed(attributes))
-        }
-        if item.body != nil { sent += 1 }
-        if let failure {
-            failureCount += 1
-            if failures.count < failureLimit { failures.append(failure) }
+        for (item, failure) in done {
+            if let i = items.firstIndex(where: { $0 === item }) { items.remove(at: i) }
+            if overlay[item.path]?.id == item.id {
+                overlay[item.path] = nil
+            } else if failure == nil, item.showsCreation, let later = overlay[item.path], case .directory(let attributes) = later.pending {
+                // The directory is at the service now (changes of one path land in order, so the
+                // mkdir has): a change queued after it (cp -a and tar -x set a directory's times once
+                // its entries are in) must no longer show it as absent there, else its entries that
+                // landed meanwhile, no longer open or queued, vanish from listings and lookups.
+                overlay[item.path] = (later.id, .changed(attributes))
+            }
+            if item.body != nil { sent += 1 }
+            if let failure {
+                failureCount += 1
+                if failures.count < failureLimit { failures.append(failure) }
+            }
         }
         condition.broadcast(WriteBack.progress)
-        // A change that waited for this one may start now.
+        // A change that waited for these may start now.
         if hasStartable() { wakeWorker() }
         condition.unlock()
     }
@@ -424,27 +435,35 @@ final class WriteBack: @unchecked Sendable {
 
     /// The next change a worker may start and, when it can travel in a batch, the queued changes
     /// that may go with it: each waits for nothing but changes before it in the same batch.
-    /// Caller holds the lock.
+    /// One pass over the window: the paths of every earlier change not in the batch (started,
+    /// waiting, or a synchronous ``perform(_:_:)``) are what a later one must not conflict with;
+    /// they enter the set only once a later change asks (a window of changes in flight or
+    /// lingering asks nothing). Caller holds the lock.
     private func pick() -> [Item] {
-        let candidates = items.prefix(window)
         let batching = batchesSending < WriteBack.batchesInFlight
         let now = ContinuousClock.now
-        guard
-            let first = candidates.firstIndex(where: {
-                !$0.started && $0.body != nil && (batching || $0.batchable == nil) && isDue($0, now) && mayStart($0)
-            })
-        else {
-            return []
+        var earlier = PathConflictSet()
+        var notYetInSet: [Item] = []
+        func free(_ item: Item) -> Bool {
+            for other in notYetInSet { for key in other.conflictKeys { earlier.insert(key) } }
+            notYetInSet.removeAll(keepingCapacity: true)
+            return !item.conflictKeys.contains { earlier.conflicts(with: $0) }
         }
-        let head = candidates[first]
-        guard head.batchable != nil else { return [head] }
-        batchesSending += 1
-        var batch = [head]
-        var members: Set<ObjectIdentifier> = [ObjectIdentifier(head)]
-        for later in candidates[(first + 1)...] where batch.count < WriteBack.batchChanges {
-            guard !later.started, later.batchable != nil, isDue(later, now), mayStart(later, after: members) else { continue }
-            batch.append(later)
-            members.insert(ObjectIdentifier(later))
+        var batch: [Item] = []
+        for item in items.prefix(window) {
+            if batch.isEmpty {
+                if !item.started, item.body != nil, batching || item.batchable == nil, isDue(item, now), free(item) {
+                    guard item.batchable != nil else { return [item] }
+                    batchesSending += 1
+                    batch.append(item)
+                    continue
+                }
+            } else if !item.started, item.batchable != nil, isDue(item, now), free(item) {
+                batch.append(item)
+                if batch.count == WriteBack.batchChanges { break }
+                continue
+            }
+            notYetInSet.append(item)
         }
         return batch
     }
@@ -467,6 +486,8 @@ final class WriteBack: @unchecked Sendable {
             bytes = 0
             let result = sendWithRetries(sent.map(\.1))
             landed?(self, sent.flatMap(\.0.paths))
+            var done: [(item: Item, failure: Failure?)] = []
+            done.reserveCapacity(sent.count)
             for (i, (item, _)) in sent.enumerated() {
                 let outcome: Result<BatchOutcome, Errno>
                 switch result {
@@ -477,8 +498,9 @@ final class WriteBack: @unchecked Sendable {
                 if let refusal {
                     log("write-back: \(item.operation) \(item.path) failed: \(refusal); the change is lost (run `aether sync` to see refused changes)")
                 }
-                finish(item, failure: refusal.map { Failure(path: item.path, operation: item.operation, error: $0) })
+                done.append((item, refusal.map { Failure(path: item.path, operation: item.operation, error: $0) }))
             }
+            finish(done)
         }
         for item in picked {
             guard let batchable = item.batchable else {

@@ -20,6 +20,35 @@ import Testing
         #expect(!WriteBack.conflict("/é", "/e\u{301}"), "paths compare as bytes, not as Unicode text")
     }
 
+    /// The set answers what asking ``WriteBack/conflict(_:_:)`` of each member would: checked on
+    /// random trees of short names, where equal, nested and sibling paths are common.
+    @Test func aPathConflictSetAgreesWithPairwiseConflicts() {
+        var rng = SystemRandomNumberGenerator()
+        let names = ["a", "b", "ab", "é", "e\u{301}", "a.b"]
+        func randomPath() -> String {
+            let depth = Int.random(in: 0...3, using: &rng)
+            return "/" + (0..<depth).map { _ in names.randomElement(using: &rng)! }.joined(separator: "/")
+        }
+        for _ in 0..<300 {
+            var set = PathConflictSet()
+            var members: [String] = []
+            for _ in 0..<Int.random(in: 0...6, using: &rng) {
+                let p = randomPath()
+                set.insert(p)
+                members.append(p)
+            }
+            for _ in 0..<20 {
+                let q = randomPath()
+                #expect(set.conflicts(with: q) == members.contains { WriteBack.conflict($0, q) }, "\(q) against \(members)")
+            }
+        }
+        var set = PathConflictSet()
+        #expect(!set.conflicts(with: "/"), "an empty set holds nothing")
+        set.insert("/a/b")
+        #expect(set.conflicts(with: "/") && set.conflicts(with: "/a") && set.conflicts(with: "/a/b/c"))
+        #expect(!set.conflicts(with: "/a/bc") && !set.conflicts(with: "/a/c"))
+    }
+
     /// A lingering change is not sent before its time, then goes on its own; a drain or a
     /// synchronous change of its path sends it at once.
     @Test func aLingeringChangeWaitsItsTimeUnlessSomethingWaitsForIt() throws {
