@@ -134,6 +134,18 @@ enum FUSEBridge {
         ops.mknod = { req, parent, name, mode, rdev in
             FUSEBridge.serve(req, "mknod") { fs throws(Errno) in
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
+                if fs.opensByKernel, EntryKind(typeBits: UInt32(mode)) == .file {
+                    // How the kernel creates files once `create` answered ENOSYS (below): a new
+                    // file made here, local until published, as `create` made it. The kernel
+                    // looked the name up first and found nothing; a file open here under it
+                    // is there all the same.
+                    if fs.openFile(at: path) != nil { throw Errno.exists }
+                    let handle = try fs.create(path, mode: UInt32(mode), flags: O_WRONLY, caller: FUSEBridge.caller(req))
+                    let (id, attributes) = try FUSEBridge.adoptNewFile(fs, handle, name: name, parent: parent, path: path)
+                    var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
+                    if fuse_reply_entry(req, &entry) != 0 { FUSEBridge.dropNewFile(fs, handle, id) }
+                    return
+                }
                 try fs.makeNode(path, mode: UInt32(mode), rdev: UInt64(rdev), caller: FUSEBridge.caller(req))
                 FUSEBridge.replyEntry(req, fs, name: name, parent: parent, path: path, try fs.attributes(path: path))
             }
@@ -222,6 +234,12 @@ enum FUSEBridge {
         ops.create = { req, parent, name, mode, fi in
             FUSEBridge.serve(req, "create") { fs throws(Errno) in
                 guard let fi else { throw Errno.invalid }
+                if fs.opensByKernel {
+                    // The kernel then creates files with `mknod` and opens them itself: no handle
+                    // to give back, and no `release` for each new file (`tar -x`: one request
+                    // fewer per file; Docs/perf/profiles.md §10).
+                    throw Errno(ENOSYS)
+                }
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
                 let handle = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller(req))
                 fi.pointee.fh = handle
@@ -233,26 +251,11 @@ enum FUSEBridge {
                     throw error
                 }
                 let id = fs.nodes.remember(name, in: parent)
-                if fs.opensByKernel {
-                    // The kernel sends no release once it opens files itself: the new file's
-                    // handle is its node's implicit one, dropped at the close (`flush`).
-                    fi.pointee.fh = 0
-                    if let kept = fs.adoptImplicit(handle, for: id) {
-                        fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false, writes: true))
-                    } else {
-                        fs.release(handle, "a new file's handle")
-                    }
-                } else {
-                    fs.nodes.addHandle(handle, to: id)
-                }
+                fs.nodes.addHandle(handle, to: id)
                 var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
                 if fuse_reply_create(req, &entry, fi) != 0 {
-                    if fs.opensByKernel {
-                        if fs.nodes.dropImplicitHandle(handle, of: id) { try? fs.release(handle) }
-                    } else {
-                        fs.nodes.removeHandle(handle, from: id)
-                        try? fs.release(handle)
-                    }
+                    fs.nodes.removeHandle(handle, from: id)
+                    try? fs.release(handle)
                     fs.nodes.forget(id, count: 1)
                 }
             }
@@ -404,6 +407,35 @@ enum FUSEBridge {
         guard string.utf8.count <= SessionPath.maxNameBytes else { throw Errno.nameTooLong }
         guard let path = fs.nodes.path(of: string, in: parent) else { throw Errno.notFound }
         return (string, path)
+    }
+
+    /// Makes `handle` of a file just created at `path` the implicit handle of its new node (the
+    /// kernel opens files itself: ``SessionFilesystem/opensByKernel``), dropped by the close that
+    /// ends it; the node and the file's attributes for the reply.
+    static func adoptNewFile(
+        _ fs: SessionFilesystem, _ handle: UInt64, name: String, parent: fuse_ino_t, path: String
+    ) throws(Errno) -> (UInt64, FileAttributes) {
+        let attributes: FileAttributes
+        do throws(Errno) {
+            attributes = try fs.attributes(path: path, handle: handle)
+        } catch {
+            try? fs.release(handle)
+            throw error
+        }
+        let id = fs.nodes.remember(name, in: parent)
+        if let kept = fs.adoptImplicit(handle, for: id) {
+            fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false, writes: true))
+        } else {
+            fs.release(handle, "a new file's handle")
+        }
+        return (id, attributes)
+    }
+
+    /// Undoes ``adoptNewFile(_:_:name:parent:path:)`` when its reply could not be sent (the
+    /// request was interrupted: the kernel holds no node).
+    static func dropNewFile(_ fs: SessionFilesystem, _ handle: UInt64, _ id: UInt64) {
+        if fs.nodes.dropImplicitHandle(handle, of: id) { try? fs.release(handle) }
+        fs.nodes.forget(id, count: 1)
     }
 
     /// Runs `body` with the request's handle, or, for a file the kernel opened (handle 0), with
