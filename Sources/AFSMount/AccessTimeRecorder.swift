@@ -16,10 +16,21 @@ final class AccessTimeRecorder: Sendable {
     /// How long access times gather before they are sent.
     let interval: Duration
     private let log: @Sendable (String) -> Void
-    private let pending = Locked<[String: Int64]>([:])
-    /// Times sent lately, still answered for a while: a metadata fetch that raced the send may
-    /// have cached the service's older time, and the display must not go back to it.
-    private let sent = Locked<[String: (time: Int64, until: ContinuousClock.Instant)]>([:])
+    /// The times not sent yet, and those sent lately, still answered for a while: a metadata
+    /// fetch that raced the send may have cached the service's older time, and the display must
+    /// not go back to it. One lock for both, a glibc mutex (``UnfairLocked``): ``pending(_:)``
+    /// is asked at every lookup, by every FUSE worker at once.
+    private struct State {
+        var unsent: [String: Int64] = [:]
+        var sent: [String: (time: Int64, until: ContinuousClock.Instant)] = [:]
+    }
+    private let state = UnfairLocked(State())
+    /// Whether any path may have a time to answer. ``pending(_:)`` runs in every `lookup` and
+    /// `getattr`, on every FUSE worker at once; taking a lock there for a map that is nearly
+    /// always empty was a third of the mount's CPU in a first `git status` of 20,000 files (the
+    /// lock's slow path, Docs/perf/profiles.md §10). Set under the lock by whatever adds a time;
+    /// cleared under it by the flush that leaves nothing to answer for.
+    private let answering = Atomic<Bool>(false)
     /// How long a sent time keeps answering (longer than any metadata cache entry lives).
     static let sentGrace: Duration = .seconds(10)
     /// Serialises sends, so an unmount's final flush finds the timer's send finished.
@@ -35,12 +46,19 @@ final class AccessTimeRecorder: Sendable {
     }
 
     func record(_ path: String, at time: Int64) {
-        pending.withLock { $0[path] = max($0[path] ?? 0, time) }
+        state.withLock { s in
+            s.unsent[path] = max(s.unsent[path] ?? 0, time)
+            answering.store(true, ordering: .releasing)
+        }
         // One timer at a time: the first record after a send arms it.
+        armTimer(after: interval)
+    }
+
+    /// Flushes after `delay` on a thread of its own, unless a timer is armed already.
+    private func armTimer(after delay: Duration) {
         guard !timerArmed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let delay = interval.inSeconds
         let thread = Thread { [self] in
-            Thread.sleep(forTimeInterval: delay)
+            Thread.sleep(forTimeInterval: delay.inSeconds)
             // Disarmed first: a read recorded during the send arms the next timer.
             timerArmed.store(false, ordering: .releasing)
             flush()
@@ -52,26 +70,22 @@ final class AccessTimeRecorder: Sendable {
     /// The access time recorded for `path` and not yet sent (the service still has an older one),
     /// or sent lately (a cached copy of the service's attributes may be older).
     func pending(_ path: String) -> Int64? {
-        let unsent = pending.withLock { $0[path] }
-        let recent = sent.withLock { s -> Int64? in
-            guard let entry = s[path], entry.until > .now else { return nil }
-            return entry.time
-        }
-        switch (unsent, recent) {
-        case let (a?, b?): return max(a, b)
-        case let (a, b): return a ?? b
+        guard answering.load(ordering: .acquiring) else { return nil }
+        return state.withLock { s -> Int64? in
+            let unsent = s.unsent[path]
+            let recent = s.sent[path].flatMap { $0.until > .now ? $0.time : nil }
+            switch (unsent, recent) {
+            case let (a?, b?): return max(a, b)
+            case let (a, b): return a ?? b
+            }
         }
     }
 
     /// A path renamed or removed through the mount: its pending time follows it, or goes.
     func moved(_ from: String, to: String?) {
-        pending.withLock { p in
-            guard let time = p.removeValue(forKey: from) else { return }
-            if let to { p[to] = time }
-        }
-        sent.withLock { s in
-            guard let entry = s.removeValue(forKey: from) else { return }
-            if let to { s[to] = entry }
+        state.withLock { s in
+            if let time = s.unsent.removeValue(forKey: from), let to { s.unsent[to] = time }
+            if let entry = s.sent.removeValue(forKey: from), let to { s.sent[to] = entry }
         }
     }
 
@@ -79,32 +93,44 @@ final class AccessTimeRecorder: Sendable {
     /// pending time is dropped, after any send in flight has landed.
     func cancel(_ path: String) {
         sending.withLock { _ in
-            pending.withLock { _ = $0.removeValue(forKey: path) }
-            sent.withLock { _ = $0.removeValue(forKey: path) }
+            state.withLock { s in
+                s.unsent[path] = nil
+                s.sent[path] = nil
+            }
         }
     }
 
-    /// Sends everything recorded so far.
+    /// Sends everything recorded so far; once nothing is left to answer for, ``pending(_:)``
+    /// skips the locks again.
     func flush() {
         sending.withLock { _ in
-            let batch = pending.withLock { $0 }
-            guard !batch.isEmpty else { return }
-            do throws(AFSError) {
-                try service.recordAccessTimes(session, batch)
-                let now = ContinuousClock.now
-                sent.withLock { s in
-                    s = s.filter { $0.value.until > now }
-                    for (path, time) in batch { s[path] = (time, now + AccessTimeRecorder.sentGrace) }
+            let batch = state.withLock { $0.unsent }
+            var delivered = false
+            if !batch.isEmpty {
+                do throws(AFSError) {
+                    try service.recordAccessTimes(session, batch)
+                    delivered = true
+                } catch {
+                    // Access times are advisory: a failed batch is logged, not retried forever.
+                    log("recording \(batch.count) access times failed: \(error.message)")
                 }
-            } catch {
-                // Access times are advisory: a failed batch is logged, not retried forever.
-                log("recording \(batch.count) access times failed: \(error.message)")
             }
             // Sent: forget what was sent (a later read of the same path stays pending). Until
             // now the pending times answered for the service, which had older ones.
-            pending.withLock { p in
-                for (path, time) in batch where p[path] == time { p[path] = nil }
+            let answers = state.withLock { s -> Bool in
+                let now = ContinuousClock.now
+                let until = now + AccessTimeRecorder.sentGrace
+                s.sent = s.sent.filter { $0.value.until > now }
+                for (path, time) in batch where s.unsent[path] == time {
+                    s.unsent[path] = nil
+                    if delivered { s.sent[path] = (time, until) }
+                }
+                let answers = !s.unsent.isEmpty || !s.sent.isEmpty
+                if !answers { answering.store(false, ordering: .releasing) }
+                return answers
             }
+            // Times sent stop answering after the grace: a flush then forgets them.
+            if answers { armTimer(after: AccessTimeRecorder.sentGrace) }
         }
     }
 }

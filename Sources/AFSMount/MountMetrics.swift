@@ -111,7 +111,10 @@ public final class MountMetrics: Sendable {
     public let session: String
     public let started = Date()
     private let startInstant = ContinuousClock.now
-    private let state = Locked(State())
+    /// Taken by every FUSE request on every worker: a glibc mutex, as the node table's
+    /// (``UnfairLocked``): the standard `Mutex` made it the mount's most contended lock in a first
+    /// `git status` of 20,000 files (Docs/perf/profiles.md §10).
+    private let state = UnfairLocked(State())
     /// Where the `/metrics` series live.
     public let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
