@@ -36,11 +36,18 @@ enum HTTPHelpers {
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: AFSRequestContext) async throws -> T {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
-        let data = Data(buffer.readableBytesView)
-        guard (try? JSONSerialization.jsonObject(with: data)) != nil else { throw APIError.badRequest("the body is not valid JSON") }
+        return try decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    /// Decodes a JSON body; malformed JSON is a 400, a wrong shape a 422. The body is parsed once:
+    /// only a body that failed to decode is parsed again, to tell which of the two it was (a
+    /// validating parse before every decode was 2 % of the service's CPU while a mount published
+    /// a `tar -x` in 2 MiB batches).
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
+            guard (try? JSONSerialization.jsonObject(with: data)) != nil else { throw APIError.badRequest("the body is not valid JSON") }
             throw APIError(.unprocessableContent, "invalid_body", "the JSON body does not have the expected fields: \(error)")
         }
     }

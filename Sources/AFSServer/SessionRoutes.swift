@@ -8,11 +8,7 @@ extension AetherServer {
     func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AFSRequestContext) async throws -> T? {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         if buffer.readableBytes == 0 { return nil }
-        let data = Data(buffer.readableBytesView)
-        guard (try? JSONSerialization.jsonObject(with: data)) != nil else { throw APIError.badRequest("the body is not valid JSON") }
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
-            throw APIError(.unprocessableContent, "invalid_body", "the JSON body does not have the expected fields")
-        }
+        return try HTTPHelpers.decode(type, from: Data(buffer.readableBytesView))
     }
 
     func addSessionRoutes(_ api: APIRouteTable) {
