@@ -122,6 +122,13 @@ struct MountTests {
         let expected = try f.sh("\(summary); \(checksums)", in: local)
         let m = try f.mount(id)
         let (_, copy) = try measured { try f.sh("cp -a \(local)/node_modules .", in: m.directory) }
+        // The kernel opens files itself (write-back): after the first `create` answered ENOSYS it
+        // makes every new file with `mknod` and sends no `release` at its close.
+        let operations = try f.json(["metrics", "show", m.directory])["operations"] as? [String: [String: Any]] ?? [:]
+        func count(_ op: String, _ field: String = "count") -> Int { (operations[op]?[field] as? Int) ?? 0 }
+        #expect(count("create") == 1 && count("create", "errors") == 1, "\(operations["create"] ?? [:])")
+        #expect(count("mknod") == 3000, "one mknod per new file: \(count("mknod"))")
+        #expect(count("release") == 0, "no release for files the kernel opened: \(count("release"))")
         let (listed, walk) = try measured { try f.sh("\(summary); \(checksums)", in: m.directory) }
         #expect(listed == expected)
         #expect(listed.hasPrefix("3000\n"))
