@@ -33,12 +33,18 @@ final class AccessTimeRecorder: Sendable {
     private let answering = Atomic<Bool>(false)
     /// How long a sent time keeps answering (longer than any metadata cache entry lives).
     static let sentGrace: Duration = .seconds(10)
+    /// ``sentGrace``, unless a test shortens it.
+    let grace: Duration
     /// Serialises sends, so an unmount's final flush finds the timer's send finished.
     private let sending = Locked<Void>(())
     /// Whether a send is scheduled.
     private let timerArmed = Atomic<Bool>(false)
 
-    init(service: any AetherService & Sendable, session: String, interval: Duration = .seconds(1), log: @escaping @Sendable (String) -> Void) {
+    init(
+        service: any AetherService & Sendable, session: String, interval: Duration = .seconds(1), grace: Duration = AccessTimeRecorder.sentGrace,
+        log: @escaping @Sendable (String) -> Void
+    ) {
+        self.grace = grace
         self.service = service
         self.session = session
         self.interval = interval
@@ -69,6 +75,9 @@ final class AccessTimeRecorder: Sendable {
 
     /// The access time recorded for `path` and not yet sent (the service still has an older one),
     /// or sent lately (a cached copy of the service's attributes may be older).
+    /// Whether ``pending(_:)`` takes the lock at all (false once nothing can answer).
+    var mayAnswer: Bool { answering.load(ordering: .acquiring) }
+
     func pending(_ path: String) -> Int64? {
         guard answering.load(ordering: .acquiring) else { return nil }
         return state.withLock { s -> Int64? in
@@ -119,7 +128,7 @@ final class AccessTimeRecorder: Sendable {
             // now the pending times answered for the service, which had older ones.
             let answers = state.withLock { s -> Bool in
                 let now = ContinuousClock.now
-                let until = now + AccessTimeRecorder.sentGrace
+                let until = now + grace
                 s.sent = s.sent.filter { $0.value.until > now }
                 for (path, time) in batch where s.unsent[path] == time {
                     s.unsent[path] = nil
@@ -130,7 +139,7 @@ final class AccessTimeRecorder: Sendable {
                 return answers
             }
             // Times sent stop answering after the grace: a flush then forgets them.
-            if answers { armTimer(after: AccessTimeRecorder.sentGrace) }
+            if answers { armTimer(after: grace) }
         }
     }
 }
