@@ -243,13 +243,7 @@ enum FUSEBridge {
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
                 let handle = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller(req))
                 fi.pointee.fh = handle
-                let attributes: FileAttributes
-                do throws(Errno) {
-                    attributes = try fs.attributes(path: path, handle: handle)
-                } catch {
-                    try? fs.release(handle)
-                    throw error
-                }
+                let attributes = try FUSEBridge.newFileAttributes(fs, handle, path: path)
                 let id = fs.nodes.remember(name, in: parent)
                 fs.nodes.addHandle(handle, to: id)
                 var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
@@ -409,19 +403,24 @@ enum FUSEBridge {
         return (string, path)
     }
 
+    /// The attributes of a file just created at `path` through `handle`, for the reply; the
+    /// handle is released when they cannot be had (the reply is then the error).
+    static func newFileAttributes(_ fs: SessionFilesystem, _ handle: UInt64, path: String) throws(Errno) -> FileAttributes {
+        do throws(Errno) {
+            return try fs.attributes(path: path, handle: handle)
+        } catch {
+            try? fs.release(handle)
+            throw error
+        }
+    }
+
     /// Makes `handle` of a file just created at `path` the implicit handle of its new node (the
     /// kernel opens files itself: ``SessionFilesystem/opensByKernel``), dropped by the close that
     /// ends it; the node and the file's attributes for the reply.
     static func adoptNewFile(
         _ fs: SessionFilesystem, _ handle: UInt64, name: String, parent: fuse_ino_t, path: String
     ) throws(Errno) -> (UInt64, FileAttributes) {
-        let attributes: FileAttributes
-        do throws(Errno) {
-            attributes = try fs.attributes(path: path, handle: handle)
-        } catch {
-            try? fs.release(handle)
-            throw error
-        }
+        let attributes = try newFileAttributes(fs, handle, path: path)
         let id = fs.nodes.remember(name, in: parent)
         if let kept = fs.adoptImplicit(handle, for: id) {
             fs.endImplicit(SessionFilesystem.ImplicitUse(node: id, handle: kept, transient: false, writes: true))
