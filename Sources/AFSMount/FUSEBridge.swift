@@ -140,7 +140,7 @@ enum FUSEBridge {
                     // looked the name up first and found nothing; a file open here under it
                     // is there all the same.
                     if fs.openFile(at: path) != nil { throw Errno.exists }
-                    let handle = try fs.create(path, mode: UInt32(mode), flags: O_WRONLY, caller: FUSEBridge.caller(req))
+                    let handle = try fs.create(path, mode: UInt32(mode), caller: FUSEBridge.caller(req))
                     let (id, attributes) = try FUSEBridge.adoptNewFile(fs, handle, name: name, parent: parent, path: path)
                     var entry = FUSEBridge.entryParameters(fs, id: id, path: path, attributes)
                     if fuse_reply_entry(req, &entry) != 0 { FUSEBridge.dropNewFile(fs, handle, id) }
@@ -241,7 +241,7 @@ enum FUSEBridge {
                     throw Errno(ENOSYS)
                 }
                 let (name, path) = try FUSEBridge.named(fs, parent, name)
-                let handle = try fs.create(path, mode: UInt32(mode), flags: fi.pointee.flags, caller: FUSEBridge.caller(req))
+                let handle = try fs.create(path, mode: UInt32(mode), caller: FUSEBridge.caller(req))
                 fi.pointee.fh = handle
                 let attributes = try FUSEBridge.newFileAttributes(fs, handle, path: path)
                 let id = fs.nodes.remember(name, in: parent)

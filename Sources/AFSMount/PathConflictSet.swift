@@ -52,8 +52,6 @@ struct PathConflictSet {
     /// Every proper ancestor of a held path, `/` included.
     private var ancestors: Set<Bytes> = []
 
-    var isEmpty: Bool { held.isEmpty }
-
     mutating func insert(_ key: Key) {
         guard held.insert(key.path).inserted else { return }
         // Deepest first: an ancestor already present brought all of its own with it.

@@ -153,7 +153,7 @@ extension SessionFilesystem {
 
     /// Creates a file: local until its first flush, visible to this mount at once. A `caller`
     /// other than the mounting user becomes its recorded owner.
-    public func create(_ path: String, mode: UInt32, flags: Int32, caller: Caller = .mounter) throws(Errno) -> UInt64 {
+    public func create(_ path: String, mode: UInt32, caller: Caller = .mounter) throws(Errno) -> UInt64 {
         let scratch = try makeScratch()
         let file = OpenFile(path: path, mode: mode, remote: nil, readDescriptor: scratch, scratch: scratch, dirty: true)
         if caller != .mounter { file.state.withLock { $0.creator = caller } }

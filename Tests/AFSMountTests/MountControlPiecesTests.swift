@@ -139,7 +139,7 @@ import Testing
         let session = try store.createSession(from: .blank).id
         let cache = try ContentCache(.init(directory: scratch.path + "/cache", maxBytes: 1 << 30))
         let fs = try SessionFilesystem(service: store, session: session, cache: cache, context: MutationContext(actor: "mount"))
-        let h = try fs.create("/draft.txt", mode: 0o644, flags: O_WRONLY | O_CREAT)
+        let h = try fs.create("/draft.txt", mode: 0o644)
         _ = try fs.write(h, offset: 0, bytes: Array("not flushed".utf8))
         #expect(throws: AFSError.self) { try store.stat(session, path: "/draft.txt") }
 

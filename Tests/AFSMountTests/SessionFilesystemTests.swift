@@ -101,7 +101,7 @@ import Testing
 
     @Test func writesAreLocalUntilFlushAndSharedBetweenHandles() throws {
         let f = try Fixture()
-        let w = try f.fs.create("/new.txt", mode: 0o600, flags: O_WRONLY | O_CREAT)
+        let w = try f.fs.create("/new.txt", mode: 0o600)
         #expect(try f.fs.write(w, offset: 0, bytes: Array("hello".utf8)) == 5)
         // Visible to this mount at once, not yet to the service.
         #expect(try f.fs.attributes(path: "/new.txt").size == 5)
@@ -145,7 +145,7 @@ import Testing
         #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/dir/b.txt") }
 
         // Created and removed before any flush: the service never hears of it.
-        let t = try f.fs.create("/tmp-file", mode: 0o644, flags: O_RDWR)
+        let t = try f.fs.create("/tmp-file", mode: 0o644)
         try f.fs.unlink("/tmp-file")
         try f.fs.release(t)
         #expect(throws: AFSError.self) { try f.store.stat(f.session, path: "/tmp-file") }
@@ -170,7 +170,7 @@ import Testing
         #expect(throws: Errno.notEmpty) { try f.fs.rename("/g", to: "/dir") }
 
         // A file still open (never flushed) moves with its writes, and lands under the new name.
-        let h = try f.fs.create("/dir/draft", mode: 0o644, flags: O_WRONLY)
+        let h = try f.fs.create("/dir/draft", mode: 0o644)
         _ = try f.fs.write(h, offset: 0, bytes: Array("draft".utf8))
         try f.fs.rename("/dir", to: "/moved")
         _ = try f.fs.write(h, offset: 5, bytes: Array("!".utf8))
@@ -220,7 +220,7 @@ import Testing
 
         // A file with unpublished writes keeps the time and mode it is given (cp -p: futimens and
         // fchmod before close) until its content is published, and both arrive in that one write.
-        let h = try f.fs.create("/copied", mode: 0o600, flags: O_WRONLY | O_CREAT)
+        let h = try f.fs.create("/copied", mode: 0o600)
         _ = try f.fs.write(h, offset: 0, bytes: Array("abc".utf8))
         try f.fs.setTimes(path: nil, handle: h, modified: .at(t))
         try f.fs.chmod(path: "/copied", handle: nil, mode: 0o644)
@@ -291,7 +291,7 @@ import Testing
             #expect(try f.fs.list("/src").map(\.name) == ["m0", "m1", "m2", "m3"])
             let calls = treeCalls()
             // A change through the mount drops its directory's listing: read again on its own.
-            let h = try f.fs.create("/src/m2/new.c", mode: 0o644, flags: O_WRONLY)
+            let h = try f.fs.create("/src/m2/new.c", mode: 0o644)
             _ = try f.fs.write(h, offset: 0, bytes: [1, 2, 3])
             try f.fs.release(h)
             #expect(try f.fs.attributes(path: "/src/m2/new.c").size == 3)

@@ -192,7 +192,7 @@ import Testing
         try f.fs.makeDirectory("/pkg", mode: 0o755)
         try f.fs.makeDirectory("/pkg/lib", mode: 0o700)
         for i in 0..<20 {
-            let h = try f.fs.create("/pkg/lib/m\(i).js", mode: 0o644, flags: O_WRONLY)
+            let h = try f.fs.create("/pkg/lib/m\(i).js", mode: 0o644)
             _ = try f.fs.write(h, offset: 0, bytes: Array("module \(i)\n".utf8))
             try f.fs.flush(h)
             try f.fs.release(h)
@@ -228,14 +228,14 @@ import Testing
         let f = try SessionFilesystemTests.Fixture(writePolicy: .writeBack)
         for round in 0..<5 {
             try f.fs.makeDirectory("/d", mode: 0o755)
-            let h = try f.fs.create("/d/f", mode: 0o644, flags: O_WRONLY)
+            let h = try f.fs.create("/d/f", mode: 0o644)
             _ = try f.fs.write(h, offset: 0, bytes: Array("round \(round)".utf8))
             try f.fs.release(h)
             try f.fs.unlink("/d/f")
             try f.fs.removeDirectory("/d")
         }
         try f.fs.makeDirectory("/d", mode: 0o750)
-        let h = try f.fs.create("/d/g", mode: 0o600, flags: O_WRONLY)
+        let h = try f.fs.create("/d/g", mode: 0o600)
         _ = try f.fs.write(h, offset: 0, bytes: Array("last".utf8))
         try f.fs.release(h)
         try f.fs.rename("/a.txt", to: "/d/a.txt")
@@ -253,7 +253,7 @@ import Testing
         // A TTL no run outlasts: the mount must still hold /z as absent when it is made below (with
         // 1 s, a slow run, such as under ThreadSanitizer, saw the service's /z and failed at once).
         let f = try SessionFilesystemTests.Fixture(ttl: .seconds(3600), writePolicy: .writeBack)
-        let h = try f.fs.create("/durable.txt", mode: 0o644, flags: O_WRONLY)
+        let h = try f.fs.create("/durable.txt", mode: 0o644)
         _ = try f.fs.write(h, offset: 0, bytes: Array("kept".utf8))
         try f.fs.fsync(h)
         #expect(try f.text("/durable.txt") == "kept")
